@@ -1,0 +1,172 @@
+"""Generate apiextensions.k8s.io/v1 CRDs (structural schemas, CEL rules) from the pydantic models."""
+
+from __future__ import annotations
+
+import copy
+import typing
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from hedgeops import GROUP, VERSION
+from hedgeops.api import KINDS
+from hedgeops.api.common import Resource
+
+CATEGORY = "hedgeops"
+_DROP = {"title", "propertyNames"}
+
+
+class SchemaError(ValueError):
+    """A model cannot be expressed as a structural schema."""
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
+    """Turn one pydantic JSON-schema node into a Kubernetes structural-schema node."""
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k in ("description", "default")}}
+        node = merged
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        # Decimal renders as number-or-string; the CRD takes numbers (YAML writes them naturally).
+        numbers = [o for o in options if o.get("type") == "number"]
+        if len(options) == 2 and numbers and any(o.get("type") == "string" for o in options):
+            options = numbers
+        if len(options) != 1:
+            raise SchemaError(f"{path}: unions are not structural")
+        inner = _structural(options[0], defs, path)
+        outer = {k: v for k, v in node.items() if k in ("description", "default") and v is not None}
+        node = {**inner, **outer}
+    rules: list[dict[str, str]] = list(node.get("x-kubernetes-validations", []))
+    key_pattern = (node.get("propertyNames") or {}).get("pattern")
+    if "patternProperties" in node:
+        # Maps keyed by a pattern (asset codes): the value schema becomes additionalProperties.
+        ((key_pattern, value_schema),) = node.pop("patternProperties").items()
+        node["additionalProperties"] = value_schema
+    if key_pattern:
+        # Structural schemas cannot constrain map keys: the key pattern becomes a CEL rule.
+        rules.append({"rule": f"self.all(k, k.matches('{key_pattern}'))",
+                      "message": f"keys must match {key_pattern}"})
+    out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROP}
+    if isinstance(out.get("description"), str):
+        out["description"] = " ".join(out["description"].split())
+    if rules:
+        out["x-kubernetes-validations"] = rules
+    if out.get("default", 0) is None:
+        del out["default"]
+    if out.get("type") == "number" and isinstance(out.get("default"), str):
+        out["default"] = float(Decimal(out["default"]))
+    for bound, key in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # OpenAPI v3.0 (what Kubernetes speaks) writes exclusive bounds as a flag on the bound.
+        if bound in out and not isinstance(out[bound], bool):
+            out[key] = out[bound]
+            out[bound] = True
+    if "properties" in out:
+        out["properties"] = {
+            name: _structural(sub, defs, f"{path}.{name}") for name, sub in out["properties"].items()
+        }
+        for name, sub in out["properties"].items():
+            if not sub.get("description"):
+                raise SchemaError(f"{path}.{name}: every field needs a description")
+        if "conditions" in out["properties"]:
+            out["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
+            out["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
+    if out.get("x-kubernetes-preserve-unknown-fields"):
+        out.pop("additionalProperties", None)
+        out["type"] = "object"
+    elif isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = _structural(out["additionalProperties"], defs, f"{path}.*")
+    elif "additionalProperties" in out:
+        del out["additionalProperties"]  # unknown fields are pruned (or refused by strict apply)
+    if isinstance(out.get("items"), dict):
+        out["items"] = _structural(out["items"], defs, f"{path}[]")
+    if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        raise SchemaError(f"{path}: no type")
+    return out
+
+
+def model_schema(model: type[BaseModel], path: str) -> dict[str, Any]:
+    """Structural schema of one model."""
+    raw = model.model_json_schema(mode="validation")
+    defs = raw.pop("$defs", {})
+    return _structural(raw, defs, path)
+
+
+def _spec_and_status(cls: type[Resource]) -> tuple[type[BaseModel], type[BaseModel]]:  # type: ignore[type-arg]
+    spec = cls.model_fields["spec"].annotation
+    status = next(a for a in typing.get_args(cls.model_fields["status"].annotation) if a is not type(None))
+    assert isinstance(spec, type) and isinstance(status, type)
+    return spec, status
+
+
+def crd_for(cls: type[Resource]) -> dict[str, Any]:  # type: ignore[type-arg]
+    """The CustomResourceDefinition of one kind."""
+    spec_model, status_model = _spec_and_status(cls)
+    spec = model_schema(spec_model, "spec")
+    status = model_schema(status_model, "status")
+    schema = {
+        "type": "object",
+        "description": (cls.__doc__ or cls.KIND).strip(),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "hedgeops.io/v1alpha1"},
+            "kind": {"type": "string", "description": cls.KIND},
+            "metadata": {"type": "object", "description": "Standard object metadata."},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{cls.PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "hedgeops"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": cls.KIND,
+                "listKind": f"{cls.KIND}List",
+                "plural": cls.PLURAL,
+                "singular": cls.SINGULAR,
+                "shortNames": list(cls.SHORT_NAMES),
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [copy.deepcopy(c) for c in cls.PRINTER_COLUMNS],
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def render_all() -> dict[str, str]:
+    """File name → YAML text for every kind's CRD."""
+    out: dict[str, str] = {}
+    for cls in KINDS.values():
+        text = yaml.safe_dump(crd_for(cls), sort_keys=False, width=100, allow_unicode=True)
+        out[f"{cls.PLURAL}.{GROUP}.yaml"] = "# Generated by `hedgeops crds` from hedgeops/api. Do not edit.\n" + text
+    return out
+
+
+def write_all(directory: Path) -> list[Path]:
+    """Write every CRD into `directory`; returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,250 @@
+"""FundingArbitrage: cash and carry on one venue — long spot, short perp, earn funding (seed 004)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field, model_validator
+
+from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.common import (
+    Condition,
+    ExchangeRef,
+    Mode,
+    PositiveQuantity,
+    Quantity,
+    Ratio,
+    Resource,
+    Schema,
+)
+
+# The red line of seed 004: never more than 3x. Enforced here, in the CRD schema and in the engine.
+MAX_LEVERAGE = Decimal(3)
+
+
+class CarryPair(Schema):
+    """One spot market and the perpetual that hedges it."""
+
+    spot: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+$")]
+    """ccxt spot symbol, for example ETH/USDT."""
+    perp: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")]
+    """ccxt perpetual symbol, for example ETH/USDT:USDT."""
+
+
+class AutoSelect(Schema):
+    """Pick symbols by funding rate and liquidity instead of listing them."""
+
+    maxSymbols: Annotated[int, Field(ge=1, le=20)] = 3
+    """At most this many pairs at once."""
+    minVolumeQuote: PositiveQuantity = Decimal(10_000_000)
+    """Skip markets with less 24 h volume than this."""
+
+
+class Capital(Schema):
+    """How much is committed and how it is split."""
+
+    model_config = with_rules(
+        rule("self.spotRatio + self.perpRatio <= 1.0", "spotRatio + perpRatio must not exceed 1"),
+    )
+
+    amountQuote: PositiveQuantity
+    """Total capital in the quote currency."""
+    spotRatio: Ratio = Decimal("0.5")
+    """Share held as spot."""
+    perpRatio: Ratio = Decimal("0.5")
+    """Share held as perp collateral."""
+    maxPerPositionQuote: PositiveQuantity | None = None
+    """Largest notional per pair."""
+
+    @model_validator(mode="after")
+    def _split(self) -> Capital:
+        if self.spotRatio + self.perpRatio > 1:
+            raise ValueError("spotRatio: spotRatio + perpRatio must not exceed 1")
+        return self
+
+
+class Entry(Schema):
+    """When a position may be opened (all must hold)."""
+
+    model_config = with_rules(
+        rule("self.maxFundingRate > self.minFundingRate", "maxFundingRate must be above minFundingRate",
+             ".maxFundingRate"),
+    )
+
+    minFundingRate: Ratio = Decimal("0.0001")
+    """Funding per interval at least this (0.01%)."""
+    maxFundingRate: Ratio = Decimal("0.01")
+    """... and at most this (1%): higher rates signal a squeeze, not carry."""
+    minMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.8")
+    """Margin must be sufficient: derivatives equity ÷ perp notional at least this."""
+
+
+class Exit(Schema):
+    """When a position is closed (any suffices)."""
+
+    negativeFundingPeriods: Annotated[int, Field(ge=1)] = 1
+    """Close after this many consecutive negative funding settlements."""
+    takeProfitRatio: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.05")
+    """Close when PnL ÷ position capital reaches this."""
+    stopLossRatio: Annotated[Decimal, Field(lt=0, ge=-1)]
+    """Close when PnL ÷ position capital falls to this. Required and negative: no strategy without a stop."""
+
+
+class Rebalance(Schema):
+    """Keeping the two legs equal and the perp side collateralised."""
+
+    model_config = with_rules(
+        rule("self.topUpMarginRatio > self.emergencyMarginRatio",
+             "topUpMarginRatio must be above emergencyMarginRatio", ".topUpMarginRatio"),
+    )
+
+    legDeviationRatio: Ratio = Decimal("0.01")
+    """Re-align the legs when |spot qty − perp qty| ÷ spot qty exceeds this."""
+    topUpMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.8")
+    """Transfer quote from spot to the derivatives wallet when marginRatio falls below this."""
+    emergencyMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.5")
+    """Close everything when marginRatio falls below this."""
+
+
+class CircuitBreaker(Schema):
+    """Stop opening positions after losses."""
+
+    maxConsecutiveLosses: Annotated[int, Field(ge=1)] = 3
+    """Trip after this many losing closes in a row."""
+    dailyLossLimitQuote: PositiveQuantity = Decimal(500)
+    """Trip when the day's realised loss reaches this."""
+
+
+class Liquidity(Schema):
+    """Refuse markets that are too thin."""
+
+    minDepthQuote: PositiveQuantity = Decimal(50_000)
+    """Order-book depth within maxSlippageRatio of the touch, each side."""
+    maxSlippageRatio: Ratio = Decimal("0.002")
+    """Largest expected slippage for an entry."""
+
+
+class FundingArbitrageSpec(Schema):
+    """Cash and carry on one exchange account."""
+
+    model_config = with_rules(
+        rule("size(self.pairs) > 0 || has(self.autoSelect)", "list pairs or set autoSelect", ".pairs"),
+    )
+
+    exchange: ExchangeRef = Field(default_factory=ExchangeRef)
+    """Exchange account."""
+    mode: Mode = Mode.PAPER
+    """Paper (default) or Live."""
+    paused: bool = False
+    """Observe and report, never trade."""
+    quoteCurrency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")] = "USDT"
+    """Quote currency."""
+    pairs: list[CarryPair] = Field(default_factory=list)
+    """Spot/perp pairs to carry."""
+    autoSelect: AutoSelect | None = None
+    """Pick pairs automatically."""
+    capital: Capital
+    """Capital and split."""
+    leverage: Annotated[Decimal, Field(gt=0, le=MAX_LEVERAGE)] = Decimal(1)
+    """Perp leverage. Never above 3."""
+    entry: Entry = Field(default_factory=Entry)
+    """Entry conditions."""
+    exit: Exit
+    """Exit conditions (stop-loss required)."""
+    rebalance: Rebalance = Field(default_factory=Rebalance)
+    """Leg and margin rebalancing."""
+    circuitBreaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
+    """Loss circuit breaker."""
+    liquidity: Liquidity = Field(default_factory=Liquidity)
+    """Liquidity guard."""
+
+    @model_validator(mode="after")
+    def _has_pairs(self) -> FundingArbitrageSpec:
+        if not self.pairs and self.autoSelect is None:
+            raise ValueError("pairs: list pairs or set autoSelect")
+        return self
+
+
+class Phase(StrEnum):
+    """Phase of the carry state machine (the machine itself lives in the engine)."""
+
+    IDLE = "Idle"
+    OPENING = "Opening"
+    OPEN = "Open"
+    REBALANCING = "Rebalancing"
+    CLOSING = "Closing"
+    CLOSED = "Closed"
+    HALTED = "Halted"
+
+
+class CarryLegStatus(Schema):
+    """One pair's position."""
+
+    spot: str
+    """Spot symbol."""
+    perp: str
+    """Perp symbol."""
+    spotQty: Quantity
+    """Spot units held."""
+    perpQty: Quantity
+    """Signed perp units (negative is short)."""
+    entryBasisRatio: Quantity | None = None
+    """(perp − spot) ÷ spot at entry."""
+
+
+class BreakerStatus(Schema):
+    """Circuit breaker state."""
+
+    tripped: bool = False
+    """Whether new positions are refused."""
+    consecutiveLosses: int = 0
+    """Losing closes in a row."""
+    dailyLossQuote: Quantity = Decimal(0)
+    """Today's realised loss."""
+
+
+class FundingArbitrageStatus(Schema):
+    """Observed state of a FundingArbitrage."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    observedGeneration: int | None = None
+    """The spec generation last reconciled."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready, Degraded, Halted, BreakerTripped."""
+    phase: Phase = Phase.IDLE
+    """Current phase."""
+    legs: list[CarryLegStatus] = Field(default_factory=list)
+    """Positions per pair."""
+    fundingEarnedQuote: Quantity = Decimal(0)
+    """Funding received minus paid."""
+    feesQuote: Quantity = Decimal(0)
+    """Trading fees paid."""
+    basisPnlQuote: Quantity = Decimal(0)
+    """PnL from the spot/perp basis."""
+    marginRatio: Quantity | None = None
+    """Derivatives-wallet equity ÷ perp position notional."""
+    nextFundingTime: datetime | None = None
+    """Next funding settlement."""
+    breaker: BreakerStatus = Field(default_factory=BreakerStatus)
+    """Circuit breaker."""
+
+
+class FundingArbitrage(Resource[FundingArbitrageSpec, FundingArbitrageStatus]):
+    """Cash and carry: long spot, short perp, earn funding."""
+
+    KIND: ClassVar[str] = "FundingArbitrage"
+    PLURAL: ClassVar[str] = "fundingarbitrages"
+    SINGULAR: ClassVar[str] = "fundingarbitrage"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("farb", "carry")
+    PRINTER_COLUMNS: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Funding", "type": "number", "jsonPath": ".status.fundingEarnedQuote"},
+        {"name": "Margin", "type": "number", "jsonPath": ".status.marginRatio"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )

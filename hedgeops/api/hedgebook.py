@@ -1,0 +1,449 @@
+"""HedgeBook: WHAT is held and which perp legs neutralise it (or which weights to keep)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field, model_validator
+
+from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.common import (
+    AssetCode,
+    Condition,
+    ExchangeRef,
+    Mode,
+    ObjectRef,
+    PositiveQuantity,
+    Quantity,
+    Ratio,
+    Resource,
+    Schema,
+    SecretRef,
+)
+
+
+class HoldingsSource(StrEnum):
+    """Where the held quantities come from."""
+
+    STATIC = "Static"
+    BASKET = "Basket"
+    EXCHANGE_BALANCE = "ExchangeBalance"
+    HTTP = "Http"
+
+
+class Basket(Schema):
+    """A token that represents a basket (for example JLP): token amount × per-token composition."""
+
+    model_config = with_rules(
+        rule(
+            "has(self.unitsPerToken) != has(self.weights)",
+            "set exactly one of unitsPerToken or weights",
+        ),
+        rule(
+            "!has(self.weights) || has(self.tokenPriceQuote)",
+            "weights need tokenPriceQuote",
+            ".tokenPriceQuote",
+        ),
+    )
+
+    tokenAmount: PositiveQuantity
+    """How many basket tokens are held."""
+    unitsPerToken: dict[AssetCode, PositiveQuantity] | None = None
+    """Static composition: units of each asset inside one basket token."""
+    weights: dict[AssetCode, Ratio] | None = None
+    """Constant-weight composition: each asset's share of the basket's value (the rest is stablecoin).
+    Units are re-derived from the basket's value every cycle, which is how a pool like JLP drifts
+    against a fixed hedge."""
+    tokenPriceQuote: PositiveQuantity | None = None
+    """Price of one basket token in the quote currency when the book starts (weights composition)."""
+
+    @model_validator(mode="after")
+    def _one_composition(self) -> Basket:
+        if (self.unitsPerToken is None) == (self.weights is None):
+            raise ValueError("set exactly one of unitsPerToken or weights")
+        if self.weights is not None:
+            if self.tokenPriceQuote is None:
+                raise ValueError("tokenPriceQuote: weights need tokenPriceQuote")
+            if sum(self.weights.values(), Decimal(0)) > 1:
+                raise ValueError("weights: the weights sum to more than 1")
+        return self
+
+    def assets(self) -> list[str]:
+        """Assets the basket holds."""
+        return sorted((self.unitsPerToken or self.weights or {}).keys())
+
+
+class HttpHoldings(Schema):
+    """Holdings read from a JSON endpoint."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    """URL returning JSON."""
+    paths: dict[AssetCode, str]
+    """Per asset, a dotted path to its quantity in the JSON document."""
+    refreshSeconds: Annotated[int, Field(ge=1)] = 60
+    """How often to fetch."""
+
+
+class ExchangeBalanceHoldings(Schema):
+    """Holdings read from spot balances on the book's exchange account."""
+
+    assets: Annotated[list[AssetCode], Field(min_length=1)]
+    """Assets whose spot balances are the holdings."""
+
+
+class Holdings(Schema):
+    """What the book holds and must neutralise."""
+
+    model_config = with_rules(
+        rule("self.source != 'Static' || has(self.static)", "source Static needs static", ".static"),
+        rule("self.source != 'Basket' || has(self.basket)", "source Basket needs basket", ".basket"),
+        rule(
+            "self.source != 'ExchangeBalance' || has(self.exchangeBalance)",
+            "source ExchangeBalance needs exchangeBalance",
+            ".exchangeBalance",
+        ),
+        rule("self.source != 'Http' || has(self.http)", "source Http needs http", ".http"),
+    )
+
+    source: HoldingsSource = HoldingsSource.STATIC
+    """Static, Basket, ExchangeBalance or Http."""
+    static: dict[AssetCode, Quantity] | None = None
+    """Static quantities per asset, in units of the asset."""
+    basket: Basket | None = None
+    """Basket token holdings."""
+    exchangeBalance: ExchangeBalanceHoldings | None = None
+    """Spot balances on the exchange account."""
+    http: HttpHoldings | None = None
+    """A JSON endpoint."""
+
+    @model_validator(mode="after")
+    def _source_present(self) -> Holdings:
+        needed = {
+            HoldingsSource.STATIC: ("static", self.static),
+            HoldingsSource.BASKET: ("basket", self.basket),
+            HoldingsSource.EXCHANGE_BALANCE: ("exchangeBalance", self.exchangeBalance),
+            HoldingsSource.HTTP: ("http", self.http),
+        }
+        name, value = needed[self.source]
+        if value is None:
+            raise ValueError(f"{name}: source {self.source.value} needs {name}")
+        return self
+
+    def assets(self) -> list[str]:
+        """Assets the holdings name (empty for sources only known at run time)."""
+        if self.source is HoldingsSource.STATIC and self.static is not None:
+            return sorted(self.static)
+        if self.source is HoldingsSource.BASKET and self.basket is not None:
+            return self.basket.assets()
+        if self.source is HoldingsSource.EXCHANGE_BALANCE and self.exchangeBalance is not None:
+            return sorted(self.exchangeBalance.assets)
+        if self.source is HoldingsSource.HTTP and self.http is not None:
+            return sorted(self.http.paths)
+        return []
+
+
+class ObjectiveType(StrEnum):
+    """Hedge neutralises holdings with perps; Allocation keeps target weights among spot assets."""
+
+    HEDGE = "Hedge"
+    ALLOCATION = "Allocation"
+
+
+class Objective(Schema):
+    """What the book aims for."""
+
+    model_config = with_rules(
+        rule(
+            "self.type != 'Allocation' || has(self.targetWeights)",
+            "objective Allocation needs targetWeights",
+            ".targetWeights",
+        ),
+    )
+
+    type: ObjectiveType = ObjectiveType.HEDGE
+    """Hedge or Allocation."""
+    hedgeRatio: Ratio = Decimal(1)
+    """Fraction of each holding to neutralise (0–1)."""
+    hedgeRatioOverrides: dict[AssetCode, Ratio] = Field(default_factory=dict)
+    """Per-asset hedge ratios that replace hedgeRatio."""
+    targetDelta: dict[AssetCode, Quantity] | None = None
+    """Explicit target net delta per asset, in units of the asset; replaces the hedge ratio for those
+    assets. A TradingView signal may override it for a while."""
+    targetWeights: dict[AssetCode, Ratio] | None = None
+    """Allocation: target share of value per asset (sums to 1)."""
+
+    @model_validator(mode="after")
+    def _allocation_weights(self) -> Objective:
+        if self.type is ObjectiveType.ALLOCATION:
+            if not self.targetWeights:
+                raise ValueError("targetWeights: objective Allocation needs targetWeights")
+            total = sum(self.targetWeights.values(), Decimal(0))
+            if abs(total - 1) > Decimal("0.0001"):
+                raise ValueError(f"targetWeights: the weights sum to {total}, not 1")
+        return self
+
+
+class Leg(Schema):
+    """A perpetual contract that hedges one held asset."""
+
+    asset: AssetCode
+    """The held asset this leg neutralises."""
+    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$")]
+    """ccxt unified symbol of the perpetual, for example SOL/USDT:USDT."""
+
+
+class TradingViewSignals(Schema):
+    """TradingView webhook signals that may override the target for a while."""
+
+    model_config = with_rules(
+        rule("!self.enabled || has(self.secretRef)", "enabled signals need secretRef", ".secretRef"),
+    )
+
+    enabled: bool = False
+    """Accept signals for this book."""
+    secretRef: SecretRef | None = None
+    """Secret holding the webhook passphrase (key: passphrase)."""
+    maxAgeSeconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    """Signals older than this are refused."""
+
+
+class Signals(Schema):
+    """External signals."""
+
+    tradingView: TradingViewSignals = Field(default_factory=TradingViewSignals)
+    """TradingView alerts."""
+
+
+class HedgeBookSpec(Schema):
+    """What is held and what may be traded to keep it neutral."""
+
+    model_config = with_rules(
+        rule(
+            "self.objective.type != 'Hedge' || size(self.legs) > 0",
+            "objective Hedge needs at least one leg",
+            ".legs",
+        ),
+        rule(
+            "self.legs.all(l, self.legs.exists_one(m, m.asset == l.asset))",
+            "each asset may have one leg only",
+            ".legs",
+        ),
+        rule(
+            "!has(self.holdings.static) || self.legs.all(l, l.asset in self.holdings.static)",
+            "every leg's asset must be held",
+            ".legs",
+        ),
+        rule(
+            "!has(self.objective.hedgeRatioOverrides) || "
+            "self.objective.hedgeRatioOverrides.all(a, self.legs.exists(l, l.asset == a))",
+            "hedgeRatioOverrides may only name assets that have a leg",
+            ".objective.hedgeRatioOverrides",
+        ),
+    )
+
+    exchange: ExchangeRef = Field(default_factory=ExchangeRef)
+    """Exchange account the legs trade on."""
+    mode: Mode = Mode.PAPER
+    """Paper (default) or Live."""
+    paused: bool = False
+    """Observe and report, never trade."""
+    quoteCurrency: AssetCode = "USDT"
+    """Currency exposures and costs are reported in."""
+    holdings: Holdings
+    """What is held."""
+    objective: Objective = Field(default_factory=Objective)
+    """Hedge or Allocation."""
+    legs: list[Leg] = Field(default_factory=list)
+    """Perpetual legs, one per hedged asset."""
+    policyRef: ObjectRef
+    """The RebalancePolicy that says when and how to trade."""
+    signals: Signals = Field(default_factory=Signals)
+    """External signals."""
+
+    @model_validator(mode="after")
+    def _legs_match_holdings(self) -> HedgeBookSpec:
+        if self.objective.type is ObjectiveType.HEDGE and not self.legs:
+            raise ValueError("legs: objective Hedge needs at least one leg")
+        assets = [leg.asset for leg in self.legs]
+        if len(set(assets)) != len(assets):
+            raise ValueError("legs: each asset may have one leg only")
+        held = self.holdings.assets()
+        if held:
+            for leg in self.legs:
+                if leg.asset not in held:
+                    raise ValueError(f"legs: leg asset {leg.asset} is not held")
+        for asset in self.objective.hedgeRatioOverrides:
+            if asset not in assets:
+                raise ValueError(f"objective.hedgeRatioOverrides: {asset} has no leg")
+        return self
+
+    def leg_for(self, asset: str) -> Leg | None:
+        """The leg hedging `asset`, if any."""
+        return next((leg for leg in self.legs if leg.asset == asset), None)
+
+
+# ---- status -----------------------------------------------------------------------------------
+
+
+class AssetExposureStatus(Schema):
+    """One asset's exposure as last observed."""
+
+    asset: AssetCode
+    """The asset."""
+    priceQuote: Quantity
+    """Price used, in the quote currency."""
+    holdingQty: Quantity
+    """Units held."""
+    hedgeQty: Quantity
+    """Signed perp position in units (negative is short)."""
+    targetHedgeQty: Quantity
+    """Signed perp position the objective asks for."""
+    netExposureQuote: Quantity
+    """Exposure left relative to the target, in the quote currency."""
+    deviationRatio: Quantity
+    """Net exposure ÷ target hedge notional (signed)."""
+
+
+class OrderSummary(Schema):
+    """An order of a plan, as reported."""
+
+    clientOrderId: str
+    """Deterministic client order id."""
+    symbol: str
+    """Market symbol."""
+    side: str
+    """buy or sell."""
+    amount: Quantity
+    """Amount in units of the base asset."""
+    filled: Quantity = Decimal(0)
+    """Amount filled."""
+    type: str
+    """maker (post-only limit) or taker (market)."""
+    state: str = "new"
+    """open, closed (filled), canceled, rejected."""
+    feeQuote: Quantity = Decimal(0)
+    """Fee paid, in the quote currency."""
+
+
+class RebalanceRecord(Schema):
+    """The last completed rebalance."""
+
+    time: datetime
+    """When it completed."""
+    planId: str
+    """Plan id."""
+    reason: str
+    """Trigger reason code."""
+    urgency: str
+    """Normal or Emergency."""
+    orders: int
+    """Number of orders."""
+    costQuote: Quantity
+    """Fees paid, in the quote currency."""
+
+
+class WorkingPlan(Schema):
+    """A plan being executed: kept in status so a restart resumes it by client order id."""
+
+    planId: str
+    """Plan id."""
+    seq: int
+    """Rebalance sequence number the plan ids derive from."""
+    createdAt: datetime
+    """When the plan was made."""
+    makerDeadline: datetime | None = None
+    """When unfilled maker orders fall back to taker."""
+    reason: str
+    """Trigger reason code."""
+    urgency: str
+    """Normal or Emergency."""
+    orders: list[OrderSummary] = Field(default_factory=list)
+    """The plan's orders."""
+
+
+class BasketMark(Schema):
+    """Last mark of a simulated constant-weight basket (Paper mode): token price and asset prices."""
+
+    tokenPriceQuote: Quantity
+    """Token price at the mark."""
+    prices: dict[str, Quantity]
+    """Asset prices at the mark."""
+
+
+class DailyCounters(Schema):
+    """Counters for the current UTC day (limits apply per day)."""
+
+    date: str
+    """UTC date, YYYY-MM-DD."""
+    rebalances: int = 0
+    """Rebalances today."""
+    costQuote: Quantity = Decimal(0)
+    """Fees paid today."""
+
+
+# Free-form status objects (their shape is owned by later features and may grow).
+_FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class HedgeBookStatus(Schema):
+    """Observed state of a HedgeBook."""
+
+    # Status is written by the operator; keys kopf keeps there (its own progress) are tolerated.
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    observedGeneration: int | None = None
+    """The spec generation last reconciled."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready, WithinBand, AwaitingApproval, Halted, Degraded."""
+    exposures: list[AssetExposureStatus] = Field(default_factory=list)
+    """Per-asset exposure."""
+    totalExposureQuote: Quantity | None = None
+    """Σ |net exposure| in the quote currency."""
+    totalDeviationRatio: Quantity | None = None
+    """Σ |net exposure| ÷ Σ target hedge notional."""
+    lastCheck: datetime | None = None
+    """When the book was last observed."""
+    lastRebalance: RebalanceRecord | None = None
+    """The last completed rebalance."""
+    workingPlan: WorkingPlan | None = None
+    """A plan whose orders are still being worked."""
+    rebalanceSeq: int = 0
+    """Number of plans made so far (plan ids derive from it)."""
+    rebalancesTotal: int = 0
+    """Completed rebalances since creation."""
+    costTotalQuote: Quantity = Decimal(0)
+    """Fees paid since creation."""
+    today: DailyCounters | None = None
+    """Today's counters."""
+    basketMark: BasketMark | None = None
+    """Paper mode: where the simulated basket stood at the last check."""
+    highDeviationSince: datetime | None = None
+    """Since when deviation has been above the alert ratio (for the persisting-deviation alert)."""
+    pendingPlan: dict[str, Any] | None = Field(default=None, json_schema_extra=_FREE_FORM)
+    """A plan awaiting manual approval (id, expiry, orders)."""
+    activeSignal: dict[str, Any] | None = Field(default=None, json_schema_extra=_FREE_FORM)
+    """The TradingView signal currently overriding the target."""
+
+
+class HedgeBook(Resource[HedgeBookSpec, HedgeBookStatus]):
+    """Holdings and the perp legs that neutralise them."""
+
+    KIND: ClassVar[str] = "HedgeBook"
+    PLURAL: ClassVar[str] = "hedgebooks"
+    SINGULAR: ClassVar[str] = "hedgebook"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("hb", "hbook")
+    PRINTER_COLUMNS: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Exposure", "type": "number", "jsonPath": ".status.totalExposureQuote",
+         "description": "Σ |net exposure| in the quote currency"},
+        {"name": "Deviation", "type": "number", "jsonPath": ".status.totalDeviationRatio",
+         "description": "Σ |net exposure| ÷ Σ target hedge notional"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+         "priority": 1},
+        {"name": "Last-Rebalance", "type": "date", "jsonPath": ".status.lastRebalance.time"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )

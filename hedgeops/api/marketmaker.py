@@ -1,0 +1,119 @@
+"""MarketMaker: perpetual market making with layers, inventory skew and a required stop (seed 003)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field, model_validator
+
+from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.common import (
+    Condition,
+    ExchangeRef,
+    Mode,
+    PositiveQuantity,
+    Quantity,
+    Ratio,
+    Resource,
+    Schema,
+)
+
+
+class MarketMakerSpec(Schema):
+    """Quote both sides of one perpetual around the mid, leaning against inventory."""
+
+    model_config = with_rules(
+        rule(
+            "self.positionThreshold + (self.targetPosition < 0.0 ? -self.targetPosition : "
+            "self.targetPosition) <= self.maxPosition",
+            "|targetPosition| + positionThreshold must not exceed maxPosition",
+            ".maxPosition",
+        ),
+    )
+
+    exchange: ExchangeRef = Field(default_factory=ExchangeRef)
+    """Exchange account."""
+    mode: Mode = Mode.PAPER
+    """Paper (default) or Live."""
+    paused: bool = False
+    """Cancel quotes and stop."""
+    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")]
+    """ccxt perpetual symbol, for example SOL/USDT:USDT."""
+    spreadRatio: Annotated[Decimal, Field(gt=0, le=Decimal("0.1"))]
+    """Distance of the first layer from mid, as a ratio of mid (0.01 = 1%)."""
+    quantity: PositiveQuantity
+    """Order size per layer, in units of the base asset."""
+    maxOrders: Annotated[int, Field(ge=1, le=20)] = 2
+    """Layers per side."""
+    targetPosition: Quantity = Decimal(0)
+    """Position the strategy leans towards."""
+    positionThreshold: PositiveQuantity
+    """Beyond target ± threshold, reduce only the excess over the threshold line."""
+    maxPosition: PositiveQuantity
+    """Hard cap: beyond it, risk-close down to it."""
+    inventorySkew: Ratio = Decimal(0)
+    """0–1: how far quotes lean against inventory (long → quotes move down)."""
+    stopLossQuote: Annotated[Decimal, Field(lt=0)]
+    """Required and negative: unrealised loss that cancels all, closes at market, carries on."""
+    takeProfitQuote: PositiveQuantity | None = None
+    """Unrealised profit that cancels all, closes at market, carries on."""
+    durationSeconds: Annotated[int, Field(ge=1)] | None = None
+    """Stop after this long (unset: run until deleted or paused)."""
+    intervalSeconds: Annotated[int, Field(ge=1, le=3600)] = 10
+    """Quote refresh interval."""
+
+    @model_validator(mode="after")
+    def _position_lines(self) -> MarketMakerSpec:
+        if abs(self.targetPosition) + self.positionThreshold > self.maxPosition:
+            raise ValueError("maxPosition: |targetPosition| + positionThreshold must not exceed maxPosition")
+        return self
+
+
+class MarketMakerStatus(Schema):
+    """Observed state of a MarketMaker (the seed's cycle summary)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    observedGeneration: int | None = None
+    """The spec generation last reconciled."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready, Degraded, Halted, Finished."""
+    bid: Quantity | None = None
+    """Best bid seen."""
+    ask: Quantity | None = None
+    """Best ask seen."""
+    position: Quantity = Decimal(0)
+    """Signed position in units."""
+    quotes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        json_schema_extra={"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+    )
+    """Resting quotes (side, price, amount)."""
+    boughtQty: Quantity = Decimal(0)
+    """Units bought since start."""
+    soldQty: Quantity = Decimal(0)
+    """Units sold since start."""
+    realizedPnlQuote: Quantity = Decimal(0)
+    """Realised PnL."""
+    unrealizedPnlQuote: Quantity = Decimal(0)
+    """Unrealised PnL."""
+    feesQuote: Quantity = Decimal(0)
+    """Fees paid."""
+
+
+class MarketMaker(Resource[MarketMakerSpec, MarketMakerStatus]):
+    """Perpetual market making with spread, layers, position lines and a stop."""
+
+    KIND: ClassVar[str] = "MarketMaker"
+    PLURAL: ClassVar[str] = "marketmakers"
+    SINGULAR: ClassVar[str] = "marketmaker"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("mm",)
+    PRINTER_COLUMNS: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"name": "Symbol", "type": "string", "jsonPath": ".spec.symbol"},
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Position", "type": "number", "jsonPath": ".status.position"},
+        {"name": "PnL", "type": "number", "jsonPath": ".status.realizedPnlQuote"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )

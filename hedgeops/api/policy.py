@@ -1,0 +1,205 @@
+"""RebalancePolicy: WHEN and HOW a book is brought back (seeds 000, 001, 002)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import ConfigDict, Field, model_validator
+
+from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.common import AssetCode, Condition, PositiveQuantity, Ratio, Resource, Schema
+
+
+class Preset(StrEnum):
+    """Named threshold sets. Explicit thresholds override the preset's values field by field."""
+
+    COMPACT = "Compact"  # seed 000: 2%/1.5%, emergency 5%/3%, 1 h + 1%
+    LOOSE = "Loose"  # seed 000: 5%/3%, emergency 10%/8%
+    AGGRESSIVE = "Aggressive"  # seed 001: delta threshold 0.05
+    BALANCED = "Balanced"  # seed 001: delta threshold 0.10
+    CONSERVATIVE = "Conservative"  # seed 001: delta threshold 0.15
+    CUSTOM = "Custom"  # everything from `thresholds`
+
+
+class RebalanceTo(StrEnum):
+    """Where a rebalance trades back to."""
+
+    TARGET = "Target"  # zero deviation, as the seeds do
+    BAND_EDGE = "BandEdge"  # just back inside the band: the cost-optimal no-trade-band rule
+
+
+class OrderStyle(StrEnum):
+    """Maker: post-only limit at the touch, taker fallback after a timeout. Taker: market order."""
+
+    MAKER = "Maker"
+    TAKER = "Taker"
+
+
+class Approval(StrEnum):
+    """Auto trades at once; Manual waits for hedgeops.io/approve=<planId>."""
+
+    AUTO = "Auto"
+    MANUAL = "Manual"
+
+
+class Thresholds(Schema):
+    """Deviation ratios that trigger a rebalance (0–1). Unset fields come from the preset."""
+
+    model_config = with_rules(
+        rule(
+            "!has(self.assetRatio) || !has(self.emergencyAssetRatio) || "
+            "self.emergencyAssetRatio > self.assetRatio",
+            "emergencyAssetRatio must be above assetRatio",
+            ".emergencyAssetRatio",
+        ),
+        rule(
+            "!has(self.totalRatio) || !has(self.emergencyTotalRatio) || "
+            "self.emergencyTotalRatio > self.totalRatio",
+            "emergencyTotalRatio must be above totalRatio",
+            ".emergencyTotalRatio",
+        ),
+    )
+
+    assetRatio: Ratio | None = None
+    """Normal rebalance when any asset's |deviation| exceeds this (Compact: 0.02)."""
+    totalRatio: Ratio | None = None
+    """Normal rebalance when total deviation exceeds this (Compact: 0.015)."""
+    emergencyAssetRatio: Ratio | None = None
+    """Emergency (taker + alert) when any asset's |deviation| exceeds this (Compact: 0.05)."""
+    emergencyTotalRatio: Ratio | None = None
+    """Emergency when total deviation exceeds this (Compact: 0.03)."""
+    staleAfterSeconds: Annotated[int, Field(ge=0)] | None = None
+    """Time trigger: this long since the last rebalance ... (Compact: 3600; 0 disables)."""
+    staleRatio: Ratio | None = None
+    """... and any asset's |deviation| above this (Compact: 0.01)."""
+
+
+class AssetBand(Schema):
+    """Per-asset thresholds (seed 000 advanced: SOL 1.5%/4%, ETH 2.5%/6%, BTC 2%/5%)."""
+
+    model_config = with_rules(
+        rule("self.emergencyRatio > self.ratio", "emergencyRatio must be above ratio", ".emergencyRatio"),
+    )
+
+    ratio: Ratio
+    """Normal threshold for this asset."""
+    emergencyRatio: Ratio
+    """Emergency threshold for this asset."""
+
+
+class Execution(Schema):
+    """How orders are placed."""
+
+    normal: OrderStyle = OrderStyle.MAKER
+    """Order style for normal rebalances."""
+    emergency: OrderStyle = OrderStyle.TAKER
+    """Order style for emergency rebalances."""
+    makerTimeoutSeconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    """Unfilled maker orders are cancelled and the rest sent as taker after this long."""
+    maxSlippageRatio: Ratio = Decimal("0.005")
+    """Taker orders are refused when the book would move the price more than this."""
+    maxOrderQuote: PositiveQuantity | None = None
+    """Slice orders larger than this notional into several."""
+
+
+class Limits(Schema):
+    """Risk limits (seed 001). Emergency rebalances ignore the count and spacing limits."""
+
+    maxRebalancesPerDay: Annotated[int, Field(ge=1)] | None = None
+    """At most this many rebalances per UTC day."""
+    maxDailyCostQuote: PositiveQuantity | None = None
+    """Stop rebalancing for the day once fees reach this."""
+    minSecondsBetweenRebalances: Annotated[int, Field(ge=0)] | None = None
+    """Minimum spacing between normal rebalances."""
+    maxDeltaChangePerTrade: PositiveQuantity | None = None
+    """Largest delta change (units of the asset) one order may make."""
+    maxConcentrationRatio: Ratio | None = None
+    """Largest share of the book's value one asset may hold."""
+
+
+class Schedule(Schema):
+    """Time-based rebalancing (seed 002)."""
+
+    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+    """Standard five-field cron expression, UTC."""
+
+
+class Alerts(Schema):
+    """Alert rules evaluated by the engine (seed 000 phase 3)."""
+
+    deviationPersistRatio: Ratio = Decimal("0.02")
+    """Alert when deviation stays above this ..."""
+    deviationPersistSeconds: Annotated[int, Field(ge=1)] = 600
+    """... for this long."""
+
+
+class RebalancePolicySpec(Schema):
+    """When and how books that reference this policy are rebalanced."""
+
+    checkIntervalSeconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    """How often each book is observed and decided."""
+    preset: Preset = Preset.COMPACT
+    """Named threshold set."""
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    """Explicit thresholds (override the preset)."""
+    assetOverrides: dict[AssetCode, AssetBand] = Field(default_factory=dict)
+    """Per-asset thresholds. A policy is shared: each book uses the overrides of the assets it hedges."""
+    rebalanceTo: RebalanceTo = RebalanceTo.TARGET
+    """Target (zero deviation) or BandEdge."""
+    execution: Execution = Field(default_factory=Execution)
+    """Order placement."""
+    minOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict)
+    """Smallest order per asset in units (seed 000: SOL 0.05, ETH 0.005, BTC 0.0005). Never below the
+    market's own minimum."""
+    limits: Limits = Field(default_factory=Limits)
+    """Risk limits."""
+    approval: Approval = Approval.AUTO
+    """Auto or Manual."""
+    schedule: Schedule | None = None
+    """Time-based rebalancing."""
+    alerts: Alerts = Field(default_factory=Alerts)
+    """Alert rules."""
+
+    @model_validator(mode="after")
+    def _emergency_above_normal(self) -> RebalancePolicySpec:
+        t = self.thresholds
+        for normal, emergency, name in (
+            (t.assetRatio, t.emergencyAssetRatio, "thresholds.emergencyAssetRatio"),
+            (t.totalRatio, t.emergencyTotalRatio, "thresholds.emergencyTotalRatio"),
+        ):
+            if normal is not None and emergency is not None and emergency <= normal:
+                raise ValueError(f"{name}: must be above the normal ratio")
+        for asset, band in self.assetOverrides.items():
+            if band.emergencyRatio <= band.ratio:
+                raise ValueError(f"assetOverrides.{asset}.emergencyRatio: must be above ratio")
+        return self
+
+
+class RebalancePolicyStatus(Schema):
+    """Observed state of a RebalancePolicy."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    observedGeneration: int | None = None
+    """The spec generation last validated."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready."""
+
+
+class RebalancePolicy(Resource[RebalancePolicySpec, RebalancePolicyStatus]):
+    """When and how a book is brought back into its band."""
+
+    KIND: ClassVar[str] = "RebalancePolicy"
+    PLURAL: ClassVar[str] = "rebalancepolicies"
+    SINGULAR: ClassVar[str] = "rebalancepolicy"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("rbp", "rpol")
+    PRINTER_COLUMNS: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"name": "Preset", "type": "string", "jsonPath": ".spec.preset"},
+        {"name": "Interval", "type": "integer", "jsonPath": ".spec.checkIntervalSeconds"},
+        {"name": "To", "type": "string", "jsonPath": ".spec.rebalanceTo"},
+        {"name": "Approval", "type": "string", "jsonPath": ".spec.approval"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )

@@ -1,0 +1,137 @@
+"""Turn a trigger decision into orders: rounded to the market, never below the minimum, maker for
+normal and taker for emergency."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from hedgeops.api.policy import OrderStyle, RebalanceTo
+from hedgeops.engine.bands import Thresholds
+from hedgeops.engine.exposure import AssetExposure, BookExposure
+from hedgeops.engine.ids import client_order_id, plan_id
+from hedgeops.engine.market import Fees, MarketRules, Quote
+from hedgeops.engine.triggers import Reason, TriggerDecision, Urgency
+
+ZERO = Decimal(0)
+
+
+class OrderType(StrEnum):
+    """maker: post-only limit at the touch; taker: market order."""
+
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """One order of a plan."""
+
+    leg: int
+    asset: str
+    symbol: str
+    side: str
+    amount: Decimal
+    type: OrderType
+    price: Decimal | None
+    client_order_id: str
+    est_price: Decimal
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return self.amount if self.side == "buy" else -self.amount
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An asset left alone, and why."""
+
+    asset: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RebalancePlan:
+    """Orders that bring a book back, with their estimated cost."""
+
+    plan_id: str
+    seq: int
+    created_at: datetime
+    urgency: Urgency
+    reasons: tuple[Reason, ...]
+    orders: tuple[PlannedOrder, ...]
+    skipped: tuple[Skipped, ...]
+    est_cost_quote: Decimal
+
+    @property
+    def reason_code(self) -> str:
+        return self.reasons[0].code if self.reasons else "None"
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What the planner needs besides the exposure and the decision."""
+
+    legs: Mapping[str, str]  # asset -> symbol (leg index is the position in the book's legs)
+    leg_index: Mapping[str, int]
+    markets: Mapping[str, MarketRules]
+    quotes: Mapping[str, Quote]
+    min_order: Mapping[str, Decimal]
+    normal_style: OrderStyle
+    emergency_style: OrderStyle
+    rebalance_to: RebalanceTo
+    thresholds: Thresholds
+    fees: Fees
+
+
+def _wanted_qty(a: AssetExposure, rebalance_to: RebalanceTo, thresholds: Thresholds) -> Decimal:
+    """Signed units to trade: back to zero deviation, or only back to the edge of the band."""
+    if rebalance_to is RebalanceTo.BAND_EDGE:
+        edge = thresholds.band_for(a.asset).ratio * a.target_notional / a.price if a.price else ZERO
+        if abs(a.net_qty) <= edge:
+            return ZERO
+        return -(a.net_qty - edge.copy_sign(a.net_qty))
+    return -a.net_qty
+
+
+def plan_rebalance(
+    *, book_uid: str, seq: int, now: datetime, exposure: BookExposure, decision: TriggerDecision,
+    inputs: PlanInputs,
+) -> RebalancePlan:
+    """The plan for one decision. Assets without a leg, a market or a quote are skipped with a reason."""
+    pid = plan_id(book_uid, seq)
+    style = inputs.emergency_style if decision.urgency is Urgency.EMERGENCY else inputs.normal_style
+    order_type = OrderType.MAKER if style is OrderStyle.MAKER else OrderType.TAKER
+    orders: list[PlannedOrder] = []
+    skipped: list[Skipped] = []
+    cost = ZERO
+    for a in exposure.assets:
+        symbol = inputs.legs.get(a.asset)
+        if symbol is None:
+            skipped.append(Skipped(a.asset, "no leg"))
+            continue
+        market, quote = inputs.markets.get(symbol), inputs.quotes.get(symbol)
+        if market is None or quote is None:
+            skipped.append(Skipped(a.asset, f"no market data for {symbol}"))
+            continue
+        qty = market.round_amount(_wanted_qty(a, inputs.rebalance_to, inputs.thresholds))
+        minimum = max(inputs.min_order.get(a.asset, ZERO), market.min_amount)
+        if qty == 0 or abs(qty) < minimum:
+            if qty != 0 or a.net_qty != 0:
+                skipped.append(Skipped(a.asset, f"{abs(qty)} below minimum order {minimum}"))
+            continue
+        side = "buy" if qty > 0 else "sell"
+        touch = quote.bid if side == "buy" else quote.ask
+        far = quote.ask if side == "buy" else quote.bid
+        price = market.passive_price(touch, side) if order_type is OrderType.MAKER else None
+        est = price if price is not None else far
+        rate = inputs.fees.maker if order_type is OrderType.MAKER else inputs.fees.taker
+        cost += abs(qty) * est * rate
+        leg = inputs.leg_index[a.asset]
+        orders.append(PlannedOrder(leg, a.asset, symbol, side, abs(qty), order_type, price,
+                                   client_order_id(pid, leg, "m" if order_type is OrderType.MAKER else "t"),
+                                   est))
+    return RebalancePlan(pid, seq, now, decision.urgency, decision.reasons, tuple(orders), tuple(skipped), cost)

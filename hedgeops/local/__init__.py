@@ -1,0 +1,1 @@
+"""`hedgeops local`: the operator's reconcilers without a cluster, on a simulated clock over real data."""

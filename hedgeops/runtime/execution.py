@@ -1,0 +1,154 @@
+"""Executing a plan against a venue: maker first with a deadline, then taker; every step journalled
+with the fencing token; orders found by client id, never resubmitted blindly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.api.hedgebook import OrderSummary, WorkingPlan
+from hedgeops.engine.ids import client_order_id
+from hedgeops.engine.market import MarketRules
+from hedgeops.engine.planner import OrderType, PlannedOrder, RebalancePlan
+from hedgeops.exchange.venue import (
+    DuplicateClientOrderId,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    Venue,
+)
+from hedgeops.runtime.locks import Lease
+
+ZERO = Decimal(0)
+
+
+class LeaseLost(Exception):
+    """The account lock was lost: stop submitting."""
+
+
+@dataclass
+class ExecutionContext:
+    """What plan execution needs: the venue, a lease check, a journal sink, the market rules."""
+
+    venue: Venue
+    lease: Lease
+    still_held: Callable[[], Any]  # async () -> bool
+    record: Callable[[dict[str, Any]], Any]  # async (entry) -> None
+    markets: Mapping[str, MarketRules]
+    min_order: Mapping[str, Decimal]
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (type, outcome) for metrics
+
+
+def _summary(state: OrderState, order_type: str) -> OrderSummary:
+    return OrderSummary(clientOrderId=state.client_order_id, symbol=state.symbol, side=state.side,
+                        amount=state.amount, filled=state.filled, type=order_type, state=state.status,
+                        feeQuote=state.fee_quote)
+
+
+async def _submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
+    """Place one order, fenced. A duplicate client id means it was placed before: adopt that order."""
+    if not await ctx.still_held():
+        await ctx.record({"type": "failure", "reason": "LeaseLost", "clientOrderId": req.client_order_id})
+        raise LeaseLost(req.client_order_id)
+    try:
+        state = await ctx.venue.place(req)
+        outcome = "accepted"
+    except DuplicateClientOrderId:
+        state_or_none = await ctx.venue.order(req.client_order_id, req.symbol)
+        if state_or_none is None:
+            raise
+        state, outcome = state_or_none, "adopted"
+    except OrderRejected as exc:
+        ctx.outcomes.append((order_type, "rejected"))
+        await ctx.record({"type": "failure", "reason": "OrderRejected", "clientOrderId": req.client_order_id,
+                          "symbol": req.symbol, "side": req.side, "amount": str(req.amount), "message": str(exc)})
+        return None
+    ctx.outcomes.append((order_type, outcome))
+    await ctx.record({"type": "order", "clientOrderId": state.client_order_id, "symbol": state.symbol,
+                      "side": state.side, "amount": str(state.amount), "orderType": order_type,
+                      "price": None if req.price is None else str(req.price), "status": state.status,
+                      "filled": str(state.filled), "outcome": outcome})
+    if state.status == "closed":
+        await ctx.record({"type": "fill", "clientOrderId": state.client_order_id, "filled": str(state.filled),
+                          "average": str(state.average), "feeQuote": str(state.fee_quote)})
+    return state
+
+
+def _request(o: PlannedOrder, amount: Decimal, order_type: OrderType, attempt: str, plan_id: str) -> OrderRequest:
+    cid = client_order_id(plan_id, o.leg, attempt)
+    if order_type is OrderType.MAKER:
+        return OrderRequest(cid, o.symbol, o.side, amount, "limit", o.price, post_only=True)
+    return OrderRequest(cid, o.symbol, o.side, amount, "market")
+
+
+async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, maker_timeout_s: int) -> WorkingPlan:
+    """Submit every order of the plan. A post-only order refused for crossing goes taker at once."""
+    await ctx.record({"type": "plan", "planId": plan.plan_id, "seq": plan.seq, "urgency": plan.urgency.value,
+                      "reason": plan.reason_code, "reasons": [r.message for r in plan.reasons],
+                      "estCostQuote": str(plan.est_cost_quote),
+                      "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "side": o.side,
+                                  "amount": str(o.amount), "type": o.type.value} for o in plan.orders],
+                      "skipped": [{"asset": s.asset, "reason": s.reason} for s in plan.skipped]})
+    summaries: list[OrderSummary] = []
+    for o in plan.orders:
+        state = await _submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
+        if state is None and o.type is OrderType.MAKER:
+            state = await _submit(ctx, _request(o, o.amount, OrderType.TAKER, "t", plan.plan_id), "taker")
+            if state is not None:
+                summaries.append(_summary(state, "taker"))
+                continue
+        if state is not None:
+            summaries.append(_summary(state, o.type.value))
+    has_maker = any(s.type == "maker" for s in summaries)
+    return WorkingPlan(planId=plan.plan_id, seq=plan.seq, createdAt=now,
+                       makerDeadline=now + timedelta(seconds=maker_timeout_s) if has_maker else None,
+                       reason=plan.reason_code, urgency=plan.urgency.value, orders=summaries)
+
+
+async def progress_plan(
+    ctx: ExecutionContext, plan: WorkingPlan, now: datetime, open_ids: set[str], force_taker: bool,
+) -> WorkingPlan:
+    """Refresh the plan's orders; after the maker deadline (or when forced), cancel what rests and send the
+    remainder as taker under the leg's taker client id."""
+    deadline_passed = force_taker or (plan.makerDeadline is not None and now >= plan.makerDeadline)
+    summaries: list[OrderSummary] = []
+    for s in plan.orders:
+        if s.state in ("closed", "canceled", "rejected"):
+            summaries.append(s)
+            continue
+        state = None if s.clientOrderId in open_ids and not deadline_passed else (
+            await ctx.venue.order(s.clientOrderId, s.symbol))
+        if state is None:
+            summaries.append(s)
+            continue
+        if not state.done and deadline_passed:
+            state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
+            await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
+                              "reason": "MakerTimeout" if not force_taker else "Emergency"})
+        summaries.append(_summary(state, s.type))
+        if state.status == "canceled" and s.type == "maker":
+            remaining = ctx.markets[s.symbol].round_amount(state.remaining)
+            base = ctx.markets[s.symbol].base
+            minimum = max(ctx.min_order.get(base, ZERO), ctx.markets[s.symbol].min_amount)
+            if remaining >= minimum:
+                leg = int(s.clientOrderId[-3:-1])
+                req = OrderRequest(client_order_id(plan.planId, leg, "t"), s.symbol, s.side, remaining, "market")
+                taker = await _submit(ctx, req, "taker")
+                if taker is not None:
+                    summaries.append(_summary(taker, "taker"))
+        elif state.status == "closed":
+            await ctx.record({"type": "fill", "clientOrderId": state.client_order_id, "filled": str(state.filled),
+                              "average": str(state.average), "feeQuote": str(state.fee_quote)})
+    return plan.model_copy(update={"orders": summaries,
+                                   "makerDeadline": None if deadline_passed else plan.makerDeadline})
+
+
+def plan_done(plan: WorkingPlan) -> bool:
+    return all(s.state in ("closed", "canceled", "rejected") for s in plan.orders)
+
+
+def plan_cost(plan: WorkingPlan) -> Decimal:
+    return sum((s.feeQuote for s in plan.orders), ZERO)

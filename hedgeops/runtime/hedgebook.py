@@ -1,0 +1,290 @@
+"""One HedgeBook cycle: observe → decide → gate → act → report. Shared by the operator and local mode."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from hedgeops.api.common import ExchangeRef, Mode
+from hedgeops.api.hedgebook import (
+    AssetExposureStatus,
+    DailyCounters,
+    HedgeBook,
+    HedgeBookStatus,
+    ObjectiveType,
+    RebalanceRecord,
+    WorkingPlan,
+)
+from hedgeops.api.policy import RebalancePolicy
+from hedgeops.engine.alerts import persisting_deviation
+from hedgeops.engine.bands import resolve_thresholds
+from hedgeops.engine.exposure import AssetExposure, AssetObservation, BookExposure, compute_exposure
+from hedgeops.engine.gate import DayUsage, gate
+from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
+from hedgeops.engine.triggers import TriggerDecision, Urgency, decide
+from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue
+from hedgeops.runtime.conditions import set_condition
+from hedgeops.runtime.execution import (
+    ExecutionContext,
+    LeaseLost,
+    plan_cost,
+    plan_done,
+    progress_plan,
+    start_plan,
+)
+from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
+from hedgeops.runtime.journal import Journal, journal_stream
+from hedgeops.runtime.locks import AccountLocks, account_lock_key
+from hedgeops.runtime.metrics import Metrics
+
+LOCK_TTL_SECONDS = 30.0
+Q8 = Decimal("0.00000001")
+
+
+class VenueSource(Protocol):
+    def venue_for(self, exchange: ExchangeRef, mode: Mode) -> Venue: ...
+
+
+@dataclass(frozen=True)
+class CycleEvent:
+    """A Kubernetes event to emit: Normal or Warning, CamelCase reason, message."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class CycleResult:
+    """What a cycle produced: the new status and what happened along the way."""
+
+    status: HedgeBookStatus
+    exposure: BookExposure | None = None
+    decision: TriggerDecision | None = None
+    plan: RebalancePlan | None = None
+    completed: RebalanceRecord | None = None
+    events: list[CycleEvent] = field(default_factory=list)
+
+
+@dataclass
+class Services:
+    """What the cycle talks to. The operator gives Redis-backed locks and journal; local mode in-memory."""
+
+    venues: VenueSource
+    locks: AccountLocks
+    journal: Journal
+    metrics: Metrics
+    owner: str
+
+
+def _q(x: Decimal) -> Decimal:
+    return x.quantize(Q8)
+
+
+class HedgeBookReconciler:
+    """Reconciles HedgeBooks. Business failures become conditions and events, never exceptions."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime, *,
+                        halted: bool = False) -> CycleResult:
+        started = time.perf_counter()
+        try:
+            return await self._reconcile(book, policy, now, halted)
+        finally:
+            self.s.metrics.reconcile_seconds.labels("HedgeBook").observe(time.perf_counter() - started)
+
+    def _fail(self, book: HedgeBook, status: HedgeBookStatus, now: datetime, reason: str, message: str,
+              *, degraded: bool = False) -> CycleResult:
+        gen = book.metadata.generation
+        conds = set_condition(status.conditions, "Ready", False, reason, message, now, gen)
+        conds = set_condition(conds, "Degraded", degraded, reason if degraded else "Healthy",
+                              message if degraded else "", now, gen)
+        self.s.metrics.reconcile_errors.labels("HedgeBook", reason).inc()
+        self.s.metrics.ready.labels("HedgeBook", book.metadata.namespace, book.metadata.name).set(0)
+        new = status.model_copy(update={"conditions": conds, "observedGeneration": gen, "lastCheck": now})
+        return CycleResult(new, events=[CycleEvent("Warning", reason, message)])
+
+    async def _reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime,
+                         halted: bool) -> CycleResult:
+        status = book.status or HedgeBookStatus()
+        spec = book.spec
+        if policy is None:
+            return self._fail(book, status, now, "PolicyNotFound",
+                              f"RebalancePolicy {spec.policyRef.name!r} not found in namespace "
+                              f"{book.metadata.namespace!r}")
+        if spec.objective.type is not ObjectiveType.HEDGE:
+            return self._fail(book, status, now, "ObjectiveNotSupported",
+                              "Allocation books are not reconciled by this version; use objective Hedge")
+        # A policy is shared by many books: its per-asset overrides apply to the assets a book hedges.
+        legs = {leg.asset: leg.symbol for leg in spec.legs}
+        try:
+            venue = self.s.venues.venue_for(spec.exchange, spec.mode)
+        except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
+            return self._fail(book, status, now, "VenueUnavailable", str(exc))
+        lock_key = account_lock_key(spec.exchange.name, spec.exchange.account)
+        try:
+            lease = await self.s.locks.acquire(lock_key, self.s.owner, LOCK_TTL_SECONDS)
+        except Exception as exc:  # Redis down: fail closed
+            return self._fail(book, status, now, "LockUnavailable", f"cannot reach the lock store: {exc}",
+                              degraded=True)
+        if lease is None:
+            return self._fail(book, status, now, "AccountLocked",
+                              f"account {spec.exchange.name}/{spec.exchange.account} is locked by another actor",
+                              degraded=True)
+        stream = journal_stream("HedgeBook", book.key)
+
+        async def record(entry: dict[str, Any]) -> None:
+            await self.s.journal.append(stream, {"at": now.isoformat(), "fence": lease.token, **entry})
+
+        async def still_held() -> bool:
+            return await self.s.locks.still_held(lease)
+
+        try:
+            return await self._cycle(book, policy, now, halted, venue, status, legs,
+                                     ExecutionContext(venue, lease, still_held, record, {}, policy.spec.minOrder))
+        except UnknownSymbol as exc:
+            return self._fail(book, status, now, "UnknownSymbol", str(exc))
+        except HoldingsUnavailable as exc:
+            return self._fail(book, status, now, "HoldingsUnavailable", str(exc))
+        except LeaseLost:
+            return self._fail(book, status, now, "LockLost", "the account lock was lost; stopped submitting",
+                              degraded=True)
+        except RetryableVenueError as exc:
+            return self._fail(book, status, now, "ExchangeUnavailable", str(exc), degraded=True)
+        except FinalVenueError as exc:
+            await record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
+            return self._fail(book, status, now, "RebalanceFailed", f"rebalance failed: {exc}")
+        finally:
+            await self.s.locks.release(lease)
+
+    async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool, venue: Venue,
+                     status: HedgeBookStatus, legs: dict[str, str], ctx: ExecutionContext) -> CycleResult:
+        spec, pspec = book.spec, policy.spec
+        ns, name, gen = book.metadata.namespace, book.metadata.name, book.metadata.generation
+        symbols = sorted(legs.values())
+        ctx.markets = await venue.markets(symbols)
+        snap = await venue.snapshot(symbols)
+        prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
+        held = resolve_holdings(spec, prices, snap.balances, status.basketMark)
+        exposure = compute_exposure(
+            [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)),
+                              snap.positions[sym].qty if sym in snap.positions else Decimal(0))
+             for asset, sym in legs.items()],
+            spec.objective)
+        self.s.metrics.observe_exposure(ns, name, exposure)
+        thresholds = resolve_thresholds(pspec)
+        last_at = status.lastRebalance.time if status.lastRebalance else None
+        decision = decide(exposure, thresholds, now, last_at)
+        persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
+                                       pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)
+        result = CycleResult(status, exposure, decision)
+        today = status.today if status.today and status.today.date == now.date().isoformat() else (
+            DailyCounters(date=now.date().isoformat()))
+        seconds = pspec.alerts.deviationPersistSeconds
+        was_due = (status.highDeviationSince is not None and status.lastCheck is not None
+                   and (status.lastCheck - status.highDeviationSince).total_seconds() >= seconds)
+        if persist.alert is not None and not was_due:  # alert once, when it first becomes due
+            self.s.metrics.alerts.labels(ns, name, persist.alert.code).inc()
+            result.events.append(CycleEvent("Warning", persist.alert.code, persist.alert.message))
+
+        working = status.workingPlan
+        seq = status.rebalanceSeq
+        if working is not None:
+            open_ids = {o.client_order_id for o in snap.open_orders}
+            working = await progress_plan(ctx, working, now, open_ids,
+                                          force_taker=decision.urgency is Urgency.EMERGENCY)
+        elif decision.urgency is not Urgency.NONE:
+            plan = plan_rebalance(
+                book_uid=book.metadata.uid or book.key, seq=seq + 1, now=now, exposure=exposure, decision=decision,
+                inputs=PlanInputs(
+                    legs=legs, leg_index={leg.asset: i for i, leg in enumerate(spec.legs)}, markets=ctx.markets,
+                    quotes=snap.quotes, min_order=pspec.minOrder, normal_style=pspec.execution.normal,
+                    emergency_style=pspec.execution.emergency, rebalance_to=pspec.rebalanceTo,
+                    thresholds=thresholds, fees=venue.fees))
+            result.plan = plan
+            verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
+                           paused=spec.paused, halted=halted)
+            if verdict.allowed:
+                seq = plan.seq
+                working = await start_plan(ctx, plan, now, pspec.execution.makerTimeoutSeconds)
+                result.events.append(CycleEvent(
+                    "Warning" if plan.urgency is Urgency.EMERGENCY else "Normal",
+                    "EmergencyRebalance" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
+                    f"plan {plan.plan_id}: {len(working.orders)} orders; "
+                    + "; ".join(r.message for r in plan.reasons)))
+            elif verdict.reason not in ("Paused", "Halted"):
+                self.s.metrics.refusals.labels(ns, name, verdict.reason).inc()
+                await ctx.record({"type": "refused", "planId": plan.plan_id, "reason": verdict.reason,
+                                  "message": verdict.message})
+                result.events.append(CycleEvent("Normal", verdict.reason, verdict.message))
+
+        for order_type, outcome in ctx.outcomes:
+            self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
+        updates: dict[str, Any] = {}
+        if working is not None and plan_done(working):
+            completed = self._complete(book, working, now)
+            result.completed = completed
+            filled = sum(1 for o in working.orders if o.state == "closed")
+            if filled == 0:
+                result.events.append(CycleEvent("Warning", "RebalanceFailed",
+                                                f"plan {working.planId}: no order filled"))
+            else:
+                result.events.append(CycleEvent("Normal", "Rebalanced",
+                                                f"plan {working.planId}: {filled} orders filled, "
+                                                f"cost {completed.costQuote} {spec.quoteCurrency}"))
+            await ctx.record({"type": "rebalance", "planId": working.planId, "reason": working.reason,
+                              "urgency": working.urgency, "costQuote": str(completed.costQuote),
+                              "filled": filled})
+            updates.update(
+                lastRebalance=completed, rebalancesTotal=status.rebalancesTotal + 1,
+                costTotalQuote=_q(status.costTotalQuote + completed.costQuote),
+                today=today.model_copy(update={"rebalances": today.rebalances + 1,
+                                               "costQuote": _q(today.costQuote + completed.costQuote)}))
+            working = None
+        else:
+            updates["today"] = today
+
+        within = decision.urgency is Urgency.NONE
+        conds = set_condition(status.conditions, "Ready", True, "Reconciled",
+                              f"observed {len(legs)} legs on {spec.exchange.name}/{spec.exchange.account}", now, gen)
+        conds = set_condition(conds, "WithinBand", within, "WithinBand" if within else decision.primary.code
+                              if decision.primary else "OutOfBand",
+                              "" if within or decision.primary is None else decision.primary.message, now, gen)
+        conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
+        conds = set_condition(conds, "Halted", halted, "HaltAnnotation" if halted else "Running",
+                              "hedgeops.io/halt is set" if halted else "", now, gen)
+        self.s.metrics.ready.labels("HedgeBook", ns, name).set(1)
+        result.status = status.model_copy(update={
+            **updates,
+            "observedGeneration": gen,
+            "conditions": conds,
+            "exposures": [_exposure_status(a) for a in exposure.assets],
+            "totalExposureQuote": _q(exposure.total_abs_net_quote),
+            "totalDeviationRatio": _q(exposure.total_deviation),
+            "lastCheck": now,
+            "workingPlan": working,
+            "rebalanceSeq": seq,
+            "basketMark": held.mark,
+            "highDeviationSince": persist.high_since,
+        })
+        return result
+
+    def _complete(self, book: HedgeBook, working: WorkingPlan, now: datetime) -> RebalanceRecord:
+        cost = _q(plan_cost(working))
+        record = RebalanceRecord(time=now, planId=working.planId, reason=working.reason, urgency=working.urgency,
+                                 orders=len(working.orders), costQuote=cost)
+        ns, name = book.metadata.namespace, book.metadata.name
+        self.s.metrics.rebalances.labels(ns, name, working.urgency, working.reason).inc()
+        self.s.metrics.cost.labels(ns, name).inc(float(cost))
+        return record
+
+
+def _exposure_status(a: AssetExposure) -> AssetExposureStatus:
+    return AssetExposureStatus(asset=a.asset, priceQuote=a.price, holdingQty=_q(a.holding_qty),
+                               hedgeQty=_q(a.hedge_qty), targetHedgeQty=_q(a.target_hedge_qty),
+                               netExposureQuote=_q(a.net_quote), deviationRatio=_q(a.deviation))

@@ -1,0 +1,58 @@
+"""The journal: every plan, order, fill, cancel and failure, in order, with the fencing token."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+MAXLEN = 100_000  # per stream; Redis trims approximately
+
+
+def journal_stream(kind: str, key: str) -> str:
+    """Stream name for one object, `key` being namespace/name."""
+    return f"hedgeops:journal:{kind.lower()}:{key}"
+
+
+class Journal(Protocol):
+    async def append(self, stream: str, entry: dict[str, Any]) -> str: ...
+
+    async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+class InMemoryJournal:
+    """A journal for one process (local mode, tests)."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+
+    async def append(self, stream: str, entry: dict[str, Any]) -> str:
+        entries = self.streams[stream]
+        entry_id = f"{len(entries) + 1}-0"
+        entries.append((entry_id, json.loads(json.dumps(entry, default=str))))
+        return entry_id
+
+    async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+        return self.streams.get(stream, [])[-count:]
+
+
+class RedisJournal:
+    """A Redis stream per object; each entry is one JSON document under the field `e`."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+
+    async def append(self, stream: str, entry: dict[str, Any]) -> str:
+        entry_id = await self.redis.xadd(stream, {"e": json.dumps(entry, default=str)}, maxlen=MAXLEN,
+                                         approximate=True)
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+        rows: list[Any] = list(await self.redis.xrevrange(stream, count=count) or [])
+        out: list[tuple[str, dict[str, Any]]] = []
+        for entry_id, fields in reversed(rows):
+            raw = (fields or {}).get(b"e") or (fields or {}).get("e") or "{}"
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), json.loads(raw)))
+        return out

@@ -1,0 +1,47 @@
+"""Prometheus metrics: base units, `hedgeops_` prefix, `_total` counters, bounded labels (no order ids)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from hedgeops.engine.exposure import BookExposure
+
+
+class Metrics:
+    """Every metric HedgeOps exports, on one registry (tests make their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        book = ["namespace", "book"]
+        self.exposure = Gauge("hedgeops_exposure_quote", "Net exposure relative to target, in quote currency",
+                              [*book, "asset"], registry=r)
+        self.deviation = Gauge("hedgeops_deviation_ratio", "Net exposure ÷ target hedge notional (signed)",
+                               [*book, "asset"], registry=r)
+        self.total_deviation = Gauge("hedgeops_total_deviation_ratio",
+                                     "Σ|net exposure| ÷ Σ target hedge notional", book, registry=r)
+        self.rebalances = Counter("hedgeops_rebalances_total", "Completed rebalances",
+                                  [*book, "urgency", "reason"], registry=r)
+        self.cost = Counter("hedgeops_rebalance_cost_quote_total", "Fees paid by rebalances, quote currency",
+                            book, registry=r)
+        self.orders = Counter("hedgeops_orders_total", "Orders by outcome", [*book, "type", "outcome"],
+                              registry=r)
+        self.refusals = Counter("hedgeops_plan_refusals_total", "Plans the risk gate refused", [*book, "reason"],
+                                registry=r)
+        self.alerts = Counter("hedgeops_alerts_total", "Engine alerts raised", [*book, "alert"], registry=r)
+        self.ready = Gauge("hedgeops_ready", "1 when the object is Ready", ["kind", *book], registry=r)
+        self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",
+                                           ["kind"], registry=r)
+        self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
+                                        ["kind", "reason"], registry=r)
+
+    def observe_exposure(self, namespace: str, book: str, exposure: BookExposure) -> None:
+        for a in exposure.assets:
+            self.exposure.labels(namespace, book, a.asset).set(float(a.net_quote))
+            self.deviation.labels(namespace, book, a.asset).set(float(a.deviation))
+        self.total_deviation.labels(namespace, book).set(float(exposure.total_deviation))
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> int:
+        """Serve /metrics on a background thread; returns the bound port (0 picks a free one)."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(server.server_port)
