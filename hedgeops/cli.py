@@ -27,7 +27,7 @@ def parse_time(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date/time like 2025-06-01 or 2025-06-01T12:00") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time like 2025-06-01 or 2025-06-01T12:00") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 

@@ -72,6 +72,23 @@ def _typed(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
+def apply_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
+    """Structural defaulting as the API server does before validation: fill missing properties that have a
+    default, in every object that is present."""
+    if isinstance(value, dict) and schema.get("type") == "object":
+        out = dict(value)
+        props = schema.get("properties", {})
+        for key, sub in props.items():
+            if key not in out and "default" in sub:
+                out[key] = sub["default"]
+        extra = schema.get("additionalProperties")
+        return {k: apply_defaults(v, props.get(k) or (extra if isinstance(extra, dict) else {}))
+                for k, v in out.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(v, schema["items"]) for v in value]
+    return value
+
+
 def _cel_problems(value: Any, schema: Mapping[str, Any], path: list[Any]) -> list[Problem]:
     problems: list[Problem] = []
     for rule in schema.get("x-kubernetes-validations", []):
@@ -104,7 +121,7 @@ def schema_problems(doc: Mapping[str, Any]) -> list[Problem]:
     if doc.get("apiVersion") != "hedgeops.io/v1alpha1":
         return [Problem("apiVersion", f"expected hedgeops.io/v1alpha1, got {doc.get('apiVersion')!r}")]
     schema = _schema(str(kind))
-    body = {k: v for k, v in doc.items() if k != "status"}
+    body = apply_defaults({k: v for k, v in doc.items() if k != "status"}, schema)
     problems = [
         Problem(_path(list(err.absolute_path)) or "(root)", err.message)
         for err in sorted(OAS30Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))

@@ -23,6 +23,11 @@ class MarketRules:
         steps = (abs(amount) / self.amount_step).to_integral_value(rounding=ROUND_DOWN)
         return (steps * self.amount_step).copy_sign(amount) if steps else Decimal(0)
 
+    def round_amount_up(self, amount: Decimal) -> Decimal:
+        """Round a (signed) amount away from zero onto the amount grid."""
+        steps = (abs(amount) / self.amount_step).to_integral_value(rounding=ROUND_CEILING)
+        return (steps * self.amount_step).copy_sign(amount) if steps else Decimal(0)
+
     def passive_price(self, price: Decimal, side: str) -> Decimal:
         """Round a limit price onto the tick grid away from the spread (buy down, sell up)."""
         rounding = ROUND_FLOOR if side == "buy" else ROUND_CEILING

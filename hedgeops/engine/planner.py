@@ -87,14 +87,22 @@ class PlanInputs:
     fees: Fees
 
 
-def _wanted_qty(a: AssetExposure, rebalance_to: RebalanceTo, thresholds: Thresholds) -> Decimal:
-    """Signed units to trade: back to zero deviation, or only back to the edge of the band."""
-    if rebalance_to is RebalanceTo.BAND_EDGE:
-        edge = thresholds.band_for(a.asset).ratio * a.target_notional / a.price if a.price else ZERO
-        if abs(a.net_qty) <= edge:
-            return ZERO
-        return -(a.net_qty - edge.copy_sign(a.net_qty))
-    return -a.net_qty
+def _trade_qty(a: AssetExposure, inputs: PlanInputs, market: MarketRules, minimum: Decimal) -> Decimal:
+    """Signed units to trade, on the market's grid.
+
+    Target: all the way back, rounded toward zero (never past the target). BandEdge: just back inside the
+    band, rounded away from zero and up to the minimum order (rounding toward zero would leave the book a
+    hair outside its band forever), but never more than all the way back."""
+    full = market.round_amount(-a.net_qty)
+    if inputs.rebalance_to is not RebalanceTo.BAND_EDGE:
+        return full
+    edge = inputs.thresholds.band_for(a.asset).ratio * a.target_notional / a.price if a.price else ZERO
+    if abs(a.net_qty) <= edge:
+        return ZERO
+    qty = market.round_amount_up(-(a.net_qty - edge.copy_sign(a.net_qty)))
+    if abs(qty) < minimum:
+        qty = minimum.copy_sign(qty)
+    return qty if abs(qty) <= abs(full) else full
 
 
 def plan_rebalance(
@@ -117,8 +125,8 @@ def plan_rebalance(
         if market is None or quote is None:
             skipped.append(Skipped(a.asset, f"no market data for {symbol}"))
             continue
-        qty = market.round_amount(_wanted_qty(a, inputs.rebalance_to, inputs.thresholds))
         minimum = max(inputs.min_order.get(a.asset, ZERO), market.min_amount)
+        qty = _trade_qty(a, inputs, market, minimum)
         if qty == 0 or abs(qty) < minimum:
             if qty != 0 or a.net_qty != 0:
                 skipped.append(Skipped(a.asset, f"{abs(qty)} below minimum order {minimum}"))

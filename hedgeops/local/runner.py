@@ -63,7 +63,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         raise LocalRunError(str(exc)) from None
     start = opts.start or first
     if not first <= start < last:
-        raise LocalRunError(f"--from {start.isoformat()} is outside the data ({first.isoformat()} .. {last.isoformat()})")
+        raise LocalRunError(f"--from {start:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d %H:%M} .. "
+                            f"{last:%Y-%m-%d %H:%M})")
     end = min(last, start + opts.duration) if opts.duration else last
     step = max(int(replay.series(s).step_ms / 1000) for s in symbols)
 
@@ -106,7 +107,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         "books": [t.as_json() for t in tallies.values()], "notReconciled": notes,
     }
     if not opts.json:
-        view.console.print(book_table(tallies.values(), f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"))
+        title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+        view.console.print(book_table(tallies.values(), title))
         for note in notes:
             view.console.print(f"note: {note}")
     return summary

@@ -31,8 +31,8 @@ class BookTally:
         self.cycles += 1
         ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
         self.state = "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
-        if result.completed is not None and self.rebalances == 0:
-            self.hedged = True  # deviation figures measure how the book is kept, from its first hedge on
+        # Deviation figures measure how the book is kept from its first hedge on (the exposure of a cycle is
+        # observed before that cycle trades).
         if result.exposure is not None and self.hedged:
             dev = result.exposure.total_deviation
             self.samples += 1
@@ -41,6 +41,7 @@ class BookTally:
             self.last_deviation = dev
             self.last_exposure = result.exposure.total_abs_net_quote
         if result.completed is not None:
+            self.hedged = True
             self.rebalances += 1
             self.emergency += result.completed.urgency == "Emergency"
             self.cost += result.completed.costQuote

@@ -1,0 +1,57 @@
+"""A reconciler wired to the paper venue on a simulated clock, and book/policy builders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hedgeops.api import HedgeBook, RebalancePolicy
+from hedgeops.runtime.clock import SimClock
+from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.journal import InMemoryJournal, journal_stream
+from hedgeops.runtime.locks import InMemoryLocks
+from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.venues import PaperVenues
+
+START = datetime(2025, 1, 2, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class Rig:
+    clock: SimClock
+    venues: PaperVenues
+    locks: InMemoryLocks
+    journal: InMemoryJournal
+    metrics: Metrics
+    reconciler: HedgeBookReconciler
+
+    def entries(self, book: HedgeBook) -> list[dict[str, Any]]:
+        return [e for _, e in self.journal.streams[journal_stream("HedgeBook", book.key)]]
+
+
+def rig(start: datetime = START) -> Rig:
+    clock = SimClock(start)
+    venues = PaperVenues(clock.now)
+    locks = InMemoryLocks(lambda: 0.0)
+    journal = InMemoryJournal()
+    metrics = Metrics()
+    return Rig(clock, venues, locks, journal, metrics,
+               HedgeBookReconciler(Services(venues, locks, journal, metrics, owner="test")))
+
+
+def book(name: str = "b1", **spec: Any) -> HedgeBook:
+    body: dict[str, Any] = {
+        "exchange": {"name": "okx", "account": name},
+        "holdings": {"source": "Static", "static": {"SOL": 100, "ETH": 3}},
+        "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"}, {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
+        "policyRef": {"name": "p"},
+    }
+    body.update(spec)
+    return HedgeBook.model_validate({"kind": "HedgeBook", "metadata": {"name": name, "uid": f"uid-{name}",
+                                                                       "generation": 1}, "spec": body})
+
+
+def policy(**spec: Any) -> RebalancePolicy:
+    return RebalancePolicy.model_validate({"kind": "RebalancePolicy", "metadata": {"name": "p"},
+                                           "spec": {"minOrder": {"SOL": 0.05, "ETH": 0.005}, **spec}})

@@ -1,0 +1,108 @@
+"""CRDs are generated from the models; examples pass; invalid examples are refused naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hedgeops.api import KINDS
+from hedgeops.api.crd import crd_for, render_all
+from hedgeops.api.validate import ManifestError, parse_resource, schema_problems
+from hedgeops.manifests import load_resources, read_documents
+
+from .conftest import ROOT
+
+INVALID = sorted((ROOT / "manifests" / "invalid").glob("*.yaml"))
+
+
+def test_committed_crds_equal_generated() -> None:
+    for name, text in render_all().items():
+        committed = ROOT / "crds" / name
+        assert committed.exists(), f"{name} missing; run `hedgeops crds`"
+        assert committed.read_text() == text, f"{name} is stale; run `hedgeops crds`"
+
+
+def _walk(node: dict[str, Any], path: str) -> list[str]:
+    """Structural-schema violations: nodes without type, unions, refs, missing descriptions."""
+    bad = []
+    if "type" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        bad.append(f"{path}: no type")
+    for key in ("$ref", "anyOf", "oneOf", "allOf", "patternProperties", "propertyNames", "title"):
+        if key in node:
+            bad.append(f"{path}: has {key}")
+    for name, sub in node.get("properties", {}).items():
+        if not sub.get("description"):
+            bad.append(f"{path}.{name}: no description")
+        bad += _walk(sub, f"{path}.{name}")
+    if isinstance(node.get("additionalProperties"), dict):
+        bad += _walk(node["additionalProperties"], f"{path}.*")
+    if isinstance(node.get("items"), dict):
+        bad += _walk(node["items"], f"{path}[]")
+    return bad
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_crd_is_structural_and_described(kind: str) -> None:
+    crd = crd_for(KINDS[kind])
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert "hedgeops" in crd["spec"]["names"]["categories"]
+    assert crd["spec"]["names"]["shortNames"]
+    assert any(c["name"] == "Ready" for c in version["additionalPrinterColumns"])
+    schema = version["schema"]["openAPIV3Schema"]
+    assert _walk(schema["properties"]["spec"], "spec") == []
+    assert _walk(schema["properties"]["status"], "status") == []
+    conditions = schema["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+
+
+def test_cross_field_rules_are_cel() -> None:
+    text = (ROOT / "crds" / "hedgebooks.hedgeops.io.yaml").read_text()
+    assert "x-kubernetes-validations" in text and "hedgeRatioOverrides.all(" in text
+
+
+def test_leverage_capped_in_schema() -> None:
+    spec = crd_for(KINDS["FundingArbitrage"])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["leverage"]["maximum"] == 3
+    assert "stopLossRatio" in spec["properties"]["exit"]["required"]
+
+
+def test_examples_validate() -> None:
+    kinds = {r.kind for r in load_resources([ROOT / "manifests" / "examples"])}
+    assert kinds == set(KINDS)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_examples_are_refused_naming_the_field(path: Path) -> None:
+    expect = path.read_text().splitlines()[0].removeprefix("# expect:").strip()
+    assert expect.startswith("spec"), f"{path.name} needs an '# expect: <field>' first line"
+    (doc,) = read_documents(path)
+    with pytest.raises(ManifestError) as err:
+        parse_resource(doc, path.name)
+    fields = [p.field for p in err.value.problems]
+    assert any(f == expect or f.startswith(expect + ".") for f in fields), (expect, err.value.problems)
+
+
+def test_models_refuse_what_the_schema_refuses_even_when_bypassed() -> None:
+    """The pydantic models hold the same rules: a caller that skips the CRD still cannot build a bad object."""
+    (doc,) = read_documents(ROOT / "manifests" / "invalid" / "leverage-above-3.yaml")
+    with pytest.raises(Exception, match="leverage"):
+        KINDS["FundingArbitrage"].model_validate(doc)
+    (doc,) = read_documents(ROOT / "manifests" / "invalid" / "leg-not-held.yaml")
+    with pytest.raises(Exception, match="not held"):
+        KINDS["HedgeBook"].model_validate(doc)
+
+
+def test_defaults_apply_before_cel() -> None:
+    """objective.type defaults to Hedge before rules run (as the API server defaults before validating)."""
+    doc = yaml.safe_load((ROOT / "manifests" / "examples" / "hedgebook-spot.yaml").read_text())
+    del doc["spec"]["objective"]["type"]
+    assert schema_problems(doc) == []
+
+
+def test_unknown_kind_is_named() -> None:
+    problems = schema_problems({"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeFund", "spec": {}})
+    assert problems[0].field == "kind" and "HedgeFund" in problems[0].message

@@ -1,0 +1,102 @@
+"""Paper execution on real replayed candles: taker at the far touch, post-only never crosses, resting orders
+fill only when a later bar trades through them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from hedgeops.exchange.paper import PaperVenue
+from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, OrderRequest, UnknownSymbol
+from hedgeops.runtime.clock import SimClock
+
+D = Decimal
+SOL = "SOL/USDT:USDT"
+START = datetime(2025, 1, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock(START)
+
+
+@pytest.fixture
+def venue(clock: SimClock) -> PaperVenue:
+    return PaperVenue(MarketReplay(), clock.now)
+
+
+def test_replay_serves_the_real_file(venue: PaperVenue) -> None:
+    series = venue.replay.series(SOL)
+    bar = series.last_closed(START)
+    assert bar is not None and bar.end == START  # the bar 23:55-00:00 closed at START
+    # The first row of the bundled file is the real Binance SOLUSDT 5m candle of 2024-12-31 00:00.
+    first = next(series.bars_between(series.first, series.first + timedelta(minutes=5)))
+    assert (first.open, first.high, first.low, first.close) == (D("191.26"), D("191.61"), D("191.02"), D("191.42"))
+
+
+async def test_taker_fills_at_far_touch_with_fee(venue: PaperVenue) -> None:
+    snap = await venue.snapshot([SOL])
+    q = snap.quotes[SOL]
+    state = await venue.place(OrderRequest("t1", SOL, "buy", D("2.00"), "market"))
+    assert state.status == "closed" and state.average == q.ask
+    assert state.fee_quote == D("2.00") * q.ask * D("0.0005")
+    snap = await venue.snapshot([SOL])
+    assert snap.positions[SOL].qty == D("2.00")
+
+
+async def test_post_only_that_would_cross_is_rejected(venue: PaperVenue) -> None:
+    q = (await venue.snapshot([SOL])).quotes[SOL]
+    with pytest.raises(OrderRejected, match="would cross"):
+        await venue.place(OrderRequest("p1", SOL, "buy", D("1.00"), "limit", q.ask, post_only=True))
+
+
+async def test_resting_order_fills_only_when_a_later_bar_trades_through(venue: PaperVenue, clock: SimClock) -> None:
+    q = (await venue.snapshot([SOL])).quotes[SOL]
+    series = venue.replay.series(SOL)
+    state = await venue.place(OrderRequest("m1", SOL, "buy", D("1.00"), "limit", q.bid, post_only=True))
+    assert state.status == "open"
+    # Walk forward bar by bar; it must fill exactly when the first bar with low < bid has closed.
+    expected = next(b for b in series.bars_between(START, START + timedelta(days=5)) if b.low < q.bid)
+    clock.set(expected.end - timedelta(seconds=1))
+    assert (await venue.order("m1", SOL)).status == "open"  # type: ignore[union-attr]
+    clock.set(expected.end)
+    filled = await venue.order("m1", SOL)
+    assert filled is not None and filled.status == "closed" and filled.average == q.bid
+    assert filled.fee_quote == q.bid * D("0.0002")
+
+
+async def test_duplicate_client_id_is_refused_and_amounts_checked(venue: PaperVenue) -> None:
+    await venue.place(OrderRequest("d1", SOL, "sell", D("1.00"), "market"))
+    with pytest.raises(DuplicateClientOrderId):
+        await venue.place(OrderRequest("d1", SOL, "sell", D("1.00"), "market"))
+    with pytest.raises(OrderRejected, match="multiple"):
+        await venue.place(OrderRequest("d2", SOL, "sell", D("1.005"), "market"))
+
+
+async def test_cancel_is_idempotent_and_reduce_only_guards(venue: PaperVenue) -> None:
+    q = (await venue.snapshot([SOL])).quotes[SOL]
+    await venue.place(OrderRequest("c1", SOL, "sell", D("1.00"), "limit", q.ask + 5, post_only=True))
+    assert (await venue.cancel("c1", SOL)).status == "canceled"
+    assert (await venue.cancel("c1", SOL)).status == "canceled"
+    with pytest.raises(OrderRejected, match="reduce"):
+        await venue.place(OrderRequest("r1", SOL, "sell", D("1.00"), "market", reduce_only=True))
+
+
+async def test_unknown_symbol(venue: PaperVenue) -> None:
+    with pytest.raises(UnknownSymbol):
+        await venue.markets(["DOGE/USDT:USDT"])
+
+
+async def test_realised_pnl_on_close(venue: PaperVenue, clock: SimClock) -> None:
+    await venue.place(OrderRequest("o1", SOL, "sell", D("10.00"), "market"))
+    entry = (await venue.snapshot([SOL])).positions[SOL].entry_price
+    clock.advance(3600)
+    q = (await venue.snapshot([SOL])).quotes[SOL]
+    balance = venue.account.quote_balance
+    await venue.place(OrderRequest("o2", SOL, "buy", D("10.00"), "market", reduce_only=True))
+    assert SOL not in (await venue.snapshot([SOL])).positions
+    fee = D("10.00") * q.ask * D("0.0005")
+    assert venue.account.quote_balance == balance + (entry - q.ask) * 10 - fee

@@ -1,0 +1,68 @@
+"""Locks and journal against a real redis-server: TTL, renewal, fencing tokens, streams."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from hedgeops.runtime.journal import RedisJournal, journal_stream
+from hedgeops.runtime.locks import InMemoryLocks, RedisLocks, account_lock_key
+
+KEY = account_lock_key("okx", "main")
+
+
+async def test_one_holder_at_a_time_with_growing_fencing_tokens(redis_client: aioredis.Redis) -> None:
+    locks = RedisLocks(redis_client)
+    a = await locks.acquire(KEY, "op-a", 5)
+    assert a is not None
+    assert await locks.acquire(KEY, "op-b", 5) is None
+    assert await locks.still_held(a)
+    await locks.release(a)
+    b = await locks.acquire(KEY, "op-b", 5)
+    assert b is not None and b.token > a.token
+    assert not await locks.still_held(a)  # a's token is stale: a must stop submitting
+
+
+async def test_ttl_expiry_hands_over_and_fences_the_old_holder(redis_client: aioredis.Redis) -> None:
+    locks = RedisLocks(redis_client)
+    a = await locks.acquire(KEY, "op-a", 0.2)
+    assert a is not None
+    await asyncio.sleep(0.35)
+    b = await locks.acquire(KEY, "op-b", 5)
+    assert b is not None and b.token > a.token
+    assert not await locks.renew(a, 5)  # the old holder cannot renew its way back
+    assert not await locks.still_held(a)
+    await locks.release(a)  # releasing a stale lease must not drop the new holder's lock
+    assert await locks.still_held(b)
+
+
+async def test_renewal_keeps_the_lease(redis_client: aioredis.Redis) -> None:
+    locks = RedisLocks(redis_client)
+    a = await locks.acquire(KEY, "op-a", 0.3)
+    assert a is not None
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        assert await locks.renew(a, 0.3)
+    assert await locks.acquire(KEY, "op-b", 5) is None
+
+
+async def test_in_memory_locks_follow_the_same_contract() -> None:
+    t = [0.0]
+    locks = InMemoryLocks(lambda: t[0])
+    a = await locks.acquire(KEY, "a", 1)
+    assert a is not None and await locks.acquire(KEY, "b", 1) is None
+    t[0] = 2.0
+    b = await locks.acquire(KEY, "b", 1)
+    assert b is not None and b.token > a.token and not await locks.still_held(a)
+
+
+async def test_journal_is_an_ordered_stream(redis_client: aioredis.Redis) -> None:
+    journal = RedisJournal(redis_client)
+    stream = journal_stream("HedgeBook", "default/jlp")
+    for i in range(5):
+        await journal.append(stream, {"type": "order", "n": i, "fence": 7})
+    entries = await journal.read(stream)
+    assert [e["n"] for _, e in entries] == [0, 1, 2, 3, 4]
+    assert await redis_client.type(stream) == b"stream"
+    assert [e["n"] for _, e in await journal.read(stream, count=2)] == [3, 4]

@@ -1,0 +1,157 @@
+"""The HedgeBook cycle on the paper venue: observe → decide → gate → act → report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from hedgeops.api import HedgeBook
+from hedgeops.api.hedgebook import HedgeBookStatus
+from hedgeops.runtime.hedgebook import CycleResult
+from hedgeops.runtime.locks import account_lock_key
+
+from .runtime_fixtures import Rig, book, policy, rig
+
+D = Decimal
+
+
+def cond(status: HedgeBookStatus, type_: str) -> tuple[str, str]:
+    c = next(c for c in status.conditions if c.type == type_)
+    return c.status.value, c.reason
+
+
+async def step(r: Rig, b: HedgeBook, **kw: object) -> tuple[HedgeBook, CycleResult]:
+    result = await r.reconciler.reconcile(b, kw.pop("pol", policy()), r.clock.now(), **kw)  # type: ignore[arg-type]
+    return b.model_copy(update={"status": result.status}), result
+
+
+async def test_unhedged_book_gets_an_emergency_taker_hedge_journalled_with_the_fence() -> None:
+    r = rig()
+    b, res = await step(r, book())
+    assert res.decision is not None and res.decision.urgency.value == "Emergency"
+    assert res.completed is not None and res.completed.urgency == "Emergency"
+    assert b.status is not None and b.status.rebalancesTotal == 1 and b.status.workingPlan is None
+    positions = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
+    assert positions["SOL/USDT:USDT"].qty == D("-100.00") and positions["ETH/USDT:USDT"].qty == D("-3.000")
+    types = [e["type"] for e in r.entries(b)]
+    assert types[0] == "plan" and types.count("order") == 2 and types[-1] == "rebalance"
+    assert all(e["fence"] >= 1 for e in r.entries(b))
+    # Next cycle: within band, nothing to do.
+    r.clock.advance(300)
+    b, res = await step(r, b)
+    assert res.plan is None and cond(b.status, "WithinBand") == ("True", "WithinBand")  # type: ignore[arg-type]
+    assert cond(b.status, "Ready") == ("True", "Reconciled")  # type: ignore[arg-type]
+
+
+async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> None:
+    r = rig()
+    b, _ = await step(r, book())
+    # Buy 4 SOL more: the book is now 4% long SOL → normal (not emergency: SOL's emergency band is 5%).
+    b = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": b.spec.holdings.model_copy(
+        update={"static": {"SOL": D(104), "ETH": D(3)}})})})
+    r.clock.advance(300)
+    b, res = await step(r, b)
+    assert res.decision is not None and res.decision.urgency.value == "Normal"
+    working = b.status.workingPlan  # type: ignore[union-attr]
+    assert working is not None and [o.type for o in working.orders] == ["maker"]
+    assert working.orders[0].clientOrderId.endswith("m") and working.makerDeadline is not None
+    # Advance bar by bar until the plan completes: by maker fill or by taker fallback after the deadline.
+    for _ in range(12):
+        r.clock.advance(300)
+        b, res = await step(r, b)
+        if res.completed is not None:
+            break
+    assert res.completed is not None and b.status.workingPlan is None  # type: ignore[union-attr]
+    pos = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
+    assert pos["SOL/USDT:USDT"].qty == D("-104.00")
+
+
+async def test_restart_between_submit_and_status_write_never_doubles_the_order() -> None:
+    r = rig()
+    b, _ = await step(r, book())
+    moved = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": b.spec.holdings.model_copy(
+        update={"static": {"SOL": D(104), "ETH": D(3)}})})})
+    r.clock.advance(300)
+    after, res = await step(r, moved)
+    assert after.status is not None and after.status.workingPlan is not None
+    # Crash: the status with the working plan was never written. The next cycle plans again from the old
+    # status, with the same sequence number, hence the same client order ids: the venue already has them.
+    again, res2 = await step(r, moved)
+    assert res2.plan is not None and res2.plan.plan_id == res.plan.plan_id  # type: ignore[union-attr]
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None
+    assert len([o for o in venue.account.orders if o.startswith("ho" + res2.plan.plan_id)]) == 1
+    adopted = [e for e in r.entries(b) if e.get("outcome") == "adopted"]
+    assert len(adopted) == 1
+
+
+async def test_missing_policy_is_a_condition_not_a_crash() -> None:
+    r = rig()
+    result = await r.reconciler.reconcile(book(), None, r.clock.now())
+    assert cond(result.status, "Ready") == ("False", "PolicyNotFound")
+    assert "'p' not found" in result.events[0].message
+    assert r.venues.paper("okx", "b1") is None  # never reached the exchange
+
+
+async def test_unknown_symbol_is_a_condition_and_no_order() -> None:
+    r = rig()
+    bad = book(holdings={"source": "Static", "static": {"DOGE": 1000}},
+               legs=[{"asset": "DOGE", "symbol": "DOGE/USDT:USDT"}])
+    b, res = await step(r, bad)
+    assert cond(b.status, "Ready") == ("False", "UnknownSymbol")  # type: ignore[arg-type]
+    assert "DOGE/USDT:USDT" in res.events[0].message
+    assert not r.venues.paper("okx", "b1").account.orders  # type: ignore[union-attr]
+
+
+async def test_account_locked_by_another_actor_means_no_order() -> None:
+    r = rig()
+    other = await r.locks.acquire(account_lock_key("okx", "b1"), "someone-else", 60)
+    assert other is not None
+    b, _ = await step(r, book())
+    assert cond(b.status, "Degraded") == ("True", "AccountLocked")  # type: ignore[arg-type]
+    assert r.venues.paper("okx", "b1") is None or not r.venues.paper("okx", "b1").account.orders  # type: ignore[union-attr]
+
+
+async def test_paused_and_halted_books_report_but_never_trade() -> None:
+    r = rig()
+    b, res = await step(r, book(paused=True))
+    assert res.plan is not None and res.completed is None
+    assert b.status is not None and b.status.exposures and b.status.totalDeviationRatio == D(1)
+    b2, _ = await step(r, book("b2"), halted=True)
+    assert cond(b2.status, "Halted") == ("True", "HaltAnnotation")  # type: ignore[arg-type]
+    for name in ("b1", "b2"):
+        assert not r.venues.paper("okx", name).account.orders  # type: ignore[union-attr]
+
+
+async def test_live_mode_without_a_live_venue_refuses_clearly() -> None:
+    r = rig()
+    b, _ = await step(r, book(mode="Live"))
+    assert cond(b.status, "Ready") == ("False", "VenueUnavailable")  # type: ignore[arg-type]
+
+
+async def test_replayed_basket_drift_breaches_the_band_and_is_rebalanced() -> None:
+    """A JLP-like constant-weight basket on real prices: after the initial hedge, price moves alone
+    push it out of band and the cycle brings it back."""
+    r = rig()
+    b = book(holdings={"source": "Basket", "basket": {"tokenAmount": 3750, "tokenPriceQuote": 4,
+                                                       "weights": {"SOL": 0.45, "ETH": 0.085}}})
+    reasons = []
+    for _ in range(288 * 3):  # three days of 5-minute bars
+        b, res = await step(r, b)
+        if res.completed is not None:
+            reasons.append(res.completed.reason)
+        r.clock.advance(300)
+    assert reasons[0].startswith("Emergency")  # the initial hedge
+    assert any(x in ("AssetDeviation", "TotalDeviation", "StaleDeviation") for x in reasons[1:])
+    assert r.metrics.rebalances.labels("default", "b1", "Normal", reasons[-1]) is not None
+    assert b.status is not None and b.status.basketMark is not None
+    assert b.status.basketMark.tokenPriceQuote != D(4)  # the pool moved with real prices
+
+
+async def test_daily_counters_reset_at_utc_midnight() -> None:
+    r = rig()
+    b, _ = await step(r, book())
+    assert b.status is not None and b.status.today is not None and b.status.today.rebalances == 1
+    r.clock.advance(timedelta(days=1).total_seconds())
+    b, _ = await step(r, b)
+    assert b.status.today.rebalances == 0 and b.status.today.date == "2025-01-03"  # type: ignore[union-attr]
