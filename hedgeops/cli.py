@@ -77,9 +77,39 @@ def _cmd_operator(args: argparse.Namespace) -> int:
 
 
 def _cmd_journal(args: argparse.Namespace) -> int:
-    from hedgeops.runtime.journal_cli import print_journal
+    import os
 
-    return asyncio.run(print_journal(args.ref, args.namespace, args.redis_url, args.count))
+    import redis.asyncio as aioredis
+
+    from hedgeops.api import KINDS
+    from hedgeops.runtime.journal import RedisJournal, journal_stream
+
+    kind_name, _, name = args.ref.partition("/")
+    kinds = {k.lower(): k for k in KINDS} | {c.PLURAL: k for k, c in KINDS.items()}
+    kind = kinds.get(kind_name.lower())
+    if kind is None or not name:
+        print(f"error: expected <kind>/<name> with kind one of {', '.join(sorted(KINDS))}", file=sys.stderr)
+        return 2
+    url = args.redis_url or os.environ.get("HEDGEOPS_REDIS_URL")
+    if not url:
+        print("error: no Redis: pass --redis-url or set HEDGEOPS_REDIS_URL", file=sys.stderr)
+        return 2
+
+    async def read() -> list[tuple[str, dict[str, object]]]:
+        client = aioredis.Redis.from_url(url)
+        try:
+            return await RedisJournal(client).read(journal_stream(kind, f"{args.namespace}/{name}"), args.count)
+        finally:
+            await client.aclose()
+
+    entries = asyncio.run(read())
+    if not entries:
+        print(f"no journal entries for {kind} {args.namespace}/{name}")
+    for entry_id, entry in entries:
+        rest = {k: v for k, v in entry.items() if k not in ("at", "type", "fence")}
+        print(f"{entry.get('at', entry_id)}  {entry.get('type', '?'):<9} fence={entry.get('fence', '-')}  "
+              + json.dumps(rest, separators=(",", ":")))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,7 +76,7 @@ async def test_restart_between_submit_and_status_write_never_doubles_the_order()
     assert after.status is not None and after.status.workingPlan is not None
     # Crash: the status with the working plan was never written. The next cycle plans again from the old
     # status, with the same sequence number, hence the same client order ids: the venue already has them.
-    again, res2 = await step(r, moved)
+    _again, res2 = await step(r, moved)
     assert res2.plan is not None and res2.plan.plan_id == res.plan.plan_id  # type: ignore[union-attr]
     venue = r.venues.paper("okx", "b1")
     assert venue is not None

@@ -1,0 +1,1 @@
+"""kopf wiring only: handlers and timers, status patching, events, settings, probes."""
