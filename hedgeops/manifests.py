@@ -22,7 +22,7 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             files.append(path)
         else:
-            raise ManifestError(str(path), [Problem("(file)", "no such file or folder")])
+            raise ManifestError(str(path), [Problem(str(path), "no such file or folder")])
     return files
 
 
@@ -31,10 +31,10 @@ def read_documents(path: Path) -> list[dict[str, Any]]:
     try:
         docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
     except yaml.YAMLError as exc:
-        raise ManifestError(str(path), [Problem("(yaml)", str(exc).replace("\n", " "))]) from None
+        raise ManifestError(str(path), [Problem(str(path), "not valid YAML: " + str(exc).replace("\n", " "))]) from None
     for d in docs:
         if not isinstance(d, dict):
-            raise ManifestError(str(path), [Problem("(root)", "a manifest must be a mapping")])
+            raise ManifestError(str(path), [Problem(str(path), "every YAML document must be a mapping (a manifest)")])
     return docs
 
 

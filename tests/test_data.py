@@ -1,0 +1,42 @@
+"""The bundled market data is what its README says it is: every file documented, row counts and spans as listed."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from datetime import UTC, datetime
+
+from .conftest import ROOT
+
+DATA = ROOT / "data"
+
+
+def table() -> dict[str, list[str]]:
+    rows = {}
+    for line in (DATA / "README.md").read_text().splitlines():
+        m = re.match(r"\| `([^`]+)` \|", line)
+        if m:
+            rows[m.group(1)] = [c.strip() for c in line.strip("|").split("|")]
+    return rows
+
+
+def test_every_file_is_documented_with_its_rows_and_span() -> None:
+    documented = table()
+    files = sorted(p.name for p in DATA.glob("*.csv.gz"))
+    assert files == sorted(documented)
+    for name in files:
+        with gzip.open(DATA / name, "rt") as f:
+            reader = csv.reader(f)
+            next(reader)
+            stamps = [int(r[0]) for r in reader]
+        cols = documented[name]
+        first, last, rows = cols[5], cols[6], int(cols[7])
+        assert len(stamps) == rows, name
+        iso = [datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for t in (stamps[0], stamps[-1])]
+        assert iso == [first, last], name
+        assert stamps == sorted(stamps), name
+
+
+def test_data_stays_small() -> None:
+    assert sum(p.stat().st_size for p in DATA.iterdir()) < 15 * 2**20
