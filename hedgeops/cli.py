@@ -39,7 +39,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port)))
     if args.json:
         print(json.dumps(summary, indent=2))
-    return 0
+    return 130 if summary.get("interrupted") else 0
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:

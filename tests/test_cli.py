@@ -90,3 +90,33 @@ def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("kind: HedgeBook\n  spec: [\n")
     run = hedgeops("validate", str(tmp_path))
     assert run.returncode == 2 and "broken.yaml: not valid YAML" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_local_serves_metrics_while_it_runs() -> None:
+    import signal
+    import time
+    import urllib.request
+
+    from .conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hedgeops.cli", "local", "manifests/examples/", "--json",
+                             "--metrics-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        text, deadline = "", time.monotonic() + 60
+        while time.monotonic() < deadline and "hedgeops_rebalances_total{" not in text:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert 'hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}' in text
+        assert 'hedgeops_deviation_ratio{asset="ETH",book="spot-bag",namespace="default"}' in text
+        assert "hedgeops_rebalances_total{" in text
+    finally:
+        proc.send_signal(signal.SIGINT)  # a user's Ctrl+C: a clean stop, no traceback, the summary so far
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["interrupted"] is True and summary["to"] < "2026-01-01"
+    assert all(b["cycles"] > 0 for b in summary["books"])

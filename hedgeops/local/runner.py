@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +35,19 @@ class LocalOptions:
     start: datetime | None = None
     json: bool = False
     metrics_port: int | None = None
+
+
+def _interrupt_flag() -> asyncio.Event:
+    """Set on Ctrl+C, so a long replay stops where it is and still prints what it simulated."""
+    flag = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not on Unix / main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, flag.set)
+    return flag
+
+
+def _release_interrupt_flag() -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
 
 def _claims(books: list[HedgeBook]) -> None:
@@ -83,7 +99,15 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         if port is not None:
             view.event(f"serving metrics on http://127.0.0.1:{port}/metrics")
         ticks = 0
+        interrupted = False
+        stop = _interrupt_flag()
         while clock.now() < end:
+            if ticks % 64 == 0:
+                await asyncio.sleep(0)  # lets the loop deliver Ctrl+C (and anything else waiting) mid-run
+                if stop.is_set():
+                    interrupted = True
+                    view.event("interrupted: stopping here; the summary covers the time simulated so far")
+                    break
             now = clock.now()
             for key, book in list(state.items()):
                 if now < due[key]:
@@ -102,9 +126,12 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                 view.update(now, list(tallies.values()))
             clock.advance(step)
         view.update(clock.now(), list(tallies.values()))
+        _release_interrupt_flag()
+    if interrupted:
+        end = clock.now()
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step,
-        "books": [t.as_json() for t in tallies.values()], "notReconciled": notes,
+        "books": [t.as_json() for t in tallies.values()], "notReconciled": notes, "interrupted": interrupted,
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
