@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from hedgeops.api.hedgebook import Objective
-from hedgeops.api.policy import OrderStyle, RebalancePolicySpec, RebalanceTo
-from hedgeops.engine.bands import resolve_thresholds
+from hedgeops.api.policy import OrderStyle, Preset, RebalancePolicySpec
+from hedgeops.engine.bands import resolve_rebalance_to, resolve_thresholds
 from hedgeops.engine.exposure import AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.market import Fees, Quote
 from hedgeops.engine.planner import PlanInputs
@@ -32,11 +32,11 @@ def exposure(rows: dict[str, tuple[str, str, str]], ratio: str = "1") -> BookExp
 
 def inputs(prices: dict[str, Decimal], policy: RebalancePolicySpec | None = None,
            min_order: dict[str, Decimal] | None = None) -> PlanInputs:
-    policy = policy or RebalancePolicySpec(minOrder=SEED_MIN)
+    policy = policy or RebalancePolicySpec(preset=Preset.COMPACT, minOrder=SEED_MIN)
     return PlanInputs(
         legs=LEGS, leg_index={a: i for i, a in enumerate(LEGS)}, markets=PAPER_MARKETS,
         quotes={LEGS[a]: quote(LEGS[a], p) for a, p in prices.items()},
         min_order=policy.minOrder if min_order is None else min_order,
         normal_style=OrderStyle.MAKER, emergency_style=OrderStyle.TAKER,
-        rebalance_to=policy.rebalanceTo if policy else RebalanceTo.TARGET,
+        rebalance_to=resolve_rebalance_to(policy),
         thresholds=resolve_thresholds(policy), fees=Fees())

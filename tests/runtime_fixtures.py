@@ -54,4 +54,5 @@ def book(name: str = "b1", **spec: Any) -> HedgeBook:
 
 def policy(**spec: Any) -> RebalancePolicy:
     return RebalancePolicy.model_validate({"kind": "RebalancePolicy", "metadata": {"name": "p"},
-                                           "spec": {"minOrder": {"SOL": 0.05, "ETH": 0.005}, **spec}})
+                                           "spec": {"preset": "Compact", "minOrder": {"SOL": 0.05, "ETH": 0.005},
+                                                    **spec}})

@@ -22,6 +22,7 @@ ALLOWED = {
     "runtime": {"api", "engine", "exchange", "runtime"},
     "local": {"api", "engine", "exchange", "runtime", "local", "manifests"},
     "operator": {"api", "engine", "exchange", "runtime", "operator", "manifests"},
+    "backtest": {"api", "engine", "exchange", "backtest"},
 }
 
 

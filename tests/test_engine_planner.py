@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.hedgebook import Objective
-from hedgeops.api.policy import Limits, RebalancePolicySpec, RebalanceTo
+from hedgeops.api.policy import Limits, Preset, RebalancePolicySpec, RebalanceTo
 from hedgeops.engine.exposure import AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
 from hedgeops.engine.ids import client_order_id, plan_id
@@ -52,7 +52,7 @@ def test_market_minimum_wins_over_a_smaller_policy_minimum() -> None:
 
 
 def test_band_edge_trades_only_back_to_the_band() -> None:
-    policy = RebalancePolicySpec(rebalanceTo=RebalanceTo.BAND_EDGE, minOrder=SEED_MIN)
+    policy = RebalancePolicySpec(preset=Preset.COMPACT, rebalanceTo=RebalanceTo.BAND_EDGE, minOrder=SEED_MIN)
     e = exposure({"SOL": ("150", "100", "-95")})  # 5% short of target; band 2% → trade 3, not 5
     plan = plan_rebalance(book_uid="u", seq=1, now=NOW, exposure=e, decision=NORMAL, inputs=inputs(PRICES, policy))
     assert plan.orders[0].amount == D("3.00")
@@ -106,7 +106,7 @@ def test_plan_orders_are_valid(e: BookExposure, urgency: Urgency) -> None:
 @settings(max_examples=300, deadline=None)
 @given(books(), st.sampled_from([RebalanceTo.TARGET, RebalanceTo.BAND_EDGE]))
 def test_executing_a_plan_at_snapshot_prices_leaves_every_asset_in_its_band(e: BookExposure, to: RebalanceTo) -> None:
-    policy = RebalancePolicySpec(rebalanceTo=to, minOrder=SEED_MIN)
+    policy = RebalancePolicySpec(preset=Preset.COMPACT, rebalanceTo=to, minOrder=SEED_MIN)
     plan = plan_rebalance(book_uid="b", seq=1, now=NOW, exposure=e, decision=EMERGENCY,
                           inputs=inputs(PRICES, policy))
     after = _after(e, {o.asset: o.signed_amount for o in plan.orders})

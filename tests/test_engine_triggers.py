@@ -13,7 +13,7 @@ from hedgeops.engine.triggers import Urgency, decide
 from .engine_fixtures import NOW, exposure
 
 D = Decimal
-COMPACT = resolve_thresholds(RebalancePolicySpec())
+COMPACT = resolve_thresholds(RebalancePolicySpec(preset=Preset.COMPACT))
 RECENT = NOW - timedelta(minutes=10)
 
 
@@ -63,7 +63,8 @@ def test_time_plus_deviation() -> None:
 
 
 def test_per_asset_overrides_from_the_seed() -> None:
-    spec = RebalancePolicySpec(assetOverrides={"SOL": AssetBand(ratio=D("0.015"), emergencyRatio=D("0.04")),
+    spec = RebalancePolicySpec(preset=Preset.COMPACT,
+                               assetOverrides={"SOL": AssetBand(ratio=D("0.015"), emergencyRatio=D("0.04")),
                                                "ETH": AssetBand(ratio=D("0.025"), emergencyRatio=D("0.06"))})
     t = resolve_thresholds(spec)
     big_other = ("100", "10000", "-10000")  # a large, perfectly hedged asset keeps the total low

@@ -120,7 +120,7 @@ def ready(status: dict[str, Any]) -> dict[str, Any] | None:
 async def test_hedgebook_reconciled_end_to_end(cluster: tuple[ClusterEmulator, str],
                                                operator: dict[str, Any]) -> None:
     emulator, _ = cluster
-    policy = example("rebalancepolicy-compact.yaml")
+    policy = example("rebalancepolicy-adaptive.yaml")
     book = example("hedgebook-jlp.yaml")
     assert (await emulator.post(POLICIES, json=policy)).status == 201
     assert (await emulator.post(BOOKS, json=book)).status == 201
@@ -132,7 +132,8 @@ async def test_hedgebook_reconciled_end_to_end(cluster: tuple[ClusterEmulator, s
     assert status["observedGeneration"] == 1
     assert status["lastRebalance"]["reason"] in ("AssetDeviation", "TotalDeviation", "StaleDeviation",
                                                  "EmergencyAssetDeviation", "EmergencyTotalDeviation")
-    policy_status = status_of(emulator, "rebalancepolicies", "compact")
+    assert all(e["bandRatio"] > 0 for e in status["exposures"])  # the adaptive bands in force are reported
+    policy_status = status_of(emulator, "rebalancepolicies", "adaptive")
     assert ready(policy_status)["reason"] == "Valid"  # type: ignore[index]
 
     # Journal in Redis: plans, orders, fills, rebalances, each with a fencing token.

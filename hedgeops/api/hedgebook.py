@@ -305,6 +305,10 @@ class AssetExposureStatus(Schema):
     """Exposure left relative to the target, in the quote currency."""
     deviationRatio: Quantity
     """Net exposure ÷ target hedge notional (signed)."""
+    bandRatio: Quantity | None = None
+    """The normal band in force for this asset at this check (volatility-scaled bands move)."""
+    driftVariancePerHour: Quantity | None = None
+    """Estimated variance per hour of this asset's deviation drift (volatility-scaled bands only)."""
 
 
 class OrderSummary(Schema):

@@ -15,6 +15,7 @@ from hedgeops.api.common import AssetCode, Condition, PositiveQuantity, Ratio, R
 class Preset(StrEnum):
     """Named threshold sets. Explicit thresholds override the preset's values field by field."""
 
+    ADAPTIVE = "Adaptive"  # HedgeOps' recommended default: volatility-scaled bands, trade to the band edge
     COMPACT = "Compact"  # seed 000: 2%/1.5%, emergency 5%/3%, 1 h + 1%
     LOOSE = "Loose"  # seed 000: 5%/3%, emergency 10%/8%
     AGGRESSIVE = "Aggressive"  # seed 001: delta threshold 0.05
@@ -74,6 +75,26 @@ class Thresholds(Schema):
     """Time trigger: this long since the last rebalance ... (Compact: 3600; 0 disables)."""
     staleRatio: Ratio | None = None
     """... and any asset's |deviation| above this (Compact: 0.01)."""
+
+
+class VolatilityBands(Schema):
+    """Per-asset normal bands that follow how fast each asset's deviation drifts: band = multiplier ×
+    the drift's hourly volatility, clamped. Calm markets get tight bands, wild ones wide bands, which is
+    cheaper for the same average exposure than one fixed band (no-trade-band theory). The Adaptive
+    preset uses the defaults below when this is not set."""
+
+    model_config = with_rules(
+        rule("self.maxRatio > self.minRatio", "maxRatio must be above minRatio", ".maxRatio"),
+    )
+
+    multiplier: Annotated[Decimal, Field(gt=0, le=100)] = Decimal("1.55")
+    """Band as a multiple of the hourly standard deviation of the deviation's drift."""
+    halfLifeSeconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 7200
+    """Half-life of the volatility estimate."""
+    minRatio: Ratio = Decimal("0.002")
+    """The band never gets tighter than this."""
+    maxRatio: Ratio = Decimal("0.03")
+    """The band never gets wider than this (nor than the emergency ratio)."""
 
 
 class AssetBand(Schema):
@@ -140,14 +161,18 @@ class RebalancePolicySpec(Schema):
 
     checkIntervalSeconds: Annotated[int, Field(ge=1, le=86400)] = 60
     """How often each book is observed and decided."""
-    preset: Preset = Preset.COMPACT
-    """Named threshold set."""
+    preset: Preset = Preset.ADAPTIVE
+    """Named threshold set. Adaptive (the default) is HedgeOps' recommendation; Compact and Loose are seed
+    000's policies exactly as written."""
     thresholds: Thresholds = Field(default_factory=Thresholds)
     """Explicit thresholds (override the preset)."""
     assetOverrides: dict[AssetCode, AssetBand] = Field(default_factory=dict)
     """Per-asset thresholds. A policy is shared: each book uses the overrides of the assets it hedges."""
-    rebalanceTo: RebalanceTo = RebalanceTo.TARGET
-    """Target (zero deviation) or BandEdge."""
+    rebalanceTo: RebalanceTo | None = None
+    """Target (zero deviation) or BandEdge. Unset: BandEdge for the Adaptive preset, Target otherwise.
+    Emergencies always trade back to the target."""
+    volatilityBands: VolatilityBands | None = None
+    """Volatility-scaled per-asset bands (replace the asset ratio; per-asset overrides still win)."""
     execution: Execution = Field(default_factory=Execution)
     """Order placement."""
     minOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict)

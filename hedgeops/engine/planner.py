@@ -87,22 +87,37 @@ class PlanInputs:
     fees: Fees
 
 
-def _trade_qty(a: AssetExposure, inputs: PlanInputs, market: MarketRules, minimum: Decimal) -> Decimal:
+def _trade_qty(a: AssetExposure, inputs: PlanInputs, market: MarketRules, minimum: Decimal, to_edge: bool,
+               shrink: Decimal) -> Decimal:
     """Signed units to trade, on the market's grid.
 
     Target: all the way back, rounded toward zero (never past the target). BandEdge: just back inside the
-    band, rounded away from zero and up to the minimum order (rounding toward zero would leave the book a
-    hair outside its band forever), but never more than all the way back."""
+    band (shrunk when the total is out of its band, so the total comes back too), rounded away from zero
+    and up to the minimum order (rounding toward zero would leave the book a hair outside its band
+    forever), but never past the target (measured on the bundled data, letting the minimum order overshoot
+    the target costs more than it saves)."""
     full = market.round_amount(-a.net_qty)
-    if inputs.rebalance_to is not RebalanceTo.BAND_EDGE:
+    if not to_edge:
         return full
-    edge = inputs.thresholds.band_for(a.asset).ratio * a.target_notional / a.price if a.price else ZERO
+    if not a.price:
+        return ZERO
+    band = inputs.thresholds.band_for(a.asset).ratio * a.target_notional / a.price
+    edge = min(band, abs(a.net_qty) * shrink)
     if abs(a.net_qty) <= edge:
         return ZERO
     qty = market.round_amount_up(-(a.net_qty - edge.copy_sign(a.net_qty)))
     if abs(qty) < minimum:
         qty = minimum.copy_sign(qty)
     return qty if abs(qty) <= abs(full) else full
+
+
+def _total_shrink(exposure: BookExposure, decision: TriggerDecision, thresholds: Thresholds) -> Decimal:
+    """When the total is what broke its band, every asset's edge is scaled by band ÷ total so that the
+    total lands back inside; otherwise 1 (each asset just back to its own edge)."""
+    total = exposure.total_deviation
+    if total > thresholds.total.ratio and any(r.code == "TotalDeviation" for r in decision.reasons):
+        return thresholds.total.ratio / total
+    return Decimal(1)
 
 
 def plan_rebalance(
@@ -116,6 +131,9 @@ def plan_rebalance(
     orders: list[PlannedOrder] = []
     skipped: list[Skipped] = []
     cost = ZERO
+    # Emergencies go all the way back: the point is to remove the risk, not to save the last fee.
+    to_edge = inputs.rebalance_to is RebalanceTo.BAND_EDGE and decision.urgency is not Urgency.EMERGENCY
+    shrink = _total_shrink(exposure, decision, inputs.thresholds) if to_edge else Decimal(1)
     for a in exposure.assets:
         symbol = inputs.legs.get(a.asset)
         if symbol is None:
@@ -126,7 +144,7 @@ def plan_rebalance(
             skipped.append(Skipped(a.asset, f"no market data for {symbol}"))
             continue
         minimum = max(inputs.min_order.get(a.asset, ZERO), market.min_amount)
-        qty = _trade_qty(a, inputs, market, minimum)
+        qty = _trade_qty(a, inputs, market, minimum, to_edge, shrink)
         if qty == 0 or abs(qty) < minimum:
             if qty != 0 or a.net_qty != 0:
                 skipped.append(Skipped(a.asset, f"{abs(qty)} below minimum order {minimum}"))

@@ -20,11 +20,13 @@ from hedgeops.api.hedgebook import (
 )
 from hedgeops.api.policy import RebalancePolicy
 from hedgeops.engine.alerts import persisting_deviation
-from hedgeops.engine.bands import resolve_thresholds
+from hedgeops.engine.bands import Thresholds
+from hedgeops.engine.decision import decide_book
 from hedgeops.engine.exposure import AssetExposure, AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
 from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
-from hedgeops.engine.triggers import TriggerDecision, Urgency, decide
+from hedgeops.engine.triggers import TriggerDecision, Urgency
+from hedgeops.engine.volatility import DeviationVolatility
 from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.execution import (
@@ -177,9 +179,11 @@ class HedgeBookReconciler:
              for asset, sym in legs.items()],
             spec.objective)
         self.s.metrics.observe_exposure(ns, name, exposure)
-        thresholds = resolve_thresholds(pspec)
         last_at = status.lastRebalance.time if status.lastRebalance else None
-        decision = decide(exposure, thresholds, now, last_at)
+        minimums = {asset: max(pspec.minOrder.get(asset, Decimal(0)), ctx.markets[sym].min_amount)
+                    for asset, sym in legs.items() if sym in ctx.markets}
+        verdict_now = decide_book(exposure, pspec, now, last_at, _volatility(status), minimums)
+        thresholds, decision = verdict_now.thresholds, verdict_now.decision
         persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
                                        pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)
         result = CycleResult(status, exposure, decision)
@@ -204,7 +208,7 @@ class HedgeBookReconciler:
                 inputs=PlanInputs(
                     legs=legs, leg_index={leg.asset: i for i, leg in enumerate(spec.legs)}, markets=ctx.markets,
                     quotes=snap.quotes, min_order=pspec.minOrder, normal_style=pspec.execution.normal,
-                    emergency_style=pspec.execution.emergency, rebalance_to=pspec.rebalanceTo,
+                    emergency_style=pspec.execution.emergency, rebalance_to=verdict_now.rebalance_to,
                     thresholds=thresholds, fees=venue.fees))
             result.plan = plan
             verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
@@ -263,7 +267,8 @@ class HedgeBookReconciler:
             **updates,
             "observedGeneration": gen,
             "conditions": conds,
-            "exposures": [_exposure_status(a) for a in exposure.assets],
+            "exposures": [_exposure_status(a, thresholds, verdict_now.volatility.get(a.asset))
+                          for a in exposure.assets],
             "totalExposureQuote": _q(exposure.total_abs_net_quote),
             "totalDeviationRatio": _q(exposure.total_deviation),
             "lastCheck": now,
@@ -284,7 +289,18 @@ class HedgeBookReconciler:
         return record
 
 
-def _exposure_status(a: AssetExposure) -> AssetExposureStatus:
+def _exposure_status(a: AssetExposure, thresholds: Thresholds,
+                     vol: DeviationVolatility | None) -> AssetExposureStatus:
     return AssetExposureStatus(asset=a.asset, priceQuote=a.price, holdingQty=_q(a.holding_qty),
                                hedgeQty=_q(a.hedge_qty), targetHedgeQty=_q(a.target_hedge_qty),
-                               netExposureQuote=_q(a.net_quote), deviationRatio=_q(a.deviation))
+                               netExposureQuote=_q(a.net_quote), deviationRatio=_q(a.deviation),
+                               bandRatio=thresholds.band_for(a.asset).ratio,
+                               driftVariancePerHour=vol.variance_per_hour if vol else None)
+
+
+def _volatility(status: HedgeBookStatus) -> dict[str, DeviationVolatility]:
+    """The drift volatility carried in status from the last check (the target then, the estimate)."""
+    if status.lastCheck is None:
+        return {}
+    return {e.asset: DeviationVolatility(e.driftVariancePerHour, e.targetHedgeQty, status.lastCheck)
+            for e in status.exposures}
