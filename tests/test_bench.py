@@ -1,0 +1,30 @@
+"""The benchmarks run and print what scripts read (figures are reported by running them, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def run(*args: str) -> dict:  # type: ignore[type-arg]
+    out = subprocess.run([sys.executable, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return dict(json.loads(out.stdout))
+
+
+def test_hedge_efficiency_json_keys() -> None:
+    report = run("bench/hedge_efficiency.py", "--days", "2", "--no-frontier", "--workers", "1")
+    names = [p["policy"] for p in report["policies"]]
+    assert names == ["Loose (seed 000)", "Compact (seed 000)", "Adaptive (HedgeOps default)"]
+    for p in report["policies"]:
+        assert {"policy", "rebalances_per_year", "cost_per_year_usd", "mean_abs_exposure_pct",
+                "p99_abs_exposure_pct", "max_abs_exposure_pct"} <= set(p)
+    assert "target_met" in report["verdict"]
+
+
+def test_local_replay_json_keys() -> None:
+    report = run("bench/local_replay.py", "--days", "1")
+    assert report["simulatedDaysPerWallSecond"] > 0 and len(report["results"]) == 2
