@@ -1,0 +1,27 @@
+"""The engine's typed errors (seed 001's hierarchy): callers can tell a bad signal from a failed trade."""
+
+from __future__ import annotations
+
+
+class PositionAdjustmentError(Exception):
+    """Base of every error the engine raises about adjusting a position."""
+
+
+class DeltaCalculationError(PositionAdjustmentError):
+    """The current or target delta cannot be computed from what was observed."""
+
+
+class AdjustmentExecutionError(PositionAdjustmentError):
+    """A plan could not be carried out."""
+
+
+class SignalValidationError(PositionAdjustmentError):
+    """A signal is malformed, unauthenticated, stale, a duplicate or loses a conflict. `field` names the part."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class InsufficientBalanceError(PositionAdjustmentError):
+    """Not enough balance or margin for the plan."""

@@ -1,0 +1,127 @@
+"""TradingView-style signals (seed 001): validate, de-duplicate, resolve conflicts by priority, expire.
+
+An accepted signal overrides the book's objective (a target delta per asset, or a hedge ratio) until it
+expires. The webhook handler only parses HTTP; everything that decides lives here."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import IntEnum
+from typing import Any
+
+from hedgeops.api.hedgebook import Objective
+from hedgeops.engine.errors import SignalValidationError
+
+
+class Priority(IntEnum):
+    """Higher wins a conflict."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    EMERGENCY = 3
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A validated signal."""
+
+    id: str
+    issued_at: datetime
+    expires_at: datetime
+    priority: Priority
+    target_delta: Mapping[str, Decimal]
+    hedge_ratio: Decimal | None
+
+    def active(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+def _decimal(value: Any, field: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise SignalValidationError(field, f"{value!r} is not a number") from None
+    if not d.is_finite():
+        raise SignalValidationError(field, "must be finite")
+    return d
+
+
+def parse_signal(payload: Mapping[str, Any], *, now: datetime, passphrase: str, max_age_seconds: int) -> Signal:
+    """A signal from a webhook body: {id, passphrase, time (ISO), priority?, ttlSeconds?, targetDelta? {asset:
+    units} | hedgeRatio?}. Refused unless authentic, fresh (not older than max_age_seconds, not from the
+    future) and asking for exactly one kind of target."""
+    if not hmac.compare_digest(str(payload.get("passphrase", "")), passphrase):
+        raise SignalValidationError("passphrase", "does not match the book's secret")
+    sid = payload.get("id")
+    if not isinstance(sid, str) or not sid.strip() or len(sid) > 128:
+        raise SignalValidationError("id", "must be a non-empty string of at most 128 characters")
+    try:
+        issued = datetime.fromisoformat(str(payload.get("time")))
+    except ValueError:
+        raise SignalValidationError("time", "must be an ISO 8601 time with a zone") from None
+    if issued.tzinfo is None:
+        raise SignalValidationError("time", "must carry a time zone")
+    age = (now - issued).total_seconds()
+    if age > max_age_seconds:
+        raise SignalValidationError("time", f"signal is {age:.0f}s old (max {max_age_seconds}s)")
+    if age < -30:
+        raise SignalValidationError("time", "signal is from the future")
+    try:
+        priority = Priority[str(payload.get("priority", "normal")).upper()]
+    except KeyError:
+        raise SignalValidationError("priority", "must be low, normal, high or emergency") from None
+    ttl = int(_decimal(payload.get("ttlSeconds", max_age_seconds), "ttlSeconds"))
+    if not 1 <= ttl <= 86400:
+        raise SignalValidationError("ttlSeconds", "must be within 1..86400")
+    deltas_raw, ratio_raw = payload.get("targetDelta"), payload.get("hedgeRatio")
+    if (deltas_raw is None) == (ratio_raw is None):
+        raise SignalValidationError("targetDelta", "give exactly one of targetDelta and hedgeRatio")
+    deltas: dict[str, Decimal] = {}
+    if deltas_raw is not None:
+        if not isinstance(deltas_raw, Mapping) or not deltas_raw:
+            raise SignalValidationError("targetDelta", "must map assets to units")
+        deltas = {str(k): _decimal(v, f"targetDelta.{k}") for k, v in deltas_raw.items()}
+    ratio = None
+    if ratio_raw is not None:
+        ratio = _decimal(ratio_raw, "hedgeRatio")
+        if not 0 <= ratio <= 1:
+            raise SignalValidationError("hedgeRatio", "must be within 0..1")
+    return Signal(sid, issued, issued + timedelta(seconds=ttl), priority, deltas, ratio)
+
+
+@dataclass(frozen=True)
+class SignalVerdict:
+    """The active signal after a new one arrived, and whether the new one was taken."""
+
+    accepted: bool
+    active: Signal | None
+    reason: str
+
+
+def accept_signal(active: Signal | None, seen_ids: frozenset[str], new: Signal, now: datetime) -> SignalVerdict:
+    """De-duplicate by id; an expired active signal no longer counts; a live one yields only to a signal of
+    higher priority, or of equal priority issued later."""
+    current = active if active is not None and active.active(now) else None
+    if new.id in seen_ids:
+        return SignalVerdict(False, current, "Duplicate")
+    if not new.active(now):
+        return SignalVerdict(False, current, "Expired")
+    if current is not None and (new.priority, new.issued_at) <= (current.priority, current.issued_at):
+        return SignalVerdict(False, current, "Conflict")
+    return SignalVerdict(True, new, "Accepted")
+
+
+def effective_objective(objective: Objective, active: Signal | None, now: datetime) -> Objective:
+    """The book's objective with a live signal's target in force (a signalled hedge ratio applies to every
+    asset, replacing per-asset ratios and target deltas)."""
+    if active is None or not active.active(now):
+        return objective
+    if active.hedge_ratio is not None:
+        return objective.model_copy(update={"hedgeRatio": active.hedge_ratio, "hedgeRatioOverrides": {},
+                                            "targetDelta": None})
+    return objective.model_copy(update={"targetDelta": {**(objective.targetDelta or {}), **active.target_delta}})
