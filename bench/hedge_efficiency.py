@@ -23,7 +23,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from decimal import Decimal
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 from hedgeops.api.policy import Preset, RebalancePolicySpec, RebalanceTo, Thresholds, VolatilityBands
@@ -157,5 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()

@@ -43,12 +43,17 @@ async def test_unhedged_book_gets_an_emergency_taker_hedge_journalled_with_the_f
     assert cond(b.status, "Ready") == ("True", "Reconciled")  # type: ignore[arg-type]
 
 
+def bought_4_sol(b: HedgeBook) -> HedgeBook:
+    """The same book after its owner bought 4 SOL more (4% long SOL against the hedge)."""
+    holdings = b.spec.holdings.model_copy(update={"static": {"SOL": D(104), "ETH": D(3)}})
+    return b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": holdings})})
+
+
 async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> None:
     r = rig()
     b, _ = await step(r, book())
     # Buy 4 SOL more: the book is now 4% long SOL → normal (not emergency: SOL's emergency band is 5%).
-    b = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": b.spec.holdings.model_copy(
-        update={"static": {"SOL": D(104), "ETH": D(3)}})})})
+    b = bought_4_sol(b)
     r.clock.advance(300)
     b, res = await step(r, b)
     assert res.decision is not None and res.decision.urgency.value == "Normal"
@@ -69,8 +74,7 @@ async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> Non
 async def test_restart_between_submit_and_status_write_never_doubles_the_order() -> None:
     r = rig()
     b, _ = await step(r, book())
-    moved = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": b.spec.holdings.model_copy(
-        update={"static": {"SOL": D(104), "ETH": D(3)}})})})
+    moved = bought_4_sol(b)
     r.clock.advance(300)
     after, res = await step(r, moved)
     assert after.status is not None and after.status.workingPlan is not None
