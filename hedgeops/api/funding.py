@@ -107,6 +107,9 @@ class Rebalance(Schema):
     """Transfer quote from spot to the derivatives wallet when marginRatio falls below this."""
     emergencyMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.5")
     """Close everything when marginRatio falls below this."""
+    compoundMarginRatio: Annotated[Decimal, Field(gt=1)] | None = Decimal("1.5")
+    """When the short has gained so much that marginRatio exceeds this, move the excess margin to spot and
+    add it to both legs equally (seed 004: compound the profits of a fall). Unset disables."""
 
 
 class CircuitBreaker(Schema):
@@ -226,7 +229,7 @@ class FundingArbitrageStatus(Schema):
     basisPnlQuote: Quantity = Decimal(0)
     """PnL from the spot/perp basis."""
     marginRatio: Quantity | None = None
-    """Derivatives-wallet equity ÷ perp position notional."""
+    """Derivatives-wallet equity ÷ the perp position's initial margin (notional ÷ leverage): 1 at entry."""
     nextFundingTime: datetime | None = None
     """Next funding settlement."""
     breaker: BreakerStatus = Field(default_factory=BreakerStatus)

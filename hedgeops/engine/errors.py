@@ -25,3 +25,20 @@ class SignalValidationError(PositionAdjustmentError):
 
 class InsufficientBalanceError(PositionAdjustmentError):
     """Not enough balance or margin for the plan."""
+
+
+class RiskLimitExceededError(PositionAdjustmentError):
+    """A plan breaks one of the policy's risk limits (seed 001 §9). `reason` is a CamelCase code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class RedLineError(PositionAdjustmentError):
+    """A plan or a spec crosses one of seed 004's red lines (leverage above 3, averaging down, a strategy
+    without a stop). Refused however the caller got here, even around the CRD schema."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(f"red line {rule}: {message}")
