@@ -6,6 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
+from croniter import croniter
 from pydantic import ConfigDict, Field, model_validator
 
 from hedgeops.api.cel import rule, with_rules
@@ -137,14 +138,39 @@ class Limits(Schema):
     maxDeltaChangePerTrade: PositiveQuantity | None = None
     """Largest delta change (units of the asset) one order may make."""
     maxConcentrationRatio: Ratio | None = None
-    """Largest share of the book's value one asset may hold."""
+    """Largest share of the book's value one asset's position may reach; orders that would push past it are
+    refused (orders that reduce it are always allowed)."""
+    maxCostRatio: Ratio | None = None
+    """Refuse a normal plan whose estimated cost exceeds this share of the notional it trades (seed 001
+    adjustment_cost_threshold: 0.01)."""
+
+
+class AllocationRules(Schema):
+    """Allocation books (seed 002): how far weights may drift before trading, and what a trade may cost."""
+
+    driftRatio: Ratio = Decimal("0.05")
+    """Rebalance when any asset's weight is this many points from its target (0.05: 30% → 35%). Seed 002:
+    index fund 5%, BTC/ETH strategies 7%, stablecoin vault 10%."""
+    assetDrift: dict[AssetCode, Ratio] = Field(default_factory=dict)
+    """Per-asset drift thresholds that replace driftRatio."""
+    minTradeQuote: PositiveQuantity = Decimal(10)
+    """Legs worth less than this are left alone."""
+    maxCostRatio: Ratio = Decimal("0.005")
+    """A plan whose forecast cost (fees and slippage) exceeds this share of the book's value waits (seed 002:
+    cost tolerance), unless it is an emergency exit."""
 
 
 class Schedule(Schema):
     """Time-based rebalancing (seed 002)."""
 
     cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
-    """Standard five-field cron expression, UTC."""
+    """Standard five-field cron expression, UTC (seed 002: monthly "0 0 1 * *", weekly "0 0 * * 1")."""
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> Schedule:
+        if not croniter.is_valid(self.cron):
+            raise ValueError(f"cron: {self.cron!r} is not a valid five-field cron expression")
+        return self
 
 
 class Alerts(Schema):
@@ -180,8 +206,15 @@ class RebalancePolicySpec(Schema):
     market's own minimum."""
     limits: Limits = Field(default_factory=Limits)
     """Risk limits."""
+    maxOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict)
+    """Largest adjustment per asset per plan in units (seed 001 max_adjustment_amount): a larger need is
+    traded this much per cycle."""
     approval: Approval = Approval.AUTO
     """Auto or Manual."""
+    approvalTtlSeconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 3600
+    """A plan awaiting manual approval expires after this long."""
+    allocation: AllocationRules = Field(default_factory=AllocationRules)
+    """Rules for books with objective Allocation."""
     schedule: Schedule | None = None
     """Time-based rebalancing."""
     alerts: Alerts = Field(default_factory=Alerts)

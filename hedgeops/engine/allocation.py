@@ -1,0 +1,92 @@
+"""Allocation books (seed 002): keep target weights among spot assets. When to trade: weight drift beyond
+a band, a schedule, an opportunity hook, or an emergency exit; pause holds everything but the exit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from croniter import croniter
+
+from hedgeops.api.policy import AllocationRules
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class WeightDrift:
+    """One asset's weight against its target (weights are shares of the book's value)."""
+
+    asset: str
+    weight: Decimal
+    target: Decimal
+    threshold: Decimal
+
+    @property
+    def drift(self) -> Decimal:
+        return self.weight - self.target
+
+    @property
+    def beyond(self) -> bool:
+        return abs(self.drift) > self.threshold
+
+
+@dataclass(frozen=True)
+class AllocationDecision:
+    """Hold, Rebalance or Exit, with a CamelCase reason and every asset's drift."""
+
+    action: str  # Hold | Rebalance | Exit
+    reason: str
+    message: str
+    drifts: tuple[WeightDrift, ...] = ()
+
+
+def weights(values: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Each asset's share of the total value (all zero when the book is empty)."""
+    total = sum(values.values(), ZERO)
+    return {a: (v / total if total else ZERO) for a, v in values.items()}
+
+
+def drifts(targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules: AllocationRules) -> tuple[
+        WeightDrift, ...]:
+    """Drift of every asset that has a target or a value, sorted by asset."""
+    w = weights(values)
+    assets = sorted(set(targets) | set(values))
+    return tuple(WeightDrift(a, w.get(a, ZERO), targets.get(a, ZERO), rules.assetDrift.get(a, rules.driftRatio))
+                 for a in assets)
+
+
+def schedule_due(cron: str, last_rebalance_at: datetime | None, now: datetime) -> bool:
+    """Whether the schedule fired since the last rebalance (a book never rebalanced is due at once)."""
+    if last_rebalance_at is None:
+        return True
+    fired: datetime = croniter(cron, now).get_prev(datetime)
+    return fired > last_rebalance_at
+
+
+def decide_allocation(
+    targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules: AllocationRules, *, now: datetime,
+    last_rebalance_at: datetime | None, cron: str | None = None, opportunity: str | None = None,
+    paused: bool = False, emergency_exit: bool = False,
+) -> AllocationDecision:
+    """Emergency exit first (it overrides pause: it is the user's own stop), then pause, then drift beyond
+    the band, the schedule, and an opportunity hook (a named external trigger: a yield change, a market
+    event, a manual 'rebalance now')."""
+    d = drifts(targets, values, rules)
+    if emergency_exit:
+        return AllocationDecision("Exit", "EmergencyExit", "emergency exit: selling every asset to the quote", d)
+    if paused:
+        return AllocationDecision("Hold", "Paused", "rebalancing is paused", d)
+    beyond = [x for x in d if x.beyond]
+    if beyond:
+        worst = max(beyond, key=lambda x: abs(x.drift))
+        return AllocationDecision("Rebalance", "WeightDrift",
+                                  f"{worst.asset} weight {worst.weight:.2%} vs target {worst.target:.2%} "
+                                  f"(band ±{worst.threshold:.2%})", d)
+    if cron is not None and schedule_due(cron, last_rebalance_at, now):
+        return AllocationDecision("Rebalance", "Scheduled", f"schedule {cron!r} is due", d)
+    if opportunity:
+        return AllocationDecision("Rebalance", "Opportunity", f"opportunity: {opportunity}", d)
+    return AllocationDecision("Hold", "WithinBands", "every weight is within its band", d)
