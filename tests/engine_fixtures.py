@@ -34,7 +34,7 @@ def inputs(prices: dict[str, Decimal], policy: RebalancePolicySpec | None = None
            min_order: dict[str, Decimal] | None = None) -> PlanInputs:
     policy = policy or RebalancePolicySpec(preset=Preset.COMPACT, minOrder=SEED_MIN)
     return PlanInputs(
-        legs=LEGS, leg_index={a: i for i, a in enumerate(LEGS)}, markets=PAPER_MARKETS,
+        legs=LEGS, markets=PAPER_MARKETS,
         quotes={LEGS[a]: quote(LEGS[a], p) for a, p in prices.items()},
         min_order=policy.minOrder if min_order is None else min_order,
         normal_style=OrderStyle.MAKER, emergency_style=OrderStyle.TAKER,

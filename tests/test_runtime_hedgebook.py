@@ -159,3 +159,52 @@ async def test_daily_counters_reset_at_utc_midnight() -> None:
     r.clock.advance(timedelta(days=1).total_seconds())
     b, _ = await step(r, b)
     assert b.status.today.rebalances == 0 and b.status.today.date == "2025-01-03"  # type: ignore[union-attr]
+
+
+async def test_someone_elses_resting_order_counts_in_the_delta_and_is_not_doubled() -> None:
+    from hedgeops.exchange.venue import OrderRequest
+
+    r = rig()
+    b, _ = await step(r, book())
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None
+    snap = await venue.snapshot(["SOL/USDT:USDT"])
+    far_above = snap.quotes["SOL/USDT:USDT"].ask * 2  # rests, never fills in this test
+    await venue.place(OrderRequest("manual1", "SOL/USDT:USDT", "sell", D(4), "limit", far_above.quantize(D("0.01")),
+                                   post_only=True))
+    r.clock.advance(300)
+    b, res = await step(r, bought_4_sol(b))
+    # The 4 SOL the owner bought are already being sold by the resting order: nothing more to trade.
+    assert res.plan is None and b.status.workingPlan is None  # type: ignore[union-attr]
+    sol = next(e for e in b.status.exposures if e.asset == "SOL")  # type: ignore[union-attr]
+    assert sol.hedgeQty == D("-104.00")
+
+
+async def test_an_active_signal_overrides_the_target_until_it_expires() -> None:
+    from hedgeops.engine.signals import Priority, Signal, signal_to_status
+
+    r = rig()
+    b, _ = await step(r, book())
+    now = r.clock.now()
+    half = Signal("tv-1", now, now + timedelta(minutes=10), Priority.NORMAL, {}, D("0.5"))
+    b = b.model_copy(update={"status": b.status.model_copy(update={"activeSignal": signal_to_status(half)})})  # type: ignore[union-attr]
+    r.clock.advance(60)
+    b, res = await step(r, b)
+    sol = next(e for e in b.status.exposures if e.asset == "SOL")  # type: ignore[union-attr]
+    assert sol.targetHedgeQty == D("-50.00") and res.plan is not None and res.plan.urgency.value == "Emergency"
+    pos = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
+    assert pos["SOL/USDT:USDT"].qty == D("-50.00")
+    r.clock.advance(600)  # expired: the book's own hedge ratio of 1 is back
+    b, _ = await step(r, b)
+    sol = next(e for e in b.status.exposures if e.asset == "SOL")  # type: ignore[union-attr]
+    assert sol.targetHedgeQty == D("-100.00")
+
+
+async def test_large_orders_are_sliced_by_max_order_quote() -> None:
+    r = rig()
+    _, res = await step(r, book(), pol=policy(execution={"maxOrderQuote": "5000"}))
+    sol = [o for o in res.plan.orders if o.asset == "SOL"]  # type: ignore[union-attr]
+    assert len(sol) > 1 and sum(o.amount for o in sol) == D(100)
+    assert len({o.client_order_id for o in res.plan.orders}) == len(res.plan.orders)  # type: ignore[union-attr]
+    pos = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
+    assert pos["SOL/USDT:USDT"].qty == D("-100.00")

@@ -111,7 +111,7 @@ def simulate(policy: RebalancePolicySpec, basket: Basket, bars: Bars, fees: Fees
     last_rebalance: datetime | None = None
     seq = 0
     res = SimResult(years=bars.years)
-    inputs_base = dict(legs=basket.symbols, leg_index={a: i for i, a in enumerate(assets)}, markets=basket.markets,
+    inputs_base = dict(legs=basket.symbols, markets=basket.markets,
                        min_order=policy.minOrder, normal_style=policy.execution.normal,
                        emergency_style=policy.execution.emergency, fees=fees)
     for k in range(1, len(bars.ts_ms)):

@@ -4,7 +4,7 @@ normal and taker for emergency."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -14,6 +14,7 @@ from hedgeops.engine.bands import Thresholds
 from hedgeops.engine.exposure import AssetExposure, BookExposure
 from hedgeops.engine.ids import client_order_id, plan_id
 from hedgeops.engine.market import Fees, MarketRules, Quote
+from hedgeops.engine.slicing import slice_qty
 from hedgeops.engine.triggers import Reason, TriggerDecision, Urgency
 
 ZERO = Decimal(0)
@@ -28,9 +29,9 @@ class OrderType(StrEnum):
 
 @dataclass(frozen=True)
 class PlannedOrder:
-    """One order of a plan."""
+    """One order of a plan; `slot` numbers the plan's orders and names its client order id."""
 
-    leg: int
+    slot: int
     asset: str
     symbol: str
     side: str
@@ -75,8 +76,7 @@ class RebalancePlan:
 class PlanInputs:
     """What the planner needs besides the exposure and the decision."""
 
-    legs: Mapping[str, str]  # asset -> symbol (leg index is the position in the book's legs)
-    leg_index: Mapping[str, int]
+    legs: Mapping[str, str]  # asset -> symbol
     markets: Mapping[str, MarketRules]
     quotes: Mapping[str, Quote]
     min_order: Mapping[str, Decimal]
@@ -85,6 +85,8 @@ class PlanInputs:
     rebalance_to: RebalanceTo
     thresholds: Thresholds
     fees: Fees
+    max_order: Mapping[str, Decimal] = field(default_factory=dict)  # largest adjustment per asset per plan
+    max_order_quote: Decimal | None = None  # slice orders worth more than this
 
 
 def _trade_qty(a: AssetExposure, inputs: PlanInputs, market: MarketRules, minimum: Decimal, to_edge: bool,
@@ -149,15 +151,22 @@ def plan_rebalance(
             if qty != 0 or a.net_qty != 0:
                 skipped.append(Skipped(a.asset, f"{abs(qty)} below minimum order {minimum}"))
             continue
+        cap = inputs.max_order.get(a.asset)
+        if cap is not None and abs(qty) > cap:
+            # Seed 001's maximum adjustment: trade the cap now, the rest on later cycles.
+            qty = market.round_amount(cap).copy_sign(qty)
+            skipped.append(Skipped(a.asset, f"clipped to maxOrder {cap}: the rest trades on later cycles"))
         side = "buy" if qty > 0 else "sell"
         touch = quote.bid if side == "buy" else quote.ask
         far = quote.ask if side == "buy" else quote.bid
         price = market.passive_price(touch, side) if order_type is OrderType.MAKER else None
         est = price if price is not None else far
         rate = inputs.fees.maker if order_type is OrderType.MAKER else inputs.fees.taker
-        cost += abs(qty) * est * rate
-        leg = inputs.leg_index[a.asset]
-        orders.append(PlannedOrder(leg, a.asset, symbol, side, abs(qty), order_type, price,
-                                   client_order_id(pid, leg, "m" if order_type is OrderType.MAKER else "t"),
-                                   est))
+        for part in slice_qty(abs(qty), est, inputs.max_order_quote, market, minimum):
+            cost += part * est * rate
+            # Client ids number the plan's orders in order (a slot, not the book's leg): slices need their own.
+            slot = len(orders)
+            orders.append(PlannedOrder(slot, a.asset, symbol, side, part, order_type, price,
+                                       client_order_id(pid, slot, "m" if order_type is OrderType.MAKER else "t"),
+                                       est))
     return RebalancePlan(pid, seq, now, decision.urgency, decision.reasons, tuple(orders), tuple(skipped), cost)

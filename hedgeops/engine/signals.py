@@ -125,3 +125,26 @@ def effective_objective(objective: Objective, active: Signal | None, now: dateti
         return objective.model_copy(update={"hedgeRatio": active.hedge_ratio, "hedgeRatioOverrides": {},
                                             "targetDelta": None})
     return objective.model_copy(update={"targetDelta": {**(objective.targetDelta or {}), **active.target_delta}})
+
+
+def signal_to_status(signal: Signal) -> dict[str, Any]:
+    """The signal as kept in a book's status.activeSignal (no secret: the passphrase is never stored)."""
+    return {"id": signal.id, "issuedAt": signal.issued_at.isoformat(), "expiresAt": signal.expires_at.isoformat(),
+            "priority": signal.priority.name.lower(),
+            "targetDelta": {a: str(v) for a, v in sorted(signal.target_delta.items())},
+            "hedgeRatio": None if signal.hedge_ratio is None else str(signal.hedge_ratio)}
+
+
+def signal_from_status(raw: Mapping[str, Any] | None) -> Signal | None:
+    """Read status.activeSignal back. Anything unreadable counts as no signal: status is ours, but a person
+    may have edited it, and a broken override must fall back to the book's own target, never guess one."""
+    if not raw:
+        return None
+    try:
+        ratio = raw.get("hedgeRatio")
+        return Signal(str(raw["id"]), datetime.fromisoformat(raw["issuedAt"]),
+                      datetime.fromisoformat(raw["expiresAt"]), Priority[str(raw.get("priority", "normal")).upper()],
+                      {str(a): Decimal(str(v)) for a, v in (raw.get("targetDelta") or {}).items()},
+                      None if ratio is None else Decimal(str(ratio)))
+    except (KeyError, ValueError, TypeError, InvalidOperation):
+        return None

@@ -78,7 +78,7 @@ async def _submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> 
 
 
 def _request(o: PlannedOrder, amount: Decimal, order_type: OrderType, attempt: str, plan_id: str) -> OrderRequest:
-    cid = client_order_id(plan_id, o.leg, attempt)
+    cid = client_order_id(plan_id, o.slot, attempt)
     if order_type is OrderType.MAKER:
         return OrderRequest(cid, o.symbol, o.side, amount, "limit", o.price, post_only=True)
     return OrderRequest(cid, o.symbol, o.side, amount, "market")

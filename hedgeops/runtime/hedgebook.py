@@ -22,9 +22,13 @@ from hedgeops.api.policy import RebalancePolicy
 from hedgeops.engine.alerts import persisting_deviation
 from hedgeops.engine.bands import Thresholds
 from hedgeops.engine.decision import decide_book
+from hedgeops.engine.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas
+from hedgeops.engine.errors import DeltaCalculationError
 from hedgeops.engine.exposure import AssetExposure, AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
+from hedgeops.engine.ids import plan_id
 from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
+from hedgeops.engine.signals import effective_objective, signal_from_status
 from hedgeops.engine.triggers import TriggerDecision, Urgency
 from hedgeops.engine.volatility import DeviationVolatility
 from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue
@@ -151,6 +155,8 @@ class HedgeBookReconciler:
                                      ExecutionContext(venue, lease, still_held, record, {}, policy.spec.minOrder))
         except UnknownSymbol as exc:
             return self._fail(book, status, now, "UnknownSymbol", str(exc))
+        except DeltaCalculationError as exc:
+            return self._fail(book, status, now, "DeltaUnavailable", str(exc))
         except HoldingsUnavailable as exc:
             return self._fail(book, status, now, "HoldingsUnavailable", str(exc))
         except LeaseLost:
@@ -173,11 +179,21 @@ class HedgeBookReconciler:
         snap = await venue.snapshot(symbols)
         prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
         held = resolve_holdings(spec, prices, snap.balances, status.basketMark)
+        # Orders open on the legs that are not ours count in the delta (seed 001: pending orders included), so
+        # a plan never trades them a second time. Ours do not: a working plan's orders are not risk removed
+        # until they fill (an emergency must still force them to taker), and the next plan's ids, left by a
+        # crash before the status was written, are adopted when that plan is made again.
+        ours = "ho" + plan_id(book.metadata.uid or book.key, status.rebalanceSeq + 1)
+        foreign = () if status.workingPlan is not None else [
+            WorkingOrder(o.symbol, asset, o.side, o.remaining)
+            for o in snap.open_orders for asset, sym in legs.items()
+            if o.symbol == sym and not o.client_order_id.startswith(ours)]
+        deltas = asset_deltas([DeltaPosition(sym, asset, InstrumentKind.PERP, snap.positions[sym].qty)
+                               for asset, sym in legs.items() if sym in snap.positions], foreign)
         exposure = compute_exposure(
-            [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)),
-                              snap.positions[sym].qty if sym in snap.positions else Decimal(0))
+            [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)), deltas.get(asset, Decimal(0)))
              for asset, sym in legs.items()],
-            spec.objective)
+            effective_objective(spec.objective, signal_from_status(status.activeSignal), now))
         self.s.metrics.observe_exposure(ns, name, exposure)
         last_at = status.lastRebalance.time if status.lastRebalance else None
         minimums = {asset: max(pspec.minOrder.get(asset, Decimal(0)), ctx.markets[sym].min_amount)
@@ -206,13 +222,14 @@ class HedgeBookReconciler:
             plan = plan_rebalance(
                 book_uid=book.metadata.uid or book.key, seq=seq + 1, now=now, exposure=exposure, decision=decision,
                 inputs=PlanInputs(
-                    legs=legs, leg_index={leg.asset: i for i, leg in enumerate(spec.legs)}, markets=ctx.markets,
+                    legs=legs, markets=ctx.markets,
                     quotes=snap.quotes, min_order=pspec.minOrder, normal_style=pspec.execution.normal,
                     emergency_style=pspec.execution.emergency, rebalance_to=verdict_now.rebalance_to,
-                    thresholds=thresholds, fees=venue.fees))
+                    thresholds=thresholds, fees=venue.fees, max_order=pspec.maxOrder,
+                    max_order_quote=pspec.execution.maxOrderQuote))
             result.plan = plan
             verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
-                           paused=spec.paused, halted=halted)
+                           paused=spec.paused, halted=halted, exposure=exposure)
             if verdict.allowed:
                 seq = plan.seq
                 working = await start_plan(ctx, plan, now, pspec.execution.makerTimeoutSeconds)
