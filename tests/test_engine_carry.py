@@ -185,6 +185,12 @@ def test_margin_without_free_quote_shrinks_both_legs() -> None:
     assert after is not None and after >= 1
 
 
+def test_no_compounding_while_the_pair_is_losing() -> None:
+    state, acct = opened()
+    losing = replace(state, ledger=replace(state.ledger, fees_quote=D("20")))
+    assert run(losing, replace(acct, perp_equity=D("8000"))).reason == "Holding"
+
+
 def test_profit_of_a_fall_is_compounded_into_both_legs() -> None:
     state, acct = opened()
     s = run(state, replace(acct, perp_equity=D("8000")))  # ratio 1.6 > 1.5

@@ -7,11 +7,21 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hedgeops.api.hedgebook import Objective
 from hedgeops.engine.errors import PositionAdjustmentError, SignalValidationError
 from hedgeops.engine.exposure import target_hedge_qty
-from hedgeops.engine.signals import Priority, accept_signal, effective_objective, parse_signal
+from hedgeops.engine.signals import (
+    Priority,
+    Signal,
+    accept_signal,
+    effective_objective,
+    parse_signal,
+    signal_from_status,
+    signal_to_status,
+)
 
 from .engine_fixtures import NOW
 
@@ -74,3 +84,39 @@ def test_active_signal_overrides_the_target_until_it_expires() -> None:
     ratio = parse(targetDelta=None, hedgeRatio="0.7")
     assert target_hedge_qty(effective_objective(objective, ratio, NOW), "ETH", D("10")) == D("-7.0")
     assert effective_objective(objective, delta, delta.expires_at) == objective
+
+
+# ---- properties ---------------------------------------------------------------------------------------------
+
+_signals = st.builds(
+    lambda i, offset, ttl, prio: Signal(f"s{i}", NOW + timedelta(seconds=offset),
+                                        NOW + timedelta(seconds=offset + ttl), Priority(prio), {"SOL": D(i)}, None),
+    st.integers(0, 8), st.integers(0, 600), st.integers(1, 900), st.integers(0, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_signals, max_size=12))
+def test_a_stream_of_signals_never_accepts_a_duplicate_nor_loses_to_a_weaker_one(stream: list[Signal]) -> None:
+    active: Signal | None = None
+    seen: frozenset[str] = frozenset()
+    for s in sorted(stream, key=lambda x: x.issued_at):
+        now = s.issued_at
+        verdict = accept_signal(active, seen, s, now)
+        if s.id in seen:
+            assert not verdict.accepted and verdict.reason == "Duplicate"
+        live = active if active is not None and active.active(now) else None
+        if verdict.accepted:
+            assert live is None or (s.priority, s.issued_at) > (live.priority, live.issued_at)
+            seen = seen | {s.id}
+        else:
+            assert verdict.active == live  # a refused signal never disturbs the one in force
+        active = verdict.active
+
+
+@settings(max_examples=200, deadline=None)
+@given(_signals, st.one_of(st.none(), st.decimals("0", "1", places=3)))
+def test_status_round_trip_keeps_the_signal(s: Signal, ratio: Decimal | None) -> None:
+    if ratio is not None:
+        s = Signal(s.id, s.issued_at, s.expires_at, s.priority, {}, ratio)
+    assert signal_from_status(signal_to_status(s)) == s
+    assert signal_from_status({"id": "x", "issuedAt": "not a time"}) is None

@@ -203,8 +203,9 @@ def _opening(state: CarryState, inp: Inputs) -> Step:
     return _close(state, inp, "UnwindLegs", f"legs unequal (spot {spot}, perp {a.perp_qty}) and {why}: unwinding")
 
 
-def _margin_actions(state: CarryState, inp: Inputs, ratio: Decimal) -> Step | None:
-    """Top up when margin runs low; compound when a fall has left excess margin."""
+def _margin_actions(state: CarryState, inp: Inputs, ratio: Decimal, pnl: Decimal) -> Step | None:
+    """Top up when margin runs low; compound when a fall has left excess margin, and only while the pair as
+    a whole is in profit: adding to a losing position is averaging down, a red line."""
     a, m, spec = inp.account, inp.market, inp.spec
     im = abs(a.perp_qty) * m.mark_price / spec.leverage
     if ratio < spec.rebalance.topUpMarginRatio:
@@ -223,7 +224,7 @@ def _margin_actions(state: CarryState, inp: Inputs, ratio: Decimal) -> Step | No
         return Step(nxt, "MarginShortfall", f"margin ratio {ratio:.2f} and only {a.free_quote:.2f} free: "
                     f"reducing both legs by {cut}", transfers + orders)
     compound = spec.rebalance.compoundMarginRatio
-    if compound is not None and ratio > compound:
+    if compound is not None and ratio > compound and pnl >= 0:
         excess = a.perp_equity - im
         ask = m.spot_book.asks[0][0] if m.spot_book.asks else ZERO
         if ask <= 0:
@@ -254,7 +255,7 @@ def _open(state: CarryState, inp: Inputs) -> Step:
         return _close(state, inp, "NegativeFunding",
                       f"{state.negative_funding_streak} negative funding settlement(s) in a row")
     if ratio is not None:
-        margin = _margin_actions(state, inp, ratio)
+        margin = _margin_actions(state, inp, ratio, pnl)
         if margin is not None:
             return margin
     dev = leg_deviation(a.spot_qty, a.perp_qty)
