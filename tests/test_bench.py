@@ -23,6 +23,9 @@ def test_hedge_efficiency_json_keys() -> None:
         assert {"policy", "rebalances_per_year", "cost_per_year_usd", "mean_abs_exposure_pct",
                 "p99_abs_exposure_pct", "max_abs_exposure_pct"} <= set(p)
     assert "target_met" in report["verdict"]
+    minute = report["minute"]
+    assert [p["policy"] for p in minute] == names and all(p["group"] == "minute" for p in minute)
+    assert minute[0]["bars"] == 2 * 1440 + 1  # two days of 1-minute SOL bars
 
 
 def test_local_replay_json_keys() -> None:
