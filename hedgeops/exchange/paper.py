@@ -50,6 +50,10 @@ class PaperVenue:
         last = (bar.close / tick).to_integral_value() * tick
         return Quote(symbol, last - tick, last + tick, last, bar.end)
 
+    def quote(self, symbol: str) -> Quote:
+        """The current quote (no request counted: the emulator serves it to everyone)."""
+        return self._quote(symbol, self.clock())
+
     def _advance(self, symbols: Sequence[str], now: datetime) -> None:
         for symbol in symbols:
             since = self.account.resting_since(symbol)

@@ -1,0 +1,102 @@
+"""The exchange emulator's state: one paper account per API key on replayed real prices (the same matching
+code as the paper venue), funding wallets, leverage, synthetic books around the real price, and faults
+that tests switch on. The HTTP dialect lives in emulator_http."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from hedgeops.engine.market import Fees, Quote
+from hedgeops.exchange.instruments import PAPER_MARKETS
+from hedgeops.exchange.okx_instruments import OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.paper import PaperVenue
+from hedgeops.exchange.replay import MarketReplay
+
+ZERO = Decimal(0)
+BOOK_LEVELS = 20
+LEVEL_NOTIONAL = Decimal(20_000)  # quote per synthetic level: the book's shape is made up, its prices are not
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One API key's secret and passphrase."""
+
+    secret: str
+    passphrase: str
+
+
+@dataclass
+class Faults:
+    """What the next requests should suffer. Counters count down one per request affected."""
+
+    rate_limited: int = 0  # 429 with OKX code 50011
+    maintenance: int = 0  # 503 with a text body, as a load balancer answers
+    timeouts: int = 0  # requests answered only after `timeout_seconds` (the order still goes in)
+    timeout_seconds: float = 30.0
+    rejects: int = 0  # new orders refused with 51008 (insufficient margin)
+    partial_fill_ratio: Decimal | None = None  # taker orders fill only this share, the rest is cancelled
+    show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
+
+
+@dataclass
+class Account:
+    """An API key's private state."""
+
+    venue: PaperVenue
+    funding_wallet: dict[str, Decimal] = field(default_factory=dict)
+    leverage: dict[str, Decimal] = field(default_factory=dict)
+    ord_ids: dict[str, str] = field(default_factory=dict)  # clOrdId -> ordId
+    by_ord_id: dict[str, str] = field(default_factory=dict)  # ordId -> clOrdId
+    created_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> creation (wall ms) for show delay
+    bills: list[dict[str, str]] = field(default_factory=list)
+    transfers: int = 0
+
+
+class Emulator:
+    """Accounts by API key over one replay and one clock."""
+
+    def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], keys: dict[str, Credentials], *,
+                 trading_usdt: Decimal = Decimal(100_000), funding_usdt: Decimal = ZERO,
+                 fees: Fees | None = None) -> None:
+        self.replay = replay
+        self.clock = clock
+        self.keys = keys
+        self.fees = fees or Fees()
+        self.faults = Faults()
+        self._trading_usdt = trading_usdt
+        self._funding_usdt = funding_usdt
+        self._accounts: dict[str, Account] = {}
+        self._next_ord = 1
+
+    def account(self, api_key: str) -> Account:
+        """State is per API key, created on first use with the configured starting balances."""
+        acct = self._accounts.get(api_key)
+        if acct is None:
+            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt)
+            acct = Account(venue, funding_wallet={"USDT": self._funding_usdt})
+            self._accounts[api_key] = acct
+        return acct
+
+    def next_ord_id(self) -> str:
+        self._next_ord += 1
+        return str(700_000_000_000 + self._next_ord)
+
+    def quote(self, inst: OkxInstrument) -> Quote:
+        """Top of book: the replayed close ± one tick (the paper venue's own quote)."""
+        return self.account("__public__").venue.quote(inst.symbol)
+
+    def book(self, inst: OkxInstrument, depth: int = BOOK_LEVELS) -> tuple[list[tuple[Decimal, Decimal]],
+                                                                          list[tuple[Decimal, Decimal]]]:
+        """Synthetic levels one tick apart around the real price, LEVEL_NOTIONAL each, in contracts."""
+        q = self.quote(inst)
+        size = (LEVEL_NOTIONAL / q.last / inst.ct_val / inst.lot_sz).to_integral_value() * inst.lot_sz
+        bids = [(q.bid - inst.tick_sz * i, size) for i in range(depth)]
+        asks = [(q.ask + inst.tick_sz * i, size) for i in range(depth)]
+        return bids, asks
+
+
+def instrument(inst_id: str) -> OkxInstrument | None:
+    return OKX_SWAPS.get(inst_id)

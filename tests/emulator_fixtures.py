@@ -1,0 +1,64 @@
+"""An exchange emulator on a free loopback port and real ccxt pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ccxt.async_support as ccxt
+from aiohttp import web
+
+from hedgeops.exchange.emulator import Credentials, Emulator
+from hedgeops.exchange.emulator_http import EmulatorApp
+from hedgeops.exchange.replay import MarketReplay
+
+START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+KEY, SECRET, PASSPHRASE = "test-key", "test-secret", "test-pass"
+
+
+class Clock:
+    """The replay clock the test moves."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.t = start
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+
+@dataclass
+class Rig:
+    emu: Emulator
+    app: EmulatorApp
+    clock: Clock
+    url: str
+
+
+def okx(url: str, key: str = KEY, secret: str = SECRET, passphrase: str = PASSPHRASE, **opts: Any) -> Any:
+    """Real ccxt OKX with every URL rewritten to the emulator."""
+    ex = ccxt.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False,
+                   "timeout": opts.pop("timeout", 10_000),
+                   "options": {"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap"}})
+    ex.urls["api"] = {"rest": url}
+    ex.has["fetchCurrencies"] = False
+    return ex
+
+
+async def start(clock: Clock | None = None) -> AsyncIterator[Rig]:
+    clock = clock or Clock()
+    emu = Emulator(MarketReplay(), clock, {KEY: Credentials(SECRET, PASSPHRASE)})
+    app = EmulatorApp(emu)
+    runner = web.AppRunner(app.app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield Rig(emu, app, clock, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,111 @@
+"""Real ccxt (async) against the OKX-dialect emulator over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+import pytest
+
+from .emulator_fixtures import Rig, okx, start
+
+D = Decimal
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async for r in start():
+        yield r
+
+
+@pytest.fixture
+async def ex(rig: Rig) -> AsyncIterator[Any]:
+    client = okx(rig.url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_markets_come_from_the_okx_listing(ex: Any) -> None:
+    markets = await ex.load_markets()
+    sol = markets["SOL/USDT:USDT"]
+    assert sol["id"] == "SOL-USDT-SWAP" and sol["contractSize"] == 1.0 and sol["precision"]["amount"] == 0.01
+    assert markets["BTC/USDT:USDT"]["contractSize"] == 0.01
+
+
+async def test_ticker_and_book_are_the_replayed_price(ex: Any, rig: Rig) -> None:
+    t = await ex.fetch_ticker("SOL/USDT:USDT")
+    bar = rig.emu.replay.series("SOL/USDT:USDT").last_closed(rig.clock())
+    assert bar is not None and t["last"] == float(bar.close.quantize(D("0.01")))  # the real close, on the tick
+    assert t["bid"] < t["last"] < t["ask"]
+    ob = await ex.fetch_order_book("SOL/USDT:USDT", 5)
+    assert ob["bids"][0][0] == t["bid"] and ob["asks"][0][0] == t["ask"] and len(ob["bids"]) == 5
+    rig.clock.advance(3600)
+    later = await ex.fetch_ticker("SOL/USDT:USDT")
+    assert later["last"] != t["last"]  # the replay moves with the test's clock
+
+
+async def test_market_order_fills_and_shows_as_a_position(ex: Any) -> None:
+    await ex.load_markets()
+    order = await ex.create_order("SOL/USDT:USDT", "market", "sell", 2, None, {"clientOrderId": "ho1a"})
+    assert order["clientOrderId"] == "ho1a"
+    got = await ex.fetch_order(None, "SOL/USDT:USDT", {"clOrdId": "ho1a"})
+    assert got["status"] == "closed" and got["filled"] == 2
+    positions = await ex.fetch_positions(["SOL/USDT:USDT"])
+    assert positions[0]["contracts"] == 2 and positions[0]["side"] == "short"
+    balance = await ex.fetch_balance()
+    assert balance["USDT"]["total"] > 0
+
+
+async def test_post_only_rests_and_cancels(ex: Any) -> None:
+    t = await ex.fetch_ticker("ETH/USDT:USDT")
+    await ex.create_order("ETH/USDT:USDT", "limit", "buy", 1, t["bid"] - 50,
+                          {"postOnly": True, "clientOrderId": "ho2m"})
+    open_orders = await ex.fetch_open_orders("ETH/USDT:USDT")
+    assert [o["clientOrderId"] for o in open_orders] == ["ho2m"]
+    await ex.cancel_order(None, "ETH/USDT:USDT", {"clOrdId": "ho2m"})
+    assert await ex.fetch_open_orders("ETH/USDT:USDT") == []
+
+
+async def test_a_bad_signature_is_an_authentication_error(rig: Rig) -> None:
+    bad = okx(rig.url, secret="wrong")
+    try:
+        with pytest.raises(ccxt.AuthenticationError):
+            await bad.fetch_balance()
+    finally:
+        await bad.close()
+
+
+async def test_duplicate_client_order_id_is_refused(ex: Any) -> None:
+    await ex.create_order("SOL/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "dup1"})
+    with pytest.raises(ccxt.InvalidOrder, match="51016"):
+        await ex.create_order("SOL/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "dup1"})
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    ("rate_limited", ccxt.RateLimitExceeded),
+    ("maintenance", ccxt.ExchangeNotAvailable),
+    ("rejects", ccxt.InsufficientFunds),
+])
+async def test_injected_faults_reach_ccxt_as_its_own_exceptions(ex: Any, rig: Rig, fault: str,
+                                                                error: type[Exception]) -> None:
+    await ex.load_markets()
+    setattr(rig.emu.faults, fault, 1)
+    with pytest.raises(error):
+        await ex.create_order("SOL/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "f1"})
+
+
+async def test_a_timed_out_order_was_still_placed(rig: Rig) -> None:
+    impatient = okx(rig.url, timeout=300)
+    try:
+        await impatient.load_markets()
+        rig.emu.faults.timeouts, rig.emu.faults.timeout_seconds = 1, 1.0
+        with pytest.raises(ccxt.RequestTimeout):
+            await impatient.create_order("SOL/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "t1"})
+        found = await impatient.fetch_order(None, "SOL/USDT:USDT", {"clOrdId": "t1"})
+        assert found["status"] == "closed"  # which is why a retry must look it up first
+    finally:
+        await impatient.close()
