@@ -1,4 +1,4 @@
-"""`hedgeops`: local, crds, validate, operator, journal."""
+"""`hedgeops`: local, emulator, crds, validate, operator, journal."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def parse_time(text: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def parse_amount(text: str) -> str:
+    """A non-negative decimal amount, kept as text for Decimal."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        ok = Decimal(text).is_finite() and Decimal(text) >= 0
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative amount")
+    return text
+
+
 def _cmd_local(args: argparse.Namespace) -> int:
     from hedgeops.local.runner import LocalOptions, run_local
 
@@ -40,6 +53,40 @@ def _cmd_local(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     return 130 if summary.get("interrupted") else 0
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    import os
+    from decimal import Decimal
+
+    from aiohttp import web
+
+    from hedgeops.exchange.emulator import Credentials, Emulator
+    from hedgeops.exchange.emulator_http import EmulatorApp
+    from hedgeops.exchange.replay import MarketReplay
+    from hedgeops.local.runner import LocalRunError
+    from hedgeops.runtime.clock import ReplayClock
+
+    secret = args.secret or os.environ.get("HEDGEOPS_EMULATOR_SECRET", "")
+    passphrase = args.passphrase or os.environ.get("HEDGEOPS_EMULATOR_PASSPHRASE", "")
+    if not (args.api_key and secret and passphrase):
+        raise LocalRunError("the emulator needs --api-key, --secret and --passphrase (or HEDGEOPS_EMULATOR_SECRET "
+                            "and HEDGEOPS_EMULATOR_PASSPHRASE)")
+    if args.speed <= 0:
+        raise LocalRunError(f"--speed must be positive, not {args.speed}")
+    replay = MarketReplay()
+    first, last = replay.common_window(["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"])
+    at = args.at or first
+    if not first <= at < last:
+        raise LocalRunError(f"--at {at:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
+    clock = ReplayClock(at, args.speed)
+    emu = Emulator(replay, clock.now, {args.api_key: Credentials(secret, passphrase)},
+                   trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt))
+    # The secret is never printed: only where to point ccxt and which history is replayed.
+    print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
+          f"key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
+    web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
+    return 0
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -125,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--json", action="store_true", help="print the summary as JSON (progress goes to stderr)")
     lo.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1:PORT (0: any)")
     lo.set_defaults(func=_cmd_local)
+
+    em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")
+    em.add_argument("--port", type=int, default=8443)
+    em.add_argument("--api-key", default="", help="the API key clients sign with")
+    em.add_argument("--secret", default="", help="default: $HEDGEOPS_EMULATOR_SECRET")
+    em.add_argument("--passphrase", default="", help="default: $HEDGEOPS_EMULATOR_PASSPHRASE")
+    em.add_argument("--at", type=parse_time, default=None, help="replay start (default: data start)")
+    em.add_argument("--speed", type=float, default=1.0, help="replayed seconds per wall second")
+    em.add_argument("--trading-usdt", type=parse_amount, default="100000",
+                    help="starting USDT in each key's trading account")
+    em.add_argument("--funding-usdt", type=parse_amount, default="0",
+                    help="starting USDT in each key's funding account")
+    em.set_defaults(func=_cmd_emulator)
 
     cr = sub.add_parser("crds", help="write crds/*.yaml from the API models")
     cr.add_argument("--out", default="crds")

@@ -120,3 +120,50 @@ def test_local_serves_metrics_while_it_runs() -> None:
     summary = json.loads(out)
     assert summary["interrupted"] is True and summary["to"] < "2026-01-01"
     assert all(b["cycles"] > 0 for b in summary["books"])
+
+
+def test_emulator_serves_any_ccxt_client_and_never_prints_the_secret() -> None:
+    import asyncio
+    import signal
+    import time
+    import urllib.request
+
+    from .conftest import free_port
+    from .emulator_fixtures import okx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hedgeops.cli", "emulator", "--port", str(port), "--api-key", "k1",
+                             "--secret", "very-secret-value", "--passphrase", "pp", "--at", "2025-06-01",
+                             "--speed", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v5/public/time", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        async def trade() -> tuple[float, float]:
+            ex = okx(f"http://127.0.0.1:{port}", key="k1", secret="very-secret-value", passphrase="pp")
+            try:
+                t = await ex.fetch_ticker("BTC/USDT:USDT")
+                await ex.create_order("BTC/USDT:USDT", "market", "buy", 1, None, {"clientOrderId": "cli1"})
+                pos = await ex.fetch_positions(["BTC/USDT:USDT"])
+                return float(t["last"]), float(pos[0]["contracts"])
+            finally:
+                await ex.close()
+
+        last, contracts = asyncio.run(trade())
+        assert 50_000 < last < 150_000 and contracts == 1  # a real 2025 BTC price; 1 contract = 0.01 BTC
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert "very-secret-value" not in err and "Traceback" not in err and f"127.0.0.1:{port}" in err
+
+
+def test_emulator_refuses_missing_credentials_clearly() -> None:
+    r = hedgeops("emulator", "--port", "0", "--api-key", "k1")
+    assert r.returncode == 2 and "--secret" in r.stderr and "Traceback" not in r.stderr
+    r = hedgeops("emulator", "--api-key", "k", "--secret", "s", "--passphrase", "p", "--trading-usdt", "lots")
+    assert r.returncode == 2 and "not a non-negative amount" in r.stderr
