@@ -109,3 +109,17 @@ async def test_a_timed_out_order_was_still_placed(rig: Rig) -> None:
         assert found["status"] == "closed"  # which is why a retry must look it up first
     finally:
         await impatient.close()
+
+
+async def test_transfers_between_funding_and_trading_and_leverage(ex: Any, rig: Rig) -> None:
+    rig.emu.account("test-key").funding_wallet["USDT"] = D(500)
+    before = (await ex.fetch_balance())["USDT"]["total"]
+    await ex.transfer("USDT", 200, "funding", "trading")
+    after = (await ex.fetch_balance())["USDT"]["total"]
+    assert after - before == pytest.approx(200)
+    assert rig.emu.account("test-key").funding_wallet["USDT"] == D(300)
+    with pytest.raises(ccxt.ExchangeError):
+        await ex.transfer("USDT", 10_000, "funding", "trading")  # more than the funding wallet holds
+    await ex.load_markets()
+    await ex.set_leverage(3, "SOL/USDT:USDT", {"marginMode": "cross"})
+    assert rig.emu.account("test-key").leverage["SOL-USDT-SWAP"] == D(3)

@@ -37,7 +37,6 @@ class Faults:
     timeouts: int = 0  # requests answered only after `timeout_seconds` (the order still goes in)
     timeout_seconds: float = 30.0
     rejects: int = 0  # new orders refused with 51008 (insufficient margin)
-    partial_fill_ratio: Decimal | None = None  # taker orders fill only this share, the rest is cancelled
     show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
 
 
