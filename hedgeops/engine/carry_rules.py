@@ -116,6 +116,7 @@ def entry_qty(market: CarryMarket, notional: Decimal) -> Decimal:
     if ask <= 0:
         return ZERO
     raw = notional / ask
+    # The smaller of the two roundings may be off the other market's grid: round it once more on both.
     qty = min(market.spot.round_amount(raw), market.perp.round_amount(raw))
     qty = min(market.spot.round_amount(qty), market.perp.round_amount(qty))
     if qty < market.spot.min_amount or qty < market.perp.min_amount:

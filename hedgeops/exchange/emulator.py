@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from hedgeops.engine.market import Fees, Quote
 from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.okx_instruments import OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.okx_instruments import OkxInstrument
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.replay import MarketReplay
 
@@ -50,7 +50,6 @@ class Account:
     ord_ids: dict[str, str] = field(default_factory=dict)  # clOrdId -> ordId
     by_ord_id: dict[str, str] = field(default_factory=dict)  # ordId -> clOrdId
     created_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> creation (wall ms) for show delay
-    bills: list[dict[str, str]] = field(default_factory=list)
     transfers: int = 0
 
 
@@ -95,7 +94,3 @@ class Emulator:
         bids = [(q.bid - inst.tick_sz * i, size) for i in range(depth)]
         asks = [(q.ask + inst.tick_sz * i, size) for i in range(depth)]
         return bids, asks
-
-
-def instrument(inst_id: str) -> OkxInstrument | None:
-    return OKX_SWAPS.get(inst_id)

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hedgeops.exchange.emulator import Account, Emulator, instrument
-from hedgeops.exchange.okx_instruments import OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.emulator import Account, Emulator
+from hedgeops.exchange.okx_instruments import BY_SYMBOL, OKX_SWAPS, OkxInstrument
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, OrderRequest, OrderState
 
 ZERO = Decimal(0)
@@ -65,7 +65,7 @@ def _levels(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
 
 
 def _inst(inst_id: Any) -> OkxInstrument:
-    inst = instrument(str(inst_id))
+    inst = OKX_SWAPS.get(str(inst_id))
     if inst is None:
         raise OkxError("51001", "Instrument ID does not exist")
     return inst
@@ -254,7 +254,7 @@ class EmulatorApp:
     # ---- trading -------------------------------------------------------------------------------------------
 
     def _order_json(self, acct: Account, state: OrderState) -> dict[str, str]:
-        inst = next(i for i in OKX_SWAPS.values() if i.symbol == state.symbol)
+        inst = BY_SYMBOL[state.symbol]
         okx_state = {"closed": "filled", "canceled": "canceled"}.get(
             state.status, "partially_filled" if state.filled else "live")
         ord_type = "post_only" if state.post_only else ("market" if state.type == "market" else "limit")
@@ -358,7 +358,7 @@ class EmulatorApp:
         wanted = request.query.get("instId")
         rows = [self._order_json(acct, s) for s in acct.venue.account.open_orders()
                 if s.client_order_id in acct.ord_ids and self._visible(acct, s.client_order_id)
-                and (not wanted or self._order_json(acct, s)["instId"] == wanted)]
+                and (not wanted or BY_SYMBOL[s.symbol].inst_id == wanted)]
         return ok(rows)
 
     async def _cancel(self, acct: Account, body: dict[str, Any]) -> dict[str, str]:
