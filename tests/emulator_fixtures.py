@@ -10,6 +10,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 from aiohttp import web
 
+from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
+from hedgeops.exchange.ccxt_venue import CcxtVenue
 from hedgeops.exchange.emulator import Credentials, Emulator
 from hedgeops.exchange.emulator_http import EmulatorApp
 from hedgeops.exchange.replay import MarketReplay
@@ -62,3 +64,11 @@ async def start(clock: Clock | None = None) -> AsyncIterator[Rig]:
         yield Rig(emu, app, clock, f"http://127.0.0.1:{port}")
     finally:
         await runner.cleanup()
+
+
+def venue(rig: Rig, key: str = KEY, secret: str = SECRET, passphrase: str = PASSPHRASE, *,
+          timeout_ms: int = 10_000, max_age_s: float = 2.0) -> CcxtVenue:
+    """The project's ccxt venue on a real ccxt client pointed at the emulator."""
+    client = make_client("okx", ApiCredentials(key, secret, passphrase), base_url=rig.url, timeout_ms=timeout_ms,
+                         rate_limit=False)
+    return CcxtVenue(client, snapshot_max_age_s=max_age_s)

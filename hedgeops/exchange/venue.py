@@ -23,6 +23,10 @@ class FinalVenueError(VenueError):
     """Insufficient funds, invalid order, bad symbol, authentication: retrying will not help."""
 
 
+class VenueAuthError(FinalVenueError):
+    """The venue refused the credentials (bad key, signature, passphrase or permissions)."""
+
+
 class UnknownSymbol(FinalVenueError):
     """The venue does not list this symbol."""
 
@@ -86,6 +90,17 @@ class OrderState:
     @property
     def done(self) -> bool:
         return self.status in ("closed", "canceled", "rejected")
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding settlement on a perp position: received when positive, paid when negative."""
+
+    symbol: str
+    at: datetime
+    amount: Decimal
+    currency: str
+    id: str
 
 
 @dataclass(frozen=True)

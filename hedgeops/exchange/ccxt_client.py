@@ -1,0 +1,68 @@
+"""Building one ccxt.async_support client for one exchange account: credentials, sandbox, and an optional
+base URL that every endpoint is rewritten to (the emulator, or a user's own gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from hedgeops.exchange.venue import FinalVenueError
+
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class UnknownExchange(FinalVenueError):
+    """ccxt has no exchange with this id."""
+
+
+@dataclass(frozen=True)
+class ApiCredentials:
+    """An account's API key, secret and passphrase. repr() shows only the key's first characters."""
+
+    api_key: str
+    secret: str = field(repr=False)
+    passphrase: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return f"ApiCredentials(api_key={self.api_key[:4]}…)"
+
+    @classmethod
+    def from_secret_data(cls, data: Mapping[str, str]) -> ApiCredentials:
+        """From a Kubernetes Secret's (decoded) keys apiKey, secret and passphrase."""
+        missing = [k for k in ("apiKey", "secret") if not data.get(k)]
+        if missing:
+            raise FinalVenueError(f"credentials Secret lacks {', '.join(missing)}")
+        return cls(data["apiKey"], data["secret"], data.get("passphrase", ""))
+
+
+def _rewrite(urls: Any, base: str) -> Any:
+    """Every URL string in ccxt's nested `urls['api']` replaced by `base` (paths are added by ccxt)."""
+    if isinstance(urls, str):
+        return base
+    if isinstance(urls, dict):
+        return {k: _rewrite(v, base) for k, v in urls.items()}
+    return urls
+
+
+def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,
+                base_url: str | None = None, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                rate_limit: bool = True) -> Any:
+    """A ccxt async client. Its rate limiter lives in it, so one account must have exactly one."""
+    cls = getattr(ccxt, exchange_id, None)
+    if exchange_id not in ccxt.exchanges or cls is None:
+        raise UnknownExchange(f"ccxt has no exchange {exchange_id!r}")
+    config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
+                              "options": {"defaultType": "swap", "fetchMarkets": {"types": ["spot", "swap"]}}}
+    if credentials is not None:
+        config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase)
+    client = cls(config)
+    if sandbox:
+        client.set_sandbox_mode(True)
+    if base_url is not None:
+        client.urls["api"] = _rewrite(client.urls["api"], base_url.rstrip("/"))
+        # Currencies come from a private endpoint on most venues; the markets tell us all we need.
+        client.has["fetchCurrencies"] = False
+    return client

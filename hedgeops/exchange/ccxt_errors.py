@@ -1,0 +1,48 @@
+"""ccxt's exceptions translated once into the project's own: retryable (the same call may succeed later) or
+final (it will not). Nothing ccxt-shaped leaves the exchange room."""
+
+from __future__ import annotations
+
+import ccxt.async_support as ccxt
+
+from hedgeops.exchange.venue import (
+    DuplicateClientOrderId,
+    FinalVenueError,
+    OrderNotFound,
+    OrderRejected,
+    RetryableVenueError,
+    UnknownSymbol,
+    VenueAuthError,
+    VenueError,
+)
+
+# Exchange codes that mean "this client order id exists already" (OKX 51016; Binance -4015/-2010 say so in
+# text). ccxt folds them into InvalidOrder, so the code is read from the message ccxt keeps.
+_DUPLICATE_MARKERS = ("51016", "Duplicated clOrdId", "Duplicate order sent", "duplicate clientOrderId")
+_MAX_MESSAGE = 300
+
+
+def _message(exc: BaseException) -> str:
+    """ccxt's message (exchange id, URL, response body), trimmed. It never holds the key or signature."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+
+
+def translate(exc: BaseException) -> VenueError:
+    """The project's exception for one raised by ccxt (anything else is returned as a final error)."""
+    msg = _message(exc)
+    if isinstance(exc, ccxt.NetworkError):  # timeouts, 5xx, maintenance, rate limits, nonce
+        return RetryableVenueError(f"{type(exc).__name__}: {msg}")
+    if isinstance(exc, ccxt.InvalidOrder) and any(m in msg for m in _DUPLICATE_MARKERS):
+        return DuplicateClientOrderId(msg)
+    if isinstance(exc, ccxt.OrderNotFound):
+        return OrderNotFound(msg)
+    if isinstance(exc, ccxt.BadSymbol):
+        return UnknownSymbol(msg)
+    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds)):
+        return OrderRejected(f"{type(exc).__name__}: {msg}")
+    if isinstance(exc, ccxt.AuthenticationError):
+        return VenueAuthError(f"{type(exc).__name__}: {msg}")
+    if isinstance(exc, ccxt.BadResponse):  # a garbled answer: the request may have worked
+        return RetryableVenueError(f"{type(exc).__name__}: {msg}")
+    return FinalVenueError(f"{type(exc).__name__}: {msg}")
