@@ -122,4 +122,4 @@ async def test_transfers_between_funding_and_trading_and_leverage(ex: Any, rig: 
         await ex.transfer("USDT", 10_000, "funding", "trading")  # more than the funding wallet holds
     await ex.load_markets()
     await ex.set_leverage(3, "SOL/USDT:USDT", {"marginMode": "cross"})
-    assert rig.emu.account("test-key").leverage["SOL-USDT-SWAP"] == D(3)
+    assert rig.emu.account("test-key").leverage["SOL/USDT:USDT"] == D(3)

@@ -11,7 +11,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 
 from hedgeops.engine.market import MarketRules, Quote
-from hedgeops.exchange.venue import OrderState, Position
+from hedgeops.exchange.venue import Fill, OrderState, Position
 
 ZERO = Decimal(0)
 _STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "cancelled": "canceled",
@@ -56,17 +56,29 @@ def position(p: Mapping[str, Any], contract_size: Decimal) -> Position:
     return Position(str(p["symbol"]), qty, dec(p.get("entryPrice")), dec(p.get("unrealizedPnl")))
 
 
+def _fee_quote(fee: Mapping[str, Any] | None, price: Decimal | None, market: Mapping[str, Any]) -> Decimal:
+    """A fee in quote: one charged in the base asset (spot buys on many venues) is valued at the fill price."""
+    fee = fee or {}
+    cost = dec(fee.get("cost"))
+    if fee.get("currency") and fee.get("currency") == market.get("base"):
+        cost *= price or ZERO
+    return abs(cost)
+
+
+def fill(t: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> Fill:
+    price = dec(t.get("price"))
+    return Fill(str(t.get("id")), str((t.get("info") or {}).get("clOrdId") or t.get("order") or ""), str(t["symbol"]),
+                str(t["side"]), dec(t.get("amount")) * contract_size, price, _fee_quote(t.get("fee"), price, market),
+                t.get("takerOrMaker") == "maker", _at(t.get("timestamp")))
+
+
 def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> OrderState:
     """An order in base units; the fee in quote (a fee charged in the base asset is valued at the average)."""
     amount = dec(o.get("amount")) * contract_size
     filled = dec(o.get("filled")) * contract_size
     average = dec(o.get("average")) or None
-    fee = o.get("fee") or {}
-    fee_cost = dec(fee.get("cost"))
-    if fee.get("currency") and fee.get("currency") == market.get("base"):
-        fee_cost *= average or ZERO
     status = _STATUS.get(str(o.get("status")), "open")
     post_only = bool(o.get("postOnly")) or o.get("timeInForce") == "PO"
     return OrderState(str(o.get("clientOrderId") or o.get("id")), str(o["symbol"]), str(o["side"]), amount, filled,
-                      dec(o.get("price")) or None, average, status, abs(fee_cost), str(o.get("type") or "limit"),
-                      post_only)
+                      dec(o.get("price")) or None, average, status, _fee_quote(o.get("fee"), average, market),
+                      str(o.get("type") or "limit"), post_only)

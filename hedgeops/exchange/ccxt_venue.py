@@ -17,10 +17,11 @@ import ccxt.async_support as ccxt
 
 from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.ccxt_errors import translate
-from hedgeops.exchange.ccxt_parse import market_rules, order_state, position, quote
+from hedgeops.exchange.ccxt_parse import fill, market_rules, order_state, position, quote
 from hedgeops.exchange.venue import (
     AccountSnapshot,
     DuplicateClientOrderId,
+    Fill,
     FundingPayment,
     OrderNotFound,
     OrderRejected,
@@ -254,6 +255,13 @@ class CcxtVenue:
         return [FundingPayment(str(r["symbol"]), datetime.fromtimestamp(r["timestamp"] / 1000, UTC),
                                Decimal(str(r["amount"])), str(r.get("code") or ""), str(r.get("id") or ""))
                 for r in rows]
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        """Executions on `symbol` (ours and any other client's on this account), oldest first."""
+        await self._load()
+        since_ms = None if since is None else int(since.timestamp() * 1000)
+        rows = await self._call(self.client.fetch_my_trades, symbol, since_ms)
+        return [fill(r, self._contract_size(symbol), self._market(symbol)) for r in rows]
 
     async def close(self) -> None:
         await self.client.close()

@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, Quote
+from hedgeops.exchange.funding_history import FundingHistory
 from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.okx_instruments import OkxInstrument
+from hedgeops.exchange.okx_instruments import BY_SYMBOL, OKX_SWAPS, OkxInstrument
 from hedgeops.exchange.paper import PaperVenue
+from hedgeops.exchange.paper_account import MarginCheck
 from hedgeops.exchange.replay import MarketReplay
 
 ZERO = Decimal(0)
+HALF = Decimal("0.5")
 BOOK_LEVELS = 20
 LEVEL_NOTIONAL = Decimal(20_000)  # quote per synthetic level: the book's shape is made up, its prices are not
 
@@ -38,6 +42,7 @@ class Faults:
     timeout_seconds: float = 30.0
     rejects: int = 0  # new orders refused with 51008 (insufficient margin)
     show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
+    partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
 
 
 @dataclass
@@ -45,8 +50,9 @@ class Account:
     """An API key's private state."""
 
     venue: PaperVenue
+    funded_until: datetime
     funding_wallet: dict[str, Decimal] = field(default_factory=dict)
-    leverage: dict[str, Decimal] = field(default_factory=dict)
+    leverage: dict[str, Decimal] = field(default_factory=dict)  # by ccxt symbol
     ord_ids: dict[str, str] = field(default_factory=dict)  # clOrdId -> ordId
     by_ord_id: dict[str, str] = field(default_factory=dict)  # ordId -> clOrdId
     created_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> creation (wall ms) for show delay
@@ -64,6 +70,7 @@ class Emulator:
         self.keys = keys
         self.fees = fees or Fees()
         self.faults = Faults()
+        self.funding = FundingHistory(replay.directory)
         self._trading_usdt = trading_usdt
         self._funding_usdt = funding_usdt
         self._accounts: dict[str, Account] = {}
@@ -73,10 +80,40 @@ class Emulator:
         """State is per API key, created on first use with the configured starting balances."""
         acct = self._accounts.get(api_key)
         if acct is None:
-            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt)
-            acct = Account(venue, funding_wallet={"USDT": self._funding_usdt})
+            leverage: dict[str, Decimal] = {}
+            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt,
+                               depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()))
+            venue.account.fill_ratio = self._fill_ratio
+            acct = Account(venue, self.clock(), funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
             self._accounts[api_key] = acct
         return acct
+
+    def _fill_ratio(self) -> Decimal:
+        if self.faults.partial_fills > 0:
+            self.faults.partial_fills -= 1
+            return HALF
+        return Decimal(1)
+
+    def _marks(self) -> dict[str, Decimal]:
+        return {i.symbol: self.quote(i).last for i in OKX_SWAPS.values()}
+
+    def _depth(self, quote: Quote) -> OrderBook:
+        inst = BY_SYMBOL[quote.symbol]
+        bids, asks = self.book(inst)
+        return OrderBook(tuple((p, inst.to_base(s)) for p, s in bids), tuple((p, inst.to_base(s)) for p, s in asks))
+
+    def settle_funding(self, acct: Account) -> None:
+        """Every 8-hour settlement the replay clock has passed since the last request: the real rate (OKX's own
+        where the bundled file has it, Binance's otherwise) on the position held, at the replayed mark."""
+        now = self.clock()
+        if now <= acct.funded_until:
+            return
+        for inst in OKX_SWAPS.values():
+            for s in self.funding.between(inst.symbol, acct.funded_until, now):
+                bar = self.replay.series(inst.symbol).last_closed(s.at)
+                if bar is not None:
+                    acct.venue.account.settle_funding(inst.symbol, s.rate, bar.close, s.at)
+        acct.funded_until = now
 
     def next_ord_id(self) -> str:
         self._next_ord += 1
@@ -88,7 +125,7 @@ class Emulator:
 
     def book(self, inst: OkxInstrument, depth: int = BOOK_LEVELS) -> tuple[list[tuple[Decimal, Decimal]],
                                                                           list[tuple[Decimal, Decimal]]]:
-        """Synthetic levels one tick apart around the real price, LEVEL_NOTIONAL each, in contracts."""
+        """Synthetic levels one tick apart around the real price, LEVEL_NOTIONAL each, in contracts (spot: base)."""
         q = self.quote(inst)
         size = (LEVEL_NOTIONAL / q.last / inst.ct_val / inst.lot_sz).to_integral_value() * inst.lot_sz
         bids = [(q.bid - inst.tick_sz * i, size) for i in range(depth)]

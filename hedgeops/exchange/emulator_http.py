@@ -12,13 +12,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from hedgeops.exchange.emulator import Account, Emulator
-from hedgeops.exchange.okx_instruments import BY_SYMBOL, OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS, OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.paper_account import InsufficientFunds
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, OrderRequest, OrderState
 
 ZERO = Decimal(0)
@@ -26,7 +27,8 @@ PUBLIC = ("/api/v5/public/", "/api/v5/market/")
 MAX_SKEW_SECONDS = 30
 CLORDID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 API_KEY = web.RequestKey("api_key", str)
-SWAP_SYMBOLS = sorted(i.symbol for i in OKX_SWAPS.values())
+ALL_SYMBOLS = sorted(i.symbol for i in OKX_INSTRUMENTS.values())
+MAX_ROWS = 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -65,7 +67,7 @@ def _levels(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
 
 
 def _inst(inst_id: Any) -> OkxInstrument:
-    inst = OKX_SWAPS.get(str(inst_id))
+    inst = OKX_INSTRUMENTS.get(str(inst_id))
     if inst is None:
         raise OkxError("51001", "Instrument ID does not exist")
     return inst
@@ -84,6 +86,12 @@ class EmulatorApp:
         r.add_get("/api/v5/market/ticker", self.ticker)
         r.add_get("/api/v5/market/tickers", self.tickers)
         r.add_get("/api/v5/market/books", self.books)
+        r.add_get("/api/v5/public/funding-rate", self.funding_rate)
+        r.add_get("/api/v5/public/funding-rate-history", self.funding_rate_history)
+        r.add_get("/api/v5/account/bills-archive", self.bills)
+        r.add_get("/api/v5/account/bills", self.bills)
+        r.add_get("/api/v5/trade/fills-history", self.fills)
+        r.add_get("/api/v5/trade/fills", self.fills)
         r.add_get("/api/v5/account/balance", self.balance)
         r.add_get("/api/v5/account/positions", self.positions)
         r.add_post("/api/v5/account/set-leverage", self.set_leverage)
@@ -111,6 +119,7 @@ class EmulatorApp:
         try:
             if not request.path.startswith(PUBLIC):
                 request[API_KEY] = await self._authenticate(request)
+                self.emu.settle_funding(self.emu.account(request[API_KEY]))
             response = await handler(request)
         except OkxError as exc:
             response = web.json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.status)
@@ -159,12 +168,12 @@ class EmulatorApp:
         kind = request.query.get("instType", "")
         if kind not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
             raise OkxError("51000", "Parameter instType error")
-        return ok([i.json() for i in OKX_SWAPS.values()] if kind == "SWAP" else [])
+        return ok([i.json() for i in OKX_INSTRUMENTS.values() if i.inst_type == kind])
 
     def _ticker(self, inst: OkxInstrument) -> dict[str, str]:
         q = self.emu.quote(inst)
         size = _num((Decimal(20_000) / q.last / inst.ct_val).quantize(inst.lot_sz))
-        return {"instType": "SWAP", "instId": inst.inst_id, "last": _num(q.last), "lastSz": "1",
+        return {"instType": inst.inst_type, "instId": inst.inst_id, "last": _num(q.last), "lastSz": "1",
                 "askPx": _num(q.ask), "askSz": size, "bidPx": _num(q.bid), "bidSz": size,
                 "open24h": _num(q.last), "high24h": _num(q.last), "low24h": _num(q.last),
                 "volCcy24h": "0", "vol24h": "0", "sodUtc0": _num(q.last), "sodUtc8": _num(q.last), "ts": _ms(q.at)}
@@ -173,9 +182,8 @@ class EmulatorApp:
         return ok([self._ticker(_inst(request.query.get("instId")))])
 
     async def tickers(self, request: web.Request) -> web.Response:
-        if request.query.get("instType") != "SWAP":
-            return ok([])
-        return ok([self._ticker(i) for i in OKX_SWAPS.values()])
+        kind = request.query.get("instType")
+        return ok([self._ticker(i) for i in OKX_INSTRUMENTS.values() if i.inst_type == kind])
 
     async def books(self, request: web.Request) -> web.Response:
         inst = _inst(request.query.get("instId"))
@@ -187,25 +195,30 @@ class EmulatorApp:
 
     async def balance(self, request: web.Request) -> web.Response:
         acct = self._account(request)
-        snap = await acct.venue.snapshot(SWAP_SYMBOLS)
+        snap = await acct.venue.snapshot(ALL_SYMBOLS)
         upl = sum((p.unrealized_pnl for p in snap.positions.values()), ZERO)
-        cash = acct.venue.account.quote_balance
-        eq = cash + upl
-        detail = {"ccy": "USDT", "eq": _num(eq), "cashBal": _num(cash), "availBal": _num(cash), "availEq": _num(eq),
-                  "frozenBal": "0", "ordFrozen": "0", "upl": _num(upl), "uTime": _ms(snap.at)}
-        return ok([{"totalEq": _num(eq), "adjEq": _num(eq), "details": [detail], "uTime": _ms(snap.at)}])
+        details, total = [], ZERO
+        for ccy, cash in snap.balances.items():
+            eq = cash + (upl if ccy == "USDT" else ZERO)
+            price = Decimal(1) if ccy == "USDT" else snap.quotes[f"{ccy}/USDT"].last
+            total += eq * price
+            details.append({"ccy": ccy, "eq": _num(eq), "cashBal": _num(cash), "availBal": _num(cash),
+                            "availEq": _num(eq), "frozenBal": "0", "ordFrozen": "0",
+                            "upl": _num(upl if ccy == "USDT" else ZERO), "eqUsd": _num(eq * price),
+                            "uTime": _ms(snap.at)})
+        return ok([{"totalEq": _num(total), "adjEq": _num(total), "details": details, "uTime": _ms(snap.at)}])
 
     async def positions(self, request: web.Request) -> web.Response:
         acct = self._account(request)
         wanted = request.query.get("instId")
-        snap = await acct.venue.snapshot(SWAP_SYMBOLS)
+        snap = await acct.venue.snapshot(ALL_SYMBOLS)
         rows = []
         for inst in OKX_SWAPS.values():
             pos = snap.positions.get(inst.symbol)
             if pos is None or (wanted and wanted != inst.inst_id):
                 continue
             mark = snap.quotes[inst.symbol].last
-            lever = acct.leverage.get(inst.inst_id, Decimal(3))
+            lever = acct.leverage.get(inst.symbol, Decimal(3))
             notional = abs(pos.qty) * mark
             rows.append({"instType": "SWAP", "instId": inst.inst_id, "mgnMode": "cross", "posSide": "net",
                          "pos": _num(inst.to_contracts(pos.qty)), "avgPx": _num(pos.entry_price),
@@ -219,9 +232,9 @@ class EmulatorApp:
         body = await self._json(request)
         inst = _inst(body.get("instId"))
         lever = _dec(body.get("lever"), "lever")
-        if not 1 <= lever <= inst.lever:
+        if inst.spot or not 1 <= lever <= inst.lever:
             raise OkxError("51000", "Parameter lever error")
-        self._account(request).leverage[inst.inst_id] = lever
+        self._account(request).leverage[inst.symbol] = lever
         return ok([{"instId": inst.inst_id, "lever": _num(lever), "mgnMode": body.get("mgnMode", "cross"),
                     "posSide": "net"}])
 
@@ -259,7 +272,7 @@ class EmulatorApp:
             state.status, "partially_filled" if state.filled else "live")
         ord_type = "post_only" if state.post_only else ("market" if state.type == "market" else "limit")
         created = str(acct.created_ms.get(state.client_order_id, 0))
-        return {"instType": "SWAP", "instId": inst.inst_id, "ordId": acct.ord_ids[state.client_order_id],
+        return {"instType": inst.inst_type, "instId": inst.inst_id, "ordId": acct.ord_ids[state.client_order_id],
                 "clOrdId": state.client_order_id, "tag": "", "px": "" if state.price is None else _num(state.price),
                 "sz": _num(inst.to_contracts(state.amount)), "ordType": ord_type, "side": state.side,
                 "posSide": "net", "tdMode": "cross", "accFillSz": _num(inst.to_contracts(state.filled)),
@@ -293,6 +306,8 @@ class EmulatorApp:
             px = _dec(body["px"], "px") if body.get("px") not in (None, "") else None
             if ord_type != "market" and px is None:
                 raise OkxError("51000", "Parameter px error")
+            if inst.spot and body.get("tgtCcy") == "quote_ccy":  # a spot market buy sized in quote
+                sz = ((sz / self.emu.quote(inst).ask) / inst.lot_sz).to_integral_value(ROUND_DOWN) * inst.lot_sz
             cl = cl or f"emu{self.emu.next_ord_id()}"
             if cl in acct.ord_ids:
                 raise OkxError("51016", "Duplicated clOrdId")
@@ -313,7 +328,9 @@ class EmulatorApp:
                                                   rejected.price, None, "canceled", ZERO, "limit", True)
                 else:
                     del acct.ord_ids[cl], acct.by_ord_id[ord_id]
-                    raise OkxError("51169" if "reduce" in str(exc) else "51000", str(exc)) from None
+                    code = ("51008" if isinstance(exc, InsufficientFunds) else "51169" if "reduce" in str(exc)
+                            else "51000")
+                    raise OkxError(code, str(exc)) from None
             except DuplicateClientOrderId:
                 raise OkxError("51016", "Duplicated clOrdId") from None
             return {"ordId": ord_id, "clOrdId": cl, "tag": "", "sCode": "0", "sMsg": "Order placed",
@@ -354,7 +371,7 @@ class EmulatorApp:
 
     async def orders_pending(self, request: web.Request) -> web.Response:
         acct = self._account(request)
-        await acct.venue.snapshot(SWAP_SYMBOLS)  # lets resting orders fill first
+        await acct.venue.snapshot(ALL_SYMBOLS)  # lets resting orders fill first
         wanted = request.query.get("instId")
         rows = [self._order_json(acct, s) for s in acct.venue.account.open_orders()
                 if s.client_order_id in acct.ord_ids and self._visible(acct, s.client_order_id)
@@ -383,3 +400,63 @@ class EmulatorApp:
             raise OkxError("51000", "Parameter batch error")
         acct = self._account(request)
         return self._batch([await self._cancel(acct, dict(o)) for o in body])
+
+    # ---- funding and history -------------------------------------------------------------------------------
+
+    def _funding_row(self, inst: OkxInstrument) -> dict[str, str]:
+        now = self.emu.clock()
+        nxt = self.emu.funding.next_after(inst.symbol, now)
+        if nxt is None:
+            raise OkxError("51001", "No funding rate for this instrument at this time")
+        after = self.emu.funding.next_after(inst.symbol, nxt.at)
+        return {"instType": "SWAP", "instId": inst.inst_id, "fundingRate": _num(nxt.rate),
+                "nextFundingRate": "", "fundingTime": _ms(nxt.at),
+                "nextFundingTime": _ms(after.at) if after else _ms(nxt.at), "method": "current_period",
+                "ts": _ms(now)}
+
+    async def funding_rate(self, request: web.Request) -> web.Response:
+        """The rate that settles next (the real one: OKX shows its estimate converging to it)."""
+        wanted = request.query.get("instId")
+        insts = list(OKX_SWAPS.values()) if wanted == "ANY" else [_inst(wanted)]
+        if any(i.spot for i in insts):
+            raise OkxError("51000", "Parameter instId error")
+        return ok([self._funding_row(i) for i in insts])
+
+    async def funding_rate_history(self, request: web.Request) -> web.Response:
+        inst = _inst(request.query.get("instId"))
+        limit = min(int(request.query.get("limit", MAX_ROWS) or MAX_ROWS), MAX_ROWS)
+        rows = self.emu.funding.last_before(inst.symbol, self.emu.clock(), limit)
+        return ok([{"instType": "SWAP", "instId": inst.inst_id, "fundingRate": _num(r.rate),
+                    "realizedRate": _num(r.rate), "fundingTime": _ms(r.at), "method": "current_period"}
+                   for r in rows])
+
+    async def bills(self, request: web.Request) -> web.Response:
+        """Funding-fee bills (type 8), newest first, as OKX lists them."""
+        acct = self._account(request)
+        if request.query.get("type", "8") != "8":
+            return ok([])
+        rows = []
+        for b in reversed(acct.venue.account.bills[-MAX_ROWS:]):
+            inst = BY_SYMBOL[b.symbol]
+            rows.append({"billId": str(b.bill_id), "instType": "SWAP", "instId": inst.inst_id, "ccy": "USDT",
+                         "type": "8", "subType": "174" if b.amount > 0 else "173", "balChg": _num(b.amount),
+                         "posBalChg": "0", "bal": "", "px": _num(b.mark), "sz": "", "ts": _ms(b.at)})
+        return ok(rows)
+
+    async def fills(self, request: web.Request) -> web.Response:
+        """Executions, newest first."""
+        acct = self._account(request)
+        wanted = request.query.get("instId")
+        rows = []
+        for f in reversed(acct.venue.account.fills):
+            inst = BY_SYMBOL[f.symbol]
+            if (wanted and inst.inst_id != wanted) or f.client_order_id not in acct.ord_ids:
+                continue
+            rows.append({"instType": inst.inst_type, "instId": inst.inst_id, "tradeId": f.trade_id,
+                         "ordId": acct.ord_ids[f.client_order_id], "clOrdId": f.client_order_id,
+                         "billId": f.trade_id, "fillPx": _num(f.price), "fillSz": _num(inst.to_contracts(f.qty)),
+                         "side": f.side, "posSide": "net", "execType": "M" if f.maker else "T",
+                         "fee": _num(-f.fee_quote), "feeCcy": "USDT", "ts": _ms(f.at)})
+            if len(rows) == MAX_ROWS:
+                break
+        return ok(rows)

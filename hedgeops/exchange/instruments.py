@@ -1,5 +1,5 @@
-"""Instrument rules for the paper venue: OKX's USDT swaps (lot size × contract value) in base units, the
-same rules the exchange emulator serves in contracts."""
+"""Instrument rules for the paper venue: OKX's USDT swaps (lot size × contract value) and spot pairs in base
+units, the same rules the exchange emulator serves (swaps in contracts)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""OKX USDT swaps as OKX lists them (contract value, lot size, tick size) and their conversion to the base
-units the rest of HedgeOps works in. The emulator serves these; the paper venue uses the same rules."""
+"""OKX USDT swaps and spot pairs as OKX lists them (contract value, lot size, tick size) and their conversion to
+the base units the rest of HedgeOps works in. The emulator serves these; the paper venue uses the same rules."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ D = Decimal
 
 @dataclass(frozen=True)
 class OkxInstrument:
-    """One OKX instrument: sizes are in contracts of ct_val base units each."""
+    """One OKX instrument: swap sizes are in contracts of ct_val base units each, spot sizes in base units."""
 
     inst_id: str
     base: str
@@ -24,11 +24,16 @@ class OkxInstrument:
     min_sz: Decimal
     tick_sz: Decimal
     lever: int = 50
+    inst_type: str = "SWAP"
+
+    @property
+    def spot(self) -> bool:
+        return self.inst_type == "SPOT"
 
     @property
     def symbol(self) -> str:
         """The ccxt unified symbol."""
-        return f"{self.base}/{self.quote}:{self.quote}"
+        return f"{self.base}/{self.quote}" if self.spot else f"{self.base}/{self.quote}:{self.quote}"
 
     def rules(self) -> MarketRules:
         return MarketRules(self.symbol, self.base, self.quote, self.lot_sz * self.ct_val, self.tick_sz,
@@ -42,6 +47,14 @@ class OkxInstrument:
 
     def json(self) -> dict[str, Any]:
         """GET /api/v5/public/instruments row (the fields ccxt reads, as strings like OKX sends them)."""
+        if self.spot:
+            return {
+                "instType": "SPOT", "instId": self.inst_id, "uly": "", "instFamily": "", "baseCcy": self.base,
+                "quoteCcy": self.quote, "settleCcy": "", "ctVal": "", "ctMult": "", "ctValCcy": "", "ctType": "",
+                "lotSz": str(self.lot_sz), "minSz": str(self.min_sz), "tickSz": str(self.tick_sz), "lever": "",
+                "state": "live", "listTime": "1548133413000", "expTime": "", "maxLmtSz": "10000000000",
+                "maxMktSz": "1000000", "alias": "", "optType": "", "stk": "",
+            }
         return {
             "instType": "SWAP", "instId": self.inst_id, "uly": f"{self.base}-{self.quote}",
             "instFamily": f"{self.base}-{self.quote}", "baseCcy": "", "quoteCcy": "", "settleCcy": self.quote,
@@ -58,4 +71,11 @@ OKX_SWAPS: dict[str, OkxInstrument] = {i.inst_id: i for i in (
     OkxInstrument("ETH-USDT-SWAP", "ETH", "USDT", D("0.1"), D("0.01"), D("0.01"), D("0.01"), 100),
     OkxInstrument("SOL-USDT-SWAP", "SOL", "USDT", D("1"), D("0.01"), D("0.01"), D("0.01"), 50),
 )}
-BY_SYMBOL: dict[str, OkxInstrument] = {i.symbol: i for i in OKX_SWAPS.values()}
+# OKX's spot listings: sizes in base units, lots of 1e-8 BTC / 1e-6 ETH and SOL.
+OKX_SPOT: dict[str, OkxInstrument] = {i.inst_id: i for i in (
+    OkxInstrument("BTC-USDT", "BTC", "USDT", D(1), D("0.00000001"), D("0.00001"), D("0.1"), 0, "SPOT"),
+    OkxInstrument("ETH-USDT", "ETH", "USDT", D(1), D("0.000001"), D("0.0001"), D("0.01"), 0, "SPOT"),
+    OkxInstrument("SOL-USDT", "SOL", "USDT", D(1), D("0.000001"), D("0.001"), D("0.01"), 0, "SPOT"),
+)}
+OKX_INSTRUMENTS: dict[str, OkxInstrument] = {**OKX_SWAPS, **OKX_SPOT}
+BY_SYMBOL: dict[str, OkxInstrument] = {i.symbol: i for i in OKX_INSTRUMENTS.values()}

@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.paper_account import PaperAccount
+from hedgeops.exchange.paper_account import MarginCheck, PaperAccount
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.exchange.venue import (
     AccountSnapshot,
@@ -24,10 +25,14 @@ class PaperVenue:
     taker orders fill there, post-only orders fill when a later bar trades through them."""
 
     def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], fees: Fees | None = None,
-                 markets: Mapping[str, MarketRules] | None = None, quote_balance: Decimal = Decimal(100_000)) -> None:
+                 markets: Mapping[str, MarketRules] | None = None, quote_balance: Decimal = Decimal(100_000), *,
+                 depth: Callable[[Quote], OrderBook] | None = None,
+                 margin: Callable[[], MarginCheck] | None = None) -> None:
         self.replay = replay
         self.clock = clock
         self.account = PaperAccount(dict(markets or PAPER_MARKETS), fees or Fees(), quote_balance)
+        self.depth = depth  # takers walk this book when given (the emulator's); else they fill at the touch
+        self.margin = margin  # funds are checked when given (the emulator); local mode trusts the policy
         self.requests = 0  # calls made, for "requests per cycle" figures
 
     @property
@@ -74,7 +79,7 @@ class PaperVenue:
             at=now,
             quotes=quotes,
             positions=self.account.positions({s: q.last for s, q in quotes.items()}),
-            balances={"USDT": self.account.quote_balance},
+            balances=self.account.balances(),
             open_orders=tuple(self.account.open_orders()),
         )
 
@@ -82,7 +87,9 @@ class PaperVenue:
         self.requests += 1
         now = self.clock()
         self._advance([order.symbol], now)
-        return self.account.submit(order, self._quote(order.symbol, now), now)
+        quote = self._quote(order.symbol, now)
+        return self.account.submit(order, quote, now, book=None if self.depth is None else self.depth(quote),
+                                   margin=None if self.margin is None else self.margin())
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
         self.requests += 1

@@ -96,11 +96,14 @@ class CandleSeries:
             yield self._bar(i)
 
 
-# Which bundled file replays which ccxt symbol (Binance USDT-M perps stand in for any venue's perp).
+# Which bundled file replays which ccxt symbol (Binance USDT-M perps and spot stand in for any venue's).
 _FILES = {
     "BTC/USDT:USDT": "binance_futures_BTC_USDT_5m.csv.gz",
     "ETH/USDT:USDT": "binance_futures_ETH_USDT_5m.csv.gz",
     "SOL/USDT:USDT": "binance_futures_SOL_USDT_5m.csv.gz",
+    "BTC/USDT": "binance_spot_BTC_USDT_5m.csv.gz",
+    "ETH/USDT": "binance_spot_ETH_USDT_5m.csv.gz",
+    "SOL/USDT": "binance_spot_SOL_USDT_5m.csv.gz",
 }
 
 

@@ -93,6 +93,21 @@ class OrderState:
 
 
 @dataclass(frozen=True)
+class Fill:
+    """One execution against an order, in base units; the fee in quote."""
+
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee_quote: Decimal
+    maker: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
 class FundingPayment:
     """One funding settlement on a perp position: received when positive, paid when negative."""
 
