@@ -6,9 +6,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.api.hedgebook import (
     AssetExposureStatus,
     DailyCounters,
@@ -31,7 +30,7 @@ from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
 from hedgeops.engine.signals import effective_objective, signal_from_status
 from hedgeops.engine.triggers import TriggerDecision, Urgency
 from hedgeops.engine.volatility import DeviationVolatility
-from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue
+from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue, VenueAuthError
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.execution import (
     ExecutionContext,
@@ -45,13 +44,10 @@ from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.locks import AccountLocks, account_lock_key
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.venues import VenueSource
 
 LOCK_TTL_SECONDS = 30.0
 Q8 = Decimal("0.00000001")
-
-
-class VenueSource(Protocol):
-    def venue_for(self, exchange: ExchangeRef, mode: Mode) -> Venue: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ class HedgeBookReconciler:
         # A policy is shared by many books: its per-asset overrides apply to the assets a book hedges.
         legs = {leg.asset: leg.symbol for leg in spec.legs}
         try:
-            venue = self.s.venues.venue_for(spec.exchange, spec.mode)
+            venue = await self.s.venues.venue_for(spec.exchange, spec.mode, book.metadata.namespace)
         except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
             return self._fail(book, status, now, "VenueUnavailable", str(exc))
         lock_key = account_lock_key(spec.exchange.name, spec.exchange.account)
@@ -164,6 +160,9 @@ class HedgeBookReconciler:
                               degraded=True)
         except RetryableVenueError as exc:
             return self._fail(book, status, now, "ExchangeUnavailable", str(exc), degraded=True)
+        except VenueAuthError as exc:
+            return self._fail(book, status, now, "CredentialsRejected",
+                              f"the exchange refused the credentials in the Secret: {exc}", degraded=True)
         except FinalVenueError as exc:
             await record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
             return self._fail(book, status, now, "RebalanceFailed", f"rebalance failed: {exc}")

@@ -1,19 +1,33 @@
-"""Which Venue serves an exchange account in a given mode: one instance per account, shared by books."""
+"""Which Venue serves an exchange account in a given mode: one instance per account, shared by books.
+Paper runs on replayed real prices (local mode, tests) or on a live venue's public prices; Live trades
+through ccxt with the credentials in the book's Secret."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from typing import Protocol
 
 from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.engine.market import Fees
+from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
+from hedgeops.exchange.ccxt_venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.replay import MarketReplay
-from hedgeops.exchange.venue import Venue
+from hedgeops.exchange.venue import Venue, VenueError
+
+# (namespace, Secret name) -> the Secret's decoded data. The operator reads Kubernetes; tests give a dict.
+SecretReader = Callable[[str, str], Awaitable[Mapping[str, str]]]
 
 
 class VenueUnavailable(Exception):
     """No venue can serve this account in this mode (reason in the message)."""
+
+
+class VenueSource(Protocol):
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue: ...
+
+    async def close(self) -> None: ...
 
 
 class PaperVenues:
@@ -26,10 +40,10 @@ class PaperVenues:
         self.fees = fees or Fees()
         self.venues: dict[tuple[str, str], PaperVenue] = {}
 
-    def venue_for(self, exchange: ExchangeRef, mode: Mode) -> Venue:
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
         if mode is Mode.LIVE:
-            raise VenueUnavailable(
-                "Live mode needs the ccxt venue, which this build does not have yet; use mode: Paper")
+            raise VenueUnavailable("this operator runs on replayed prices and cannot trade Live; use mode: Paper "
+                                   "or run the operator with live exchanges enabled")
         key = (exchange.name, exchange.account)
         if key not in self.venues:
             self.venues[key] = PaperVenue(self.replay, self.clock, self.fees)
@@ -41,3 +55,61 @@ class PaperVenues:
     async def close(self) -> None:
         for venue in self.venues.values():
             await venue.close()
+
+
+class CcxtVenues:
+    """Live ccxt venues, one client per (exchange, account), built on first use from the book's Secret.
+    `base_urls` sends an exchange's every endpoint to another address (the emulator, a gateway)."""
+
+    def __init__(self, read_secret: SecretReader, base_urls: Mapping[str, str] | None = None, *,
+                 fees: Fees | None = None, timeout_ms: int = 10_000,
+                 snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S) -> None:
+        self.read_secret = read_secret
+        self.snapshot_max_age_s = snapshot_max_age_s
+        self.base_urls = dict(base_urls or {})
+        self.fees = fees
+        self.timeout_ms = timeout_ms
+        self.venues: dict[tuple[str, str], CcxtVenue] = {}
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+        key = (exchange.name, exchange.account)
+        venue = self.venues.get(key)
+        if venue is not None:
+            return venue
+        if exchange.credentialsSecretRef is None:
+            raise VenueUnavailable("mode Live needs spec.exchange.credentialsSecretRef (a Secret with apiKey, "
+                                   "secret and passphrase)")
+        name = exchange.credentialsSecretRef.name
+        try:
+            creds = ApiCredentials.from_secret_data(await self.read_secret(namespace, name))
+            client = make_client(exchange.name, creds, sandbox=exchange.sandbox,
+                                 base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
+        except VenueError as exc:
+            raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
+        except KeyError:
+            raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
+        venue = self.venues[key] = CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s)
+        return venue
+
+    async def close(self) -> None:
+        for venue in self.venues.values():
+            await venue.close()
+
+
+class Venues:
+    """Paper to one source, Live to another."""
+
+    def __init__(self, paper: VenueSource, live: VenueSource | None = None) -> None:
+        self.paper, self.live = paper, live
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+        if mode is Mode.LIVE:
+            if self.live is None:
+                raise VenueUnavailable("live trading is not enabled in this operator; use mode: Paper")
+            return await self.live.venue_for(exchange, mode, namespace)
+        return await self.paper.venue_for(exchange, mode, namespace)
+
+    async def close(self) -> None:
+        await self.paper.close()
+        if self.live is not None:
+            await self.live.close()

@@ -1,0 +1,108 @@
+"""The operator's HedgeBook cycle trading Live through the ccxt venue, real ccxt, over loopback to the
+emulator: the integration the runtime runs in a cluster, with the exchange replaced by the emulator only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hedgeops.api import HedgeBook
+from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler, Services
+from hedgeops.runtime.journal import InMemoryJournal, journal_stream
+from hedgeops.runtime.locks import InMemoryLocks
+from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
+
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .runtime_fixtures import book, policy
+
+D = Decimal
+SOL, ETH = "SOL/USDT:USDT", "ETH/USDT:USDT"
+SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
+
+
+async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
+    return SECRETS[(namespace, name)]
+
+
+@dataclass
+class Live:
+    rig: Rig
+    venues: Venues
+    journal: InMemoryJournal
+    reconciler: HedgeBookReconciler
+
+    async def step(self, b: HedgeBook) -> tuple[HedgeBook, CycleResult]:
+        result = await self.reconciler.reconcile(b, policy(), self.rig.clock())
+        return b.model_copy(update={"status": result.status}), result
+
+    def entries(self, b: HedgeBook) -> list[dict[str, Any]]:
+        return [e for _, e in self.journal.streams[journal_stream("HedgeBook", b.key)]]
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[Live]:
+    async for rig in start():
+        venues = Venues(PaperVenues(rig.clock), CcxtVenues(read_secret, {"okx": rig.url}, snapshot_max_age_s=0))
+        journal = InMemoryJournal()
+        reconciler = HedgeBookReconciler(Services(venues, InMemoryLocks(lambda: 0.0), journal, Metrics(), "test"))
+        try:
+            yield Live(rig, venues, journal, reconciler)
+        finally:
+            await venues.close()
+
+
+def live_book(**spec: Any) -> HedgeBook:
+    return book(mode="Live", exchange={"name": "okx", "account": "main",
+                                       "credentialsSecretRef": {"name": "okx-creds"}}, **spec)
+
+
+async def test_a_live_book_is_hedged_through_ccxt_then_stays_in_band(live: Live) -> None:
+    b, res = await live.step(live_book())
+    assert res.completed is not None and res.completed.urgency == "Emergency", b.status
+    positions = live.rig.emu.account(KEY).venue.account.positions({})
+    assert positions[SOL].qty == D(-100) and positions[ETH].qty == D(-3)
+    types = [e["type"] for e in live.entries(b)]
+    assert types[0] == "plan" and types.count("order") == 2 and types[-1] == "rebalance"
+    ids = [e["clientOrderId"] for e in live.entries(b) if e["type"] == "order"]
+    assert set(ids) <= set(live.rig.emu.account(KEY).ord_ids)  # the venue got exactly our client ids
+    live.rig.clock.advance(300)
+    before = live.rig.app.requests
+    b, res = await live.step(b)
+    assert res.plan is None and b.status is not None and b.status.rebalancesTotal == 1
+    assert live.rig.app.requests - before == 4  # tickers, balance, open orders, positions
+
+
+async def test_a_normal_rebalance_goes_maker_then_taker_on_the_emulator(live: Live) -> None:
+    b, _ = await live.step(live_book())
+    holdings = b.spec.holdings.model_copy(update={"static": {"SOL": D(104), "ETH": D(3)}})
+    b = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": holdings})})
+    live.rig.clock.advance(300)
+    b, res = await live.step(b)
+    working = b.status.workingPlan if b.status else None
+    assert working is not None and [o.type for o in working.orders] == ["maker"]
+    assert [o.client_order_id for o in live.rig.emu.account(KEY).venue.account.open_orders()] == [
+        working.orders[0].clientOrderId]
+    for _ in range(12):
+        live.rig.clock.advance(300)
+        b, res = await live.step(b)
+        if res.completed is not None:
+            break
+    assert res.completed is not None
+    assert live.rig.emu.account(KEY).venue.account.positions({})[SOL].qty == D(-104)
+
+
+async def test_live_without_credentials_or_with_bad_ones_is_a_condition(live: Live) -> None:
+    b, _ = await live.step(book(mode="Live", exchange={"name": "okx", "account": "nocreds"}))
+    ready = next(c for c in b.status.conditions if c.type == "Ready")  # type: ignore[union-attr]
+    assert ready.reason == "VenueUnavailable" and "credentialsSecretRef" in ready.message
+    SECRETS[("default", "wrong")] = {"apiKey": KEY, "secret": "nope", "passphrase": PASSPHRASE}
+    b, _ = await live.step(book(mode="Live", exchange={"name": "okx", "account": "bad",
+                                                       "credentialsSecretRef": {"name": "wrong"}}))
+    ready = next(c for c in b.status.conditions if c.type == "Ready")  # type: ignore[union-attr]
+    assert ready.reason == "CredentialsRejected" and "nope" not in ready.message
+    assert not live.rig.emu.account(KEY).ord_ids
