@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ccxt.async_support as ccxt
-from aiohttp import web
 
 from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
 from hedgeops.exchange.ccxt_venue import CcxtVenue
 from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import EmulatorApp
+from hedgeops.exchange.emulator_http import EmulatorApp, serving
 from hedgeops.exchange.replay import MarketReplay
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -54,16 +53,8 @@ def okx(url: str, key: str = KEY, secret: str = SECRET, passphrase: str = PASSPH
 async def start(clock: Clock | None = None) -> AsyncIterator[Rig]:
     clock = clock or Clock()
     emu = Emulator(MarketReplay(), clock, {KEY: Credentials(SECRET, PASSPHRASE)})
-    app = EmulatorApp(emu)
-    runner = web.AppRunner(app.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield Rig(emu, app, clock, f"http://127.0.0.1:{port}")
-    finally:
-        await runner.cleanup()
+    async with serving(emu) as (app, url):
+        yield Rig(emu, app, clock, url)
 
 
 def venue(rig: Rig, key: str = KEY, secret: str = SECRET, passphrase: str = PASSPHRASE, *,

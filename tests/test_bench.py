@@ -31,3 +31,10 @@ def test_hedge_efficiency_json_keys() -> None:
 def test_local_replay_json_keys() -> None:
     report = run("bench/local_replay.py", "--days", "1")
     assert report["simulatedDaysPerWallSecond"] > 0 and len(report["results"]) == 2
+
+
+def test_exchange_requests_json_keys() -> None:
+    report = run("bench/exchange_requests.py", "--books", "1,3", "--cycles", "1", "--acks", "2")
+    assert report["requests_per_cycle"] == {"1": 4, "3": 4}  # the same constant whatever the number of books
+    for key in ("trigger_to_ack_ms", "trigger_to_ack_ms_unthrottled"):
+        assert report[key]["n"] == 2 and 0 < report[key]["p50"] <= report[key]["p99"]

@@ -113,6 +113,10 @@ class CcxtVenue:
             assert self._snap is not None
             return self._snap
 
+    def invalidate(self) -> None:
+        """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""
+        self._snap = None
+
     async def _observe(self, symbols: list[str]) -> AccountSnapshot:
         by_type: dict[str, list[str]] = {}
         for s in symbols:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -460,3 +461,18 @@ class EmulatorApp:
             if len(rows) == MAX_ROWS:
                 break
         return ok(rows)
+
+
+@contextlib.asynccontextmanager
+async def serving(emu: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[tuple[EmulatorApp, str]]:
+    """The emulator served in-process on a loopback port (0: a free one); yields the app and its base URL."""
+    app = EmulatorApp(emu)
+    runner = web.AppRunner(app.app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1] if site._server else port  # type: ignore[attr-defined]
+    try:
+        yield app, f"http://{host}:{bound}"
+    finally:
+        await runner.cleanup()

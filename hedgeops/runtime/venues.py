@@ -63,8 +63,9 @@ class CcxtVenues:
 
     def __init__(self, read_secret: SecretReader, base_urls: Mapping[str, str] | None = None, *,
                  fees: Fees | None = None, timeout_ms: int = 10_000,
-                 snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S) -> None:
+                 snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S, rate_limit: bool = True) -> None:
         self.read_secret = read_secret
+        self.rate_limit = rate_limit  # ccxt's client-side pacing to the exchange's published limits
         self.snapshot_max_age_s = snapshot_max_age_s
         self.base_urls = dict(base_urls or {})
         self.fees = fees
@@ -83,7 +84,8 @@ class CcxtVenues:
         try:
             creds = ApiCredentials.from_secret_data(await self.read_secret(namespace, name))
             client = make_client(exchange.name, creds, sandbox=exchange.sandbox,
-                                 base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
+                                 base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms,
+                                 rate_limit=self.rate_limit)
         except VenueError as exc:
             raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
         except KeyError:
