@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt
 
+from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.ccxt_errors import translate
-from hedgeops.exchange.ccxt_parse import fill, market_rules, order_state, position, quote
+from hedgeops.exchange.ccxt_parse import dec, fill, market_rules, order_state, position, quote
 from hedgeops.exchange.venue import (
     AccountSnapshot,
     DuplicateClientOrderId,
@@ -112,6 +113,28 @@ class CcxtVenue:
                 self._taken, self._dirty = self._monotonic(), set()
             assert self._snap is not None
             return self._snap
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Public tickers only (one call per market type): no credentials needed."""
+        await self._load()
+        by_type: dict[str, list[str]] = {}
+        for s in symbols:
+            by_type.setdefault(str(self._market(s)["type"]), []).append(s)
+        tickers: dict[str, Any] = {}
+        for syms in by_type.values():
+            tickers.update(await self._call(self.client.fetch_tickers, syms))
+        missing = [s for s in symbols if s not in tickers]
+        if missing:
+            raise RetryableVenueError(f"{self.client.id} sent no ticker for {', '.join(missing)}")
+        return {s: quote(s, tickers[s]) for s in symbols}
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The public book, in base units."""
+        await self._load()
+        raw = await self._call(self.client.fetch_order_book, symbol, depth)
+        size = self._contract_size(symbol)
+        return OrderBook(tuple((dec(p), dec(a) * size) for p, a, *_ in raw["bids"]),
+                         tuple((dec(p), dec(a) * size) for p, a, *_ in raw["asks"]))
 
     def invalidate(self) -> None:
         """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""

@@ -12,6 +12,7 @@ from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.engine.market import Fees
 from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
 from hedgeops.exchange.ccxt_venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
+from hedgeops.exchange.live_paper import LivePaperVenue
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.exchange.venue import Venue, VenueError
@@ -91,6 +92,34 @@ class CcxtVenues:
         except KeyError:
             raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
         venue = self.venues[key] = CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s)
+        return venue
+
+    async def close(self) -> None:
+        for venue in self.venues.values():
+            await venue.close()
+
+
+class LivePaperVenues:
+    """Paper accounts on live public prices: one simulated account per (exchange, account), one public ccxt
+    client per exchange (no credentials are read, whatever the book names)."""
+
+    def __init__(self, base_urls: Mapping[str, str] | None = None, *, fees: Fees | None = None,
+                 timeout_ms: int = 10_000) -> None:
+        self.base_urls = dict(base_urls or {})
+        self.fees = fees
+        self.timeout_ms = timeout_ms
+        self.venues: dict[tuple[str, str], LivePaperVenue] = {}
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+        key = (exchange.name, exchange.account)
+        venue = self.venues.get(key)
+        if venue is None:
+            try:
+                client = make_client(exchange.name, None, sandbox=exchange.sandbox,
+                                     base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
+            except VenueError as exc:
+                raise VenueUnavailable(str(exc)) from None
+            venue = self.venues[key] = LivePaperVenue(CcxtVenue(client), self.fees)
         return venue
 
     async def close(self) -> None:

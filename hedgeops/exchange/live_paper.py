@@ -1,0 +1,66 @@
+"""Paper trading on a real exchange's prices: public market data through ccxt (no credentials), private state
+simulated by the same matching code as the emulator. Takers walk the live book; a resting order fills when a
+later observed trade price goes through it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from hedgeops.engine.market import Fees, MarketRules, Quote
+from hedgeops.exchange.ccxt_venue import CcxtVenue
+from hedgeops.exchange.paper_account import PaperAccount
+from hedgeops.exchange.replay import Bar
+from hedgeops.exchange.venue import AccountSnapshot, OrderRequest, OrderState
+
+
+class LivePaperVenue:
+    """A Venue whose prices and books are live (read through `public`), whose account is simulated."""
+
+    def __init__(self, public: CcxtVenue, fees: Fees | None = None, quote_balance: Decimal = Decimal(100_000)) -> None:
+        self.public = public
+        self.account = PaperAccount({}, fees or Fees(), quote_balance)
+        self._last: dict[str, Quote] = {}
+
+    @property
+    def fees(self) -> Fees:
+        return self.account.fees
+
+    async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
+        rules = await self.public.markets(symbols)
+        self.account.markets = {**self.account.markets, **rules}
+        return rules
+
+    async def _observe(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Fresh quotes; each one a trade print resting orders are matched against (only prices seen)."""
+        await self.markets(symbols)
+        quotes = await self.public.quotes(symbols)
+        for s, q in quotes.items():
+            prev = self._last.get(s)
+            if prev is not None and q.at > prev.at:
+                self.account.on_bars(s, [Bar(q.at, q.at, q.last, q.last, q.last, q.last)])
+            self._last[s] = q
+        return quotes
+
+    async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
+        wanted = sorted(set(symbols) | {o.symbol for o in self.account.open_orders()})
+        quotes = await self._observe(wanted)
+        return AccountSnapshot(at=max(q.at for q in quotes.values()), quotes=quotes,
+                               positions=self.account.positions({s: q.last for s, q in quotes.items()}),
+                               balances=self.account.balances(), open_orders=tuple(self.account.open_orders()))
+
+    async def place(self, order: OrderRequest) -> OrderState:
+        quote = (await self._observe([order.symbol]))[order.symbol]
+        book = await self.public.order_book(order.symbol) if not order.post_only else None
+        return self.account.submit(order, quote, quote.at, book=book)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
+        await self._observe([symbol])
+        return self.account.cancel(client_order_id)
+
+    async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
+        await self._observe([symbol])
+        return self.account.orders.get(client_order_id)
+
+    async def close(self) -> None:
+        await self.public.close()
