@@ -52,3 +52,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+# The kopf-on-kmock fixtures, shared by the operator test modules (a module may override `operator_env`).
+from .operator_fixtures import cluster, operator, operator_env  # noqa: E402, F401

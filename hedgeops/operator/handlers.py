@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
 import redis.asyncio as aioredis
+from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
+from kopf._cogs.clients import errors as kopf_errors
 from pydantic import ValidationError
 
 from hedgeops import GROUP, VERSION
@@ -17,13 +21,20 @@ from hedgeops.api.common import Condition
 from hedgeops.api.hedgebook import HedgeBookStatus
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
-from hedgeops.runtime.clock import ReplayClock
+from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.metrics import Metrics
-from hedgeops.runtime.venues import PaperVenues
+from hedgeops.runtime.venues import (
+    CcxtVenues,
+    LivePaperVenues,
+    PaperVenues,
+    SecretReader,
+    Venues,
+    VenueSource,
+)
 
 HALT = "hedgeops.io/halt"
 SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
@@ -33,11 +44,26 @@ SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer 
 class Runtime:
     """What the handlers share, built at startup and kept in kopf's operator-level memo."""
 
-    clock: ReplayClock
+    clock: Clock
     reconciler: HedgeBookReconciler
     metrics: Metrics
-    venues: PaperVenues
+    venues: Venues
     redis: aioredis.Redis | None
+
+
+def _secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader:
+    """Reads a Secret through kopf's own authenticated API session (no second Kubernetes client). Values are
+    decoded in memory only; nothing of them is logged."""
+
+    async def read(namespace: str, name: str) -> Mapping[str, str]:
+        try:
+            body = await kopf_api.get(f"/api/v1/namespaces/{namespace}/secrets/{name}", settings=settings,
+                                      logger=logger)
+        except kopf_errors.APINotFoundError:
+            raise KeyError(name) from None
+        return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+
+    return read
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -63,15 +89,27 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     redis_client = aioredis.Redis.from_url(SETTINGS.redis_url) if SETTINGS.redis_url else None
     locks: AccountLocks = RedisLocks(redis_client) if redis_client else InMemoryLocks()
     journal: Journal = RedisJournal(redis_client) if redis_client else InMemoryJournal()
-    replay = MarketReplay()
-    start = SETTINGS.replay_start or replay.common_window(MarketReplay.symbols())[0]
-    clock = ReplayClock(start, SETTINGS.replay_speed)
-    venues = PaperVenues(clock.now, replay)
+    problems = SETTINGS.problems()
+    if problems:
+        raise kopf.PermanentError("; ".join(problems))  # start-up fails with the reason, before any order
+    clock: Clock
+    paper: VenueSource
+    if SETTINGS.prices == "live":
+        clock, paper = WallClock(), LivePaperVenues(SETTINGS.exchange_urls)
+        prices = "live prices"
+    else:
+        replay = MarketReplay()
+        start = SETTINGS.replay_start or replay.common_window(MarketReplay.symbols())[0]
+        replay_clock = ReplayClock(start, SETTINGS.replay_speed)
+        clock, paper = replay_clock, PaperVenues(replay_clock.now, replay)
+        prices = f"replay from {start.isoformat()} at {SETTINGS.replay_speed}x"
+    live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls) if SETTINGS.live_trading else None
+    venues = Venues(paper, live)
     reconciler = HedgeBookReconciler(Services(venues, locks, journal, metrics, owner=SETTINGS.identity))
     memo.runtime = Runtime(clock, reconciler, metrics, venues, redis_client)
-    logger.info("hedgeops operator %s: metrics on :%s, locks %s, paper replay from %s at %sx",
-                SETTINGS.identity, port, "redis" if redis_client else "in-memory", start.isoformat(),
-                SETTINGS.replay_speed)
+    logger.info("hedgeops operator %s: metrics on :%s, locks %s, paper on %s, live trading %s",
+                SETTINGS.identity, port, "redis" if redis_client else "in-memory", prices,
+                "ON" if live else "off")
 
 
 @kopf.on.cleanup()

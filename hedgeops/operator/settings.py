@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
@@ -19,6 +19,9 @@ class OperatorSettings:
     replay_start: datetime | None  # Paper books replay history from here (default: the data's start)
     replay_speed: float  # simulated seconds per wall second for Paper books
     identity: str
+    prices: str = "replay"  # Paper books on replayed history ("replay") or on the exchanges' live prices ("live")
+    live_trading: bool = False  # Live books may send real orders (needs prices "live": one clock, the wall's)
+    exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange id -> base URL (emulator, gateway)
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -34,4 +37,27 @@ class OperatorSettings:
             replay_start=parsed,
             replay_speed=float(os.environ.get("HEDGEOPS_REPLAY_SPEED", "1")),
             identity=os.environ.get("HEDGEOPS_IDENTITY") or f"{socket.gethostname()}-{os.getpid()}",
+            prices=os.environ.get("HEDGEOPS_PRICES", "replay"),
+            live_trading=os.environ.get("HEDGEOPS_LIVE_TRADING", "false").lower() in ("1", "true", "yes"),
+            exchange_urls=_urls(os.environ.get("HEDGEOPS_EXCHANGE_URLS", "")),
         )
+
+    def problems(self) -> list[str]:
+        """Settings that cannot work together, in words for the start-up log."""
+        out = []
+        if self.prices not in ("replay", "live"):
+            out.append(f"HEDGEOPS_PRICES must be replay or live, not {self.prices!r}")
+        if self.live_trading and self.prices != "live":
+            out.append("HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the wall clock)")
+        return out
+
+
+def _urls(raw: str) -> dict[str, str]:
+    """`okx=http://127.0.0.1:8443,binance=https://gateway` -> {"okx": ..., "binance": ...}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, url = part.partition("=")
+        if not sep or not name.strip() or not url.strip():
+            raise ValueError(f"HEDGEOPS_EXCHANGE_URLS: expected name=url, got {part!r}")
+        out[name.strip()] = url.strip()
+    return out

@@ -1,0 +1,90 @@
+"""The operator trading for real through ccxt: kopf on kmock, a Live HedgeBook whose credentials are in a
+Kubernetes Secret, real ccxt to the OKX emulator on loopback; and a Paper book on the same exchange's live
+prices, which never reaches the exchange's private API."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .kube_emulator import ClusterEmulator
+from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, ready, status_of, wait_for
+
+pytestmark = pytest.mark.slow
+D = Decimal
+
+
+@pytest.fixture
+async def exchange() -> AsyncIterator[Rig]:
+    async for rig in start():
+        yield rig
+
+
+@pytest.fixture
+def operator_env(exchange: Rig) -> dict[str, str]:
+    return {"HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true", "HEDGEOPS_EXCHANGE_URLS": f"okx={exchange.url}"}
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _book(name: str, mode: str, account: str, secret: str | None) -> dict[str, Any]:
+    exchange: dict[str, Any] = {"name": "okx", "account": account}
+    if secret:
+        exchange["credentialsSecretRef"] = {"name": secret}
+    return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": name},
+            "spec": {"mode": mode, "exchange": exchange,
+                     "holdings": {"source": "Static", "static": {"SOL": 100, "ETH": 3}},
+                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
+                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
+                     "policyRef": {"name": "compact"}}}
+
+
+async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, str], operator: dict[str, Any],
+                                                exchange: Rig) -> None:
+    kube, _ = cluster
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "okx-creds", "namespace": "default"},
+              "type": "Opaque", "data": {"apiKey": _b64(KEY), "secret": _b64(SECRET), "passphrase": _b64(PASSPHRASE)}}
+    assert (await kube.post(SECRETS, json=secret)).status == 201
+    assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
+    for body in (_book("live", "Live", "main", "okx-creds"), _book("paper", "Paper", "paper", None),
+                 _book("nokey", "Live", "other", "missing")):
+        assert (await kube.post(BOOKS, json=body)).status == 201
+
+    live = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "live")).get("rebalancesTotal", 0) >= 1 and s,
+                          timeout=60, what="the live book's first rebalance")
+    assert ready(live)["status"] == "True"  # type: ignore[index]
+    positions = exchange.emu.account(KEY).venue.account.positions({})
+    assert positions["SOL/USDT:USDT"].qty == D(-100) and positions["ETH/USDT:USDT"].qty == D(-3)
+    orders = exchange.emu.account(KEY).ord_ids
+    assert len(orders) == 2 and all(cid.startswith("ho") for cid in orders)
+
+    paper = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "paper")).get("rebalancesTotal", 0) >= 1
+                           and s, timeout=60, what="the paper book's first rebalance")
+    assert ready(paper)["status"] == "True"  # type: ignore[index]
+    assert len(exchange.emu.account(KEY).ord_ids) == 2  # the paper book traded nothing on the exchange
+
+    nokey = await wait_for(lambda: ready(status_of(kube, "hedgebooks", "nokey")), what="missing secret status")
+    assert (nokey["status"], nokey["reason"]) == ("False", "VenueUnavailable") and "missing" in nokey["message"]
+    for name in ("live", "paper", "nokey"):
+        assert SECRET not in str(status_of(kube, "hedgebooks", name))
+
+
+def test_settings_that_cannot_work_together_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hedgeops.operator.settings import OperatorSettings
+
+    monkeypatch.setenv("HEDGEOPS_LIVE_TRADING", "true")
+    monkeypatch.setenv("HEDGEOPS_EXCHANGE_URLS", "okx=http://127.0.0.1:1, binance=http://127.0.0.1:2")
+    settings = OperatorSettings.from_env()
+    assert settings.exchange_urls == {"okx": "http://127.0.0.1:1", "binance": "http://127.0.0.1:2"}
+    assert settings.problems() == ["HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the "
+                                   "wall clock)"]
+    monkeypatch.setenv("HEDGEOPS_EXCHANGE_URLS", "okx")
+    with pytest.raises(ValueError, match="name=url"):
+        OperatorSettings.from_env()
