@@ -61,6 +61,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from hedgeops.engine.market import Fees
     from hedgeops.exchange.emulator import Credentials, Emulator
     from hedgeops.exchange.emulator_http import EmulatorApp
     from hedgeops.exchange.replay import MarketReplay
@@ -74,6 +75,9 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
                             "and HEDGEOPS_EMULATOR_PASSPHRASE)")
     if args.speed <= 0:
         raise LocalRunError(f"--speed must be positive, not {args.speed}")
+    fees = Fees(Decimal(args.maker_fee), Decimal(args.taker_fee))
+    if not (fees.maker < Decimal("0.01") and fees.taker < Decimal("0.01")):
+        raise LocalRunError(f"fee rates are fractions (0.0005 = 5 bp); got maker {fees.maker}, taker {fees.taker}")
     replay = MarketReplay()
     first, last = replay.common_window(["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"])
     at = args.at or first
@@ -81,7 +85,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         raise LocalRunError(f"--at {at:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
     clock = ReplayClock(at, args.speed)
     emu = Emulator(replay, clock.now, {args.api_key: Credentials(secret, passphrase)},
-                   trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt))
+                   trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt), fees=fees)
     # The secret is never printed: only where to point ccxt and which history is replayed.
     print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
           f"key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
@@ -184,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="starting USDT in each key's trading account")
     em.add_argument("--funding-usdt", type=parse_amount, default="0",
                     help="starting USDT in each key's funding account")
+    em.add_argument("--maker-fee", type=parse_amount, default="0.0002", help="maker fee rate (0.0002 = 2 bp)")
+    em.add_argument("--taker-fee", type=parse_amount, default="0.0005", help="taker fee rate (0.0005 = 5 bp)")
     em.set_defaults(func=_cmd_emulator)
 
     cr = sub.add_parser("crds", help="write crds/*.yaml from the API models")

@@ -161,3 +161,11 @@ def test_credentials_repr_and_unknown_exchange() -> None:
     assert "s3cret" not in repr(creds) and "pp" not in repr(creds)
     with pytest.raises(UnknownExchange):
         make_client("nosuchexchange", creds)
+
+
+async def test_reduce_only_closes_and_never_opens(v: CcxtVenue) -> None:
+    await v.place(OrderRequest("horo1", SOL, "sell", D(2), "market"))
+    with pytest.raises(OrderRejected):
+        await v.place(OrderRequest("horo2", SOL, "sell", D(1), "market", reduce_only=True))  # would add
+    closed = await v.place(OrderRequest("horo3", SOL, "buy", D(2), "market", reduce_only=True))
+    assert closed.status == "closed" and SOL not in (await v.snapshot([SOL])).positions

@@ -167,3 +167,5 @@ def test_emulator_refuses_missing_credentials_clearly() -> None:
     assert r.returncode == 2 and "--secret" in r.stderr and "Traceback" not in r.stderr
     r = hedgeops("emulator", "--api-key", "k", "--secret", "s", "--passphrase", "p", "--trading-usdt", "lots")
     assert r.returncode == 2 and "not a non-negative amount" in r.stderr
+    r = hedgeops("emulator", "--api-key", "k", "--secret", "s", "--passphrase", "p", "--taker-fee", "5")
+    assert r.returncode == 2 and "fee rates are fractions" in r.stderr and "Traceback" not in r.stderr

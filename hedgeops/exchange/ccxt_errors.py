@@ -3,6 +3,8 @@ final (it will not). Nothing ccxt-shaped leaves the exchange room."""
 
 from __future__ import annotations
 
+import re
+
 import ccxt.async_support as ccxt
 
 from hedgeops.exchange.venue import (
@@ -20,6 +22,9 @@ from hedgeops.exchange.venue import (
 # text). ccxt folds them into InvalidOrder, so the code is read from the message ccxt keeps.
 _DUPLICATE_MARKERS = ("51016", "Duplicated clOrdId", "Duplicate order sent", "duplicate clientOrderId")
 _MAX_MESSAGE = 300
+# OKX answers every refused order with a 51xxx code per row; ccxt maps the common ones to InvalidOrder and leaves
+# the rest (51169 reduce-only without a position, ...) as a bare ExchangeError. They are refusals all the same.
+_ORDER_ROW_REFUSAL = re.compile(r'"sCode":\s*"51\d{3}"')
 
 
 def _message(exc: BaseException) -> str:
@@ -39,7 +44,7 @@ def translate(exc: BaseException) -> VenueError:
         return OrderNotFound(msg)
     if isinstance(exc, ccxt.BadSymbol):
         return UnknownSymbol(msg)
-    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds)):
+    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds)) or _ORDER_ROW_REFUSAL.search(str(exc)):
         return OrderRejected(f"{type(exc).__name__}: {msg}")
     if isinstance(exc, ccxt.AuthenticationError):
         return VenueAuthError(f"{type(exc).__name__}: {msg}")
