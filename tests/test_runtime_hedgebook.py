@@ -208,3 +208,25 @@ async def test_large_orders_are_sliced_by_max_order_quote() -> None:
     assert len({o.client_order_id for o in res.plan.orders}) == len(res.plan.orders)  # type: ignore[union-attr]
     pos = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
     assert pos["SOL/USDT:USDT"].qty == D("-100.00")
+
+
+async def test_halt_cancels_a_working_plans_resting_orders_within_the_cycle() -> None:
+    r = rig()
+    b, _ = await step(r, book())
+    b = bought_4_sol(b)
+    r.clock.advance(300)
+    b, _ = await step(r, b)
+    working = b.status.workingPlan  # type: ignore[union-attr]
+    assert working is not None and working.orders[0].state == "open"
+    paper = r.venues.paper("okx", "b1")
+    assert paper is not None and paper.account.open_orders()
+    r.clock.advance(60)
+    b, res = await step(r, b, halted=True)
+    assert not paper.account.open_orders() and b.status.workingPlan is None  # type: ignore[union-attr]
+    assert any(ev.reason == "Halted" for ev in res.events)
+    assert [e["reason"] for e in r.entries(b) if e["type"] == "cancel"] == ["Halted"]
+    before = len(paper.account.orders)
+    for _ in range(3):  # and nothing more is sent while halted, though the book is out of band
+        r.clock.advance(300)
+        b, res = await step(r, b, halted=True)
+    assert len(paper.account.orders) == before and res.plan is not None and res.completed is None

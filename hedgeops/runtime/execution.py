@@ -146,6 +146,20 @@ async def progress_plan(
                                    "makerDeadline": None if deadline_passed else plan.makerDeadline})
 
 
+async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
+    """The kill switch: cancel every order of the plan still resting; nothing is sent in their place."""
+    summaries: list[OrderSummary] = []
+    for s in plan.orders:
+        if s.state in ("closed", "canceled", "rejected"):
+            summaries.append(s)
+            continue
+        state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
+        await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
+                          "reason": "Halted"})
+        summaries.append(_summary(state, s.type))
+    return plan.model_copy(update={"orders": summaries, "makerDeadline": None})
+
+
 def plan_done(plan: WorkingPlan) -> bool:
     return all(s.state in ("closed", "canceled", "rejected") for s in plan.orders)
 

@@ -35,6 +35,7 @@ from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.execution import (
     ExecutionContext,
     LeaseLost,
+    halt_plan,
     plan_cost,
     plan_done,
     progress_plan,
@@ -213,7 +214,10 @@ class HedgeBookReconciler:
 
         working = status.workingPlan
         seq = status.rebalanceSeq
-        if working is not None:
+        if working is not None and halted:
+            working = await halt_plan(ctx, working)
+            result.events.append(CycleEvent("Warning", "Halted", f"plan {working.planId}: resting orders cancelled"))
+        elif working is not None:
             open_ids = {o.client_order_id for o in snap.open_orders}
             working = await progress_plan(ctx, working, now, open_ids,
                                           force_taker=decision.urgency is Urgency.EMERGENCY)
