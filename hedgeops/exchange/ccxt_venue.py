@@ -117,11 +117,8 @@ class CcxtVenue:
     async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Public tickers only (one call per market type): no credentials needed."""
         await self._load()
-        by_type: dict[str, list[str]] = {}
-        for s in symbols:
-            by_type.setdefault(str(self._market(s)["type"]), []).append(s)
         tickers: dict[str, Any] = {}
-        for syms in by_type.values():
+        for syms in self._by_type(symbols).values():
             tickers.update(await self._call(self.client.fetch_tickers, syms))
         missing = [s for s in symbols if s not in tickers]
         if missing:
@@ -136,14 +133,19 @@ class CcxtVenue:
         return OrderBook(tuple((dec(p), dec(a) * size) for p, a, *_ in raw["bids"]),
                          tuple((dec(p), dec(a) * size) for p, a, *_ in raw["asks"]))
 
+    def _by_type(self, symbols: Sequence[str]) -> dict[str, list[str]]:
+        """Symbols grouped by market type: OKX serves tickers one instrument type per call."""
+        out: dict[str, list[str]] = {}
+        for s in symbols:
+            out.setdefault(str(self._market(s)["type"]), []).append(s)
+        return out
+
     def invalidate(self) -> None:
         """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""
         self._snap = None
 
     async def _observe(self, symbols: list[str]) -> AccountSnapshot:
-        by_type: dict[str, list[str]] = {}
-        for s in symbols:
-            by_type.setdefault(str(self._market(s)["type"]), []).append(s)
+        by_type = self._by_type(symbols)
         calls: list[Awaitable[Any]] = [self._call(self.client.fetch_tickers, syms) for syms in by_type.values()]
         contracts = [s for s in symbols if self._market(s).get("contract")]
         calls += [self._call(self.client.fetch_balance), self._call(self.client.fetch_open_orders)]
@@ -166,19 +168,17 @@ class CcxtVenue:
             if s not in tickers:
                 raise RetryableVenueError(f"{self.client.id} sent no ticker for {s}")
             quotes[s] = quote(s, tickers[s])
+        listed = self._markets or {}  # rows for markets ccxt did not load (other products) are not ours
         positions = {}
         for p in raw_positions:
-            if p.get("symbol") in self._markets_or_empty():
+            if p.get("symbol") in listed:
                 pos = position(p, self._contract_size(p["symbol"]))
                 if pos.qty != 0:
                     positions[pos.symbol] = pos
         balances = {str(c): Decimal(str(v)) for c, v in (balance.get("total") or {}).items() if v is not None}
-        open_orders = tuple(self._state(o) for o in orders if o.get("symbol") in self._markets_or_empty())
+        open_orders = tuple(self._state(o) for o in orders if o.get("symbol") in listed)
         at = max((q.at for q in quotes.values()), default=datetime.now(UTC))
         return AccountSnapshot(at=at, quotes=quotes, positions=positions, balances=balances, open_orders=open_orders)
-
-    def _markets_or_empty(self) -> Mapping[str, Any]:
-        return self._markets or {}
 
     def _state(self, raw: Mapping[str, Any]) -> OrderState:
         symbol = str(raw["symbol"])

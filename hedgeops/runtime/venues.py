@@ -100,8 +100,8 @@ class CcxtVenues:
 
 
 class LivePaperVenues:
-    """Paper accounts on live public prices: one simulated account per (exchange, account), one public ccxt
-    client per exchange (no credentials are read, whatever the book names)."""
+    """Paper accounts on live public prices: one simulated account and one public ccxt client per (exchange,
+    account); no credentials are read, whatever the book names."""
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, *, fees: Fees | None = None,
                  timeout_ms: int = 10_000) -> None:
