@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -78,15 +79,52 @@ async def test_restart_between_submit_and_status_write_never_doubles_the_order()
     r.clock.advance(300)
     after, res = await step(r, moved)
     assert after.status is not None and after.status.workingPlan is not None
-    # Crash: the status with the working plan was never written. The next cycle plans again from the old
-    # status, with the same sequence number, hence the same client order ids: the venue already has them.
-    _again, res2 = await step(r, moved)
-    assert res2.plan is not None and res2.plan.plan_id == res.plan.plan_id  # type: ignore[union-attr]
+    # Crash: the status with the working plan was never written. The plan's write-ahead intent was: the next
+    # cycle adopts that plan (its orders found by client id) instead of planning the same sequence number again.
+    again, res2 = await step(r, moved)
+    assert res2.plan is None and res2.events[0].reason == "PlanRecovered"
+    assert again.status is not None and again.status.rebalanceSeq == after.status.rebalanceSeq
     venue = r.venues.paper("okx", "b1")
     assert venue is not None
-    assert len([o for o in venue.account.orders if o.startswith("ho" + res2.plan.plan_id)]) == 1
-    adopted = [e for e in r.entries(b) if e.get("outcome") == "adopted"]
-    assert len(adopted) == 1
+    assert len([o for o in venue.account.orders if o.startswith("ho" + res.plan.plan_id)]) == 1  # type: ignore[union-attr]
+    recovered = [e for e in r.entries(b) if e["type"] == "recovered"]
+    assert len(recovered) == 1 and len(recovered[0]["found"]) == 1
+
+
+class Killed(BaseException):
+    """What SIGKILL does to a process, as far as the code after it is concerned: nothing more runs."""
+
+
+async def test_killed_between_the_legs_of_a_plan_the_next_process_adopts_the_first_and_never_doubles() -> None:
+    r = rig()
+    b = book()
+    venue = await r.venues.venue_for(b.spec.exchange, b.spec.mode, "default")
+    place, sent = venue.place, []
+
+    async def dies_after_first(order):  # type: ignore[no-untyped-def]
+        if sent:
+            raise Killed
+        sent.append(order.client_order_id)
+        return await place(order)
+
+    venue.place = dies_after_first  # type: ignore[method-assign]
+    with contextlib.suppress(Killed):
+        await step(r, b)
+    venue.place = place  # type: ignore[method-assign]
+    # The next process starts from the status as it was (no plan), with the same journal.
+    b2, res = await step(r, b)
+    assert res.events[0].reason == "PlanRecovered"
+    orders = [o for o in venue.account.orders.values()]  # type: ignore[attr-defined]
+    assert [o.client_order_id for o in orders].count(sent[0]) == 1
+    # The recovered plan had one order (SOL); ETH is still unhedged, so a new plan under the next sequence
+    # number hedges it at once: no client id is ever used twice, and the book ends fully hedged.
+    r.clock.advance(300)
+    b3, _res3 = await step(r, b2)
+    pos = (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions
+    assert pos["SOL/USDT:USDT"].qty == D("-100.00") and pos["ETH/USDT:USDT"].qty == D("-3.000")
+    ids = [o.client_order_id for o in venue.account.orders.values()]  # type: ignore[attr-defined]
+    assert len(ids) == len(set(ids)) == 2
+    assert b3.status is not None and b3.status.rebalanceSeq == 2
 
 
 async def test_missing_policy_is_a_condition_not_a_crash() -> None:

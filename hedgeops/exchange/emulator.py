@@ -13,15 +13,14 @@ from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, Quote
 from hedgeops.exchange.funding_history import FundingHistory
 from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.okx_instruments import BY_SYMBOL, OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.okx_instruments import OKX_SWAPS, OkxInstrument
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.paper_account import MarginCheck
 from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.synthetic_book import BOOK_LEVELS, synthetic_book
 
 ZERO = Decimal(0)
 HALF = Decimal("0.5")
-BOOK_LEVELS = 20
-LEVEL_NOTIONAL = Decimal(20_000)  # quote per synthetic level: the book's shape is made up, its prices are not
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,6 @@ class Account:
     """An API key's private state."""
 
     venue: PaperVenue
-    funded_until: datetime
     funding_wallet: dict[str, Decimal] = field(default_factory=dict)
     leverage: dict[str, Decimal] = field(default_factory=dict)  # by ccxt symbol
     ord_ids: dict[str, str] = field(default_factory=dict)  # clOrdId -> ordId
@@ -84,7 +82,8 @@ class Emulator:
             venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt,
                                depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()))
             venue.account.fill_ratio = self._fill_ratio
-            acct = Account(venue, self.clock(), funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
+            venue.funded_until = self.clock()
+            acct = Account(venue, funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
             self._accounts[api_key] = acct
         return acct
 
@@ -98,22 +97,11 @@ class Emulator:
         return {i.symbol: self.quote(i).last for i in OKX_SWAPS.values()}
 
     def _depth(self, quote: Quote) -> OrderBook:
-        inst = BY_SYMBOL[quote.symbol]
-        bids, asks = self.book(inst)
-        return OrderBook(tuple((p, inst.to_base(s)) for p, s in bids), tuple((p, inst.to_base(s)) for p, s in asks))
+        return synthetic_book(quote, PAPER_MARKETS[quote.symbol])
 
     def settle_funding(self, acct: Account) -> None:
-        """Every 8-hour settlement the replay clock has passed since the last request: the real rate (OKX's own
-        where the bundled file has it, Binance's otherwise) on the position held, at the replayed mark."""
-        now = self.clock()
-        if now <= acct.funded_until:
-            return
-        for inst in OKX_SWAPS.values():
-            for s in self.funding.between(inst.symbol, acct.funded_until, now):
-                bar = self.replay.series(inst.symbol).last_closed(s.at)
-                if bar is not None:
-                    acct.venue.account.settle_funding(inst.symbol, s.rate, bar.close, s.at)
-        acct.funded_until = now
+        """Every 8-hour settlement the replay clock has passed since the account's last request."""
+        acct.venue.settle_funding()
 
     def next_ord_id(self) -> str:
         self._next_ord += 1
@@ -125,9 +113,6 @@ class Emulator:
 
     def book(self, inst: OkxInstrument, depth: int = BOOK_LEVELS) -> tuple[list[tuple[Decimal, Decimal]],
                                                                           list[tuple[Decimal, Decimal]]]:
-        """Synthetic levels one tick apart around the real price, LEVEL_NOTIONAL each, in contracts (spot: base)."""
-        q = self.quote(inst)
-        size = (LEVEL_NOTIONAL / q.last / inst.ct_val / inst.lot_sz).to_integral_value() * inst.lot_sz
-        bids = [(q.bid - inst.tick_sz * i, size) for i in range(depth)]
-        asks = [(q.ask + inst.tick_sz * i, size) for i in range(depth)]
-        return bids, asks
+        """The synthetic book around the real price, in contracts (spot: base units)."""
+        b = synthetic_book(self.quote(inst), inst.rules(), depth)
+        return ([(p, inst.to_contracts(q)) for p, q in b.bids], [(p, inst.to_contracts(q)) for p, q in b.asks])

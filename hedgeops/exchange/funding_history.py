@@ -50,6 +50,10 @@ class FundingHistory:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or data_dir()
 
+    @staticmethod
+    def has(symbol: str) -> bool:
+        return symbol in _BASES
+
     def _rows(self, symbol: str) -> tuple[list[int], list[Settlement]]:
         base = _BASES.get(symbol)
         if base is None:

@@ -5,13 +5,15 @@ later observed trade price goes through it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
+from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.ccxt_venue import CcxtVenue
 from hedgeops.exchange.paper_account import PaperAccount
 from hedgeops.exchange.replay import Bar
-from hedgeops.exchange.venue import AccountSnapshot, OrderRequest, OrderState
+from hedgeops.exchange.venue import AccountSnapshot, Fill, FundingPayment, OrderRequest, OrderState
 
 
 class LivePaperVenue:
@@ -21,6 +23,8 @@ class LivePaperVenue:
         self.public = public
         self.account = PaperAccount({}, fees or Fees(), quote_balance)
         self._last: dict[str, Quote] = {}
+        self._coming: dict[str, tuple[Decimal, datetime]] = {}  # perp → (rate, settlement time) last announced
+        self.leverage: dict[str, Decimal] = {}
 
     @property
     def fees(self) -> Fees:
@@ -40,6 +44,10 @@ class LivePaperVenue:
             if prev is not None and q.at > prev.at:
                 self.account.on_bars(s, [Bar(q.at, q.at, q.last, q.last, q.last, q.last)])
             self._last[s] = q
+            coming = self._coming.get(s)
+            if coming is not None and q.at >= coming[1]:  # a settlement passed: book it at the announced rate
+                self.account.settle_funding(s, coming[0], q.last, coming[1])
+                del self._coming[s]
         return quotes
 
     async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
@@ -61,6 +69,27 @@ class LivePaperVenue:
     async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
         await self._observe([symbol])
         return self.account.orders.get(client_order_id)
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        return await self.public.order_book(symbol, depth)
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        """The live rate; the settlement it announces is booked on the simulated position once a later
+        observation shows its time has passed."""
+        rate, at = await self.public.funding_rate(symbol)
+        self._coming[symbol] = (rate, at)
+        return rate, at
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        quote = self.account.markets[symbol].quote if symbol in self.account.markets else "USDT"
+        return [FundingPayment(b.symbol, b.at, b.amount, quote, str(b.bill_id)) for b in self.account.bills
+                if b.symbol == symbol and (since is None or b.at > since)]
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        return [f for f in self.account.fills if f.symbol == symbol and (since is None or f.at > since)]
+
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None:
+        self.leverage[symbol] = Decimal(leverage)
 
     async def close(self) -> None:
         await self.public.close()

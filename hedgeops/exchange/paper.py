@@ -8,11 +8,15 @@ from decimal import Decimal
 
 from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
+from hedgeops.exchange.funding_history import FundingHistory
 from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.paper_account import MarginCheck, PaperAccount
+from hedgeops.exchange.paper_account import MarginCheck, PaperAccount, is_spot
 from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.synthetic_book import synthetic_book
 from hedgeops.exchange.venue import (
     AccountSnapshot,
+    Fill,
+    FundingPayment,
     OrderRequest,
     OrderState,
     RetryableVenueError,
@@ -34,6 +38,9 @@ class PaperVenue:
         self.depth = depth  # takers walk this book when given (the emulator's); else they fill at the touch
         self.margin = margin  # funds are checked when given (the emulator); local mode trusts the policy
         self.requests = 0  # calls made, for "requests per cycle" figures
+        self.leverage: dict[str, Decimal] = {}  # by perp symbol, as set_leverage left it
+        self.funding = FundingHistory(replay.directory)
+        self.funded_until: datetime | None = None  # settlements up to here are booked
 
     @property
     def fees(self) -> Fees:
@@ -65,12 +72,30 @@ class PaperVenue:
             if since is not None:
                 self.account.on_bars(symbol, list(self.replay.series(symbol).bars_between(since, now)))
 
+    def settle_funding(self) -> None:
+        """Book every 8-hourly settlement the clock has passed since the last call, at the real rate (OKX's own
+        where the bundled file has it, Binance's otherwise) on the position held, at the replayed mark. Lazy
+        but exact: positions only change through calls, and every call settles first."""
+        now = self.clock()
+        if self.funded_until is None or now <= self.funded_until:
+            self.funded_until = self.funded_until or now
+            return
+        for symbol in sorted(self.account.markets):
+            if is_spot(symbol) or not self.funding.has(symbol):
+                continue
+            for s in self.funding.between(symbol, self.funded_until, now):
+                bar = self.replay.series(symbol).last_closed(s.at)
+                if bar is not None:
+                    self.account.settle_funding(symbol, s.rate, bar.close, s.at)
+        self.funded_until = now
+
     async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
         self.requests += 1
         return {s: self._rules(s) for s in symbols}
 
     async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
         self.requests += 1
+        self.settle_funding()
         now = self.clock()
         symbols = sorted(set(symbols) | {o.symbol for o in self.account.open_orders()})
         self._advance(symbols, now)
@@ -85,6 +110,7 @@ class PaperVenue:
 
     async def place(self, order: OrderRequest) -> OrderState:
         self.requests += 1
+        self.settle_funding()
         now = self.clock()
         self._advance([order.symbol], now)
         quote = self._quote(order.symbol, now)
@@ -100,6 +126,40 @@ class PaperVenue:
         self.requests += 1
         self._advance([symbol], self.clock())
         return self.account.orders.get(client_order_id)
+
+    # ---- what cash and carry needs besides orders -----------------------------------------------------------
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The book takers walk when one is given (the emulator's); otherwise the synthetic book around the
+        replayed price (its prices are real, its sizes made up)."""
+        self.requests += 1
+        quote = self._quote(symbol, self.clock())
+        return self.depth(quote) if self.depth is not None else synthetic_book(quote, self._rules(symbol), depth)
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        """The rate of the coming settlement and its time (what a venue shows as the current rate)."""
+        self.requests += 1
+        self._rules(symbol)
+        nxt = self.funding.next_after(symbol, self.clock())
+        if nxt is None:
+            raise RetryableVenueError(f"no {symbol} funding rate after {self.clock().isoformat()}")
+        return nxt.rate, nxt.at
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        self.requests += 1
+        self.settle_funding()
+        quote = self._rules(symbol).quote
+        return [FundingPayment(b.symbol, b.at, b.amount, quote, str(b.bill_id)) for b in self.account.bills
+                if b.symbol == symbol and (since is None or b.at > since)]
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        self.requests += 1
+        return [f for f in self.account.fills if f.symbol == symbol and (since is None or f.at > since)]
+
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None:
+        self.requests += 1
+        self._rules(symbol)
+        self.leverage[symbol] = Decimal(leverage)
 
     async def close(self) -> None:
         return None

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
 
 
@@ -146,3 +147,17 @@ class Venue(Protocol):
     async def order(self, client_order_id: str, symbol: str) -> OrderState | None: ...
 
     async def close(self) -> None: ...
+
+
+class CarryVenue(Venue, Protocol):
+    """A venue that can carry: books for the liquidity guard, funding rates and payments, leverage."""
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook: ...
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]: ...
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]: ...
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]: ...
+
+    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None: ...

@@ -39,6 +39,7 @@ class ExecutionContext:
     record: Callable[[dict[str, Any]], Any]  # async (entry) -> None
     markets: Mapping[str, MarketRules]
     min_order: Mapping[str, Decimal]
+    write_intent: Callable[[dict[str, Any]], Any]  # async (intent) -> None: the write-ahead record of a plan
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (type, outcome) for metrics
 
 
@@ -92,6 +93,14 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
                       "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "side": o.side,
                                   "amount": str(o.amount), "type": o.type.value} for o in plan.orders],
                       "skipped": [{"asset": s.asset, "reason": s.reason} for s in plan.skipped]})
+    deadline = now + timedelta(seconds=maker_timeout_s)
+    # Written ahead of the first order: a process killed between two orders leaves the plan to its successor,
+    # which finds what was sent by client id instead of planning the same sequence number again.
+    await ctx.write_intent({"planId": plan.plan_id, "seq": plan.seq, "createdAt": now.isoformat(),
+                            "makerDeadline": deadline.isoformat(), "reason": plan.reason_code,
+                            "urgency": plan.urgency.value,
+                            "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "type": o.type.value}
+                                       for o in plan.orders]})
     summaries: list[OrderSummary] = []
     for o in plan.orders:
         state = await _submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
@@ -104,7 +113,7 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
             summaries.append(_summary(state, o.type.value))
     has_maker = any(s.type == "maker" for s in summaries)
     return WorkingPlan(planId=plan.plan_id, seq=plan.seq, createdAt=now,
-                       makerDeadline=now + timedelta(seconds=maker_timeout_s) if has_maker else None,
+                       makerDeadline=deadline if has_maker else None,
                        reason=plan.reason_code, urgency=plan.urgency.value, orders=summaries)
 
 
@@ -158,6 +167,28 @@ async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
                           "reason": "Halted"})
         summaries.append(_summary(state, s.type))
     return plan.model_copy(update={"orders": summaries, "makerDeadline": None})
+
+
+async def recover_plan(ctx: ExecutionContext, intent: dict[str, Any]) -> WorkingPlan:
+    """Rebuild the plan a killed process was executing from its write-ahead intent: every order it may have
+    sent (the maker id and its taker fallback) is looked up by client id; what the venue never saw is not sent
+    now (the next plan, under the next sequence number, covers whatever deviation is left)."""
+    summaries: list[OrderSummary] = []
+    for o in intent["orders"]:
+        cid, symbol = str(o["clientOrderId"]), str(o["symbol"])
+        # A maker may have been refused and replaced by its taker, or timed out with the rest sent as taker.
+        candidates = [(cid, "taker")] if o["type"] == "taker" else [(cid, "maker"), (cid[:-1] + "t", "taker")]
+        for candidate, order_type in candidates:
+            state = await ctx.venue.order(candidate, symbol)
+            if state is not None:
+                summaries.append(_summary(state, order_type))
+    await ctx.record({"type": "recovered", "planId": intent["planId"], "seq": intent["seq"],
+                      "found": [s.clientOrderId for s in summaries]})
+    deadline = datetime.fromisoformat(str(intent["makerDeadline"]))
+    return WorkingPlan(planId=str(intent["planId"]), seq=int(intent["seq"]),
+                       createdAt=datetime.fromisoformat(str(intent["createdAt"])),
+                       makerDeadline=deadline if any(s.type == "maker" for s in summaries) else None,
+                       reason=str(intent["reason"]), urgency=str(intent["urgency"]), orders=summaries)
 
 
 def plan_done(plan: WorkingPlan) -> bool:

@@ -39,6 +39,7 @@ from hedgeops.runtime.execution import (
     plan_cost,
     plan_done,
     progress_plan,
+    recover_plan,
     start_plan,
 )
 from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
@@ -147,9 +148,25 @@ class HedgeBookReconciler:
         async def still_held() -> bool:
             return await self.s.locks.still_held(lease)
 
+        async def write_intent(intent: dict[str, Any]) -> None:
+            await self.s.journal.write_intent(stream, {"fence": lease.token, **intent})
+
         try:
-            return await self._cycle(book, policy, now, halted, venue, status, legs,
-                                     ExecutionContext(venue, lease, still_held, record, {}, policy.spec.minOrder))
+            recovered: list[CycleEvent] = []
+            if status.workingPlan is None:
+                intent = await self.s.journal.read_intent(stream)
+                if intent is not None and int(intent["seq"]) > status.rebalanceSeq:
+                    status = await self._recover(book, status, intent, venue, ExecutionContext(
+                        venue, lease, still_held, record, {}, policy.spec.minOrder, write_intent))
+                    plan = status.workingPlan
+                    assert plan is not None
+                    recovered.append(CycleEvent("Warning", "PlanRecovered", (
+                        f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
+                        f"client id and adopted, none sent again")))
+            result = await self._cycle(book, policy, now, halted, venue, status, legs, ExecutionContext(
+                venue, lease, still_held, record, {}, policy.spec.minOrder, write_intent))
+            result.events[:0] = recovered
+            return result
         except UnknownSymbol as exc:
             return self._fail(book, status, now, "UnknownSymbol", str(exc))
         except DeltaCalculationError as exc:
@@ -169,6 +186,14 @@ class HedgeBookReconciler:
             return self._fail(book, status, now, "RebalanceFailed", f"rebalance failed: {exc}")
         finally:
             await self.s.locks.release(lease)
+
+    async def _recover(self, book: HedgeBook, status: HedgeBookStatus, intent: dict[str, Any], venue: Venue,
+                       ctx: ExecutionContext) -> HedgeBookStatus:
+        """A plan whose intent is newer than the status was cut short by a crash: adopt what it sent."""
+        ctx.markets = await venue.markets(sorted({str(o["symbol"]) for o in intent["orders"]}))
+        working = await recover_plan(ctx, intent)
+        self.s.metrics.recoveries.labels("HedgeBook").inc()
+        return status.model_copy(update={"workingPlan": working, "rebalanceSeq": working.seq})
 
     async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool, venue: Venue,
                      status: HedgeBookStatus, legs: dict[str, str], ctx: ExecutionContext) -> CycleResult:

@@ -17,9 +17,16 @@ def journal_stream(kind: str, key: str) -> str:
 
 
 class Journal(Protocol):
+    """Append-only entries per object, plus one write-ahead intent per object: what a cycle is about to send,
+    written before the first order so that a process killed mid-plan leaves the plan for the next one."""
+
     async def append(self, stream: str, entry: dict[str, Any]) -> str: ...
 
     async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]: ...
+
+    async def write_intent(self, stream: str, intent: dict[str, Any]) -> None: ...
+
+    async def read_intent(self, stream: str) -> dict[str, Any] | None: ...
 
 
 class InMemoryJournal:
@@ -27,6 +34,7 @@ class InMemoryJournal:
 
     def __init__(self) -> None:
         self.streams: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        self.intents: dict[str, dict[str, Any]] = {}
 
     async def append(self, stream: str, entry: dict[str, Any]) -> str:
         entries = self.streams[stream]
@@ -36,6 +44,12 @@ class InMemoryJournal:
 
     async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:
         return self.streams.get(stream, [])[-count:]
+
+    async def write_intent(self, stream: str, intent: dict[str, Any]) -> None:
+        self.intents[stream] = json.loads(json.dumps(intent, default=str))
+
+    async def read_intent(self, stream: str) -> dict[str, Any] | None:
+        return self.intents.get(stream)
 
 
 class RedisJournal:
@@ -56,3 +70,10 @@ class RedisJournal:
             raw = (fields or {}).get(b"e") or (fields or {}).get("e") or "{}"
             out.append((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), json.loads(raw)))
         return out
+
+    async def write_intent(self, stream: str, intent: dict[str, Any]) -> None:
+        await self.redis.set(stream + ":intent", json.dumps(intent, default=str))
+
+    async def read_intent(self, stream: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(stream + ":intent")
+        return None if raw is None else dict(json.loads(raw))

@@ -32,6 +32,9 @@ class Metrics:
         self.ready = Gauge("hedgeops_ready", "1 when the object is Ready", ["kind", *book], registry=r)
         self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",
                                            ["kind"], registry=r)
+        self.recoveries = Counter("hedgeops_recovered_plans_total",
+                                  "Plans a previous process left half-sent, adopted from their intent", ["kind"],
+                                  registry=r)
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
 

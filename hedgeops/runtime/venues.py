@@ -15,7 +15,7 @@ from hedgeops.exchange.ccxt_venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
 from hedgeops.exchange.live_paper import LivePaperVenue
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.replay import MarketReplay
-from hedgeops.exchange.venue import Venue, VenueError
+from hedgeops.exchange.venue import CarryVenue, VenueError
 
 # (namespace, Secret name) -> the Secret's decoded data. The operator reads Kubernetes; tests give a dict.
 SecretReader = Callable[[str, str], Awaitable[Mapping[str, str]]]
@@ -26,7 +26,7 @@ class VenueUnavailable(Exception):
 
 
 class VenueSource(Protocol):
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue: ...
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue: ...
 
     async def close(self) -> None: ...
 
@@ -41,7 +41,7 @@ class PaperVenues:
         self.fees = fees or Fees()
         self.venues: dict[tuple[str, str], PaperVenue] = {}
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         if mode is Mode.LIVE:
             raise VenueUnavailable("this operator runs on replayed prices and cannot trade Live; use mode: Paper "
                                    "or run the operator with live exchanges enabled")
@@ -73,7 +73,7 @@ class CcxtVenues:
         self.timeout_ms = timeout_ms
         self.venues: dict[tuple[str, str], CcxtVenue] = {}
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         key = (exchange.name, exchange.account)
         venue = self.venues.get(key)
         if venue is not None:
@@ -110,7 +110,7 @@ class LivePaperVenues:
         self.timeout_ms = timeout_ms
         self.venues: dict[tuple[str, str], LivePaperVenue] = {}
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         key = (exchange.name, exchange.account)
         venue = self.venues.get(key)
         if venue is None:
@@ -133,7 +133,7 @@ class Venues:
     def __init__(self, paper: VenueSource, live: VenueSource | None = None) -> None:
         self.paper, self.live = paper, live
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Venue:
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         if mode is Mode.LIVE:
             if self.live is None:
                 raise VenueUnavailable("live trading is not enabled in this operator; use mode: Paper")
