@@ -30,7 +30,8 @@ from hedgeops.exchange.emulator import Credentials, Emulator
 from hedgeops.exchange.emulator_http import serving
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.exchange.venue import OrderRequest, OrderState, Venue
-from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

@@ -8,7 +8,8 @@ from typing import Any
 
 from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.runtime.clock import SimClock
-from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

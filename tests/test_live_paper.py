@@ -14,7 +14,8 @@ from hedgeops.exchange.ccxt_venue import CcxtVenue
 from hedgeops.exchange.live_paper import LivePaperVenue
 from hedgeops.exchange.okx_instruments import BY_SYMBOL
 from hedgeops.exchange.venue import OrderRejected, OrderRequest
-from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

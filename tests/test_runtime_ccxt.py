@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from hedgeops.api import HedgeBook
-from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

@@ -196,6 +196,49 @@ class CarryLegStatus(Schema):
     """Signed perp units (negative is short)."""
     entryBasisRatio: Quantity | None = None
     """(perp − spot) ÷ spot at entry."""
+    phase: Phase = Phase.IDLE
+    """This pair's phase."""
+    reason: str | None = None
+    """The last decision's CamelCase reason (Entry, Holding, FundingOutOfRange, StopLoss, ...)."""
+    message: str | None = None
+    """The last decision in words."""
+    fundingEarnedQuote: Quantity = Decimal(0)
+    """Funding received minus paid since this position opened."""
+    feesQuote: Quantity = Decimal(0)
+    """Trading fees since this position opened."""
+    pnlQuote: Quantity = Decimal(0)
+    """Funding − fees + basis since this position opened."""
+    marginRatio: Quantity | None = None
+    """Perp collateral (with unrealised PnL) ÷ the perp's initial margin."""
+    spotWalletQuote: Quantity = Decimal(0)
+    """Quote this pair may still spend on spot (its share of capital, less what it bought)."""
+    collateralQuote: Quantity = Decimal(0)
+    """Quote this pair has committed as perp collateral (its share, transfers, funding, realised PnL)."""
+    machine: dict[str, Any] = Field(default_factory=dict,
+                                    json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    """The engine's memory of this pair (sequence, target, ledger, breaker), so a restart resumes it."""
+
+
+class Cadence(Schema):
+    """When seed 004's scheduled tasks last ran."""
+
+    scan: datetime | None = None
+    """Market scan (every 5 minutes)."""
+    risk: datetime | None = None
+    """Risk and PnL review (every hour)."""
+    settle: datetime | None = None
+    """Funding settlement booking (every 8 hours, and after each settlement time)."""
+
+
+class BootstrapStatus(Schema):
+    """Seed 004's self-check before the first trade."""
+
+    passed: bool = False
+    """True once credentials worked, no leftover position was found and no abnormal exit is unresolved."""
+    at: datetime | None = None
+    """When it last ran."""
+    problems: list[str] = Field(default_factory=list)
+    """What failed, in words."""
 
 
 class BreakerStatus(Schema):
@@ -234,6 +277,14 @@ class FundingArbitrageStatus(Schema):
     """Next funding settlement."""
     breaker: BreakerStatus = Field(default_factory=BreakerStatus)
     """Circuit breaker."""
+    pnlQuote: Quantity = Decimal(0)
+    """Funding − fees + basis over all pairs."""
+    cadence: Cadence = Field(default_factory=Cadence)
+    """When the scheduled tasks last ran."""
+    bootstrap: BootstrapStatus = Field(default_factory=BootstrapStatus)
+    """The self-check before the first trade."""
+    lastCheck: datetime | None = None
+    """Last reconcile."""
 
 
 class FundingArbitrage(Resource[FundingArbitrageSpec, FundingArbitrageStatus]):
@@ -247,6 +298,7 @@ class FundingArbitrage(Resource[FundingArbitrageSpec, FundingArbitrageStatus]):
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Funding", "type": "number", "jsonPath": ".status.fundingEarnedQuote"},
+        {"name": "PnL", "type": "number", "jsonPath": ".status.pnlQuote"},
         {"name": "Margin", "type": "number", "jsonPath": ".status.marginRatio"},
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

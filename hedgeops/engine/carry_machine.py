@@ -99,12 +99,21 @@ class Inputs:
     notional: Decimal  # quote per leg for this pair (carry_rules.pair_notional)
     halt: str | None = None  # a reason when halted by the user, the cluster or a system error
     reset_breaker: bool = False
+    close: bool = False  # close-all requested: flatten both legs (perp reduce-only) and stay flat
 
 
 def settle_funding(state: CarryState, perp_qty: Decimal, mark: Decimal, rate: Decimal) -> CarryState:
     """A funding settlement: book the payment and count consecutive negative rates (an exit rule)."""
     streak = state.negative_funding_streak + 1 if rate < 0 else 0
     return replace(state, ledger=state.ledger.apply_funding(perp_qty, mark, rate), negative_funding_streak=streak)
+
+
+def book_funding(state: CarryState, amount: Decimal) -> CarryState:
+    """A settlement as the venue booked it: `amount` received (+) or paid (−). The carry is short the perp, so
+    paying means the rate was negative: that counts towards the negative-funding exit."""
+    streak = state.negative_funding_streak + 1 if amount < 0 else 0
+    return replace(state, ledger=replace(state.ledger, funding_quote=state.ledger.funding_quote + amount),
+                   negative_funding_streak=streak)
 
 
 def _orders(state: CarryState, inp: Inputs, legs: list[tuple[str, str, Decimal, bool]]) -> tuple[CarryState,
@@ -288,6 +297,13 @@ def step(state: CarryState, inp: Inputs) -> Step:
     state = replace(state, breaker=state.breaker.roll(inp.now.date().isoformat()))
     if inp.reset_breaker:
         state = replace(state, breaker=state.breaker.reset())
+    if inp.close:  # seed 004's close_all: before the halt, so a halted position can still be flattened
+        if state.phase is Phase.CLOSING:
+            return _closing(state, inp)
+        if is_flat(inp.account, inp.market) and not inp.account.open_orders:
+            return Step(replace(state, phase=Phase.CLOSED, target_qty=ZERO), "ClosedAll",
+                        "flat; close-all keeps it so until the request is withdrawn")
+        return _close(state, inp, "CloseAll", "close-all requested: closing both legs, the perp reduce-only")
     if inp.halt is not None:
         cancel: tuple[Action, ...] = (CancelAll(),) if inp.account.open_orders else ()
         return Step(replace(state, phase=Phase.HALTED), "Halted", inp.halt, cancel)

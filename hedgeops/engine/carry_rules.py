@@ -104,8 +104,10 @@ def liquidity_ok(spec: FundingArbitrageSpec, market: CarryMarket, qty: Decimal) 
 
 
 def pair_notional(spec: FundingArbitrageSpec, pairs: int) -> Decimal:
-    """Quote notional per leg for one pair: the spot share of capital split over the pairs, capped."""
-    notional = spec.capital.amountQuote * spec.capital.spotRatio / max(pairs, 1)
+    """Quote notional per leg for one pair: the spot share of capital split over the pairs, capped, less the
+    slippage allowance, so that the pair's spot share can pay for the spot leg at the worst accepted price."""
+    share = spec.capital.amountQuote * spec.capital.spotRatio / max(pairs, 1)
+    notional = share / (1 + spec.liquidity.maxSlippageRatio)
     cap = spec.capital.maxPerPositionQuote
     return min(notional, cap) if cap is not None else notional
 

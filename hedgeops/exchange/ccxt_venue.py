@@ -256,10 +256,10 @@ class CcxtVenue:
 
     # ---- treasury: leverage, transfers, funding -----------------------------------------------------------
 
-    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None:
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
         await self._load()
         self._market(symbol)
-        await self._call(self.client.set_leverage, leverage, symbol, {"marginMode": margin_mode,
+        await self._call(self.client.set_leverage, float(leverage), symbol, {"marginMode": margin_mode,
                                                                       "mgnMode": margin_mode})
 
     async def transfer(self, currency: str, amount: Decimal, source: str, destination: str) -> None:

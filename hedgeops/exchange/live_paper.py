@@ -88,7 +88,7 @@ class LivePaperVenue:
     async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         return [f for f in self.account.fills if f.symbol == symbol and (since is None or f.at > since)]
 
-    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None:
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
         self.leverage[symbol] = Decimal(leverage)
 
     async def close(self) -> None:

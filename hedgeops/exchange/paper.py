@@ -156,7 +156,7 @@ class PaperVenue:
         self.requests += 1
         return [f for f in self.account.fills if f.symbol == symbol and (since is None or f.at > since)]
 
-    async def set_leverage(self, symbol: str, leverage: int, margin_mode: str = "cross") -> None:
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
         self.requests += 1
         self._rules(symbol)
         self.leverage[symbol] = Decimal(leverage)

@@ -17,7 +17,8 @@ from hedgeops.local.summary import BookTally
 from hedgeops.local.view import RunView, book_table
 from hedgeops.manifests import load_resources
 from hedgeops.runtime.clock import SimClock
-from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

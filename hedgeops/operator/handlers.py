@@ -23,7 +23,8 @@ from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
-from hedgeops.runtime.hedgebook import HedgeBookReconciler, Services
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.metrics import Metrics

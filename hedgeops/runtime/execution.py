@@ -49,7 +49,7 @@ def _summary(state: OrderState, order_type: str) -> OrderSummary:
                         feeQuote=state.fee_quote)
 
 
-async def _submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
+async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
     """Place one order, fenced. A duplicate client id means it was placed before: adopt that order."""
     if not await ctx.still_held():
         await ctx.record({"type": "failure", "reason": "LeaseLost", "clientOrderId": req.client_order_id})
@@ -103,9 +103,9 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
                                        for o in plan.orders]})
     summaries: list[OrderSummary] = []
     for o in plan.orders:
-        state = await _submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
+        state = await submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
         if state is None and o.type is OrderType.MAKER:
-            state = await _submit(ctx, _request(o, o.amount, OrderType.TAKER, "t", plan.plan_id), "taker")
+            state = await submit(ctx, _request(o, o.amount, OrderType.TAKER, "t", plan.plan_id), "taker")
             if state is not None:
                 summaries.append(_summary(state, "taker"))
                 continue
@@ -145,7 +145,7 @@ async def progress_plan(
             if remaining >= minimum:
                 leg = int(s.clientOrderId[-3:-1])
                 req = OrderRequest(client_order_id(plan.planId, leg, "t"), s.symbol, s.side, remaining, "market")
-                taker = await _submit(ctx, req, "taker")
+                taker = await submit(ctx, req, "taker")
                 if taker is not None:
                     summaries.append(_summary(taker, "taker"))
         elif state.status == "closed":

@@ -30,11 +30,11 @@ from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
 from hedgeops.engine.signals import effective_objective, signal_from_status
 from hedgeops.engine.triggers import TriggerDecision, Urgency
 from hedgeops.engine.volatility import DeviationVolatility
-from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol, Venue, VenueAuthError
+from hedgeops.exchange.venue import Venue
 from hedgeops.runtime.conditions import set_condition
+from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
 from hedgeops.runtime.execution import (
     ExecutionContext,
-    LeaseLost,
     halt_plan,
     plan_cost,
     plan_done,
@@ -43,22 +43,9 @@ from hedgeops.runtime.execution import (
     start_plan,
 )
 from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
-from hedgeops.runtime.journal import Journal, journal_stream
-from hedgeops.runtime.locks import AccountLocks, account_lock_key
-from hedgeops.runtime.metrics import Metrics
-from hedgeops.runtime.venues import VenueSource
 
-LOCK_TTL_SECONDS = 30.0
 Q8 = Decimal("0.00000001")
-
-
-@dataclass(frozen=True)
-class CycleEvent:
-    """A Kubernetes event to emit: Normal or Warning, CamelCase reason, message."""
-
-    type: str
-    reason: str
-    message: str
+KIND = "HedgeBook"
 
 
 @dataclass
@@ -71,17 +58,6 @@ class CycleResult:
     plan: RebalancePlan | None = None
     completed: RebalanceRecord | None = None
     events: list[CycleEvent] = field(default_factory=list)
-
-
-@dataclass
-class Services:
-    """What the cycle talks to. The operator gives Redis-backed locks and journal; local mode in-memory."""
-
-    venues: VenueSource
-    locks: AccountLocks
-    journal: Journal
-    metrics: Metrics
-    owner: str
 
 
 def _q(x: Decimal) -> Decimal:
@@ -102,97 +78,65 @@ class HedgeBookReconciler:
         finally:
             self.s.metrics.reconcile_seconds.labels("HedgeBook").observe(time.perf_counter() - started)
 
-    def _fail(self, book: HedgeBook, status: HedgeBookStatus, now: datetime, reason: str, message: str,
-              *, degraded: bool = False) -> CycleResult:
-        gen = book.metadata.generation
-        conds = set_condition(status.conditions, "Ready", False, reason, message, now, gen)
-        conds = set_condition(conds, "Degraded", degraded, reason if degraded else "Healthy",
-                              message if degraded else "", now, gen)
-        self.s.metrics.reconcile_errors.labels("HedgeBook", reason).inc()
-        self.s.metrics.ready.labels("HedgeBook", book.metadata.namespace, book.metadata.name).set(0)
-        new = status.model_copy(update={"conditions": conds, "observedGeneration": gen, "lastCheck": now})
+    def _fail(self, cycle: ObjectCycle, status: HedgeBookStatus, reason: str, message: str,
+              degraded: bool = False) -> CycleResult:
+        conds = cycle.failed(status.conditions, reason, message, degraded)
+        new = status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
+                                        "lastCheck": cycle.now})
         return CycleResult(new, events=[CycleEvent("Warning", reason, message)])
 
     async def _reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime,
                          halted: bool) -> CycleResult:
         status = book.status or HedgeBookStatus()
         spec = book.spec
+        cycle = ObjectCycle(KIND, book.metadata.namespace, book.metadata.name, book.metadata.generation, now, self.s)
         if policy is None:
-            return self._fail(book, status, now, "PolicyNotFound",
+            return self._fail(cycle, status, "PolicyNotFound",
                               f"RebalancePolicy {spec.policyRef.name!r} not found in namespace "
                               f"{book.metadata.namespace!r}")
         if spec.objective.type is not ObjectiveType.HEDGE:
-            return self._fail(book, status, now, "ObjectiveNotSupported",
+            return self._fail(cycle, status, "ObjectiveNotSupported",
                               "Allocation books are not reconciled by this version; use objective Hedge")
         # A policy is shared by many books: its per-asset overrides apply to the assets a book hedges.
         legs = {leg.asset: leg.symbol for leg in spec.legs}
-        try:
-            venue = await self.s.venues.venue_for(spec.exchange, spec.mode, book.metadata.namespace)
-        except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
-            return self._fail(book, status, now, "VenueUnavailable", str(exc))
-        lock_key = account_lock_key(spec.exchange.name, spec.exchange.account)
-        try:
-            lease = await self.s.locks.acquire(lock_key, self.s.owner, LOCK_TTL_SECONDS)
-        except Exception as exc:  # Redis down: fail closed
-            return self._fail(book, status, now, "LockUnavailable", f"cannot reach the lock store: {exc}",
-                              degraded=True)
-        if lease is None:
-            return self._fail(book, status, now, "AccountLocked",
-                              f"account {spec.exchange.name}/{spec.exchange.account} is locked by another actor",
-                              degraded=True)
-        stream = journal_stream("HedgeBook", book.key)
+        async with Guard(cycle, spec.exchange, spec.mode, book.key) as guard:
+            if guard.failure is None:
+                try:
+                    return await self._guarded(book, policy, now, halted, status, legs, guard)
+                except DeltaCalculationError as exc:
+                    return self._fail(cycle, status, "DeltaUnavailable", str(exc))
+                except HoldingsUnavailable as exc:
+                    return self._fail(cycle, status, "HoldingsUnavailable", str(exc))
+        assert guard.failure is not None  # set on entry, or the block's error translated on exit
+        reason, message, degraded = guard.failure
+        if reason == "ActionFailed":
+            reason, message = "RebalanceFailed", f"rebalance failed: {message}"
+        return self._fail(cycle, status, reason, message, degraded)
 
-        async def record(entry: dict[str, Any]) -> None:
-            await self.s.journal.append(stream, {"at": now.isoformat(), "fence": lease.token, **entry})
+    async def _guarded(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool,
+                       status: HedgeBookStatus, legs: dict[str, str], guard: Guard) -> CycleResult:
+        recovered: list[CycleEvent] = []
+        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        if status.workingPlan is None:
+            intent = await self.s.journal.read_intent(guard.stream)
+            if intent is not None and int(intent["seq"]) > status.rebalanceSeq:
+                status = await self._recover(status, intent, guard.venue, ctx)
+                plan = status.workingPlan
+                assert plan is not None
+                recovered.append(CycleEvent("Warning", "PlanRecovered", (
+                    f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
+                    f"client id and adopted, none sent again")))
+        result = await self._cycle(book, policy, now, halted, guard.venue, status, legs,
+                                   guard.context(guard.stream, {}, dict(policy.spec.minOrder)))
+        result.events[:0] = recovered
+        return result
 
-        async def still_held() -> bool:
-            return await self.s.locks.still_held(lease)
-
-        async def write_intent(intent: dict[str, Any]) -> None:
-            await self.s.journal.write_intent(stream, {"fence": lease.token, **intent})
-
-        try:
-            recovered: list[CycleEvent] = []
-            if status.workingPlan is None:
-                intent = await self.s.journal.read_intent(stream)
-                if intent is not None and int(intent["seq"]) > status.rebalanceSeq:
-                    status = await self._recover(book, status, intent, venue, ExecutionContext(
-                        venue, lease, still_held, record, {}, policy.spec.minOrder, write_intent))
-                    plan = status.workingPlan
-                    assert plan is not None
-                    recovered.append(CycleEvent("Warning", "PlanRecovered", (
-                        f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
-                        f"client id and adopted, none sent again")))
-            result = await self._cycle(book, policy, now, halted, venue, status, legs, ExecutionContext(
-                venue, lease, still_held, record, {}, policy.spec.minOrder, write_intent))
-            result.events[:0] = recovered
-            return result
-        except UnknownSymbol as exc:
-            return self._fail(book, status, now, "UnknownSymbol", str(exc))
-        except DeltaCalculationError as exc:
-            return self._fail(book, status, now, "DeltaUnavailable", str(exc))
-        except HoldingsUnavailable as exc:
-            return self._fail(book, status, now, "HoldingsUnavailable", str(exc))
-        except LeaseLost:
-            return self._fail(book, status, now, "LockLost", "the account lock was lost; stopped submitting",
-                              degraded=True)
-        except RetryableVenueError as exc:
-            return self._fail(book, status, now, "ExchangeUnavailable", str(exc), degraded=True)
-        except VenueAuthError as exc:
-            return self._fail(book, status, now, "CredentialsRejected",
-                              f"the exchange refused the credentials in the Secret: {exc}", degraded=True)
-        except FinalVenueError as exc:
-            await record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
-            return self._fail(book, status, now, "RebalanceFailed", f"rebalance failed: {exc}")
-        finally:
-            await self.s.locks.release(lease)
-
-    async def _recover(self, book: HedgeBook, status: HedgeBookStatus, intent: dict[str, Any], venue: Venue,
+    async def _recover(self, status: HedgeBookStatus, intent: dict[str, Any], venue: Venue,
                        ctx: ExecutionContext) -> HedgeBookStatus:
         """A plan whose intent is newer than the status was cut short by a crash: adopt what it sent."""
         ctx.markets = await venue.markets(sorted({str(o["symbol"]) for o in intent["orders"]}))
         working = await recover_plan(ctx, intent)
-        self.s.metrics.recoveries.labels("HedgeBook").inc()
+        self.s.metrics.recoveries.labels(KIND).inc()
         return status.model_copy(update={"workingPlan": working, "rebalanceSeq": working.seq})
 
     async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool, venue: Venue,

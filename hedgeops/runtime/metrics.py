@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from hedgeops.api.funding import CarryLegStatus
 from hedgeops.engine.exposure import BookExposure
 
 
@@ -30,6 +31,15 @@ class Metrics:
                                 registry=r)
         self.alerts = Counter("hedgeops_alerts_total", "Engine alerts raised", [*book, "alert"], registry=r)
         self.ready = Gauge("hedgeops_ready", "1 when the object is Ready", ["kind", *book], registry=r)
+        obj = ["namespace", "name"]
+        self.funding_earned = Gauge("hedgeops_funding_earned_quote", "Funding received minus paid since the position "
+                                    "opened", [*obj, "symbol"], registry=r)
+        self.margin_ratio = Gauge("hedgeops_margin_ratio", "Perp collateral ÷ initial margin (1 at entry)",
+                                  [*obj, "symbol"], registry=r)
+        self.pnl = Gauge("hedgeops_pnl_quote", "PnL in quote currency (carry: funding − fees + basis; market maker: "
+                         "realised + unrealised)", ["kind", *obj, "symbol"], registry=r)
+        self.breaker = Gauge("hedgeops_breaker_tripped", "1 while the loss circuit breaker refuses new positions",
+                             [*obj, "symbol"], registry=r)
         self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",
                                            ["kind"], registry=r)
         self.recoveries = Counter("hedgeops_recovered_plans_total",
@@ -43,6 +53,14 @@ class Metrics:
             self.exposure.labels(namespace, book, a.asset).set(float(a.net_quote))
             self.deviation.labels(namespace, book, a.asset).set(float(a.deviation))
         self.total_deviation.labels(namespace, book).set(float(exposure.total_deviation))
+
+    def observe_carry(self, namespace: str, name: str, leg: CarryLegStatus) -> None:
+        self.funding_earned.labels(namespace, name, leg.perp).set(float(leg.fundingEarnedQuote))
+        if leg.marginRatio is not None:
+            self.margin_ratio.labels(namespace, name, leg.perp).set(float(leg.marginRatio))
+        self.pnl.labels("FundingArbitrage", namespace, name, leg.perp).set(float(leg.pnlQuote))
+        self.breaker.labels(namespace, name, leg.perp).set(1 if (leg.machine.get("breaker") or {}).get("tripped")
+                                                           else 0)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int:
         """Serve /metrics on a background thread; returns the bound port (0 picks a free one)."""

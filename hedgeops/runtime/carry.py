@@ -1,0 +1,333 @@
+"""One FundingArbitrage cycle: seed 004's scheduler (scan every 5 min, risk and PnL every hour, funding booked
+every 8 h), the bootstrap self-check, then the engine's state machine per pair, its actions executed fenced
+and journalled. Shared by the operator and tests.
+
+Wallets: OKX's unified account (and the paper venues) keep spot and perp collateral in one trading wallet, so
+the seed's spot/derivatives split is this object's own ledger (`spotWalletQuote`, `collateralQuote` per pair):
+a Transfer moves the line between them and is journalled; no exchange call is needed or made."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.api.common import Mode
+from hedgeops.api.funding import (
+    BootstrapStatus,
+    BreakerStatus,
+    CarryLegStatus,
+    CarryPair,
+    FundingArbitrage,
+    FundingArbitrageStatus,
+    Phase,
+)
+from hedgeops.engine.carry_machine import CancelAll, CarryState, Inputs, LegOrder, Transfer, book_funding, step
+from hedgeops.engine.carry_rules import (
+    CarryAccount,
+    CarryMarket,
+    bootstrap_problems,
+    due_tasks,
+    margin_ratio,
+    next_funding_time,
+    pair_notional,
+)
+from hedgeops.engine.errors import PositionAdjustmentError
+from hedgeops.exchange.venue import AccountSnapshot, OrderRequest, OrderState
+from hedgeops.runtime.carry_codec import decode, encode
+from hedgeops.runtime.conditions import set_condition
+from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
+from hedgeops.runtime.execution import ExecutionContext, submit
+
+ZERO = Decimal(0)
+Q8 = Decimal("0.00000001")
+TRANSIENT = {Phase.OPENING, Phase.CLOSING, Phase.REBALANCING}  # a plan in flight: step on every tick
+WARNING_REASONS = {"StopLoss", "EmergencyMargin", "UnwindLegs", "BreakerTripped", "Halted", "MarginShortfall",
+                   "NegativeFunding", "PlanRecovered", "CloseAll"}
+KIND = "FundingArbitrage"
+
+
+def _q(x: Decimal) -> Decimal:
+    return x.quantize(Q8)
+
+
+@dataclass
+class PairMemory:
+    """A pair's engine state and its two wallets, changed as actions execute."""
+
+    state: CarryState
+    spot_wallet: Decimal
+    collateral: Decimal
+
+    def apply(self, leg: str, order: OrderState) -> None:
+        """Book a fill: the ledger learns it, the spot wallet pays for spot, the collateral takes perp PnL."""
+        if order.filled <= 0 or order.average is None:
+            return
+        signed = order.filled if order.side == "buy" else -order.filled
+        before = self.state.ledger.perp.realized
+        self.state = replace(self.state, ledger=self.state.ledger.apply_fill(leg, signed, order.average,
+                                                                             order.fee_quote))
+        if leg == "spot":
+            self.spot_wallet -= signed * order.average + order.fee_quote
+        else:
+            self.collateral += self.state.ledger.perp.realized - before - order.fee_quote
+
+
+@dataclass
+class CarryResult:
+    status: FundingArbitrageStatus
+    events: list[CycleEvent] = field(default_factory=list)
+
+
+class FundingArbitrageReconciler:
+    """Reconciles FundingArbitrages. Business failures become conditions and events, never exceptions."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def reconcile(self, fa: FundingArbitrage, now: datetime, *, halted: str | None = None,
+                        reset_breaker: bool = False, close_all: bool = False) -> CarryResult:
+        started = time.perf_counter()
+        status = fa.status or FundingArbitrageStatus()
+        cycle = ObjectCycle(KIND, fa.metadata.namespace, fa.metadata.name, fa.metadata.generation, now, self.s)
+        try:
+            if not fa.spec.pairs:
+                return self._failed(cycle, status, "AutoSelectUnavailable",
+                                    "autoSelect is not implemented by this version: list the pairs in spec.pairs")
+            due = self._due(fa, status, now, halted, reset_breaker, close_all)
+            if not due:
+                return CarryResult(status.model_copy(update={"lastCheck": now}))
+            async with Guard(cycle, fa.spec.exchange, fa.spec.mode, fa.key) as guard:
+                if guard.failure is None:
+                    return await self._cycle(fa, status, now, due, guard, halted, reset_breaker, close_all)
+            assert guard.failure is not None  # set on entry, or the block's error translated on exit
+            return self._failed(cycle, status, *guard.failure)
+        except PositionAdjustmentError as exc:  # a red line the engine refuses (leverage, missing stop)
+            return self._failed(cycle, status, "RedLine", str(exc))
+        finally:
+            self.s.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
+
+    def _failed(self, cycle: ObjectCycle, status: FundingArbitrageStatus, reason: str, message: str,
+                degraded: bool = False) -> CarryResult:
+        conds = cycle.failed(status.conditions, reason, message, degraded)
+        return CarryResult(status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
+                                                     "lastCheck": cycle.now}),
+                           [CycleEvent("Warning", reason, message)])
+
+    @staticmethod
+    def _due(fa: FundingArbitrage, status: FundingArbitrageStatus, now: datetime, halted: str | None,
+             reset_breaker: bool, close_all: bool) -> set[str]:
+        """Which tasks this tick runs: the seed's cadence, plus a step whenever something asks for one now
+        (a plan in flight, a halt set or cleared, a new generation, a breaker reset, close-all)."""
+        c = status.cadence
+        due = set(due_tasks(now, {"scan": c.scan, "risk": c.risk, "settle": c.settle}))
+        if status.nextFundingTime is not None and now >= status.nextFundingTime:
+            due.add("settle")
+        phases = {leg.phase for leg in status.legs}
+        urgent = (phases & TRANSIENT or (halted is not None) != (Phase.HALTED in phases and not close_all)
+                  or status.observedGeneration != fa.metadata.generation or reset_breaker or close_all)
+        if urgent:
+            due.add("step")
+        return due
+
+    async def _cycle(self, fa: FundingArbitrage, status: FundingArbitrageStatus, now: datetime, due: set[str],
+                     guard: Guard, halted: str | None, reset_breaker: bool, close_all: bool) -> CarryResult:
+        spec, venue, cycle = fa.spec, guard.venue, guard.cycle
+        symbols = sorted({s for p in spec.pairs for s in (p.spot, p.perp)})
+        markets = await venue.markets(symbols)
+        snap = await venue.snapshot(symbols)
+        events: list[CycleEvent] = []
+        boot = status.bootstrap
+        if not boot.passed:
+            boot = await self._bootstrap(fa, status, snap, now, guard)
+            if not boot.passed:
+                message = "; ".join(boot.problems)
+                await guard.record({"type": "refused", "reason": "BootstrapFailed", "message": message})
+                failed = self._failed(cycle, status, "BootstrapFailed", message)
+                return CarryResult(failed.status.model_copy(update={"bootstrap": boot}), failed.events)
+            events.append(CycleEvent("Normal", "BootstrapPassed",
+                                     f"self-check passed; leverage {spec.leverage}x set on "
+                                     f"{', '.join(p.perp for p in spec.pairs)}"))
+        old = {(leg.spot, leg.perp): leg for leg in status.legs}
+        legs: list[CarryLegStatus] = []
+        for pair in spec.pairs:
+            leg, evs = await self._pair(fa, pair, old.get((pair.spot, pair.perp)), status, snap, markets, now, due,
+                                        guard, halted, reset_breaker, close_all)
+            legs.append(leg)
+            events += evs
+        return CarryResult(self._status(fa, status, legs, now, due, boot, halted), events)
+
+    async def _bootstrap(self, fa: FundingArbitrage, status: FundingArbitrageStatus, snap: AccountSnapshot,
+                         now: datetime, guard: Guard) -> BootstrapStatus:
+        """Seed 004's self-check. Credentials: the private snapshot just worked (a refusal is CredentialsRejected
+        before this). Leftovers: spot or perp this object did not open. An abnormal exit (a plan cut short, its
+        intent newer than the status) is this object's own position: not a leftover, and recovered below from
+        the intent before any new decision."""
+        problems: list[str] = []
+        known = {(leg.spot, leg.perp) for leg in status.legs if leg.phase is not Phase.IDLE}
+        seqs = {(leg.spot, leg.perp): decode(leg.machine).seq for leg in status.legs}
+        for pair in fa.spec.pairs:
+            intent = await self.s.journal.read_intent(f"{guard.stream}:{pair.perp}")
+            if intent is not None and int(intent["seq"]) > seqs.get((pair.spot, pair.perp), 0):
+                known.add((pair.spot, pair.perp))
+                await guard.record({"type": "abnormalExit", "symbol": pair.perp, "seq": intent["seq"]})
+        venue = guard.venue
+        for pair in fa.spec.pairs:
+            base = pair.spot.split("/")[0]
+            pos = snap.positions.get(pair.perp)
+            checks = bootstrap_problems(has_credentials=True, live=fa.spec.mode is Mode.LIVE,
+                                        leftover_spot=snap.balances.get(base, ZERO),
+                                        leftover_perp=pos.qty if pos else ZERO,
+                                        known_position=(pair.spot, pair.perp) in known, last_exit_abnormal=False)
+            problems += [f"{pair.spot}/{pair.perp}: {c.message}" for c in checks]
+        if not problems:
+            for pair in fa.spec.pairs:
+                await venue.set_leverage(pair.perp, fa.spec.leverage)
+        return BootstrapStatus(passed=not problems, at=now, problems=problems)
+
+    async def _pair(self, fa: FundingArbitrage, pair: CarryPair, old: CarryLegStatus | None,
+                    status: FundingArbitrageStatus, snap: AccountSnapshot, markets: Any, now: datetime,
+                    due: set[str], guard: Guard, halted: str | None, reset_breaker: bool,
+                    close_all: bool) -> tuple[CarryLegStatus, list[CycleEvent]]:
+        spec, venue = fa.spec, guard.venue
+        n = len(spec.pairs)
+        if old is not None and old.machine:
+            mem = PairMemory(decode(old.machine), old.spotWalletQuote, old.collateralQuote)
+        else:
+            cap = spec.capital
+            mem = PairMemory(CarryState(), cap.amountQuote * cap.spotRatio / n, cap.amountQuote * cap.perpRatio / n)
+        intent_key = f"{guard.stream}:{pair.perp}"  # one write-ahead intent per pair: pairs trade independently
+        ctx = guard.context(intent_key, markets)
+        events: list[CycleEvent] = []
+        intent = await self.s.journal.read_intent(intent_key)
+        if intent is not None and int(intent["seq"]) > mem.state.seq:
+            mem = await self._recover(ctx, intent)
+            self.s.metrics.recoveries.labels(KIND).inc()
+            events.append(CycleEvent("Warning", "PlanRecovered",
+                                     f"{pair.perp}: plan {intent['seq']} was cut short by a restart; its orders were "
+                                     "found by client id and booked, none sent again"))
+            snap = await venue.snapshot([pair.spot, pair.perp])
+        mark = snap.quotes[pair.perp].last
+        pos = snap.positions.get(pair.perp)
+        perp_qty = pos.qty if pos else ZERO
+        if "settle" in due and perp_qty != 0:
+            for p in await venue.funding_payments(pair.perp, since=status.cadence.settle):
+                mem.state = book_funding(mem.state, p.amount)
+                mem.collateral += p.amount
+                await ctx.record({"type": "funding", "symbol": p.symbol, "amount": str(p.amount),
+                                  "settledAt": p.at.isoformat()})
+        reason, message = (old.reason, old.message) if old else (None, None)
+        spot_qty = snap.balances.get(markets[pair.spot].base, ZERO)
+        if due & {"scan", "risk", "step"}:
+            rate, _ = await venue.funding_rate(pair.perp)
+            market = CarryMarket(markets[pair.spot], markets[pair.perp], await venue.order_book(pair.spot),
+                                 await venue.order_book(pair.perp), rate, mark)
+            mine = [o for o in snap.open_orders if o.symbol in (pair.spot, pair.perp)]
+            cash = snap.balances.get(markets[pair.spot].quote, ZERO)  # the venue's cash caps the pair's spot wallet
+            account = CarryAccount(spot_qty, perp_qty, min(mem.spot_wallet, cash),
+                                   mem.collateral + mem.state.ledger.perp.unrealized(mark), len(mine))
+            result = step(mem.state, Inputs(spec, market, account, f"{fa.metadata.uid or fa.key}/{pair.perp}", now,
+                                            pair_notional(spec, n), halt=halted,
+                                            reset_breaker=reset_breaker, close=close_all))
+            fills = await self._execute(ctx, mem, result.state, result.actions, mine)
+            spot_qty += fills.get("spot", ZERO)
+            perp_qty += fills.get("perp", ZERO)
+            if result.actions or result.reason != reason:
+                kind = "Warning" if result.reason in WARNING_REASONS else "Normal"
+                events.append(CycleEvent(kind, result.reason, f"{pair.perp}: {result.message}"))
+                await ctx.record({"type": "decision", "reason": result.reason, "message": result.message,
+                                  "phase": result.phase.value, "seq": result.state.seq})
+            reason, message = result.reason, result.message
+            for order_type, outcome in ctx.outcomes:
+                self.s.metrics.orders.labels(fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
+        led = mem.state.ledger
+        spot_mark = snap.quotes[pair.spot].bid
+        basis = (led.perp.entry - led.spot.entry) / led.spot.entry if led.spot.entry and led.perp.entry else None
+        ratio = margin_ratio(mem.collateral + led.perp.unrealized(mark), perp_qty, mark, spec.leverage)
+        leg = CarryLegStatus(
+            spot=pair.spot, perp=pair.perp, spotQty=spot_qty, perpQty=perp_qty,
+            entryBasisRatio=None if basis is None else _q(basis), phase=mem.state.phase, reason=reason,
+            message=message, fundingEarnedQuote=_q(led.funding_quote), feesQuote=_q(led.fees_quote),
+            pnlQuote=_q(led.total_pnl(spot_mark, mark)), marginRatio=None if ratio is None else _q(ratio),
+            spotWalletQuote=_q(mem.spot_wallet), collateralQuote=_q(mem.collateral), machine=encode(mem.state))
+        self.s.metrics.observe_carry(fa.metadata.namespace, fa.metadata.name, leg)
+        return leg, events
+
+    async def _execute(self, ctx: ExecutionContext, mem: PairMemory, new: CarryState, actions: tuple[Any, ...],
+                       mine: list[OrderState]) -> dict[str, Decimal]:
+        """Cancel, move wallets, then send the legs (the intent first): fills are booked as they come."""
+        orders = [a for a in actions if isinstance(a, LegOrder)]
+        mem.state = new
+        for a in actions:
+            if isinstance(a, Transfer):
+                sign = 1 if a.to == "derivatives" else -1
+                mem.spot_wallet -= sign * a.amount
+                mem.collateral += sign * a.amount
+                await ctx.record({"type": "transfer", "to": a.to, "amount": str(a.amount)})
+            elif isinstance(a, CancelAll):
+                for o in mine:
+                    state = await ctx.venue.cancel(o.client_order_id, o.symbol)
+                    await ctx.record({"type": "cancel", "clientOrderId": o.client_order_id, "filled": str(state.filled),
+                                      "reason": "CancelAll"})
+        if orders:
+            await ctx.write_intent({"seq": new.seq, "machine": encode(new), "spotWallet": str(mem.spot_wallet),
+                                    "collateral": str(mem.collateral),
+                                    "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "leg": o.leg}
+                                               for o in orders]})
+        moved: dict[str, Decimal] = {}
+        for leg in orders:
+            req = OrderRequest(leg.client_order_id, leg.symbol, leg.side, leg.qty, "market",
+                               reduce_only=leg.reduce_only)
+            done = await submit(ctx, req, "taker")
+            if done is not None:
+                mem.apply(leg.leg, done)
+                moved[leg.leg] = moved.get(leg.leg, ZERO) + (done.filled if leg.side == "buy" else -done.filled)
+        return moved
+
+    async def _recover(self, ctx: ExecutionContext, intent: dict[str, Any]) -> PairMemory:
+        """The plan a killed process was sending: its state as decided, its orders found by client id and booked.
+        What the venue never saw is not sent now: the machine's next step completes or unwinds the legs."""
+        mem = PairMemory(decode(intent["machine"]), Decimal(intent["spotWallet"]), Decimal(intent["collateral"]))
+        found = []
+        for o in intent["orders"]:
+            state = await ctx.venue.order(str(o["clientOrderId"]), str(o["symbol"]))
+            if state is not None:
+                mem.apply(str(o["leg"]), state)
+                found.append(state.client_order_id)
+        await ctx.record({"type": "recovered", "seq": intent["seq"], "found": found})
+        return mem
+
+    def _status(self, fa: FundingArbitrage, status: FundingArbitrageStatus, legs: list[CarryLegStatus],
+                now: datetime, due: set[str], boot: BootstrapStatus, halted: str | None) -> FundingArbitrageStatus:
+        gen = fa.metadata.generation
+        machines = [decode(leg.machine) for leg in legs]
+        tripped = [m.breaker for m in machines if m.breaker.tripped]
+        worst = tripped[0] if tripped else (machines[0].breaker if machines else None)
+        order = [Phase.HALTED, Phase.CLOSING, Phase.OPENING, Phase.REBALANCING, Phase.OPEN, Phase.CLOSED, Phase.IDLE]
+        phase = next((p for p in order if any(leg.phase is p for leg in legs)), Phase.IDLE)
+        ratios = [leg.marginRatio for leg in legs if leg.marginRatio is not None]
+        cadence = status.cadence.model_copy(update={t: now for t in ("scan", "risk", "settle") if t in due})
+        conds = set_condition(status.conditions, "Ready", True, "Reconciled",
+                              f"{len(legs)} pair(s) on {fa.spec.exchange.name}/{fa.spec.exchange.account}", now, gen)
+        conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
+        conds = set_condition(conds, "Halted", halted is not None, "HaltAnnotation" if halted else "Running",
+                              halted or "", now, gen)
+        conds = set_condition(conds, "BreakerTripped", bool(tripped), tripped[0].reason or "Tripped" if tripped
+                              else "Armed", "", now, gen)
+        self.s.metrics.ready.labels(KIND, fa.metadata.namespace, fa.metadata.name).set(1)
+        return status.model_copy(update={
+            "observedGeneration": gen, "conditions": conds, "phase": phase, "legs": legs,
+            "fundingEarnedQuote": _q(sum((leg.fundingEarnedQuote for leg in legs), ZERO)),
+            "feesQuote": _q(sum((leg.feesQuote for leg in legs), ZERO)),
+            # total = funding − fees + basis, so the basis is what the total has beyond funding and fees
+            "basisPnlQuote": _q(sum((leg.pnlQuote - leg.fundingEarnedQuote + leg.feesQuote for leg in legs), ZERO)),
+            "pnlQuote": _q(sum((leg.pnlQuote for leg in legs), ZERO)),
+            "marginRatio": min(ratios) if ratios else None,
+            "nextFundingTime": next_funding_time(now),
+            "breaker": BreakerStatus(tripped=bool(tripped), consecutiveLosses=worst.consecutive_losses if worst else 0,
+                                     dailyLossQuote=_q(worst.daily_loss_quote) if worst else ZERO),
+            "cadence": cadence, "bootstrap": boot, "lastCheck": now,
+        })
+

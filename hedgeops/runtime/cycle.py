@@ -1,0 +1,161 @@
+"""What every kind's cycle shares: the services it talks to, its events, and the guard that holds the venue
+and the account lock for one cycle and turns venue and lock failures into a condition's reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from hedgeops.api.common import Condition, ExchangeRef, Mode
+from hedgeops.engine.market import MarketRules
+from hedgeops.exchange.venue import (
+    CarryVenue,
+    FinalVenueError,
+    RetryableVenueError,
+    UnknownSymbol,
+    VenueAuthError,
+)
+from hedgeops.runtime.conditions import set_condition
+from hedgeops.runtime.execution import ExecutionContext, LeaseLost
+from hedgeops.runtime.journal import Journal, journal_stream
+from hedgeops.runtime.locks import AccountLocks, Lease, account_lock_key
+from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.venues import VenueSource
+
+LOCK_TTL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class CycleEvent:
+    """A Kubernetes event to emit: Normal or Warning, CamelCase reason, message."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Services:
+    """What a cycle talks to. The operator gives Redis-backed locks and journal; local mode in-memory."""
+
+    venues: VenueSource
+    locks: AccountLocks
+    journal: Journal
+    metrics: Metrics
+    owner: str
+
+
+@dataclass
+class ObjectCycle:
+    """One object's cycle: who it is and when, for conditions and metrics."""
+
+    kind: str
+    namespace: str
+    name: str
+    generation: int | None
+    now: datetime
+    services: Services
+
+    def failed(self, conditions: list[Condition], reason: str, message: str, degraded: bool) -> list[Condition]:
+        """Conditions for a cycle that could not do its job; counted as a reconcile error."""
+        conds = set_condition(conditions, "Ready", False, reason, message, self.now, self.generation)
+        conds = set_condition(conds, "Degraded", degraded, reason if degraded else "Healthy",
+                              message if degraded else "", self.now, self.generation)
+        self.services.metrics.reconcile_errors.labels(self.kind, reason).inc()
+        self.services.metrics.ready.labels(self.kind, self.namespace, self.name).set(0)
+        return conds
+
+
+Failure = tuple[str, str, bool]  # reason, message, degraded
+
+
+@dataclass
+class Guard:
+    """`async with Guard(...) as g`: the venue and the account lock for one cycle, released at the end. A
+    failure to get either, or a venue/lock error inside the block, ends up in `g.failure` (the block's error
+    is suppressed): the caller turns it into conditions, never a traceback."""
+
+    cycle: ObjectCycle
+    exchange: ExchangeRef
+    mode: Mode
+    key: str  # namespace/name
+    failure: Failure | None = None
+    lease: Lease | None = None
+    _venue: CarryVenue | None = field(default=None, repr=False)
+
+    @property
+    def venue(self) -> CarryVenue:
+        assert self._venue is not None
+        return self._venue
+
+    @property
+    def stream(self) -> str:
+        return journal_stream(self.cycle.kind, self.key)
+
+    async def __aenter__(self) -> Guard:
+        s = self.cycle.services
+        try:
+            self._venue = await s.venues.venue_for(self.exchange, self.mode, self.cycle.namespace)
+        except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
+            self.failure = ("VenueUnavailable", str(exc), False)
+            return self
+        try:
+            self.lease = await s.locks.acquire(account_lock_key(self.exchange.name, self.exchange.account), s.owner,
+                                               LOCK_TTL_SECONDS)
+        except Exception as exc:  # Redis down: fail closed
+            self.failure = ("LockUnavailable", f"cannot reach the lock store: {exc}", True)
+            return self
+        if self.lease is None:
+            self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked by "
+                            "another actor", True)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        if self.lease is not None:
+            await self.cycle.services.locks.release(self.lease)
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        failure = self._translate(exc)
+        if failure is None:
+            return False
+        if failure[0] == "ActionFailed":
+            await self.record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
+        self.failure = failure
+        return True
+
+    @staticmethod
+    def _translate(exc: Exception) -> Failure | None:
+        if isinstance(exc, UnknownSymbol):
+            return ("UnknownSymbol", str(exc), False)
+        if isinstance(exc, LeaseLost):
+            return ("LockLost", "the account lock was lost; stopped submitting", True)
+        if isinstance(exc, RetryableVenueError):
+            return ("ExchangeUnavailable", str(exc), True)
+        if isinstance(exc, VenueAuthError):
+            return ("CredentialsRejected", f"the exchange refused the credentials in the Secret: {exc}", True)
+        if isinstance(exc, FinalVenueError):
+            return ("ActionFailed", f"the exchange refused: {exc}", False)
+        return None
+
+    async def record(self, entry: dict[str, Any]) -> None:
+        token = self.lease.token if self.lease else None
+        await self.cycle.services.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token,
+                                                               **entry})
+
+    def context(self, intent_key: str, markets: dict[str, MarketRules],
+                min_order: dict[str, Any] | None = None) -> ExecutionContext:
+        """Plan execution fenced by this cycle's lease, journalled to the object's stream, its write-ahead
+        intent under `intent_key`."""
+        s, lease = self.cycle.services, self.lease
+        assert lease is not None
+
+        async def still_held() -> bool:
+            return await s.locks.still_held(lease)
+
+        async def write_intent(intent: dict[str, Any]) -> None:
+            await s.journal.write_intent(intent_key, {"fence": lease.token, **intent})
+
+        return ExecutionContext(self.venue, lease, still_held, self.record, markets, min_order or {}, write_intent)

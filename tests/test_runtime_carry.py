@@ -1,0 +1,156 @@
+"""FundingArbitrage cycles on the paper venue replaying real ETH prices and funding: bootstrap, entry, funding
+booked at the real settlements, halt, close-all, and a process killed between the legs of the entry."""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.api.funding import FundingArbitrage, Phase
+from hedgeops.exchange.paper import PaperVenue
+from hedgeops.exchange.venue import OrderRequest
+from hedgeops.runtime.carry import CarryResult, FundingArbitrageReconciler
+from hedgeops.runtime.journal import journal_stream
+
+from .runtime_fixtures import Rig, rig
+
+D = Decimal
+SPOT, PERP = "ETH/USDT", "ETH/USDT:USDT"
+
+
+def carry(**spec: Any) -> FundingArbitrage:
+    body: dict[str, Any] = {
+        "exchange": {"name": "okx", "account": "carry"},
+        "pairs": [{"spot": SPOT, "perp": PERP}],
+        "capital": {"amountQuote": "10000"},
+        "exit": {"stopLossRatio": "-0.02"},
+        "entry": {"minFundingRate": "0.00001"},
+    }
+    body.update(spec)
+    return FundingArbitrage.model_validate({"kind": "FundingArbitrage", "metadata": {
+        "name": "eth", "uid": "uid-eth", "generation": 1}, "spec": body})
+
+
+class Carry:
+    def __init__(self, r: Rig) -> None:
+        self.r = r
+        self.rec = FundingArbitrageReconciler(r.reconciler.s)
+        self.fa = carry()
+
+    async def tick(self, seconds: float = 0, **kw: Any) -> CarryResult:
+        self.r.clock.advance(seconds)
+        res = await self.rec.reconcile(self.fa, self.r.clock.now(), **kw)
+        self.fa = self.fa.model_copy(update={"status": res.status})
+        return res
+
+    async def venue(self) -> PaperVenue:
+        v = await self.r.venues.venue_for(self.fa.spec.exchange, self.fa.spec.mode, "default")
+        assert isinstance(v, PaperVenue)
+        return v
+
+    def journal(self) -> list[dict[str, Any]]:
+        return [e for _, e in self.r.journal.streams[journal_stream("FundingArbitrage", "default/eth")]]
+
+    async def legs(self) -> tuple[Decimal, Decimal]:
+        v = await self.venue()
+        snap = await v.snapshot([SPOT, PERP])
+        pos = snap.positions.get(PERP)
+        return snap.balances.get("ETH", D(0)), pos.qty if pos else D(0)
+
+
+def reasons(res: CarryResult) -> list[str]:
+    return [e.reason for e in res.events]
+
+
+async def test_entry_opens_equal_legs_then_books_real_funding_and_holds() -> None:
+    c = Carry(rig())
+    res = await c.tick()
+    assert "BootstrapPassed" in reasons(res) and "Entry" in reasons(res), res.events
+    spot, perp = await c.legs()
+    assert spot > 0 and perp == -spot  # equal legs, long spot, short perp
+    assert (await c.venue()).leverage[PERP] == 1
+    res = await c.tick(5)  # a plan in flight is stepped on the next tick, not at the next scan
+    assert res.status.phase is Phase.OPEN and "Opened" in reasons(res)
+    leg = res.status.legs[0]
+    assert leg.spotWalletQuote < D(5000) and leg.marginRatio is not None and D("0.9") < leg.marginRatio < D("1.1")
+    # Nothing is due for the next 5 minutes: no observation at all.
+    before = (await c.venue()).requests
+    await c.tick(60)
+    assert (await c.venue()).requests == before
+    # A day later: three real settlements booked from the venue's bills, equal to the venue's own.
+    for _ in range(24 * 12):
+        res = await c.tick(300)
+    bills = (await c.venue()).account.bills
+    assert len(bills) == 3
+    assert res.status.fundingEarnedQuote == sum((b.amount for b in bills), D(0)).quantize(D("0.00000001"))
+    assert [e["type"] for e in c.journal()].count("funding") == 3
+    assert res.status.cadence.settle is not None and res.status.nextFundingTime is not None
+
+
+async def test_halt_keeps_the_position_and_close_all_flattens_both_legs_reduce_only() -> None:
+    c = Carry(rig())
+    await c.tick()
+    await c.tick(5)
+    res = await c.tick(5, halted="hedgeops.io/halt is set")
+    assert res.status.phase is Phase.HALTED and (await c.legs())[0] > 0
+    res = await c.tick(5, halted="hedgeops.io/halt is set", close_all=True)
+    assert "CloseAll" in reasons(res)
+    assert await c.legs() == (D(0), D(0))
+    closing = [e for e in c.journal() if e["type"] == "plan" or e["type"] == "order"]
+    assert any(e.get("side") == "buy" and e.get("symbol") == PERP for e in closing)
+    res = await c.tick(5, close_all=True)
+    assert res.status.phase is Phase.CLOSED and "Closed" in reasons(res)
+    res = await c.tick(600, close_all=True)  # stays flat while close-all is requested, even with funding in range
+    assert res.status.phase is Phase.CLOSED and await c.legs() == (D(0), D(0))
+
+
+class Killed(BaseException):
+    """SIGKILL, as far as the code after it is concerned."""
+
+
+async def test_killed_between_the_legs_the_next_process_finds_the_first_and_completes_the_second() -> None:
+    c = Carry(rig())
+    v = await c.venue()
+    place, sent = v.place, []
+
+    async def dies_after_first(order: OrderRequest) -> Any:
+        if sent:
+            raise Killed
+        sent.append(order.client_order_id)
+        return await place(order)
+
+    v.place = dies_after_first  # type: ignore[method-assign]
+    with contextlib.suppress(Killed):
+        await c.tick()
+    v.place = place  # type: ignore[method-assign]
+    spot, perp = await c.legs()
+    assert spot > 0 and perp == 0  # one leg: the dangerous state
+    # The next process: status as it was (never written), same journal.
+    c.fa = carry()
+    res = await c.tick(5)
+    assert "PlanRecovered" in reasons(res) and "CompleteLegs" in reasons(res), res.events
+    spot, perp = await c.legs()
+    assert perp == -spot
+    ids = list(v.account.orders)
+    assert len(ids) == len(set(ids)) and ids.count(sent[0]) == 1
+    assert res.status.legs[0].machine["ledger"]["spot"]["qty"] == str(spot)
+
+
+async def test_bootstrap_refuses_an_account_with_a_position_it_did_not_open() -> None:
+    c = Carry(rig())
+    v = await c.venue()
+    await v.place(OrderRequest("someone-else", PERP, "sell", D("1.000"), "market"))
+    res = await c.tick()
+    assert reasons(res) == ["BootstrapFailed"] and not res.status.bootstrap.passed
+    assert "did not open" in res.status.bootstrap.problems[0]
+    assert [o for o in v.account.orders if o != "someone-else"] == []
+
+
+async def test_funding_outside_the_entry_range_is_reported_and_never_traded() -> None:
+    c = Carry(rig())
+    c.fa = carry(entry={"minFundingRate": "0.009", "maxFundingRate": "0.01"})
+    res = await c.tick()
+    assert res.status.legs[0].reason == "FundingTooLow" and await c.legs() == (D(0), D(0))
+    assert res.status.legs[0].phase is Phase.IDLE
+
