@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from hedgeops import GROUP, VERSION
 from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.api.common import Condition
-from hedgeops.api.hedgebook import HedgeBookStatus
+from hedgeops.api.funding import FundingArbitrage
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
+from hedgeops.runtime.carry import FundingArbitrageReconciler
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import Services
@@ -38,6 +39,9 @@ from hedgeops.runtime.venues import (
 )
 
 HALT = "hedgeops.io/halt"
+CLOSE_ALL = "hedgeops.io/close-all"
+RESET_BREAKER = "hedgeops.io/reset-breaker"
+CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
 SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
 
 
@@ -47,6 +51,7 @@ class Runtime:
 
     clock: Clock
     reconciler: HedgeBookReconciler
+    carry: FundingArbitrageReconciler
     metrics: Metrics
     venues: Venues
     redis: aioredis.Redis | None
@@ -106,8 +111,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
         prices = f"replay from {start.isoformat()} at {SETTINGS.replay_speed}x"
     live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
-    reconciler = HedgeBookReconciler(Services(venues, locks, journal, metrics, owner=SETTINGS.identity))
-    memo.runtime = Runtime(clock, reconciler, metrics, venues, redis_client)
+    services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity)
+    memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services), metrics, venues,
+                           redis_client)
     logger.info("hedgeops operator %s: metrics on :%s, locks %s, paper on %s, live trading %s",
                 SETTINGS.identity, port, "redis" if redis_client else "in-memory", prices,
                 "ON" if live else "off")
@@ -126,6 +132,33 @@ async def cleanup(memo: Any, **_: Any) -> None:
 def policy_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str | None, str], Any]:
     """(namespace, name) → policy body, kept current from the watch: no API call per book cycle."""
     return {(namespace, name): dict(body)}
+
+
+@kopf.index("v1", "configmaps", labels={CLUSTER_HALT_LABEL: "true"})
+def cluster_halt_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
+    """ConfigMaps labelled hedgeops.io/halt=true: while any exists, every object is halted (the cluster-wide
+    kill switch: `kubectl create configmap hedgeops-halt -n ops && kubectl label ... hedgeops.io/halt=true`)."""
+    reason = str((body.get("data") or {}).get("reason") or "")
+    return {"halt": f"cluster-wide halt by ConfigMap {namespace}/{name}" + (f": {reason}" if reason else "")}
+
+
+def halt_reason(meta: kopf.Meta, index: kopf.Index) -> str | None:  # type: ignore[type-arg]
+    """Why this object must not trade: its own annotation, or a cluster-wide halt; None when it may."""
+    if (meta.get("annotations") or {}).get(HALT, "").lower() == "true":
+        return f"{HALT}=true is set on the object"
+    for reason in index.get("halt", []):
+        return str(reason)
+    return None
+
+
+def _invalid(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, exc: ValidationError, now: datetime) -> None:
+    """A spec the models refuse (applied without the CRD's CEL rules): Ready=False InvalidSpec, never a trade."""
+    message = _validation_message(exc)
+    old = [Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions", [])]
+    conds = set_condition(old, "Ready", False, "InvalidSpec", message, now, meta.get("generation"))
+    patch.status["conditions"] = [c.model_dump(mode="json", exclude_none=True) for c in conds]
+    patch.status["observedGeneration"] = meta.get("generation")
+    kopf.warn(body, reason="InvalidSpec", message=message)
 
 
 @kopf.on.resume(GROUP, VERSION, "rebalancepolicies")
@@ -170,16 +203,11 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     try:
         book = HedgeBook.model_validate(dict(body))
     except ValidationError as exc:
-        message = _validation_message(exc)
-        old = HedgeBookStatus.model_validate(dict(body.get("status") or {}))
-        conds = set_condition(old.conditions, "Ready", False, "InvalidSpec", message, now, meta.get("generation"))
-        patch.status["conditions"] = [c.model_dump(mode="json", exclude_none=True) for c in conds]
-        patch.status["observedGeneration"] = meta.get("generation")
-        kopf.warn(body, reason="InvalidSpec", message=message)
+        _invalid(body, meta, patch, exc, now)
         memo.next_due, memo.generation = now + timedelta(seconds=60), meta.get("generation")
         return
     policy = _policy(policy_index, book.metadata.namespace, book.spec.policyRef.name)
-    halted = (meta.get("annotations") or {}).get(HALT, "").lower() == "true"
+    halted = halt_reason(meta, kwargs["cluster_halt_index"]) is not None
     result = await runtime.reconciler.reconcile(book, policy, now, halted=halted)
     for key, value in result.status.model_dump(mode="json").items():
         patch.status[key] = value
@@ -187,3 +215,31 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
         kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
     interval = policy.spec.checkIntervalSeconds if policy else 60
     memo.next_due, memo.generation = now + timedelta(seconds=interval), meta.get("generation")
+
+
+@kopf.timer(GROUP, VERSION, "fundingarbitrages", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
+async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+    """Seed 004's scheduler for one FundingArbitrage: the reconciler decides which of scan / risk / settle
+    are due on this tick (nothing due: no exchange call). Annotations: halt, close-all (flatten both legs and
+    stay flat while it is set), reset-breaker (one-shot: removed once applied)."""
+    runtime: Runtime = memo.runtime
+    now = runtime.clock.now()
+    try:
+        fa = FundingArbitrage.model_validate(dict(body))
+    except ValidationError as exc:
+        if getattr(memo, "invalid_generation", None) != meta.get("generation"):
+            _invalid(body, meta, patch, exc, now)
+            memo.invalid_generation = meta.get("generation")
+        return
+    annotations = meta.get("annotations") or {}
+    reset = annotations.get(RESET_BREAKER, "").lower() == "true"
+    result = await runtime.carry.reconcile(fa, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]),
+                                           reset_breaker=reset,
+                                           close_all=annotations.get(CLOSE_ALL, "").lower() == "true")
+    if result.status != fa.status:
+        for key, value in result.status.model_dump(mode="json").items():
+            patch.status[key] = value
+    if reset:
+        patch.metadata.setdefault("annotations", {})[RESET_BREAKER] = None
+    for ev in result.events:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)

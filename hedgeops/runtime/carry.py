@@ -98,7 +98,7 @@ class FundingArbitrageReconciler:
                                     "autoSelect is not implemented by this version: list the pairs in spec.pairs")
             due = self._due(fa, status, now, halted, reset_breaker, close_all)
             if not due:
-                return CarryResult(status.model_copy(update={"lastCheck": now}))
+                return CarryResult(status)  # nothing due: no call, no status write
             async with Guard(cycle, fa.spec.exchange, fa.spec.mode, fa.key) as guard:
                 if guard.failure is None:
                     return await self._cycle(fa, status, now, due, guard, halted, reset_breaker, close_all)
