@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
@@ -85,7 +86,7 @@ class MarketMakerStatus(Schema):
     """Best ask seen."""
     position: Quantity = Decimal(0)
     """Signed position in units."""
-    quotes: list[dict[str, Any]] = Field(
+    quotes: list[dict[str, Any]] = Field(  # each: clientOrderId, side, price, amount, filled, feeQuote
         default_factory=list,
         json_schema_extra={"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
     )
@@ -100,6 +101,20 @@ class MarketMakerStatus(Schema):
     """Unrealised PnL."""
     feesQuote: Quantity = Decimal(0)
     """Fees paid."""
+    entryPrice: Quantity = Decimal(0)
+    """Average cost of the position held."""
+    grossRealizedQuote: Quantity = Decimal(0)
+    """Realised PnL before fees (realizedPnlQuote is after them)."""
+    startedAt: datetime | None = None
+    """First cycle (durationSeconds counts from here)."""
+    cycle: int = 0
+    """Cycles that sent orders: client order ids derive from it."""
+    reason: str | None = None
+    """The last decision's CamelCase reason (Quoting, Reduce, RiskClose, StopLoss, TakeProfit, Finished, ...)."""
+    message: str | None = None
+    """The last decision in words."""
+    lastCheck: datetime | None = None
+    """Last cycle."""
 
 
 class MarketMaker(Resource[MarketMakerSpec, MarketMakerStatus]):
@@ -113,7 +128,10 @@ class MarketMaker(Resource[MarketMakerSpec, MarketMakerStatus]):
         {"name": "Symbol", "type": "string", "jsonPath": ".spec.symbol"},
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
         {"name": "Position", "type": "number", "jsonPath": ".status.position"},
-        {"name": "PnL", "type": "number", "jsonPath": ".status.realizedPnlQuote"},
+        {"name": "Realised", "type": "number", "jsonPath": ".status.realizedPnlQuote"},
+        {"name": "Unrealised", "type": "number", "jsonPath": ".status.unrealizedPnlQuote"},
+        {"name": "Cycles", "type": "integer", "jsonPath": ".status.cycle", "priority": 1},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason"},
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )

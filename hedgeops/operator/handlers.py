@@ -19,6 +19,7 @@ from hedgeops import GROUP, VERSION
 from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.api.common import Condition
 from hedgeops.api.funding import FundingArbitrage
+from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.runtime.carry import FundingArbitrageReconciler
@@ -28,6 +29,7 @@ from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
+from hedgeops.runtime.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import (
     CcxtVenues,
@@ -52,6 +54,7 @@ class Runtime:
     clock: Clock
     reconciler: HedgeBookReconciler
     carry: FundingArbitrageReconciler
+    maker: MarketMakerReconciler
     metrics: Metrics
     venues: Venues
     redis: aioredis.Redis | None
@@ -112,8 +115,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
     services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity)
-    memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services), metrics, venues,
-                           redis_client)
+    memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
+                           MarketMakerReconciler(services), metrics, venues, redis_client)
     logger.info("hedgeops operator %s: metrics on :%s, locks %s, paper on %s, live trading %s",
                 SETTINGS.identity, port, "redis" if redis_client else "in-memory", prices,
                 "ON" if live else "off")
@@ -241,5 +244,26 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
             patch.status[key] = value
     if reset:
         patch.metadata.setdefault("annotations", {})[RESET_BREAKER] = None
+    for ev in result.events:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+
+
+@kopf.timer(GROUP, VERSION, "marketmakers", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
+async def marketmaker_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+    """Seed 003's loop for one MarketMaker: quotes refreshed every spec.intervalSeconds, cancelled at once on a
+    halt, stopped for good after durationSeconds (condition Finished)."""
+    runtime: Runtime = memo.runtime
+    now = runtime.clock.now()
+    try:
+        mm = MarketMaker.model_validate(dict(body))
+    except ValidationError as exc:
+        if getattr(memo, "invalid_generation", None) != meta.get("generation"):
+            _invalid(body, meta, patch, exc, now)
+            memo.invalid_generation = meta.get("generation")
+        return
+    result = await runtime.maker.reconcile(mm, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]))
+    if result.status != mm.status:
+        for key, value in result.status.model_dump(mode="json").items():
+            patch.status[key] = value
     for ev in result.events:
         kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
