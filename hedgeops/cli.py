@@ -163,6 +163,27 @@ def _cmd_journal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from hedgeops import control, kube
+
+    print(control.approve(kube.connect(args.kubeconfig), args.ref, args.namespace, args.plan_id))
+    return 0
+
+
+def _cmd_close_all(args: argparse.Namespace) -> int:
+    from hedgeops import control, kube
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise control.ControlError("no terminal to confirm on: pass --yes to close without asking")
+        return input(question).strip().lower() in ("y", "yes")
+
+    print(control.close_all(kube.connect(args.kubeconfig), args.ref, args.namespace, confirm))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hedgeops", description="Delta-neutral strategies, declared and reconciled.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
@@ -212,12 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     jo.add_argument("--redis-url", default=None, help="default: $HEDGEOPS_REDIS_URL")
     jo.add_argument("--count", type=int, default=100)
     jo.set_defaults(func=_cmd_journal)
+
+    ap = sub.add_parser("approve", help="approve a book's pending plan by its id (policy approval: Manual)")
+    ap.add_argument("ref", help="hedgebook/<name>")
+    ap.add_argument("plan_id", help="the id shown in status.pendingPlan.id")
+    ap.add_argument("--namespace", "-n", default="default")
+    ap.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    ap.set_defaults(func=_cmd_approve)
+
+    ca = sub.add_parser("close-all", help="flatten a book or an arbitrage at market (perps reduce-only)")
+    ca.add_argument("ref", help="hedgebook/<name> or fundingarbitrage/<name>")
+    ca.add_argument("--namespace", "-n", default="default")
+    ca.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    ca.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    ca.set_defaults(func=_cmd_close_all)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from hedgeops.control import ControlError
+    from hedgeops.kube import KubeError
     from hedgeops.local.runner import LocalRunError
 
     try:
@@ -227,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    except LocalRunError as exc:
+    except (LocalRunError, ControlError, KubeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -268,3 +268,53 @@ async def test_halt_cancels_a_working_plans_resting_orders_within_the_cycle() ->
         r.clock.advance(300)
         b, res = await step(r, b, halted=True)
     assert len(paper.account.orders) == before and res.plan is not None and res.completed is None
+
+
+async def test_manual_approval_executes_exactly_the_approved_plan_and_never_an_expired_one() -> None:
+    r = rig()
+    manual = policy(approval="Manual", approvalTtlSeconds=600)
+    b, res = await step(r, book(), pol=manual)
+    pending = b.status.pendingPlan  # type: ignore[union-attr]
+    assert pending is not None and pending["state"] == "Proposed" and len(pending["orders"]) == 2
+    assert cond(b.status, "AwaitingApproval")[0] == "True"  # type: ignore[arg-type]
+    assert "AwaitingApproval" in [e.reason for e in res.events]
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None and venue.account.orders == {}
+    # Waiting re-proposes the same plan under the same id (nothing is sent); a wrong id is refused.
+    r.clock.advance(60)
+    b, res = await step(r, b, pol=manual, approval="deadbeef-00000000")
+    assert b.status.pendingPlan["id"] == pending["id"] and venue.account.orders == {}  # type: ignore[index,union-attr]
+    assert "ApprovalWrongPlan" in [e.reason for e in res.events]
+    # Past its expiry the plan is never executed, even when approved by its id.
+    r.clock.advance(600)
+    b, res = await step(r, b, pol=manual, approval=pending["id"])
+    assert venue.account.orders == {}
+    assert "PlanExpired" in [e.reason for e in res.events]
+    fresh = b.status.pendingPlan  # type: ignore[union-attr]
+    assert fresh is not None and fresh["state"] == "Proposed"
+    # Approving the fresh plan executes exactly it, once.
+    r.clock.advance(60)
+    b, res = await step(r, b, pol=manual, approval=fresh["id"])
+    assert "PlanApproved" in [e.reason for e in res.events] and len(venue.account.orders) == 2
+    assert b.status.pendingPlan["state"] == "Executed"  # type: ignore[index,union-attr]
+    r.clock.advance(60)
+    b, res = await step(r, b, pol=manual, approval=fresh["id"])  # the same approval again: refused, no order
+    assert len(venue.account.orders) == 2
+    assert any(e.reason.startswith("Approval") for e in res.events)
+
+
+async def test_close_all_flattens_every_hedge_leg_reduce_only_and_trades_nothing_else() -> None:
+    r = rig()
+    b, _ = await step(r, book())
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None
+    r.clock.advance(300)
+    b, res = await step(r, b, close_all=True)
+    assert "CloseAll" in [e.reason for e in res.events]
+    assert (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions == {}
+    closing = [o for o in venue.account.orders.values() if o.client_order_id.startswith("ho")][-2:]
+    assert {o.side for o in closing} == {"buy"}
+    r.clock.advance(300)
+    b, res = await step(r, b, close_all=True)  # wildly out of band now, but close-all holds it flat
+    assert [e.reason for e in res.events if e.reason != "PersistingDeviation"] == ["ClosedAll"]
+    assert (await venue.snapshot(["SOL/USDT:USDT"])).positions == {}

@@ -22,6 +22,7 @@ from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
+from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
@@ -211,7 +212,12 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
         return
     policy = _policy(policy_index, book.metadata.namespace, book.spec.policyRef.name)
     halted = halt_reason(meta, kwargs["cluster_halt_index"]) is not None
-    result = await runtime.reconciler.reconcile(book, policy, now, halted=halted)
+    approval = (meta.get("annotations") or {}).get(APPROVE) or None
+    close_all = (meta.get("annotations") or {}).get(CLOSE_ALL, "").lower() == "true"
+    result = await runtime.reconciler.reconcile(book, policy, now, halted=halted, approval=approval,
+                                                close_all=close_all)
+    if approval:  # one-shot: the approval is consumed by this cycle (executed, or refused with an event)
+        patch.metadata.setdefault("annotations", {})[APPROVE] = None
     for key, value in result.status.model_dump(mode="json").items():
         patch.status[key] = value
     for ev in result.events:

@@ -17,20 +17,22 @@ from hedgeops.api.hedgebook import (
     RebalanceRecord,
     WorkingPlan,
 )
-from hedgeops.api.policy import RebalancePolicy
+from hedgeops.api.policy import Approval, RebalancePolicy
 from hedgeops.engine.alerts import persisting_deviation
+from hedgeops.engine.approval import PlanState, executed
 from hedgeops.engine.bands import Thresholds
 from hedgeops.engine.decision import decide_book
 from hedgeops.engine.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas
 from hedgeops.engine.errors import DeltaCalculationError
 from hedgeops.engine.exposure import AssetExposure, AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
-from hedgeops.engine.ids import plan_id
+from hedgeops.engine.ids import client_order_id, plan_id
 from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
 from hedgeops.engine.signals import effective_objective, signal_from_status
 from hedgeops.engine.triggers import TriggerDecision, Urgency
 from hedgeops.engine.volatility import DeviationVolatility
-from hedgeops.exchange.venue import Venue
+from hedgeops.exchange.venue import OrderRequest, Venue
+from hedgeops.runtime.approval import APPROVE, from_status, review, to_status
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
 from hedgeops.runtime.execution import (
@@ -41,6 +43,7 @@ from hedgeops.runtime.execution import (
     progress_plan,
     recover_plan,
     start_plan,
+    submit,
 )
 from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
 
@@ -71,10 +74,12 @@ class HedgeBookReconciler:
         self.s = services
 
     async def reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime, *,
-                        halted: bool = False) -> CycleResult:
+                        halted: bool = False, approval: str | None = None, close_all: bool = False) -> CycleResult:
+        """`approval`: the id a person approved since the last cycle (hedgeops.io/approve), if any; `close_all`:
+        flatten every hedge leg reduce-only and trade nothing else (hedgeops.io/close-all)."""
         started = time.perf_counter()
         try:
-            return await self._reconcile(book, policy, now, halted)
+            return await self._reconcile(book, policy, now, halted, approval, close_all)
         finally:
             self.s.metrics.reconcile_seconds.labels("HedgeBook").observe(time.perf_counter() - started)
 
@@ -86,7 +91,7 @@ class HedgeBookReconciler:
         return CycleResult(new, events=[CycleEvent("Warning", reason, message)])
 
     async def _reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime,
-                         halted: bool) -> CycleResult:
+                         halted: bool, approval: str | None, close_all: bool) -> CycleResult:
         status = book.status or HedgeBookStatus()
         spec = book.spec
         cycle = ObjectCycle(KIND, book.metadata.namespace, book.metadata.name, book.metadata.generation, now, self.s)
@@ -102,7 +107,7 @@ class HedgeBookReconciler:
         async with Guard(cycle, spec.exchange, spec.mode, book.key) as guard:
             if guard.failure is None:
                 try:
-                    return await self._guarded(book, policy, now, halted, status, legs, guard)
+                    return await self._guarded(book, policy, now, halted, approval, close_all, status, legs, guard)
                 except DeltaCalculationError as exc:
                     return self._fail(cycle, status, "DeltaUnavailable", str(exc))
                 except HoldingsUnavailable as exc:
@@ -114,6 +119,7 @@ class HedgeBookReconciler:
         return self._fail(cycle, status, reason, message, degraded)
 
     async def _guarded(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool,
+                       approval: str | None, close_all: bool,
                        status: HedgeBookStatus, legs: dict[str, str], guard: Guard) -> CycleResult:
         recovered: list[CycleEvent] = []
         ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
@@ -126,7 +132,7 @@ class HedgeBookReconciler:
                 recovered.append(CycleEvent("Warning", "PlanRecovered", (
                     f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
                     f"client id and adopted, none sent again")))
-        result = await self._cycle(book, policy, now, halted, guard.venue, status, legs,
+        result = await self._cycle(book, policy, now, halted, approval, close_all, guard.venue, status, legs,
                                    guard.context(guard.stream, {}, dict(policy.spec.minOrder)))
         result.events[:0] = recovered
         return result
@@ -139,7 +145,8 @@ class HedgeBookReconciler:
         self.s.metrics.recoveries.labels(KIND).inc()
         return status.model_copy(update={"workingPlan": working, "rebalanceSeq": working.seq})
 
-    async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool, venue: Venue,
+    async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool,
+                     approval: str | None, close_all: bool, venue: Venue,
                      status: HedgeBookStatus, legs: dict[str, str], ctx: ExecutionContext) -> CycleResult:
         spec, pspec = book.spec, policy.spec
         ns, name, gen = book.metadata.namespace, book.metadata.name, book.metadata.generation
@@ -183,7 +190,18 @@ class HedgeBookReconciler:
 
         working = status.workingPlan
         seq = status.rebalanceSeq
-        if working is not None and halted:
+        pending = from_status(status.pendingPlan)
+        wants = decision.urgency is not Urgency.NONE and working is None
+        if pspec.approval is Approval.MANUAL and not wants and (pending is not None or approval):
+            idle = review(pending, None, now, pspec.approvalTtlSeconds, approval)  # nothing wanted: supersede
+            pending = idle.pending
+            await self._approval_events(ctx, result, idle.events)
+        if close_all:
+            if working is not None:
+                working = await halt_plan(ctx, working)
+            if working is None or plan_done(working):
+                seq = await self._close_all(book, ctx, snap.positions, legs, seq, result)
+        elif working is not None and halted:
             working = await halt_plan(ctx, working)
             result.events.append(CycleEvent("Warning", "Halted", f"plan {working.planId}: resting orders cancelled"))
         elif working is not None:
@@ -202,7 +220,17 @@ class HedgeBookReconciler:
             result.plan = plan
             verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
                            paused=spec.paused, halted=halted, exposure=exposure)
-            if verdict.allowed:
+            manual = pspec.approval is Approval.MANUAL
+            review_now = review(pending, plan, now, pspec.approvalTtlSeconds, approval) if manual and \
+                verdict.allowed else None
+            if review_now is not None:
+                pending = review_now.pending
+                await self._approval_events(ctx, result, review_now.events)
+            if verdict.allowed and (review_now is None or review_now.execute):
+                if review_now is not None and review_now.pending is not None:
+                    pending = executed(review_now.pending)
+                    await ctx.record({"type": "approval", "planId": plan.plan_id, "id": pending.plan_id,
+                                      "by": pending.approved_by})
                 seq = plan.seq
                 working = await start_plan(ctx, plan, now, pspec.execution.makerTimeoutSeconds)
                 result.events.append(CycleEvent(
@@ -210,7 +238,7 @@ class HedgeBookReconciler:
                     "EmergencyRebalance" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
                     f"plan {plan.plan_id}: {len(working.orders)} orders; "
                     + "; ".join(r.message for r in plan.reasons)))
-            elif verdict.reason not in ("Paused", "Halted"):
+            elif not verdict.allowed and verdict.reason not in ("Paused", "Halted"):
                 self.s.metrics.refusals.labels(ns, name, verdict.reason).inc()
                 await ctx.record({"type": "refused", "planId": plan.plan_id, "reason": verdict.reason,
                                   "message": verdict.message})
@@ -249,6 +277,9 @@ class HedgeBookReconciler:
                               if decision.primary else "OutOfBand",
                               "" if within or decision.primary is None else decision.primary.message, now, gen)
         conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
+        awaiting = pending is not None and pending.state is PlanState.PROPOSED
+        conds = set_condition(conds, "AwaitingApproval", awaiting, "PlanProposed" if awaiting else "NothingPending",
+                              f"{APPROVE}={pending.plan_id}" if awaiting and pending else "", now, gen)
         conds = set_condition(conds, "Halted", halted, "HaltAnnotation" if halted else "Running",
                               "hedgeops.io/halt is set" if halted else "", now, gen)
         self.s.metrics.ready.labels("HedgeBook", ns, name).set(1)
@@ -265,8 +296,37 @@ class HedgeBookReconciler:
             "rebalanceSeq": seq,
             "basketMark": held.mark,
             "highDeviationSince": persist.high_since,
+            "pendingPlan": None if pending is None else to_status(pending, result.plan if pending.state in (
+                PlanState.PROPOSED, PlanState.APPROVED, PlanState.EXECUTED) else None, status.pendingPlan),
         })
         return result
+
+    async def _close_all(self, book: HedgeBook, ctx: ExecutionContext, positions: Any, legs: dict[str, str],
+                         seq: int, result: CycleResult) -> int:
+        """Seed 004's close_all for a book: every hedge leg closed at market, reduce-only, under the next
+        sequence number's client ids (a retry after a crash re-sends the same ids: adopted, never doubled)."""
+        open_legs = [(i, sym, positions[sym].qty) for i, sym in enumerate(sorted(legs.values()))
+                     if sym in positions and positions[sym].qty != 0]
+        if not open_legs:
+            result.events.append(CycleEvent("Normal", "ClosedAll", "every hedge leg is flat; close-all keeps it so "
+                                            "until the annotation is removed"))
+            return seq
+        pid = plan_id(book.metadata.uid or book.key, seq + 1)
+        await ctx.record({"type": "plan", "planId": pid, "seq": seq + 1, "reason": "CloseAll",
+                          "orders": [{"symbol": sym, "amount": str(abs(qty))} for _, sym, qty in open_legs]})
+        for i, sym, qty in open_legs:
+            req = OrderRequest(client_order_id(pid, i, "t"), sym, "buy" if qty < 0 else "sell", abs(qty), "market",
+                               reduce_only=True)
+            await submit(ctx, req, "taker")
+        result.events.append(CycleEvent("Warning", "CloseAll", f"closing {len(open_legs)} hedge leg(s) at market, "
+                                        "reduce-only"))
+        return seq + 1
+
+    async def _approval_events(self, ctx: ExecutionContext, result: CycleResult,
+                               events: list[tuple[str, str, str]]) -> None:
+        for kind, reason, message in events:
+            result.events.append(CycleEvent(kind, reason, message))
+            await ctx.record({"type": "approval", "reason": reason, "message": message})
 
     def _complete(self, book: HedgeBook, working: WorkingPlan, now: datetime) -> RebalanceRecord:
         cost = _q(plan_cost(working))

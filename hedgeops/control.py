@@ -1,0 +1,60 @@
+"""`hedgeops approve` and `hedgeops close-all`: a person's decisions, handed to the operator as annotations
+(the operator acts on them within one cycle and journals what it did)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hedgeops import kube
+from hedgeops.runtime.approval import APPROVE
+
+CLOSE_ALL = "hedgeops.io/close-all"
+BOOKS = {"hedgebook": "hedgebooks", "hedgebooks": "hedgebooks", "hb": "hedgebooks"}
+CLOSABLE = {**BOOKS, "fundingarbitrage": "fundingarbitrages", "fundingarbitrages": "fundingarbitrages",
+            "carry": "fundingarbitrages"}
+
+
+class ControlError(Exception):
+    """A request refused before anything was sent, with the reason."""
+
+
+def _ref(ref: str, kinds: dict[str, str]) -> tuple[str, str]:
+    kind, _, name = ref.partition("/")
+    plural = kinds.get(kind.lower())
+    if plural is None or not name:
+        raise ControlError(f"expected <kind>/<name> with kind one of {', '.join(sorted(set(kinds.values())))}, "
+                           f"got {ref!r}")
+    return plural, name
+
+
+def approve(conn: kube.Connection, ref: str, namespace: str, plan_id: str) -> str:
+    """Approve the book's pending plan by its id, after checking it is that plan and still awaiting approval
+    (the operator checks again, with the expiry, when it executes)."""
+    plural, name = _ref(ref, BOOKS)
+    obj = kube.get(conn, plural, namespace, name)
+    pending = (obj.get("status") or {}).get("pendingPlan") or {}
+    if not pending:
+        raise ControlError(f"{namespace}/{name} has no plan awaiting approval")
+    if pending.get("id") != plan_id:
+        raise ControlError(f"the pending plan of {namespace}/{name} is {pending.get('id')} "
+                           f"({pending.get('state')}), not {plan_id}")
+    if pending.get("state") != "Proposed":
+        raise ControlError(f"plan {plan_id} is {pending.get('state')}: it can no longer be approved")
+    kube.annotate(conn, plural, namespace, name, {APPROVE: plan_id})
+    orders = ", ".join(f"{o['side']} {o['amount']} {o['symbol']}" for o in pending.get("orders", []))
+    return f"approved plan {plan_id} of hedgebook {namespace}/{name} ({orders}); expires {pending.get('expiresAt')}"
+
+
+def close_all(conn: kube.Connection, ref: str, namespace: str, confirm: Callable[[str], bool]) -> str:
+    """Ask the operator to flatten a book or an arbitrage (every leg at market, the perps reduce-only) and keep
+    it flat until the annotation is removed. Nothing is sent unless `confirm` says yes."""
+    plural, name = _ref(ref, CLOSABLE)
+    obj = kube.get(conn, plural, namespace, name)
+    mode = (obj.get("spec") or {}).get("mode", "Paper")
+    question = (f"Close every position of {obj.get('kind', plural)} {namespace}/{name} ({mode}) at market? "
+                "It stays flat until the hedgeops.io/close-all annotation is removed. [y/N] ")
+    if not confirm(question):
+        raise ControlError("not confirmed: nothing was changed")
+    kube.annotate(conn, plural, namespace, name, {CLOSE_ALL: "true"})
+    return (f"close-all requested for {namespace}/{name}; watch it with `hedgeops journal "
+            f"{plural[:-1]}/{name} -n {namespace}`; undo with `kubectl annotate {plural} {name} {CLOSE_ALL}-`")
