@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,3 +59,27 @@ def policy(**spec: Any) -> RebalancePolicy:
     return RebalancePolicy.model_validate({"kind": "RebalancePolicy", "metadata": {"name": "p"},
                                            "spec": {"preset": "Compact", "minOrder": {"SOL": 0.05, "ETH": 0.005},
                                                     **spec}})
+
+
+class Killed(BaseException):
+    """What SIGKILL does to a process, as far as the code after it is concerned: nothing more runs."""
+
+
+@contextlib.asynccontextmanager
+async def killed_after(venue: Any, orders: int) -> AsyncIterator[list[str]]:
+    """Within the block the venue accepts `orders` orders, then the process 'dies' at the next one (the block
+    ends there, quietly). Yields the client ids that went through; the venue is whole again afterwards."""
+    place, sent = venue.place, []
+
+    async def dying(order: Any) -> Any:
+        if len(sent) == orders:
+            raise Killed
+        sent.append(order.client_order_id)
+        return await place(order)
+
+    venue.place = dying
+    try:
+        with contextlib.suppress(Killed):
+            yield sent
+    finally:
+        venue.place = place

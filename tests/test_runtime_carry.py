@@ -3,7 +3,6 @@ booked at the real settlements, halt, close-all, and a process killed between th
 
 from __future__ import annotations
 
-import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ from hedgeops.exchange.venue import OrderRequest
 from hedgeops.runtime.carry import CarryResult, FundingArbitrageReconciler
 from hedgeops.runtime.journal import journal_stream
 
-from .runtime_fixtures import Rig, rig
+from .runtime_fixtures import Rig, killed_after, rig
 
 D = Decimal
 SPOT, PERP = "ETH/USDT", "ETH/USDT:USDT"
@@ -105,25 +104,11 @@ async def test_halt_keeps_the_position_and_close_all_flattens_both_legs_reduce_o
     assert res.status.phase is Phase.CLOSED and await c.legs() == (D(0), D(0))
 
 
-class Killed(BaseException):
-    """SIGKILL, as far as the code after it is concerned."""
-
-
 async def test_killed_between_the_legs_the_next_process_finds_the_first_and_completes_the_second() -> None:
     c = Carry(rig())
     v = await c.venue()
-    place, sent = v.place, []
-
-    async def dies_after_first(order: OrderRequest) -> Any:
-        if sent:
-            raise Killed
-        sent.append(order.client_order_id)
-        return await place(order)
-
-    v.place = dies_after_first  # type: ignore[method-assign]
-    with contextlib.suppress(Killed):
+    async with killed_after(v, 1) as sent:
         await c.tick()
-    v.place = place  # type: ignore[method-assign]
     spot, perp = await c.legs()
     assert spot > 0 and perp == 0  # one leg: the dangerous state
     # The next process: status as it was (never written), same journal.

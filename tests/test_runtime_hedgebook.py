@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,7 +10,7 @@ from hedgeops.api.hedgebook import HedgeBookStatus
 from hedgeops.runtime.hedgebook import CycleResult
 from hedgeops.runtime.locks import account_lock_key
 
-from .runtime_fixtures import Rig, book, policy, rig
+from .runtime_fixtures import Rig, book, killed_after, policy, rig
 
 D = Decimal
 
@@ -91,26 +90,12 @@ async def test_restart_between_submit_and_status_write_never_doubles_the_order()
     assert len(recovered) == 1 and len(recovered[0]["found"]) == 1
 
 
-class Killed(BaseException):
-    """What SIGKILL does to a process, as far as the code after it is concerned: nothing more runs."""
-
-
 async def test_killed_between_the_legs_of_a_plan_the_next_process_adopts_the_first_and_never_doubles() -> None:
     r = rig()
     b = book()
     venue = await r.venues.venue_for(b.spec.exchange, b.spec.mode, "default")
-    place, sent = venue.place, []
-
-    async def dies_after_first(order):  # type: ignore[no-untyped-def]
-        if sent:
-            raise Killed
-        sent.append(order.client_order_id)
-        return await place(order)
-
-    venue.place = dies_after_first  # type: ignore[method-assign]
-    with contextlib.suppress(Killed):
+    async with killed_after(venue, 1) as sent:
         await step(r, b)
-    venue.place = place  # type: ignore[method-assign]
     # The next process starts from the status as it was (no plan), with the same journal.
     b2, res = await step(r, b)
     assert res.events[0].reason == "PlanRecovered"

@@ -4,7 +4,6 @@ and a process killed mid-cycle leaves its quotes adopted rather than forgotten."
 
 from __future__ import annotations
 
-import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.venue import OrderRequest
 from hedgeops.runtime.marketmaker import MakerResult, MarketMakerReconciler
 
-from .runtime_fixtures import Rig, rig
+from .runtime_fixtures import Rig, killed_after, rig
 
 D = Decimal
 SOL = "SOL/USDT:USDT"
@@ -100,25 +99,11 @@ async def test_halt_cancels_every_quote_within_the_cycle_and_duration_ends_the_r
     assert v.requests == requests  # finished: no more calls
 
 
-class Killed(BaseException):
-    """SIGKILL, as far as the code after it is concerned."""
-
-
 async def test_quotes_of_a_killed_process_are_adopted_not_forgotten() -> None:
     m = MM(rig())
     v = await m.venue()
-    place, sent = v.place, []
-
-    async def dies_after_two(order: OrderRequest) -> Any:
-        if len(sent) == 2:
-            raise Killed
-        sent.append(order.client_order_id)
-        return await place(order)
-
-    v.place = dies_after_two  # type: ignore[method-assign]
-    with contextlib.suppress(Killed):
+    async with killed_after(v, 2):
         await m.tick()
-    v.place = place  # type: ignore[method-assign]
     assert len(v.account.open_orders()) == 2
     m.mm = maker()  # the next process: the status was never written
     res = await m.tick(60)

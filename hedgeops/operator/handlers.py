@@ -7,13 +7,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import redis.asyncio as aioredis
 from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
 from kopf._cogs.clients import errors as kopf_errors
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hedgeops import GROUP, VERSION
 from hedgeops.api import HedgeBook, RebalancePolicy
@@ -26,7 +26,7 @@ from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
-from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
@@ -226,6 +226,31 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     memo.next_due, memo.generation = now + timedelta(seconds=interval), meta.get("generation")
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _parse(model: type[ModelT], body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any,
+           now: datetime) -> ModelT | None:
+    """The object as its model, or None after marking it InvalidSpec (once per generation: no patch storm)."""
+    try:
+        return model.model_validate(dict(body))
+    except ValidationError as exc:
+        if getattr(memo, "invalid_generation", None) != meta.get("generation"):
+            _invalid(body, meta, patch, exc, now)
+            memo.invalid_generation = meta.get("generation")
+        return None
+
+
+def _report(body: kopf.Body, patch: kopf.Patch, old: BaseModel | None, new: BaseModel,
+            events: list[CycleEvent]) -> None:
+    """Write the status only when it changed; post the cycle's events."""
+    if new != old:
+        for key, value in new.model_dump(mode="json").items():
+            patch.status[key] = value
+    for ev in events:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+
+
 @kopf.timer(GROUP, VERSION, "fundingarbitrages", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
 async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
     """Seed 004's scheduler for one FundingArbitrage: the reconciler decides which of scan / risk / settle
@@ -233,25 +258,17 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
     stay flat while it is set), reset-breaker (one-shot: removed once applied)."""
     runtime: Runtime = memo.runtime
     now = runtime.clock.now()
-    try:
-        fa = FundingArbitrage.model_validate(dict(body))
-    except ValidationError as exc:
-        if getattr(memo, "invalid_generation", None) != meta.get("generation"):
-            _invalid(body, meta, patch, exc, now)
-            memo.invalid_generation = meta.get("generation")
+    fa = _parse(FundingArbitrage, body, meta, patch, memo, now)
+    if fa is None:
         return
     annotations = meta.get("annotations") or {}
     reset = annotations.get(RESET_BREAKER, "").lower() == "true"
     result = await runtime.carry.reconcile(fa, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]),
                                            reset_breaker=reset,
                                            close_all=annotations.get(CLOSE_ALL, "").lower() == "true")
-    if result.status != fa.status:
-        for key, value in result.status.model_dump(mode="json").items():
-            patch.status[key] = value
     if reset:
         patch.metadata.setdefault("annotations", {})[RESET_BREAKER] = None
-    for ev in result.events:
-        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+    _report(body, patch, fa.status, result.status, result.events)
 
 
 @kopf.timer(GROUP, VERSION, "marketmakers", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
@@ -260,16 +277,8 @@ async def marketmaker_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch,
     halt, stopped for good after durationSeconds (condition Finished)."""
     runtime: Runtime = memo.runtime
     now = runtime.clock.now()
-    try:
-        mm = MarketMaker.model_validate(dict(body))
-    except ValidationError as exc:
-        if getattr(memo, "invalid_generation", None) != meta.get("generation"):
-            _invalid(body, meta, patch, exc, now)
-            memo.invalid_generation = meta.get("generation")
+    mm = _parse(MarketMaker, body, meta, patch, memo, now)
+    if mm is None:
         return
     result = await runtime.maker.reconcile(mm, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]))
-    if result.status != mm.status:
-        for key, value in result.status.model_dump(mode="json").items():
-            patch.status[key] = value
-    for ev in result.events:
-        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+    _report(body, patch, mm.status, result.status, result.events)
