@@ -67,6 +67,8 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     monkeypatch.setenv("HEDGEOPS_TICK_SECONDS", "0.2")
     monkeypatch.setenv("HEDGEOPS_REPLAY_START", "2025-03-01T00:00:00")
     monkeypatch.setenv("HEDGEOPS_REPLAY_SPEED", "3000")
+    monkeypatch.setenv("HEDGEOPS_WEBHOOK_PORT", "0")  # a free port unless the test names one
+    monkeypatch.setenv("HEDGEOPS_WEBHOOK_ADDR", "127.0.0.1")
     for key, value in operator_env.items():
         monkeypatch.setenv(key, value)
     # A fresh registry and a fresh import: the handlers read their settings from the environment at import.

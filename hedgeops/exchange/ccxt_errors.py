@@ -51,3 +51,17 @@ def translate(exc: BaseException) -> VenueError:
     if isinstance(exc, ccxt.BadResponse):  # a garbled answer: the request may have worked
         return RetryableVenueError(f"{type(exc).__name__}: {msg}")
     return FinalVenueError(f"{type(exc).__name__}: {msg}")
+
+
+def request_outcome(exc: BaseException) -> str:
+    """A failed request in one word for a metric label: rate_limited, unavailable (network, 5xx, timeouts),
+    rejected (the exchange said no to an order), auth, or error."""
+    if isinstance(exc, ccxt.RateLimitExceeded):
+        return "rate_limited"
+    if isinstance(exc, ccxt.NetworkError):
+        return "unavailable"
+    if isinstance(exc, ccxt.AuthenticationError):
+        return "auth"
+    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.OrderNotFound)):
+        return "rejected"
+    return "error"

@@ -17,7 +17,7 @@ import ccxt.async_support as ccxt
 
 from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
-from hedgeops.exchange.ccxt_errors import translate
+from hedgeops.exchange.ccxt_errors import request_outcome, translate
 from hedgeops.exchange.ccxt_parse import dec, fill, market_rules, order_state, position, quote
 from hedgeops.exchange.venue import (
     AccountSnapshot,
@@ -41,8 +41,10 @@ class CcxtVenue:
     """A Venue over a ccxt client. Not safe to share a client between venues: its rate limiter is per account."""
 
     def __init__(self, client: Any, fees: Fees | None = None, *, snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 on_request: Callable[[str], None] | None = None) -> None:
         self.client = client
+        self._on_request = on_request  # told each request's outcome (a bounded word), for metrics
         self._fees = fees or Fees()
         self._max_age = snapshot_max_age_s
         self._monotonic = monotonic
@@ -63,9 +65,16 @@ class CcxtVenue:
     async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         self.requests += 1
         try:
-            return await fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
         except ccxt.BaseError as exc:
+            self._count(request_outcome(exc))
             raise translate(exc) from exc
+        self._count("ok")
+        return result
+
+    def _count(self, outcome: str) -> None:
+        if self._on_request is not None:
+            self._on_request(outcome)
 
     # ---- markets ------------------------------------------------------------------------------------------
 

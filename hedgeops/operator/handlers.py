@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import aiohttp.web
 import kopf
 import redis.asyncio as aioredis
 from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
+from kopf._cogs.clients import auth as kopf_auth
 from kopf._cogs.clients import errors as kopf_errors
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +24,7 @@ from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
+from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
@@ -32,6 +35,14 @@ from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.signals import (
+    ActiveWriter,
+    BookReader,
+    InMemorySeenSignals,
+    RedisSeenSignals,
+    SeenSignals,
+    SignalDesk,
+)
 from hedgeops.runtime.venues import (
     CcxtVenues,
     LivePaperVenues,
@@ -45,6 +56,7 @@ HALT = "hedgeops.io/halt"
 CLOSE_ALL = "hedgeops.io/close-all"
 RESET_BREAKER = "hedgeops.io/reset-breaker"
 CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
+REDIS_TIMEOUT_S = 5.0  # a partitioned Redis fails the cycle (LockUnavailable), never hangs it
 SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
 
 
@@ -59,6 +71,7 @@ class Runtime:
     metrics: Metrics
     venues: Venues
     redis: aioredis.Redis | None
+    webhook: aiohttp.web.AppRunner | None = None
 
 
 def _secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader:
@@ -74,6 +87,29 @@ def _secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader
         return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
 
     return read
+
+
+def _book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookReader, ActiveWriter]:
+    """Read a HedgeBook and write its status.activeSignal through kopf's session, from the webhook's requests
+    (which aiohttp runs outside kopf's tasks: kopf's credentials are carried over by context variable)."""
+    vault = kopf_auth.vault_var.get()
+    base = f"/apis/{GROUP}/{VERSION}/namespaces"
+
+    async def read(namespace: str, name: str) -> Mapping[str, Any] | None:
+        kopf_auth.vault_var.set(vault)
+        try:
+            return dict(await kopf_api.get(f"{base}/{namespace}/hedgebooks/{name}", settings=settings,
+                                           logger=logger))
+        except kopf_errors.APINotFoundError:
+            return None
+
+    async def write(namespace: str, name: str, active: dict[str, Any]) -> None:
+        kopf_auth.vault_var.set(vault)
+        await kopf_api.patch(f"{base}/{namespace}/hedgebooks/{name}/status", settings=settings, logger=logger,
+                             headers={"Content-Type": "application/merge-patch+json"},
+                             payload={"status": {"activeSignal": active}})
+
+    return read, write
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -96,7 +132,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     settings.scanning.disabled = True
     metrics = Metrics()
     port = metrics.serve(SETTINGS.metrics_port, SETTINGS.metrics_addr)
-    redis_client = aioredis.Redis.from_url(SETTINGS.redis_url) if SETTINGS.redis_url else None
+    redis_client = aioredis.Redis.from_url(SETTINGS.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                                           socket_connect_timeout=REDIS_TIMEOUT_S) if SETTINGS.redis_url else None
     locks: AccountLocks = RedisLocks(redis_client) if redis_client else InMemoryLocks()
     journal: Journal = RedisJournal(redis_client) if redis_client else InMemoryJournal()
     problems = SETTINGS.problems()
@@ -113,13 +150,27 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
         replay_clock = ReplayClock(start, SETTINGS.replay_speed)
         clock, paper = replay_clock, PaperVenues(replay_clock.now, replay)
         prices = f"replay from {start.isoformat()} at {SETTINGS.replay_speed}x"
-    live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls) if SETTINGS.live_trading else None
+    def count_request(exchange: str, outcome: str) -> None:
+        metrics.exchange_requests.labels(exchange, outcome).inc()
+
+    if isinstance(paper, LivePaperVenues):
+        paper.on_request = count_request
+    live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls,
+                      on_request=count_request) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
     services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity)
-    memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
-                           MarketMakerReconciler(services), metrics, venues, redis_client)
-    logger.info("hedgeops operator %s: metrics on :%s, locks %s, paper on %s, live trading %s",
-                SETTINGS.identity, port, "redis" if redis_client else "in-memory", prices,
+    runtime = memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
+                                     MarketMakerReconciler(services), metrics, venues, redis_client)
+    webhook = "off"
+    if SETTINGS.webhook_port is not None:
+        seen: SeenSignals = RedisSeenSignals(redis_client) if redis_client else InMemorySeenSignals()
+        desk = SignalDesk(*_book_gateway(settings, logger), _secret_reader(settings, logger), seen, journal,
+                          metrics)
+        runtime.webhook, bound = await serve(webhook_app(desk, clock.now), SETTINGS.webhook_addr,
+                                             SETTINGS.webhook_port)
+        webhook = f":{bound}"
+    logger.info("hedgeops operator %s: metrics on :%s, webhook %s, locks %s, paper on %s, live trading %s",
+                SETTINGS.identity, port, webhook, "redis" if redis_client else "in-memory", prices,
                 "ON" if live else "off")
 
 
@@ -127,6 +178,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
 async def cleanup(memo: Any, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
+        if runtime.webhook is not None:
+            await runtime.webhook.cleanup()
         await runtime.venues.close()
         if runtime.redis is not None:
             await runtime.redis.aclose()
@@ -202,8 +255,11 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     policy_index: kopf.Index = kwargs["policy_index"]  # type: ignore[type-arg]  # injected by name by kopf
     now = runtime.clock.now()
     due: datetime | None = getattr(memo, "next_due", None)
-    if due is not None and now < due and getattr(memo, "generation", None) == meta.get("generation"):
+    signal = ((body.get("status") or {}).get("activeSignal") or {}).get("id")
+    if (due is not None and now < due and getattr(memo, "generation", None) == meta.get("generation")
+            and getattr(memo, "signal", None) == signal):  # a new signal is acted on at once
         return
+    memo.signal = signal
     try:
         book = HedgeBook.model_validate(dict(body))
     except ValidationError as exc:
@@ -219,7 +275,8 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     if approval:  # one-shot: the approval is consumed by this cycle (executed, or refused with an event)
         patch.metadata.setdefault("annotations", {})[APPROVE] = None
     for key, value in result.status.model_dump(mode="json").items():
-        patch.status[key] = value
+        if key != "activeSignal":  # the webhook's to write: a cycle's copy may be older than the one just taken
+            patch.status[key] = value
     for ev in result.events:
         kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
     interval = policy.spec.checkIntervalSeconds if policy else 60

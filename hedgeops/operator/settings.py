@@ -19,6 +19,8 @@ class OperatorSettings:
     replay_start: datetime | None  # Paper books replay history from here (default: the data's start)
     replay_speed: float  # simulated seconds per wall second for Paper books
     identity: str
+    webhook_port: int | None = 8080  # TradingView webhook; None (HEDGEOPS_WEBHOOK_PORT=off) serves none
+    webhook_addr: str = "0.0.0.0"
     prices: str = "replay"  # Paper books on replayed history ("replay") or on the exchanges' live prices ("live")
     live_trading: bool = False  # Live books may send real orders (needs prices "live": one clock, the wall's)
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange id -> base URL (emulator, gateway)
@@ -40,6 +42,8 @@ class OperatorSettings:
             prices=os.environ.get("HEDGEOPS_PRICES", "replay"),
             live_trading=os.environ.get("HEDGEOPS_LIVE_TRADING", "false").lower() in ("1", "true", "yes"),
             exchange_urls=_urls(os.environ.get("HEDGEOPS_EXCHANGE_URLS", "")),
+            webhook_port=_port(os.environ.get("HEDGEOPS_WEBHOOK_PORT", "8080")),
+            webhook_addr=os.environ.get("HEDGEOPS_WEBHOOK_ADDR", "0.0.0.0"),
         )
 
     def problems(self) -> list[str]:
@@ -61,3 +65,12 @@ def _urls(raw: str) -> dict[str, str]:
             raise ValueError(f"HEDGEOPS_EXCHANGE_URLS: expected name=url, got {part!r}")
         out[name.strip()] = url.strip()
     return out
+
+
+def _port(raw: str) -> int | None:
+    if raw.strip().lower() in ("", "off", "false", "none"):
+        return None
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"HEDGEOPS_WEBHOOK_PORT: {raw!r} is not a port")
+    return port

@@ -316,7 +316,7 @@ class FundingArbitrageReconciler:
                               halted or "", now, gen)
         conds = set_condition(conds, "BreakerTripped", bool(tripped), tripped[0].reason or "Tripped" if tripped
                               else "Armed", "", now, gen)
-        self.s.metrics.ready.labels(KIND, fa.metadata.namespace, fa.metadata.name).set(1)
+        self.s.metrics.healthy(KIND, fa.metadata.namespace, fa.metadata.name)
         return status.model_copy(update={
             "observedGeneration": gen, "conditions": conds, "phase": phase, "legs": legs,
             "fundingEarnedQuote": _q(sum((leg.fundingEarnedQuote for leg in legs), ZERO)),

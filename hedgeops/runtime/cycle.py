@@ -3,10 +3,14 @@ and the account lock for one cycle and turns venue and lock failures into a cond
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
+
+from redis import exceptions as redis_errors
 
 from hedgeops.api.common import Condition, ExchangeRef, Mode
 from hedgeops.engine.market import MarketRules
@@ -65,6 +69,7 @@ class ObjectCycle:
                               message if degraded else "", self.now, self.generation)
         self.services.metrics.reconcile_errors.labels(self.kind, reason).inc()
         self.services.metrics.ready.labels(self.kind, self.namespace, self.name).set(0)
+        self.services.metrics.degraded.labels(self.kind, self.namespace, self.name).set(1 if degraded else 0)
         return conds
 
 
@@ -101,12 +106,19 @@ class Guard:
         except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
             self.failure = ("VenueUnavailable", str(exc), False)
             return self
+        account = (self.exchange.name, self.exchange.account)
+        started = time.perf_counter()
         try:
-            self.lease = await s.locks.acquire(account_lock_key(self.exchange.name, self.exchange.account), s.owner,
-                                               LOCK_TTL_SECONDS)
+            self.lease = await s.locks.acquire(account_lock_key(*account), s.owner, LOCK_TTL_SECONDS)
         except Exception as exc:  # Redis down: fail closed
+            s.metrics.lock_store_up.set(0)
+            s.metrics.locks.labels(*account, "unavailable").inc()
             self.failure = ("LockUnavailable", f"cannot reach the lock store: {exc}", True)
             return self
+        finally:
+            s.metrics.lock_wait.labels(*account).observe(time.perf_counter() - started)
+        s.metrics.lock_store_up.set(1)
+        s.metrics.locks.labels(*account, "busy" if self.lease is None else "acquired").inc()
         if self.lease is None:
             self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked by "
                             "another actor", True)
@@ -115,7 +127,9 @@ class Guard:
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
         if self.lease is not None:
-            await self.cycle.services.locks.release(self.lease)
+            # Redis gone: the lease runs out by itself (LOCK_TTL_SECONDS); the cycle's own outcome matters more.
+            with contextlib.suppress(redis_errors.ConnectionError, redis_errors.TimeoutError):
+                await self.cycle.services.locks.release(self.lease)
         if exc is None or not isinstance(exc, Exception):
             return False
         failure = self._translate(exc)
@@ -130,6 +144,8 @@ class Guard:
     def _translate(exc: Exception) -> Failure | None:
         if isinstance(exc, UnknownSymbol):
             return ("UnknownSymbol", str(exc), False)
+        if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):  # mid-cycle: stop here
+            return ("LockUnavailable", f"lost the lock store mid-cycle: {exc}", True)
         if isinstance(exc, LeaseLost):
             return ("LockLost", "the account lock was lost; stopped submitting", True)
         if isinstance(exc, RetryableVenueError):

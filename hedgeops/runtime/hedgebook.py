@@ -282,7 +282,7 @@ class HedgeBookReconciler:
                               f"{APPROVE}={pending.plan_id}" if awaiting and pending else "", now, gen)
         conds = set_condition(conds, "Halted", halted, "HaltAnnotation" if halted else "Running",
                               "hedgeops.io/halt is set" if halted else "", now, gen)
-        self.s.metrics.ready.labels("HedgeBook", ns, name).set(1)
+        self.s.metrics.healthy("HedgeBook", ns, name)
         result.status = status.model_copy(update={
             **updates,
             "observedGeneration": gen,

@@ -185,7 +185,7 @@ class MarketMakerReconciler:
         conds = set_condition(conds, "Finished", d.finished, "DurationElapsed" if d.finished else "Running",
                               d.message if d.finished else "", now, gen)
         unrealized = led.unrealized_pnl(mid)
-        self.s.metrics.ready.labels(KIND, mm.metadata.namespace, mm.metadata.name).set(1)
+        self.s.metrics.healthy(KIND, mm.metadata.namespace, mm.metadata.name)
         self.s.metrics.pnl.labels(KIND, mm.metadata.namespace, mm.metadata.name, mm.spec.symbol).set(
             float(led.realized_pnl + unrealized))
         return status.model_copy(update={

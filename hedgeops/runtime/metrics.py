@@ -45,8 +45,29 @@ class Metrics:
         self.recoveries = Counter("hedgeops_recovered_plans_total",
                                   "Plans a previous process left half-sent, adopted from their intent", ["kind"],
                                   registry=r)
+        self.degraded = Gauge("hedgeops_degraded", "1 while the object cannot do its job safely (lock store, "
+                              "exchange or credentials failing); its Degraded condition says why",
+                              ["kind", *obj], registry=r)
+        self.signals = Counter("hedgeops_signals_total", "TradingView webhook requests by outcome (labels empty for "
+                               "requests naming no existing book)", [*book, "outcome"], registry=r)
+        account = ["exchange", "account"]
+        self.exchange_requests = Counter("hedgeops_exchange_requests_total", "Requests sent to exchanges through "
+                                         "ccxt, by outcome", ["exchange", "outcome"], registry=r)
+        self.locks = Counter("hedgeops_lock_acquisitions_total", "Account lock attempts by outcome (acquired, "
+                             "busy: another actor holds it, unavailable: the lock store failed)",
+                             [*account, "outcome"], registry=r)
+        self.lock_wait = Histogram("hedgeops_lock_wait_seconds", "Time to get an answer from the lock store",
+                                   account, registry=r,
+                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.lock_store_up = Gauge("hedgeops_lock_store_up", "1 when the last lock request reached the lock store "
+                                   "(Redis); 0 means no new orders anywhere", registry=r)
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
+
+    def healthy(self, kind: str, namespace: str, name: str) -> None:
+        """The object completed a cycle: Ready, not Degraded."""
+        self.ready.labels(kind, namespace, name).set(1)
+        self.degraded.labels(kind, namespace, name).set(0)
 
     def observe_exposure(self, namespace: str, book: str, exposure: BookExposure) -> None:
         for a in exposure.assets:

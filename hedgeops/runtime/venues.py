@@ -19,6 +19,14 @@ from hedgeops.exchange.venue import CarryVenue, VenueError
 
 # (namespace, Secret name) -> the Secret's decoded data. The operator reads Kubernetes; tests give a dict.
 SecretReader = Callable[[str, str], Awaitable[Mapping[str, str]]]
+# (exchange, outcome) -> counted: every request a ccxt venue sends (see exchange.ccxt_errors.request_outcome).
+RequestObserver = Callable[[str, str], None]
+
+
+def _observer(on_request: RequestObserver | None, exchange: str) -> Callable[[str], None] | None:
+    if on_request is None:
+        return None
+    return lambda outcome: on_request(exchange, outcome)
 
 
 class VenueUnavailable(Exception):
@@ -64,8 +72,10 @@ class CcxtVenues:
 
     def __init__(self, read_secret: SecretReader, base_urls: Mapping[str, str] | None = None, *,
                  fees: Fees | None = None, timeout_ms: int = 10_000,
-                 snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S, rate_limit: bool = True) -> None:
+                 snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S, rate_limit: bool = True,
+                 on_request: RequestObserver | None = None) -> None:
         self.read_secret = read_secret
+        self.on_request = on_request
         self.rate_limit = rate_limit  # ccxt's client-side pacing to the exchange's published limits
         self.snapshot_max_age_s = snapshot_max_age_s
         self.base_urls = dict(base_urls or {})
@@ -91,7 +101,8 @@ class CcxtVenues:
             raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
         except KeyError:
             raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
-        venue = self.venues[key] = CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s)
+        venue = self.venues[key] = CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s,
+                                             on_request=_observer(self.on_request, exchange.name))
         return venue
 
     async def close(self) -> None:
@@ -104,8 +115,9 @@ class LivePaperVenues:
     account); no credentials are read, whatever the book names."""
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, *, fees: Fees | None = None,
-                 timeout_ms: int = 10_000) -> None:
+                 timeout_ms: int = 10_000, on_request: RequestObserver | None = None) -> None:
         self.base_urls = dict(base_urls or {})
+        self.on_request = on_request
         self.fees = fees
         self.timeout_ms = timeout_ms
         self.venues: dict[tuple[str, str], LivePaperVenue] = {}
@@ -119,7 +131,8 @@ class LivePaperVenues:
                                      base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
             except VenueError as exc:
                 raise VenueUnavailable(str(exc)) from None
-            venue = self.venues[key] = LivePaperVenue(CcxtVenue(client), self.fees)
+            venue = self.venues[key] = LivePaperVenue(
+                CcxtVenue(client, on_request=_observer(self.on_request, exchange.name)), self.fees)
         return venue
 
     async def close(self) -> None:

@@ -1,0 +1,47 @@
+"""The TradingView webhook: `POST /tradingview/<namespace>/<book>` with the alert's JSON message.
+
+HTTP only; the desk (runtime/signals.py) decides. Every answer is JSON `{outcome, message, activeSignal}` with
+a status code saying why: 202 accepted, 400 malformed, 401 wrong passphrase, 403 signals disabled, 404 no such
+book, 409 duplicate or outranked, 422 expired, 503 a store we need is down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp.web
+
+from hedgeops.runtime.signals import MAX_BODY_BYTES, SignalDesk, SignalOutcome
+
+ROUTE = "/tradingview/{namespace}/{name}"
+
+
+def webhook_app(desk: SignalDesk, now: Callable[[], datetime]) -> aiohttp.web.Application:
+    """The app: one route for signals, one for a probe. Bodies over the limit are refused by aiohttp (413)."""
+
+    async def receive(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        try:
+            body = await request.read()
+        except aiohttp.web.HTTPRequestEntityTooLarge:
+            out = SignalOutcome("Malformed", f"body larger than {MAX_BODY_BYTES} bytes")
+            return aiohttp.web.json_response(out.body(), status=413)
+        out = await desk.receive(request.match_info["namespace"], request.match_info["name"], body, now())
+        return aiohttp.web.json_response(out.body(), status=out.http_status)
+
+    async def healthz(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.json_response({"ok": True})
+
+    app = aiohttp.web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post(ROUTE, receive)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(app: aiohttp.web.Application, addr: str, port: int) -> tuple[aiohttp.web.AppRunner, int]:
+    """Start serving; returns the runner (to clean up) and the bound port (0 picks a free one)."""
+    runner = aiohttp.web.AppRunner(app, access_log=None)  # request lines would carry nothing useful, no secret
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, addr, port)
+    await site.start()
+    bound = int(runner.addresses[0][1]) if runner.addresses else port
+    return runner, bound
