@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     op = sub.add_parser("operator", help="run the kopf operator against the current cluster")
     op.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
-    op.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint")
+    op.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                    help="liveness endpoint ('' for none; the TradingView webhook is on $HEDGEOPS_WEBHOOK_PORT, 8081)")
     op.set_defaults(func=_cmd_operator)
 
     jo = sub.add_parser("journal", help="print an object's journal, e.g. hedgebook/jlp")

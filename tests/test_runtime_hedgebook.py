@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
-from hedgeops.runtime.hedgebook import CycleResult
-from hedgeops.runtime.locks import account_lock_key
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler
+from hedgeops.runtime.locks import RedisLocks, account_lock_key
 
 from .runtime_fixtures import Rig, book, killed_after, policy, rig
 
@@ -303,3 +306,33 @@ async def test_close_all_flattens_every_hedge_leg_reduce_only_and_trades_nothing
     b, res = await step(r, b, close_all=True)  # wildly out of band now, but close-all holds it flat
     assert [e.reason for e in res.events if e.reason != "PersistingDeviation"] == ["ClosedAll"]
     assert (await venue.snapshot(["SOL/USDT:USDT"])).positions == {}
+
+
+async def test_two_books_on_one_account_in_one_process_queue_for_the_lock(redis_client: Any) -> None:
+    """kopf runs each book's timer as its own task: two books on one account cycle at the same time. The lock
+    store is re-entrant per owner, so without the in-process queue the second book's acquisition would fence
+    the first one out in the middle of its plan (LockLost)."""
+    r = rig()
+    services = Services(r.venues, RedisLocks(redis_client), r.journal, r.metrics, owner="one-process")
+    reconciler = HedgeBookReconciler(services)
+    shared = {"name": "okx", "account": "shared"}
+    sol = book("sol", exchange=shared, holdings={"source": "Static", "static": {"SOL": 100}},
+               legs=[{"asset": "SOL", "symbol": "SOL/USDT:USDT"}])
+    eth = book("eth", exchange=shared, holdings={"source": "Static", "static": {"ETH": 3}},
+               legs=[{"asset": "ETH", "symbol": "ETH/USDT:USDT"}])
+    venue = await r.venues.venue_for(sol.spec.exchange, sol.spec.mode, "default")
+    place = venue.place
+
+    async def slow_place(order: Any) -> Any:  # a real exchange answers later: let the other book's task run
+        await asyncio.sleep(0.05)
+        return await place(order)
+
+    venue.place = slow_place  # type: ignore[method-assign]
+    sliced = policy(execution={"maxOrderQuote": 5000})  # several orders per plan: a fence check between them
+    results = await asyncio.gather(*(reconciler.reconcile(b, sliced, r.clock.now()) for b in (sol, eth)))
+    for res in results:
+        assert cond(res.status, "Ready") == ("True", "Reconciled") and res.completed is not None
+    positions = (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions
+    assert positions["SOL/USDT:USDT"].qty == D(-100) and positions["ETH/USDT:USDT"].qty == D(-3)
+    fences = {e["fence"] for b in (sol, eth) for e in r.entries(b)}
+    assert len(fences) == 2  # one lease per cycle, one after the other

@@ -41,6 +41,7 @@ class Faults:
     timeout_seconds: float = 30.0
     rejects: int = 0  # new orders refused with 51008 (insufficient margin)
     show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
+    stall_after_orders: int | None = None  # orders after the first N go in but are answered after timeout_seconds
     partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
 
 
@@ -86,6 +87,10 @@ class Emulator:
             acct = Account(venue, funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
             self._accounts[api_key] = acct
         return acct
+
+    def orders_placed(self) -> int:
+        """Orders accepted so far, over every key."""
+        return sum(len(a.ord_ids) for a in self._accounts.values())
 
     def _fill_ratio(self) -> Decimal:
         if self.faults.partial_fills > 0:

@@ -25,6 +25,7 @@ from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, Order
 
 ZERO = Decimal(0)
 PUBLIC = ("/api/v5/public/", "/api/v5/market/")
+_ORDER_PATHS = ("/api/v5/trade/order", "/api/v5/trade/batch-orders")
 MAX_SKEW_SECONDS = 30
 CLORDID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 API_KEY = web.RequestKey("api_key", str)
@@ -127,6 +128,9 @@ class EmulatorApp:
         if faults.timeouts > 0 and not request.path.startswith(PUBLIC):
             faults.timeouts -= 1
             await asyncio.sleep(faults.timeout_seconds)  # the work is done; the answer comes too late
+        elif (faults.stall_after_orders is not None and request.path in _ORDER_PATHS
+              and self.emu.orders_placed() > faults.stall_after_orders):
+            await asyncio.sleep(faults.timeout_seconds)  # the order is in; its sender hears only much later
         return response
 
     async def _authenticate(self, request: web.Request) -> str:

@@ -56,6 +56,7 @@ HALT = "hedgeops.io/halt"
 CLOSE_ALL = "hedgeops.io/close-all"
 RESET_BREAKER = "hedgeops.io/reset-breaker"
 CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
+RETRY_SECONDS = 5  # a Degraded book (lock busy or unreachable, exchange down) is retried this soon
 REDIS_TIMEOUT_S = 5.0  # a partitioned Redis fails the cycle (LockUnavailable), never hangs it
 SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
 
@@ -126,6 +127,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: Any,
                   logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     settings.posting.level = logging.WARNING  # kopf's own log lines are not events; ours are posted explicitly
+    # "Timer succeeded" per object per tick is noise at INFO (five lines a second a book); failures still show.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="hedgeops.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="hedgeops.io")
     settings.watching.server_timeout = 300
@@ -158,7 +161,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls,
                       on_request=count_request) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
-    services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity)
+    services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity,
+                        lock_ttl_seconds=SETTINGS.lock_ttl_seconds)
     runtime = memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
                                      MarketMakerReconciler(services), metrics, venues, redis_client)
     webhook = "off"
@@ -280,6 +284,8 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     for ev in result.events:
         kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
     interval = policy.spec.checkIntervalSeconds if policy else 60
+    if any(c.type == "Degraded" and c.status.value == "True" for c in result.status.conditions):
+        interval = min(interval, RETRY_SECONDS)  # a busy lock or a flaky exchange: try again soon, not in an hour
     memo.next_due, memo.generation = now + timedelta(seconds=interval), meta.get("generation")
 
 

@@ -19,8 +19,9 @@ class OperatorSettings:
     replay_start: datetime | None  # Paper books replay history from here (default: the data's start)
     replay_speed: float  # simulated seconds per wall second for Paper books
     identity: str
-    webhook_port: int | None = 8080  # TradingView webhook; None (HEDGEOPS_WEBHOOK_PORT=off) serves none
+    webhook_port: int | None = 8081  # TradingView webhook (8080 is the liveness probe); None: off
     webhook_addr: str = "0.0.0.0"
+    lock_ttl_seconds: float = 30.0  # an account lock left by a dead process is free again after this
     prices: str = "replay"  # Paper books on replayed history ("replay") or on the exchanges' live prices ("live")
     live_trading: bool = False  # Live books may send real orders (needs prices "live": one clock, the wall's)
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange id -> base URL (emulator, gateway)
@@ -42,8 +43,9 @@ class OperatorSettings:
             prices=os.environ.get("HEDGEOPS_PRICES", "replay"),
             live_trading=os.environ.get("HEDGEOPS_LIVE_TRADING", "false").lower() in ("1", "true", "yes"),
             exchange_urls=_urls(os.environ.get("HEDGEOPS_EXCHANGE_URLS", "")),
-            webhook_port=_port(os.environ.get("HEDGEOPS_WEBHOOK_PORT", "8080")),
+            webhook_port=_port(os.environ.get("HEDGEOPS_WEBHOOK_PORT", "8081")),
             webhook_addr=os.environ.get("HEDGEOPS_WEBHOOK_ADDR", "0.0.0.0"),
+            lock_ttl_seconds=float(os.environ.get("HEDGEOPS_LOCK_TTL_SECONDS", "30")),
         )
 
     def problems(self) -> list[str]:
@@ -53,6 +55,8 @@ class OperatorSettings:
             out.append(f"HEDGEOPS_PRICES must be replay or live, not {self.prices!r}")
         if self.live_trading and self.prices != "live":
             out.append("HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the wall clock)")
+        if not 1 <= self.lock_ttl_seconds <= 600:
+            out.append(f"HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not {self.lock_ttl_seconds}")
         return out
 
 

@@ -3,6 +3,7 @@ and the account lock for one cycle and turns venue and lock failures into a cond
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ class Services:
     journal: Journal
     metrics: Metrics
     owner: str
+    lock_ttl_seconds: float = LOCK_TTL_SECONDS  # a cycle is seconds long; a dead holder's lock frees after this
+    _queues: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
+
+    def account_queue(self, key: str) -> asyncio.Lock:
+        """This process's cycles on one account, one at a time. The lock store is re-entrant per owner (a
+        restarted process with the same identity gets its lock back), so two of our own cycles must queue here:
+        otherwise the second one's acquisition would fence out the first one in the middle of its plan."""
+        return self._queues.setdefault(key, asyncio.Lock())
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Guard:
     failure: Failure | None = None
     lease: Lease | None = None
     _venue: CarryVenue | None = field(default=None, repr=False)
+    _queue: asyncio.Lock | None = field(default=None, repr=False)
 
     @property
     def venue(self) -> CarryVenue:
@@ -108,8 +118,10 @@ class Guard:
             return self
         account = (self.exchange.name, self.exchange.account)
         started = time.perf_counter()
+        self._queue = s.account_queue(account_lock_key(*account))
+        await self._queue.acquire()
         try:
-            self.lease = await s.locks.acquire(account_lock_key(*account), s.owner, LOCK_TTL_SECONDS)
+            self.lease = await s.locks.acquire(account_lock_key(*account), s.owner, s.lock_ttl_seconds)
         except Exception as exc:  # Redis down: fail closed
             s.metrics.lock_store_up.set(0)
             s.metrics.locks.labels(*account, "unavailable").inc()
@@ -126,10 +138,14 @@ class Guard:
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
-        if self.lease is not None:
-            # Redis gone: the lease runs out by itself (LOCK_TTL_SECONDS); the cycle's own outcome matters more.
-            with contextlib.suppress(redis_errors.ConnectionError, redis_errors.TimeoutError):
-                await self.cycle.services.locks.release(self.lease)
+        try:
+            if self.lease is not None:
+                # Redis gone: the lease runs out by itself (lock_ttl_seconds); the cycle's own outcome matters more.
+                with contextlib.suppress(redis_errors.ConnectionError, redis_errors.TimeoutError):
+                    await self.cycle.services.locks.release(self.lease)
+        finally:
+            if self._queue is not None:
+                self._queue.release()
         if exc is None or not isinstance(exc, Exception):
             return False
         failure = self._translate(exc)
@@ -158,8 +174,9 @@ class Guard:
 
     async def record(self, entry: dict[str, Any]) -> None:
         token = self.lease.token if self.lease else None
-        await self.cycle.services.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token,
-                                                               **entry})
+        s = self.cycle.services
+        await s.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token, "owner": s.owner,
+                                             **entry})
 
     def context(self, intent_key: str, markets: dict[str, MarketRules],
                 min_order: dict[str, Any] | None = None) -> ExecutionContext:
@@ -169,7 +186,9 @@ class Guard:
         assert lease is not None
 
         async def still_held() -> bool:
-            return await s.locks.still_held(lease)
+            # The fence check before each order also extends the lease (atomically, only if still ours): a slow
+            # exchange cannot make a long plan outlive its lock, while a dead process's lock still runs out.
+            return await s.locks.renew(lease, s.lock_ttl_seconds)
 
         async def write_intent(intent: dict[str, Any]) -> None:
             await s.journal.write_intent(intent_key, {"fence": lease.token, **intent})

@@ -56,7 +56,8 @@ class Metrics:
         self.locks = Counter("hedgeops_lock_acquisitions_total", "Account lock attempts by outcome (acquired, "
                              "busy: another actor holds it, unavailable: the lock store failed)",
                              [*account, "outcome"], registry=r)
-        self.lock_wait = Histogram("hedgeops_lock_wait_seconds", "Time to get an answer from the lock store",
+        self.lock_wait = Histogram("hedgeops_lock_wait_seconds", "Time to get the account lock's answer: queued behind "
+                                   "this process's other cycles on the account, then the lock store",
                                    account, registry=r,
                                    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.lock_store_up = Gauge("hedgeops_lock_store_up", "1 when the last lock request reached the lock store "
