@@ -1,7 +1,8 @@
 """The kmock Kubernetes emulator, filled in where kopf needs more than kmock 0.8 does (DESIGN §6):
 resourceVersion, uid, generation and creationTimestamp on writes; namespace from the URL on POST;
-generateName; 201 on create; the status subresource kept apart from the main resource; kind/apiVersion on
-lists; JSON-patch with `test` (422 when it fails). Declares HedgeOps' CRDs from the generated files."""
+generateName; 201 on create; a bounded request history; the status subresource kept apart from the main
+resource; kind/apiVersion on lists; JSON-patch with `test` (422 when it fails); a DELETED watch event when
+removing the last finalizer completes a deletion. Declares HedgeOps' CRDs from the generated files."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import yaml
 from kmock._internal import enums, rendering
 
 _rv = itertools.count(1000)
+KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
 
 
 def _apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,10 +67,22 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 self._prepare(request)
             except kmock.KubernetesError as exc:
                 return await self._render_error(exc)
+        key = (request.resource, request.namespace, request.name)
+        live = request.action == enums.action.UPDATE and key in self.objects and not self.objects[key].deleted
         response = await super()._handle(request)
+        if live and self.objects[key].deleted:  # the last finalizer went: kmock collects it without a word
+            await self._buses[request.resource].put({"type": "DELETED", "object": self.objects[key].last.raw})
         if request.action == enums.action.CREATE and response.status == 200 and not response.prepared:
             response.set_status(201)
+        self._forget()
         return response
+
+    def _forget(self) -> None:
+        """kmock keeps every request for assertions, and matches each new one by scanning them all: quadratic
+        over a long run (an operator with hundreds of objects spends its time there). Nothing here asserts on
+        kmock's request history, so only the recent tail is kept."""
+        for history in (self._requests, *(p._requests for p in self._payloads)):
+            del history[:-KEEP_REQUESTS]
 
     def _prepare(self, request: rendering.Request) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

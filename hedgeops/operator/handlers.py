@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,8 +159,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
 
     if isinstance(paper, LivePaperVenues):
         paper.on_request = count_request
-    live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls,
-                      on_request=count_request) if SETTINGS.live_trading else None
+    # One account snapshot serves every book due within a tick of the same slot (see next_slot).
+    live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls, on_request=count_request,
+                      snapshot_max_age_s=max(2.0, SETTINGS.tick_seconds)) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
     services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity,
                         lock_ttl_seconds=SETTINGS.lock_ttl_seconds)
@@ -241,6 +243,14 @@ def validate_policy(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch
     patch.status["conditions"] = [c.model_dump(mode="json", exclude_none=True) for c in conds]
 
 
+def next_slot(now: datetime, interval: int) -> datetime:
+    """The next multiple of `interval` seconds since the epoch: every book on one interval is due at the same
+    instants, so the books of one account share one observation of it (the venue's snapshot) per interval
+    instead of one each. Costs at most one shorter first interval."""
+    slot = (math.floor(now.timestamp() / interval) + 1) * interval
+    return datetime.fromtimestamp(slot, tz=now.tzinfo)
+
+
 def _policy(index: kopf.Index, namespace: str, name: str) -> RebalancePolicy | None:  # type: ignore[type-arg]
     for body in index.get((namespace, name), []):
         try:
@@ -259,16 +269,25 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     policy_index: kopf.Index = kwargs["policy_index"]  # type: ignore[type-arg]  # injected by name by kopf
     now = runtime.clock.now()
     due: datetime | None = getattr(memo, "next_due", None)
-    signal = ((body.get("status") or {}).get("activeSignal") or {}).get("id")
-    if (due is not None and now < due and getattr(memo, "generation", None) == meta.get("generation")
-            and getattr(memo, "signal", None) == signal):  # a new signal is acted on at once
+    # What the last decision was made on: the book's spec, its policy's spec, the signal in force, the controls
+    # (halt, approve, close-all). A change to any of them is acted on at this tick, not at the next interval.
+    policy_name = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+    policy_body: dict[str, Any] = next(iter(policy_index.get((meta.get("namespace"), policy_name), [])), {})
+    policy_meta = policy_body.get("metadata") or {}
+    inputs = (meta.get("generation"), policy_meta.get("uid"), policy_meta.get("generation"),
+              ((body.get("status") or {}).get("activeSignal") or {}).get("id"),
+              halt_reason(meta, kwargs["cluster_halt_index"]),
+              *((meta.get("annotations") or {}).get(k) for k in (APPROVE, CLOSE_ALL)))
+    if due is not None and now < due and getattr(memo, "inputs", None) == inputs:
         return
-    memo.signal = signal
+    memo.inputs = inputs
+    if due is not None and now >= due:
+        runtime.metrics.cycle_lag.labels("HedgeBook").observe((now - due).total_seconds())
     try:
         book = HedgeBook.model_validate(dict(body))
     except ValidationError as exc:
         _invalid(body, meta, patch, exc, now)
-        memo.next_due, memo.generation = now + timedelta(seconds=60), meta.get("generation")
+        memo.next_due = now + timedelta(seconds=60)
         return
     policy = _policy(policy_index, book.metadata.namespace, book.spec.policyRef.name)
     halted = halt_reason(meta, kwargs["cluster_halt_index"]) is not None
@@ -286,7 +305,7 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     interval = policy.spec.checkIntervalSeconds if policy else 60
     if any(c.type == "Degraded" and c.status.value == "True" for c in result.status.conditions):
         interval = min(interval, RETRY_SECONDS)  # a busy lock or a flaky exchange: try again soon, not in an hour
-    memo.next_due, memo.generation = now + timedelta(seconds=interval), meta.get("generation")
+    memo.next_due = next_slot(now, interval)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -98,7 +98,7 @@ class HedgeBookReconciler:
         if policy is None:
             return self._fail(cycle, status, "PolicyNotFound",
                               f"RebalancePolicy {spec.policyRef.name!r} not found in namespace "
-                              f"{book.metadata.namespace!r}")
+                              f"{book.metadata.namespace!r}: the book does not trade until it exists")
         if spec.objective.type is not ObjectiveType.HEDGE:
             return self._fail(cycle, status, "ObjectiveNotSupported",
                               "Allocation books are not reconciled by this version; use objective Hedge")
@@ -166,6 +166,7 @@ class HedgeBookReconciler:
             if o.symbol == sym and not o.client_order_id.startswith(ours)]
         deltas = asset_deltas([DeltaPosition(sym, asset, InstrumentKind.PERP, snap.positions[sym].qty)
                                for asset, sym in legs.items() if sym in snap.positions], foreign)
+        started = time.perf_counter()
         exposure = compute_exposure(
             [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)), deltas.get(asset, Decimal(0)))
              for asset, sym in legs.items()],
@@ -175,6 +176,7 @@ class HedgeBookReconciler:
         minimums = {asset: max(pspec.minOrder.get(asset, Decimal(0)), ctx.markets[sym].min_amount)
                     for asset, sym in legs.items() if sym in ctx.markets}
         verdict_now = decide_book(exposure, pspec, now, last_at, _volatility(status), minimums)
+        self.s.metrics.decision_seconds.labels(KIND).observe(time.perf_counter() - started)
         thresholds, decision = verdict_now.thresholds, verdict_now.decision
         persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
                                        pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)

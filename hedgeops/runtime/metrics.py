@@ -42,6 +42,13 @@ class Metrics:
                              [*obj, "symbol"], registry=r)
         self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",
                                            ["kind"], registry=r)
+        self.decision_seconds = Histogram("hedgeops_decision_duration_seconds", "Engine time for one object's "
+                                          "decision (exposure and trigger; no I/O)", ["kind"], registry=r,
+                                          buckets=(5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.05))
+        self.cycle_lag = Histogram("hedgeops_cycle_lag_seconds", "How late a due cycle started (its tick after the "
+                                   "due time, plus queueing): above the check interval means books are missed",
+                                   ["kind"], registry=r,
+                                   buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300))
         self.recoveries = Counter("hedgeops_recovered_plans_total",
                                   "Plans a previous process left half-sent, adopted from their intent", ["kind"],
                                   registry=r)

@@ -1,0 +1,261 @@
+"""One operator process, many HedgeBooks: exchange traffic, engine time, cycle lag and memory.
+
+    python bench/operator_scale.py [--books 500] [--accounts 5] [--interval 60] [--cycles 2] [--tick 2] [--json]
+
+The real operator (`hedgeops operator`, a child process) runs kopf against the kmock Kubernetes emulator
+(tests/kube_emulator.py) and trades Live through real ccxt to the in-process OKX emulator, with a real
+redis-server for locks and journal when one is installed. `--books` HedgeBooks are spread over `--accounts`
+exchange accounts, all on one RebalancePolicy checking every `--interval` seconds.
+
+Books on one account with the same legs share the account's perp positions, so every book on an account holds
+the same SOL and ETH: once the first book has hedged, every book sees itself hedged, and the measured cycles
+are the steady state (observe, decide, report) that dominates an operator's life. After every book's first
+cycle, traffic is counted over `--cycles` whole intervals, from the middle of one interval slot to the middle
+of another.
+
+Figures: exchange requests per interval (total and per account: the target is a small constant per account,
+whatever the number of books), the engine's time per book decision (median, from the operator's own
+hedgeops_decision_duration_seconds histogram, interpolated within its buckets), cycle lag p99 (how late a due
+cycle started, hedgeops_cycle_lag_seconds, over the measured window), the share of books reconciled within
+the last interval, and the operator process's resident memory (VmRSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the kmock emulator with the API-server behaviour kopf needs lives with the tests
+
+from hedgeops.exchange.emulator import Credentials, Emulator  # noqa: E402
+from hedgeops.exchange.emulator_http import serving  # noqa: E402
+from hedgeops.exchange.replay import MarketReplay  # noqa: E402
+
+AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # the emulator's prices stand still at this real moment
+SECRET, PASSPHRASE = "bench-secret", "bench-pass"
+NS = "default"
+API = f"/apis/hedgeops.io/v1alpha1/namespaces/{NS}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+@contextmanager
+def _redis(workdir: Path) -> Iterator[str | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _book(i: int, accounts: int) -> dict[str, Any]:
+    account = f"acct-{i % accounts}"
+    return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": f"book-{i:04d}"},
+            "spec": {"mode": "Live", "exchange": {"name": "okx", "account": account,
+                                                  "credentialsSecretRef": {"name": account}},
+                     "holdings": {"source": "Static", "static": {"SOL": 40, "ETH": 2}},
+                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
+                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
+                     "policyRef": {"name": "scale"}}}
+
+
+def _histogram(text: str, name: str) -> dict[float, float]:
+    """Cumulative bucket counts (upper bound -> count) of a histogram, summed over its labels."""
+    out: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == name + "_bucket":
+                le = float(sample.labels["le"])
+                out[le] = out.get(le, 0.0) + sample.value
+    return out
+
+
+def _quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The q-quantile of the observations made between two scrapes, interpolated linearly within a bucket."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, cum in zip(bounds, counts, strict=True):
+        if cum >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cum - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cum
+    return lower
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+async def _scrape(port: int) -> str:
+    url = f"http://127.0.0.1:{port}/metrics"
+    return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    import kmock
+
+    from tests.kube_emulator import ClusterEmulator
+
+    keys = {f"acct-{i}": Credentials(SECRET, PASSPHRASE) for i in range(args.accounts)}
+    emu = Emulator(MarketReplay(), lambda: AT, keys, trading_usdt=Decimal(10_000_000))
+    with tempfile.TemporaryDirectory() as tmp, _redis(Path(tmp)) as redis_url:
+        async with serving(emu) as (app, url), ClusterEmulator() as kube, kmock.Server(kube) as server:
+            kube.declare_crds(ROOT / "crds")
+            kubeconfig = Path(tmp) / "kubeconfig"
+            kubeconfig.write_text(yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config", "current-context": "emu",
+                "clusters": [{"name": "emu", "cluster": {"server": str(server.url).rstrip("/")}}],
+                "users": [{"name": "emu", "user": {"token": "bench"}}],
+                "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu"}}]}))
+            b64 = {k: base64.b64encode(v.encode()).decode()
+                   for k, v in (("secret", SECRET), ("passphrase", PASSPHRASE))}
+            for key in keys:
+                await kube.post(f"/api/v1/namespaces/{NS}/secrets", json={
+                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": key},
+                    "data": {"apiKey": base64.b64encode(key.encode()).decode(), **b64}})
+            await kube.post(f"{API}/rebalancepolicies", json={
+                "apiVersion": "hedgeops.io/v1alpha1", "kind": "RebalancePolicy", "metadata": {"name": "scale"},
+                "spec": {"preset": "Compact", "checkIntervalSeconds": args.interval}})
+            for i in range(args.books):
+                await kube.post(f"{API}/hedgebooks", json=_book(i, args.accounts))
+            return await _measure(args, kube, kubeconfig, url, app, redis_url)
+
+
+async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: str, app: Any,
+                   redis_url: str | None) -> dict[str, Any]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGEOPS_")}
+    env.update({"KUBECONFIG": str(kubeconfig), "HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true",
+                "HEDGEOPS_EXCHANGE_URLS": f"okx={url}", "HEDGEOPS_METRICS_PORT": str(port),
+                "HEDGEOPS_METRICS_ADDR": "127.0.0.1", "HEDGEOPS_WEBHOOK_PORT": "off",
+                "HEDGEOPS_TICK_SECONDS": str(args.tick), "HEDGEOPS_LOG_LEVEL": "WARNING", "HEDGEOPS_IDENTITY": "bench"})
+    if redis_url:
+        env["HEDGEOPS_REDIS_URL"] = redis_url
+    exe = Path(sys.executable).parent / "hedgeops"
+    proc = subprocess.Popen([str(exe), "operator", "--liveness", ""], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        def checked() -> int:
+            return sum(1 for (res, _, _), o in list(kube.objects.items())
+                       if res.plural == "hedgebooks" and (o.raw.get("status") or {}).get("lastCheck"))
+
+        last = -1
+        while (done := checked()) < args.books:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the operator exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            if loop.time() - started > args.interval * 3 + 120:
+                raise RuntimeError(f"only {done}/{args.books} books reconciled after {loop.time() - started:.0f}s")
+            if done != last:
+                _say(args, f"first cycle: {done}/{args.books} books")
+                last = done
+            await asyncio.sleep(1)
+        _say(args, f"first cycle: every book reconciled in {loop.time() - started:.1f}s; measuring {args.cycles} "
+                   f"intervals of {args.interval}s")
+        now = time.time()
+        mid = (int(now // args.interval) + 1) * args.interval + args.interval / 2  # middle of the next slot
+        await asyncio.sleep(mid - now)
+        before_requests, before = app.requests, await _scrape(port)
+        await asyncio.sleep(args.cycles * args.interval)
+        after_requests, after = app.requests, await _scrape(port)
+        recent = time.time() - args.interval - args.tick  # a due cycle starts within a tick of its slot
+        checks = [(o.raw.get("status") or {}).get("lastCheck") for (res, _, _), o in list(kube.objects.items())
+                  if res.plural == "hedgebooks"]
+        fresh = sum(1 for c in checks if c and datetime.fromisoformat(c).timestamp() >= recent)
+        rss = _rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    decision = _quantile(_histogram(before, "hedgeops_decision_duration_seconds"),
+                         _histogram(after, "hedgeops_decision_duration_seconds"), 0.5)
+    lag = _quantile(_histogram(before, "hedgeops_cycle_lag_seconds"), _histogram(after, "hedgeops_cycle_lag_seconds"),
+                    0.99)
+    per_cycle = (after_requests - before_requests) / args.cycles
+    return {"books": args.books, "accounts": args.accounts, "interval_s": args.interval, "cycles": args.cycles,
+            "tick_s": args.tick, "locks": "redis" if redis_url else "in-memory",
+            "requests_per_cycle": round(per_cycle, 1),
+            "requests_per_account_cycle": round(per_cycle / args.accounts, 1),
+            "decision_ms_median": None if decision is None else round(decision * 1000, 3),
+            "cycle_lag_p99_s": None if lag is None else round(lag, 2),
+            "books_reconciled_last_interval": fresh, "rss_mb": rss}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--books", type=int, default=500)
+    p.add_argument("--accounts", type=int, default=5)
+    p.add_argument("--interval", type=int, default=60, help="the policy's checkIntervalSeconds")
+    p.add_argument("--cycles", type=int, default=2, help="intervals measured after every book's first cycle")
+    p.add_argument("--tick", type=float, default=2.0, help="HEDGEOPS_TICK_SECONDS of the operator")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    if args.books < 1 or args.accounts < 1 or args.accounts > args.books or args.interval < 1 or args.cycles < 1:
+        p.error("need books >= accounts >= 1, interval >= 1, cycles >= 1")
+    report = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:32} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
