@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ccxt.async_support as ccxt
+import pytest
 
 from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
 from hedgeops.exchange.ccxt_venue import CcxtVenue
@@ -63,3 +65,19 @@ def venue(rig: Rig, key: str = KEY, secret: str = SECRET, passphrase: str = PASS
     client = make_client("okx", ApiCredentials(key, secret, passphrase), base_url=rig.url, timeout_ms=timeout_ms,
                          rate_limit=False)
     return CcxtVenue(client, snapshot_max_age_s=max_age_s)
+
+
+@pytest.fixture
+async def exchange() -> AsyncIterator[Rig]:
+    """The emulator for a test module that imports this fixture."""
+    async for rig in start():
+        yield rig
+
+
+def credentials_secret(name: str = "okx-creds") -> dict[str, Any]:
+    """A Kubernetes Secret holding the emulator's API credentials, as a Live book's credentialsSecretRef names."""
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+            "type": "Opaque", "data": {"apiKey": b64(KEY), "secret": b64(SECRET), "passphrase": b64(PASSPHRASE)}}

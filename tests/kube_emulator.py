@@ -1,8 +1,8 @@
 """The kmock Kubernetes emulator, filled in where kopf needs more than kmock 0.8 does (DESIGN §6):
 resourceVersion, uid, generation and creationTimestamp on writes; namespace from the URL on POST;
 generateName; 201 on create; a bounded request history; the status subresource kept apart from the main
-resource; kind/apiVersion on lists; JSON-patch with `test` (422 when it fails); a DELETED watch event when
-removing the last finalizer completes a deletion. Declares HedgeOps' CRDs from the generated files."""
+resource; kind/apiVersion on lists; JSON-patch with `test` (422 when it fails). Declares HedgeOps' CRDs from the
+generated files."""
 
 from __future__ import annotations
 
@@ -67,11 +67,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 self._prepare(request)
             except kmock.KubernetesError as exc:
                 return await self._render_error(exc)
-        key = (request.resource, request.namespace, request.name)
-        live = request.action == enums.action.UPDATE and key in self.objects and not self.objects[key].deleted
         response = await super()._handle(request)
-        if live and self.objects[key].deleted:  # the last finalizer went: kmock collects it without a word
-            await self._buses[request.resource].put({"type": "DELETED", "object": self.objects[key].last.raw})
         if request.action == enums.action.CREATE and response.status == 200 and not response.prepared:
             response.set_status(201)
         self._forget()

@@ -4,14 +4,12 @@ prices, which never reaches the exchange's private API."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, SECRET, Rig, credentials_secret
 from .kube_emulator import ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, ready, status_of, wait_for
 
@@ -20,18 +18,8 @@ D = Decimal
 
 
 @pytest.fixture
-async def exchange() -> AsyncIterator[Rig]:
-    async for rig in start():
-        yield rig
-
-
-@pytest.fixture
 def operator_env(exchange: Rig) -> dict[str, str]:
     return {"HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true", "HEDGEOPS_EXCHANGE_URLS": f"okx={exchange.url}"}
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def _book(name: str, mode: str, account: str, secret: str | None) -> dict[str, Any]:
@@ -49,9 +37,7 @@ def _book(name: str, mode: str, account: str, secret: str | None) -> dict[str, A
 async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, str], operator: dict[str, Any],
                                                 exchange: Rig) -> None:
     kube, _ = cluster
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "okx-creds", "namespace": "default"},
-              "type": "Opaque", "data": {"apiKey": _b64(KEY), "secret": _b64(SECRET), "passphrase": _b64(PASSPHRASE)}}
-    assert (await kube.post(SECRETS, json=secret)).status == 201
+    assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
     for body in (_book("live", "Live", "main", "okx-creds"), _book("paper", "Paper", "paper", None),
                  _book("nokey", "Live", "other", "missing")):

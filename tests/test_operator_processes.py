@@ -10,10 +10,8 @@ emulator, one real Redis:
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, Rig, credentials_secret
 from .kube_emulator import ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, status_of, wait_for
 from .operator_process import OperatorProcess, spawn
@@ -30,20 +28,8 @@ pytestmark = pytest.mark.slow
 D = Decimal
 
 
-@pytest.fixture
-async def exchange() -> AsyncIterator[Rig]:
-    async for rig in start():
-        yield rig
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 async def _setup(kube: ClusterEmulator, interval: int = 60, max_order_quote: int | None = None) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "okx-creds", "namespace": "default"},
-              "type": "Opaque", "data": {"apiKey": _b64(KEY), "secret": _b64(SECRET), "passphrase": _b64(PASSPHRASE)}}
-    assert (await kube.post(SECRETS, json=secret)).status == 201
+    assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     policy = example("rebalancepolicy-compact.yaml")
     policy["spec"]["checkIntervalSeconds"] = interval
     if max_order_quote:

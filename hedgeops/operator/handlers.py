@@ -143,10 +143,13 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     problems = SETTINGS.problems()
     if problems:
         raise kopf.PermanentError("; ".join(problems))  # start-up fails with the reason, before any order
+    def count_request(exchange: str, outcome: str) -> None:
+        metrics.exchange_requests.labels(exchange, outcome).inc()
+
     clock: Clock
     paper: VenueSource
     if SETTINGS.prices == "live":
-        clock, paper = WallClock(), LivePaperVenues(SETTINGS.exchange_urls)
+        clock, paper = WallClock(), LivePaperVenues(SETTINGS.exchange_urls, on_request=count_request)
         prices = "live prices"
     else:
         replay = MarketReplay()
@@ -154,11 +157,6 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
         replay_clock = ReplayClock(start, SETTINGS.replay_speed)
         clock, paper = replay_clock, PaperVenues(replay_clock.now, replay)
         prices = f"replay from {start.isoformat()} at {SETTINGS.replay_speed}x"
-    def count_request(exchange: str, outcome: str) -> None:
-        metrics.exchange_requests.labels(exchange, outcome).inc()
-
-    if isinstance(paper, LivePaperVenues):
-        paper.on_request = count_request
     # One account snapshot serves every book due within a tick of the same slot (see next_slot).
     live = CcxtVenues(_secret_reader(settings, logger), SETTINGS.exchange_urls, on_request=count_request,
                       snapshot_max_age_s=max(2.0, SETTINGS.tick_seconds)) if SETTINGS.live_trading else None
