@@ -23,7 +23,7 @@ def test_local_json_summary_on_the_examples() -> None:
     summary = json.loads(run.stdout)
     assert summary["from"] == "2024-12-31T00:00:00+00:00" and summary["to"] == "2025-01-01T00:00:00+00:00"
     books = {b["book"]: b for b in summary["books"]}
-    assert set(books) == {"default/jlp", "default/spot-bag"}
+    assert set(books) == {"default/jlp", "default/spot-bag", "default/index"}
     for b in books.values():
         assert set(b) >= {"rebalances", "costQuote", "meanAbsDeviationRatio", "maxAbsDeviationRatio"}
         assert b["state"] == "Ready" and b["cycles"] == 288  # one cycle per 5-minute bar for a day

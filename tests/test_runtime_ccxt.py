@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from hedgeops.api import HedgeBook
+from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics

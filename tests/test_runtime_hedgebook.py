@@ -9,8 +9,9 @@ from typing import Any
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
+from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import CycleResult, HedgeBookReconciler
+from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import RedisLocks, account_lock_key
 
 from .runtime_fixtures import Rig, book, killed_after, policy, rig

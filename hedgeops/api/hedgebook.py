@@ -222,23 +222,35 @@ class HedgeBookSpec(Schema):
 
     model_config = with_rules(
         rule(
-            "self.objective.type != 'Hedge' || size(self.legs) > 0",
+            "(has(self.objective) && self.objective.type == 'Allocation') || (has(self.legs) && size(self.legs) > 0)",
             "objective Hedge needs at least one leg",
             ".legs",
         ),
         rule(
-            "self.legs.all(l, self.legs.exists_one(m, m.asset == l.asset))",
+            "!has(self.objective) || self.objective.type != 'Allocation' || self.holdings.source == 'ExchangeBalance'",
+            "objective Allocation trades spot balances: holdings.source must be ExchangeBalance",
+            ".holdings.source",
+        ),
+        rule(
+            "!has(self.objective) || self.objective.type != 'Allocation' || !has(self.objective.targetWeights) || "
+            "!has(self.holdings.exchangeBalance) || self.objective.targetWeights.all(a, "
+            "a == self.quoteCurrency || a in self.holdings.exchangeBalance.assets)",
+            "every targetWeights asset must be one of holdings.exchangeBalance.assets (or the quote currency)",
+            ".objective.targetWeights",
+        ),
+        rule(
+            "!has(self.legs) || self.legs.all(l, self.legs.exists_one(m, m.asset == l.asset))",
             "each asset may have one leg only",
             ".legs",
         ),
         rule(
-            "!has(self.holdings.static) || self.legs.all(l, l.asset in self.holdings.static)",
+            "!has(self.holdings.static) || !has(self.legs) || self.legs.all(l, l.asset in self.holdings.static)",
             "every leg's asset must be held",
             ".legs",
         ),
         rule(
-            "!has(self.objective.hedgeRatioOverrides) || "
-            "self.objective.hedgeRatioOverrides.all(a, self.legs.exists(l, l.asset == a))",
+            "!has(self.objective) || !has(self.objective.hedgeRatioOverrides) || "
+            "self.objective.hedgeRatioOverrides.all(a, has(self.legs) && self.legs.exists(l, l.asset == a))",
             "hedgeRatioOverrides may only name assets that have a leg",
             ".objective.hedgeRatioOverrides",
         ),
@@ -267,6 +279,14 @@ class HedgeBookSpec(Schema):
     def _legs_match_holdings(self) -> HedgeBookSpec:
         if self.objective.type is ObjectiveType.HEDGE and not self.legs:
             raise ValueError("legs: objective Hedge needs at least one leg")
+        if self.objective.type is ObjectiveType.ALLOCATION:
+            if self.holdings.source is not HoldingsSource.EXCHANGE_BALANCE or self.holdings.exchangeBalance is None:
+                raise ValueError("holdings.source: objective Allocation trades spot balances: holdings.source must "
+                                 "be ExchangeBalance")
+            owned = {*self.holdings.exchangeBalance.assets, self.quoteCurrency}
+            stray = sorted(set(self.objective.targetWeights or {}) - owned)
+            if stray:
+                raise ValueError(f"objective.targetWeights: {', '.join(stray)} not in holdings.exchangeBalance.assets")
         assets = [leg.asset for leg in self.legs]
         if len(set(assets)) != len(assets):
             raise ValueError("legs: each asset may have one leg only")
@@ -311,6 +331,27 @@ class AssetExposureStatus(Schema):
     """Estimated variance per hour of this asset's deviation drift (volatility-scaled bands only)."""
 
 
+class AssetWeightStatus(Schema):
+    """Allocation books: one asset's share of the book's value against its target."""
+
+    asset: AssetCode
+    """The asset."""
+    priceQuote: Quantity
+    """Price used (mid), in the quote currency."""
+    qty: Quantity
+    """Units held."""
+    valueQuote: Quantity
+    """Value in the quote currency."""
+    weight: Quantity
+    """Share of the book's value."""
+    targetWeight: Quantity
+    """Target share."""
+    driftRatio: Quantity
+    """weight − targetWeight."""
+    bandRatio: Quantity
+    """The drift that triggers a rebalance."""
+
+
 class OrderSummary(Schema):
     """An order of a plan, as reported."""
 
@@ -324,10 +365,12 @@ class OrderSummary(Schema):
     """Amount in units of the base asset."""
     filled: Quantity = Decimal(0)
     """Amount filled."""
+    average: Quantity | None = None
+    """Average fill price."""
     type: str
     """maker (post-only limit) or taker (market)."""
     state: str = "new"
-    """open, closed (filled), canceled, rejected."""
+    """open, closed (filled), canceled, rejected; queued: waiting for an earlier batch (allocation buys)."""
     feeQuote: Quantity = Decimal(0)
     """Fee paid, in the quote currency."""
 
@@ -366,6 +409,8 @@ class WorkingPlan(Schema):
     """Normal or Emergency."""
     orders: list[OrderSummary] = Field(default_factory=list)
     """The plan's orders."""
+    queued: list[OrderSummary] = Field(default_factory=list)
+    """Allocation plans: the buys, sent once the sells that fund them are done."""
 
 
 class BasketMark(Schema):
@@ -407,7 +452,11 @@ class HedgeBookStatus(Schema):
     totalExposureQuote: Quantity | None = None
     """Σ |net exposure| in the quote currency."""
     totalDeviationRatio: Quantity | None = None
-    """Σ |net exposure| ÷ Σ target hedge notional."""
+    """Hedge: Σ |net exposure| ÷ Σ target hedge notional. Allocation: the largest |weight − target|."""
+    weights: list[AssetWeightStatus] = Field(default_factory=list)
+    """Allocation books: per-asset weight against target."""
+    valueQuote: Quantity | None = None
+    """Allocation books: the book's value in the quote currency."""
     lastCheck: datetime | None = None
     """When the book was last observed."""
     lastRebalance: RebalanceRecord | None = None
@@ -441,10 +490,11 @@ class HedgeBook(Resource[HedgeBookSpec, HedgeBookStatus]):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("hb", "hbook")
     PRINTER_COLUMNS: ClassVar[tuple[dict[str, Any], ...]] = (
         {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Objective", "type": "string", "jsonPath": ".spec.objective.type"},
         {"name": "Exposure", "type": "number", "jsonPath": ".status.totalExposureQuote",
          "description": "Σ |net exposure| in the quote currency"},
         {"name": "Deviation", "type": "number", "jsonPath": ".status.totalDeviationRatio",
-         "description": "Σ |net exposure| ÷ Σ target hedge notional"},
+         "description": "Hedge: Σ |net exposure| ÷ Σ target hedge notional; Allocation: largest weight drift"},
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
          "priority": 1},

@@ -4,16 +4,18 @@ the book) before anything trades."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from hedgeops.engine.book import OrderBook, walk
 from hedgeops.engine.gate import GateVerdict
 from hedgeops.engine.ids import client_order_id, plan_id
-from hedgeops.engine.market import Fees, MarketRules
-from hedgeops.engine.planner import OrderType, Skipped
+from hedgeops.engine.market import Fees, MarketRules, Quote
+from hedgeops.engine.planner import OrderType, PlannedOrder, RebalancePlan, Skipped
 from hedgeops.engine.slicing import slice_qty
+from hedgeops.engine.triggers import Reason, Urgency
 
 ZERO = Decimal(0)
 MAX_ORDERS = 100
@@ -142,3 +144,37 @@ def cost_verdict(plan: AllocationPlan, max_cost_ratio: Decimal, *, exit_all: boo
         return GateVerdict(False, "CostTooHigh", f"forecast cost {plan.est_cost_quote:.2f} is "
                            f"{plan.cost_ratio:.3%} of the book (tolerance {max_cost_ratio:.3%})")
     return GateVerdict(True)
+
+
+def as_rebalance_plan(plan: AllocationPlan, quotes: Mapping[str, Quote], markets: Mapping[str, MarketRules], *,
+                      now: datetime, urgency: Urgency, reason: Reason) -> RebalancePlan:
+    """The allocation plan in the form execution, the risk gate and manual approval share with hedge plans:
+    maker orders priced at the touch on the tick grid (buy at the bid, sell at the ask), as the hedge planner
+    prices them. `quotes` and `markets` are keyed by asset."""
+    orders = []
+    for o in plan.orders:
+        price = None
+        if o.type is OrderType.MAKER:
+            q = quotes[o.asset]
+            price = markets[o.asset].passive_price(q.bid if o.side == "buy" else q.ask, o.side)
+        orders.append(PlannedOrder(o.slot, o.asset, o.symbol, o.side, o.amount, o.type, price, o.client_order_id,
+                                   o.est_price))
+    return RebalancePlan(plan.plan_id, plan.seq, now, urgency, (reason,), tuple(orders), plan.skipped,
+                         plan.est_cost_quote)
+
+
+def fit_to_cash(orders: Sequence[PlannedOrder], cash: Decimal, markets: Mapping[str, MarketRules],
+                fee_rate: Decimal) -> tuple[PlannedOrder, ...]:
+    """The buys of a plan's second batch, scaled down together to the cash the sells actually left (a sell
+    may have filled below its forecast); orders that fall below their market's minimum are dropped."""
+    need = sum((o.amount * o.est_price * (1 + fee_rate) for o in orders), ZERO)
+    if need <= cash or need == 0:
+        return tuple(orders)
+    scale = max(cash, ZERO) / need
+    out = []
+    for o in orders:
+        amount = markets[o.asset].round_amount(o.amount * scale)
+        if amount >= markets[o.asset].min_amount and amount > 0:
+            out.append(PlannedOrder(o.slot, o.asset, o.symbol, o.side, amount, o.type, o.price, o.client_order_id,
+                                    o.est_price))
+    return tuple(out)

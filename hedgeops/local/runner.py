@@ -16,6 +16,7 @@ from hedgeops.exchange.replay import MarketReplay
 from hedgeops.local.summary import BookTally
 from hedgeops.local.view import RunView, book_table
 from hedgeops.manifests import load_resources
+from hedgeops.runtime.allocation import traded_symbols
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
@@ -55,10 +56,10 @@ def _claims(books: list[HedgeBook]) -> None:
     """Positions are per account and symbol: two books hedging one symbol on one account would share it."""
     seen: dict[tuple[str, str, str], str] = {}
     for b in books:
-        for leg in b.spec.legs:
-            key = (b.spec.exchange.name, b.spec.exchange.account, leg.symbol)
+        for symbol in traded_symbols(b):
+            key = (b.spec.exchange.name, b.spec.exchange.account, symbol)
             if key in seen:
-                raise LocalRunError(f"{b.key} and {seen[key]} both hedge {leg.symbol} on account "
+                raise LocalRunError(f"{b.key} and {seen[key]} both trade {symbol} on account "
                                     f"{key[0]}/{key[1]}; give each book its own account")
             seen[key] = b.key
 
@@ -73,7 +74,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         raise LocalRunError("no HedgeBook in the manifests given; nothing to run")
     _claims(books)
     replay = MarketReplay()
-    symbols = sorted({leg.symbol for b in books for leg in b.spec.legs})
+    symbols = sorted({s for b in books for s in traded_symbols(b)})
     try:
         first, last = replay.common_window(symbols)
     except Exception as exc:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.runtime.hedgebook import CycleResult
+from hedgeops.runtime.book_result import CycleResult
 
 
 @dataclass
@@ -33,13 +33,14 @@ class BookTally:
         self.state = "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
         # Deviation figures measure how the book is kept from its first hedge on (the exposure of a cycle is
         # observed before that cycle trades).
-        if result.exposure is not None and self.hedged:
-            dev = result.exposure.total_deviation
+        # Allocation books have no exposure: their deviation is the largest weight drift, observed before trading.
+        dev = result.exposure.total_deviation if result.exposure is not None else result.status.totalDeviationRatio
+        if dev is not None and self.hedged and ready is not None and ready.status == "True":
             self.samples += 1
             self.dev_sum += dev
             self.dev_max = max(self.dev_max, dev)
             self.last_deviation = dev
-            self.last_exposure = result.exposure.total_abs_net_quote
+            self.last_exposure = None if result.exposure is None else result.exposure.total_abs_net_quote
         if result.completed is not None:
             self.hedged = True
             self.rebalances += 1

@@ -3,7 +3,7 @@ with the fencing token; orders found by client id, never resubmitted blindly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,8 +45,8 @@ class ExecutionContext:
 
 def _summary(state: OrderState, order_type: str) -> OrderSummary:
     return OrderSummary(clientOrderId=state.client_order_id, symbol=state.symbol, side=state.side,
-                        amount=state.amount, filled=state.filled, type=order_type, state=state.status,
-                        feeQuote=state.fee_quote)
+                        amount=state.amount, filled=state.filled, average=state.average, type=order_type,
+                        state=state.status, feeQuote=state.fee_quote)
 
 
 async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
@@ -85,8 +85,10 @@ def _request(o: PlannedOrder, amount: Decimal, order_type: OrderType, attempt: s
     return OrderRequest(cid, o.symbol, o.side, amount, "market")
 
 
-async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, maker_timeout_s: int) -> WorkingPlan:
-    """Submit every order of the plan. A post-only order refused for crossing goes taker at once."""
+async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, maker_timeout_s: int,
+                     earlier: Sequence[OrderSummary] = ()) -> WorkingPlan:
+    """Submit every order of the plan. A post-only order refused for crossing goes taker at once. `earlier`: the
+    orders a previous batch of the same plan sent, kept in the intent so a restart still finds them."""
     await ctx.record({"type": "plan", "planId": plan.plan_id, "seq": plan.seq, "urgency": plan.urgency.value,
                       "reason": plan.reason_code, "reasons": [r.message for r in plan.reasons],
                       "estCostQuote": str(plan.est_cost_quote),
@@ -99,8 +101,10 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
     await ctx.write_intent({"planId": plan.plan_id, "seq": plan.seq, "createdAt": now.isoformat(),
                             "makerDeadline": deadline.isoformat(), "reason": plan.reason_code,
                             "urgency": plan.urgency.value,
-                            "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "type": o.type.value}
-                                       for o in plan.orders]})
+                            "orders": [*({"clientOrderId": o.clientOrderId, "symbol": o.symbol, "type": o.type}
+                                         for o in earlier),
+                                       *({"clientOrderId": o.client_order_id, "symbol": o.symbol, "type": o.type.value}
+                                         for o in plan.orders)]})
     summaries: list[OrderSummary] = []
     for o in plan.orders:
         state = await submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
@@ -174,11 +178,15 @@ async def recover_plan(ctx: ExecutionContext, intent: dict[str, Any]) -> Working
     sent (the maker id and its taker fallback) is looked up by client id; what the venue never saw is not sent
     now (the next plan, under the next sequence number, covers whatever deviation is left)."""
     summaries: list[OrderSummary] = []
+    seen: set[str] = set()
     for o in intent["orders"]:
         cid, symbol = str(o["clientOrderId"]), str(o["symbol"])
         # A maker may have been refused and replaced by its taker, or timed out with the rest sent as taker.
         candidates = [(cid, "taker")] if o["type"] == "taker" else [(cid, "maker"), (cid[:-1] + "t", "taker")]
         for candidate, order_type in candidates:
+            if candidate in seen:  # an earlier batch's maker and its taker fallback are both in the intent
+                continue
+            seen.add(candidate)
             state = await ctx.venue.order(candidate, symbol)
             if state is not None:
                 summaries.append(_summary(state, order_type))

@@ -3,42 +3,46 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.hedgebook import (
     AssetExposureStatus,
-    DailyCounters,
     HedgeBook,
     HedgeBookStatus,
     ObjectiveType,
-    RebalanceRecord,
-    WorkingPlan,
 )
-from hedgeops.api.policy import Approval, RebalancePolicy
+from hedgeops.api.policy import RebalancePolicy
 from hedgeops.engine.alerts import persisting_deviation
-from hedgeops.engine.approval import PlanState, executed
 from hedgeops.engine.bands import Thresholds
 from hedgeops.engine.decision import decide_book
 from hedgeops.engine.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas
 from hedgeops.engine.errors import DeltaCalculationError
-from hedgeops.engine.exposure import AssetExposure, AssetObservation, BookExposure, compute_exposure
+from hedgeops.engine.exposure import AssetExposure, AssetObservation, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
 from hedgeops.engine.ids import client_order_id, plan_id
-from hedgeops.engine.planner import PlanInputs, RebalancePlan, plan_rebalance
+from hedgeops.engine.planner import PlanInputs, plan_rebalance
 from hedgeops.engine.signals import effective_objective, signal_from_status
-from hedgeops.engine.triggers import TriggerDecision, Urgency
+from hedgeops.engine.triggers import Urgency
 from hedgeops.engine.volatility import DeviationVolatility
 from hedgeops.exchange.venue import OrderRequest, Venue
-from hedgeops.runtime.approval import APPROVE, from_status, review, to_status
-from hedgeops.runtime.conditions import set_condition
+from hedgeops.runtime.allocation import AllocationCycle
+from hedgeops.runtime.approval import from_status
+from hedgeops.runtime.book_result import (
+    CycleResult,
+    authorise,
+    book_conditions,
+    finish_plan,
+    idle_review,
+    pending_status,
+    q8,
+    today_of,
+)
 from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
 from hedgeops.runtime.execution import (
     ExecutionContext,
     halt_plan,
-    plan_cost,
     plan_done,
     progress_plan,
     recover_plan,
@@ -47,24 +51,7 @@ from hedgeops.runtime.execution import (
 )
 from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
 
-Q8 = Decimal("0.00000001")
 KIND = "HedgeBook"
-
-
-@dataclass
-class CycleResult:
-    """What a cycle produced: the new status and what happened along the way."""
-
-    status: HedgeBookStatus
-    exposure: BookExposure | None = None
-    decision: TriggerDecision | None = None
-    plan: RebalancePlan | None = None
-    completed: RebalanceRecord | None = None
-    events: list[CycleEvent] = field(default_factory=list)
-
-
-def _q(x: Decimal) -> Decimal:
-    return x.quantize(Q8)
 
 
 class HedgeBookReconciler:
@@ -76,7 +63,8 @@ class HedgeBookReconciler:
     async def reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime, *,
                         halted: bool = False, approval: str | None = None, close_all: bool = False) -> CycleResult:
         """`approval`: the id a person approved since the last cycle (hedgeops.io/approve), if any; `close_all`:
-        flatten every hedge leg reduce-only and trade nothing else (hedgeops.io/close-all)."""
+        flatten every hedge leg reduce-only and trade nothing else (hedgeops.io/close-all); for an Allocation book,
+        sell everything to the quote currency (seed 002's emergency exit)."""
         started = time.perf_counter()
         try:
             return await self._reconcile(book, policy, now, halted, approval, close_all)
@@ -99,9 +87,6 @@ class HedgeBookReconciler:
             return self._fail(cycle, status, "PolicyNotFound",
                               f"RebalancePolicy {spec.policyRef.name!r} not found in namespace "
                               f"{book.metadata.namespace!r}: the book does not trade until it exists")
-        if spec.objective.type is not ObjectiveType.HEDGE:
-            return self._fail(cycle, status, "ObjectiveNotSupported",
-                              "Allocation books are not reconciled by this version; use objective Hedge")
         # A policy is shared by many books: its per-asset overrides apply to the assets a book hedges.
         legs = {leg.asset: leg.symbol for leg in spec.legs}
         async with Guard(cycle, spec.exchange, spec.mode, book.key) as guard:
@@ -132,8 +117,12 @@ class HedgeBookReconciler:
                 recovered.append(CycleEvent("Warning", "PlanRecovered", (
                     f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
                     f"client id and adopted, none sent again")))
-        result = await self._cycle(book, policy, now, halted, approval, close_all, guard.venue, status, legs,
-                                   guard.context(guard.stream, {}, dict(policy.spec.minOrder)))
+        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        if book.spec.objective.type is ObjectiveType.ALLOCATION:
+            result = await AllocationCycle(self.s).run(book, policy, now, halted, approval, close_all, guard.venue,
+                                                       status, ctx)
+        else:
+            result = await self._cycle(book, policy, now, halted, approval, close_all, guard.venue, status, legs, ctx)
         result.events[:0] = recovered
         return result
 
@@ -181,8 +170,7 @@ class HedgeBookReconciler:
         persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
                                        pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)
         result = CycleResult(status, exposure, decision)
-        today = status.today if status.today and status.today.date == now.date().isoformat() else (
-            DailyCounters(date=now.date().isoformat()))
+        today = today_of(status, now)
         seconds = pspec.alerts.deviationPersistSeconds
         was_due = (status.highDeviationSince is not None and status.lastCheck is not None
                    and (status.lastCheck - status.highDeviationSince).total_seconds() >= seconds)
@@ -193,11 +181,8 @@ class HedgeBookReconciler:
         working = status.workingPlan
         seq = status.rebalanceSeq
         pending = from_status(status.pendingPlan)
-        wants = decision.urgency is not Urgency.NONE and working is None
-        if pspec.approval is Approval.MANUAL and not wants and (pending is not None or approval):
-            idle = review(pending, None, now, pspec.approvalTtlSeconds, approval)  # nothing wanted: supersede
-            pending = idle.pending
-            await self._approval_events(ctx, result, idle.events)
+        if decision.urgency is Urgency.NONE or working is not None:
+            pending = await idle_review(pspec, pending, now, approval, ctx, result)
         if close_all:
             if working is not None:
                 working = await halt_plan(ctx, working)
@@ -222,17 +207,8 @@ class HedgeBookReconciler:
             result.plan = plan
             verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
                            paused=spec.paused, halted=halted, exposure=exposure)
-            manual = pspec.approval is Approval.MANUAL
-            review_now = review(pending, plan, now, pspec.approvalTtlSeconds, approval) if manual and \
-                verdict.allowed else None
-            if review_now is not None:
-                pending = review_now.pending
-                await self._approval_events(ctx, result, review_now.events)
-            if verdict.allowed and (review_now is None or review_now.execute):
-                if review_now is not None and review_now.pending is not None:
-                    pending = executed(review_now.pending)
-                    await ctx.record({"type": "approval", "planId": plan.plan_id, "id": pending.plan_id,
-                                      "by": pending.approved_by})
+            go, pending = await authorise(self.s, book, pspec, plan, verdict, pending, now, approval, ctx, result)
+            if go:
                 seq = plan.seq
                 working = await start_plan(ctx, plan, now, pspec.execution.makerTimeoutSeconds)
                 result.events.append(CycleEvent(
@@ -240,66 +216,36 @@ class HedgeBookReconciler:
                     "EmergencyRebalance" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
                     f"plan {plan.plan_id}: {len(working.orders)} orders; "
                     + "; ".join(r.message for r in plan.reasons)))
-            elif not verdict.allowed and verdict.reason not in ("Paused", "Halted"):
-                self.s.metrics.refusals.labels(ns, name, verdict.reason).inc()
-                await ctx.record({"type": "refused", "planId": plan.plan_id, "reason": verdict.reason,
-                                  "message": verdict.message})
-                result.events.append(CycleEvent("Normal", verdict.reason, verdict.message))
 
         for order_type, outcome in ctx.outcomes:
             self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
-        updates: dict[str, Any] = {}
+        updates: dict[str, Any] = {"today": today}
         if working is not None and plan_done(working):
-            completed = self._complete(book, working, now)
-            result.completed = completed
-            filled = sum(1 for o in working.orders if o.state == "closed")
-            if filled == 0:
-                result.events.append(CycleEvent("Warning", "RebalanceFailed",
-                                                f"plan {working.planId}: no order filled"))
-            else:
-                result.events.append(CycleEvent("Normal", "Rebalanced",
-                                                f"plan {working.planId}: {filled} orders filled, "
-                                                f"cost {completed.costQuote} {spec.quoteCurrency}"))
-            await ctx.record({"type": "rebalance", "planId": working.planId, "reason": working.reason,
-                              "urgency": working.urgency, "costQuote": str(completed.costQuote),
-                              "filled": filled})
-            updates.update(
-                lastRebalance=completed, rebalancesTotal=status.rebalancesTotal + 1,
-                costTotalQuote=_q(status.costTotalQuote + completed.costQuote),
-                today=today.model_copy(update={"rebalances": today.rebalances + 1,
-                                               "costQuote": _q(today.costQuote + completed.costQuote)}))
+            updates.update(await finish_plan(self.s, book, working, now, status, today, ctx, result))
             working = None
-        else:
-            updates["today"] = today
 
         within = decision.urgency is Urgency.NONE
-        conds = set_condition(status.conditions, "Ready", True, "Reconciled",
-                              f"observed {len(legs)} legs on {spec.exchange.name}/{spec.exchange.account}", now, gen)
-        conds = set_condition(conds, "WithinBand", within, "WithinBand" if within else decision.primary.code
-                              if decision.primary else "OutOfBand",
-                              "" if within or decision.primary is None else decision.primary.message, now, gen)
-        conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
-        awaiting = pending is not None and pending.state is PlanState.PROPOSED
-        conds = set_condition(conds, "AwaitingApproval", awaiting, "PlanProposed" if awaiting else "NothingPending",
-                              f"{APPROVE}={pending.plan_id}" if awaiting and pending else "", now, gen)
-        conds = set_condition(conds, "Halted", halted, "HaltAnnotation" if halted else "Running",
-                              "hedgeops.io/halt is set" if halted else "", now, gen)
-        self.s.metrics.healthy("HedgeBook", ns, name)
+        conds = book_conditions(
+            status, now, gen, ready_message=f"observed {len(legs)} legs on {spec.exchange.name}/"
+            f"{spec.exchange.account}", within=within,
+            band_reason=decision.primary.code if decision.primary else "OutOfBand",
+            band_message="" if decision.primary is None else decision.primary.message, pending=pending,
+            halted=halted)
+        self.s.metrics.healthy(KIND, ns, name)
         result.status = status.model_copy(update={
             **updates,
             "observedGeneration": gen,
             "conditions": conds,
             "exposures": [_exposure_status(a, thresholds, verdict_now.volatility.get(a.asset))
                           for a in exposure.assets],
-            "totalExposureQuote": _q(exposure.total_abs_net_quote),
-            "totalDeviationRatio": _q(exposure.total_deviation),
+            "totalExposureQuote": q8(exposure.total_abs_net_quote),
+            "totalDeviationRatio": q8(exposure.total_deviation),
             "lastCheck": now,
             "workingPlan": working,
             "rebalanceSeq": seq,
             "basketMark": held.mark,
             "highDeviationSince": persist.high_since,
-            "pendingPlan": None if pending is None else to_status(pending, result.plan if pending.state in (
-                PlanState.PROPOSED, PlanState.APPROVED, PlanState.EXECUTED) else None, status.pendingPlan),
+            "pendingPlan": pending_status(pending, result.plan, status.pendingPlan),
         })
         return result
 
@@ -324,27 +270,12 @@ class HedgeBookReconciler:
                                         "reduce-only"))
         return seq + 1
 
-    async def _approval_events(self, ctx: ExecutionContext, result: CycleResult,
-                               events: list[tuple[str, str, str]]) -> None:
-        for kind, reason, message in events:
-            result.events.append(CycleEvent(kind, reason, message))
-            await ctx.record({"type": "approval", "reason": reason, "message": message})
-
-    def _complete(self, book: HedgeBook, working: WorkingPlan, now: datetime) -> RebalanceRecord:
-        cost = _q(plan_cost(working))
-        record = RebalanceRecord(time=now, planId=working.planId, reason=working.reason, urgency=working.urgency,
-                                 orders=len(working.orders), costQuote=cost)
-        ns, name = book.metadata.namespace, book.metadata.name
-        self.s.metrics.rebalances.labels(ns, name, working.urgency, working.reason).inc()
-        self.s.metrics.cost.labels(ns, name).inc(float(cost))
-        return record
-
 
 def _exposure_status(a: AssetExposure, thresholds: Thresholds,
                      vol: DeviationVolatility | None) -> AssetExposureStatus:
-    return AssetExposureStatus(asset=a.asset, priceQuote=a.price, holdingQty=_q(a.holding_qty),
-                               hedgeQty=_q(a.hedge_qty), targetHedgeQty=_q(a.target_hedge_qty),
-                               netExposureQuote=_q(a.net_quote), deviationRatio=_q(a.deviation),
+    return AssetExposureStatus(asset=a.asset, priceQuote=a.price, holdingQty=q8(a.holding_qty),
+                               hedgeQty=q8(a.hedge_qty), targetHedgeQty=q8(a.target_hedge_qty),
+                               netExposureQuote=q8(a.net_quote), deviationRatio=q8(a.deviation),
                                bandRatio=thresholds.band_for(a.asset).ratio,
                                driftVariancePerHour=vol.variance_per_hour if vol else None)
 

@@ -21,6 +21,10 @@ class Metrics:
                                [*book, "asset"], registry=r)
         self.total_deviation = Gauge("hedgeops_total_deviation_ratio",
                                      "Σ|net exposure| ÷ Σ target hedge notional", book, registry=r)
+        self.weight_drift = Gauge("hedgeops_weight_drift_ratio", "Allocation books: asset weight − target weight",
+                                  [*book, "asset"], registry=r)
+        self.book_value = Gauge("hedgeops_book_value_quote", "Allocation books: value in the quote currency", book,
+                                registry=r)
         self.rebalances = Counter("hedgeops_rebalances_total", "Completed rebalances",
                                   [*book, "urgency", "reason"], registry=r)
         self.cost = Counter("hedgeops_rebalance_cost_quote_total", "Fees paid by rebalances, quote currency",
