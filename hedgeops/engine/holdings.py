@@ -35,3 +35,32 @@ def next_token_price(
         (w * (prices[a] / prev_prices[a] - 1) for a, w in weights.items() if prev_prices.get(a)), ZERO
     )
     return token_price * (1 + weighted_return)
+
+
+class HoldingsDocumentError(ValueError):
+    """A holdings document lacks a path or holds something other than a number there."""
+
+
+def units_from_document(doc: object, paths: Mapping[str, str]) -> dict[str, Decimal]:
+    """Units per asset read from a JSON document by dotted paths (`data.balances.0.amount`: keys of objects,
+    indexes of arrays). Numbers and numeric strings are accepted; anything else names the path that failed."""
+    units: dict[str, Decimal] = {}
+    for asset, path in sorted(paths.items()):
+        node = doc
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise HoldingsDocumentError(f"{asset}: path {path!r} not found in the document (at {part!r})")
+        if isinstance(node, bool) or not isinstance(node, int | float | str):
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {type(node).__name__}, not a number")
+        try:
+            value = Decimal(str(node))
+        except ArithmeticError:
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {node!r}, not a number") from None
+        if not value.is_finite():
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {node!r}, not a finite number")
+        units[asset] = value
+    return units

@@ -24,6 +24,7 @@ from hedgeops.exchange.venue import (
 )
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.execution import ExecutionContext, LeaseLost
+from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.locks import AccountLocks, Lease, account_lock_key
 from hedgeops.runtime.metrics import Metrics
@@ -51,6 +52,7 @@ class Services:
     metrics: Metrics
     owner: str
     lock_ttl_seconds: float = LOCK_TTL_SECONDS  # a cycle is seconds long; a dead holder's lock frees after this
+    http_holdings: HttpHoldingsSource = field(default_factory=HttpHoldingsSource)
     _queues: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
 
     def account_queue(self, key: str) -> asyncio.Lock:

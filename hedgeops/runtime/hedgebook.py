@@ -11,6 +11,7 @@ from hedgeops.api.hedgebook import (
     AssetExposureStatus,
     HedgeBook,
     HedgeBookStatus,
+    HoldingsSource,
     ObjectiveType,
 )
 from hedgeops.api.policy import RebalancePolicy
@@ -143,7 +144,9 @@ class HedgeBookReconciler:
         ctx.markets = await venue.markets(symbols)
         snap = await venue.snapshot(symbols)
         prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
-        held = resolve_holdings(spec, prices, snap.balances, status.basketMark)
+        fetched = await self.s.http_holdings.units(spec.holdings.http, now) if spec.holdings.http is not None and \
+            spec.holdings.source is HoldingsSource.HTTP else None
+        held = resolve_holdings(spec, prices, snap.balances, status.basketMark, fetched)
         # Orders open on the legs that are not ours count in the delta (seed 001: pending orders included), so
         # a plan never trades them a second time. Ours do not: a working plan's orders are not risk removed
         # until they fill (an emergency must still force them to taker), and the next plan's ids, left by a

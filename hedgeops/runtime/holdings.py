@@ -23,9 +23,11 @@ class ResolvedHoldings:
 
 def resolve_holdings(
     spec: HedgeBookSpec, prices: Mapping[str, Decimal], balances: Mapping[str, Decimal], mark: BasketMark | None,
+    fetched: Mapping[str, Decimal] | None = None,
 ) -> ResolvedHoldings:
-    """Units held per asset. A weights basket in Paper mode is simulated as a constant-weight pool whose
-    token price compounds the weighted returns since the last mark."""
+    """Units held per asset (`fetched`: what an Http source answered this cycle). A weights basket in Paper
+    mode is simulated as a constant-weight pool whose token price compounds the weighted returns since the last
+    mark."""
     h = spec.holdings
     if h.source is HoldingsSource.STATIC:
         return ResolvedHoldings(dict(h.static or {}))
@@ -37,7 +39,8 @@ def resolve_holdings(
         if basket.weights is None:
             return ResolvedHoldings(basket_units(basket, Decimal(0), prices))
         if spec.mode is Mode.LIVE:
-            raise HoldingsUnavailable("a weights basket needs a live token price source (Http) in Live mode")
+            raise HoldingsUnavailable("a weights basket is simulated in Paper mode only; in Live mode read the "
+                                      "pool's units with holdings source Http")
         assert basket.tokenPriceQuote is not None
         missing = [a for a in basket.weights if a not in prices]
         if missing:
@@ -47,4 +50,6 @@ def resolve_holdings(
         now_prices = {a: prices[a] for a in basket.weights}
         new_mark = BasketMark(tokenPriceQuote=token, prices=now_prices)
         return ResolvedHoldings(basket_units(basket, token, now_prices), new_mark)
-    raise HoldingsUnavailable(f"holdings source {h.source.value} is not available yet")
+    if h.source is HoldingsSource.HTTP and fetched is not None:
+        return ResolvedHoldings(dict(fetched))
+    raise HoldingsUnavailable(f"holdings source {h.source.value} was not read this cycle")

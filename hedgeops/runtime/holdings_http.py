@@ -1,0 +1,63 @@
+"""Holdings from a JSON endpoint (source Http): fetched at most every `refreshSeconds`, read by dotted paths.
+A failed fetch fails the cycle (HoldingsUnavailable): a book never trades on holdings it could not read."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from hedgeops.api.hedgebook import HttpHoldings
+from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
+from hedgeops.runtime.holdings import HoldingsUnavailable
+
+MAX_BYTES = 1 << 20
+
+
+def _where(url: str) -> str:
+    """The URL without its query or credentials: those may carry tokens, which never reach status or events."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class HttpHoldingsSource:
+    """Fetches and caches each endpoint's units; the cache is keyed by URL and paths, aged on the cycle's clock."""
+
+    def __init__(self, timeout_s: float = 5.0) -> None:
+        self.timeout_s = timeout_s
+        self._cache: dict[str, tuple[datetime, dict[str, Decimal]]] = {}
+        self.fetches = 0
+
+    async def units(self, source: HttpHoldings, now: datetime) -> dict[str, Decimal]:
+        key = json.dumps([source.url, source.paths], sort_keys=True)
+        hit = self._cache.get(key)
+        if hit is not None and 0 <= (now - hit[0]).total_seconds() < source.refreshSeconds:
+            return hit[1]
+        doc = await self._get(source.url)
+        try:
+            units = units_from_document(doc, source.paths)
+        except HoldingsDocumentError as exc:
+            raise HoldingsUnavailable(f"holdings from {_where(source.url)}: {exc}") from None
+        self._cache[key] = (now, units)
+        return units
+
+    async def _get(self, url: str) -> object:
+        self.fetches += 1
+        where = _where(url)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session, \
+                    session.get(url, headers={"Accept": "application/json"}) as response:
+                if response.status != 200:
+                    raise HoldingsUnavailable(f"holdings from {where}: HTTP {response.status}")
+                body = await response.content.read(MAX_BYTES + 1)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise HoldingsUnavailable(f"holdings from {where}: {type(exc).__name__}: {exc or 'timed out'}") from None
+        if len(body) > MAX_BYTES:
+            raise HoldingsUnavailable(f"holdings from {where}: the document is over {MAX_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise HoldingsUnavailable(f"holdings from {where}: the answer is not JSON") from None

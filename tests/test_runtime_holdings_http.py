@@ -1,0 +1,133 @@
+"""Holdings source Http: a real HTTP server on loopback, read by dotted paths, refreshed on schedule, and a
+book that never trades when the source cannot be read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp.web
+import pytest
+
+from hedgeops.api import HedgeBook
+from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
+
+from .runtime_fixtures import Rig, book, policy, rig
+
+D = Decimal
+
+
+class Source:
+    """A JSON endpoint whose answer the test sets."""
+
+    def __init__(self) -> None:
+        self.doc: Any = {"data": {"pool": [{"sol": "100"}, {"eth": 3}]}}
+        self.status = 200
+        self.raw: bytes | None = None
+        self.hits = 0
+        self.url = ""
+
+    async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        self.hits += 1
+        if self.raw is not None:
+            return aiohttp.web.Response(body=self.raw, status=self.status)
+        return aiohttp.web.json_response(self.doc, status=self.status)
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[Source]:
+    src = Source()
+    app = aiohttp.web.Application()
+    app.router.add_get("/holdings", src.handle)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    src.url = f"http://127.0.0.1:{port}/holdings?token=s3cr3t"
+    yield src
+    await runner.cleanup()
+
+
+def http_book(src: Source, refresh: int = 600) -> HedgeBook:
+    return book(holdings={"source": "Http", "http": {"url": src.url, "refreshSeconds": refresh,
+                                                     "paths": {"SOL": "data.pool.0.sol", "ETH": "data.pool.1.eth"}}})
+
+
+async def step(r: Rig, b: HedgeBook) -> HedgeBook:
+    result = await r.reconciler.reconcile(b, policy(), r.clock.now())
+    return b.model_copy(update={"status": result.status})
+
+
+def ready(b: HedgeBook) -> tuple[str, str, str]:
+    assert b.status is not None
+    c = next(c for c in b.status.conditions if c.type == "Ready")
+    return c.status.value, c.reason, c.message
+
+
+async def positions(r: Rig) -> dict[str, Decimal]:
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None
+    snap = await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])
+    return {s: p.qty for s, p in snap.positions.items()}
+
+
+async def test_the_book_hedges_what_the_endpoint_says_and_refreshes_on_schedule(source: Source) -> None:
+    r = rig()
+    b = await step(r, http_book(source))
+    assert ready(b)[:2] == ("True", "Reconciled")
+    assert await positions(r) == {"SOL/USDT:USDT": D(-100), "ETH/USDT:USDT": D(-3)}
+    # The pool grows; the cached answer is used until refreshSeconds have passed.
+    source.doc = {"data": {"pool": [{"sol": 110.5}, {"eth": "3"}]}}
+    r.clock.advance(300)
+    b = await step(r, b)
+    assert source.hits == 1 and (await positions(r))["SOL/USDT:USDT"] == D(-100)
+    r.clock.advance(300)
+    b = await step(r, b)
+    assert source.hits == 2 and (await positions(r))["SOL/USDT:USDT"] == D("-110.50")
+
+
+@pytest.mark.parametrize(("status", "raw", "doc", "says"), [
+    (500, None, None, "HTTP 500"),
+    (200, b"<html>", None, "not JSON"),
+    (200, None, {"data": {"pool": [{"sol": 1}]}}, "ETH: path 'data.pool.1.eth' not found"),
+    (200, None, {"data": {"pool": [{"sol": {"x": 1}}, {"eth": 1}]}}, "SOL: 'data.pool.0.sol' is dict"),
+])
+async def test_an_unreadable_source_is_a_condition_and_no_order(source: Source, status: int, raw: bytes | None,
+                                                                 doc: Any, says: str) -> None:
+    source.status, source.raw = status, raw
+    if doc is not None:
+        source.doc = doc
+    r = rig()
+    b = await step(r, http_book(source))
+    state, reason, message = ready(b)
+    assert (state, reason) == ("False", "HoldingsUnavailable") and says in message, message
+    assert "s3cr3t" not in message and "/holdings" in message  # the query (a token) never reaches status
+    venue = r.venues.paper("okx", "b1")
+    assert venue is None or not venue.account.orders
+
+
+async def test_a_dead_source_fails_closed_even_after_it_answered_once(source: Source) -> None:
+    r = rig()
+    b = await step(r, http_book(source, refresh=60))
+    source.status = 503
+    source.doc = {"data": {"pool": [{"sol": 500}, {"eth": 3}]}}
+    r.clock.advance(300)
+    b = await step(r, b)
+    assert ready(b)[1] == "HoldingsUnavailable"
+    assert (await positions(r))["SOL/USDT:USDT"] == D(-100)  # nothing traded on a stale or unknown answer
+
+
+def test_dotted_paths_read_objects_and_arrays_and_name_what_failed() -> None:
+    doc = {"a": [{"b": "1.5"}, {"c": 2}], "n": None, "t": True}
+    assert units_from_document(doc, {"X": "a.0.b", "Y": "a.1.c", "Z": "a.-1.c"}) == {"X": D("1.5"), "Y": D(2),
+                                                                                    "Z": D(2)}
+    for paths, says in (({"X": "a.5.b"}, "not found"), ({"X": "n"}, "NoneType"), ({"X": "t"}, "bool"),
+                        ({"X": "a"}, "list")):
+        with pytest.raises(HoldingsDocumentError, match=says):
+            units_from_document(doc, paths)
+    with pytest.raises(HoldingsDocumentError, match="not a number"):
+        units_from_document({"x": "abc"}, {"X": "x"})
+    with pytest.raises(HoldingsDocumentError, match="finite"):
+        units_from_document({"x": "NaN"}, {"X": "x"})
