@@ -169,3 +169,17 @@ async def test_reduce_only_closes_and_never_opens(v: CcxtVenue) -> None:
         await v.place(OrderRequest("horo2", SOL, "sell", D(1), "market", reduce_only=True))  # would add
     closed = await v.place(OrderRequest("horo3", SOL, "buy", D(2), "market", reduce_only=True))
     assert closed.status == "closed" and SOL not in (await v.snapshot([SOL])).positions
+
+
+async def test_carry_universe_pairs_spot_and_perp_with_the_real_24h_volume(v: CcxtVenue, rig: Rig) -> None:
+    """OKX tickers carry 24 h volume in their own units (spot: quote; swaps: base in volCcy24h); the venue turns
+    both into quote, and the emulator serves the bundled data's real volume."""
+    universe = {c.perp: c for c in await v.carry_universe("USDT")}
+    assert set(universe) == {SOL, ETH, BTC} and universe[ETH].spot == "ETH/USDT"
+    replay = rig.emu.account("__public__").venue.replay
+    for perp, c in universe.items():
+        spot_quote = replay.series(c.spot).volume_24h(rig.clock())[1]
+        perp_base = replay.series(perp).volume_24h(rig.clock())[0]
+        last = (await v.quotes([perp]))[perp].last
+        assert c.volume_quote == min(spot_quote, perp_base * last), perp
+        assert c.volume_quote > D(10_000_000)

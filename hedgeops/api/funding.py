@@ -35,7 +35,10 @@ class CarryPair(Schema):
 
 
 class AutoSelect(Schema):
-    """Pick symbols by funding rate and liquidity instead of listing them."""
+    """Pick pairs by funding rate and liquidity at every market scan (5 min): among the exchange's perps that
+    have a spot market (or among `pairs`, when listed), those with 24 h volume of at least minVolumeQuote and
+    a funding rate inside the entry range, highest rate first. A pair holding a position stays until it is
+    closed; capital is split over maxSymbols."""
 
     maxSymbols: Annotated[int, Field(ge=1, le=20)] = 3
     """At most this many pairs at once."""
@@ -241,6 +244,30 @@ class BootstrapStatus(Schema):
     """What failed, in words."""
 
 
+class SelectedPair(Schema):
+    """A pair autoSelect picked, with what it was picked on."""
+
+    spot: str
+    """Spot symbol."""
+    perp: str
+    """Perp symbol."""
+    fundingRate: Quantity
+    """Funding rate at the scan."""
+    volumeQuote: Quantity
+    """24 h volume of the thinner market, in the quote currency."""
+
+
+class Selection(Schema):
+    """The last autoSelect scan."""
+
+    at: datetime
+    """When it ran."""
+    candidates: int = 0
+    """Pairs the exchange lists that were considered."""
+    pairs: list[SelectedPair] = Field(default_factory=list)
+    """What it picked, best first."""
+
+
 class BreakerStatus(Schema):
     """Circuit breaker state."""
 
@@ -283,6 +310,8 @@ class FundingArbitrageStatus(Schema):
     """When the scheduled tasks last ran."""
     bootstrap: BootstrapStatus = Field(default_factory=BootstrapStatus)
     """The self-check before the first trade."""
+    selection: Selection | None = None
+    """autoSelect: the last scan's picks."""
     lastCheck: datetime | None = None
     """Last reconcile."""
 

@@ -82,3 +82,16 @@ def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[st
     return OrderState(str(o.get("clientOrderId") or o.get("id")), str(o["symbol"]), str(o["side"]), amount, filled,
                       dec(o.get("price")) or None, average, status, _fee_quote(o.get("fee"), average, market),
                       str(o.get("type") or "limit"), post_only)
+
+
+def quote_volume(t: Mapping[str, Any], market: Mapping[str, Any]) -> Decimal:
+    """A ticker's 24 h volume in the quote currency. ccxt fills quoteVolume for spot; for OKX derivatives it
+    leaves it empty and the raw volCcy24h is in base units; otherwise base volume (contracts) × size × last."""
+    last = dec(t.get("last") or t.get("close"))
+    if t.get("quoteVolume") is not None:
+        return dec(t["quoteVolume"])
+    info = t.get("info") or {}
+    if market.get("contract") and info.get("volCcy24h") is not None:
+        return dec(info["volCcy24h"]) * last
+    size = dec(market.get("contractSize") or 1) if market.get("contract") else Decimal(1)
+    return dec(t.get("baseVolume")) * size * last

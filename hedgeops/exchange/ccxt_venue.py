@@ -18,9 +18,10 @@ import ccxt.async_support as ccxt
 from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.ccxt_errors import request_outcome, translate
-from hedgeops.exchange.ccxt_parse import dec, fill, market_rules, order_state, position, quote
+from hedgeops.exchange.ccxt_parse import dec, fill, market_rules, order_state, position, quote, quote_volume
 from hedgeops.exchange.venue import (
     AccountSnapshot,
+    CarryCandidate,
     DuplicateClientOrderId,
     Fill,
     FundingPayment,
@@ -141,6 +142,25 @@ class CcxtVenue:
         size = self._contract_size(symbol)
         return OrderBook(tuple((dec(p), dec(a) * size) for p, a, *_ in raw["bids"]),
                          tuple((dec(p), dec(a) * size) for p, a, *_ in raw["asks"]))
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        """Every active linear perpetual settled in `quote` whose base also has an active spot market against
+        it, with 24 h volume (public tickers, one call per market type)."""
+        markets = await self._load()
+        pairs = []
+        for symbol, m in sorted(markets.items()):
+            if not (m.get("swap") and m.get("linear") and m.get("settle") == quote and m.get("quote") == quote
+                    and m.get("active") is not False):
+                continue
+            spot = markets.get(f"{m['base']}/{quote}")
+            if spot is not None and spot.get("spot") and spot.get("active") is not False:
+                pairs.append((str(spot["symbol"]), symbol))
+        tickers: dict[str, Any] = {}
+        for syms in self._by_type([s for pair in pairs for s in pair]).values():
+            tickers.update(await self._call(self.client.fetch_tickers, syms))
+        return [CarryCandidate(spot, perp, min(quote_volume(tickers[spot], markets[spot]),
+                                               quote_volume(tickers[perp], markets[perp])))
+                for spot, perp in pairs if spot in tickers and perp in tickers]
 
     def _by_type(self, symbols: Sequence[str]) -> dict[str, list[str]]:
         """Symbols grouped by market type: OKX serves tickers one instrument type per call."""

@@ -116,6 +116,11 @@ class Emulator:
         """Top of book: the replayed close ± one tick (the paper venue's own quote)."""
         return self.account("__public__").venue.quote(inst.symbol)
 
+    def volume_24h(self, inst: OkxInstrument) -> tuple[Decimal, Decimal]:
+        """The replayed market's real 24 h volume: base units and quote."""
+        venue = self.account("__public__").venue
+        return venue.replay.series(inst.symbol).volume_24h(venue.clock())
+
     def book(self, inst: OkxInstrument, depth: int = BOOK_LEVELS) -> tuple[list[tuple[Decimal, Decimal]],
                                                                           list[tuple[Decimal, Decimal]]]:
         """The synthetic book around the real price, in contracts (spot: base units)."""

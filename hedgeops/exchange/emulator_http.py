@@ -178,10 +178,14 @@ class EmulatorApp:
     def _ticker(self, inst: OkxInstrument) -> dict[str, str]:
         q = self.emu.quote(inst)
         size = _num((Decimal(20_000) / q.last / inst.ct_val).quantize(inst.lot_sz))
+        base, quote = self.emu.volume_24h(inst)
+        # OKX's units: spot vol24h in base and volCcy24h in quote; swaps vol24h in contracts, volCcy24h in base.
+        vol, vol_ccy = (base, quote) if inst.spot else (inst.to_contracts(base).quantize(inst.lot_sz), base)
         return {"instType": inst.inst_type, "instId": inst.inst_id, "last": _num(q.last), "lastSz": "1",
                 "askPx": _num(q.ask), "askSz": size, "bidPx": _num(q.bid), "bidSz": size,
                 "open24h": _num(q.last), "high24h": _num(q.last), "low24h": _num(q.last),
-                "volCcy24h": "0", "vol24h": "0", "sodUtc0": _num(q.last), "sodUtc8": _num(q.last), "ts": _ms(q.at)}
+                "volCcy24h": _num(vol_ccy), "vol24h": _num(vol), "sodUtc0": _num(q.last), "sodUtc8": _num(q.last),
+                "ts": _ms(q.at)}
 
     async def ticker(self, request: web.Request) -> web.Response:
         return ok([self._ticker(_inst(request.query.get("instId")))])

@@ -13,7 +13,7 @@ from hedgeops.engine.market import Fees, MarketRules, Quote
 from hedgeops.exchange.ccxt_venue import CcxtVenue
 from hedgeops.exchange.paper_account import PaperAccount
 from hedgeops.exchange.replay import Bar
-from hedgeops.exchange.venue import AccountSnapshot, Fill, FundingPayment, OrderRequest, OrderState
+from hedgeops.exchange.venue import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
 
 
 class LivePaperVenue:
@@ -72,6 +72,9 @@ class LivePaperVenue:
 
     async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
         return await self.public.order_book(symbol, depth)
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        return await self.public.carry_universe(quote)
 
     async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
         """The live rate; the settlement it announces is booked on the simulated position once a later

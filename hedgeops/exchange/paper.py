@@ -15,6 +15,7 @@ from hedgeops.exchange.replay import MarketReplay
 from hedgeops.exchange.synthetic_book import synthetic_book
 from hedgeops.exchange.venue import (
     AccountSnapshot,
+    CarryCandidate,
     Fill,
     FundingPayment,
     OrderRequest,
@@ -135,6 +136,23 @@ class PaperVenue:
         self.requests += 1
         quote = self._quote(symbol, self.clock())
         return self.depth(quote) if self.depth is not None else synthetic_book(quote, self._rules(symbol), depth)
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        """The listed perps with a spot market on the same base and replay data for both, with the real 24 h
+        volume the data holds (the thinner market's)."""
+        self.requests += 1
+        now, out = self.clock(), []
+        markets = self.account.markets
+        for perp, rules in sorted(markets.items()):
+            spot = f"{rules.base}/{quote}"
+            if is_spot(perp) or not perp.endswith(f"/{quote}:{quote}") or spot not in markets:
+                continue
+            try:
+                volumes = [self.replay.series(s).volume_24h(now)[1] for s in (spot, perp)]
+            except UnknownSymbol:
+                continue
+            out.append(CarryCandidate(spot, perp, min(volumes)))
+        return out
 
     async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
         """The rate of the coming settlement and its time (what a venue shows as the current rate)."""

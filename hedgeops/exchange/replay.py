@@ -54,6 +54,9 @@ class CandleSeries:
         self.path = path
         self.ts = array("q")
         self.o, self.h, self.l, self.c = array("d"), array("d"), array("d"), array("d")
+        # Running sums of traded volume (base units, and quote valued at each bar's close): a 24 h volume is
+        # then two lookups, whatever the window.
+        self.cum_base, self.cum_quote = array("d", [0.0]), array("d", [0.0])
         with gzip.open(path, "rt", newline="") as fh:
             reader = csv.reader(fh)
             next(reader)
@@ -63,6 +66,9 @@ class CandleSeries:
                 self.h.append(float(row[2]))
                 self.l.append(float(row[3]))
                 self.c.append(float(row[4]))
+                volume = float(row[5]) if len(row) > 5 and row[5] else 0.0
+                self.cum_base.append(self.cum_base[-1] + volume)
+                self.cum_quote.append(self.cum_quote[-1] + volume * float(row[4]))
         if len(self.ts) < 2:
             raise ValueError(f"{path}: fewer than two candles")
         self.step_ms = self.ts[1] - self.ts[0]
@@ -87,6 +93,14 @@ class CandleSeries:
         ms = int(at.timestamp() * 1000)
         i = bisect.bisect_right(self.ts, ms - self.step_ms) - 1
         return self._bar(i) if i >= 0 else None
+
+    def volume_24h(self, at: datetime) -> tuple[Decimal, Decimal]:
+        """Base and quote volume of the bars that closed in the 24 h before `at` (the exchange's 24 h figure)."""
+        ms = int(at.timestamp() * 1000)
+        hi = bisect.bisect_right(self.ts, ms - self.step_ms)
+        lo = bisect.bisect_right(self.ts, ms - self.step_ms - 86_400_000)
+        return (_dec(self.cum_base[hi] - self.cum_base[lo]).quantize(Decimal("0.0001")),
+                _dec(self.cum_quote[hi] - self.cum_quote[lo]).quantize(Decimal("0.01")))
 
     def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
         """Bars that opened at or after `after` and had closed by `until`: trading an order could meet."""

@@ -149,6 +149,15 @@ class Venue(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class CarryCandidate:
+    """A spot market and the linear perpetual on the same base: a pair cash and carry could trade."""
+
+    spot: str
+    perp: str
+    volume_quote: Decimal  # the 24 h volume of the thinner of the two markets, in the quote currency
+
+
 class CarryVenue(Venue, Protocol):
     """A venue that can carry: books for the liquidity guard, funding rates and payments, leverage."""
 
@@ -161,3 +170,5 @@ class CarryVenue(Venue, Protocol):
     async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]: ...
 
     async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None: ...
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]: ...

@@ -21,8 +21,11 @@ from hedgeops.api.funding import (
     CarryLegStatus,
     CarryPair,
     FundingArbitrage,
+    FundingArbitrageSpec,
     FundingArbitrageStatus,
     Phase,
+    SelectedPair,
+    Selection,
 )
 from hedgeops.engine.carry_machine import CancelAll, CarryState, Inputs, LegOrder, Transfer, book_funding, step
 from hedgeops.engine.carry_rules import (
@@ -34,8 +37,9 @@ from hedgeops.engine.carry_rules import (
     next_funding_time,
     pair_notional,
 )
+from hedgeops.engine.carry_select import Candidate, liquid, select
 from hedgeops.engine.errors import PositionAdjustmentError
-from hedgeops.exchange.venue import AccountSnapshot, OrderRequest, OrderState
+from hedgeops.exchange.venue import AccountSnapshot, CarryVenue, OrderRequest, OrderState
 from hedgeops.runtime.carry_codec import decode, encode
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
@@ -51,6 +55,12 @@ KIND = "FundingArbitrage"
 
 def _q(x: Decimal) -> Decimal:
     return x.quantize(Q8)
+
+
+def slots(spec: FundingArbitrageSpec) -> int:
+    """How many pairs the capital is split over: the listed pairs, or autoSelect's maximum (so a pair's share
+    does not change as the selection does)."""
+    return spec.autoSelect.maxSymbols if spec.autoSelect is not None else len(spec.pairs)
 
 
 @dataclass
@@ -93,9 +103,6 @@ class FundingArbitrageReconciler:
         status = fa.status or FundingArbitrageStatus()
         cycle = ObjectCycle(KIND, fa.metadata.namespace, fa.metadata.name, fa.metadata.generation, now, self.s)
         try:
-            if not fa.spec.pairs:
-                return self._failed(cycle, status, "AutoSelectUnavailable",
-                                    "autoSelect is not implemented by this version: list the pairs in spec.pairs")
             due = self._due(fa, status, now, halted, reset_breaker, close_all)
             if not due:
                 return CarryResult(status)  # nothing due: no call, no status write
@@ -135,32 +142,100 @@ class FundingArbitrageReconciler:
     async def _cycle(self, fa: FundingArbitrage, status: FundingArbitrageStatus, now: datetime, due: set[str],
                      guard: Guard, halted: str | None, reset_breaker: bool, close_all: bool) -> CarryResult:
         spec, venue, cycle = fa.spec, guard.venue, guard.cycle
-        symbols = sorted({s for p in spec.pairs for s in (p.spot, p.perp)})
+        events: list[CycleEvent] = []
+        selection = status.selection
+        if spec.autoSelect is not None:
+            selection, pairs = await self._auto_select(fa, status, due, venue, now, guard, events)
+        else:
+            pairs = list(spec.pairs)
+        symbols = sorted({s for p in pairs for s in (p.spot, p.perp)})
         markets = await venue.markets(symbols)
         snap = await venue.snapshot(symbols)
-        events: list[CycleEvent] = []
         boot = status.bootstrap
-        if not boot.passed:
-            boot = await self._bootstrap(fa, status, snap, now, guard)
+        if not boot.passed and pairs:
+            boot = await self._bootstrap(fa, status, snap, now, guard, pairs)
             if not boot.passed:
                 message = "; ".join(boot.problems)
                 await guard.record({"type": "refused", "reason": "BootstrapFailed", "message": message})
                 failed = self._failed(cycle, status, "BootstrapFailed", message)
-                return CarryResult(failed.status.model_copy(update={"bootstrap": boot}), failed.events)
+                return CarryResult(failed.status.model_copy(update={"bootstrap": boot, "selection": selection}),
+                                   failed.events)
             events.append(CycleEvent("Normal", "BootstrapPassed",
                                      f"self-check passed; leverage {spec.leverage}x set on "
-                                     f"{', '.join(p.perp for p in spec.pairs)}"))
+                                     f"{', '.join(p.perp for p in pairs)}"))
+        elif pairs:
+            pairs = await self._check_new_pairs(fa, status, snap, now, guard, pairs, events)
         old = {(leg.spot, leg.perp): leg for leg in status.legs}
         legs: list[CarryLegStatus] = []
-        for pair in spec.pairs:
+        for pair in pairs:
             leg, evs = await self._pair(fa, pair, old.get((pair.spot, pair.perp)), status, snap, markets, now, due,
                                         guard, halted, reset_breaker, close_all)
             legs.append(leg)
             events += evs
-        return CarryResult(self._status(fa, status, legs, now, due, boot, halted), events)
+        # A flat pair autoSelect no longer picks keeps its memory (its breaker above all): picked again, it
+        # resumes where it was instead of starting with a clean record.
+        in_play = {(p.spot, p.perp) for p in pairs}
+        legs += [leg for key, leg in old.items() if key not in in_play]
+        return CarryResult(self._status(fa, status, legs, now, due, boot, halted)
+                           .model_copy(update={"selection": selection}), events)
+
+    async def _auto_select(self, fa: FundingArbitrage, status: FundingArbitrageStatus, due: set[str],
+                           venue: CarryVenue, now: datetime, guard: Guard,
+                           events: list[CycleEvent]) -> tuple[Selection | None, list[CarryPair]]:
+        """Seed 004's market scan: on the scan cadence, the pairs to carry picked by volume and funding rate.
+        A pair holding a position is carried whether picked or not, until its machine closes it."""
+        spec, auto = fa.spec, fa.spec.autoSelect
+        assert auto is not None
+        held = [(leg.spot, leg.perp) for leg in status.legs
+                if leg.phase not in (Phase.IDLE, Phase.CLOSED) or leg.spotQty != 0 or leg.perpQty != 0]
+        selection = status.selection
+        if "scan" in due or selection is None:
+            universe = await venue.carry_universe(spec.quoteCurrency)
+            within = {(p.spot, p.perp) for p in spec.pairs} or None
+            scored = [Candidate(c.spot, c.perp, c.volume_quote, (await venue.funding_rate(c.perp))[0])
+                      for c in liquid([Candidate(u.spot, u.perp, u.volume_quote) for u in universe], auto, within)]
+            picked = select(scored, auto, spec.entry, held)
+            fresh = Selection(at=now, candidates=len(universe), pairs=[
+                SelectedPair(spot=c.spot, perp=c.perp, fundingRate=c.rate or ZERO, volumeQuote=_q(c.volume_quote))
+                for c in picked])
+            before = [(p.spot, p.perp) for p in selection.pairs] if selection else None
+            after = [(p.spot, p.perp) for p in fresh.pairs]
+            if before != after:
+                message = (", ".join(f"{p.perp} at {p.fundingRate:.4%}" for p in fresh.pairs) or
+                           f"nothing: of {len(universe)} pairs none has {auto.minVolumeQuote} volume and funding "
+                           f"in [{spec.entry.minFundingRate:.4%}, {spec.entry.maxFundingRate:.4%}]")
+                events.append(CycleEvent("Normal", "PairsSelected", f"autoSelect picked {message}"))
+                await guard.record({"type": "selection", "pairs": [p.perp for p in fresh.pairs],
+                                    "candidates": len(universe)})
+            selection = fresh
+        pairs = [CarryPair(spot=p.spot, perp=p.perp) for p in selection.pairs]
+        pairs += [CarryPair(spot=s, perp=p) for s, p in held if all((x.spot, x.perp) != (s, p) for x in pairs)]
+        return selection, pairs
+
+    async def _check_new_pairs(self, fa: FundingArbitrage, status: FundingArbitrageStatus, snap: AccountSnapshot,
+                               now: datetime, guard: Guard, pairs: list[CarryPair],
+                               events: list[CycleEvent]) -> list[CarryPair]:
+        """A pair autoSelect brings in after the first trade gets the same self-check (leftovers, leverage)
+        before it may trade; one that fails is left out, the others go on."""
+        known = {(leg.spot, leg.perp) for leg in status.legs}
+        new = [p for p in pairs if (p.spot, p.perp) not in known]
+        if not new:
+            return pairs
+        symbols = sorted({s for p in new for s in (p.spot, p.perp)})
+        missing = [s for s in symbols if s not in snap.quotes]
+        if missing:
+            snap = await guard.venue.snapshot(symbols)
+        skipped: set[tuple[str, str]] = set()
+        for pair in new:
+            check = await self._bootstrap(fa, status, snap, now, guard, [pair])
+            if not check.passed:
+                skipped.add((pair.spot, pair.perp))
+                events.append(CycleEvent("Warning", "PairSkipped", "; ".join(check.problems)))
+                await guard.record({"type": "refused", "reason": "PairSkipped", "message": "; ".join(check.problems)})
+        return [p for p in pairs if (p.spot, p.perp) not in skipped]
 
     async def _bootstrap(self, fa: FundingArbitrage, status: FundingArbitrageStatus, snap: AccountSnapshot,
-                         now: datetime, guard: Guard) -> BootstrapStatus:
+                         now: datetime, guard: Guard, pairs: list[CarryPair]) -> BootstrapStatus:
         """Seed 004's self-check. Credentials: the private snapshot just worked (a refusal is CredentialsRejected
         before this). Leftovers: spot or perp this object did not open. An abnormal exit (a plan cut short, its
         intent newer than the status) is this object's own position: not a leftover, and recovered below from
@@ -168,13 +243,13 @@ class FundingArbitrageReconciler:
         problems: list[str] = []
         known = {(leg.spot, leg.perp) for leg in status.legs if leg.phase is not Phase.IDLE}
         seqs = {(leg.spot, leg.perp): decode(leg.machine).seq for leg in status.legs}
-        for pair in fa.spec.pairs:
+        for pair in pairs:
             intent = await self.s.journal.read_intent(f"{guard.stream}:{pair.perp}")
             if intent is not None and int(intent["seq"]) > seqs.get((pair.spot, pair.perp), 0):
                 known.add((pair.spot, pair.perp))
                 await guard.record({"type": "abnormalExit", "symbol": pair.perp, "seq": intent["seq"]})
         venue = guard.venue
-        for pair in fa.spec.pairs:
+        for pair in pairs:
             base = pair.spot.split("/")[0]
             pos = snap.positions.get(pair.perp)
             checks = bootstrap_problems(has_credentials=True, live=fa.spec.mode is Mode.LIVE,
@@ -183,7 +258,7 @@ class FundingArbitrageReconciler:
                                         known_position=(pair.spot, pair.perp) in known, last_exit_abnormal=False)
             problems += [f"{pair.spot}/{pair.perp}: {c.message}" for c in checks]
         if not problems:
-            for pair in fa.spec.pairs:
+            for pair in pairs:
                 await venue.set_leverage(pair.perp, fa.spec.leverage)
         return BootstrapStatus(passed=not problems, at=now, problems=problems)
 
@@ -192,7 +267,7 @@ class FundingArbitrageReconciler:
                     due: set[str], guard: Guard, halted: str | None, reset_breaker: bool,
                     close_all: bool) -> tuple[CarryLegStatus, list[CycleEvent]]:
         spec, venue = fa.spec, guard.venue
-        n = len(spec.pairs)
+        n = slots(spec)
         if old is not None and old.machine:
             mem = PairMemory(decode(old.machine), old.spotWalletQuote, old.collateralQuote)
         else:
