@@ -30,7 +30,7 @@ def test_hedge_efficiency_json_keys() -> None:
 
 def test_local_replay_json_keys() -> None:
     report = run("bench/local_replay.py", "--days", "1")
-    assert report["simulatedDaysPerWallSecond"] > 0 and len(report["results"]) == 2
+    assert report["simulatedDaysPerWallSecond"] > 0 and len(report["results"]) == 3
 
 
 def test_exchange_requests_json_keys() -> None:
