@@ -50,9 +50,13 @@ def close_all(conn: kube.Connection, ref: str, namespace: str, confirm: Callable
     it flat until the annotation is removed. Nothing is sent unless `confirm` says yes."""
     plural, name = _ref(ref, CLOSABLE)
     obj = kube.get(conn, plural, namespace, name)
-    mode = (obj.get("spec") or {}).get("mode", "Paper")
-    question = (f"Close every position of {obj.get('kind', plural)} {namespace}/{name} ({mode}) at market? "
-                "It stays flat until the hedgeops.io/close-all annotation is removed. [y/N] ")
+    spec = obj.get("spec") or {}
+    mode = spec.get("mode", "Paper")
+    what = f"Close every position of {obj.get('kind', plural)} {namespace}/{name} ({mode}) at market?"
+    if (spec.get("objective") or {}).get("type") == "Allocation":  # seed 002's emergency exit
+        what = (f"Sell every asset of allocation book {namespace}/{name} ({mode}) to "
+                f"{spec.get('quoteCurrency', 'USDT')} at market?")
+    question = f"{what} It stays flat until the hedgeops.io/close-all annotation is removed. [y/N] "
     if not confirm(question):
         raise ControlError("not confirmed: nothing was changed")
     kube.annotate(conn, plural, namespace, name, {CLOSE_ALL: "true"})
