@@ -167,3 +167,32 @@ async def test_killed_between_the_batches_the_next_process_finds_the_sell_and_ne
     again, _ = await step(r, again)
     w = weights(again)
     assert abs(w["ETH"] - D("0.6")) < D("0.05"), w
+
+
+async def test_killed_after_the_buys_went_the_next_cycle_adopts_them() -> None:
+    r = rig()
+    b, _ = await step(r, alloc_book())
+    moved = retarget(b, {"BTC": D("0.1"), "ETH": D("0.6"), "USDT": D("0.3")})
+    pol = alloc_policy(execution={"normal": "Maker", "makerTimeoutSeconds": 600})
+    r.clock.advance(300)
+    resting, _ = await step(r, moved, pol)  # the sell rests; the buy is queued (this status was written)
+    assert resting.status is not None and resting.status.workingPlan is not None
+    plan_id = resting.status.workingPlan.planId
+    venue = venue_of(r)
+    for _ in range(20):  # the sell fills and the buy goes out; the status of that cycle is never written
+        r.clock.advance(300)
+        lost, _ = await step(r, resting, pol)
+        if any(o.side == "buy" for o in lost.status.workingPlan.orders):  # type: ignore[union-attr]
+            break
+    buys = [cid for cid, o in venue.account.orders.items() if cid.startswith("ho" + plan_id) and o.side == "buy"]
+    assert len(buys) == 1
+    # The next cycle starts from the status with the buy still queued: the buy is found by client id and
+    # tracked, never sent a second time.
+    r.clock.advance(300)
+    again, _ = await step(r, resting, pol)
+    working = again.status.workingPlan  # type: ignore[union-attr]
+    tracked = [o.clientOrderId for o in (working.orders if working else [])]
+    done = again.status.lastRebalance  # type: ignore[union-attr]
+    assert buys[0] in tracked or (done is not None and done.planId == plan_id and done.orders == 2)
+    ids = [cid for cid, o in venue.account.orders.items() if cid.startswith("ho" + plan_id)]
+    assert len([c for c in ids if venue.account.orders[c].side == "buy"]) == 1

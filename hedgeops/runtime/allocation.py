@@ -5,7 +5,7 @@ what differs is what is observed (spot balances and mids) and that the buys wait
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -45,7 +45,7 @@ from hedgeops.runtime.book_result import (
     today_of,
 )
 from hedgeops.runtime.cycle import CycleEvent, Services
-from hedgeops.runtime.execution import ExecutionContext, halt_plan, plan_done, progress_plan, start_plan
+from hedgeops.runtime.execution import ExecutionContext, halt_plan, plan_done, progress_plan, start_plan, summary_of
 
 ZERO = Decimal(0)
 KIND = "HedgeBook"
@@ -214,9 +214,19 @@ class AllocationCycle:
         fresh = sum((o.filled * _avg(o) - o.feeQuote for o in working.orders
                      if o.clientOrderId in was_open and o.side == "sell"), ZERO)
         cash = snap.balances.get(quote, ZERO) + fresh
-        markets = {ctx.markets[o.symbol].base: ctx.markets[o.symbol] for o in working.queued}
-        buys = []
+        # A process that died after sending this batch left its buys on the venue: adopt them by client id (never
+        # re-sized against cash they already spent, never sent twice).
+        adopted: list[OrderSummary] = []
+        waiting: list[OrderSummary] = []
         for o in working.queued:
+            ids = [(o.clientOrderId, o.type)] + ([(o.clientOrderId[:-1] + "t", "taker")] if o.type == "maker" else [])
+            found = [summary_of(st, kind) for cid, kind in ids if (st := await ctx.venue.order(cid, o.symbol))]
+            adopted += found
+            if not found:
+                waiting.append(o)
+        markets = {ctx.markets[o.symbol].base: ctx.markets[o.symbol] for o in waiting}
+        buys = []
+        for o in waiting:
             market, q = ctx.markets[o.symbol], snap.quotes[o.symbol]
             maker = o.type == OrderType.MAKER.value
             buys.append(PlannedOrder(int(o.clientOrderId[-3:-1]), market.base, o.symbol, "buy", o.amount,
@@ -226,8 +236,13 @@ class AllocationCycle:
         second = RebalancePlan(working.planId, working.seq, now, Urgency(working.urgency),
                                (Reason(working.reason, "second batch: the buys the sells funded"),), fitted, (), ZERO)
         # The intent is rewritten with the buys before any is sent: a crash now leaves them findable by client id.
-        bought = await start_plan(ctx, second, now, maker_timeout_s, earlier=working.orders)
-        return working.model_copy(update={"orders": [*working.orders, *bought.orders], "queued": [],
+        earlier = [*working.orders, *adopted]
+        if not fitted:
+            resting = any(a.type == "maker" and a.state == "open" for a in adopted)
+            return working.model_copy(update={"orders": earlier, "queued": [], "makerDeadline": now + timedelta(
+                seconds=maker_timeout_s) if resting else None})
+        bought = await start_plan(ctx, second, now, maker_timeout_s, earlier=earlier)
+        return working.model_copy(update={"orders": [*earlier, *bought.orders], "queued": [],
                                           "makerDeadline": bought.makerDeadline})
 
 

@@ -43,7 +43,8 @@ class ExecutionContext:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (type, outcome) for metrics
 
 
-def _summary(state: OrderState, order_type: str) -> OrderSummary:
+def summary_of(state: OrderState, order_type: str) -> OrderSummary:
+    """An order as the status reports it."""
     return OrderSummary(clientOrderId=state.client_order_id, symbol=state.symbol, side=state.side,
                         amount=state.amount, filled=state.filled, average=state.average, type=order_type,
                         state=state.status, feeQuote=state.fee_quote)
@@ -111,10 +112,10 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
         if state is None and o.type is OrderType.MAKER:
             state = await submit(ctx, _request(o, o.amount, OrderType.TAKER, "t", plan.plan_id), "taker")
             if state is not None:
-                summaries.append(_summary(state, "taker"))
+                summaries.append(summary_of(state, "taker"))
                 continue
         if state is not None:
-            summaries.append(_summary(state, o.type.value))
+            summaries.append(summary_of(state, o.type.value))
     has_maker = any(s.type == "maker" for s in summaries)
     return WorkingPlan(planId=plan.plan_id, seq=plan.seq, createdAt=now,
                        makerDeadline=deadline if has_maker else None,
@@ -141,7 +142,7 @@ async def progress_plan(
             state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
             await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
                               "reason": "MakerTimeout" if not force_taker else "Emergency"})
-        summaries.append(_summary(state, s.type))
+        summaries.append(summary_of(state, s.type))
         if state.status == "canceled" and s.type == "maker":
             remaining = ctx.markets[s.symbol].round_amount(state.remaining)
             base = ctx.markets[s.symbol].base
@@ -151,7 +152,7 @@ async def progress_plan(
                 req = OrderRequest(client_order_id(plan.planId, leg, "t"), s.symbol, s.side, remaining, "market")
                 taker = await submit(ctx, req, "taker")
                 if taker is not None:
-                    summaries.append(_summary(taker, "taker"))
+                    summaries.append(summary_of(taker, "taker"))
         elif state.status == "closed":
             await ctx.record({"type": "fill", "clientOrderId": state.client_order_id, "filled": str(state.filled),
                               "average": str(state.average), "feeQuote": str(state.fee_quote)})
@@ -169,7 +170,7 @@ async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
         state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
         await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
                           "reason": "Halted"})
-        summaries.append(_summary(state, s.type))
+        summaries.append(summary_of(state, s.type))
     return plan.model_copy(update={"orders": summaries, "makerDeadline": None})
 
 
@@ -189,7 +190,7 @@ async def recover_plan(ctx: ExecutionContext, intent: dict[str, Any]) -> Working
             seen.add(candidate)
             state = await ctx.venue.order(candidate, symbol)
             if state is not None:
-                summaries.append(_summary(state, order_type))
+                summaries.append(summary_of(state, order_type))
     await ctx.record({"type": "recovered", "planId": intent["planId"], "seq": intent["seq"],
                       "found": [s.clientOrderId for s in summaries]})
     deadline = datetime.fromisoformat(str(intent["makerDeadline"]))
