@@ -32,10 +32,12 @@ def carry(**spec: Any) -> FundingArbitrage:
 
 
 class Carry:
-    def __init__(self, r: Rig) -> None:
+    """One FundingArbitrage stepped on the rig's clock (`fa`: the object; the ETH carry by default)."""
+
+    def __init__(self, r: Rig, fa: FundingArbitrage | None = None) -> None:
         self.r = r
         self.rec = FundingArbitrageReconciler(r.reconciler.s)
-        self.fa = carry()
+        self.fa = fa or carry()
 
     async def tick(self, seconds: float = 0, **kw: Any) -> CarryResult:
         self.r.clock.advance(seconds)

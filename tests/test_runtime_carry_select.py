@@ -8,10 +8,9 @@ from typing import Any
 
 from hedgeops.api.funding import AutoSelect, Entry, FundingArbitrage, Phase
 from hedgeops.engine.carry_select import Candidate, liquid, select
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.runtime.carry import CarryResult, FundingArbitrageReconciler
 
-from .runtime_fixtures import Rig, rig
+from .runtime_fixtures import rig
+from .test_runtime_carry import Carry
 
 D = Decimal
 PERPS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
@@ -26,25 +25,8 @@ def auto(pairs: list[dict[str, str]] | None = None, **select_spec: Any) -> Fundi
             "entry": {"minFundingRate": "0.00001"}}})
 
 
-class Auto:
-    def __init__(self, r: Rig, fa: FundingArbitrage) -> None:
-        self.r, self.fa = r, fa
-        self.rec = FundingArbitrageReconciler(r.reconciler.s)
-
-    async def tick(self, seconds: float = 0, **kw: Any) -> CarryResult:
-        self.r.clock.advance(seconds)
-        res = await self.rec.reconcile(self.fa, self.r.clock.now(), **kw)
-        self.fa = self.fa.model_copy(update={"status": res.status})
-        return res
-
-    async def venue(self) -> PaperVenue:
-        v = await self.r.venues.venue_for(self.fa.spec.exchange, self.fa.spec.mode, "default")
-        assert isinstance(v, PaperVenue)
-        return v
-
-
 async def test_the_best_real_funding_rate_is_carried() -> None:
-    a = Auto(rig(), auto())
+    a = Carry(rig(), auto())
     res = await a.tick()
     venue = await a.venue()
     rates = {p: (await venue.funding_rate(p))[0] for p in PERPS}
@@ -60,7 +42,7 @@ async def test_the_best_real_funding_rate_is_carried() -> None:
 
 
 async def test_nothing_liquid_enough_is_a_ready_idle_carry() -> None:
-    a = Auto(rig(), auto(minVolumeQuote="1000000000000"))
+    a = Carry(rig(), auto(minVolumeQuote="1000000000000"))
     res = await a.tick()
     assert res.status.selection is not None and res.status.selection.pairs == []
     assert not res.status.legs and not (await a.venue()).account.orders
@@ -71,14 +53,14 @@ async def test_nothing_liquid_enough_is_a_ready_idle_carry() -> None:
 
 
 async def test_listed_pairs_bound_the_selection() -> None:
-    a = Auto(rig(), auto(pairs=[{"spot": "SOL/USDT", "perp": "SOL/USDT:USDT"}]))
+    a = Carry(rig(), auto(pairs=[{"spot": "SOL/USDT", "perp": "SOL/USDT:USDT"}]))
     res = await a.tick()
     assert res.status.selection is not None and [p.perp for p in res.status.selection.pairs] == ["SOL/USDT:USDT"]
     assert [leg.perp for leg in res.status.legs] == ["SOL/USDT:USDT"]
 
 
 async def test_a_held_pair_is_not_abandoned_when_the_scan_stops_picking_it() -> None:
-    a = Auto(rig(), auto())
+    a = Carry(rig(), auto())
     res = await a.tick()
     await a.tick(5)
     held = res.status.legs[0].perp
