@@ -113,6 +113,19 @@ async def wait_for(fn: Callable[[], Any], timeout: float = 30, what: str = "cond
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def events(emulator: ClusterEmulator) -> list[dict[str, Any]]:
+    return [o.raw for (res, _, _), o in emulator.objects.items() if res.plural == "events"]
+
+
+async def events_posted(emulator: ClusterEmulator, *reasons: str, timeout: float = 15) -> list[dict[str, Any]]:
+    """Wait until events with every one of `reasons` exist. kopf posts events from a background queue, so an
+    event can land after the status patch that a test has just seen; checking at once would be a race."""
+    wanted = set(reasons)
+    await wait_for(lambda: wanted <= {e.get("reason") for e in events(emulator)}, timeout=timeout,
+                   what=f"events {sorted(wanted - {e.get('reason') for e in events(emulator)})}")
+    return events(emulator)
+
+
 def status_of(emulator: ClusterEmulator, plural: str, name: str) -> dict[str, Any]:
     key = (f"hedgeops.io/v1alpha1/{plural}", "default", name)
     for (res, ns, n), obj in emulator.objects.items():

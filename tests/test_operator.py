@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, example, ready, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, events_posted, example, ready, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +42,7 @@ async def test_hedgebook_reconciled_end_to_end(cluster: tuple[ClusterEmulator, s
     assert kinds.count("rebalance") >= 3 and "plan" in kinds and "order" in kinds
 
     # Events were posted for the rebalances.
-    events = [o.raw for (res, _, _), o in emulator.objects.items() if res.plural == "events"]
-    assert any(e.get("reason") == "Rebalanced" for e in events)
+    await events_posted(emulator, "Rebalanced")
 
     # Metrics.
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"

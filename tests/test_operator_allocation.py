@@ -11,7 +11,7 @@ import pytest
 
 from .emulator_fixtures import KEY, Rig, credentials_secret
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, SECRETS, ready, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, SECRETS, events, events_posted, ready, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 D = Decimal
@@ -38,10 +38,6 @@ def index_book(annotations: dict[str, str] | None = None) -> dict[str, Any]:
                      "policyRef": {"name": "index-fund"}}}
 
 
-def events(kube: ClusterEmulator) -> list[dict[str, Any]]:
-    return [o.raw for (res, _, _), o in kube.objects.items() if res.plural == "events"]
-
-
 async def test_allocation_book_is_invested_to_its_weights_then_closed_all(
         cluster: tuple[ClusterEmulator, str], operator: dict[str, Any], exchange: Rig) -> None:
     kube, _ = cluster
@@ -62,7 +58,7 @@ async def test_allocation_book_is_invested_to_its_weights_then_closed_all(
     assert account.assets["BTC"] > 0 and account.assets["ETH"] > 0
     orders = list(exchange.emu.account(KEY).ord_ids)
     assert len(orders) == 2 and all(cid.startswith("ho") for cid in orders)  # one buy per asset, nothing doubled
-    assert {"Rebalancing", "Rebalanced"} <= {e.get("reason") for e in events(kube)}
+    await events_posted(kube, "Rebalancing", "Rebalanced")
 
     # close-all: everything is sold to the quote currency, reduce-only in spirit (sells of what is held).
     patch = {"metadata": {"annotations": {"hedgeops.io/close-all": "true"}}}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import example, ready, status_of, wait_for
+from .operator_fixtures import events_posted, example, ready, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 CARRY = "/apis/hedgeops.io/v1alpha1/namespaces/default/fundingarbitrages"
@@ -63,8 +63,7 @@ async def test_funding_arbitrage_end_to_end(cluster: tuple[ClusterEmulator, str]
     entries = await operator["redis"].xrange("hedgeops:journal:fundingarbitrage:default/eth-carry")
     kinds = [json.loads(f[b"e"])["type"] for _, f in entries]
     assert "funding" in kinds and kinds.count("order") >= 4 and "decision" in kinds
-    reasons = {o.raw.get("reason") for (res, _, _), o in emulator.objects.items() if res.plural == "events"}
-    assert {"BootstrapPassed", "Entry", "Opened", "Halted", "CloseAll", "Closed"} <= reasons
+    await events_posted(emulator, "BootstrapPassed", "Entry", "Opened", "Halted", "CloseAll", "Closed")
 
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())

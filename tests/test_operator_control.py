@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import ROOT
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, example, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, events_posted, example, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +62,7 @@ async def test_manual_approval_and_close_all_through_the_cli(cluster: tuple[Clus
     assert "hedgeops.io/close-all" not in annotations(emulator, "spot-bag")
     done = await hedgeops(kubeconfig, "close-all", "hedgebook/spot-bag", "--yes")
     assert done.returncode == 0, done.stderr
-    events = await wait_for(lambda: [o.raw for (res, _, _), o in emulator.objects.items()
-                                     if res.plural == "events" and o.raw.get("reason") == "ClosedAll"],
-                            timeout=30, what="the book flattened and held flat")
-    assert events
+    await events_posted(emulator, "ClosedAll", timeout=30)  # the book flattened and held flat
     entries = await operator["redis"].xrange("hedgeops:journal:hedgebook:default/spot-bag")
     assert any(b'"CloseAll"' in f[b"e"] for _, f in entries)
     missing = await hedgeops(kubeconfig, "close-all", "hedgebook/nope", "--yes")

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from .emulator_fixtures import KEY, Rig, credentials_secret
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, SECRETS, events_posted, example, status_of, wait_for
 from .operator_process import OperatorProcess, spawn
 
 pytestmark = pytest.mark.slow
@@ -88,8 +88,7 @@ async def test_sigkill_between_the_legs_of_a_plan_never_doubles_an_order(
         assert done["lastRebalance"]["urgency"] == "Emergency"
         assert _positions(exchange) == {"SOL/USDT:USDT": D(-100), "ETH/USDT:USDT": D(-3)}
         assert exchange.emu.orders_placed() == 2  # found by client id, not sent again
-        events = [o.raw for (res, _, _), o in kube.objects.items() if res.plural == "events"]
-        assert any(e.get("reason") == "PlanRecovered" for e in events)
+        await events_posted(kube, "PlanRecovered")
         # The dead process's lock was respected until it ran out.
         assert second.sample(await second.metrics(), "hedgeops_lock_acquisitions_total", outcome="busy") >= 1
         entries = await _journal(redis_client, "jlp")
