@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit install install-test system-deps crds
+.PHONY: demo test lint typecheck unit install install-test system-deps crds manifests
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,18 +15,22 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 
-# redis-server is needed by the tests that talk to a real Redis.
+# redis-server and promtool (Debian's prometheus) are needed by the tests that use the real ones.
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 # Local mode on the bundled examples: a week of real replayed market data.
 demo: install
 	$(BIN)/hedgeops local manifests/examples/ --for 7d
 
 lint:
-	$(BIN)/ruff check hedgeops tests bench
+	$(BIN)/ruff check hedgeops tests bench scripts
 
 typecheck:
 	$(BIN)/mypy
@@ -38,3 +42,7 @@ test: install-test system-deps lint typecheck unit
 
 crds: install
 	$(BIN)/hedgeops crds
+
+# The plain manifests (install, monitoring) rendered from the Helm chart; a test keeps them current.
+manifests: install-test
+	$(BIN)/python scripts/render_manifests.py

@@ -96,19 +96,23 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 def _cmd_crds(args: argparse.Namespace) -> int:
     from hedgeops.api.crd import render_all
 
-    out = Path(args.out)
     rendered = render_all()
+    # The Helm chart templates its own copy (so that `helm upgrade` updates the schemas): kept equal here.
+    chart = Path(args.chart) / "files" / "crds" if args.chart and Path(args.chart).is_dir() else None
+    targets = [Path(args.out), *([chart] if chart else [])]
     if args.check:
-        stale = [n for n, text in rendered.items() if not (out / n).exists() or (out / n).read_text() != text]
+        stale = [str(out / n) for out in targets for n, text in rendered.items()
+                 if not (out / n).exists() or (out / n).read_text() != text]
         if stale:
-            print(f"out of date in {out}: {', '.join(stale)}; run `hedgeops crds`", file=sys.stderr)
+            print(f"out of date: {', '.join(stale)}; run `hedgeops crds`", file=sys.stderr)
             return 1
-        print(f"{len(rendered)} CRDs in {out} are up to date")
+        print(f"{len(rendered)} CRDs in {', '.join(map(str, targets))} are up to date")
         return 0
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered.items():
-        (out / name).write_text(text, encoding="utf-8")
-        print(f"wrote {out / name}")
+    for out in targets:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.items():
+            (out / name).write_text(text, encoding="utf-8")
+            print(f"wrote {out / name}")
     return 0
 
 
@@ -215,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cr = sub.add_parser("crds", help="write crds/*.yaml from the API models")
     cr.add_argument("--out", default="crds")
+    cr.add_argument("--chart", default="charts/hedgeops", help="also write the chart's copy ('' for none)")
     cr.add_argument("--check", action="store_true", help="fail if the files differ from the models")
     cr.set_defaults(func=_cmd_crds)
 

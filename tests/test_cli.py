@@ -78,11 +78,11 @@ def test_validate_examples_and_crds_round_trip(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.count("ok  ") == len(list((ROOT / "manifests" / "examples").glob("*.yaml")))
     assert hedgeops("crds", "--check").returncode == 0
-    assert hedgeops("crds", "--out", str(tmp_path)).returncode == 0
+    assert hedgeops("crds", "--out", str(tmp_path), "--chart", "").returncode == 0
     for f in (ROOT / "crds").glob("*.yaml"):
         assert (tmp_path / f.name).read_text() == f.read_text()
     (tmp_path / "hedgebooks.hedgeops.io.yaml").write_text("stale")
-    stale = hedgeops("crds", "--check", "--out", str(tmp_path))
+    stale = hedgeops("crds", "--check", "--out", str(tmp_path), "--chart", "")
     assert stale.returncode == 1 and "out of date" in stale.stderr
 
 

@@ -49,6 +49,7 @@ async def test_hedgebook_reconciled_end_to_end(cluster: tuple[ClusterEmulator, s
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     assert 'hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}' in text
     assert 'hedgeops_deviation_ratio{asset="BTC",book="jlp",namespace="default"}' in text
+    assert 'hedgeops_band_ratio{asset="BTC",book="jlp",namespace="default"}' in text  # what the alerts compare with
     assert "hedgeops_rebalances_total{" in text
 
 

@@ -136,6 +136,7 @@ class AllocationCycle:
         self.s.metrics.book_value.labels(ns, name).set(float(total))
         for d in decision.drifts:
             self.s.metrics.weight_drift.labels(ns, name, d.asset).set(float(d.drift))
+            self.s.metrics.band.labels(ns, name, d.asset).set(float(d.threshold))
         self.s.metrics.healthy(KIND, ns, name)
         worst = max((abs(d.drift) for d in decision.drifts), default=ZERO)
         conds = book_conditions(status, now, gen, ready_message=f"observed {len(units)} balances on "

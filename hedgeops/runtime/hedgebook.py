@@ -170,6 +170,8 @@ class HedgeBookReconciler:
         verdict_now = decide_book(exposure, pspec, now, last_at, _volatility(status), minimums)
         self.s.metrics.decision_seconds.labels(KIND).observe(time.perf_counter() - started)
         thresholds, decision = verdict_now.thresholds, verdict_now.decision
+        for a in exposure.assets:
+            self.s.metrics.band.labels(ns, name, a.asset).set(float(thresholds.band_for(a.asset).ratio))
         persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
                                        pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)
         result = CycleResult(status, exposure, decision)

@@ -23,6 +23,9 @@ class Metrics:
                                      "Σ|net exposure| ÷ Σ target hedge notional", book, registry=r)
         self.weight_drift = Gauge("hedgeops_weight_drift_ratio", "Allocation books: asset weight − target weight",
                                   [*book, "asset"], registry=r)
+        self.band = Gauge("hedgeops_band_ratio", "The band in force for the asset (hedge: |deviation| that triggers a "
+                          "rebalance; allocation: |weight drift|): the alert rules compare against it",
+                          [*book, "asset"], registry=r)
         self.book_value = Gauge("hedgeops_book_value_quote", "Allocation books: value in the quote currency", book,
                                 registry=r)
         self.rebalances = Counter("hedgeops_rebalances_total", "Completed rebalances",

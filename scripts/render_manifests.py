@@ -1,0 +1,79 @@
+"""Render the Helm chart into the plain manifests for users without Helm (and for Argo CD's directory apps):
+manifests/install/hedgeops.yaml, manifests/monitoring/{prometheusrule,servicemonitor}.yaml and the plain Prometheus
+rule file manifests/monitoring/hedgeops-rules.yaml (what `promtool` checks and tests).
+
+    python scripts/render_manifests.py           # write them
+    python scripts/render_manifests.py --check   # exit 1 if the committed files differ (a test runs this)
+
+The chart is the one source; these are its output with the release name and namespace `hedgeops`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "charts" / "hedgeops"
+RELEASE = NAMESPACE = "hedgeops"
+HEADER = "# Generated from charts/hedgeops by scripts/render_manifests.py: edit the chart, not this file.\n"
+MONITORING = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+
+
+def render(values: dict[str, Any] | None = None) -> dict[str, str]:
+    """Template path (inside the chart) -> rendered text, without NOTES.txt and empty templates."""
+    out = helm.Chart.load(CHART).render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return {path.split("/", 1)[1]: text for path, text in sorted(out.items())
+            if not path.endswith("NOTES.txt") and text.strip()}
+
+
+def _join(parts: dict[str, str]) -> str:
+    return HEADER + "".join(f"---\n# Source: {path}\n{text.strip()}\n" for path, text in parts.items())
+
+
+def rules_file(prometheus_rule: str) -> str:
+    """The PrometheusRule's groups as a plain Prometheus rule file."""
+    doc = yaml.safe_load(prometheus_rule)
+    return HEADER + yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False, width=120)
+
+
+def expected() -> dict[Path, str]:
+    install = {p: t for p, t in render().items()}
+    monitoring = render(MONITORING)
+    namespace = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    return {
+        ROOT / "manifests/install/hedgeops.yaml": _join({"namespace.yaml": namespace, **install}),
+        ROOT / "manifests/monitoring/prometheusrule.yaml": _join(
+            {"templates/prometheusrule.yaml": monitoring["templates/prometheusrule.yaml"]}),
+        ROOT / "manifests/monitoring/servicemonitor.yaml": _join(
+            {"templates/servicemonitor.yaml": monitoring["templates/servicemonitor.yaml"]}),
+        ROOT / "manifests/monitoring/hedgeops-rules.yaml": rules_file(monitoring["templates/prometheusrule.yaml"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="fail if the committed files differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in expected().items():
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run `python scripts/render_manifests.py`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

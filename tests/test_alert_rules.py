@@ -1,0 +1,201 @@
+"""The shipped alert rules, checked and unit-tested by the real `promtool` (Debian's prometheus package), and held
+to the metrics the operator really exports: a renamed metric or label would silently never fire otherwise."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hedgeops.runtime.metrics import Metrics
+
+from .conftest import ROOT
+
+RULES = ROOT / "manifests" / "monitoring" / "hedgeops-rules.yaml"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+TARGET_LABELS = {"job", "instance", "pod", "namespace_scraped", "le"}  # added by the scrape, or histogram buckets
+
+
+def _alerts() -> list[dict[str, Any]]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed; `make test` installs Debian's prometheus package with apt-get")
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_rules_pass_promtool_check() -> None:
+    result = _promtool("check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(_alerts())} rules found" in result.stdout
+
+
+def test_every_alert_is_documented_and_labelled() -> None:
+    anchors = {line[3:].strip().lower() for line in RUNBOOKS.read_text().splitlines() if line.startswith("## ")}
+    for alert in _alerts():
+        name = alert["alert"]
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", name), name
+        assert alert["labels"]["severity"] in ("critical", "warning"), name
+        notes = alert["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(notes), name
+        assert notes["runbook_url"].endswith(f"#{name.lower()}"), name
+        assert name.lower() in anchors, f"{name} has no section in docs/runbooks.md"
+    assert len(anchors) == len(_alerts()), "a runbook section names no alert"
+
+
+def _exported() -> dict[str, set[str]]:
+    """Sample name -> label names, for every metric the operator exports."""
+    out: dict[str, set[str]] = {}
+    for metric in vars(Metrics()).values():
+        if not hasattr(metric, "_labelnames"):
+            continue
+        name, labels = metric._name, set(metric._labelnames)
+        kind = metric._type
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(kind, [""])
+        for suffix in suffixes:
+            out[name + suffix] = labels
+    return out
+
+
+def test_rules_use_only_exported_metrics_and_their_labels() -> None:
+    exported = _exported()
+    for alert in _alerts():
+        expr = alert["expr"]
+        used = set(re.findall(r"\bhedgeops_[a-z_]+", expr))
+        assert used or alert["alert"] == "HedgeOpsOperatorDown", f"{alert['alert']} reads no hedgeops metric"
+        unknown = used - set(exported)
+        assert not unknown, f"{alert['alert']} reads metrics nobody exports: {unknown}"
+        available = set().union(*(exported[m] for m in used)) if used else set()
+        grouped = {lab.strip() for group in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr) for lab in group.split(",")}
+        templated = set(re.findall(r"\$labels\.(\w+)", " ".join(alert["annotations"].values())))
+        selected = set(re.findall(r"[{,]\s*(\w+)\s*(?:!=|=~|!~|=)", expr))
+        for label in (grouped | templated | selected) - TARGET_LABELS:
+            assert not used or label in available, f"{alert['alert']} uses label {label!r} its metrics lack"
+
+
+# ---- promtool unit tests: each alert fires on the series that should page, and stays quiet otherwise -------------
+
+BOOK = 'namespace="default",book="jlp"'
+CARRY = 'namespace="default",name="eth-carry",symbol="ETH/USDT:USDT"'
+
+
+def _case(alert: str, at: str, series: list[tuple[str, str]], fires: list[dict[str, str]],
+          value: str = "") -> dict[str, Any]:
+    return {"alert": alert, "at": at, "series": series, "fires": fires, "value": value}
+
+
+CASES = [
+    _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1 1 0x10")],
+          [{"job": "hedgeops-metrics", "instance": "10.0.0.7:9108"}]),
+    _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1x10")], []),
+    # Never scraped at all (the Service or ServiceMonitor is wrong): absent() pages too.
+    _case("HedgeOpsOperatorDown", "6m", [('up{job="something-else",instance="x"}', "1x10")],
+          [{"job": "hedgeops-metrics"}]),
+    _case("HedgeOpsLockStoreDown", "3m", [('hedgeops_lock_store_up{pod="hedgeops-7f9c"}', "1 0x5")],
+          [{"pod": "hedgeops-7f9c"}]),
+    _case("HedgeOpsLockStoreDown", "3m", [('hedgeops_lock_store_up{pod="hedgeops-7f9c"}', "1 0 1x5")], []),
+    _case("HedgeOpsCycleLagging", "15m", [
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+0x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="120"}', "0+10x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10x30")],
+          [{"kind": "HedgeBook"}], value="1m 59s"),
+    _case("HedgeOpsCycleLagging", "15m", [
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+10x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10x30")], []),
+    _case("HedgeOpsReconcileErrors", "16m",
+          [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0+1x20")],
+          [{"kind": "HedgeBook", "reason": "ExchangeUnavailable"}], value="15"),
+    _case("HedgeOpsReconcileErrors", "16m",
+          [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0+0x20")], []),
+    _case("HedgeOpsExchangeErrors", "25m", [
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+60x30"),
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+30x30")],
+          [{"exchange": "okx"}], value="33.33%"),
+    _case("HedgeOpsExchangeErrors", "25m", [
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+60x30"),
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+1x30")], []),
+    _case("HedgeOpsOrdersRejected", "35m",
+          [(f'hedgeops_orders_total{{{BOOK},type="taker",outcome="rejected"}}', "0+1x40"),
+           (f'hedgeops_orders_total{{{BOOK},type="taker",outcome="accepted"}}', "0+9x40")],
+          [{"namespace": "default", "book": "jlp"}], value="30"),
+    _case("HedgeOpsOrdersRejected", "35m",
+          [(f'hedgeops_orders_total{{{BOOK},type="taker",outcome="accepted"}}', "0+9x40")], []),
+    _case("HedgeOpsObjectDegraded", "8m", [('hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp"}',
+                                            "0 1x10")],
+          [{"kind": "HedgeBook", "namespace": "default", "name": "jlp"}]),
+    _case("HedgeOpsObjectDegraded", "8m", [('hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp"}',
+                                            "0 1 1 0x10")], []),
+    _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "0x20")],
+          [{"kind": "HedgeBook", "namespace": "default", "book": "jlp"}]),
+    _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "1x20")], []),
+    # A hedge leg 8% off with a 5% band for the whole 30 minutes; an allocation weight 12% off a 5% band.
+    _case("HedgeBookOutOfBand", "35m", [
+        (f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.08x40"),
+        (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40"),
+        (f'hedgeops_deviation_ratio{{{BOOK},asset="ETH"}}', "0.03x40"),
+        (f'hedgeops_band_ratio{{{BOOK},asset="ETH"}}', "0.05x40")],
+          [{"namespace": "default", "book": "jlp", "asset": "SOL"}], value="8%"),
+    _case("HedgeBookOutOfBand", "35m", [
+        ('hedgeops_weight_drift_ratio{namespace="default",book="index",asset="BTC"}', "0.12x40"),
+        ('hedgeops_band_ratio{namespace="default",book="index",asset="BTC"}', "0.05x40")],
+          [{"namespace": "default", "book": "index", "asset": "BTC"}], value="12%"),
+    # Out of band for 20 minutes only, then brought back: a rebalance did its job, nobody is paged.
+    _case("HedgeBookOutOfBand", "35m", [
+        (f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.08x20 0.01x20"),
+        (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")], []),
+    _case("HedgeBookPlansRefused", "65m",
+          [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0+1x70")],
+          [{"namespace": "default", "book": "jlp", "reason": "CostAboveTolerance"}], value="60"),
+    _case("HedgeBookPlansRefused", "65m",
+          [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0x70")], []),
+    _case("FundingArbitrageBreakerTripped", "2m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1 1")],
+          [{"namespace": "default", "name": "eth-carry", "symbol": "ETH/USDT:USDT"}]),
+    _case("FundingArbitrageBreakerTripped", "2m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 0 0")], []),
+    _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.4x5")],
+          [{"namespace": "default", "name": "eth-carry", "symbol": "ETH/USDT:USDT"}], value="40%"),
+    _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.8x5")], []),
+]
+
+
+def _render(template: str, labels: dict[str, str], value: str) -> str:
+    """The annotation as Prometheus renders it for these labels: `$labels.x` from the alert, `$value` as given."""
+    text = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels.get(m.group(1), "<no value>"), template)
+    return re.sub(r"\{\{\s*\$value[^}]*\}\}", value, text)
+
+
+def _unit_tests() -> dict[str, Any]:
+    rules = {a["alert"]: a for a in _alerts()}
+    tests = []
+    for case in CASES:
+        rule = rules[case["alert"]]
+        expected = []
+        for labels in case["fires"]:
+            full = {**labels, **rule["labels"]}
+            expected.append({"exp_labels": full,
+                             "exp_annotations": {k: _render(v, full, case["value"])
+                                                 for k, v in rule["annotations"].items()}})
+        tests.append({"interval": "1m",
+                      "input_series": [{"series": s, "values": v} for s, v in case["series"]],
+                      "alert_rule_test": [{"eval_time": case["at"], "alertname": case["alert"],
+                                           "exp_alerts": expected}]})
+    return {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": tests}
+
+
+def test_each_alert_fires_when_it_should_and_only_then(tmp_path: Path) -> None:
+    assert {c["alert"] for c in CASES} == {a["alert"] for a in _alerts()}, "every alert has unit tests"
+    assert all(any(c["alert"] == a and not c["fires"] for c in CASES) for a in {c["alert"] for c in CASES}), \
+        "every alert has a quiet case"
+    spec = tmp_path / "alerts_test.yaml"
+    spec.write_text(yaml.safe_dump(_unit_tests(), sort_keys=False))
+    result = _promtool("test", "rules", str(spec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout

@@ -1,0 +1,182 @@
+"""The Helm chart, rendered and strictly linted by real Helm (helm-python-sdk bundles Helm's Go library): what it
+installs, that the operator can read the settings it gives, that its RBAC covers every resource kopf is told to
+watch, and that the plain manifests rendered from it are current."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import helm_python as helm
+import kopf
+import pytest
+import yaml
+
+from hedgeops.api.crd import render_all
+from hedgeops.operator.settings import OperatorSettings
+
+from .conftest import ROOT
+
+CHART = ROOT / "charts" / "hedgeops"
+ALL_ON = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True},
+          "watchNamespaces": ["trading", "research"], "operator": {"exchangeUrls": {"okx": "https://gw.internal"}}}
+
+
+def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    out = helm.Chart.load(CHART).render(values or {}, name="hedgeops", namespace="hedgeops", is_install=True)
+    return [d for path, text in sorted(out.items()) if not path.endswith(".txt") for d in yaml.safe_load_all(text) if d]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, f"{len(found)} {kind} {name or ''}"
+    return found[0]
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+@pytest.mark.parametrize("values", [{}, ALL_ON], ids=["defaults", "everything-on"])
+def test_chart_lints_strictly(values: dict[str, Any]) -> None:
+    report = helm.lint(str(CHART), values, strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    assert not problems, problems
+
+
+def test_defaults_install_a_safe_operator_with_redis() -> None:
+    docs = render()
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] != "CustomResourceDefinition")
+    assert kinds == [("ClusterRole", "hedgeops"), ("ClusterRoleBinding", "hedgeops"), ("Deployment", "hedgeops"),
+                     ("Deployment", "hedgeops-redis"), ("PersistentVolumeClaim", "hedgeops-redis"),
+                     ("Service", "hedgeops-metrics"), ("Service", "hedgeops-redis"), ("Service", "hedgeops-webhook"),
+                     ("ServiceAccount", "hedgeops")]
+    op = one(docs, "Deployment", "hedgeops")
+    assert op["spec"]["replicas"] == 1 and op["spec"]["strategy"]["type"] == "Recreate"  # never two after an upgrade
+    pod = op["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probe"}
+    assert container["args"] == ["operator"]  # cluster-wide
+    env = env_of(op)
+    assert env["HEDGEOPS_LIVE_TRADING"] == "false" and env["HEDGEOPS_PRICES"] == "replay"  # Paper unless told
+    assert env["HEDGEOPS_REDIS_URL"] == "redis://hedgeops-redis:6379/0"
+    assert one(docs, "Service", "hedgeops-redis")["spec"]["ports"][0]["port"] == 6379
+    redis_args = one(docs, "Deployment", "hedgeops-redis")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert redis_args[:2] == ["--appendonly", "yes"]  # the journal survives a Redis restart
+
+
+def test_the_operator_reads_the_settings_the_chart_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = env_of(one(render(ALL_ON), "Deployment", "hedgeops"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = OperatorSettings.from_env()
+    assert settings.problems() == []
+    assert settings.redis_url == "redis://hedgeops-redis:6379/0" and settings.webhook_port == 8081
+    assert settings.exchange_urls == {"okx": "https://gw.internal"} and settings.metrics_port == 9108
+    off = env_of(one(render({"webhook": {"enabled": False}, "redis": {"enabled": False}}), "Deployment", "hedgeops"))
+    assert off["HEDGEOPS_WEBHOOK_PORT"] == "off" and "HEDGEOPS_REDIS_URL" not in off
+
+
+def test_live_trading_without_live_prices_is_refused_at_render() -> None:
+    with pytest.raises(helm.HelmError, match=r"needs operator\.prices: live"):
+        render({"operator": {"liveTrading": True}})
+    env = env_of(one(render({"operator": {"liveTrading": True, "prices": "live"}}), "Deployment", "hedgeops"))
+    assert env["HEDGEOPS_LIVE_TRADING"] == "true"
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"operator": {"tickSeconds": 0}}, "tickSeconds"),
+    ({"operator": {"prices": "yesterday"}}, "prices"),
+    ({"webhook": {"port": 8080}}, "port"),  # the liveness probe's port
+    ({"redis": {"url": "http://redis"}}, "url"),
+    ({"replicas": 2}, "replicas"),  # unknown keys are typos, not silently ignored
+])
+def test_bad_values_are_refused_naming_the_key(values: dict[str, Any], words: str) -> None:
+    with pytest.raises(helm.HelmError) as caught:
+        helm.Chart.load(CHART).validate_schema(values)
+    assert words in str(caught.value)
+
+
+def test_rbac_covers_what_kopf_watches_and_patches() -> None:
+    registry = kopf.OperatorRegistry()  # the handlers register on a fresh registry, as the operator fixture does
+    previous = kopf.get_default_registry()
+    kopf.set_default_registry(registry)
+    try:
+        sys.modules.pop("hedgeops.operator.handlers", None)
+        importlib.import_module("hedgeops.operator.handlers")
+    finally:
+        kopf.set_default_registry(previous)
+    selectors = [h.selector for reg in (registry._indexing, registry._spawning, registry._changing,
+                                        registry._watching) for h in reg.get_all_handlers()]
+    watched = {(s.group or "", s.any_name) for s in selectors if s is not None}
+    assert ("hedgeops.io", "hedgebooks") in watched and ("", "configmaps") in watched
+    for values in ({}, {"watchNamespaces": ["trading"]}):
+        docs = render(values)
+        roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
+        assert roles
+
+        def allowed(group: str, resource: str, verb: str, rules: list[dict[str, Any]]) -> bool:
+            return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+        for role in roles:
+            rules = role["rules"]
+            for group, resource in watched:
+                for verb in ("get", "list", "watch"):
+                    assert allowed(group, resource, verb, rules), (group, resource, verb)
+                if group == "hedgeops.io":  # kopf's annotations and finalizers, and our status
+                    assert allowed(group, resource, "patch", rules)
+                    assert allowed(group, f"{resource}/status", "patch", rules)
+            assert allowed("", "events", "create", rules)
+            assert allowed("", "secrets", "get", rules)  # credentials and the webhook passphrase, by name
+            assert not allowed("", "secrets", "list", rules)  # never every secret in the namespace
+    namespaced = render({"watchNamespaces": ["trading", "research"]})
+    assert {d["metadata"]["namespace"] for d in namespaced if d["kind"] == "Role"} == {"trading", "research"}
+    assert one(namespaced, "Deployment", "hedgeops")["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "operator", "--namespace=trading", "--namespace=research"]
+
+
+def test_crds_are_the_generated_ones_and_kept_on_uninstall() -> None:
+    generated = {yaml.safe_load(t)["metadata"]["name"]: yaml.safe_load(t) for t in render_all().values()}
+    rendered = [d for d in render() if d["kind"] == "CustomResourceDefinition"]
+    assert {d["metadata"]["name"] for d in rendered} == set(generated)
+    for crd in rendered:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert crd["spec"] == generated[crd["metadata"]["name"]]["spec"]
+    assert not [d for d in render({"crds": {"install": False}}) if d["kind"] == "CustomResourceDefinition"]
+    loose = [d for d in render({"crds": {"keep": False}}) if d["kind"] == "CustomResourceDefinition"]
+    assert all("helm.sh/resource-policy" not in (d["metadata"].get("annotations") or {}) for d in loose)
+
+
+def test_monitoring_toggles_select_the_operator_metrics_service() -> None:
+    docs = render(ALL_ON)
+    monitor = one(docs, "ServiceMonitor")
+    service = one(docs, "Service", "hedgeops-metrics")
+    labels = service["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    rule = one(docs, "PrometheusRule")
+    assert 'up{job="hedgeops-metrics"}' in rule["spec"]["groups"][0]["rules"][0]["expr"]  # the Service's name
+    assert not [d for d in render() if d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+
+
+def test_existing_redis_secret_is_referenced_not_copied() -> None:
+    docs = render({"redis": {"enabled": False, "existingSecret": {"name": "redis-auth", "key": "url"}}})
+    container = one(docs, "Deployment", "hedgeops")["spec"]["template"]["spec"]["containers"][0]
+    ref = next(e for e in container["env"] if e["name"] == "HEDGEOPS_REDIS_URL")
+    assert ref == {"name": "HEDGEOPS_REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "url"}}}
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-redis")]
+
+
+def test_plain_manifests_are_rendered_from_the_chart() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import render_manifests
+    finally:
+        sys.path.pop(0)
+    assert render_manifests.main(["--check"]) == 0, "run `python scripts/render_manifests.py`"
