@@ -1,6 +1,7 @@
 """Render the Helm chart into the plain manifests for users without Helm (and for Argo CD's directory apps):
-manifests/install/hedgeops.yaml, manifests/monitoring/{prometheusrule,servicemonitor}.yaml and the plain Prometheus
-rule file manifests/monitoring/hedgeops-rules.yaml (what `promtool` checks and tests).
+manifests/install/hedgeops.yaml, manifests/monitoring/{prometheusrule,servicemonitor}.yaml, the plain Prometheus
+rule file manifests/monitoring/hedgeops-rules.yaml (what `promtool` checks and tests), and Argo CD's health checks
+manifests/argocd/argocd-cm-health.yaml (from manifests/argocd/health.lua).
 
     python scripts/render_manifests.py           # write them
     python scripts/render_manifests.py --check   # exit 1 if the committed files differ (a test runs this)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,20 @@ def rules_file(prometheus_rule: str) -> str:
     return HEADER + yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False, width=120)
 
 
+KINDS = ("HedgeBook", "RebalancePolicy", "FundingArbitrage", "MarketMaker")
+
+
+def argocd_health(lua: str) -> str:
+    """argocd-cm entries registering the health script for each kind (merge into your argocd-cm)."""
+    body = "".join(f"  resource.customizations.health.hedgeops.io_{kind}: |\n{textwrap.indent(lua, '    ')}"
+                   for kind in KINDS)
+    return ("# Generated from manifests/argocd/health.lua by scripts/render_manifests.py. Merge into Argo CD's own:\n"
+            "#   kubectl -n argocd patch configmap argocd-cm --patch-file manifests/argocd/argocd-cm-health.yaml\n"
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n"
+            "  labels:\n    app.kubernetes.io/name: argocd-cm\n    app.kubernetes.io/part-of: argocd\n"
+            f"data:\n{body}")
+
+
 def expected() -> dict[Path, str]:
     install = {p: t for p, t in render().items()}
     monitoring = render(MONITORING)
@@ -53,6 +69,8 @@ def expected() -> dict[Path, str]:
         ROOT / "manifests/monitoring/servicemonitor.yaml": _join(
             {"templates/servicemonitor.yaml": monitoring["templates/servicemonitor.yaml"]}),
         ROOT / "manifests/monitoring/hedgeops-rules.yaml": rules_file(monitoring["templates/prometheusrule.yaml"]),
+        ROOT / "manifests/argocd/argocd-cm-health.yaml": argocd_health(
+            (ROOT / "manifests/argocd/health.lua").read_text(encoding="utf-8")),
     }
 
 
