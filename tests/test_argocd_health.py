@@ -81,6 +81,8 @@ def test_policy_breaker_and_finished_market_maker() -> None:
     assert health(tripped) == ("Degraded", "circuit breaker: LossLimit")
     finished = obj(("Ready", "True", "Stopped"), ("Finished", "True", "DurationElapsed"))
     assert health(finished) == ("Healthy", "DurationElapsed")
+    shared = obj(("Ready", "True", "Reconciled"), ("SharedPositions", "True", "SharedWithOthers"))
+    assert health(shared) == ("Degraded", "SharedWithOthers")  # its exposure figures are wrong
     assert health(obj(("Ready", "True", "Valid"))) == ("Healthy", "Valid")  # a RebalancePolicy
     assert health(obj(("Ready", "False", "Invalid"))) == ("Degraded", "Invalid")
 

@@ -28,6 +28,7 @@ from hedgeops.operator.settings import OperatorSettings
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
+from hedgeops.runtime.claims import Claim, book_claims, carry_claims, describe, maker_claims, sharers
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Services
@@ -59,7 +60,9 @@ RESET_BREAKER = "hedgeops.io/reset-breaker"
 CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
 RETRY_SECONDS = 5  # a Degraded book (lock busy or unreachable, exchange down) is retried this soon
 REDIS_TIMEOUT_S = 5.0  # a partitioned Redis fails the cycle (LockUnavailable), never hangs it
-SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
+SETTINGS = OperatorSettings.from_env()
+ModelT = TypeVar("ModelT", bound=BaseModel)
+StatusT = TypeVar("StatusT", bound=BaseModel)  # read once at import: kopf fixes timer intervals at decoration
 
 
 @dataclass
@@ -212,6 +215,55 @@ def halt_reason(meta: kopf.Meta, index: kopf.Index) -> str | None:  # type: igno
     return None
 
 
+# What each object owns on its account (perp positions, spot balances), kept current from the watches: a book
+# sharing one with another object is reported on every cycle (see runtime/claims.py), at no API cost.
+@kopf.index(GROUP, VERSION, "hedgebooks")
+def book_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+    return _claims_of(HedgeBook, body, book_claims)
+
+
+@kopf.index(GROUP, VERSION, "fundingarbitrages")
+def carry_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+    return _claims_of(FundingArbitrage, body, carry_claims)
+
+
+@kopf.index(GROUP, VERSION, "marketmakers")
+def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+    return _claims_of(MarketMaker, body, maker_claims)
+
+
+def _claims_of(model: type[ModelT], body: kopf.Body, claims: Any) -> dict[Claim, str]:
+    try:
+        obj = model.model_validate(dict(body))
+    except ValidationError:
+        return {}  # an invalid object trades nothing, so it owns nothing
+    return {c: _object_ref(body) for c in claims(obj)}
+
+
+def _object_ref(body: kopf.Body) -> str:
+    meta = body.get("metadata") or {}
+    return f"{body.get('kind')}/{meta.get('namespace')}/{meta.get('name')}"
+
+
+def _shared(metrics: Metrics, body: kopf.Body, mine: set[Claim], kwargs: Mapping[str, Any], status: StatusT,
+            kind: str, now: datetime, events: list[CycleEvent]) -> StatusT:
+    """The status with condition SharedPositions set; a Warning event when it starts; the metric always."""
+    conditions: list[Condition] = getattr(status, "conditions")  # noqa: B009  (every kind's status has them)
+    indexes = [kwargs[n] for n in ("book_claims_index", "carry_claims_index", "maker_claims_index")]
+    index = {claim: [ref for idx in indexes for ref in idx.get(claim, [])] for claim in mine}  # only mine: cheap
+    shared = sharers(_object_ref(body), mine, index)
+    meta = body.get("metadata") or {}
+    exchange = next(iter(mine))[1:3] if mine else ("", "")
+    message = describe(shared, *exchange) if shared else ""
+    was = next((c for c in conditions if c.type == "SharedPositions"), None)
+    if shared and (was is None or was.status.value != "True"):
+        events.append(CycleEvent("Warning", "SharedPositions", message))
+    metrics.shared.labels(kind, meta.get("namespace"), meta.get("name")).set(len(shared))
+    conds = set_condition(conditions, "SharedPositions", bool(shared),
+                          "SharedWithOthers" if shared else "SoleOwner", message, now, meta.get("generation"))
+    return status.model_copy(update={"conditions": conds})
+
+
 def _invalid(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, exc: ValidationError, now: datetime) -> None:
     """A spec the models refuse (applied without the CRD's CEL rules): Ready=False InvalidSpec, never a trade."""
     message = _validation_message(exc)
@@ -293,6 +345,8 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     close_all = (meta.get("annotations") or {}).get(CLOSE_ALL, "").lower() == "true"
     result = await runtime.reconciler.reconcile(book, policy, now, halted=halted, approval=approval,
                                                 close_all=close_all)
+    result.status = _shared(runtime.metrics, body, book_claims(book), kwargs, result.status, "HedgeBook", now,
+                            result.events)
     if approval:  # one-shot: the approval is consumed by this cycle (executed, or refused with an event)
         patch.metadata.setdefault("annotations", {})[APPROVE] = None
     for key, value in result.status.model_dump(mode="json").items():
@@ -304,9 +358,6 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     if any(c.type == "Degraded" and c.status.value == "True" for c in result.status.conditions):
         interval = min(interval, RETRY_SECONDS)  # a busy lock or a flaky exchange: try again soon, not in an hour
     memo.next_due = next_slot(now, interval)
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _parse(model: type[ModelT], body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any,
@@ -348,7 +399,9 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
                                            close_all=annotations.get(CLOSE_ALL, "").lower() == "true")
     if reset:
         patch.metadata.setdefault("annotations", {})[RESET_BREAKER] = None
-    _report(body, patch, fa.status, result.status, result.events)
+    status = _shared(runtime.metrics, body, carry_claims(fa.model_copy(update={"status": result.status})), kwargs,
+                     result.status, "FundingArbitrage", now, result.events)
+    _report(body, patch, fa.status, status, result.events)
 
 
 @kopf.timer(GROUP, VERSION, "marketmakers", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
@@ -361,4 +414,6 @@ async def marketmaker_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch,
     if mm is None:
         return
     result = await runtime.maker.reconcile(mm, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]))
-    _report(body, patch, mm.status, result.status, result.events)
+    status = _shared(runtime.metrics, body, maker_claims(mm), kwargs, result.status, "MarketMaker", now,
+                     result.events)
+    _report(body, patch, mm.status, status, result.events)

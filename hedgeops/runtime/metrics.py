@@ -62,6 +62,9 @@ class Metrics:
         self.degraded = Gauge("hedgeops_degraded", "1 while the object cannot do its job safely (lock store, "
                               "exchange or credentials failing); its Degraded condition says why",
                               ["kind", *obj], registry=r)
+        self.shared = Gauge("hedgeops_shared_positions", "How many of the object's perp positions and spot balances "
+                            "another object on the same account also owns (0 is the only safe value)",
+                            ["kind", *obj], registry=r)
         self.signals = Counter("hedgeops_signals_total", "TradingView webhook requests by outcome (labels empty for "
                                "requests naming no existing book)", [*book, "outcome"], registry=r)
         account = ["exchange", "account"]

@@ -1,7 +1,8 @@
 -- Argo CD health for the HedgeOps kinds (HedgeBook, RebalancePolicy, FundingArbitrage, MarketMaker), read from
 -- the conditions the operator writes. Registered for each kind by argocd-cm-health.yaml (rendered from this file).
 --   Progressing: no cycle yet, or the latest spec generation not reconciled yet
---   Degraded:    cannot trade safely (Degraded), not Ready (invalid spec, missing policy), breaker tripped
+--   Degraded:    cannot trade safely (Degraded), not Ready (invalid spec, missing policy), breaker tripped,
+--                a position shared with another object on the account (its figures are wrong)
 --   Suspended:   halted (kill switch), or a plan waiting for manual approval
 --   Healthy:     reconciled; a book outside its band is still Healthy (its next rebalance is normal work)
 local hs = {status = "Progressing", message = "waiting for the operator's first cycle"}
@@ -39,6 +40,11 @@ end
 if ready.status ~= "True" then
   hs.status = "Degraded"
   hs.message = says("Ready")
+  return hs
+end
+if holds("SharedPositions") then
+  hs.status = "Degraded"
+  hs.message = says("SharedPositions")
   return hs
 end
 if holds("BreakerTripped") then
