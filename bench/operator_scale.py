@@ -9,7 +9,9 @@ exchange accounts, all on one RebalancePolicy checking every `--interval` second
 
 Books on one account with the same legs share the account's perp positions, so every book on an account holds
 the same SOL and ETH: once the first book has hedged, every book sees itself hedged, and the measured cycles
-are the steady state (observe, decide, report) that dominates an operator's life. After every book's first
+are the steady state (observe, decide, report) that dominates an operator's life. (Sharing is what a real
+user must not do, and the operator marks every one of these books SharedPositions=True; here it is the cheap
+way to a steady state, and the check costs each cycle a few index lookups.) After every book's first
 cycle, traffic is counted over `--cycles` whole intervals, from the middle of one interval slot to the middle
 of another.
 
