@@ -186,8 +186,15 @@ async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: s
     if redis_url:
         env["HEDGEOPS_REDIS_URL"] = redis_url
     exe = Path(sys.executable).parent / "hedgeops"
+    # Its log goes to a file: a pipe nobody reads fills up and blocks the operator on its next log line.
+    log_path = Path(tempfile.gettempdir()) / f"hedgeops-operator-scale-{os.getpid()}.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen([str(exe), "operator", "--liveness", ""], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=log)
+
+    def log_tail() -> str:
+        return log_path.read_bytes().decode(errors="replace")[-2000:]
+
     try:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -199,9 +206,10 @@ async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: s
         last = -1
         while (done := checked()) < args.books:
             if proc.poll() is not None:
-                raise RuntimeError(f"the operator exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"the operator exited: {log_tail()}")
             if loop.time() - started > args.interval * 3 + 120:
-                raise RuntimeError(f"only {done}/{args.books} books reconciled after {loop.time() - started:.0f}s")
+                raise RuntimeError(f"only {done}/{args.books} books reconciled after {loop.time() - started:.0f}s; "
+                                   f"the operator's log ({log_path}) ends:\n{log_tail()}")
             if done != last:
                 _say(args, f"first cycle: {done}/{args.books} books")
                 last = done
@@ -225,6 +233,8 @@ async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: s
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+    log_path.unlink(missing_ok=True)
     decision = _quantile(_histogram(before, "hedgeops_decision_duration_seconds"),
                          _histogram(after, "hedgeops_decision_duration_seconds"), 0.5)
     lag = _quantile(_histogram(before, "hedgeops_cycle_lag_seconds"), _histogram(after, "hedgeops_cycle_lag_seconds"),
