@@ -3,6 +3,7 @@ emulator: the integration the runtime runs in a cluster, with the exchange repla
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from hedgeops.api import HedgeBook
+from hedgeops.api.common import Mode
 from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
@@ -108,3 +110,23 @@ async def test_live_without_credentials_or_with_bad_ones_is_a_condition(live: Li
     ready = next(c for c in b.status.conditions if c.type == "Ready")  # type: ignore[union-attr]
     assert ready.reason == "CredentialsRejected" and "nope" not in ready.message
     assert not live.rig.emu.account(KEY).ord_ids
+
+
+async def test_books_of_one_account_starting_together_share_one_ccxt_client() -> None:
+    """The Secret read awaits; a hundred books of one account arriving in that gap must still get one client
+    (one rate limiter, one market load), and none may be built only to leak unclosed."""
+    reads = 0
+
+    async def slow_secret(namespace: str, name: str) -> Mapping[str, str]:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return SECRETS[(namespace, name)]
+
+    venues = CcxtVenues(slow_secret, {"okx": "http://127.0.0.1:9"})
+    ref = live_book().spec.exchange
+    try:
+        got = await asyncio.gather(*(venues.venue_for(ref, Mode.LIVE, "default") for _ in range(100)))
+        assert len({id(v) for v in got}) == 1 and len(venues.venues) == 1 and reads == 1
+    finally:
+        await venues.close()

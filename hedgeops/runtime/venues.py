@@ -4,6 +4,7 @@ through ccxt with the credentials in the book's Secret."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Protocol
@@ -82,12 +83,22 @@ class CcxtVenues:
         self.fees = fees
         self.timeout_ms = timeout_ms
         self.venues: dict[tuple[str, str], CcxtVenue] = {}
+        self._building: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         key = (exchange.name, exchange.account)
         venue = self.venues.get(key)
         if venue is not None:
             return venue
+        # Reading the Secret awaits: without this lock, every book of an account starting at once would build
+        # its own client (its own rate limiter and market load), and all but the last would leak unclosed.
+        async with self._building.setdefault(key, asyncio.Lock()):
+            venue = self.venues.get(key)
+            if venue is None:
+                venue = self.venues[key] = await self._build(exchange, namespace)
+        return venue
+
+    async def _build(self, exchange: ExchangeRef, namespace: str) -> CcxtVenue:
         if exchange.credentialsSecretRef is None:
             raise VenueUnavailable("mode Live needs spec.exchange.credentialsSecretRef (a Secret with apiKey, "
                                    "secret and passphrase)")
@@ -101,9 +112,8 @@ class CcxtVenues:
             raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
         except KeyError:
             raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
-        venue = self.venues[key] = CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s,
-                                             on_request=_observer(self.on_request, exchange.name))
-        return venue
+        return CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s,
+                         on_request=_observer(self.on_request, exchange.name))
 
     async def close(self) -> None:
         for venue in self.venues.values():
