@@ -71,15 +71,7 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     monkeypatch.setenv("HEDGEOPS_WEBHOOK_ADDR", "127.0.0.1")
     for key, value in operator_env.items():
         monkeypatch.setenv(key, value)
-    # A fresh registry and a fresh import: the handlers read their settings from the environment at import.
-    registry = kopf.OperatorRegistry()
-    previous = kopf.get_default_registry()
-    kopf.set_default_registry(registry)
-    try:
-        sys.modules.pop("hedgeops.operator.handlers", None)
-        importlib.import_module("hedgeops.operator.handlers")
-    finally:
-        kopf.set_default_registry(previous)
+    registry = handlers_registry()
     # kopf treats every task created after its start-up as its own and cancels them all when it stops, so it
     # gets its own thread and event loop (as kopf.testing.KopfRunner does); the emulator stays in this loop.
     stop = threading.Event()
@@ -101,6 +93,22 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
         await client.aclose()
     assert not thread.is_alive(), "the operator did not stop within 30 s"
     assert not failure, f"the operator failed: {failure[0]!r}"
+
+
+def handlers_registry() -> Any:  # kopf.OperatorRegistry (kopf is imported late, as in the fixture)
+    """A fresh registry and a fresh import of the handlers on it: they read their settings from the environment
+    at import, and kopf's default registry is left as it was."""
+    import kopf
+
+    registry = kopf.OperatorRegistry()
+    previous = kopf.get_default_registry()
+    kopf.set_default_registry(registry)
+    try:
+        sys.modules.pop("hedgeops.operator.handlers", None)
+        importlib.import_module("hedgeops.operator.handlers")
+    finally:
+        kopf.set_default_registry(previous)
+    return registry
 
 
 async def wait_for(fn: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:

@@ -18,7 +18,7 @@ from .conftest import ROOT
 
 RULES = ROOT / "manifests" / "monitoring" / "hedgeops-rules.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
-TARGET_LABELS = {"job", "instance", "pod", "namespace_scraped", "le"}  # added by the scrape, or histogram buckets
+TARGET_LABELS = {"job", "instance", "pod", "le"}  # added by the scrape, or histogram buckets
 
 
 def _alerts() -> list[dict[str, Any]]:

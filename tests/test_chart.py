@@ -4,12 +4,10 @@ watch, and that the plain manifests rendered from it are current."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
 import helm_python as helm
-import kopf
 import pytest
 import yaml
 
@@ -17,6 +15,7 @@ from hedgeops.api.crd import render_all
 from hedgeops.operator.settings import OperatorSettings
 
 from .conftest import ROOT
+from .operator_fixtures import handlers_registry
 
 CHART = ROOT / "charts" / "hedgeops"
 ALL_ON = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True},
@@ -104,14 +103,7 @@ def test_bad_values_are_refused_naming_the_key(values: dict[str, Any], words: st
 
 
 def test_rbac_covers_what_kopf_watches_and_patches() -> None:
-    registry = kopf.OperatorRegistry()  # the handlers register on a fresh registry, as the operator fixture does
-    previous = kopf.get_default_registry()
-    kopf.set_default_registry(registry)
-    try:
-        sys.modules.pop("hedgeops.operator.handlers", None)
-        importlib.import_module("hedgeops.operator.handlers")
-    finally:
-        kopf.set_default_registry(previous)
+    registry = handlers_registry()
     selectors = [h.selector for reg in (registry._indexing, registry._spawning, registry._changing,
                                         registry._watching) for h in reg.get_all_handlers()]
     watched = {(s.group or "", s.any_name) for s in selectors if s is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -232,7 +232,7 @@ def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
     return _claims_of(MarketMaker, body, maker_claims)
 
 
-def _claims_of(model: type[ModelT], body: kopf.Body, claims: Any) -> dict[Claim, str]:
+def _claims_of(model: type[ModelT], body: kopf.Body, claims: Callable[[ModelT], set[Claim]]) -> dict[Claim, str]:
     try:
         obj = model.model_validate(dict(body))
     except ValidationError:
