@@ -9,7 +9,11 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from .emulator_fixtures import Rig, okx, start
+from hedgeops.exchange.emulator import Credentials, Emulator
+from hedgeops.exchange.emulator_http import serving
+from hedgeops.exchange.replay import MarketReplay
+
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig, okx, start
 
 D = Decimal
 
@@ -123,3 +127,21 @@ async def test_transfers_between_funding_and_trading_and_leverage(ex: Any, rig: 
     await ex.load_markets()
     await ex.set_leverage(3, "SOL/USDT:USDT", {"marginMode": "cross"})
     assert rig.emu.account("test-key").leverage["SOL/USDT:USDT"] == D(3)
+
+
+
+async def test_a_non_ascii_passphrase_is_compared_as_bytes() -> None:
+    """A passphrase outside ASCII authenticates when it matches and is OKX's 50105 when it does not: never a 500."""
+    for held, sent, works in (("pässwörd-密码", "pässwörd-密码", True), ("pässwörd-密码", "pässwörd-密馬", False),
+                              (PASSPHRASE, "pässwörd", False)):
+        emu = Emulator(MarketReplay(), Clock(), {KEY: Credentials(SECRET, held)})
+        async with serving(emu) as (_, url):
+            client = okx(url, passphrase=sent)
+            try:
+                if works:
+                    assert (await client.fetch_balance())["USDT"]["total"] > 0
+                else:
+                    with pytest.raises(ccxt.AuthenticationError, match="50105"):
+                        await client.fetch_balance()
+            finally:
+                await client.close()

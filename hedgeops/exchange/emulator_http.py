@@ -68,6 +68,12 @@ def _levels(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
     return [[_num(p), _num(s), "0", "1"] for p, s in levels]
 
 
+def _raw(header: str) -> bytes:
+    """A header's bytes as sent: compare_digest refuses non-ASCII str, and aiohttp decodes headers as UTF-8 with
+    surrogateescape, so this is exact even for bytes that are not UTF-8."""
+    return header.encode("utf-8", "surrogateescape")
+
+
 def _inst(inst_id: Any) -> OkxInstrument:
     inst = OKX_INSTRUMENTS.get(str(inst_id))
     if inst is None:
@@ -138,7 +144,7 @@ class EmulatorApp:
         creds = self.emu.keys.get(key)
         if creds is None:
             raise OkxError("50111", "Invalid OK-ACCESS-KEY", 401)
-        if not hmac.compare_digest(request.headers.get("OK-ACCESS-PASSPHRASE", ""), creds.passphrase):
+        if not hmac.compare_digest(_raw(request.headers.get("OK-ACCESS-PASSPHRASE", "")), creds.passphrase.encode()):
             raise OkxError("50105", "OK-ACCESS-PASSPHRASE incorrect", 401)
         stamp = request.headers.get("OK-ACCESS-TIMESTAMP", "")
         try:
@@ -150,7 +156,7 @@ class EmulatorApp:
         body = await request.text()
         payload = f"{stamp}{request.method}{request.raw_path}{body}".encode()
         want = base64.b64encode(hmac.new(creds.secret.encode(), payload, hashlib.sha256).digest()).decode()
-        if not hmac.compare_digest(request.headers.get("OK-ACCESS-SIGN", ""), want):
+        if not hmac.compare_digest(_raw(request.headers.get("OK-ACCESS-SIGN", "")), want.encode()):
             raise OkxError("50113", "Invalid Sign", 401)
         return key
 
