@@ -6,15 +6,29 @@ expires. The webhook handler only parses HTTP; everything that decides lives her
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from hedgeops.api.hedgebook import Objective
 from hedgeops.engine.errors import SignalValidationError
+
+# A signal steers the hedge of what the book holds; it must not open a position of its own. Its target delta
+# for an asset is clamped to ±2 × the units held: room to flip the book from fully long to as short as it is
+# long again (a signal saying "be net short"), never a position out of proportion to the book. Applied at
+# cycle time, against the holdings then, because holdings are not known when the webhook accepts a signal.
+MAX_SIGNAL_DELTA_FACTOR = Decimal(2)
+# Parse-time bounds on any number in a signal, before holdings are known: wide enough for any real holding
+# (1e15 units, 18 decimal places, 18 significant digits), narrow enough that quantising to a market's step
+# stays within Decimal's default 28-digit precision and int() of a ttl cannot build a huge integer.
+MAX_SIGNIFICANT_DIGITS = 18
+MAX_DECIMAL_PLACES = 18
+MAX_MAGNITUDE_EXPONENT = 15  # |value| < 10 ** 15
 
 
 class Priority(IntEnum):
@@ -42,20 +56,39 @@ class Signal:
 
 
 def _decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):  # True is an int to Python
+        raise SignalValidationError(field, f"{str(value)[:32]!r} is not a number")
     try:
-        d = Decimal(str(value))
+        d = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise SignalValidationError(field, f"{value!r} is not a number") from None
+        raise SignalValidationError(field, f"{str(value)[:32]!r} is not a number") from None
     if not d.is_finite():
         raise SignalValidationError(field, "must be finite")
+    digits, exponent = list(d.as_tuple().digits), int(d.as_tuple().exponent)
+    while len(digits) > 1 and digits[-1] == 0:  # trailing zeros are not significant
+        digits.pop()
+        exponent += 1
+    if d and d.adjusted() >= MAX_MAGNITUDE_EXPONENT:
+        raise SignalValidationError(field, f"must be below 1e{MAX_MAGNITUDE_EXPONENT} in magnitude")
+    if len(digits) > MAX_SIGNIFICANT_DIGITS or -exponent > MAX_DECIMAL_PLACES:
+        raise SignalValidationError(field, f"at most {MAX_SIGNIFICANT_DIGITS} significant digits and "
+                                           f"{MAX_DECIMAL_PLACES} decimal places")
     return d
 
 
-def parse_signal(payload: Mapping[str, Any], *, now: datetime, passphrase: str, max_age_seconds: int) -> Signal:
+def _passphrase_matches(given: Any, passphrase: str) -> bool:
+    """Constant-time comparison of UTF-8 bytes (compare_digest refuses non-ASCII str with a TypeError);
+    surrogatepass keeps a lone surrogate from JSON comparable instead of raising."""
+    return hmac.compare_digest(str(given).encode("utf-8", "surrogatepass"),
+                               passphrase.encode("utf-8", "surrogatepass"))
+
+
+def parse_signal(payload: Mapping[str, Any], *, now: datetime, passphrase: str, max_age_seconds: int,
+                 assets: Collection[str]) -> Signal:
     """A signal from a webhook body: {id, passphrase, time (ISO), priority?, ttlSeconds?, targetDelta? {asset:
     units} | hedgeRatio?}. Refused unless authentic, fresh (not older than max_age_seconds, not from the
-    future) and asking for exactly one kind of target."""
-    if not hmac.compare_digest(str(payload.get("passphrase", "")), passphrase):
+    future), asking for exactly one kind of target, and targeting only `assets` (those the book has legs for)."""
+    if not passphrase or not _passphrase_matches(payload.get("passphrase", ""), passphrase):
         raise SignalValidationError("passphrase", "does not match the book's secret")
     sid = payload.get("id")
     if not isinstance(sid, str) or not sid.strip() or len(sid) > 128:
@@ -85,12 +118,18 @@ def parse_signal(payload: Mapping[str, Any], *, now: datetime, passphrase: str, 
     if deltas_raw is not None:
         if not isinstance(deltas_raw, Mapping) or not deltas_raw:
             raise SignalValidationError("targetDelta", "must map assets to units")
+        for k in deltas_raw:
+            if str(k) not in assets:
+                raise SignalValidationError(f"targetDelta.{str(k)[:16]}", "the book has no leg for this asset "
+                                            f"(legs: {', '.join(sorted(assets)) or 'none'})")
         deltas = {str(k): _decimal(v, f"targetDelta.{k}") for k, v in deltas_raw.items()}
     ratio = None
     if ratio_raw is not None:
         ratio = _decimal(ratio_raw, "hedgeRatio")
-        if not 0 <= ratio <= 1:
-            raise SignalValidationError("hedgeRatio", "must be within 0..1")
+        try:  # the range the book's own spec.objective.hedgeRatio allows, by construction
+            Objective.model_validate({"hedgeRatio": ratio})
+        except ValidationError:
+            raise SignalValidationError("hedgeRatio", "must be within 0..1") from None
     return Signal(sid, issued, issued + timedelta(seconds=ttl), priority, deltas, ratio)
 
 
@@ -116,15 +155,24 @@ def accept_signal(active: Signal | None, seen_ids: frozenset[str], new: Signal, 
     return SignalVerdict(True, new, "Accepted")
 
 
-def effective_objective(objective: Objective, active: Signal | None, now: datetime) -> Objective:
+def effective_objective(objective: Objective, active: Signal | None, now: datetime,
+                        held: Mapping[str, Decimal]) -> Objective:
     """The book's objective with a live signal's target in force (a signalled hedge ratio applies to every
-    asset, replacing per-asset ratios and target deltas)."""
+    asset, replacing per-asset ratios and target deltas). A signalled target delta is clamped to
+    ±MAX_SIGNAL_DELTA_FACTOR × the units `held` now: clamped rather than refused, because the signal's
+    direction is still wanted and the cap keeps the hedge within the book, whatever was held when it came."""
     if active is None or not active.active(now):
         return objective
     if active.hedge_ratio is not None:
         return objective.model_copy(update={"hedgeRatio": active.hedge_ratio, "hedgeRatioOverrides": {},
                                             "targetDelta": None})
-    return objective.model_copy(update={"targetDelta": {**(objective.targetDelta or {}), **active.target_delta}})
+    capped = {asset: _clamp(value, MAX_SIGNAL_DELTA_FACTOR * abs(held.get(asset, Decimal(0))))
+              for asset, value in active.target_delta.items()}
+    return objective.model_copy(update={"targetDelta": {**(objective.targetDelta or {}), **capped}})
+
+
+def _clamp(value: Decimal, cap: Decimal) -> Decimal:
+    return max(-cap, min(cap, value))
 
 
 def signal_to_status(signal: Signal) -> dict[str, Any]:

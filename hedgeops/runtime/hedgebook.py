@@ -162,7 +162,7 @@ class HedgeBookReconciler:
         exposure = compute_exposure(
             [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)), deltas.get(asset, Decimal(0)))
              for asset, sym in legs.items()],
-            effective_objective(spec.objective, signal_from_status(status.activeSignal), now))
+            effective_objective(spec.objective, signal_from_status(status.activeSignal), now, held.units))
         self.s.metrics.observe_exposure(ns, name, exposure)
         last_at = status.lastRebalance.time if status.lastRebalance else None
         minimums = {asset: max(pspec.minOrder.get(asset, Decimal(0)), ctx.markets[sym].min_amount)

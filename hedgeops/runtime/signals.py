@@ -170,7 +170,8 @@ class SignalDesk:
         if not passphrase:  # an empty passphrase would let anyone in
             return SignalOutcome("Unavailable", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}", current)
         try:
-            signal = parse_signal(payload, now=now, passphrase=passphrase, max_age_seconds=tv.maxAgeSeconds)
+            signal = parse_signal(payload, now=now, passphrase=passphrase, max_age_seconds=tv.maxAgeSeconds,
+                                  assets={leg.asset for leg in book.spec.legs})
         except SignalValidationError as exc:
             return SignalOutcome(_refusal(exc), str(exc), current)
         active = signal_from_status(current)
