@@ -35,7 +35,7 @@ from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
-from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
+from hedgeops.runtime.venues import Account, CcxtVenues, PaperVenues, Venues
 
 AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 SECRET, PASSPHRASE = "bench-secret", "bench-pass"
@@ -111,8 +111,8 @@ async def trigger_to_ack(url: str, acks: int, rate_limit: bool) -> dict[str, flo
     timer = AckTimer(inner)
 
     class Fixed:
-        async def venue_for(self, *_: Any) -> Venue:
-            return timer  # type: ignore[return-value]
+        async def account(self, *_: Any) -> Account:
+            return Account(timer, "bench")  # type: ignore[arg-type]
 
         async def close(self) -> None:
             return None

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from hedgeops.runtime.journal import RedisJournal, journal_stream
 from hedgeops.runtime.locks import InMemoryLocks, RedisLocks, account_lock_key
 
-KEY = account_lock_key("okx", "main")
+KEY = account_lock_key("paper:default:okx:main")
 
 
 async def test_one_holder_at_a_time_with_growing_fencing_tokens(redis_client: aioredis.Redis) -> None:

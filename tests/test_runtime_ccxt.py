@@ -127,6 +127,6 @@ async def test_books_of_one_account_starting_together_share_one_ccxt_client() ->
     ref = live_book().spec.exchange
     try:
         got = await asyncio.gather(*(venues.venue_for(ref, Mode.LIVE, "default") for _ in range(100)))
-        assert len({id(v) for v in got}) == 1 and len(venues.venues) == 1 and reads == 1
+        assert len({id(v) for v in got}) == 1 and len(venues.clients) == 1 and reads == 1
     finally:
         await venues.close()

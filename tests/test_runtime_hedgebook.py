@@ -13,6 +13,7 @@ from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import RedisLocks, account_lock_key
+from hedgeops.runtime.venues import paper_account_key
 
 from .runtime_fixtures import Rig, book, killed_after, policy, rig
 
@@ -136,7 +137,7 @@ async def test_unknown_symbol_is_a_condition_and_no_order() -> None:
 
 async def test_account_locked_by_another_actor_means_no_order() -> None:
     r = rig()
-    other = await r.locks.acquire(account_lock_key("okx", "b1"), "someone-else", 60)
+    other = await r.locks.acquire(account_lock_key(paper_account_key("default", "okx", "b1")), "someone-else", 60)
     assert other is not None
     b, _ = await step(r, book())
     assert cond(b.status, "Degraded") == ("True", "AccountLocked")  # type: ignore[arg-type]

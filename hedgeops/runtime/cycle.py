@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import decimal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +88,12 @@ class ObjectCycle:
 Failure = tuple[str, str, bool]  # reason, message, degraded
 
 
+def _redis_reason(exc: Exception) -> str:
+    """The store's error class and first line: enough to act on (OOM, READONLY), never a key or value."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
 @dataclass
 class Guard:
     """`async with Guard(...) as g`: the venue and the account lock for one cycle, released at the end. A
@@ -101,6 +108,7 @@ class Guard:
     lease: Lease | None = None
     _venue: CarryVenue | None = field(default=None, repr=False)
     _queue: asyncio.Lock | None = field(default=None, repr=False)
+    _keepalive: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def venue(self) -> CarryVenue:
@@ -114,47 +122,79 @@ class Guard:
     async def __aenter__(self) -> Guard:
         s = self.cycle.services
         try:
-            self._venue = await s.venues.venue_for(self.exchange, self.mode, self.cycle.namespace)
+            account = await s.venues.account(self.exchange, self.mode, self.cycle.namespace)
         except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
             self.failure = ("VenueUnavailable", str(exc), False)
             return self
-        account = (self.exchange.name, self.exchange.account)
+        self._venue, key = account.venue, account_lock_key(account.key)
+        labels = (self.exchange.name, self.exchange.account)
         started = time.perf_counter()
-        self._queue = s.account_queue(account_lock_key(*account))
+        self._queue = s.account_queue(key)
         await self._queue.acquire()
-        try:
-            self.lease = await s.locks.acquire(account_lock_key(*account), s.owner, s.lock_ttl_seconds)
-        except Exception as exc:  # Redis down: fail closed
-            s.metrics.lock_store_up.set(0)
-            s.metrics.locks.labels(*account, "unavailable").inc()
-            self.failure = ("LockUnavailable", f"cannot reach the lock store: {exc}", True)
-            return self
-        finally:
-            s.metrics.lock_wait.labels(*account).observe(time.perf_counter() - started)
-        s.metrics.lock_store_up.set(1)
-        s.metrics.locks.labels(*account, "busy" if self.lease is None else "acquired").inc()
-        if self.lease is None:
-            self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked by "
-                            "another actor", True)
+        try:  # from here on, anything (a cancellation too) must give the queue and the lease back
+            try:
+                self.lease = await s.locks.acquire(key, s.owner, s.lock_ttl_seconds)
+            except Exception as exc:  # Redis down, out of memory, read-only: fail closed
+                s.metrics.lock_store_up.set(0)
+                s.metrics.locks.labels(*labels, "unavailable").inc()
+                self.failure = ("LockUnavailable", f"cannot reach the lock store: {_redis_reason(exc)}", True)
+                return self
+            finally:
+                s.metrics.lock_wait.labels(*labels).observe(time.perf_counter() - started)
+            s.metrics.lock_store_up.set(1)
+            s.metrics.locks.labels(*labels, "busy" if self.lease is None else "acquired").inc()
+            if self.lease is None:
+                self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked "
+                                "by another actor", True)
+            else:
+                self._keepalive = asyncio.create_task(self._renew_while_held(self.lease))
+        except BaseException:
+            await self._give_back()
+            raise
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
+    async def _renew_while_held(self, lease: Lease) -> None:
+        """Renew the lease every third of its TTL while the cycle runs: one exchange call may take longer than
+        the TTL (create + look-up, each up to ccxt's timeout), and the lock must not lapse under an order in
+        flight. A process that dies stops renewing, so its lock still frees after the TTL. A failed renewal
+        leaves the next fence check (before the next order) to find the lease lost."""
+        s = self.cycle.services
+        period = max(s.lock_ttl_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                if not await s.locks.renew(lease, s.lock_ttl_seconds):
+                    return
+            except Exception:  # the store is unreachable: the fence check before the next order will say so
+                return
+
+    async def _give_back(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(BaseException):
+                await self._keepalive
+            self._keepalive = None
         try:
             if self.lease is not None:
                 # Redis gone: the lease runs out by itself (lock_ttl_seconds); the cycle's own outcome matters more.
-                with contextlib.suppress(redis_errors.ConnectionError, redis_errors.TimeoutError):
+                with contextlib.suppress(redis_errors.RedisError):
                     await self.cycle.services.locks.release(self.lease)
         finally:
             if self._queue is not None:
                 self._queue.release()
+                self._queue = None
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> bool:
+        await self._give_back()
         if exc is None or not isinstance(exc, Exception):
             return False
         failure = self._translate(exc)
         if failure is None:
             return False
-        if failure[0] == "ActionFailed":
-            await self.record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
+        if failure[0] in ("ActionFailed", "InvalidNumber"):
+            with contextlib.suppress(redis_errors.RedisError):
+                await self.record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
         self.failure = failure
         return True
 
@@ -162,8 +202,12 @@ class Guard:
     def _translate(exc: Exception) -> Failure | None:
         if isinstance(exc, UnknownSymbol):
             return ("UnknownSymbol", str(exc), False)
-        if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):  # mid-cycle: stop here
-            return ("LockUnavailable", f"lost the lock store mid-cycle: {exc}", True)
+        if isinstance(exc, redis_errors.RedisError):  # mid-cycle (down, OOM, READONLY, MISCONF): stop here
+            return ("LockUnavailable", f"lock store failed mid-cycle: {_redis_reason(exc)}", True)
+        if isinstance(exc, (decimal.DecimalException, OverflowError)):
+            # A number that does not fit money (a target at 1e30): the cycle stops where it is and says so; bounds
+            # on specs and signals keep such numbers out before planning, this is the last line.
+            return ("InvalidNumber", f"a quantity or price is out of range: {type(exc).__name__}", False)
         if isinstance(exc, LeaseLost):
             return ("LockLost", "the account lock was lost; stopped submitting", True)
         if isinstance(exc, RetryableVenueError):

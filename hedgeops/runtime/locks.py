@@ -36,8 +36,9 @@ class AccountLocks(Protocol):
     async def release(self, lease: Lease) -> None: ...
 
 
-def account_lock_key(exchange: str, account: str) -> str:
-    return f"hedgeops:lock:{exchange}:{account}"
+def account_lock_key(account: str) -> str:
+    """The lock of one account identity (see runtime/venues.py: paper per namespace, live per API key)."""
+    return f"hedgeops:lock:{account}"
 
 
 class InMemoryLocks:

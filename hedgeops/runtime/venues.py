@@ -1,11 +1,18 @@
-"""Which Venue serves an exchange account in a given mode: one instance per account, shared by books.
-Paper runs on replayed real prices (local mode, tests) or on a live venue's public prices; Live trades
-through ccxt with the credentials in the book's Secret."""
+"""Which Venue serves an exchange account in a given mode, and who that account is.
+
+Tenants are namespaces: nothing keyed by a name a user chooses (the `account` label, a Secret's name) is
+shared across namespaces. Paper accounts are per (namespace, exchange, account). Live clients are per
+(namespace, Secret, credentials): a book whose Secret cannot be read never reaches a cached client, and a
+rotated Secret builds a new one. The account's *identity* (what the lock serialises) is the exchange and the
+API key itself, so two namespaces given the same key still never trade that account at once."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -22,6 +29,7 @@ from hedgeops.exchange.venue import CarryVenue, VenueError
 SecretReader = Callable[[str, str], Awaitable[Mapping[str, str]]]
 # (exchange, outcome) -> counted: every request a ccxt venue sends (see exchange.ccxt_errors.request_outcome).
 RequestObserver = Callable[[str, str], None]
+SECRET_TTL_S = 10.0  # a rotated or deleted Secret is noticed within this long (one read per Secret per TTL)
 
 
 def _observer(on_request: RequestObserver | None, exchange: str) -> Callable[[str], None] | None:
@@ -34,47 +42,86 @@ class VenueUnavailable(Exception):
     """No venue can serve this account in this mode (reason in the message)."""
 
 
+@dataclass(frozen=True)
+class Account:
+    """A venue and the identity of the account behind it: `key` names what the account lock serialises."""
+
+    venue: CarryVenue
+    key: str
+
+
+def paper_account_key(namespace: str, exchange: str, account: str) -> str:
+    return f"paper:{namespace}:{exchange}:{account}"
+
+
+def live_account_key(exchange: str, sandbox: bool, api_key: str) -> str:
+    """The exchange account is whoever the API key is: a digest of it, never the key itself."""
+    digest = hashlib.sha256(api_key.encode()).hexdigest()[:24]
+    return f"live:{exchange}{':sandbox' if sandbox else ''}:{digest}"
+
+
+def _fingerprint(creds: ApiCredentials) -> str:
+    return hashlib.sha256("\0".join((creds.api_key, creds.secret, creds.passphrase)).encode()).hexdigest()
+
+
 class VenueSource(Protocol):
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue: ...
+    async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account: ...
 
     async def close(self) -> None: ...
 
 
+async def venue_for(source: VenueSource, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+    """Just the venue (tests, benches, local mode's inspection)."""
+    return (await source.account(exchange, mode, namespace)).venue
+
+
 class PaperVenues:
-    """Paper venues replaying the bundled real market data on the given clock."""
+    """Paper venues replaying the bundled real market data on the given clock, one per namespace's account."""
 
     def __init__(self, clock: Callable[[], datetime], replay: MarketReplay | None = None,
                  fees: Fees | None = None) -> None:
         self.clock = clock
         self.replay = replay or MarketReplay()
         self.fees = fees or Fees()
-        self.venues: dict[tuple[str, str], PaperVenue] = {}
+        self.venues: dict[str, PaperVenue] = {}
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+    async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
         if mode is Mode.LIVE:
             raise VenueUnavailable("this operator runs on replayed prices and cannot trade Live; use mode: Paper "
                                    "or run the operator with live exchanges enabled")
-        key = (exchange.name, exchange.account)
+        key = paper_account_key(namespace, exchange.name, exchange.account)
         if key not in self.venues:
             self.venues[key] = PaperVenue(self.replay, self.clock, self.fees)
-        return self.venues[key]
+        return Account(self.venues[key], key)
 
-    def paper(self, exchange: str, account: str) -> PaperVenue | None:
-        return self.venues.get((exchange, account))
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+        return await venue_for(self, exchange, mode, namespace)
+
+    def paper(self, exchange: str, account: str, namespace: str = "default") -> PaperVenue | None:
+        return self.venues.get(paper_account_key(namespace, exchange, account))
 
     async def close(self) -> None:
         for venue in self.venues.values():
             await venue.close()
 
 
+@dataclass
+class _Client:
+    fingerprint: str
+    venue: CcxtVenue
+
+
 class CcxtVenues:
-    """Live ccxt venues, one client per (exchange, account), built on first use from the book's Secret.
-    `base_urls` sends an exchange's every endpoint to another address (the emulator, a gateway)."""
+    """Live ccxt venues: one client per (exchange, sandbox, namespace, Secret), rebuilt when the Secret's
+    credentials change. The Secret is read (at most SECRET_TTL_S old) before every use: a book that cannot read
+    its own Secret gets VenueUnavailable, never another tenant's client. `base_urls` sends an exchange's every
+    endpoint to another address (the emulator, a gateway)."""
 
     def __init__(self, read_secret: SecretReader, base_urls: Mapping[str, str] | None = None, *,
                  fees: Fees | None = None, timeout_ms: int = 10_000,
                  snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S, rate_limit: bool = True,
-                 on_request: RequestObserver | None = None) -> None:
+                 on_request: RequestObserver | None = None, secret_ttl_s: float = SECRET_TTL_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.read_secret = read_secret
         self.on_request = on_request
         self.rate_limit = rate_limit  # ccxt's client-side pacing to the exchange's published limits
@@ -82,47 +129,68 @@ class CcxtVenues:
         self.base_urls = dict(base_urls or {})
         self.fees = fees
         self.timeout_ms = timeout_ms
-        self.venues: dict[tuple[str, str], CcxtVenue] = {}
-        self._building: dict[tuple[str, str], asyncio.Lock] = {}
+        self.secret_ttl_s = secret_ttl_s
+        self._time = monotonic
+        self.clients: dict[tuple[str, bool, str, str], _Client] = {}
+        self._secrets: dict[tuple[str, str], tuple[float, ApiCredentials]] = {}
+        self._building: dict[tuple[str, bool, str, str], asyncio.Lock] = {}
+        self.retired: list[CcxtVenue] = []  # clients replaced by a rotation, closed at shutdown (may be mid-call)
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
-        key = (exchange.name, exchange.account)
-        venue = self.venues.get(key)
-        if venue is not None:
-            return venue
-        # Reading the Secret awaits: without this lock, every book of an account starting at once would build
-        # its own client (its own rate limiter and market load), and all but the last would leak unclosed.
-        async with self._building.setdefault(key, asyncio.Lock()):
-            venue = self.venues.get(key)
-            if venue is None:
-                venue = self.venues[key] = await self._build(exchange, namespace)
-        return venue
-
-    async def _build(self, exchange: ExchangeRef, namespace: str) -> CcxtVenue:
+    async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
         if exchange.credentialsSecretRef is None:
             raise VenueUnavailable("mode Live needs spec.exchange.credentialsSecretRef (a Secret with apiKey, "
                                    "secret and passphrase)")
-        name = exchange.credentialsSecretRef.name
+        secret = exchange.credentialsSecretRef.name
+        key = (exchange.name, exchange.sandbox, namespace, secret)
+        # Reading the Secret awaits: without this lock, every book of an account starting at once would read it
+        # and build its own client (its own rate limiter and market load), and all but the last would leak.
+        async with self._building.setdefault(key, asyncio.Lock()):
+            creds = await self._credentials(namespace, secret)
+            fingerprint = _fingerprint(creds)
+            held = self.clients.get(key)
+            if held is None or held.fingerprint != fingerprint:
+                if held is not None:  # rotated: the old client may be mid-call for another cycle; close it later
+                    self.retired.append(held.venue)
+                held = self.clients[key] = _Client(fingerprint, self._build(exchange, creds, namespace, secret))
+        return Account(held.venue, live_account_key(exchange.name, exchange.sandbox, creds.api_key))
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+        return await venue_for(self, exchange, mode, namespace)
+
+    async def _credentials(self, namespace: str, name: str) -> ApiCredentials:
+        cached = self._secrets.get((namespace, name))
+        if cached is not None and self._time() - cached[0] < self.secret_ttl_s:
+            return cached[1]
+        self._secrets.pop((namespace, name), None)  # unreadable now: nothing of the old one may be used
         try:
             creds = ApiCredentials.from_secret_data(await self.read_secret(namespace, name))
+        except VenueError as exc:
+            raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
+        except KeyError:
+            raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
+        except Exception as exc:  # API server unreachable, forbidden, not decodable: fail closed
+            raise VenueUnavailable(f"cannot read Secret {namespace}/{name}: {type(exc).__name__}") from None
+        self._secrets[(namespace, name)] = (self._time(), creds)
+        return creds
+
+    def _build(self, exchange: ExchangeRef, creds: ApiCredentials, namespace: str, name: str) -> CcxtVenue:
+        try:
             client = make_client(exchange.name, creds, sandbox=exchange.sandbox,
                                  base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms,
                                  rate_limit=self.rate_limit)
         except VenueError as exc:
             raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
-        except KeyError:
-            raise VenueUnavailable(f"Secret {namespace}/{name} not found") from None
         return CcxtVenue(client, self.fees, snapshot_max_age_s=self.snapshot_max_age_s,
                          on_request=_observer(self.on_request, exchange.name))
 
     async def close(self) -> None:
-        for venue in self.venues.values():
+        for venue in [*(c.venue for c in self.clients.values()), *self.retired]:
             await venue.close()
 
 
 class LivePaperVenues:
-    """Paper accounts on live public prices: one simulated account and one public ccxt client per (exchange,
-    account); no credentials are read, whatever the book names."""
+    """Paper accounts on live public prices: one simulated account and one public ccxt client per (namespace,
+    exchange, account); no credentials are read, whatever the book names."""
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, *, fees: Fees | None = None,
                  timeout_ms: int = 10_000, on_request: RequestObserver | None = None) -> None:
@@ -130,10 +198,10 @@ class LivePaperVenues:
         self.on_request = on_request
         self.fees = fees
         self.timeout_ms = timeout_ms
-        self.venues: dict[tuple[str, str], LivePaperVenue] = {}
+        self.venues: dict[str, LivePaperVenue] = {}
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
-        key = (exchange.name, exchange.account)
+    async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
+        key = paper_account_key(namespace, exchange.name, exchange.account)
         venue = self.venues.get(key)
         if venue is None:
             try:
@@ -143,7 +211,10 @@ class LivePaperVenues:
                 raise VenueUnavailable(str(exc)) from None
             venue = self.venues[key] = LivePaperVenue(
                 CcxtVenue(client, on_request=_observer(self.on_request, exchange.name)), self.fees)
-        return venue
+        return Account(venue, key)
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+        return await venue_for(self, exchange, mode, namespace)
 
     async def close(self) -> None:
         for venue in self.venues.values():
@@ -156,12 +227,15 @@ class Venues:
     def __init__(self, paper: VenueSource, live: VenueSource | None = None) -> None:
         self.paper, self.live = paper, live
 
-    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+    async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
         if mode is Mode.LIVE:
             if self.live is None:
                 raise VenueUnavailable("live trading is not enabled in this operator; use mode: Paper")
-            return await self.live.venue_for(exchange, mode, namespace)
-        return await self.paper.venue_for(exchange, mode, namespace)
+            return await self.live.account(exchange, mode, namespace)
+        return await self.paper.account(exchange, mode, namespace)
+
+    async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
+        return await venue_for(self, exchange, mode, namespace)
 
     async def close(self) -> None:
         await self.paper.close()
