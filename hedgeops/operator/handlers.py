@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -13,9 +12,6 @@ from typing import Any, TypeVar
 import aiohttp.web
 import kopf
 import redis.asyncio as aioredis
-from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
-from kopf._cogs.clients import auth as kopf_auth
-from kopf._cogs.clients import errors as kopf_errors
 from pydantic import BaseModel, ValidationError
 
 from hedgeops import GROUP, VERSION
@@ -24,6 +20,8 @@ from hedgeops.api.common import Condition
 from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
+from hedgeops.operator.gateway import book_gateway as _book_gateway
+from hedgeops.operator.gateway import secret_reader as _secret_reader
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
@@ -38,8 +36,6 @@ from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.signals import (
-    ActiveWriter,
-    BookReader,
     InMemorySeenSignals,
     RedisSeenSignals,
     SeenSignals,
@@ -49,7 +45,6 @@ from hedgeops.runtime.venues import (
     CcxtVenues,
     LivePaperVenues,
     PaperVenues,
-    SecretReader,
     Venues,
     VenueSource,
 )
@@ -77,44 +72,6 @@ class Runtime:
     venues: Venues
     redis: aioredis.Redis | None
     webhook: aiohttp.web.AppRunner | None = None
-
-
-def _secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader:
-    """Reads a Secret through kopf's own authenticated API session (no second Kubernetes client). Values are
-    decoded in memory only; nothing of them is logged."""
-
-    async def read(namespace: str, name: str) -> Mapping[str, str]:
-        try:
-            body = await kopf_api.get(f"/api/v1/namespaces/{namespace}/secrets/{name}", settings=settings,
-                                      logger=logger)
-        except kopf_errors.APINotFoundError:
-            raise KeyError(name) from None
-        return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
-
-    return read
-
-
-def _book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookReader, ActiveWriter]:
-    """Read a HedgeBook and write its status.activeSignal through kopf's session, from the webhook's requests
-    (which aiohttp runs outside kopf's tasks: kopf's credentials are carried over by context variable)."""
-    vault = kopf_auth.vault_var.get()
-    base = f"/apis/{GROUP}/{VERSION}/namespaces"
-
-    async def read(namespace: str, name: str) -> Mapping[str, Any] | None:
-        kopf_auth.vault_var.set(vault)
-        try:
-            return dict(await kopf_api.get(f"{base}/{namespace}/hedgebooks/{name}", settings=settings,
-                                           logger=logger))
-        except kopf_errors.APINotFoundError:
-            return None
-
-    async def write(namespace: str, name: str, active: dict[str, Any]) -> None:
-        kopf_auth.vault_var.set(vault)
-        await kopf_api.patch(f"{base}/{namespace}/hedgebooks/{name}/status", settings=settings, logger=logger,
-                             headers={"Content-Type": "application/merge-patch+json"},
-                             payload={"status": {"activeSignal": active}})
-
-    return read, write
 
 
 def _validation_message(exc: ValidationError) -> str:

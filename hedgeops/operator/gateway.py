@@ -1,0 +1,79 @@
+"""The operator's own reads and writes through kopf's authenticated API session: the one module that calls
+kopf-private API (kopf has no public call to read a Secret or patch a status outside a handler).
+
+Every path segment is validated as a Kubernetes name and percent-quoted: a name that arrives from an HTTP
+request (the webhook's URL) can never walk the API path (`..%2F`) into another namespace or resource."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
+from kopf._cogs.clients import auth as kopf_auth
+from kopf._cogs.clients import errors as kopf_errors
+
+from hedgeops import GROUP, VERSION
+from hedgeops.runtime.names import is_namespace, is_object_name
+from hedgeops.runtime.signals import ActiveWriter, BookReader
+from hedgeops.runtime.venues import SecretReader
+
+
+def _segments(namespace: str, name: str) -> tuple[str, str]:
+    """Both names validated and quoted. Callers validate first; this refuses again so no future caller can
+    build a path from an unchecked name (defence in depth)."""
+    if not is_namespace(namespace):
+        raise ValueError(f"not a valid namespace: {namespace[:64]!r}")
+    if not is_object_name(name):
+        raise ValueError(f"not a valid object name: {name[:64]!r}")
+    return urllib.parse.quote(namespace, safe=""), urllib.parse.quote(name, safe="")
+
+
+def secret_path(namespace: str, name: str) -> str:
+    """The API path of a Secret: only ever in the namespace given, which is the reader's own."""
+    ns, n = _segments(namespace, name)
+    return f"/api/v1/namespaces/{ns}/secrets/{n}"
+
+
+def book_path(namespace: str, name: str, subresource: str = "") -> str:
+    """The API path of a HedgeBook (or of its status)."""
+    ns, n = _segments(namespace, name)
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/hedgebooks/{n}" + (f"/{subresource}" if subresource else "")
+
+
+def secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader:
+    """Reads a Secret through kopf's own authenticated API session (no second Kubernetes client). Values are
+    decoded in memory only; nothing of them is logged."""
+
+    async def read(namespace: str, name: str) -> Mapping[str, str]:
+        try:
+            body = await kopf_api.get(secret_path(namespace, name), settings=settings, logger=logger)
+        except kopf_errors.APINotFoundError:
+            raise KeyError(name) from None
+        return {k: base64.b64decode(v).decode() for k, v in (body.get("data") or {}).items()}
+
+    return read
+
+
+def book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookReader, ActiveWriter]:
+    """Read a HedgeBook and write its status.activeSignal through kopf's session, from the webhook's requests
+    (which aiohttp runs outside kopf's tasks: kopf's credentials are carried over by context variable)."""
+    vault = kopf_auth.vault_var.get()
+
+    async def read(namespace: str, name: str) -> Mapping[str, Any] | None:
+        kopf_auth.vault_var.set(vault)
+        try:
+            return dict(await kopf_api.get(book_path(namespace, name), settings=settings, logger=logger))
+        except kopf_errors.APINotFoundError:
+            return None
+
+    async def write(namespace: str, name: str, active: dict[str, Any]) -> None:
+        kopf_auth.vault_var.set(vault)
+        await kopf_api.patch(book_path(namespace, name, "status"), settings=settings, logger=logger,
+                             headers={"Content-Type": "application/merge-patch+json"},
+                             payload={"status": {"activeSignal": active}})
+
+    return read, write
