@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker
-from hedgeops.runtime.claims import book_claims, carry_claims, maker_claims, sharers
+from hedgeops.runtime.claims import Holder, book_claims, carry_claims, maker_claims, ownership
 
 from .operator_fixtures import example
 
@@ -19,13 +19,13 @@ def obj(name: str, **changes: Any) -> dict[str, Any]:
 
 def test_hedge_books_own_their_perps_and_allocation_books_their_balances() -> None:
     jlp = HedgeBook.model_validate(example("hedgebook-jlp.yaml"))
-    assert {c[3] for c in book_claims(jlp)} == {f"perp:{leg.symbol}" for leg in jlp.spec.legs}
+    assert {c[4] for c in book_claims(jlp)} == {f"perp:{leg.symbol}" for leg in jlp.spec.legs}
     index = HedgeBook.model_validate(example("hedgebook-index.yaml"))
     owned = index.spec.holdings.exchangeBalance.assets  # type: ignore[union-attr]
-    assert {c[3] for c in book_claims(index)} == {f"balance:{a}" for a in owned}
+    assert {c[4] for c in book_claims(index)} == {f"balance:{a}" for a in owned}
     spot = obj("hedgebook-spot.yaml",
                holdings={"source": "ExchangeBalance", "exchangeBalance": {"assets": ["SOL", "ETH"]}})
-    assert "balance:SOL" in {c[3] for c in book_claims(HedgeBook.model_validate(spot))}  # its holdings are balances
+    assert "balance:SOL" in {c[4] for c in book_claims(HedgeBook.model_validate(spot))}  # its holdings are balances
 
 
 def test_paper_and_live_accounts_of_one_name_are_different_accounts() -> None:
@@ -36,16 +36,33 @@ def test_paper_and_live_accounts_of_one_name_are_different_accounts() -> None:
 
 def test_carry_owns_its_pairs_and_what_it_holds_and_makers_their_perp() -> None:
     fa = FundingArbitrage.model_validate(example("fundingarbitrage-eth.yaml"))
-    assert {c[3] for c in carry_claims(fa)} >= {"perp:ETH/USDT:USDT", "balance:ETH"}
+    assert {c[4] for c in carry_claims(fa)} >= {"perp:ETH/USDT:USDT", "balance:ETH"}
     mm = MarketMaker.model_validate(example("marketmaker-sol.yaml"))
-    assert {c[3] for c in maker_claims(mm)} == {f"perp:{mm.spec.symbol}"}
+    assert {c[4] for c in maker_claims(mm)} == {f"perp:{mm.spec.symbol}"}
 
 
-def test_sharers_name_the_others_only() -> None:
+def test_the_oldest_holder_owns_a_shared_position_and_the_newer_is_refused() -> None:
     a = HedgeBook.model_validate(example("hedgebook-spot.yaml"))
     mine = book_claims(a)
-    index = {c: ["HedgeBook/default/spot-bag"] for c in mine}
-    assert sharers("HedgeBook/default/spot-bag", mine, index) == {}  # itself is not a sharer
-    sol = next(c for c in mine if c[3] == "perp:SOL/USDT:USDT")
-    index[sol] = ["HedgeBook/default/spot-bag", "MarketMaker/default/sol-mm"]
-    assert sharers("HedgeBook/default/spot-bag", mine, index) == {"perp:SOL/USDT:USDT": ["MarketMaker/default/sol-mm"]}
+    me = Holder("2026-01-02T00:00:00Z", "uid-b", "HedgeBook/default/spot-bag")
+    index = {c: [me] for c in mine}
+    alone = ownership(me, mine, index)
+    assert alone.shared == {} and not alone.refused  # itself is neither a sharer nor an owner to defer to
+    sol = next(c for c in mine if c[4] == "perp:SOL/USDT:USDT")
+    newer = Holder("2026-01-03T00:00:00Z", "uid-a", "MarketMaker/default/sol-mm")
+    index[sol] = [me, newer]
+    own = ownership(me, mine, index)
+    assert own.shared == {"perp:SOL/USDT:USDT": ["MarketMaker/default/sol-mm"]} and not own.refused
+    theirs = ownership(newer, {sol}, index)
+    assert theirs.owned_by == {"perp:SOL/USDT:USDT": "HedgeBook/default/spot-bag"} and theirs.refused
+    # Created in the same second: the uid decides, the same way on every replica.
+    twin = Holder("2026-01-02T00:00:00Z", "uid-a", "HedgeBook/default/twin")
+    index[sol] = [me, twin]
+    assert ownership(me, mine, index).refused and not ownership(twin, {sol}, index).refused
+
+
+def test_one_account_label_in_two_namespaces_is_two_accounts() -> None:
+    a = HedgeBook.model_validate(example("hedgebook-spot.yaml"))
+    b = HedgeBook.model_validate({**example("hedgebook-spot.yaml"),
+                                  "metadata": {"name": "spot-bag", "namespace": "team-b"}})
+    assert not book_claims(a) & book_claims(b)

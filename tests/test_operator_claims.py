@@ -1,6 +1,7 @@
-"""Two objects owning one position on one account (kopf on kmock): each counts the other's trades as its own, so
-the operator says so on both, at once and loudly (condition SharedPositions naming the other, a Warning event, a
-metric the HedgeOpsSharedPositions alert pages on), and clears it when one of them moves to its own account."""
+"""Two objects owning one position on one account (kopf on kmock): each would count the other's trades as its own.
+One position, one owner: the older keeps trading, the newer is Ready=False SharedPositions and sends nothing; both
+are told (condition SharedPositions naming the other, a Warning event, a metric the HedgeOpsSharedPositions alert
+pages on), and when the newer moves to its own account it trades and everything clears."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, events_posted, example, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, events_posted, example, ready, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -42,25 +43,37 @@ async def test_books_sharing_a_position_are_told_and_cleared(cluster: tuple[Clus
     second["spec"]["holdings"]["static"] = {"SOL": 10}
     second["spec"]["objective"].pop("hedgeRatioOverrides")
     assert (await kube.post(BOOKS, json=first)).status == 201
+    await asyncio.sleep(1.1)  # creation times have one-second resolution: the first is the older
     assert (await kube.post(BOOKS, json=second)).status == 201
 
     def both_shared() -> bool:
         return all((c := shared(kube, "hedgebooks", n)) and c["status"] == "True" for n in ("spot-bag", "spot-bag-2"))
 
     await wait_for(both_shared, timeout=30, what="SharedPositions on both books")
-    message = shared(kube, "hedgebooks", "spot-bag")["message"]  # type: ignore[index]
-    assert "SOL/USDT:USDT with HedgeBook/default/spot-bag-2" in message and "okx/spot" in message
-    assert "ETH" not in message  # the leg only one of them trades is not shared
+    await wait_for(lambda: status_of(kube, "hedgebooks", "spot-bag").get("rebalancesTotal", 0) >= 1, timeout=30,
+                   what="the older book trading")
+    owner = shared(kube, "hedgebooks", "spot-bag")
+    assert owner is not None and owner["reason"] == "SharedWithOthers"
+    assert "SOL/USDT:USDT with HedgeBook/default/spot-bag-2" in owner["message"] and "okx/spot" in owner["message"]
+    assert "ETH" not in owner["message"]  # the leg only one of them trades is not shared
+    newer = status_of(kube, "hedgebooks", "spot-bag-2")
+    refused = shared(kube, "hedgebooks", "spot-bag-2")
+    assert refused is not None and refused["reason"] == "OwnedByAnother"
+    assert "owned by HedgeBook/default/spot-bag" in refused["message"]
+    assert ready(newer) is not None and ready(newer)["reason"] == "SharedPositions"  # type: ignore[index]
+    assert not newer.get("exposures") and not newer.get("rebalancesTotal")  # never observed, never traded
     await events_posted(kube, "SharedPositions")
 
-    # A market maker quoting the same perp on that account shares it too.
+    # A market maker quoting the same perp on that account, created later: refused too.
     maker = example("marketmaker-sol.yaml")
     maker["spec"]["exchange"] = {"name": "okx", "account": "spot"}
     assert (await kube.post(MM, json=maker)).status == 201
     name = maker["metadata"]["name"]
-    await wait_for(lambda: (c := shared(kube, "marketmakers", name)) and c["status"] == "True", timeout=30,
-                   what="SharedPositions on the market maker")
+    await wait_for(lambda: (c := shared(kube, "marketmakers", name)) and c["reason"] == "OwnedByAnother",
+                   timeout=30, what="the market maker refused")
     assert "HedgeBook/default/spot-bag" in shared(kube, "marketmakers", name)["message"]  # type: ignore[index]
+    assert ready(status_of(kube, "marketmakers", name))["reason"] == "SharedPositions"  # type: ignore[index]
+    assert not status_of(kube, "marketmakers", name).get("quotes")
 
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
@@ -77,3 +90,5 @@ async def test_books_sharing_a_position_are_told_and_cleared(cluster: tuple[Clus
                    for p, n in (("hedgebooks", "spot-bag"), ("hedgebooks", "spot-bag-2"), ("marketmakers", name)))
 
     await wait_for(all_clear, timeout=30, what="SharedPositions cleared")
+    await wait_for(lambda: status_of(kube, "hedgebooks", "spot-bag-2").get("rebalancesTotal", 0) >= 1, timeout=30,
+                   what="the once-refused book trading on its own account")

@@ -17,6 +17,7 @@ from hedgeops.local.summary import BookTally
 from hedgeops.local.view import RunView, book_table
 from hedgeops.manifests import load_resources
 from hedgeops.runtime.allocation import traded_symbols
+from hedgeops.runtime.claims import Claim, Holder, book_claims, ownership, refusal
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
@@ -52,16 +53,22 @@ def _release_interrupt_flag() -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
 
-def _claims(books: list[HedgeBook]) -> None:
-    """Positions are per account and symbol: two books hedging one symbol on one account would share it."""
-    seen: dict[tuple[str, str, str], str] = {}
+def _refused(books: list[HedgeBook]) -> dict[str, str]:
+    """One position, one owner, by the operator's rule (runtime/claims.py): the book given first owns what it
+    shares (local manifests carry no creation time, so the order of the files stands for it); a later book
+    sharing a position with it is refused and never runs. Returns book key -> why."""
+    holders = {b.key: Holder(f"{i:08d}", b.metadata.uid or "", f"HedgeBook/{b.key}") for i, b in enumerate(books)}
+    claims = {b.key: book_claims(b) for b in books}
+    index: dict[Claim, list[Holder]] = {}
     for b in books:
-        for symbol in traded_symbols(b):
-            key = (b.spec.exchange.name, b.spec.exchange.account, symbol)
-            if key in seen:
-                raise LocalRunError(f"{b.key} and {seen[key]} both trade {symbol} on account "
-                                    f"{key[0]}/{key[1]}; give each book its own account")
-            seen[key] = b.key
+        for claim in claims[b.key]:
+            index.setdefault(claim, []).append(holders[b.key])
+    out = {}
+    for b in books:
+        own = ownership(holders[b.key], claims[b.key], index)
+        if own.refused:
+            out[b.key] = refusal(own, b.spec.exchange.name, b.spec.exchange.account)
+    return out
 
 
 async def run_local(opts: LocalOptions) -> dict[str, Any]:
@@ -72,7 +79,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     others = [r for r in resources if isinstance(r, FundingArbitrage | MarketMaker)]
     if not books:
         raise LocalRunError("no HedgeBook in the manifests given; nothing to run")
-    _claims(books)
+    refused = _refused(books)
     replay = MarketReplay()
     symbols = sorted({s for b in books for s in traded_symbols(b)})
     try:
@@ -92,12 +99,17 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                                               InMemoryJournal(), metrics, owner="local"))
     port = metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
     tallies = {b.key: BookTally(b.key) for b in books}
-    state = {b.key: b for b in books}
+    for key, why in refused.items():
+        tallies[key].state = "SharedPositions"
+        tallies[key].events.append(why)
+    state = {b.key: b for b in books if b.key not in refused}
     due = {b.key: start for b in books}
     notes = [f"{r.kind} {r.key}: validated; local mode does not reconcile this kind yet" for r in others]
     with RunView(start, end, quiet=opts.json) as view:
         for note in notes:
             view.event(note)
+        for key, why in refused.items():
+            view.event(f"{key} SharedPositions: {why}")
         if port is not None:
             view.event(f"serving metrics on http://127.0.0.1:{port}/metrics")
         ticks = 0
@@ -134,6 +146,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step,
         "books": [t.as_json() for t in tallies.values()], "notReconciled": notes, "interrupted": interrupted,
+        "refused": refused,
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"

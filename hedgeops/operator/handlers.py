@@ -26,7 +26,17 @@ from hedgeops.operator.settings import OperatorSettings
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
-from hedgeops.runtime.claims import Claim, book_claims, carry_claims, describe, maker_claims, sharers
+from hedgeops.runtime.claims import (
+    Claim,
+    Holder,
+    Ownership,
+    book_claims,
+    carry_claims,
+    describe,
+    maker_claims,
+    ownership,
+    refusal,
+)
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Services
@@ -172,29 +182,31 @@ def halt_reason(meta: kopf.Meta, index: kopf.Index) -> str | None:  # type: igno
     return None
 
 
-# What each object owns on its account (perp positions, spot balances), kept current from the watches: a book
-# sharing one with another object is reported on every cycle (see runtime/claims.py), at no API cost.
+# What each object owns on its account (perp positions, spot balances), kept current from the watches: one
+# position, one owner (runtime/claims.py) is decided on every tick from these, at no API cost.
 @kopf.index(GROUP, VERSION, "hedgebooks")
-def book_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+def book_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, Holder]:
     return _claims_of(HedgeBook, body, book_claims)
 
 
 @kopf.index(GROUP, VERSION, "fundingarbitrages")
-def carry_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+def carry_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, Holder]:
     return _claims_of(FundingArbitrage, body, carry_claims)
 
 
 @kopf.index(GROUP, VERSION, "marketmakers")
-def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, str]:
+def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, Holder]:
     return _claims_of(MarketMaker, body, maker_claims)
 
 
-def _claims_of(model: type[ModelT], body: kopf.Body, claims: Callable[[ModelT], set[Claim]]) -> dict[Claim, str]:
+def _claims_of(model: type[ModelT], body: kopf.Body,
+               claims: Callable[[ModelT], set[Claim]]) -> dict[Claim, Holder]:
     try:
         obj = model.model_validate(dict(body))
     except ValidationError:
         return {}  # an invalid object trades nothing, so it owns nothing
-    return {c: _object_ref(body) for c in claims(obj)}
+    holder = _holder(body)
+    return {c: holder for c in claims(obj)}
 
 
 def _object_ref(body: kopf.Body) -> str:
@@ -202,23 +214,61 @@ def _object_ref(body: kopf.Body) -> str:
     return f"{body.get('kind')}/{meta.get('namespace')}/{meta.get('name')}"
 
 
-def _shared(metrics: Metrics, body: kopf.Body, mine: set[Claim], kwargs: Mapping[str, Any], status: StatusT,
-            kind: str, now: datetime, events: list[CycleEvent]) -> StatusT:
-    """The status with condition SharedPositions set; a Warning event when it starts; the metric always."""
-    conditions: list[Condition] = getattr(status, "conditions")  # noqa: B009  (every kind's status has them)
-    indexes = [kwargs[n] for n in ("book_claims_index", "carry_claims_index", "maker_claims_index")]
-    index = {claim: [ref for idx in indexes for ref in idx.get(claim, [])] for claim in mine}  # only mine: cheap
-    shared = sharers(_object_ref(body), mine, index)
+def _holder(body: kopf.Body) -> Holder:
     meta = body.get("metadata") or {}
-    exchange = next(iter(mine))[1:3] if mine else ("", "")
-    message = describe(shared, *exchange) if shared else ""
+    return Holder(str(meta.get("creationTimestamp") or ""), str(meta.get("uid") or ""), _object_ref(body))
+
+
+def _ownership(body: kopf.Body, mine: set[Claim], kwargs: Mapping[str, Any]) -> Ownership:
+    indexes = [kwargs[n] for n in ("book_claims_index", "carry_claims_index", "maker_claims_index")]
+    index = {claim: [h for idx in indexes for h in idx.get(claim, [])] for claim in mine}  # only mine: cheap
+    return ownership(_holder(body), mine, index)
+
+
+def _shared(metrics: Metrics, body: kopf.Body, mine: set[Claim], own: Ownership, conditions: list[Condition],
+            kind: str, now: datetime, events: list[CycleEvent]) -> list[Condition]:
+    """Conditions with SharedPositions set (and Ready=False SharedPositions when an older object owns one of
+    this object's claims); a Warning event when that starts or changes; the metric always."""
+    meta = body.get("metadata") or {}
+    exchange = next(iter(mine))[2:4] if mine else ("", "")
+    if own.refused:
+        reason, message = "OwnedByAnother", refusal(own, *exchange)
+    elif own.shared:
+        reason, message = "SharedWithOthers", describe(own.shared, *exchange)
+    else:
+        reason, message = "SoleOwner", ""
     was = next((c for c in conditions if c.type == "SharedPositions"), None)
-    if shared and (was is None or was.status.value != "True"):
+    if own.shared and (was is None or was.status.value != "True" or was.reason != reason):
         events.append(CycleEvent("Warning", "SharedPositions", message))
-    metrics.shared.labels(kind, meta.get("namespace"), meta.get("name")).set(len(shared))
-    conds = set_condition(conditions, "SharedPositions", bool(shared),
-                          "SharedWithOthers" if shared else "SoleOwner", message, now, meta.get("generation"))
+    metrics.shared.labels(kind, meta.get("namespace"), meta.get("name")).set(len(own.shared))
+    conds = set_condition(conditions, "SharedPositions", bool(own.shared), reason, message, now,
+                          meta.get("generation"))
+    if own.refused:
+        metrics.ready.labels(kind, meta.get("namespace"), meta.get("name")).set(0)
+        conds = set_condition(conds, "Ready", False, "SharedPositions", message, now, meta.get("generation"))
+    return conds
+
+
+def _with_shared(metrics: Metrics, body: kopf.Body, mine: set[Claim], own: Ownership, status: StatusT, kind: str,
+                 now: datetime, events: list[CycleEvent]) -> StatusT:
+    conditions: list[Condition] = getattr(status, "conditions")  # noqa: B009  (every kind's status has them)
+    conds = _shared(metrics, body, mine, own, conditions, kind, now, events)
     return status.model_copy(update={"conditions": conds})
+
+
+def _refuse_shared(metrics: Metrics, body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mine: set[Claim],
+                   own: Ownership, kind: str, now: datetime) -> None:
+    """An older object owns one of this object's positions: no cycle at all (nothing sent, nothing observed);
+    the conditions say why, written only when they change (no patch per tick)."""
+    raw = (body.get("status") or {}).get("conditions", [])
+    old = [Condition.model_validate(c) for c in raw]
+    events: list[CycleEvent] = []
+    conds = _shared(metrics, body, mine, own, old, kind, now, events)
+    if conds != old or events:
+        patch.status["conditions"] = [c.model_dump(mode="json", exclude_none=True) for c in conds]
+        patch.status["observedGeneration"] = meta.get("generation")
+    for ev in events:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
 
 
 def _invalid(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, exc: ValidationError, now: datetime) -> None:
@@ -278,6 +328,12 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     due: datetime | None = getattr(memo, "next_due", None)
     # What the last decision was made on: the book's spec, its policy's spec, the signal in force, the controls
     # (halt, approve, close-all). A change to any of them is acted on at this tick, not at the next interval.
+    mine = _book_claims(body, meta, memo)
+    own = _ownership(body, mine, kwargs)
+    if own.refused:
+        _refuse_shared(runtime.metrics, body, meta, patch, mine, own, "HedgeBook", now)
+        memo.next_due = None  # trades at the first tick after the owner lets go
+        return
     policy_name = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
     policy_body: dict[str, Any] = next(iter(policy_index.get((meta.get("namespace"), policy_name), [])), {})
     policy_meta = policy_body.get("metadata") or {}
@@ -302,8 +358,7 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     close_all = (meta.get("annotations") or {}).get(CLOSE_ALL, "").lower() == "true"
     result = await runtime.reconciler.reconcile(book, policy, now, halted=halted, approval=approval,
                                                 close_all=close_all)
-    result.status = _shared(runtime.metrics, body, book_claims(book), kwargs, result.status, "HedgeBook", now,
-                            result.events)
+    result.status = _with_shared(runtime.metrics, body, mine, own, result.status, "HedgeBook", now, result.events)
     if approval:  # one-shot: the approval is consumed by this cycle (executed, or refused with an event)
         patch.metadata.setdefault("annotations", {})[APPROVE] = None
     for key, value in result.status.model_dump(mode="json").items():
@@ -315,6 +370,18 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     if any(c.type == "Degraded" and c.status.value == "True" for c in result.status.conditions):
         interval = min(interval, RETRY_SECONDS)  # a busy lock or a flaky exchange: try again soon, not in an hour
     memo.next_due = next_slot(now, interval)
+
+
+def _book_claims(body: kopf.Body, meta: kopf.Meta, memo: Any) -> set[Claim]:
+    """This book's claims, parsed once per generation (a book's claims follow from its spec alone)."""
+    cached = getattr(memo, "claims", None)
+    if cached is None or cached[0] != meta.get("generation"):
+        try:
+            claims = book_claims(HedgeBook.model_validate(dict(body)))
+        except ValidationError:
+            claims = set()  # InvalidSpec: reported by the cycle below; owns nothing
+        cached = memo.claims = (meta.get("generation"), claims)
+    return set(cached[1])
 
 
 def _parse(model: type[ModelT], body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, memo: Any,
@@ -349,6 +416,11 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
     fa = _parse(FundingArbitrage, body, meta, patch, memo, now)
     if fa is None:
         return
+    mine = carry_claims(fa)
+    own = _ownership(body, mine, kwargs)
+    if own.refused:
+        _refuse_shared(runtime.metrics, body, meta, patch, mine, own, "FundingArbitrage", now)
+        return
     annotations = meta.get("annotations") or {}
     reset = annotations.get(RESET_BREAKER, "").lower() == "true"
     result = await runtime.carry.reconcile(fa, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]),
@@ -356,8 +428,9 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
                                            close_all=annotations.get(CLOSE_ALL, "").lower() == "true")
     if reset:
         patch.metadata.setdefault("annotations", {})[RESET_BREAKER] = None
-    status = _shared(runtime.metrics, body, carry_claims(fa.model_copy(update={"status": result.status})), kwargs,
-                     result.status, "FundingArbitrage", now, result.events)
+    mine = carry_claims(fa.model_copy(update={"status": result.status}))  # autoSelect may have picked pairs
+    status = _with_shared(runtime.metrics, body, mine, _ownership(body, mine, kwargs), result.status,
+                          "FundingArbitrage", now, result.events)
     _report(body, patch, fa.status, status, result.events)
 
 
@@ -370,7 +443,11 @@ async def marketmaker_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch,
     mm = _parse(MarketMaker, body, meta, patch, memo, now)
     if mm is None:
         return
+    mine = maker_claims(mm)
+    own = _ownership(body, mine, kwargs)
+    if own.refused:
+        _refuse_shared(runtime.metrics, body, meta, patch, mine, own, "MarketMaker", now)
+        return
     result = await runtime.maker.reconcile(mm, now, halted=halt_reason(meta, kwargs["cluster_halt_index"]))
-    status = _shared(runtime.metrics, body, maker_claims(mm), kwargs, result.status, "MarketMaker", now,
-                     result.events)
+    status = _with_shared(runtime.metrics, body, mine, own, result.status, "MarketMaker", now, result.events)
     _report(body, patch, mm.status, status, result.events)

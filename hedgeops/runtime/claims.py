@@ -2,34 +2,49 @@
 
 Positions and balances are per account, not per object, so two objects owning the same thing on one account
 would each count the other's trades as their own (two hedge books with the same legs each see the account's
-one position and both believe they are hedged). The operator indexes every object's claims and reports the
-overlap (condition SharedPositions, a Warning event, a metric an alert pages on). Paper and Live accounts are
-different accounts, so the mode is part of the key.
+one position and both believe they are hedged). One position, one owner: of the objects claiming one thing, the
+oldest (creation time, then uid) owns it and trades; every newer one is refused (Ready=False SharedPositions)
+and sends nothing until they part. Every sharer is told (condition SharedPositions, a Warning event, a metric an
+alert pages on). The operator and local mode apply the rule through `ownership` below.
+
+Tenants are namespaces: an account label in one namespace is not the same account as that label in another
+(each namespace's Secret names its own credentials), so the namespace is part of the key; so is the mode (Paper
+and Live accounts are different accounts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker
 from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.api.hedgebook import HoldingsSource, ObjectiveType
 
-Claim = tuple[str, str, str, str]  # (mode, exchange, account, "perp:<symbol>" | "balance:<asset>")
+Claim = tuple[str, str, str, str, str]  # (mode, namespace, exchange, account, "perp:<sym>" | "balance:<asset>")
 
 
-def _key(mode: Mode, exchange: ExchangeRef, what: str) -> Claim:
-    return (mode.value, exchange.name, exchange.account, what)
+@dataclass(frozen=True, order=True)
+class Holder:
+    """An object holding claims, ordered by age: creation time (RFC 3339 UTC sorts as text), then uid."""
+
+    created: str
+    uid: str
+    ref: str  # Kind/namespace/name
+
+
+def _key(mode: Mode, namespace: str, exchange: ExchangeRef, what: str) -> Claim:
+    return (mode.value, namespace, exchange.name, exchange.account, what)
 
 
 def book_claims(book: HedgeBook) -> set[Claim]:
-    spec = book.spec
+    spec, ns = book.spec, book.metadata.namespace
     owned = spec.holdings.exchangeBalance.assets if spec.holdings.exchangeBalance else []
     if spec.objective.type is ObjectiveType.ALLOCATION:
-        return {_key(spec.mode, spec.exchange, f"balance:{a}") for a in owned}
-    claims = {_key(spec.mode, spec.exchange, f"perp:{leg.symbol}") for leg in spec.legs}
+        return {_key(spec.mode, ns, spec.exchange, f"balance:{a}") for a in owned}
+    claims = {_key(spec.mode, ns, spec.exchange, f"perp:{leg.symbol}") for leg in spec.legs}
     if spec.holdings.source is HoldingsSource.EXCHANGE_BALANCE:
-        claims |= {_key(spec.mode, spec.exchange, f"balance:{a}") for a in owned}
+        claims |= {_key(spec.mode, ns, spec.exchange, f"balance:{a}") for a in owned}
     return claims
 
 
@@ -40,13 +55,13 @@ def carry_claims(fa: FundingArbitrage) -> set[Claim]:
                                                                                       if fa.status else [])}
     claims = set()
     for spot, perp in pairs:
-        claims.add(_key(spec.mode, spec.exchange, f"perp:{perp}"))
-        claims.add(_key(spec.mode, spec.exchange, f"balance:{spot.split('/')[0]}"))
+        claims.add(_key(spec.mode, fa.metadata.namespace, spec.exchange, f"perp:{perp}"))
+        claims.add(_key(spec.mode, fa.metadata.namespace, spec.exchange, f"balance:{spot.split('/')[0]}"))
     return claims
 
 
 def maker_claims(mm: MarketMaker) -> set[Claim]:
-    return {_key(mm.spec.mode, mm.spec.exchange, f"perp:{mm.spec.symbol}")}
+    return {_key(mm.spec.mode, mm.metadata.namespace, mm.spec.exchange, f"perp:{mm.spec.symbol}")}
 
 
 def sharers(me: str, mine: Iterable[Claim], index: Mapping[Claim, Iterable[str]]) -> dict[str, list[str]]:
@@ -55,8 +70,42 @@ def sharers(me: str, mine: Iterable[Claim], index: Mapping[Claim, Iterable[str]]
     for claim in sorted(mine):
         others = sorted({o for o in index.get(claim, ()) if o != me})
         if others:
-            out[claim[3]] = others
+            out[claim[4]] = others
     return out
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """What an object shares and with whom, and which of its claims an older object owns (then it must not
+    trade at all: a book trading some of its legs would hedge only part of what it holds)."""
+
+    shared: dict[str, list[str]]
+    owned_by: dict[str, str]  # what -> the older object that owns it
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.owned_by)
+
+
+def ownership(me: Holder, mine: Iterable[Claim], index: Mapping[Claim, Iterable[Holder]]) -> Ownership:
+    """The one-owner rule for `me`: of every claim's holders, the oldest owns it."""
+    shared: dict[str, list[str]] = {}
+    owned_by: dict[str, str] = {}
+    for claim in sorted(mine):
+        holders = {h for h in index.get(claim, ()) if h.ref != me.ref}
+        if not holders:
+            continue
+        shared[claim[4]] = sorted(h.ref for h in holders)
+        oldest = min(holders)
+        if oldest < me:
+            owned_by[claim[4]] = oldest.ref
+    return Ownership(shared, owned_by)
+
+
+def refusal(own: Ownership, exchange: str, account: str) -> str:
+    parts = [f"{what.split(':', 1)[1]} is owned by {ref}" for what, ref in own.owned_by.items()]
+    return (f"{'; '.join(parts)} (older) on account {exchange}/{account}: one position, one owner. This object "
+            "sends nothing until it has an account (or sub-account) of its own")
 
 
 def describe(shared: Mapping[str, list[str]], exchange: str, account: str) -> str:
