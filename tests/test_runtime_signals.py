@@ -1,9 +1,11 @@
-"""The TradingView signal desk against real Redis (de-duplication), with the book kept in a dict: every
-refusal is a 4xx with a reason that never writes the book, re-sent alerts are refused after a restart too,
-and a higher-priority signal replaces a live one."""
+"""The TradingView signal desk against real Redis (de-duplication), with the books kept in a dict: every
+refusal is a 4xx that never writes the book; a caller who does not hold the passphrase gets one answer
+whether the book exists, takes signals or not (nothing to probe); re-sent alerts are refused after a restart
+too, and a higher-priority signal replaces a live one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,16 +28,18 @@ PASS = "correct horse battery staple"
 class Cluster:
     """The book and its Secret, as the operator would read and write them through the API server."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, passphrase: str = PASS) -> None:
         b = book().model_dump(mode="json", exclude_none=True)
         b["spec"]["signals"] = {"tradingView": {"enabled": enabled, "secretRef": {"name": "tv"},
                                                 "maxAgeSeconds": 300}}
         self.books: dict[tuple[str, str], dict[str, Any]] = {(b["metadata"]["namespace"], b["metadata"]["name"]): b}
-        self.secrets = {"tv": {"passphrase": PASS}}
+        self.secrets = {"tv": {"passphrase": passphrase}}
         self.writes = 0
+        self.reads: list[tuple[str, str]] = []
         self.fail_writes = False
 
     async def read(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        self.reads.append((namespace, name))
         return self.books.get((namespace, name))
 
     async def write(self, namespace: str, name: str, active: dict[str, Any]) -> None:
@@ -75,7 +79,7 @@ async def test_accepted_signal_lands_in_status_and_a_resent_one_is_a_duplicate_e
     # A new process (new desk) sharing the same Redis still knows the id.
     again, _, _ = desk(c, redis_client)
     dup = await again.receive(ns, name, alert("tv-1", ttlSeconds=600), NOW + timedelta(seconds=5))
-    assert (dup.http_status, dup.outcome) == (409, "Duplicate") and dup.active == active
+    assert (dup.http_status, dup.outcome) == (409, "Duplicate") and dup.body()["activeSignal"] is None
     assert c.writes == 1
     stream = next(iter(journal.streams.values()))
     assert [e["outcome"] for _, e in stream] == ["Accepted"] and PASS not in json.dumps(stream)
@@ -99,39 +103,104 @@ async def test_priority_decides_conflicts(redis_client: aioredis.Redis) -> None:
     assert after.outcome == "Accepted"
 
 
-@pytest.mark.parametrize(("body", "status", "outcome"), [
-    (alert("x", passphrase="guess"), 401, "Unauthenticated"),
-    (b"{not json", 400, "Malformed"),
-    (b"[1, 2]", 400, "Malformed"),
-    (alert("x", hedgeRatio=None, targetDelta=None), 400, "Malformed"),
-    (alert("x", hedgeRatio=2), 400, "Malformed"),
-    (alert("x", priority="urgent"), 400, "Malformed"),
-    (alert("x", at=NOW - timedelta(seconds=301)), 422, "Expired"),
-    (b"x" * 20000, 400, "Malformed"),
+@pytest.mark.parametrize(("body", "status", "answer", "journalled"), [
+    # Not authenticated (wrong passphrase, or no body to read one from): the one anonymous refusal, journalled
+    # with the real reason for the book's owner.
+    (alert("x", passphrase="guess"), 404, "Refused", "Unauthenticated"),
+    (b"{not json", 404, "Refused", "Malformed"),
+    (b"[1, 2]", 404, "Refused", "Malformed"),
+    # Authenticated: the reason is the sender's to know.
+    (alert("x", hedgeRatio=None, targetDelta=None), 400, "Malformed", "Malformed"),
+    (alert("x", hedgeRatio=2), 400, "Malformed", "Malformed"),
+    (alert("x", hedgeRatio=None, targetDelta={"BTC": 1}), 400, "Malformed", "Malformed"),  # the book has no BTC leg
+    (alert("x", hedgeRatio=None, targetDelta={"SOL": 1e30}), 400, "Malformed", "Malformed"),
+    (alert("x", priority="urgent"), 400, "Malformed", "Malformed"),
+    (alert("x", at=NOW - timedelta(seconds=301)), 422, "Expired", "Expired"),
+    # Too large for any book: refused before the book is looked up, so nothing is journalled.
+    (b"x" * 20000, 400, "Malformed", None),
 ])
 async def test_refused_requests_never_write_the_book(redis_client: aioredis.Redis, body: bytes, status: int,
-                                                     outcome: str) -> None:
+                                                     answer: str, journalled: str | None) -> None:
     c = Cluster()
     d, _, journal = desk(c, redis_client)
     out = await d.receive(*c.key, body, NOW)
-    assert (out.http_status, out.outcome) == (status, outcome) and out.message
+    assert (out.http_status, out.body()["outcome"]) == (status, answer) and out.body()["message"]
+    assert out.body()["activeSignal"] is None
     assert c.writes == 0 and "status" not in c.books[c.key]
-    assert [e["outcome"] for _, e in next(iter(journal.streams.values()))] == [outcome]
+    assert [e["outcome"] for s in journal.streams.values() for _, e in s] == ([journalled] if journalled else [])
     # A refused id is not burnt: the sender may fix the request and send the same id.
-    if outcome != "Unauthenticated":
+    if journalled != "Unauthenticated":
         assert (await d.receive(*c.key, alert("x"), NOW)).outcome == "Accepted"
 
 
-async def test_unknown_book_and_disabled_signals(redis_client: aioredis.Redis) -> None:
-    c = Cluster(enabled=False)
-    d, metrics, _ = desk(c, redis_client)
-    missing = await d.receive("default", "nope", alert("a"), NOW)
-    assert (missing.http_status, missing.outcome) == (404, "UnknownBook")
-    # Requests for books that do not exist are counted without the URL's names (bounded labels).
-    assert metrics.registry.get_sample_value("hedgeops_signals_total",
-                                             {"namespace": "", "book": "", "outcome": "UnknownBook"}) == 1
-    off = await d.receive(*c.key, alert("a"), NOW)
-    assert (off.http_status, off.outcome) == (403, "SignalsDisabled") and c.writes == 0
+async def test_one_answer_for_unknown_disabled_unauthenticated_and_bad_names(redis_client: aioredis.Redis) -> None:
+    """Whoever lacks the passphrase learns nothing: not whether a book exists, takes signals, or which part of
+    the request was wrong. Requests naming no book that takes signals are counted without the URL's names."""
+    c = Cluster()
+    off = Cluster(enabled=False)
+    c.books[("other", "quiet")] = {**off.books[off.key], "metadata": {"name": "quiet", "namespace": "other"}}
+    d, metrics, journal = desk(c, redis_client)
+    answers = {
+        "unknown": await d.receive("default", "nope", alert("a"), NOW),
+        "disabled": await d.receive("other", "quiet", alert("a"), NOW),
+        "wrong passphrase": await d.receive(*c.key, alert("a", passphrase="guess"), NOW),
+        "garbage": await d.receive(*c.key, b"close all now", NOW),
+        "traversal": await d.receive("default", "../../other/hedgebooks/quiet", alert("a"), NOW),
+        "upper case": await d.receive("DEFAULT", c.key[1], alert("a"), NOW),
+    }
+    seen = {(out.http_status, json.dumps(out.body(), sort_keys=True)) for out in answers.values()}
+    assert len(seen) == 1, seen
+    code, body = seen.pop()
+    assert code == 404 and json.loads(body)["outcome"] == "Refused" and json.loads(body)["activeSignal"] is None
+    assert c.writes == 0
+    # A bad name never reaches the API server.
+    assert ("default", "../../other/hedgebooks/quiet") not in c.reads and ("DEFAULT", c.key[1]) not in c.reads
+    for outcome, times in (("UnknownBook", 1), ("SignalsDisabled", 1), ("BadName", 2)):
+        assert metrics.registry.get_sample_value("hedgeops_signals_total",
+                                                 {"namespace": "", "book": "", "outcome": outcome}) == times
+    assert list(journal.streams) == ["hedgeops:journal:hedgebook:" + "/".join(c.key)]  # only the real book's
+
+
+async def test_per_book_state_only_for_books_that_take_signals(redis_client: aioredis.Redis) -> None:
+    """2,000 posts to unknown books and 200 spellings of one book's path leave no lock, journal stream or
+    metric series behind: that state is made only for a book that exists and takes signals."""
+    c = Cluster()
+    d, metrics, journal = desk(c, redis_client)
+    ns, name = c.key
+    for i in range(2000):
+        await d.receive(ns, f"book-{i}", alert(f"u{i}"), NOW)
+    aliases = [f"..%2F{ns}%2F{name}", f"../{ns}/hedgebooks/{name}", f"{name}/", f"{name}%00", name.upper(),
+               f"./{name}", f"{name}/status", f" {name}", f"{name}?x", f"{name}#"]
+    for i in range(200):
+        await d.receive(ns, aliases[i % len(aliases)] + "/" * (i // len(aliases)), alert(f"a{i}"), NOW)
+    assert (await d.receive(ns, name, alert("real"), NOW)).outcome == "Accepted"
+    assert len(d._locks) == 0  # per-book locks live only while a request holds them
+    assert list(journal.streams) == [f"hedgeops:journal:hedgebook:{ns}/{name}"]
+    series = {tuple(sorted(s.labels.items())) for m in metrics.registry.collect() if m.name == "hedgeops_signals"
+              for s in m.samples if s.name == "hedgeops_signals_total"}
+    assert {dict(x)["book"] for x in series} == {"", name}
+    assert len(series) == 3  # UnknownBook, BadName (unlabelled) and the book's Accepted
+
+
+async def test_two_alerts_at_once_are_compared_with_each_other(redis_client: aioredis.Redis) -> None:
+    """The per-book lock (held only while requests use it) still serialises them: of two equal signals sent
+    together, the second sees the first and loses the conflict."""
+    c = Cluster()
+    d, _, _ = desk(c, redis_client)
+    outs = await asyncio.gather(*(d.receive(*c.key, alert(f"t{i}", ttlSeconds=600), NOW) for i in range(2)))
+    assert sorted(o.outcome for o in outs) == ["Accepted", "Conflict"] and c.writes == 1
+
+
+async def test_non_ascii_passphrases(redis_client: aioredis.Redis) -> None:
+    """compare_digest raised TypeError on non-ASCII text (a 500): compared as UTF-8 bytes they simply match
+    or do not."""
+    c = Cluster(passphrase="mot-de-passe-élevé-✓")
+    d, _, _ = desk(c, redis_client)
+    wrong = await d.receive(*c.key, alert("n1", passphrase="mot-de-passe-élevé-✗"), NOW)
+    assert (wrong.http_status, wrong.body()["outcome"]) == (404, "Refused")
+    ascii_guess = await d.receive(*c.key, alert("n1", passphrase="guess"), NOW)
+    assert ascii_guess.body() == wrong.body()
+    assert (await d.receive(*c.key, alert("n1", passphrase="mot-de-passe-élevé-✓"), NOW)).outcome == "Accepted"
 
 
 async def test_fails_closed_when_redis_or_the_api_server_is_down(redis_client: aioredis.Redis) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,40 +23,57 @@ from hedgeops.engine.errors import SignalValidationError
 from hedgeops.engine.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.names import is_namespace, is_object_name
 from hedgeops.runtime.venues import SecretReader
 
 PASSPHRASE_KEY = "passphrase"
 MAX_BODY_BYTES = 16 * 1024  # a TradingView alert message is a few hundred bytes
 
-# outcome -> HTTP status. Everything refused is a 4xx with a reason; 503 only when we cannot tell (a store
+# answer -> HTTP status. Everything refused is a 4xx with a reason; 503 only when we cannot tell (a store
 # we depend on is down): TradingView does not retry, so the reason must be in the response and the journal.
 STATUS = {
     "Accepted": 202,
     "Malformed": 400,
-    "Unauthenticated": 401,
-    "SignalsDisabled": 403,
-    "UnknownBook": 404,
+    "Refused": 404,
     "Duplicate": 409,
     "Conflict": 409,
     "Expired": 422,
+    "RateLimited": 429,
     "Unavailable": 503,
 }
+# A caller without the passphrase gets this one answer, whatever the reason (no such book, a name that is no
+# Kubernetes name, signals off, no passphrase Secret, a wrong passphrase, a body with none): anything more
+# would let a scanner tell which books exist and take signals. The real reason is journalled for the owner.
+REFUSED_MESSAGE = "refused: no book here takes this signal"
 
 
 @dataclass(frozen=True)
 class SignalOutcome:
-    """What the webhook answers: the outcome (a metric label), a reason in words, the signal then in force."""
+    """What happened (`outcome`: a metric label and the journal's reason, `message` in words) and what the
+    caller is told: the anonymous refusal when `hidden`, and the signal then in force only with a 202."""
 
     outcome: str
     message: str
     active: dict[str, Any] | None = None
+    hidden: bool = False
+
+    @property
+    def answer(self) -> str:
+        return "Refused" if self.hidden else self.outcome
 
     @property
     def http_status(self) -> int:
-        return STATUS[self.outcome]
+        return STATUS[self.answer]
 
     def body(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "message": self.message, "activeSignal": self.active}
+        if self.hidden:
+            return {"outcome": "Refused", "message": REFUSED_MESSAGE, "activeSignal": None}
+        return {"outcome": self.outcome, "message": self.message,
+                "activeSignal": self.active if self.outcome == "Accepted" else None}
+
+
+def _refused(outcome: str, message: str) -> SignalOutcome:
+    return SignalOutcome(outcome, message, hidden=True)
 
 
 class SeenSignals(Protocol):
@@ -106,95 +123,129 @@ BookReader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 ActiveWriter = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
-def _refusal(exc: SignalValidationError) -> str:
+def _refusal(exc: SignalValidationError) -> SignalOutcome:
     if exc.field == "passphrase":
-        return "Unauthenticated"
+        return _refused("Unauthenticated", str(exc))
     if exc.field == "time" and "old" in str(exc):
-        return "Expired"
-    return "Malformed"
+        return SignalOutcome("Expired", str(exc))
+    return SignalOutcome("Malformed", str(exc))
+
+
+def _taking_signals(raw: Mapping[str, Any] | None) -> HedgeBook | None:
+    """The book, if it exists, has a valid spec and takes TradingView signals."""
+    if raw is None:
+        return None
+    try:
+        book = HedgeBook.model_validate(dict(raw))
+    except ValidationError:
+        return None
+    tv = book.spec.signals.tradingView
+    return book if tv.enabled and tv.secretRef is not None else None
+
+
+def _not_taking(raw: Mapping[str, Any] | None) -> SignalOutcome:
+    return _refused("UnknownBook", "no such HedgeBook") if raw is None else \
+        _refused("SignalsDisabled", "the book does not take signals (or its spec is invalid)")
 
 
 class SignalDesk:
     """Receives signals for HedgeBooks. Requests for one book are handled one at a time, so two alerts
-    arriving together are compared with each other, never both against the same older signal."""
+    arriving together are compared with each other, never both against the same older signal.
+
+    Per-book state (the lock, a journal stream, labelled metrics) exists only for books that exist and take
+    signals; locks live only while a request holds them, so a deleted book leaves nothing behind either."""
 
     def __init__(self, read_book: BookReader, write_active: ActiveWriter, read_secret: SecretReader,
                  seen: SeenSignals, journal: Journal, metrics: Metrics) -> None:
         self.read_book, self.write_active, self.read_secret = read_book, write_active, read_secret
         self.seen, self.journal, self.metrics = seen, journal, metrics
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def receive(self, namespace: str, name: str, body: bytes, now: datetime) -> SignalOutcome:
+        # Names come from the URL (aiohttp has decoded %2F): only Kubernetes names go any further, so none can
+        # walk the API path into another namespace, and each book has exactly one spelling.
+        if not (is_namespace(namespace) and is_object_name(name)):
+            return self.count(_refused("BadName", "not a Kubernetes namespace/name"))
+        if len(body) > MAX_BODY_BYTES:
+            return self.count(SignalOutcome("Malformed", f"body larger than {MAX_BODY_BYTES} bytes"))
+        try:
+            raw = await self.read_book(namespace, name)
+        except Exception as exc:  # the API server is unreachable: we cannot tell whether the book exists
+            return self.count(SignalOutcome("Unavailable", f"cannot read the book: {exc}"))
+        if _taking_signals(raw) is None:
+            return self.count(_not_taking(raw))
         key = f"{namespace}/{name}"
-        async with self._locks[key]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            # Read again under the book's lock: the signal in force is the one the last request wrote.
             try:
                 raw = await self.read_book(namespace, name)
-            except Exception as exc:  # the API server is unreachable: we cannot tell whether the book exists
-                return self._count("", "", SignalOutcome("Unavailable", f"cannot read the book: {exc}"))
-            if raw is None:
-                # Labels only for books that exist: a scanner posting to random URLs must not grow the metrics.
-                return self._count("", "", SignalOutcome("UnknownBook", f"no HedgeBook {key}"))
-            outcome = await self._receive(raw, namespace, name, body, now)
+            except Exception as exc:
+                return self.count(SignalOutcome("Unavailable", f"cannot read the book: {exc}"))
+            book = _taking_signals(raw)
+            if book is None:  # deleted or switched off in between
+                return self.count(_not_taking(raw))
+            outcome = await self._receive(book, namespace, name, body, now)
             await self.journal.append(journal_stream("HedgeBook", key), {
                 "at": now.isoformat(), "type": "signal", "outcome": outcome.outcome, "message": outcome.message,
                 "active": (outcome.active or {}).get("id")})
-            return self._count(namespace, name, outcome)
+            return self.count(outcome, namespace, name)
 
-    def _count(self, namespace: str, name: str, outcome: SignalOutcome) -> SignalOutcome:
+    def count(self, outcome: SignalOutcome, namespace: str = "", name: str = "") -> SignalOutcome:
+        """Counted under the book's labels only for a book that takes signals: a scanner posting to random
+        URLs must not grow the metrics."""
         self.metrics.signals.labels(namespace, name, outcome.outcome).inc()
         return outcome
 
-    async def _receive(self, raw: Mapping[str, Any], namespace: str, name: str, body: bytes,
+    async def _receive(self, book: HedgeBook, namespace: str, name: str, body: bytes,
                        now: datetime) -> SignalOutcome:
-        try:
-            book = HedgeBook.model_validate(dict(raw))
-        except ValidationError:
-            return SignalOutcome("SignalsDisabled", "the book's spec is invalid (see its Ready condition)")
         tv = book.spec.signals.tradingView
-        current = (book.status.activeSignal if book.status else None) or None
-        if not tv.enabled or tv.secretRef is None:
-            return SignalOutcome("SignalsDisabled", "spec.signals.tradingView.enabled is false", current)
-        if len(body) > MAX_BODY_BYTES:
-            return SignalOutcome("Malformed", f"body larger than {MAX_BODY_BYTES} bytes", current)
+        if tv.secretRef is None:  # _taking_signals made sure; this narrows the type
+            return _refused("SignalsDisabled", "no secretRef")
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            return SignalOutcome("Malformed", "body is not JSON", current)
+            return _refused("Malformed", "body is not JSON")
         if not isinstance(payload, dict):
-            return SignalOutcome("Malformed", "body is not a JSON object", current)
-        try:
+            return _refused("Malformed", "body is not a JSON object")
+        try:  # the book's own namespace: never anyone else's Secret
             secret = await self.read_secret(namespace, tv.secretRef.name)
         except KeyError:
-            return SignalOutcome("Unavailable", f"Secret {tv.secretRef.name} not found", current)
+            return _refused("NoPassphrase", f"Secret {tv.secretRef.name} not found")
+        except Exception as exc:
+            return SignalOutcome("Unavailable", f"cannot read Secret {tv.secretRef.name}: {type(exc).__name__}")
         passphrase = secret.get(PASSPHRASE_KEY)
         if not passphrase:  # an empty passphrase would let anyone in
-            return SignalOutcome("Unavailable", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}", current)
+            return _refused("NoPassphrase", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}")
         try:
             signal = parse_signal(payload, now=now, passphrase=passphrase, max_age_seconds=tv.maxAgeSeconds,
                                   assets={leg.asset for leg in book.spec.legs})
         except SignalValidationError as exc:
-            return SignalOutcome(_refusal(exc), str(exc), current)
+            return _refusal(exc)
+        current = (book.status.activeSignal if book.status else None) or None
         active = signal_from_status(current)
         key = f"{namespace}/{name}"
         remember = int((signal.expires_at - now).total_seconds()) + tv.maxAgeSeconds + 60  # past any replay
         try:
             first = await self.seen.claim(key, signal.id, max(remember, 60))
         except Exception as exc:  # Redis down: without de-duplication we refuse rather than risk a replay
-            return SignalOutcome("Unavailable", f"cannot reach the de-duplication store: {exc}", current)
+            return SignalOutcome("Unavailable", f"cannot reach the de-duplication store: {exc}")
         if not first:
-            return SignalOutcome("Duplicate", f"signal {signal.id} was already received", current)
+            return SignalOutcome("Duplicate", f"signal {signal.id} was already received")
         verdict = accept_signal(active, frozenset(), signal, now)
         if not verdict.accepted:
             why = (f"signal {active.id} (priority {active.priority.name.lower()}) is in force until "
                    f"{active.expires_at.isoformat()}" if verdict.reason == "Conflict" and active else
                    f"signal {signal.id} expired at {signal.expires_at.isoformat()}")
-            return SignalOutcome(verdict.reason, why, current)
+            return SignalOutcome(verdict.reason, why)
         status = signal_to_status(signal)
         try:
             await self.write_active(namespace, name, status)
         except Exception as exc:  # not written: let the sender retry the same id
             await self.seen.forget(key, signal.id)
-            return SignalOutcome("Unavailable", f"cannot write the book's status: {exc}", current)
+            return SignalOutcome("Unavailable", f"cannot write the book's status: {exc}")
         target = (f"hedge ratio {signal.hedge_ratio}" if signal.hedge_ratio is not None else
                   "target delta " + ", ".join(f"{a} {v}" for a, v in sorted(signal.target_delta.items())))
         return SignalOutcome("Accepted", f"signal {signal.id}: {target} until {signal.expires_at.isoformat()}",
