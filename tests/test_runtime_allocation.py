@@ -199,3 +199,23 @@ async def test_killed_after_the_buys_went_the_next_cycle_adopts_them() -> None:
     assert buys[0] in tracked or (done is not None and done.planId == plan_id and done.orders == 2)
     ids = [cid for cid, o in venue.account.orders.items() if cid.startswith("ho" + plan_id)]
     assert len([c for c in ids if venue.account.orders[c].side == "buy"]) == 1
+
+
+async def test_close_all_never_waits_for_manual_approval() -> None:
+    """An exit removes risk: under approval Manual it executes at once, the bypass journalled and told, and a
+    plan that was waiting for approval is dropped."""
+    r = rig()
+    pol = alloc_policy(approval="Manual")
+    b, _ = await step(r, alloc_book(), pol)
+    b, _ = await step(r, b, pol, approval=b.status.pendingPlan["id"])  # type: ignore[index,union-attr]
+    r.clock.advance(300)
+    b, res = await step(r, retarget(b, {"BTC": D("0.2"), "ETH": D("0.2"), "USDT": D("0.6")}), pol)
+    assert b.status.pendingPlan["state"] == "Proposed"  # type: ignore[index,union-attr]
+    r.clock.advance(300)
+    b, res = await step(r, b, pol, close_all=True)
+    assert res.completed is not None and res.completed.reason == "EmergencyExit"
+    assert "ApprovalBypassed" in [e.reason for e in res.events] and b.status.pendingPlan is None  # type: ignore[union-attr]
+    assert cond(b.status, "AwaitingApproval")[0] == "False"
+    bal = venue_of(r).account.balances()
+    assert bal.get("BTC", D(0)) == 0 and bal.get("ETH", D(0)) == 0
+    assert any(e["type"] == "approvalBypassed" for e in r.entries(b))

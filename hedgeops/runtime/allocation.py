@@ -186,7 +186,8 @@ class AllocationCycle:
             result.events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
                                             "close-all keeps it so until the annotation is removed"))
             return False, pending, plan
-        go, pending = await authorise(self.s, book, pspec, plan, verdict, pending, now, approval, ctx, result)
+        go, pending = await authorise(self.s, book, pspec, plan, verdict, pending, now, approval, ctx, result,
+                                      exit_reason=decision.message if exit_all else None)
         return go, pending, plan
 
     async def _first_batch(self, ctx: ExecutionContext, plan: RebalancePlan, snap: AccountSnapshot, now: datetime,

@@ -104,9 +104,17 @@ async def idle_review(pspec: RebalancePolicySpec, pending: PendingPlan | None, n
 
 async def authorise(s: Services, book: HedgeBook, pspec: RebalancePolicySpec, plan: RebalancePlan,
                     verdict: GateVerdict, pending: PendingPlan | None, now: datetime, approval: str | None,
-                    ctx: ExecutionContext, result: CycleResult) -> tuple[bool, PendingPlan | None]:
+                    ctx: ExecutionContext, result: CycleResult, *,
+                    exit_reason: str | None = None) -> tuple[bool, PendingPlan | None]:
     """After the risk gate, manual approval: (execute the plan now?, the pending plan to show). A refusal by
-    the gate is counted, journalled and told (pause and halt are conditions, not refusals)."""
+    the gate is counted, journalled and told (pause and halt are conditions, not refusals). An exit
+    (`exit_reason`: close-all, an emergency exit) never waits for approval: waiting would hold the risk the
+    exit is there to remove; the bypass is journalled and told, and a proposed plan is dropped."""
+    if exit_reason is not None and pspec.approval is Approval.MANUAL and verdict.allowed:
+        await ctx.record({"type": "approvalBypassed", "planId": plan.plan_id, "reason": exit_reason})
+        result.events.append(CycleEvent("Warning", "ApprovalBypassed",
+                                        f"plan {plan.plan_id} executes without approval: {exit_reason}"))
+        return True, None
     review_now = review(pending, plan, now, pspec.approvalTtlSeconds, approval) \
         if pspec.approval is Approval.MANUAL and verdict.allowed else None
     if review_now is not None:
