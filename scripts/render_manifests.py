@@ -25,6 +25,19 @@ CHART = ROOT / "charts" / "hedgeops"
 RELEASE = NAMESPACE = "hedgeops"
 HEADER = "# Generated from charts/hedgeops by scripts/render_manifests.py: edit the chart, not this file.\n"
 MONITORING = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+# The plain install names the Redis password Secret instead of letting the chart generate one: a password generated
+# at render time would be committed to git (and change at every render).
+REDIS_AUTH = "hedgeops-redis-auth"
+INSTALL = {"redis": {"auth": {"existingSecret": {"name": REDIS_AUTH, "key": "password"}}}}
+INSTALL_NOTE = f"""\
+# Before applying: the bundled Redis requires a password from the Secret {REDIS_AUTH} (key `password`), which this
+# file does not hold. Create it once (letters and digits: the password goes into a redis:// URL):
+#   kubectl create namespace {NAMESPACE}
+#   kubectl -n {NAMESPACE} create secret generic {REDIS_AUTH} \\
+#     --from-literal=password="$(head -c 512 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 32)"
+# NetworkPolicies below: only the operator reaches Redis, only the ingress-nginx controller (namespace ingress-nginx)
+# the webhook, only Prometheus (namespace monitoring) the metrics. Edit their `from` for your cluster.
+"""
 
 
 def render(values: dict[str, Any] | None = None) -> dict[str, str]:
@@ -34,8 +47,8 @@ def render(values: dict[str, Any] | None = None) -> dict[str, str]:
             if not path.endswith("NOTES.txt") and text.strip()}
 
 
-def _join(parts: dict[str, str]) -> str:
-    return HEADER + "".join(f"---\n# Source: {path}\n{text.strip()}\n" for path, text in parts.items())
+def _join(parts: dict[str, str], note: str = "") -> str:
+    return HEADER + note + "".join(f"---\n# Source: {path}\n{text.strip()}\n" for path, text in parts.items())
 
 
 def rules_file(prometheus_rule: str) -> str:
@@ -59,11 +72,11 @@ def argocd_health(lua: str) -> str:
 
 
 def expected() -> dict[Path, str]:
-    install = {p: t for p, t in render().items()}
+    install = render(INSTALL)
     monitoring = render(MONITORING)
     namespace = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     return {
-        ROOT / "manifests/install/hedgeops.yaml": _join({"namespace.yaml": namespace, **install}),
+        ROOT / "manifests/install/hedgeops.yaml": _join({"namespace.yaml": namespace, **install}, INSTALL_NOTE),
         ROOT / "manifests/monitoring/prometheusrule.yaml": _join(
             {"templates/prometheusrule.yaml": monitoring["templates/prometheusrule.yaml"]}),
         ROOT / "manifests/monitoring/servicemonitor.yaml": _join(

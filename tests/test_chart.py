@@ -15,6 +15,7 @@ from hedgeops.api.crd import render_all
 from hedgeops.operator.settings import OperatorSettings
 
 from .conftest import ROOT
+from .kube_env import container_env, secrets_of
 from .operator_fixtures import handlers_registry
 
 CHART = ROOT / "charts" / "hedgeops"
@@ -49,9 +50,10 @@ def test_defaults_install_a_safe_operator_with_redis() -> None:
     docs = render()
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] != "CustomResourceDefinition")
     assert kinds == [("ClusterRole", "hedgeops"), ("ClusterRoleBinding", "hedgeops"), ("Deployment", "hedgeops"),
-                     ("Deployment", "hedgeops-redis"), ("PersistentVolumeClaim", "hedgeops-redis"),
-                     ("Service", "hedgeops-metrics"), ("Service", "hedgeops-redis"), ("Service", "hedgeops-webhook"),
-                     ("ServiceAccount", "hedgeops")]
+                     ("Deployment", "hedgeops-redis"), ("NetworkPolicy", "hedgeops"),
+                     ("NetworkPolicy", "hedgeops-redis"), ("PersistentVolumeClaim", "hedgeops-redis"),
+                     ("Secret", "hedgeops-redis-auth"), ("Service", "hedgeops-metrics"), ("Service", "hedgeops-redis"),
+                     ("Service", "hedgeops-webhook"), ("ServiceAccount", "hedgeops")]
     op = one(docs, "Deployment", "hedgeops")
     assert op["spec"]["replicas"] == 1 and op["spec"]["strategy"]["type"] == "Recreate"  # never two after an upgrade
     pod = op["spec"]["template"]["spec"]
@@ -64,19 +66,23 @@ def test_defaults_install_a_safe_operator_with_redis() -> None:
     assert container["args"] == ["operator"]  # cluster-wide
     env = env_of(op)
     assert env["HEDGEOPS_LIVE_TRADING"] == "false" and env["HEDGEOPS_PRICES"] == "replay"  # Paper unless told
-    assert env["HEDGEOPS_REDIS_URL"] == "redis://hedgeops-redis:6379/0"
+    # The password is the kubelet's to fill in from the Secret (tests/test_chart_security.py runs it).
+    assert env["HEDGEOPS_REDIS_URL"] == "redis://:$(REDIS_PASSWORD)@hedgeops-redis:6379/0"
     assert one(docs, "Service", "hedgeops-redis")["spec"]["ports"][0]["port"] == 6379
     redis_args = one(docs, "Deployment", "hedgeops-redis")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert redis_args[:2] == ["--appendonly", "yes"]  # the journal survives a Redis restart
 
 
 def test_the_operator_reads_the_settings_the_chart_gives(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = env_of(one(render(ALL_ON), "Deployment", "hedgeops"))
+    docs = render(ALL_ON)
+    secrets = secrets_of(docs)
+    env = container_env(one(docs, "Deployment", "hedgeops")["spec"]["template"]["spec"]["containers"][0], secrets)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = OperatorSettings.from_env()
     assert settings.problems() == []
-    assert settings.redis_url == "redis://hedgeops-redis:6379/0" and settings.webhook_port == 8081
+    password = secrets[("hedgeops-redis-auth", "password")]
+    assert settings.redis_url == f"redis://:{password}@hedgeops-redis:6379/0" and settings.webhook_port == 8081
     assert settings.exchange_urls == {"okx": "https://gw.internal"} and settings.metrics_port == 9108
     off = env_of(one(render({"webhook": {"enabled": False}, "redis": {"enabled": False}}), "Deployment", "hedgeops"))
     assert off["HEDGEOPS_WEBHOOK_PORT"] == "off" and "HEDGEOPS_REDIS_URL" not in off

@@ -36,10 +36,12 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
-{{/* The Redis URL the operator uses: the bundled Redis, or the one given. Empty means in-memory (one replica). */}}
+{{/* The Redis URL the operator uses: the bundled Redis, or the one given. Empty means in-memory (one replica).
+The bundled one's password is $(REDIS_PASSWORD): the kubelet expands it from the env var defined just before, so the
+password itself never appears in the Deployment. */}}
 {{- define "hedgeops.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
-{{- printf "redis://%s-redis:6379/0" (include "hedgeops.fullname" .) -}}
+{{- printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "hedgeops.fullname" .) -}}
 {{- else -}}
 {{- .Values.redis.url -}}
 {{- end -}}
@@ -57,4 +59,27 @@ app.kubernetes.io/component: operator
 {{- $parts = append $parts (printf "%s=%s" $name (index $ $name)) -}}
 {{- end -}}
 {{- join "," $parts -}}
+{{- end -}}
+
+
+{{/* The Secret and key holding the bundled Redis's password: the user's (redis.auth.existingSecret) or the chart's. */}}
+{{- define "hedgeops.redisAuthSecret" -}}
+{{- default (printf "%s-redis-auth" (include "hedgeops.fullname" .)) .Values.redis.auth.existingSecret.name -}}
+{{- end -}}
+
+{{- define "hedgeops.redisAuthKey" -}}
+{{- if .Values.redis.auth.existingSecret.name -}}
+{{- .Values.redis.auth.existingSecret.key | default "password" -}}
+{{- else -}}
+password
+{{- end -}}
+{{- end -}}
+
+{{/* The env var REDIS_PASSWORD from the password Secret (secretKeyRef only: the value is never rendered). */}}
+{{- define "hedgeops.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "hedgeops.redisAuthSecret" . }}
+      key: {{ include "hedgeops.redisAuthKey" . }}
 {{- end -}}
