@@ -1,13 +1,14 @@
 """The TradingView webhook end to end: kopf on kmock, the operator's HTTP endpoint, the passphrase from a real
 Secret, de-duplication in real Redis. An accepted signal lands in status.activeSignal (the spec is untouched)
-and the book trades to it at once; refused requests get their 4xx and never trade."""
+and the book trades to it at once; refused requests get their 4xx and never trade; a caller without the
+passphrase gets one answer whatever the reason, and no URL reaches another namespace's book."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
-import urllib.error
 import urllib.request
 from datetime import datetime
 from typing import Any
@@ -30,13 +31,24 @@ def operator_env() -> dict[str, str]:
 
 
 def post(path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    """Sent byte for byte (http.client neither normalises nor re-quotes the path: `..%2F` arrives as sent)."""
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def secret(namespace: str, passphrase: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tv", "namespace": namespace},
+            "type": "Opaque", "data": {"passphrase": base64.b64encode(passphrase.encode()).decode()}}
+
+
+def raw_book(kube: ClusterEmulator, namespace: str, name: str) -> dict[str, Any]:
+    return next(o.raw for (res, ns, n), o in kube.objects.items()
+                if res.plural == "hedgebooks" and ns == namespace and n == name)
 
 
 def target(status: dict[str, Any], asset: str) -> tuple[float, float]:
@@ -47,9 +59,7 @@ def target(status: dict[str, Any], asset: str) -> tuple[float, float]:
 async def test_signal_overrides_the_hedge_ratio_and_refusals_never_trade(cluster: tuple[ClusterEmulator, str],
                                                                          operator: dict[str, Any]) -> None:
     kube, _ = cluster
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tv", "namespace": "default"},
-              "type": "Opaque", "data": {"passphrase": base64.b64encode(PASS.encode()).decode()}}
-    assert (await kube.post(SECRETS, json=secret)).status == 201
+    assert (await kube.post(SECRETS, json=secret("default", PASS))).status == 201
     assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
     book = example("hedgebook-spot.yaml")  # SOL 25 hedged 70%, ETH 1.2 hedged 50%
     book["spec"]["signals"] = {"tradingView": {"enabled": True, "secretRef": {"name": "tv"}}}
@@ -64,19 +74,18 @@ async def test_signal_overrides_the_hedge_ratio_and_refusals_never_trade(cluster
                            "ttlSeconds": 86400, **extra}).encode()
 
     path = "/tradingview/default/spot-bag"
-    code, wrong = await asyncio.to_thread(post, path, alert("s1", passphrase="nope"))
-    assert (code, wrong["outcome"]) == (401, "Unauthenticated")
-    code, garbage = await asyncio.to_thread(post, path, b"close all now")
-    assert (code, garbage["outcome"]) == (400, "Malformed")
-    code, missing = await asyncio.to_thread(post, "/tradingview/default/nobody", alert("s1"))
-    assert (code, missing["outcome"]) == (404, "UnknownBook")
+    # Wrong passphrase, a body with none, a book that does not exist: one answer (nothing to probe).
+    wrong = await asyncio.to_thread(post, path, alert("s1", passphrase="nope"))
+    garbage = await asyncio.to_thread(post, path, b"close all now")
+    missing = await asyncio.to_thread(post, "/tradingview/default/nobody", alert("s1"))
+    assert wrong == garbage == missing and wrong[0] == 404 and wrong[1]["outcome"] == "Refused"
     assert "activeSignal" not in status_of(kube, "hedgebooks", "spot-bag") or \
         status_of(kube, "hedgebooks", "spot-bag")["activeSignal"] is None
 
     code, accepted = await asyncio.to_thread(post, path, alert("s1"))
     assert (code, accepted["outcome"]) == (202, "Accepted"), accepted
     code, dup = await asyncio.to_thread(post, path, alert("s1"))
-    assert (code, dup["outcome"]) == (409, "Duplicate")
+    assert (code, dup["outcome"], dup["activeSignal"]) == (409, "Duplicate", None)  # the signal only with a 202
 
     # The book trades to the signal's hedge ratio (1) on its next tick, not at its next policy interval.
     full = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "spot-bag"))
@@ -93,3 +102,54 @@ async def test_signal_overrides_the_hedge_ratio_and_refusals_never_trade(cluster
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
     assert 'hedgeops_signals_total{book="spot-bag",namespace="default",outcome="Accepted"} 1.0' in text
     assert 'hedgeops_signals_total{book="",namespace="",outcome="UnknownBook"} 1.0' in text
+
+
+async def test_no_url_reaches_another_namespaces_book(cluster: tuple[ClusterEmulator, str],
+                                                      operator: dict[str, Any]) -> None:
+    """`..%2F` decoded by aiohttp used to walk the API path: the attacker's own passphrase (in a Secret named
+    like the victim's) set the victim's status.activeSignal. Refused now, before any lookup, with the same
+    answer as an unknown book, a book whose signals are off, or a wrong passphrase."""
+    kube, _ = cluster
+    assert (await kube.post(SECRETS, json=secret("default", PASS))).status == 201  # the attacker's
+    assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
+    mine = example("hedgebook-spot.yaml")
+    mine["spec"]["signals"] = {"tradingView": {"enabled": True, "secretRef": {"name": "tv"}}}
+    assert (await kube.post(BOOKS, json=mine)).status == 201
+    victim_books = BOOKS.replace("/default/", "/victim/")
+    assert (await kube.post(SECRETS.replace("/default/", "/victim/"), json=secret("victim", "victim-only"))).status \
+        == 201
+    for name, enabled in (("vbook", True), ("vquiet", False)):
+        book = example("hedgebook-spot.yaml")
+        book["metadata"] = {"name": name, "namespace": "victim"}
+        book["spec"]["exchange"]["account"] = name
+        book["spec"]["signals"] = {"tradingView": {"enabled": enabled, "secretRef": {"name": "tv"}}}
+        assert (await kube.post(victim_books, json=book)).status == 201
+    checked = await wait_for(lambda: status_of(kube, "hedgebooks", "spot-bag").get("lastCheck"), what="a cycle")
+    now = datetime.fromisoformat(checked)
+
+    def alert(sid: str, passphrase: str = PASS) -> bytes:
+        return json.dumps({"id": sid, "passphrase": passphrase, "time": now.isoformat(), "hedgeRatio": 0,
+                           "ttlSeconds": 86400}).encode()
+
+    answers = {
+        "traversal": await asyncio.to_thread(
+            post, "/tradingview/default/..%2F..%2Fvictim%2Fhedgebooks%2Fvbook", alert("x1")),
+        "traversal in the namespace": await asyncio.to_thread(
+            post, "/tradingview/default%2F..%2Fvictim/vbook", alert("x2")),
+        "victim's book, attacker's passphrase": await asyncio.to_thread(post, "/tradingview/victim/vbook",
+                                                                        alert("x3")),
+        "signals off": await asyncio.to_thread(post, "/tradingview/victim/vquiet", alert("x4", "victim-only")),
+        "unknown": await asyncio.to_thread(post, "/tradingview/victim/nobody", alert("x5")),
+        "wrong passphrase": await asyncio.to_thread(post, "/tradingview/default/spot-bag", alert("x6", "nope")),
+    }
+    assert len({json.dumps(a, sort_keys=True) for a in answers.values()}) == 1, answers
+    code, body = answers["traversal"]
+    assert (code, body["outcome"], body["activeSignal"]) == (404, "Refused", None)
+    await asyncio.sleep(1)  # several ticks: nothing may have landed late either
+    for name in ("vbook", "vquiet"):
+        assert (raw_book(kube, "victim", name).get("status") or {}).get("activeSignal") is None
+    assert (raw_book(kube, "default", "spot-bag").get("status") or {}).get("activeSignal") is None
+    # The victim's own passphrase on the victim's own path still works.
+    code, ok = await asyncio.to_thread(post, "/tradingview/victim/vbook", alert("v1", "victim-only"))
+    assert (code, ok["outcome"]) == (202, "Accepted")
+    assert raw_book(kube, "victim", "vbook")["status"]["activeSignal"]["id"] == "v1"

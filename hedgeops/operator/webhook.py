@@ -1,25 +1,38 @@
 """The TradingView webhook: `POST /tradingview/<namespace>/<book>` with the alert's JSON message.
 
 HTTP only; the desk (runtime/signals.py) decides. Every answer is JSON `{outcome, message, activeSignal}` with
-a status code saying why: 202 accepted, 400 malformed, 401 wrong passphrase, 403 signals disabled, 404 no such
-book, 409 duplicate or outranked, 422 expired, 503 a store we need is down."""
+a status code saying why: 202 accepted, 400 malformed, 404 refused (the one answer for no such book, signals
+off and a wrong passphrase), 409 duplicate or outranked, 413 too large, 422 expired, 429 too many requests
+from this source, 503 a store we need is down. `activeSignal` is set only in a 202."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp.web
 
+from hedgeops.operator.ratelimit import SourceLimiter
 from hedgeops.runtime.signals import MAX_BODY_BYTES, SignalDesk, SignalOutcome
 
 ROUTE = "/tradingview/{namespace}/{name}"
 
 
-def webhook_app(desk: SignalDesk, now: Callable[[], datetime]) -> aiohttp.web.Application:
-    """The app: one route for signals, one for a probe. Bodies over the limit are refused by aiohttp (413)."""
+def webhook_app(desk: SignalDesk, now: Callable[[], datetime],
+                limiter: SourceLimiter | None = None) -> aiohttp.web.Application:
+    """The app: one route for signals, one for a probe. Each source is rate-limited before anything is read;
+    bodies over the limit are refused by aiohttp (413)."""
+    limits = limiter if limiter is not None else SourceLimiter()  # an empty limiter has len 0: falsy
 
     async def receive(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        # Behind an Ingress the source is the Ingress itself: its own rate limits should then apply per client.
+        wait = limits.take(request.remote or "unknown")
+        if wait > 0:
+            out = desk.count(SignalOutcome("RateLimited", f"too many requests from this source: retry in "
+                                                          f"{math.ceil(wait)}s"))
+            return aiohttp.web.json_response(out.body(), status=out.http_status,
+                                             headers={"Retry-After": str(math.ceil(wait))})
         try:
             body = await request.read()
         except aiohttp.web.HTTPRequestEntityTooLarge:
