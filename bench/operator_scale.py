@@ -1,19 +1,18 @@
 """One operator process, many HedgeBooks: exchange traffic, engine time, cycle lag and memory.
 
-    python bench/operator_scale.py [--books 500] [--accounts 5] [--interval 60] [--cycles 2] [--tick 2] [--json]
+    python bench/operator_scale.py [--books 500] [--accounts 167] [--interval 60] [--cycles 2] [--tick 2] [--json]
 
 The real operator (`hedgeops operator`, a child process) runs kopf against the kmock Kubernetes emulator
 (tests/kube_emulator.py) and trades Live through real ccxt to the in-process OKX emulator, with a real
 redis-server for locks and journal when one is installed. `--books` HedgeBooks are spread over `--accounts`
 exchange accounts, all on one RebalancePolicy checking every `--interval` seconds.
 
-Books on one account with the same legs share the account's perp positions, so every book on an account holds
-the same SOL and ETH: once the first book has hedged, every book sees itself hedged, and the measured cycles
-are the steady state (observe, decide, report) that dominates an operator's life. (Sharing is what a real
-user must not do, and the operator marks every one of these books SharedPositions=True; here it is the cheap
-way to a steady state, and the check costs each cycle a few index lookups.) After every book's first
-cycle, traffic is counted over `--cycles` whole intervals, from the middle of one interval slot to the middle
-of another.
+One position, one owner: no two books share a perp on one account (the operator would refuse the newer), and the
+bundled data has three perps (SOL, ETH, BTC), so each account carries up to three single-leg books, one per
+perp, and 500 books need 167 accounts (each its own Secret, its own ccxt client and rate limiter). Until 2026-12
+this bench put 100 two-leg books on each of 5 accounts, sharing positions; its figures (4 requests per account
+per interval, about 200 MB) are not comparable with these. After every book's first cycle, traffic is counted
+over `--cycles` whole intervals, from the middle of one interval slot to the middle of another.
 
 Figures: exchange requests per interval (total and per account: the target is a small constant per account,
 whatever the number of books), the engine's time per book decision (median, from the operator's own
@@ -91,14 +90,18 @@ def _redis(workdir: Path) -> Iterator[str | None]:
         proc.wait(10)
 
 
+PERPS = (("SOL", "SOL/USDT:USDT", 40), ("ETH", "ETH/USDT:USDT", 2), ("BTC", "BTC/USDT:USDT", 0.1))
+
+
 def _book(i: int, accounts: int) -> dict[str, Any]:
+    """Book i: account i mod accounts, and on it the perp no other book of that account trades."""
     account = f"acct-{i % accounts}"
+    asset, symbol, qty = PERPS[i // accounts]
     return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": f"book-{i:04d}"},
             "spec": {"mode": "Live", "exchange": {"name": "okx", "account": account,
                                                   "credentialsSecretRef": {"name": account}},
-                     "holdings": {"source": "Static", "static": {"SOL": 40, "ETH": 2}},
-                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
-                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
+                     "holdings": {"source": "Static", "static": {asset: qty}},
+                     "legs": [{"asset": asset, "symbol": symbol}],
                      "policyRef": {"name": "scale"}}}
 
 
@@ -252,14 +255,20 @@ async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: s
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--books", type=int, default=500)
-    p.add_argument("--accounts", type=int, default=5)
+    p.add_argument("--accounts", type=int, default=None,
+                   help=f"exchange accounts (default: the fewest that hold --books, {len(PERPS)} perps each)")
     p.add_argument("--interval", type=int, default=60, help="the policy's checkIntervalSeconds")
     p.add_argument("--cycles", type=int, default=2, help="intervals measured after every book's first cycle")
     p.add_argument("--tick", type=float, default=2.0, help="HEDGEOPS_TICK_SECONDS of the operator")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.accounts is None:
+        args.accounts = max(1, -(-args.books // len(PERPS)))
     if args.books < 1 or args.accounts < 1 or args.accounts > args.books or args.interval < 1 or args.cycles < 1:
         p.error("need books >= accounts >= 1, interval >= 1, cycles >= 1")
+    if args.books > len(PERPS) * args.accounts:
+        p.error(f"{args.books} books on {args.accounts} accounts would share positions: one account holds at most "
+                f"{len(PERPS)} books here (one per perp); give at least {-(-args.books // len(PERPS))} accounts")
     report = asyncio.run(run(args))
     if args.json:
         print(json.dumps(report))
