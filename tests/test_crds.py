@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from hedgeops.api import KINDS
 from hedgeops.api.crd import crd_for, render_all
@@ -107,3 +108,11 @@ def test_defaults_apply_before_cel() -> None:
 def test_unknown_kind_is_named() -> None:
     problems = schema_problems({"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeFund", "spec": {}})
     assert problems[0].field == "kind" and "HedgeFund" in problems[0].message
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_examples_are_refused_by_the_models_alone(path: Path) -> None:
+    """Every refusal holds without the API server too (an object stored before a rule existed, a bypassed CRD)."""
+    (doc,) = read_documents(path)
+    with pytest.raises(ValidationError):
+        KINDS[doc["kind"]].model_validate(doc)

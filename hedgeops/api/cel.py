@@ -15,6 +15,15 @@ def rule(expr: str, message: str, field_path: str | None = None) -> dict[str, st
     return out
 
 
+def linear_swap_rule(field: str, example: str) -> dict[str, str]:
+    """`self.<field>` is a linear perpetual swap, BASE/QUOTE:SETTLE with SETTLE == QUOTE. `split` is in the
+    strings library of Kubernetes' CEL; the field's pattern guarantees one ':' and one '/'."""
+    f = f"self.{field}"
+    return rule(f"size({f}.split(':')) == 2 && {f}.split(':')[0].endsWith('/' + {f}.split(':')[1])",
+                f"{field} must be a linear perpetual swap, BASE/QUOTE:SETTLE settled in its quote currency "
+                f"(for example {example})", f".{field}")
+
+
 def with_rules(*rules: dict[str, str]) -> ConfigDict:
     """Model config for an API type that carries CEL rules (in addition to the Schema defaults)."""
     extra: dict[str, Any] = {"x-kubernetes-validations": list(rules)}

@@ -15,10 +15,27 @@ _AsNumber = PlainSerializer(float, return_type=float, when_used="json")
 Quantity = Annotated[Decimal, Field(allow_inf_nan=False), _AsNumber]
 PositiveQuantity = Annotated[Decimal, Field(gt=0, allow_inf_nan=False), _AsNumber]
 Ratio = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False), _AsNumber]
-# An asset code such as SOL, ETH, BTC, USDT.
-AssetCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")]
+# An asset code such as SOL, ETH, BTC, USDT. Every string, list and map a CEL rule reads carries a bound (maxLength,
+# maxItems, maxProperties): the API server estimates a rule's cost from them and refuses a CRD it cannot bound.
+AssetCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$", max_length=12)]
+# How many assets (legs, holdings, weights) one object may name.
+MAX_ASSETS = 50
+# ccxt unified symbols: spot BASE/QUOTE; a perpetual swap BASE/QUOTE:SETTLE, linear when SETTLE is QUOTE.
+SpotSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$", max_length=25)]
+SwapSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}:[A-Z0-9]{2,12}$", max_length=38)]
 # A DNS-1123 name of another object in the same namespace.
-ObjectName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
+ObjectName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", max_length=253)]
+
+
+def symbol_base(symbol: str) -> str:
+    """BASE of a ccxt unified symbol."""
+    return symbol.split("/", 1)[0]
+
+
+def is_linear_swap(symbol: str) -> bool:
+    """BASE/QUOTE:SETTLE settled in its quote: one contract's value moves with the base like the base itself."""
+    market, _, settle = symbol.partition(":")
+    return bool(settle) and market.partition("/")[2] == settle
 
 
 class Schema(BaseModel):

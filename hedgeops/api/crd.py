@@ -28,8 +28,8 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
     node = dict(node)
     if "$ref" in node:
         target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
-        merged = {**target, **{k: v for k, v in node.items() if k in ("description", "default")}}
-        node = merged
+        # The referring field's own keys win: its description and default, and bounds such as an enum's maxLength.
+        node = {**target, **node}
     if "anyOf" in node:
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         # Decimal renders as number-or-string; the CRD takes numbers (YAML writes them naturally).

@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
     Condition,
     ExchangeRef,
@@ -19,19 +19,48 @@ from hedgeops.api.common import (
     Ratio,
     Resource,
     Schema,
+    SpotSymbol,
+    SwapSymbol,
+    is_linear_swap,
+    symbol_base,
 )
 
 # The red line of seed 004: never more than 3x. Enforced here, in the CRD schema and in the engine.
 MAX_LEVERAGE = Decimal(3)
+# The lowest emergencyMarginRatio accepted. marginRatio is derivatives equity ÷ the perp's initial margin (notional ÷
+# leverage), and the exchange liquidates when equity falls to notional × its maintenance margin rate, that is at a
+# marginRatio of leverage × that rate: at 3x and OKX's 0.4%-3.3% tiers, somewhere up to 0.1. A guard set below that
+# fires after the liquidation, which is no guard at all.
+MIN_EMERGENCY_MARGIN_RATIO = Decimal("0.1")
+# Pairs one object may list (autoSelect picks at most 20 of them): bounds the CEL uniqueness rule's cost.
+MAX_PAIRS = 50
 
 
 class CarryPair(Schema):
-    """One spot market and the perpetual that hedges it."""
+    """One spot market and the linear perpetual on the same base that hedges it (long spot, short perp: only the
+    same base is delta-neutral)."""
 
-    spot: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+$")]
+    model_config = with_rules(
+        rule("self.perp.startsWith(self.spot.split('/')[0] + '/')",
+             "spot and perp must have the same base (for example ETH/USDT and ETH/USDT:USDT)", ".perp"),
+        linear_swap_rule("perp", "ETH/USDT:USDT"),
+    )
+
+    spot: SpotSymbol
     """ccxt spot symbol, for example ETH/USDT."""
-    perp: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")]
-    """ccxt perpetual symbol, for example ETH/USDT:USDT."""
+    perp: SwapSymbol
+    """ccxt symbol of the linear perpetual on the spot's base (BASE/QUOTE:SETTLE, SETTLE = QUOTE), for example
+    ETH/USDT:USDT."""
+
+    @model_validator(mode="after")
+    def _same_base_linear(self) -> CarryPair:
+        if symbol_base(self.perp) != symbol_base(self.spot):
+            raise ValueError(f"perp: spot and perp must have the same base ({self.spot} and {self.perp} are not "
+                             "delta-neutral)")
+        if not is_linear_swap(self.perp):
+            raise ValueError(f"perp: {self.perp} must be a linear perpetual swap, BASE/QUOTE:SETTLE settled in its "
+                             "quote currency")
+        return self
 
 
 class AutoSelect(Schema):
@@ -106,13 +135,22 @@ class Rebalance(Schema):
 
     legDeviationRatio: Ratio = Decimal("0.01")
     """Re-align the legs when |spot qty − perp qty| ÷ spot qty exceeds this."""
-    topUpMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.8")
+    topUpMarginRatio: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Decimal("0.8")
     """Transfer quote from spot to the derivatives wallet when marginRatio falls below this."""
-    emergencyMarginRatio: Annotated[Decimal, Field(gt=0)] = Decimal("0.5")
-    """Close everything when marginRatio falls below this."""
+    emergencyMarginRatio: Annotated[Decimal, Field(ge=MIN_EMERGENCY_MARGIN_RATIO, allow_inf_nan=False)] = \
+        Decimal("0.5")
+    """Close everything when marginRatio falls below this. At least 0.1: below that the exchange has already
+    liquidated a 3x position (marginRatio = leverage × the maintenance margin rate at liquidation). Must be below
+    topUpMarginRatio, so a top-up is tried before the close."""
     compoundMarginRatio: Annotated[Decimal, Field(gt=1)] | None = Decimal("1.5")
     """When the short has gained so much that marginRatio exceeds this, move the excess margin to spot and
     add it to both legs equally (seed 004: compound the profits of a fall). Unset disables."""
+
+    @model_validator(mode="after")
+    def _top_up_before_emergency(self) -> Rebalance:
+        if self.topUpMarginRatio <= self.emergencyMarginRatio:
+            raise ValueError("topUpMarginRatio: topUpMarginRatio must be above emergencyMarginRatio")
+        return self
 
 
 class CircuitBreaker(Schema):
@@ -138,6 +176,10 @@ class FundingArbitrageSpec(Schema):
 
     model_config = with_rules(
         rule("size(self.pairs) > 0 || has(self.autoSelect)", "list pairs or set autoSelect", ".pairs"),
+        # Two pairs on one spot or one perp would both own one position: each would trade the other's.
+        rule("!has(self.pairs) || (self.pairs.all(p, self.pairs.exists_one(q, q.spot == p.spot)) && "
+             "self.pairs.all(p, self.pairs.exists_one(q, q.perp == p.perp)))",
+             "each spot and each perp may appear in one pair only", ".pairs"),
     )
 
     exchange: ExchangeRef = Field(default_factory=ExchangeRef)
@@ -146,9 +188,9 @@ class FundingArbitrageSpec(Schema):
     """Paper (default) or Live."""
     paused: bool = False
     """Observe and report, never trade."""
-    quoteCurrency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$")] = "USDT"
+    quoteCurrency: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}$", max_length=12)] = "USDT"
     """Quote currency."""
-    pairs: list[CarryPair] = Field(default_factory=list)
+    pairs: list[CarryPair] = Field(default_factory=list, max_length=MAX_PAIRS)
     """Spot/perp pairs to carry."""
     autoSelect: AutoSelect | None = None
     """Pick pairs automatically."""
@@ -171,6 +213,12 @@ class FundingArbitrageSpec(Schema):
     def _has_pairs(self) -> FundingArbitrageSpec:
         if not self.pairs and self.autoSelect is None:
             raise ValueError("pairs: list pairs or set autoSelect")
+        for side in ("spot", "perp"):
+            symbols = [getattr(p, side) for p in self.pairs]
+            twice = sorted({s for s in symbols if symbols.count(s) > 1})
+            if twice:
+                raise ValueError(f"pairs: each spot and each perp may appear in one pair only ({', '.join(twice)} "
+                                 "appears more than once)")
         return self
 
 

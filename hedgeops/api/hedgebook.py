@@ -9,8 +9,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
+    MAX_ASSETS,
     AssetCode,
     Condition,
     ExchangeRef,
@@ -22,7 +23,13 @@ from hedgeops.api.common import (
     Resource,
     Schema,
     SecretRef,
+    SwapSymbol,
+    is_linear_swap,
+    symbol_base,
 )
+
+# Enums read by CEL rules carry a maxLength so the API server can bound the rules' cost.
+_ENUM_BOUND: dict[str, Any] = {"maxLength": 16}
 
 
 class HoldingsSource(StrEnum):
@@ -51,9 +58,9 @@ class Basket(Schema):
 
     tokenAmount: PositiveQuantity
     """How many basket tokens are held."""
-    unitsPerToken: dict[AssetCode, PositiveQuantity] | None = None
+    unitsPerToken: Annotated[dict[AssetCode, PositiveQuantity], Field(max_length=MAX_ASSETS)] | None = None
     """Static composition: units of each asset inside one basket token."""
-    weights: dict[AssetCode, Ratio] | None = None
+    weights: Annotated[dict[AssetCode, Ratio], Field(max_length=MAX_ASSETS)] | None = None
     """Constant-weight composition: each asset's share of the basket's value (the rest is stablecoin).
     Units are re-derived from the basket's value every cycle, which is how a pool like JLP drifts
     against a fixed hedge."""
@@ -79,9 +86,9 @@ class Basket(Schema):
 class HttpHoldings(Schema):
     """Holdings read from a JSON endpoint."""
 
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
     """URL returning JSON."""
-    paths: dict[AssetCode, str]
+    paths: Annotated[dict[AssetCode, Annotated[str, Field(max_length=256)]], Field(max_length=MAX_ASSETS)]
     """Per asset, a dotted path to its quantity in the JSON document."""
     refreshSeconds: Annotated[int, Field(ge=1)] = 60
     """How often to fetch."""
@@ -90,7 +97,7 @@ class HttpHoldings(Schema):
 class ExchangeBalanceHoldings(Schema):
     """Holdings read from spot balances on the book's exchange account."""
 
-    assets: Annotated[list[AssetCode], Field(min_length=1)]
+    assets: Annotated[list[AssetCode], Field(min_length=1, max_length=MAX_ASSETS)]
     """Assets whose spot balances are the holdings."""
 
 
@@ -108,9 +115,9 @@ class Holdings(Schema):
         rule("self.source != 'Http' || has(self.http)", "source Http needs http", ".http"),
     )
 
-    source: HoldingsSource = HoldingsSource.STATIC
+    source: Annotated[HoldingsSource, Field(json_schema_extra=_ENUM_BOUND)] = HoldingsSource.STATIC
     """Static, Basket, ExchangeBalance or Http."""
-    static: dict[AssetCode, Quantity] | None = None
+    static: Annotated[dict[AssetCode, Quantity], Field(max_length=MAX_ASSETS)] | None = None
     """Static quantities per asset, in units of the asset."""
     basket: Basket | None = None
     """Basket token holdings."""
@@ -163,16 +170,16 @@ class Objective(Schema):
         ),
     )
 
-    type: ObjectiveType = ObjectiveType.HEDGE
+    type: Annotated[ObjectiveType, Field(json_schema_extra=_ENUM_BOUND)] = ObjectiveType.HEDGE
     """Hedge or Allocation."""
     hedgeRatio: Ratio = Decimal(1)
     """Fraction of each holding to neutralise (0–1)."""
-    hedgeRatioOverrides: dict[AssetCode, Ratio] = Field(default_factory=dict)
+    hedgeRatioOverrides: dict[AssetCode, Ratio] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Per-asset hedge ratios that replace hedgeRatio."""
-    targetDelta: dict[AssetCode, Quantity] | None = None
+    targetDelta: Annotated[dict[AssetCode, Quantity], Field(max_length=MAX_ASSETS)] | None = None
     """Explicit target net delta per asset, in units of the asset; replaces the hedge ratio for those
     assets. A TradingView signal may override it for a while."""
-    targetWeights: dict[AssetCode, Ratio] | None = None
+    targetWeights: Annotated[dict[AssetCode, Ratio], Field(max_length=MAX_ASSETS)] | None = None
     """Allocation: target share of value per asset (sums to 1)."""
 
     @model_validator(mode="after")
@@ -187,12 +194,30 @@ class Objective(Schema):
 
 
 class Leg(Schema):
-    """A perpetual contract that hedges one held asset."""
+    """A perpetual contract that hedges one held asset: the asset's own linear swap, nothing else. A spot market
+    would sell the holding itself; another asset's swap would hedge SOL with BTC."""
+
+    model_config = with_rules(
+        rule("self.symbol.startsWith(self.asset + '/')",
+             "the symbol's base must be the leg's asset (for example SOL/USDT:USDT for SOL)", ".symbol"),
+        linear_swap_rule("symbol", "SOL/USDT:USDT"),
+    )
 
     asset: AssetCode
     """The held asset this leg neutralises."""
-    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$")]
-    """ccxt unified symbol of the perpetual, for example SOL/USDT:USDT."""
+    symbol: SwapSymbol
+    """ccxt unified symbol of the asset's linear perpetual swap (BASE/QUOTE:SETTLE, SETTLE = QUOTE, BASE = asset),
+    for example SOL/USDT:USDT."""
+
+    @model_validator(mode="after")
+    def _symbol_is_the_assets_swap(self) -> Leg:
+        if symbol_base(self.symbol) != self.asset:
+            raise ValueError(f"symbol: the symbol's base must be the leg's asset ({self.symbol} is not {self.asset}'s "
+                             f"swap; for example {self.asset}/USDT:USDT)")
+        if not is_linear_swap(self.symbol):
+            raise ValueError(f"symbol: {self.symbol} must be a linear perpetual swap, BASE/QUOTE:SETTLE settled in its "
+                             "quote currency")
+        return self
 
 
 class TradingViewSignals(Schema):
@@ -268,7 +293,7 @@ class HedgeBookSpec(Schema):
     """What is held."""
     objective: Objective = Field(default_factory=Objective)
     """Hedge or Allocation."""
-    legs: list[Leg] = Field(default_factory=list)
+    legs: list[Leg] = Field(default_factory=list, max_length=MAX_ASSETS)
     """Perpetual legs, one per hedged asset."""
     policyRef: ObjectRef
     """The RebalancePolicy that says when and how to trade."""

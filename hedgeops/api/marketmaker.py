@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from hedgeops.api.cel import rule, with_rules
+from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
     Condition,
     ExchangeRef,
@@ -18,6 +18,8 @@ from hedgeops.api.common import (
     Ratio,
     Resource,
     Schema,
+    SwapSymbol,
+    is_linear_swap,
 )
 
 
@@ -31,6 +33,7 @@ class MarketMakerSpec(Schema):
             "|targetPosition| + positionThreshold must not exceed maxPosition",
             ".maxPosition",
         ),
+        linear_swap_rule("symbol", "SOL/USDT:USDT"),
     )
 
     exchange: ExchangeRef = Field(default_factory=ExchangeRef)
@@ -39,8 +42,9 @@ class MarketMakerSpec(Schema):
     """Paper (default) or Live."""
     paused: bool = False
     """Cancel quotes and stop."""
-    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")]
-    """ccxt perpetual symbol, for example SOL/USDT:USDT."""
+    symbol: SwapSymbol
+    """ccxt symbol of a linear perpetual swap (BASE/QUOTE:SETTLE, SETTLE = QUOTE), for example SOL/USDT:USDT:
+    quantity and position are in units of its base."""
     spreadRatio: Annotated[Decimal, Field(gt=0, le=Decimal("0.1"))]
     """Distance of the first layer from mid, as a ratio of mid (0.01 = 1%)."""
     quantity: PositiveQuantity
@@ -66,6 +70,9 @@ class MarketMakerSpec(Schema):
 
     @model_validator(mode="after")
     def _position_lines(self) -> MarketMakerSpec:
+        if not is_linear_swap(self.symbol):
+            raise ValueError(f"symbol: {self.symbol} must be a linear perpetual swap, BASE/QUOTE:SETTLE settled in its "
+                             "quote currency")
         if abs(self.targetPosition) + self.positionThreshold > self.maxPosition:
             raise ValueError("maxPosition: |targetPosition| + positionThreshold must not exceed maxPosition")
         return self

@@ -43,10 +43,20 @@ def _schema(kind: str) -> dict[str, Any]:
     return schema
 
 
+def _split(text: Any, separator: Any) -> Any:
+    """`'a:b'.split(':')` from Kubernetes' CEL strings library (cel-go ext.Strings), which celpy lacks."""
+    parts = str(text).split(str(separator)) if str(separator) else list(str(text))  # '' splits into characters
+    return celpy.celtypes.ListType([celpy.celtypes.StringType(p) for p in parts])
+
+
+# Kubernetes' CEL environment has these beyond the CEL standard; rules may use them, so the harness must too.
+_KUBERNETES_FUNCTIONS = {"split": _split}
+
+
 @cache
 def _program(expr: str) -> Any:
     env = celpy.Environment()
-    return env.program(env.compile(expr))
+    return env.program(env.compile(expr), functions=_KUBERNETES_FUNCTIONS)
 
 
 def _path(parts: Iterator[Any] | list[Any]) -> str:
