@@ -263,6 +263,41 @@ def test_daily_loss_trip_clears_the_next_day() -> None:
     assert Breaker().record_close(D("10"), "2025-06-01", spec().circuitBreaker).consecutive_losses == 0
 
 
+def test_a_breaker_tripped_by_other_pairs_closes_this_open_pair_and_refuses_entry() -> None:
+    """The breaker is the object's: a pair that lost nothing is closed when its siblings' losses trip it."""
+    state, acct = opened()
+    tripped = Breaker(tripped=True, reason="DailyLoss", day=NOW.date().isoformat(), daily_loss_quote=D(800))
+    s = run(replace(state, breaker=tripped), acct)
+    assert (s.phase, s.reason) == (Phase.CLOSING, "BreakerTripped")
+    sell, buy = orders(s.actions)
+    assert (sell.side, buy.side, buy.reduce_only) == ("sell", "buy", True)
+    closed = run(s.state, fill(acct, s.actions, P))
+    assert closed.phase is Phase.CLOSED
+    assert run(closed.state, account()).reason == "BreakerTripped"  # and nothing new opens
+    halted = replace(state, phase=Phase.HALTED, breaker=tripped)  # halted over a position when it tripped
+    assert run(halted, acct).reason == "BreakerTripped" and orders(run(halted, acct).actions)
+    assert run(replace(CarryState(), breaker=tripped), account(spot="0.5")).actions == ()  # not ours: left alone
+
+
+def test_two_pairs_losing_400_each_trip_the_shared_daily_limit() -> None:
+    limits = spec().circuitBreaker
+    day = NOW.date().isoformat()
+    one = Breaker().record_close(D(-400), day, limits)
+    assert not one.tripped
+    both = one.record_close(D(-400), day, limits)
+    assert both.tripped and both.reason == "DailyLoss" and both.daily_loss_quote == D(800)
+
+
+def test_per_pair_breakers_written_before_combine_into_the_objects() -> None:
+    a = Breaker(consecutive_losses=2, day="2025-06-01", daily_loss_quote=D(300))
+    b = Breaker(consecutive_losses=1, day="2025-06-01", daily_loss_quote=D(250))
+    old = Breaker(tripped=True, reason="ConsecutiveLosses", consecutive_losses=3, day="2025-05-30",
+                  daily_loss_quote=D(900))
+    merged = a.combine(b).combine(old)
+    assert (merged.tripped, merged.reason, merged.consecutive_losses) == (True, "ConsecutiveLosses", 3)
+    assert (merged.day, merged.daily_loss_quote) == ("2025-06-01", D(550))
+
+
 @pytest.mark.parametrize("phase", list(Phase))
 def test_halt_from_any_phase_stops_trading_and_cancels(phase: Phase) -> None:
     s = run(CarryState(phase=phase, target_qty=D("1.666")), account(spot="1.666", perp="-1.666", open_orders=2),

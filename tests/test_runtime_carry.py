@@ -3,6 +3,7 @@ booked at the real settlements, halt, close-all, and a process killed between th
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -75,10 +76,11 @@ async def test_entry_opens_equal_legs_then_books_real_funding_and_holds() -> Non
     assert res.status.phase is Phase.OPEN and "Opened" in reasons(res)
     leg = res.status.legs[0]
     assert leg.spotWalletQuote < D(5000) and leg.marginRatio is not None and D("0.9") < leg.marginRatio < D("1.1")
-    # Nothing is due for the next 5 minutes: no observation at all.
-    before = (await c.venue()).requests
-    await c.tick(60)
-    assert (await c.venue()).requests == before
+    # Between scans a held position is only watched: the account snapshot (and the market rules, which a ccxt
+    # venue has cached), no book, no funding rate; nothing found, so the status is not rewritten.
+    before, held = (await c.venue()).requests, c.fa.status
+    res = await c.tick(60)
+    assert (await c.venue()).requests == before + 2 and res.status is held
     # A day later: three real settlements booked from the venue's bills, equal to the venue's own.
     for _ in range(24 * 12):
         res = await c.tick(300)
@@ -141,3 +143,85 @@ async def test_funding_outside_the_entry_range_is_reported_and_never_traded() ->
     assert res.status.legs[0].reason == "FundingTooLow" and await c.legs() == (D(0), D(0))
     assert res.status.legs[0].phase is Phase.IDLE
 
+
+
+PAIRS = [{"spot": f"{b}/USDT", "perp": f"{b}/USDT:USDT"} for b in ("ETH", "BTC", "SOL")]
+
+
+def paid_funding(fa: FundingArbitrage, perp: str, amount: str) -> FundingArbitrage:
+    """The object as if `perp` had paid `amount` of funding since it opened (its ledger says so)."""
+    assert fa.status is not None
+    legs = [leg.model_copy(update={"machine": {**leg.machine, "ledger": {**leg.machine["ledger"],
+                                                                          "fundingQuote": amount}}})
+            if leg.perp == perp else leg for leg in fa.status.legs]
+    return fa.model_copy(update={"status": fa.status.model_copy(update={"legs": legs})})
+
+
+async def test_the_breaker_counts_every_pair_of_the_object_and_a_trip_closes_them_all() -> None:
+    """−$400 on each of two pairs is −$800 for the object: over seed 004's $500 daily limit. The third pair, which
+    lost nothing, is closed too, and no pair opens again until the next UTC day."""
+    c = Carry(rig())
+    c.fa = carry(pairs=PAIRS, capital={"amountQuote": "60000"})
+    await c.tick()
+    res = await c.tick(5)
+    assert [leg.phase for leg in res.status.legs] == [Phase.OPEN] * 3, [leg.reason for leg in res.status.legs]
+    for perp in ("ETH/USDT:USDT", "BTC/USDT:USDT"):
+        c.fa = paid_funding(c.fa, perp, "-400")
+    res = await c.tick(300)
+    assert [leg.reason for leg in res.status.legs][:2] == ["StopLoss", "StopLoss"]
+    res = await c.tick(5)
+    assert res.status.breaker.tripped and res.status.breaker.dailyLossQuote > 800
+    trip = next(cd for cd in res.status.conditions if cd.type == "BreakerTripped")
+    assert (trip.status, trip.reason) == ("True", "DailyLoss") and "over all 3 pair(s)" in trip.message
+    assert "BreakerTripped" in reasons(res)
+    assert any(e["type"] == "breaker" and e["reason"] == "DailyLoss" for e in c.journal())
+    for _ in range(3):
+        res = await c.tick(5)
+    sol = res.status.legs[2]
+    assert sol.reason == "BreakerTripped" and sol.spotQty == 0 and sol.perpQty == 0
+    v = await c.venue()
+    snap = await v.snapshot([p["perp"] for p in PAIRS])
+    assert not snap.positions  # every perp closed
+    metrics = c.r.metrics.registry
+    for p in PAIRS:
+        assert metrics.get_sample_value("hedgeops_breaker_tripped", {"namespace": "default", "name": "eth",
+                                                                     "symbol": p["perp"]}) == 1
+    orders = len(v.account.orders)
+    for _ in range(6):  # half an hour of scans: nothing opens
+        res = await c.tick(300)
+    assert len(v.account.orders) == orders and res.status.breaker.tripped
+    # The closes the trip forced were losing round trips too (fees): the third in a row is a streak, which a new
+    # UTC day does not clear (a daily-loss trip alone would): a person resets it.
+    assert res.status.breaker.consecutiveLosses == 3
+    c.r.clock.set(c.r.clock.now().replace(hour=0, minute=0) + timedelta(days=1, minutes=1))
+    res = await c.tick()
+    assert res.status.breaker.tripped and res.status.breaker.dailyLossQuote == 0
+    res = await c.tick(5, reset_breaker=True)
+    assert not res.status.breaker.tripped and reasons(res) == ["Resumed"] * 3
+    res = await c.tick(300)  # the next scan weighs entry again on every pair (funding, wallets), breaker aside
+    assert len(reasons(res)) == 3 and "BreakerTripped" not in reasons(res)
+
+
+def collateral(fa: FundingArbitrage, amount: str) -> FundingArbitrage:
+    """The object as if its one pair's perp collateral were `amount` (a loss the venue has not shown yet)."""
+    assert fa.status is not None
+    legs = [leg.model_copy(update={"collateralQuote": D(amount)}) for leg in fa.status.legs]
+    return fa.model_copy(update={"status": fa.status.model_copy(update={"legs": legs})})
+
+
+async def test_margin_is_guarded_on_every_tick_from_the_snapshot_not_on_the_5_minute_scan() -> None:
+    c = Carry(rig())  # half the spot share stays in the spot wallet, free to top the margin up
+    c.fa = carry(capital={"amountQuote": "20000", "maxPerPositionQuote": "5000"},
+                 rebalance={"compoundMarginRatio": None})
+    await c.tick()
+    res = await c.tick(5)
+    assert res.status.phase is Phase.OPEN
+    notional = res.status.legs[0].spotQty * (await c.venue()).quote(PERP).last
+    c.fa = collateral(c.fa, str(notional * D("0.7")))  # margin ratio ~0.7: below the top-up ratio (0.8)
+    res = await c.tick(5)  # five seconds later: no scan is due, the watch acts
+    assert reasons(res) == ["MarginTopUp"] and res.status.legs[0].marginRatio >= D("0.99")  # type: ignore[operator]
+    assert any(e["type"] == "transfer" for e in c.journal())
+    c.fa = collateral(c.fa, str(notional * D("0.3")))  # below the emergency ratio (0.5)
+    res = await c.tick(5)
+    assert reasons(res) == ["EmergencyMargin"] and res.status.legs[0].phase is Phase.CLOSING
+    assert await c.legs() == (D(0), D(0))

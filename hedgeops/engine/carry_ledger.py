@@ -55,7 +55,12 @@ class CarryLedger:
 
 @dataclass(frozen=True)
 class Breaker:
-    """Circuit breaker: trips after maxConsecutiveLosses losing closes or the day's loss limit."""
+    """Seed 004's circuit breaker: trips after maxConsecutiveLosses losing closes in a row or when the UTC day's
+    realised loss reaches dailyLossLimitQuote, both counted over EVERY pair of one FundingArbitrage (a round trip
+    closed on any pair is one close). A trip refuses new positions on all of the object's pairs and closes the
+    open ones (seed 004: 熔断 → close_all → STOPPED). Several objects on one exchange account each keep their own
+    breaker over their own pairs: one object's losses never trip another's, so a limit meant for the whole
+    account is the limit per object times the objects on it."""
 
     tripped: bool = False
     reason: str | None = None  # ConsecutiveLosses | DailyLoss
@@ -82,6 +87,16 @@ class Breaker:
         if daily >= limits.dailyLossLimitQuote:
             return replace(b, tripped=True, reason="DailyLoss")
         return b
+
+    def combine(self, other: Breaker) -> Breaker:
+        """Two pairs' breakers as one (statuses written while each pair kept its own): tripped if either is, the
+        longer loss streak, and the later day's losses (summed when both count the same day)."""
+        if other.day > self.day:
+            return other.combine(self)
+        daily = self.daily_loss_quote + (other.daily_loss_quote if other.day == self.day else ZERO)
+        first = self if self.tripped or not other.tripped else other
+        return Breaker(self.tripped or other.tripped, first.reason, max(self.consecutive_losses,
+                                                                          other.consecutive_losses), self.day, daily)
 
     def reset(self) -> Breaker:
         """A person cleared it (hedgeops.io/reset-breaker): the loss streak starts again."""

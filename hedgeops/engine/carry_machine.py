@@ -25,6 +25,7 @@ from hedgeops.engine.carry_rules import (
     margin_ratio,
 )
 from hedgeops.engine.ids import client_order_id, plan_id
+from hedgeops.engine.market import MarketRules
 from hedgeops.engine.redlines import check_leverage, check_stop
 
 ZERO = Decimal(0)
@@ -290,6 +291,38 @@ def _closing(state: CarryState, inp: Inputs) -> Step:
     return _close(state, inp, "Closing", "closing the remaining legs")
 
 
+def _holds(state: CarryState, inp: Inputs) -> bool:
+    """This machine has a position (or orders) of its own in play: opening, open, rebalancing, or halted over one.
+    A position found in Idle is not ours to close."""
+    in_play = state.phase in (Phase.OPENING, Phase.OPEN, Phase.REBALANCING) or (
+        state.phase is Phase.HALTED and state.target_qty > 0)
+    return in_play and (not is_flat(inp.account, inp.market) or inp.account.open_orders > 0)
+
+
+def watch(state: CarryState, spec: FundingArbitrageSpec, account: CarryAccount, perp: MarketRules,
+          spot_mark: Decimal, perp_mark: Decimal) -> str | None:
+    """Seed 004's real-time guard (实时监控保证金率) on what the account snapshot alone shows, no book or funding
+    call: why an open pair must be stepped now (margin below the top-up or emergency ratio, a stop or target
+    reached, funding negative long enough, legs apart, the breaker tripped), or None to wait for the cadence."""
+    if state.phase not in (Phase.OPEN, Phase.REBALANCING):
+        return None
+    ratio = margin_ratio(account.perp_equity, account.perp_qty, perp_mark, spec.leverage)
+    if ratio is not None and ratio < spec.rebalance.topUpMarginRatio:
+        return "MarginLow"
+    pnl = state.ledger.pnl_ratio(spot_mark, perp_mark)
+    if pnl <= spec.exit.stopLossRatio or pnl >= spec.exit.takeProfitRatio:
+        return "PnLLimit"
+    if state.negative_funding_streak >= spec.exit.negativeFundingPeriods:
+        return "NegativeFunding"
+    apart = abs(account.spot_qty - abs(account.perp_qty))
+    if leg_deviation(account.spot_qty, account.perp_qty) > spec.rebalance.legDeviationRatio and \
+            perp.round_amount(apart) >= perp.min_amount:
+        return "LegDeviation"
+    if state.breaker.tripped:
+        return "BreakerTripped"
+    return None
+
+
 def step(state: CarryState, inp: Inputs) -> Step:
     """One decision. Red lines first (leverage, stop), then halt, then the phase's own rules."""
     check_leverage(inp.spec.leverage)
@@ -308,6 +341,11 @@ def step(state: CarryState, inp: Inputs) -> Step:
         cancel: tuple[Action, ...] = (CancelAll(),) if inp.account.open_orders else ()
         return Step(replace(state, phase=Phase.HALTED), "Halted", inp.halt, cancel)
     phase = state.phase
+    if state.breaker.tripped and _holds(state, inp):
+        # Seed 004: a trip stops everything (熔断 → close_all → STOPPED). The breaker is the whole object's, so a
+        # pair that lost nothing is closed too when its siblings' losses tripped it.
+        return _close(state, inp, "BreakerTripped",
+                      f"circuit breaker tripped ({state.breaker.reason}): closing, no new positions until it clears")
     if phase is Phase.HALTED:
         if state.breaker.tripped:
             return Step(state, "BreakerTripped", f"circuit breaker tripped ({state.breaker.reason})")

@@ -2,6 +2,11 @@
 every 8 h), the bootstrap self-check, then the engine's state machine per pair, its actions executed fenced
 and journalled. Shared by the operator and tests.
 
+Between those, every tick that an object holds a position is a watch: the account snapshot the venue shares
+across objects (no other call) is checked for margin, stops and legs (engine `watch`), and a pair that needs it
+is stepped at once; a settlement the venue's clock has passed is booked then too. The circuit breaker is the
+object's, one over all its pairs (engine `Breaker`): each pair's machine carries the same copy.
+
 Wallets: OKX's unified account (and the paper venues) keep spot and perp collateral in one trading wallet, so
 the seed's spot/derivatives split is this object's own ledger (`spotWalletQuote`, `collateralQuote` per pair):
 a Transfer moves the line between them and is journalled; no exchange call is needed or made."""
@@ -27,7 +32,17 @@ from hedgeops.api.funding import (
     SelectedPair,
     Selection,
 )
-from hedgeops.engine.carry_machine import CancelAll, CarryState, Inputs, LegOrder, Transfer, book_funding, step
+from hedgeops.engine.carry_ledger import Breaker
+from hedgeops.engine.carry_machine import (
+    CancelAll,
+    CarryState,
+    Inputs,
+    LegOrder,
+    Transfer,
+    book_funding,
+    step,
+    watch,
+)
 from hedgeops.engine.carry_rules import (
     CarryAccount,
     CarryMarket,
@@ -40,7 +55,7 @@ from hedgeops.engine.carry_rules import (
 from hedgeops.engine.carry_select import Candidate, liquid, select
 from hedgeops.engine.errors import PositionAdjustmentError
 from hedgeops.exchange.venue import AccountSnapshot, CarryVenue, OrderRequest, OrderState
-from hedgeops.runtime.carry_codec import decode, encode
+from hedgeops.runtime.carry_codec import decode, encode, funding_marks, shared_breaker, with_funding
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
@@ -61,6 +76,25 @@ def slots(spec: FundingArbitrageSpec) -> int:
     """How many pairs the capital is split over: the listed pairs, or autoSelect's maximum (so a pair's share
     does not change as the selection does)."""
     return spec.autoSelect.maxSymbols if spec.autoSelect is not None else len(spec.pairs)
+
+
+def object_breaker(legs: list[CarryLegStatus]) -> Breaker:
+    """The object's breaker from its pairs' machines: the shared copy, or (statuses written while each pair kept
+    its own) all of them combined once."""
+    shared = [decode(leg.machine).breaker for leg in legs if shared_breaker(leg.machine)]
+    if shared:
+        return max(shared, key=lambda b: b.day)
+    merged = Breaker()
+    for leg in legs:
+        merged = merged.combine(decode(leg.machine).breaker)
+    return merged
+
+
+def _share(leg: CarryLegStatus, breaker: Breaker) -> CarryLegStatus:
+    """The leg with the object's breaker in its machine (its funding marks kept)."""
+    nxt, booked = funding_marks(leg.machine)
+    doc = with_funding(encode(replace(decode(leg.machine), breaker=breaker)), nxt, booked)
+    return leg if doc == leg.machine else leg.model_copy(update={"machine": doc})
 
 
 @dataclass
@@ -130,13 +164,15 @@ class FundingArbitrageReconciler:
         (a plan in flight, a halt set or cleared, a new generation, a breaker reset, close-all)."""
         c = status.cadence
         due = set(due_tasks(now, {"scan": c.scan, "risk": c.risk, "settle": c.settle}))
-        if status.nextFundingTime is not None and now >= status.nextFundingTime:
-            due.add("settle")
         phases = {leg.phase for leg in status.legs}
         urgent = (phases & TRANSIENT or (halted is not None) != (Phase.HALTED in phases and not close_all)
                   or status.observedGeneration != fa.metadata.generation or reset_breaker or close_all)
         if urgent:
             due.add("step")
+        # Margin is watched in real time (seed 004), not on the 5-minute scan: a held position is looked at on every
+        # tick, from the account snapshot. Settlements are found on the venue's own clock there too.
+        if halted is None and any(leg.spotQty != 0 or leg.perpQty != 0 for leg in status.legs):
+            due.add("watch")
         return due
 
     async def _cycle(self, fa: FundingArbitrage, status: FundingArbitrageStatus, now: datetime, due: set[str],
@@ -166,17 +202,36 @@ class FundingArbitrageReconciler:
         elif pairs:
             pairs = await self._check_new_pairs(fa, status, snap, now, guard, pairs, events)
         old = {(leg.spot, leg.perp): leg for leg in status.legs}
+        breaker = object_breaker(status.legs).roll(now.date().isoformat())
+        if reset_breaker:  # once for the object: a loss booked by one pair this cycle is not reset by the next
+            breaker = breaker.reset()
+        was_tripped, changed = breaker.tripped, due != {"watch"}
         legs: list[CarryLegStatus] = []
         for pair in pairs:
-            leg, evs = await self._pair(fa, pair, old.get((pair.spot, pair.perp)), status, snap, markets, now, due,
-                                        guard, halted, reset_breaker, close_all)
+            leg, evs, breaker, acted = await self._pair(fa, pair, old.get((pair.spot, pair.perp)), status, snap,
+                                                        markets, now, due, guard, halted, breaker, close_all)
             legs.append(leg)
             events += evs
-        # A flat pair autoSelect no longer picks keeps its memory (its breaker above all): picked again, it
-        # resumes where it was instead of starting with a clean record.
+            changed = changed or acted
+        # A flat pair autoSelect no longer picks keeps its memory: picked again, it resumes where it was.
         in_play = {(p.spot, p.perp) for p in pairs}
         legs += [leg for key, leg in old.items() if key not in in_play]
-        return CarryResult(self._status(fa, status, legs, now, due, boot, halted)
+        legs = [_share(leg, breaker) for leg in legs]
+        for leg in legs:
+            self.s.metrics.observe_carry(fa.metadata.namespace, fa.metadata.name, leg)
+        if breaker.tripped and not was_tripped:
+            limits = spec.circuitBreaker
+            why = (f"{breaker.consecutive_losses} losing closes in a row over all pairs (limit "
+                   f"{limits.maxConsecutiveLosses})" if breaker.reason == "ConsecutiveLosses" else
+                   f"{breaker.daily_loss_quote:.2f} lost today over all pairs (limit {limits.dailyLossLimitQuote})")
+            events.append(CycleEvent("Warning", "BreakerTripped", f"circuit breaker tripped: {why}; open pairs are "
+                                     "closed and none opens until it clears"))
+            await guard.record({"type": "breaker", "reason": breaker.reason,
+                                "consecutiveLosses": breaker.consecutive_losses,
+                                "dailyLossQuote": str(breaker.daily_loss_quote)})
+        if not changed:  # a watch that found nothing: metrics are current, the status is not rewritten
+            return CarryResult(status, events)
+        return CarryResult(self._status(fa, status, legs, now, due, boot, halted, breaker)
                            .model_copy(update={"selection": selection}), events)
 
     async def _auto_select(self, fa: FundingArbitrage, status: FundingArbitrageStatus, due: set[str],
@@ -264,8 +319,10 @@ class FundingArbitrageReconciler:
 
     async def _pair(self, fa: FundingArbitrage, pair: CarryPair, old: CarryLegStatus | None,
                     status: FundingArbitrageStatus, snap: AccountSnapshot, markets: Any, now: datetime,
-                    due: set[str], guard: Guard, halted: str | None, reset_breaker: bool,
-                    close_all: bool) -> tuple[CarryLegStatus, list[CycleEvent]]:
+                    due: set[str], guard: Guard, halted: str | None, breaker: Breaker,
+                    close_all: bool) -> tuple[CarryLegStatus, list[CycleEvent], Breaker, bool]:
+        """One pair's turn with the object's breaker as it stands; returns the leg, its events, the breaker after
+        it (a close may have counted) and whether anything changed beyond a quiet watch."""
         spec, venue = fa.spec, guard.venue
         n = slots(spec)
         if old is not None and old.machine:
@@ -273,9 +330,11 @@ class FundingArbitrageReconciler:
         else:
             cap = spec.capital
             mem = PairMemory(CarryState(), cap.amountQuote * cap.spotRatio / n, cap.amountQuote * cap.perpRatio / n)
+        next_at, booked = funding_marks(old.machine if old else None)
         intent_key = f"{guard.stream}:{pair.perp}"  # one write-ahead intent per pair: pairs trade independently
         ctx = guard.context(intent_key, markets)
         events: list[CycleEvent] = []
+        changed = False
         intent = await self.s.journal.read_intent(intent_key)
         if intent is not None and int(intent["seq"]) > mem.state.seq:
             mem = await self._recover(ctx, intent)
@@ -284,28 +343,41 @@ class FundingArbitrageReconciler:
                                      f"{pair.perp}: plan {intent['seq']} was cut short by a restart; its orders were "
                                      "found by client id and booked, none sent again"))
             snap = await venue.snapshot([pair.spot, pair.perp])
+            changed = True
+        mem.state = replace(mem.state, breaker=breaker)
         mark = snap.quotes[pair.perp].last
         pos = snap.positions.get(pair.perp)
         perp_qty = pos.qty if pos else ZERO
-        if "settle" in due and perp_qty != 0:
-            for p in await venue.funding_payments(pair.perp, since=status.cadence.settle):
+        # Settlements on the venue's clock (its snapshot's time), not the operator's: a skewed clock must not
+        # make one missed or booked twice. Only payments after the last one booked count.
+        if perp_qty != 0 and ("settle" in due or (next_at is not None and snap.at >= next_at)):
+            for p in await venue.funding_payments(pair.perp, since=booked or status.cadence.settle):
+                if booked is not None and p.at <= booked:
+                    continue
                 mem.state = book_funding(mem.state, p.amount)
                 mem.collateral += p.amount
+                booked = p.at if booked is None else max(booked, p.at)
                 await ctx.record({"type": "funding", "symbol": p.symbol, "amount": str(p.amount),
                                   "settledAt": p.at.isoformat()})
+            next_at, changed = None, True
         reason, message = (old.reason, old.message) if old else (None, None)
         spot_qty = snap.balances.get(markets[pair.spot].base, ZERO)
-        if due & {"scan", "risk", "step"}:
-            rate, _ = await venue.funding_rate(pair.perp)
+        mine = [o for o in snap.open_orders if o.symbol in (pair.spot, pair.perp)]
+        cash = snap.balances.get(markets[pair.spot].quote, ZERO)  # the venue's cash caps the pair's spot wallet
+        account = CarryAccount(spot_qty, perp_qty, min(mem.spot_wallet, cash),
+                               mem.collateral + mem.state.ledger.perp.unrealized(mark), len(mine))
+        stepping = bool(due & {"scan", "risk", "step"})
+        if not stepping and "watch" in due:
+            stepping = watch(mem.state, spec, account, markets[pair.perp], snap.quotes[pair.spot].bid,
+                             mark) is not None
+        if stepping:
+            if perp_qty == 0:
+                booked = snap.at  # flat: a position opened now is owed nothing settled before it
+            rate, next_at = await venue.funding_rate(pair.perp)
             market = CarryMarket(markets[pair.spot], markets[pair.perp], await venue.order_book(pair.spot),
                                  await venue.order_book(pair.perp), rate, mark)
-            mine = [o for o in snap.open_orders if o.symbol in (pair.spot, pair.perp)]
-            cash = snap.balances.get(markets[pair.spot].quote, ZERO)  # the venue's cash caps the pair's spot wallet
-            account = CarryAccount(spot_qty, perp_qty, min(mem.spot_wallet, cash),
-                                   mem.collateral + mem.state.ledger.perp.unrealized(mark), len(mine))
             result = step(mem.state, Inputs(spec, market, account, f"{fa.metadata.uid or fa.key}/{pair.perp}", now,
-                                            pair_notional(spec, n), halt=halted,
-                                            reset_breaker=reset_breaker, close=close_all))
+                                            pair_notional(spec, n), halt=halted, close=close_all))
             fills = await self._execute(ctx, mem, result.state, result.actions, mine)
             spot_qty += fills.get("spot", ZERO)
             perp_qty += fills.get("perp", ZERO)
@@ -314,9 +386,12 @@ class FundingArbitrageReconciler:
                 events.append(CycleEvent(kind, result.reason, f"{pair.perp}: {result.message}"))
                 await ctx.record({"type": "decision", "reason": result.reason, "message": result.message,
                                   "phase": result.phase.value, "seq": result.state.seq})
-            reason, message = result.reason, result.message
+            reason, message, changed = result.reason, result.message, True
             for order_type, outcome in ctx.outcomes:
                 self.s.metrics.orders.labels(fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
+        elif perp_qty != 0 and next_at is None:
+            _, next_at = await venue.funding_rate(pair.perp)  # once after each settlement: when is the next one
+            changed = True
         led = mem.state.ledger
         spot_mark = snap.quotes[pair.spot].bid
         basis = (led.perp.entry - led.spot.entry) / led.spot.entry if led.spot.entry and led.perp.entry else None
@@ -326,9 +401,9 @@ class FundingArbitrageReconciler:
             entryBasisRatio=None if basis is None else _q(basis), phase=mem.state.phase, reason=reason,
             message=message, fundingEarnedQuote=_q(led.funding_quote), feesQuote=_q(led.fees_quote),
             pnlQuote=_q(led.total_pnl(spot_mark, mark)), marginRatio=None if ratio is None else _q(ratio),
-            spotWalletQuote=_q(mem.spot_wallet), collateralQuote=_q(mem.collateral), machine=encode(mem.state))
-        self.s.metrics.observe_carry(fa.metadata.namespace, fa.metadata.name, leg)
-        return leg, events
+            spotWalletQuote=_q(mem.spot_wallet), collateralQuote=_q(mem.collateral),
+            machine=with_funding(encode(mem.state), next_at, booked))
+        return leg, events, mem.state.breaker, changed
 
     async def _execute(self, ctx: ExecutionContext, mem: PairMemory, new: CarryState, actions: tuple[Any, ...],
                        mine: list[OrderState]) -> dict[str, Decimal]:
@@ -375,22 +450,23 @@ class FundingArbitrageReconciler:
         return mem
 
     def _status(self, fa: FundingArbitrage, status: FundingArbitrageStatus, legs: list[CarryLegStatus],
-                now: datetime, due: set[str], boot: BootstrapStatus, halted: str | None) -> FundingArbitrageStatus:
+                now: datetime, due: set[str], boot: BootstrapStatus, halted: str | None,
+                breaker: Breaker) -> FundingArbitrageStatus:
         gen = fa.metadata.generation
-        machines = [decode(leg.machine) for leg in legs]
-        tripped = [m.breaker for m in machines if m.breaker.tripped]
-        worst = tripped[0] if tripped else (machines[0].breaker if machines else None)
         order = [Phase.HALTED, Phase.CLOSING, Phase.OPENING, Phase.REBALANCING, Phase.OPEN, Phase.CLOSED, Phase.IDLE]
         phase = next((p for p in order if any(leg.phase is p for leg in legs)), Phase.IDLE)
         ratios = [leg.marginRatio for leg in legs if leg.marginRatio is not None]
+        settlements = [t for t in (funding_marks(leg.machine)[0] for leg in legs) if t is not None]
         cadence = status.cadence.model_copy(update={t: now for t in ("scan", "risk", "settle") if t in due})
         conds = set_condition(status.conditions, "Ready", True, "Reconciled",
                               f"{len(legs)} pair(s) on {fa.spec.exchange.name}/{fa.spec.exchange.account}", now, gen)
         conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
         conds = set_condition(conds, "Halted", halted is not None, "HaltAnnotation" if halted else "Running",
                               halted or "", now, gen)
-        conds = set_condition(conds, "BreakerTripped", bool(tripped), tripped[0].reason or "Tripped" if tripped
-                              else "Armed", "", now, gen)
+        conds = set_condition(conds, "BreakerTripped", breaker.tripped, breaker.reason or "Tripped" if breaker.tripped
+                              else "Armed", f"over all {len(legs)} pair(s): {breaker.consecutive_losses} losing "
+                              f"close(s) in a row, {breaker.daily_loss_quote:.2f} lost on {breaker.day}"
+                              if breaker.tripped else "", now, gen)
         self.s.metrics.healthy(KIND, fa.metadata.namespace, fa.metadata.name)
         return status.model_copy(update={
             "observedGeneration": gen, "conditions": conds, "phase": phase, "legs": legs,
@@ -400,9 +476,10 @@ class FundingArbitrageReconciler:
             "basisPnlQuote": _q(sum((leg.pnlQuote - leg.fundingEarnedQuote + leg.feesQuote for leg in legs), ZERO)),
             "pnlQuote": _q(sum((leg.pnlQuote for leg in legs), ZERO)),
             "marginRatio": min(ratios) if ratios else None,
-            "nextFundingTime": next_funding_time(now),
-            "breaker": BreakerStatus(tripped=bool(tripped), consecutiveLosses=worst.consecutive_losses if worst else 0,
-                                     dailyLossQuote=_q(worst.daily_loss_quote) if worst else ZERO),
+            # the venue's own next settlement where it told us (its clock may not be ours)
+            "nextFundingTime": min(settlements) if settlements else next_funding_time(now),
+            "breaker": BreakerStatus(tripped=breaker.tripped, consecutiveLosses=breaker.consecutive_losses,
+                                     dailyLossQuote=_q(breaker.daily_loss_quote)),
             "cadence": cadence, "bootstrap": boot, "lastCheck": now,
         })
 

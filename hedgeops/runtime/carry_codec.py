@@ -1,7 +1,9 @@
-"""The carry machine's memory as plain JSON (Decimals as strings) for the object's status and the intent."""
+"""The carry machine's memory as plain JSON (Decimals as strings) for the object's status and the intent, and
+the runtime's funding marks kept beside it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +30,27 @@ def encode(state: CarryState) -> dict[str, Any]:
         "ledger": {"spot": _leg(led.spot), "perp": _leg(led.perp), "fundingQuote": str(led.funding_quote),
                    "feesQuote": str(led.fees_quote), "capitalQuote": str(led.capital_quote)},
         "breaker": {"tripped": br.tripped, "reason": br.reason, "consecutiveLosses": br.consecutive_losses,
-                    "day": br.day, "dailyLossQuote": str(br.daily_loss_quote)},
+                    "day": br.day, "dailyLossQuote": str(br.daily_loss_quote),
+                    # the object's breaker, the same on every pair: statuses without it kept one per pair
+                    "shared": True},
     }
+
+
+def shared_breaker(doc: dict[str, Any] | None) -> bool:
+    """Whether this machine's breaker is the object's (written since the breaker counts all pairs)."""
+    return bool(((doc or {}).get("breaker") or {}).get("shared"))
+
+
+def funding_marks(doc: dict[str, Any] | None) -> tuple[datetime | None, datetime | None]:
+    """The venue's next settlement time and the last settlement booked, both on the venue's clock."""
+    marks = (doc or {}).get("funding") or {}
+    nxt, booked = marks.get("next"), marks.get("bookedUntil")
+    return (datetime.fromisoformat(nxt) if nxt else None, datetime.fromisoformat(booked) if booked else None)
+
+
+def with_funding(doc: dict[str, Any], nxt: datetime | None, booked: datetime | None) -> dict[str, Any]:
+    return {**doc, "funding": {"next": nxt.isoformat() if nxt else None,
+                               "bookedUntil": booked.isoformat() if booked else None}}
 
 
 def decode(doc: dict[str, Any] | None) -> CarryState:
