@@ -66,7 +66,7 @@ class Metrics:
                             "another object on the same account also owns (0 is the only safe value)",
                             ["kind", *obj], registry=r)
         self.signals = Counter("hedgeops_signals_total", "TradingView webhook requests by outcome (labels empty for "
-                               "requests naming no existing book)", [*book, "outcome"], registry=r)
+                               "requests naming no book that takes signals)", [*book, "outcome"], registry=r)
         account = ["exchange", "account"]
         self.exchange_requests = Counter("hedgeops_exchange_requests_total", "Requests sent to exchanges through "
                                          "ccxt, by outcome", ["exchange", "outcome"], registry=r)
