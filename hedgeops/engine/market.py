@@ -17,6 +17,8 @@ class MarketRules:
     amount_step: Decimal
     price_step: Decimal
     min_amount: Decimal
+    linear_swap: bool = False
+    """A perpetual swap settled in its quote currency: what a hedge leg must be. False for spot, futures, inverse."""
 
     def round_amount(self, amount: Decimal) -> Decimal:
         """Round a (signed) amount toward zero onto the amount grid: never trade more than asked."""

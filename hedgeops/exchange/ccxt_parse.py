@@ -34,8 +34,10 @@ def market_rules(m: Mapping[str, Any], precision_mode: int) -> MarketRules:
     size = dec(m.get("contractSize"), Decimal(1)) if m.get("contract") else Decimal(1)
     amount_step = _step(m["precision"]["amount"], precision_mode)
     min_native = dec((m.get("limits") or {}).get("amount", {}).get("min"), amount_step)
+    linear_swap = bool(m.get("swap")) and bool(m.get("linear")) and m.get("settle") == m.get("quote")
     return MarketRules(str(m["symbol"]), str(m["base"]), str(m["quote"]), amount_step * size,
-                       _step(m["precision"]["price"], precision_mode), max(min_native, amount_step) * size)
+                       _step(m["precision"]["price"], precision_mode), max(min_native, amount_step) * size,
+                       linear_swap)
 
 
 def _at(ms: Any) -> datetime:

@@ -37,7 +37,7 @@ class OkxInstrument:
 
     def rules(self) -> MarketRules:
         return MarketRules(self.symbol, self.base, self.quote, self.lot_sz * self.ct_val, self.tick_sz,
-                           self.min_sz * self.ct_val)
+                           self.min_sz * self.ct_val, linear_swap=not self.spot)  # OKX's USDT swaps are linear
 
     def to_base(self, contracts: Decimal) -> Decimal:
         return contracts * self.ct_val

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from hedgeops.engine.errors import DeltaCalculationError
 from hedgeops.engine.exposure import AssetExposure, AssetObservation, compute_exposure
 from hedgeops.engine.gate import DayUsage, gate
 from hedgeops.engine.ids import client_order_id, plan_id
+from hedgeops.engine.market import MarketRules
 from hedgeops.engine.planner import PlanInputs, plan_rebalance
 from hedgeops.engine.signals import effective_objective, signal_from_status
 from hedgeops.engine.triggers import Urgency
@@ -53,6 +55,26 @@ from hedgeops.runtime.execution import (
 from hedgeops.runtime.holdings import HoldingsUnavailable, resolve_holdings
 
 KIND = "HedgeBook"
+
+
+class LegMismatch(Exception):
+    """A leg's market, as the venue lists it, is not the asset's linear swap: the book must not trade at all."""
+
+
+def check_legs(legs: dict[str, str], markets: Mapping[str, MarketRules]) -> None:
+    """Every leg's loaded market is a linear swap on the leg's asset, or LegMismatch. The CRD and the model say
+    so of the symbol; this says so of the market the venue will actually trade, before any order of the cycle."""
+    for asset, symbol in sorted(legs.items()):
+        market = markets.get(symbol)
+        if market is None:
+            raise LegMismatch(f"leg {asset}: the venue returned no market for {symbol}; nothing is traded")
+        if market.base != asset:
+            raise LegMismatch(f"leg {asset}: {symbol}'s base is {market.base}, not {asset}: it would hedge {asset} "
+                              f"with {market.base}; nothing is traded until the leg names {asset}'s linear swap")
+        if not market.linear_swap:
+            raise LegMismatch(f"leg {asset}: {symbol} is not a linear perpetual swap on this venue (spot, future or "
+                              f"inverse): it would trade the holding itself; nothing is traded until the leg names "
+                              f"{asset}'s linear swap")
 
 
 class HedgeBookReconciler:
@@ -98,6 +120,8 @@ class HedgeBookReconciler:
                     return self._fail(cycle, status, "DeltaUnavailable", str(exc))
                 except HoldingsUnavailable as exc:
                     return self._fail(cycle, status, "HoldingsUnavailable", str(exc))
+                except LegMismatch as exc:
+                    return self._fail(cycle, status, "LegMismatch", str(exc))
         assert guard.failure is not None  # set on entry, or the block's error translated on exit
         reason, message, degraded = guard.failure
         if reason == "ActionFailed":
@@ -142,6 +166,7 @@ class HedgeBookReconciler:
         ns, name, gen = book.metadata.namespace, book.metadata.name, book.metadata.generation
         symbols = sorted(legs.values())
         ctx.markets = await venue.markets(symbols)
+        check_legs(legs, ctx.markets)  # before a working plan moves or a new one is made: not one order
         snap = await venue.snapshot(symbols)
         prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
         fetched = await self.s.http_holdings.units(spec.holdings.http, now) if spec.holdings.http is not None and \
