@@ -11,8 +11,10 @@ import pytest
 
 from hedgeops.exchange.emulator import Credentials, Emulator
 from hedgeops.exchange.emulator_http import serving
+from hedgeops.exchange.okx_instruments import BY_SYMBOL
 from hedgeops.exchange.replay import MarketReplay
 
+from .emulator_controls import control
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig, okx, start
 
 D = Decimal
@@ -145,3 +147,42 @@ async def test_a_non_ascii_passphrase_is_compared_as_bytes() -> None:
                         await client.fetch_balance()
             finally:
                 await client.close()
+
+
+async def test_controls_shock_a_price_and_set_the_next_funding_rate_only_when_enabled_and_signed() -> None:
+    emu = Emulator(MarketReplay(), Clock(), {KEY: Credentials(SECRET, PASSPHRASE)})
+    async with serving(emu) as (_, url):  # the command-line emulator: no controls at all
+        status, _ = await control(url, "/emulator/shock", {"instId": "ETH-USDT-SWAP", "ratio": "0.1"})
+        assert status == 404
+    async with serving(emu, controls=True) as (_, url):
+        ex = okx(url)
+        try:
+            before = (await ex.fetch_ticker("ETH/USDT:USDT"))["last"]
+            status, answer = await control(url, "/emulator/shock", {"instId": "ETH-USDT-SWAP", "ratio": "0.1"})
+            assert status == 200 and answer["code"] == "0"
+            after = (await ex.fetch_ticker("ETH/USDT:USDT"))["last"]
+            assert after == pytest.approx(before * 1.1, rel=1e-3)
+            spot = emu.quote(BY_SYMBOL["ETH/USDT"]).last
+            assert float(spot) == pytest.approx(before, rel=0.01)  # only the instrument named moves
+            await ex.create_order("ETH/USDT:USDT", "market", "sell", 1, None, {"clientOrderId": "sh1"})
+            positions = await ex.fetch_positions(["ETH/USDT:USDT"])
+            assert positions[0]["entryPrice"] == pytest.approx(after, rel=1e-3)  # fills at the shocked price
+
+            status, answer = await control(url, "/emulator/funding", {"instId": "ETH-USDT-SWAP", "rate": "-0.002"})
+            assert status == 200 and answer["data"][0]["fundingRate"] == "-0.002"
+            rate = await ex.fetch_funding_rate("ETH/USDT:USDT")
+            assert rate["fundingRate"] == -0.002
+            emu.clock.advance(8 * 3600)  # type: ignore[attr-defined]  # past the settlement: the short pays
+            history = await ex.fetch_funding_history("ETH/USDT:USDT")
+            assert history and history[-1]["amount"] < 0
+
+            for path, body, code in (("/emulator/shock", {"instId": "NOPE", "ratio": "0.1"}, "51001"),
+                                     ("/emulator/shock", {"instId": "ETH-USDT", "ratio": "-1"}, "51000"),
+                                     ("/emulator/funding", {"instId": "ETH-USDT", "rate": "0.1"}, "51000")):
+                assert (await control(url, path, body))[1]["code"] == code
+            status, answer = await control(url, "/emulator/shock", {"instId": "ETH-USDT", "ratio": "0.5"},
+                                           secret="wrong")
+            assert (status, answer["code"]) == (401, "50113")  # unsigned: refused like any private call
+            assert emu.replay.shocks.get("ETH/USDT") is None
+        finally:
+            await ex.close()

@@ -1,22 +1,24 @@
 """The exchange emulator's state: one paper account per API key on replayed real prices (the same matching
 code as the paper venue), funding wallets, leverage, synthetic books around the real price, and faults
-that tests switch on. The HTTP dialect lives in emulator_http."""
+that tests switch on; market controls (a price shock, the next funding rate) that tests set over HTTP where the
+app enables them. The HTTP dialect lives in emulator_http."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from hedgeops.engine.book import OrderBook
 from hedgeops.engine.market import Fees, Quote
-from hedgeops.exchange.funding_history import FundingHistory
+from hedgeops.exchange.funding_history import FundingHistory, Settlement
 from hedgeops.exchange.instruments import PAPER_MARKETS
 from hedgeops.exchange.okx_instruments import OKX_SWAPS, OkxInstrument
 from hedgeops.exchange.paper import PaperVenue
 from hedgeops.exchange.paper_account import MarginCheck
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.replay import Bar, CandleSeries, MarketReplay
 from hedgeops.exchange.synthetic_book import BOOK_LEVELS, synthetic_book
 
 ZERO = Decimal(0)
@@ -45,6 +47,65 @@ class Faults:
     partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
 
 
+class ShockedSeries:
+    """A symbol's candles with its shock applied: every price times (1 + ratio) of the moment."""
+
+    def __init__(self, series: CandleSeries, ratio: Callable[[], Decimal]) -> None:
+        self._series, self._ratio = series, ratio
+
+    def _bar(self, bar: Bar | None) -> Bar | None:
+        k = 1 + self._ratio()
+        if bar is None or k == 1:
+            return bar
+        return Bar(bar.start, bar.end, bar.open * k, bar.high * k, bar.low * k, bar.close * k)
+
+    def __getattr__(self, name: str) -> Any:  # first, last_known, volume_24h: as the real series
+        return getattr(self._series, name)
+
+    def last_closed(self, at: datetime) -> Bar | None:
+        return self._bar(self._series.last_closed(at))
+
+    def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
+        for bar in self._series.bars_between(after, until):
+            shocked = self._bar(bar)
+            assert shocked is not None
+            yield shocked
+
+
+class ShockedReplay(MarketReplay):
+    """The replay with per-symbol price shocks (a test's market crash or squeeze on top of the real prices)."""
+
+    def __init__(self, replay: MarketReplay) -> None:
+        super().__init__(replay.directory)
+        self.shocks: dict[str, Decimal] = {}  # ccxt symbol -> ratio: 0.1 is 10% above the replayed price
+
+    def series(self, symbol: str) -> CandleSeries:
+        real = super().series(symbol)
+        return ShockedSeries(real, lambda: self.shocks.get(symbol, ZERO))  # type: ignore[return-value]
+
+
+class ControlledFunding(FundingHistory):
+    """The real settlements, with the rates a test set for chosen settlements in their place."""
+
+    def __init__(self, history: FundingHistory) -> None:
+        super().__init__(history.directory)
+        self.overrides: dict[tuple[str, datetime], Decimal] = {}  # (ccxt symbol, settlement time) -> rate
+
+    def _set(self, symbol: str, s: Settlement) -> Settlement:
+        rate = self.overrides.get((symbol, s.at))
+        return s if rate is None else Settlement(s.at, rate, "emulator")
+
+    def between(self, symbol: str, after: datetime, until: datetime) -> list[Settlement]:
+        return [self._set(symbol, s) for s in super().between(symbol, after, until)]
+
+    def next_after(self, symbol: str, at: datetime) -> Settlement | None:
+        s = super().next_after(symbol, at)
+        return None if s is None else self._set(symbol, s)
+
+    def last_before(self, symbol: str, at: datetime, limit: int) -> list[Settlement]:
+        return [self._set(symbol, s) for s in super().last_before(symbol, at, limit)]
+
+
 @dataclass
 class Account:
     """An API key's private state."""
@@ -64,12 +125,12 @@ class Emulator:
     def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], keys: dict[str, Credentials], *,
                  trading_usdt: Decimal = Decimal(100_000), funding_usdt: Decimal = ZERO,
                  fees: Fees | None = None) -> None:
-        self.replay = replay
+        self.replay = ShockedReplay(replay)
         self.clock = clock
         self.keys = keys
         self.fees = fees or Fees()
         self.faults = Faults()
-        self.funding = FundingHistory(replay.directory)
+        self.funding = ControlledFunding(FundingHistory(replay.directory))
         self._trading_usdt = trading_usdt
         self._funding_usdt = funding_usdt
         self._accounts: dict[str, Account] = {}
@@ -83,10 +144,25 @@ class Emulator:
             venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt,
                                depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()))
             venue.account.fill_ratio = self._fill_ratio
+            venue.funding = self.funding  # one history for every account: a rate a test set is paid by all
             venue.funded_until = self.clock()
             acct = Account(venue, funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
             self._accounts[api_key] = acct
         return acct
+
+    def shock(self, symbol: str, ratio: Decimal) -> None:
+        """Move `symbol`'s price to (1 + ratio) times the replayed one from now on (0 takes the shock away)."""
+        if not ratio > -1:
+            raise ValueError(f"a shock below -100% leaves no price: {ratio}")
+        self.replay.shocks[symbol] = ratio
+
+    def set_next_funding(self, symbol: str, rate: Decimal) -> Settlement:
+        """The coming settlement of `symbol` pays `rate` instead of the real one; returns that settlement."""
+        nxt = self.funding.next_after(symbol, self.clock())
+        if nxt is None:
+            raise ValueError(f"no {symbol} settlement after {self.clock().isoformat()} in the data")
+        self.funding.overrides[(symbol, nxt.at)] = rate
+        return Settlement(nxt.at, rate, "emulator")
 
     def orders_placed(self) -> int:
         """Orders accepted so far, over every key."""

@@ -82,9 +82,10 @@ def _inst(inst_id: Any) -> OkxInstrument:
 
 
 class EmulatorApp:
-    """Routes, authentication and faults around an Emulator."""
+    """Routes, authentication and faults around an Emulator. `controls` adds the test controls (POST
+    /emulator/shock, /emulator/funding): off unless asked for, and signed like any private call."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Emulator, *, controls: bool = False) -> None:
         self.emu = emu
         self.requests = 0
         self.app = web.Application(middlewares=[self._middleware])
@@ -111,6 +112,9 @@ class EmulatorApp:
         r.add_post("/api/v5/trade/cancel-batch-orders", self.cancel_batch)
         r.add_get("/api/v5/asset/balances", self.asset_balances)
         r.add_post("/api/v5/asset/transfer", self.transfer)
+        if controls:
+            r.add_post("/emulator/shock", self.shock)
+            r.add_post("/emulator/funding", self.set_funding)
 
     # ---- plumbing ------------------------------------------------------------------------------------------
 
@@ -169,6 +173,29 @@ class EmulatorApp:
             return json.loads(await request.text() or "{}")
         except json.JSONDecodeError:
             raise OkxError("50002", "Json data format error") from None
+
+    # ---- test controls (not OKX's: what a market does to a strategy, on demand) ----------------------------
+
+    async def shock(self, request: web.Request) -> web.Response:
+        """{instId, ratio}: the instrument's price is (1 + ratio) × the replayed one until shocked again."""
+        body = await self._json(request)
+        inst, ratio = _inst(body.get("instId")), _dec(body.get("ratio"), "ratio")
+        if ratio <= -1:
+            raise OkxError("51000", "Parameter ratio error")
+        self.emu.shock(inst.symbol, ratio)
+        return ok([{"instId": inst.inst_id, "ratio": _num(ratio), "last": _num(self.emu.quote(inst).last)}])
+
+    async def set_funding(self, request: web.Request) -> web.Response:
+        """{instId, rate}: the swap's coming settlement pays `rate` (shown by public/funding-rate at once)."""
+        body = await self._json(request)
+        inst, rate = _inst(body.get("instId")), _dec(body.get("rate"), "rate")
+        if inst.spot:
+            raise OkxError("51000", "Parameter instId error")
+        try:
+            at = self.emu.set_next_funding(inst.symbol, rate).at
+        except ValueError as exc:
+            raise OkxError("51001", str(exc)) from None
+        return ok([{"instId": inst.inst_id, "fundingRate": _num(rate), "fundingTime": _ms(at)}])
 
     # ---- public --------------------------------------------------------------------------------------------
 
@@ -478,9 +505,10 @@ class EmulatorApp:
 
 
 @contextlib.asynccontextmanager
-async def serving(emu: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[tuple[EmulatorApp, str]]:
+async def serving(emu: Emulator, host: str = "127.0.0.1", port: int = 0, *,
+                  controls: bool = False) -> AsyncIterator[tuple[EmulatorApp, str]]:
     """The emulator served in-process on a loopback port (0: a free one); yields the app and its base URL."""
-    app = EmulatorApp(emu)
+    app = EmulatorApp(emu, controls=controls)
     runner = web.AppRunner(app.app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
