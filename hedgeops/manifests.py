@@ -10,6 +10,10 @@ import yaml
 
 from hedgeops.api.common import Resource
 from hedgeops.api.validate import ManifestError, Problem, parse_resource
+from hedgeops.manifest_yaml import ManifestYamlError, load_all, shape_problems
+
+# The API server stores objects of at most ~1.5 MiB; a manifest file several times that is a mistake or an attack.
+MAX_FILE_BYTES = 8 << 20
 
 
 def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -18,7 +22,10 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise ManifestError(str(path), [Problem(str(path), "no .yaml or .yml files in this folder")])
+            files += found
         elif path.exists():
             files.append(path)
         else:
@@ -26,16 +33,67 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def read_documents(path: Path) -> list[dict[str, Any]]:
-    """Every non-empty YAML document in a file."""
+def _refused(path: Path, message: str) -> ManifestError:
+    return ManifestError(str(path), [Problem(str(path), message)])
+
+
+def _text(path: Path) -> str:
+    """The file as UTF-8 text (what kubectl reads), bounded in size."""
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _refused(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _refused(path, f"over {MAX_FILE_BYTES >> 20} MiB: not a manifest")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _refused(path, f"line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                             "save the file as UTF-8") from None
+
+
+def read_documents(path: Path) -> list[dict[str, Any]]:
+    """Every non-empty YAML document in a file; each must be a mapping. A file with none is an error."""
+    text = _text(path)
+    try:
+        docs = [d for d in load_all(text) if d is not None]
+    except ManifestYamlError as exc:
+        raise _refused(path, str(exc)) from None
     except yaml.YAMLError as exc:
-        raise ManifestError(str(path), [Problem(str(path), "not valid YAML: " + str(exc).replace("\n", " "))]) from None
-    for d in docs:
+        raise _refused(path, "not valid YAML: " + str(exc).replace("\n", " ")) from None
+    if not docs:
+        raise _refused(path, "no manifest in this file (it is empty or holds only comments)")
+    problems: list[Problem] = []
+    for i, d in enumerate(docs, 1):
         if not isinstance(d, dict):
-            raise ManifestError(str(path), [Problem(str(path), "every YAML document must be a mapping (a manifest)")])
+            problems.append(Problem(f"{path}: document {i}", f"{_a(d)}, not a mapping (a manifest)"))
+        else:
+            problems += [Problem(f"{path}: document {i}: {p.field}", p.message) for p in shape_problems(d)]
+    if problems:
+        raise ManifestError(str(path), problems)
     return docs
+
+
+def _a(value: object) -> str:
+    """`a list`, `a string`: the YAML name of a value's type, for messages."""
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def envelope_problems(doc: dict[str, Any]) -> list[Problem]:
+    """apiVersion, kind and metadata of the types the API server requires, before anything reads them."""
+    problems = [Problem(key, f"expected a string, got {_a(doc[key])}")
+                for key in ("apiVersion", "kind") if key in doc and not isinstance(doc[key], str)]
+    meta = doc.get("metadata")
+    if "metadata" in doc and not isinstance(meta, dict):
+        problems.append(Problem("metadata", f"expected a mapping, got {_a(meta)}"))
+    elif isinstance(meta, dict):
+        problems += [Problem(f"metadata.{key}", f"expected a string, got {_a(meta[key])}")
+                     for key in ("name", "namespace") if key in meta and not isinstance(meta[key], str)]
+    return problems
 
 
 def load_resources(paths: Iterable[str | Path]) -> list[Resource]:  # type: ignore[type-arg]
@@ -44,6 +102,10 @@ def load_resources(paths: Iterable[str | Path]) -> list[Resource]:  # type: igno
     errors: list[ManifestError] = []
     for path in manifest_files(paths):
         for i, doc in enumerate(read_documents(path)):
+            envelope = envelope_problems(doc)
+            if envelope:  # nothing below may read a field of the wrong type
+                errors.append(ManifestError(f"{path}: document {i + 1}", envelope))
+                continue
             name = (doc.get("metadata") or {}).get("name", f"#{i}")
             try:
                 out.append(parse_resource(doc, f"{path}: {doc.get('kind', '?')}/{name}"))

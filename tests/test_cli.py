@@ -64,13 +64,20 @@ def test_bad_input_is_a_message_not_a_traceback(args: list[str], message: str) -
     assert "Traceback" not in run.stderr
 
 
-def test_book_sharing_a_symbol_on_one_account_is_refused(tmp_path: Path) -> None:
+def test_a_book_sharing_a_position_with_an_older_one_is_refused_the_older_trades(tmp_path: Path) -> None:
     jlp = (ROOT / "manifests" / "examples" / "hedgebook-jlp.yaml").read_text()
     (tmp_path / "a.yaml").write_text(jlp)
     (tmp_path / "b.yaml").write_text(jlp.replace("name: jlp", "name: jlp-twin"))
     (tmp_path / "p.yaml").write_text((ROOT / "manifests" / "examples" / "rebalancepolicy-compact.yaml").read_text())
-    run = hedgeops("local", str(tmp_path))
-    assert run.returncode == 2 and "give each book its own account" in run.stderr
+    run = hedgeops("local", str(tmp_path), "--for", "1d", "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    # The operator's rule: the first owns the account's positions and trades; the twin is refused, sends nothing.
+    assert list(summary["refused"]) == ["default/jlp-twin"]
+    assert "owned by HedgeBook/default/jlp" in summary["refused"]["default/jlp-twin"]
+    states = {b["book"]: b for b in summary["books"]}
+    assert states["default/jlp"]["cycles"] >= 1 and states["default/jlp-twin"]["cycles"] == 0
+    assert states["default/jlp-twin"]["state"] == "SharedPositions"
 
 
 def test_validate_examples_and_crds_round_trip(tmp_path: Path) -> None:
@@ -169,3 +176,64 @@ def test_emulator_refuses_missing_credentials_clearly() -> None:
     assert r.returncode == 2 and "not a non-negative amount" in r.stderr
     r = hedgeops("emulator", "--api-key", "k", "--secret", "s", "--passphrase", "p", "--taker-fee", "5")
     assert r.returncode == 2 and "fee rates are fractions" in r.stderr and "Traceback" not in r.stderr
+
+
+def _alias_bomb() -> str:
+    """The "billion laughs" of YAML: 9 levels of 9 aliases each, ~500 bytes that expand to 9**9 strings."""
+    lines = ['apiVersion: hedgeops.io/v1alpha1', 'kind: HedgeBook', 'metadata: {name: bomb}', 'x:',
+             '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"  {cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join([*lines, "spec: {holdings: *i}", ""])
+
+
+_BOOK_HEAD = "apiVersion: hedgeops.io/v1alpha1\nkind: HedgeBook\n"
+HOSTILE: list[tuple[str, bytes, list[str]]] = [
+    ("alias-bomb", _alias_bomb().encode(), ["alias", "refused"]),
+    ("duplicate-key", (_BOOK_HEAD + "metadata: {name: a}\nkind: RebalancePolicy\n").encode(),
+     ["duplicate key 'kind'", "line 4", "line 2"]),
+    ("duplicate-nested-key", (_BOOK_HEAD + "metadata:\n  name: a\n  name: b\n").encode(),
+     ["duplicate key 'name'", "line 5"]),
+    ("not-utf8", _BOOK_HEAD.encode() + b"metadata: {name: \xff\xfe}\n", ["not UTF-8", "line 3"]),
+    ("a-list", b"- a\n- b\n", ["document 1", "a list, not a mapping"]),
+    ("metadata-list", (_BOOK_HEAD + "metadata: [1, 2]\nspec: {}\n").encode(), ["metadata: expected a mapping"]),
+    ("name-list", (_BOOK_HEAD + "metadata: {name: [1]}\nspec: {}\n").encode(), ["metadata.name: expected a string"]),
+    ("kind-list", b"apiVersion: hedgeops.io/v1alpha1\nkind: [HedgeBook]\nmetadata: {name: a}\n",
+     ["kind: expected a string, got a list"]),
+    ("kind-map", b"apiVersion: hedgeops.io/v1alpha1\nkind: {a: 1}\nmetadata: {name: a}\n",
+     ["kind: expected a string, got a mapping"]),
+    ("deep", ("a: " + "[" * 10_000 + "]" * 10_000 + "\n").encode(), ["nested deeper than"]),
+    ("deep-block", ("a:\n" + "".join("  " * i + "- \n" for i in range(1, 2000))).encode(), ["nested deeper than"]),
+    ("empty", b"", ["no manifest"]),
+    ("only-comments", b"# nothing here\n---\n", ["no manifest"]),
+    ("int-key", (_BOOK_HEAD + "metadata: {name: a}\nspec: {1: x}\n").encode(), ["spec: key 1 is not a string"]),
+    ("set-value", (_BOOK_HEAD + "metadata: {name: a}\nspec: {x: !!set {a, b}}\n").encode(),
+     ["spec.x: a set is not a JSON value"]),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("command", ["validate", "local"])
+def test_hostile_yaml_is_a_field_named_refusal(tmp_path: Path, command: str, name: str, content: bytes,
+                                               says: list[str]) -> None:
+    """Hostile or careless files: exit 2 with a message naming the file and what is wrong, quickly, no traceback."""
+    import time
+
+    (tmp_path / f"{name}.yaml").write_bytes(content)
+    began = time.monotonic()
+    run = hedgeops(command, str(tmp_path / f"{name}.yaml"))
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr and f"{name}.yaml" in run.stderr
+    for words in says:
+        assert words in run.stderr, run.stderr
+    assert time.monotonic() - began < 15
+
+
+def test_an_empty_folder_is_an_error_and_anchors_without_aliases_are_fine(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    run = hedgeops("validate", str(tmp_path / "empty"))
+    assert run.returncode == 2 and "no .yaml or .yml files" in run.stderr
+    jlp = (ROOT / "manifests" / "examples" / "hedgebook-jlp.yaml").read_text()
+    (tmp_path / "anchored.yaml").write_text(jlp.replace("metadata:", "metadata: &meta", 1))
+    run = hedgeops("validate", str(tmp_path / "anchored.yaml"))
+    assert run.returncode == 0, run.stderr
