@@ -32,13 +32,63 @@ class Connection:
     context: ssl.SSLContext | None
 
 
-def _materialise(data: str | None, path: str | None) -> str | None:
+def _materialise(data: object, path: object, field: str, folder: Path) -> str | None:
+    """A credential ssl can only read from a file: `<field>-data` decoded into a 0600 file in `folder`."""
     if data:
-        fh = tempfile.NamedTemporaryFile("wb", delete=False, suffix=".pem")  # noqa: SIM115  (kept for ssl)
-        fh.write(base64.b64decode(data))
-        fh.close()
-        return fh.name
-    return path
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except ValueError:
+            raise KubeError(f"kubeconfig: {field}-data is not base64") from None
+        target = folder / f"{field}.pem"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        return str(target)
+    return str(path) if path else None
+
+
+def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context of a kubeconfig cluster and user. ssl reads credentials only from files, so the decoded
+    ones live in a private (0700) temporary folder just while the context loads them, and are removed even on
+    error: a client key left in /tmp is a cluster login for anyone who can read it."""
+    with tempfile.TemporaryDirectory(prefix="hedgeops-kube-") as private:
+        folder = Path(private)
+        ca = _materialise(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"),
+                          "certificate-authority", folder)
+        try:
+            ctx = ssl.create_default_context(cafile=ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise KubeError(f"kubeconfig: the certificate-authority cannot be loaded: {_why(exc)}") from None
+        if cluster.get("insecure-skip-tls-verify"):
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        cert = _materialise(user.get("client-certificate-data"), user.get("client-certificate"),
+                            "client-certificate", folder)
+        key = _materialise(user.get("client-key-data"), user.get("client-key"), "client-key", folder)
+        if bool(cert) != bool(key):
+            raise KubeError("kubeconfig: the user has a client certificate without its key, or a key without "
+                            "its certificate")
+        if cert and key:
+            try:
+                ctx.load_cert_chain(cert, key)
+            except (ssl.SSLError, OSError) as exc:
+                raise KubeError(f"kubeconfig: the client key or certificate cannot be loaded: {_why(exc)}") from None
+        return ctx
+
+
+def _why(exc: ssl.SSLError | OSError) -> str:
+    """An ssl or OS error in words, without the file names (temporary, meaningless to the user)."""
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    return exc.strerror or type(exc).__name__
+
+
+def _named(entries: object, name: object, key: str) -> dict[str, Any] | None:
+    """The `key` body of the kubeconfig list entry called `name` (contexts, clusters, users)."""
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            body = entry.get(key)
+            return body if isinstance(body, dict) else {}
+    return None
 
 
 def connect(kubeconfig: str | None = None) -> Connection:
@@ -50,29 +100,24 @@ def connect(kubeconfig: str | None = None) -> Connection:
             host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
             return Connection(f"https://{host}:{port}", (SERVICE_ACCOUNT / "token").read_text().strip(), ctx)
         raise KubeError(f"no kubeconfig at {path} and not running in a pod")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KubeError(f"{path}: not a readable kubeconfig ({type(exc).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise KubeError(f"{path}: not a kubeconfig (expected a mapping)")
     current = cfg.get("current-context")
-    context = next((c["context"] for c in cfg.get("contexts", []) if c["name"] == current), None)
+    context = _named(cfg.get("contexts"), current, "context")
     if context is None:
         raise KubeError(f"{path}: current-context {current!r} is not defined")
-    cluster: dict[str, Any] = next((c["cluster"] for c in cfg.get("clusters", []) if c["name"] == context["cluster"]),
-                                   {})
-    user: dict[str, Any] = next((u["user"] for u in cfg.get("users", []) if u["name"] == context.get("user")),
-                                {}) or {}
+    cluster = _named(cfg.get("clusters"), context.get("cluster"), "cluster") or {}
+    user = _named(cfg.get("users"), context.get("user"), "user") or {}
     server = str(cluster.get("server", "")).rstrip("/")
     if not server:
-        raise KubeError(f"{path}: cluster {context['cluster']!r} has no server")
-    ssl_ctx = None
-    if server.startswith("https"):
-        ca = _materialise(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"))
-        ssl_ctx = ssl.create_default_context(cafile=ca)
-        if cluster.get("insecure-skip-tls-verify"):
-            ssl_ctx.check_hostname, ssl_ctx.verify_mode = False, ssl.CERT_NONE
-        cert = _materialise(user.get("client-certificate-data"), user.get("client-certificate"))
-        key = _materialise(user.get("client-key-data"), user.get("client-key"))
-        if cert and key:
-            ssl_ctx.load_cert_chain(cert, key)
-    return Connection(server, user.get("token"), ssl_ctx)
+        raise KubeError(f"{path}: cluster {context.get('cluster')!r} has no server")
+    ssl_ctx = _tls(cluster, user) if server.startswith("https") else None
+    token = user.get("token")
+    return Connection(server, str(token) if token else None, ssl_ctx)
 
 
 def object_path(plural: str, namespace: str, name: str) -> str:
