@@ -185,7 +185,9 @@ async def _measure(args: argparse.Namespace, kube: Any, kubeconfig: Path, url: s
     env.update({"KUBECONFIG": str(kubeconfig), "HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true",
                 "HEDGEOPS_EXCHANGE_URLS": f"okx={url}", "HEDGEOPS_METRICS_PORT": str(port),
                 "HEDGEOPS_METRICS_ADDR": "127.0.0.1", "HEDGEOPS_WEBHOOK_PORT": "off",
-                "HEDGEOPS_TICK_SECONDS": str(args.tick), "HEDGEOPS_LOG_LEVEL": "WARNING", "HEDGEOPS_IDENTITY": "bench"})
+                "HEDGEOPS_TICK_SECONDS": str(args.tick), "HEDGEOPS_LOG_LEVEL": "WARNING", "HEDGEOPS_IDENTITY": "bench",
+                # The emulator's tickers carry its replay time, not the operator's wall clock (issue 19).
+                "HEDGEOPS_MAX_DATA_AGE_SECONDS": "off"})
     if redis_url:
         env["HEDGEOPS_REDIS_URL"] = redis_url
     exe = Path(sys.executable).parent / "hedgeops"

@@ -74,6 +74,17 @@ async def exchange() -> AsyncIterator[Rig]:
         yield rig
 
 
+def live_operator_env(url: str) -> dict[str, str]:
+    """An operator trading Live (and paper on live prices) through ccxt to the emulator at `url`.
+
+    The operator's Live books run on the wall clock while the emulator replays 2025 on its own clock and stamps
+    its tickers in replay time, so every quote would look a year and a half old: the market-data age check is
+    off here (issue 19 gives the emulator one clock). It is tested where both clocks are one
+    (tests/test_runtime_freshness.py)."""
+    return {"HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true", "HEDGEOPS_EXCHANGE_URLS": f"okx={url}",
+            "HEDGEOPS_MAX_DATA_AGE_SECONDS": "off"}
+
+
 def credentials_secret(name: str = "okx-creds") -> dict[str, Any]:
     """A Kubernetes Secret holding the emulator's API credentials, as a Live book's credentialsSecretRef names."""
     def b64(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .emulator_fixtures import KEY, Rig, credentials_secret
+from .emulator_fixtures import KEY, Rig, credentials_secret, live_operator_env
 from .kube_emulator import ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, SECRETS, events, events_posted, ready, status_of, wait_for
 
@@ -19,7 +19,7 @@ D = Decimal
 
 @pytest.fixture
 def operator_env(exchange: Rig) -> dict[str, str]:
-    return {"HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true", "HEDGEOPS_EXCHANGE_URLS": f"okx={exchange.url}"}
+    return live_operator_env(exchange.url)
 
 
 POLICY: dict[str, Any] = {

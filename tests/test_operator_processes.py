@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from .emulator_fixtures import KEY, Rig, credentials_secret
+from .emulator_fixtures import KEY, Rig, credentials_secret, live_operator_env
 from .kube_emulator import ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, SECRETS, events_posted, example, status_of, wait_for
 from .operator_process import OperatorProcess, spawn
@@ -47,8 +47,7 @@ def _book(name: str, holdings: dict[str, float]) -> dict[str, Any]:
 
 
 def _env(exchange: Rig, redis_url: str) -> dict[str, str]:
-    return {"HEDGEOPS_PRICES": "live", "HEDGEOPS_LIVE_TRADING": "true", "HEDGEOPS_EXCHANGE_URLS": f"okx={exchange.url}",
-            "HEDGEOPS_REDIS_URL": redis_url, "HEDGEOPS_LOCK_TTL_SECONDS": "5"}
+    return {**live_operator_env(exchange.url), "HEDGEOPS_REDIS_URL": redis_url, "HEDGEOPS_LOCK_TTL_SECONDS": "5"}
 
 
 def _positions(exchange: Rig) -> dict[str, Decimal]:

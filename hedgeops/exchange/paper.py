@@ -63,6 +63,10 @@ class PaperVenue:
         last = (bar.close / tick).to_integral_value() * tick
         return Quote(symbol, last - tick, last + tick, last, bar.end)
 
+    def data_interval_s(self, symbol: str) -> float:
+        """A quote here is the last closed bar's: up to one bar old by design (runtime/freshness.py)."""
+        return self.replay.series(symbol).step_ms / 1000
+
     def quote(self, symbol: str) -> Quote:
         """The current quote (no request counted: the emulator serves it to everyone)."""
         return self._quote(symbol, self.clock())

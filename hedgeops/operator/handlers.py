@@ -132,7 +132,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
                       snapshot_max_age_s=max(2.0, SETTINGS.tick_seconds)) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
     services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity,
-                        lock_ttl_seconds=SETTINGS.lock_ttl_seconds)
+                        lock_ttl_seconds=SETTINGS.lock_ttl_seconds, max_data_age_s=SETTINGS.max_data_age_seconds)
     runtime = memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
                                      MarketMakerReconciler(services), metrics, venues, redis_client)
     webhook = "off"

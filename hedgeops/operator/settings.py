@@ -25,6 +25,8 @@ class OperatorSettings:
     prices: str = "replay"  # Paper books on replayed history ("replay") or on the exchanges' live prices ("live")
     live_trading: bool = False  # Live books may send real orders (needs prices "live": one clock, the wall's)
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange id -> base URL (emulator, gateway)
+    # Market data older than this (on the cycle's clock, beyond a replay's bar) stops a cycle; None: unchecked.
+    max_data_age_seconds: float | None = 30.0
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -46,6 +48,7 @@ class OperatorSettings:
             webhook_port=_port(os.environ.get("HEDGEOPS_WEBHOOK_PORT", "8081")),
             webhook_addr=os.environ.get("HEDGEOPS_WEBHOOK_ADDR", "0.0.0.0"),
             lock_ttl_seconds=float(os.environ.get("HEDGEOPS_LOCK_TTL_SECONDS", "30")),
+            max_data_age_seconds=_seconds_or_off("HEDGEOPS_MAX_DATA_AGE_SECONDS", "30"),
         )
 
     def problems(self) -> list[str]:
@@ -57,7 +60,19 @@ class OperatorSettings:
             out.append("HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the wall clock)")
         if not 1 <= self.lock_ttl_seconds <= 600:
             out.append(f"HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not {self.lock_ttl_seconds}")
+        if self.max_data_age_seconds is not None and not 1 <= self.max_data_age_seconds <= 3600:
+            out.append(f"HEDGEOPS_MAX_DATA_AGE_SECONDS must be within 1..3600 or off, not {self.max_data_age_seconds}")
         return out
+
+
+def _seconds_or_off(name: str, default: str) -> float | None:
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in ("off", "false", "none"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a number of seconds (or off)") from None
 
 
 def _urls(raw: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from hedgeops.exchange.venue import (
 )
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.execution import ExecutionContext, LeaseLost
+from hedgeops.runtime.freshness import DEFAULT_MAX_DATA_AGE_S, StaleMarketData, fresh
 from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.locks import AccountLocks, Lease, account_lock_key
@@ -54,6 +55,7 @@ class Services:
     owner: str
     lock_ttl_seconds: float = LOCK_TTL_SECONDS  # a cycle is seconds long; a dead holder's lock frees after this
     http_holdings: HttpHoldingsSource = field(default_factory=HttpHoldingsSource)
+    max_data_age_s: float | None = DEFAULT_MAX_DATA_AGE_S  # older market data stops a cycle; None: unchecked
     _queues: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
 
     def account_queue(self, key: str) -> asyncio.Lock:
@@ -126,7 +128,7 @@ class Guard:
         except Exception as exc:  # VenueUnavailable and configuration errors alike become a condition
             self.failure = ("VenueUnavailable", str(exc), False)
             return self
-        self._venue, key = account.venue, account_lock_key(account.key)
+        self._venue, key = fresh(account.venue, self.cycle.now, s.max_data_age_s), account_lock_key(account.key)
         labels = (self.exchange.name, self.exchange.account)
         started = time.perf_counter()
         self._queue = s.account_queue(key)
@@ -200,6 +202,8 @@ class Guard:
 
     @staticmethod
     def _translate(exc: Exception) -> Failure | None:
+        if isinstance(exc, StaleMarketData):
+            return ("StaleMarketData", str(exc), True)
         if isinstance(exc, UnknownSymbol):
             return ("UnknownSymbol", str(exc), False)
         if isinstance(exc, redis_errors.RedisError):  # mid-cycle (down, OOM, READONLY, MISCONF): stop here
