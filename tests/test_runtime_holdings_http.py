@@ -11,9 +11,12 @@ import aiohttp.web
 import pytest
 
 from hedgeops.api import HedgeBook
+from hedgeops.api.hedgebook import HttpHoldings
 from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
+from hedgeops.runtime.holdings import HoldingsUnavailable
+from hedgeops.runtime.holdings_http import HttpHoldingsSource
 
-from .runtime_fixtures import Rig, book, policy, rig
+from .runtime_fixtures import START, Rig, book, policy, rig
 
 D = Decimal
 
@@ -27,9 +30,13 @@ class Source:
         self.raw: bytes | None = None
         self.hits = 0
         self.url = ""
+        self.port = 0
+        self.redirect = ""
 
     async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         self.hits += 1
+        if self.redirect:
+            raise aiohttp.web.HTTPFound(self.redirect)
         if self.raw is not None:
             return aiohttp.web.Response(body=self.raw, status=self.status)
         return aiohttp.web.json_response(self.doc, status=self.status)
@@ -45,6 +52,7 @@ async def source() -> AsyncIterator[Source]:
     site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    src.port = port
     src.url = f"http://127.0.0.1:{port}/holdings?token=s3cr3t"
     yield src
     await runner.cleanup()
@@ -53,6 +61,13 @@ async def source() -> AsyncIterator[Source]:
 def http_book(src: Source, refresh: int = 600) -> HedgeBook:
     return book(holdings={"source": "Http", "http": {"url": src.url, "refreshSeconds": refresh,
                                                      "paths": {"SOL": "data.pool.0.sol", "ETH": "data.pool.1.eth"}}})
+
+
+def trusting_rig() -> Rig:
+    """A rig whose Http holdings may read private addresses (the test server is on loopback)."""
+    r = rig()
+    r.reconciler.s.http_holdings = HttpHoldingsSource(allow_private=True)
+    return r
 
 
 async def step(r: Rig, b: HedgeBook) -> HedgeBook:
@@ -74,7 +89,7 @@ async def positions(r: Rig) -> dict[str, Decimal]:
 
 
 async def test_the_book_hedges_what_the_endpoint_says_and_refreshes_on_schedule(source: Source) -> None:
-    r = rig()
+    r = trusting_rig()
     b = await step(r, http_book(source))
     assert ready(b)[:2] == ("True", "Reconciled")
     assert await positions(r) == {"SOL/USDT:USDT": D(-100), "ETH/USDT:USDT": D(-3)}
@@ -99,7 +114,7 @@ async def test_an_unreadable_source_is_a_condition_and_no_order(source: Source, 
     source.status, source.raw = status, raw
     if doc is not None:
         source.doc = doc
-    r = rig()
+    r = trusting_rig()
     b = await step(r, http_book(source))
     state, reason, message = ready(b)
     assert (state, reason) == ("False", "HoldingsUnavailable") and says in message, message
@@ -109,7 +124,7 @@ async def test_an_unreadable_source_is_a_condition_and_no_order(source: Source, 
 
 
 async def test_a_dead_source_fails_closed_even_after_it_answered_once(source: Source) -> None:
-    r = rig()
+    r = trusting_rig()
     b = await step(r, http_book(source, refresh=60))
     source.status = 503
     source.doc = {"data": {"pool": [{"sol": 500}, {"eth": 3}]}}
@@ -131,3 +146,91 @@ def test_dotted_paths_read_objects_and_arrays_and_name_what_failed() -> None:
         units_from_document({"x": "abc"}, {"X": "x"})
     with pytest.raises(HoldingsDocumentError, match="finite"):
         units_from_document({"x": "NaN"}, {"X": "x"})
+
+
+def http_source(url: str) -> HttpHoldings:
+    return HttpHoldings.model_validate({"url": url, "paths": {"SOL": "data.pool.0.sol"}})
+
+
+async def test_a_private_source_is_refused_by_default_before_any_request(source: Source) -> None:
+    """The default source never reaches loopback: the book is not Ready and the server saw nothing."""
+    r = rig()
+    b = await step(r, http_book(source))
+    state, reason, message = ready(b)
+    assert (state, reason) == ("False", "HoldingsUnavailable") and "loopback" in message, message
+    assert "HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE" in message and "s3cr3t" not in message
+    assert source.hits == 0
+
+
+@pytest.mark.parametrize(("host", "says"), [
+    ("127.0.0.1", "loopback"),
+    ("localhost", "loopback"),  # a name is resolved and every address it resolves to is checked
+    ("[::1]", "loopback"),
+    ("169.254.169.254", "link-local"),  # the cloud metadata service: credentials for the node's role
+    ("[fe80::1]", "link-local"),
+    ("10.1.2.3", "private"),
+    ("172.16.0.9", "private"),
+    ("192.168.1.1", "private"),
+    ("[fc00::1]", "private"),
+    ("[::ffff:10.0.0.1]", "private"),
+    ("0.0.0.0", "unspecified"),
+    ("[::]", "unspecified"),
+    ("224.0.0.1", "multicast"),
+    ("[ff02::1]", "multicast"),
+])
+async def test_private_link_local_and_special_destinations_are_refused(source: Source, host: str,
+                                                                       says: str) -> None:
+    url = f"http://{host}:{source.port}/holdings?token=s3cr3t"
+    with pytest.raises(HoldingsUnavailable) as refused:
+        await HttpHoldingsSource(timeout_s=2).units(http_source(url), START)
+    message = str(refused.value)
+    assert says in message and "refused" in message and "s3cr3t" not in message, message
+    assert source.hits == 0
+
+
+async def test_a_loopback_address_in_a_short_form_is_not_fetched(source: Source) -> None:
+    with pytest.raises(HoldingsUnavailable):
+        await HttpHoldingsSource().units(http_source(f"http://127.1:{source.port}/holdings"), START)
+    assert source.hits == 0
+
+
+async def test_a_name_is_resolved_once_and_the_connection_goes_to_the_checked_address(
+        source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a name that answers a public address when checked and loopback a moment later must not
+    reach loopback: the connection uses the addresses that were checked, not a second lookup."""
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+    answers: list[str] = []
+
+    async def rebinding(host: object, port: object, *args: Any, **kwargs: Any) -> Any:
+        if host != "holdings.example":
+            return await real(host, port, *args, **kwargs)
+        answers.append("public" if not answers else "loopback")
+        ip = "93.184.215.14" if answers[-1] == "public" else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", rebinding)
+    url = f"http://holdings.example:{source.port}/holdings"
+    with pytest.raises(HoldingsUnavailable):
+        await HttpHoldingsSource(timeout_s=1).units(http_source(url), START)  # 93.184.215.14 is unreachable here
+    assert source.hits == 0 and answers == ["public"]
+
+
+async def test_redirects_are_not_followed(source: Source) -> None:
+    """A redirect could lead anywhere (the metadata address): it is a failure, not a hop."""
+    source.redirect = "/holdings"
+    with pytest.raises(HoldingsUnavailable, match="redirect"):
+        await HttpHoldingsSource(allow_private=True).units(http_source(source.url), START)
+    assert source.hits == 1
+
+
+def test_the_setting_allows_private_destinations_only_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hedgeops.operator.settings import OperatorSettings
+
+    monkeypatch.delenv("HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE", raising=False)
+    assert OperatorSettings.from_env().http_holdings_allow_private is False
+    monkeypatch.setenv("HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE", "true")
+    assert OperatorSettings.from_env().http_holdings_allow_private is True

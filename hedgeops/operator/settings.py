@@ -25,6 +25,9 @@ class OperatorSettings:
     prices: str = "replay"  # Paper books on replayed history ("replay") or on the exchanges' live prices ("live")
     live_trading: bool = False  # Live books may send real orders (needs prices "live": one clock, the wall's)
     exchange_urls: dict[str, str] = field(default_factory=dict)  # exchange id -> base URL (emulator, gateway)
+    # Http holdings may fetch loopback, private, link-local (cloud metadata) addresses: off, as any book's author
+    # could otherwise read what only the operator's pod can reach.
+    http_holdings_allow_private: bool = False
     # Market data older than this (on the cycle's clock, beyond a replay's bar) stops a cycle; None: unchecked.
     max_data_age_seconds: float | None = 30.0
 
@@ -48,6 +51,8 @@ class OperatorSettings:
             webhook_port=_port(os.environ.get("HEDGEOPS_WEBHOOK_PORT", "8081")),
             webhook_addr=os.environ.get("HEDGEOPS_WEBHOOK_ADDR", "0.0.0.0"),
             lock_ttl_seconds=float(os.environ.get("HEDGEOPS_LOCK_TTL_SECONDS", "30")),
+            http_holdings_allow_private=os.environ.get("HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE", "false").lower()
+            in ("1", "true", "yes"),
             max_data_age_seconds=_seconds_or_off("HEDGEOPS_MAX_DATA_AGE_SECONDS", "30"),
         )
 

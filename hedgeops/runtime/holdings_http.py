@@ -1,5 +1,6 @@
 """Holdings from a JSON endpoint (source Http): fetched at most every `refreshSeconds`, read by dotted paths.
-A failed fetch fails the cycle (HoldingsUnavailable): a book never trades on holdings it could not read."""
+A failed fetch fails the cycle (HoldingsUnavailable): a book never trades on holdings it could not read. Only
+public addresses are fetched unless the operator allows private ones, and redirects are not followed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import aiohttp
 
 from hedgeops.api.hedgebook import HttpHoldings
 from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
+from hedgeops.runtime.destinations import DestinationRefused, connector
 from hedgeops.runtime.holdings import HoldingsUnavailable
 
 MAX_BYTES = 1 << 20
@@ -20,14 +22,16 @@ MAX_BYTES = 1 << 20
 def _where(url: str) -> str:
     """The URL without its query or credentials: those may carry tokens, which never reach status or events."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 class HttpHoldingsSource:
     """Fetches and caches each endpoint's units; the cache is keyed by URL and paths, aged on the cycle's clock."""
 
-    def __init__(self, timeout_s: float = 5.0) -> None:
+    def __init__(self, timeout_s: float = 5.0, allow_private: bool = False) -> None:
         self.timeout_s = timeout_s
+        self.allow_private = allow_private  # loopback, private, link-local...: off unless the operator says so
         self._cache: dict[str, tuple[datetime, dict[str, Decimal]]] = {}
         self.fetches = 0
 
@@ -48,11 +52,17 @@ class HttpHoldingsSource:
         self.fetches += 1
         where = _where(url)
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session, \
-                    session.get(url, headers={"Accept": "application/json"}) as response:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                                             connector=connector(self.allow_private)) as session, \
+                    session.get(url, headers={"Accept": "application/json"}, allow_redirects=False) as response:
+                if 300 <= response.status < 400:  # the next hop could be anywhere: give the final URL instead
+                    raise HoldingsUnavailable(f"holdings from {where}: HTTP {response.status}, a redirect "
+                                              "(not followed: give the final URL)")
                 if response.status != 200:
                     raise HoldingsUnavailable(f"holdings from {where}: HTTP {response.status}")
                 body = await response.content.read(MAX_BYTES + 1)
+        except DestinationRefused as exc:
+            raise HoldingsUnavailable(f"holdings from {where}: {exc}") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise HoldingsUnavailable(f"holdings from {where}: {type(exc).__name__}: {exc or 'timed out'}") from None
         if len(body) > MAX_BYTES:
