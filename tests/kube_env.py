@@ -33,7 +33,8 @@ def secrets_of(docs: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     return out
 
 
-def container_env(container: dict[str, Any], secrets: dict[tuple[str, str], str], pod: str = "pod-0") -> dict[str, str]:
+def container_env(container: dict[str, Any], secrets: dict[tuple[str, str], str], pod: str = "pod-0",
+                  namespace: str = "hedgeops") -> dict[str, str]:
     """The container's environment as its process sees it: each value expanded against the variables before it."""
     env: dict[str, str] = {}
     for var in container.get("env", []):
@@ -48,6 +49,8 @@ def container_env(container: dict[str, Any], secrets: dict[tuple[str, str], str]
             env[var["name"]] = secrets[(ref["name"], ref["key"])]
         elif source.get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[var["name"]] = pod
+        elif source.get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            env[var["name"]] = namespace
         else:
             raise NotImplementedError(f"env {var['name']}: {source}")
     return env

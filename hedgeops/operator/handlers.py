@@ -22,6 +22,7 @@ from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.gateway import book_gateway as _book_gateway
 from hedgeops.operator.gateway import secret_reader as _secret_reader
+from hedgeops.operator.halts import halt_in_force
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
@@ -59,7 +60,6 @@ from hedgeops.runtime.venues import (
     VenueSource,
 )
 
-HALT = "hedgeops.io/halt"
 CLOSE_ALL = "hedgeops.io/close-all"
 RESET_BREAKER = "hedgeops.io/reset-breaker"
 CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
@@ -166,20 +166,18 @@ def policy_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) ->
 
 
 @kopf.index("v1", "configmaps", labels={CLUSTER_HALT_LABEL: "true"})
-def cluster_halt_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[str, str]:
-    """ConfigMaps labelled hedgeops.io/halt=true: while any exists, every object is halted (the cluster-wide
-    kill switch: `kubectl create configmap hedgeops-halt -n ops && kubectl label ... hedgeops.io/halt=true`)."""
+def cluster_halt_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[str | None, str]:
+    """ConfigMaps labelled hedgeops.io/halt=true, by namespace. One in the operator's own namespace
+    (HEDGEOPS_NAMESPACE) halts every object: the cluster-wide kill switch (`kubectl create configmap
+    hedgeops-halt -n hedgeops && kubectl label ... hedgeops.io/halt=true`). One in a tenant's namespace halts
+    that namespace's objects only: a tenant can stop itself, never the others."""
     reason = str((body.get("data") or {}).get("reason") or "")
-    return {"halt": f"cluster-wide halt by ConfigMap {namespace}/{name}" + (f": {reason}" if reason else "")}
+    scope = "cluster-wide" if namespace == SETTINGS.namespace else f"namespace {namespace}"
+    return {namespace: f"{scope} halt by ConfigMap {namespace}/{name}" + (f": {reason}" if reason else "")}
 
 
-def halt_reason(meta: kopf.Meta, index: kopf.Index) -> str | None:  # type: ignore[type-arg]
-    """Why this object must not trade: its own annotation, or a cluster-wide halt; None when it may."""
-    if (meta.get("annotations") or {}).get(HALT, "").lower() == "true":
-        return f"{HALT}=true is set on the object"
-    for reason in index.get("halt", []):
-        return str(reason)
-    return None
+def halt_reason(meta: kopf.Meta, index: Mapping[str | None, Any]) -> str | None:
+    return halt_in_force(meta, index, SETTINGS.namespace)
 
 
 # What each object owns on its account (perp positions, spot balances), kept current from the watches: one

@@ -28,6 +28,7 @@ class OperatorSettings:
     # Http holdings may fetch loopback, private, link-local (cloud metadata) addresses: off, as any book's author
     # could otherwise read what only the operator's pod can reach.
     http_holdings_allow_private: bool = False
+    namespace: str = "hedgeops"  # the operator's own: a halt ConfigMap here halts every namespace's objects
     # Market data older than this (on the cycle's clock, beyond a replay's bar) stops a cycle; None: unchecked.
     max_data_age_seconds: float | None = 30.0
 
@@ -54,6 +55,7 @@ class OperatorSettings:
             http_holdings_allow_private=os.environ.get("HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE", "false").lower()
             in ("1", "true", "yes"),
             max_data_age_seconds=_seconds_or_off("HEDGEOPS_MAX_DATA_AGE_SECONDS", "30"),
+            namespace=os.environ.get("HEDGEOPS_NAMESPACE") or "hedgeops",
         )
 
     def problems(self) -> list[str]:

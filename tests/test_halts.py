@@ -1,0 +1,21 @@
+"""Who a halt reaches (tenants are namespaces): the object's own annotation, a halt ConfigMap in its own
+namespace, or one in the operator's namespace (cluster-wide); never one in another tenant's namespace."""
+
+from __future__ import annotations
+
+from hedgeops.operator.halts import halt_in_force
+
+HALTS = {"team-a": ["namespace team-a halt by ConfigMap team-a/stop"]}
+
+
+def test_a_tenant_halts_itself_and_not_the_others() -> None:
+    assert halt_in_force({"namespace": "team-a"}, HALTS, "hedgeops") == HALTS["team-a"][0]
+    assert halt_in_force({"namespace": "team-b"}, HALTS, "hedgeops") is None
+
+
+def test_the_operators_namespace_halts_everyone_and_the_annotation_its_object() -> None:
+    halts = {**HALTS, "hedgeops": ["cluster-wide halt by ConfigMap hedgeops/stop: exchange incident"]}
+    assert "cluster-wide" in (halt_in_force({"namespace": "team-b"}, halts, "hedgeops") or "")
+    annotated = {"namespace": "team-b", "annotations": {"hedgeops.io/halt": "true"}}
+    assert halt_in_force(annotated, {}, "hedgeops") == "hedgeops.io/halt=true is set on the object"
+    assert halt_in_force({"namespace": "team-b", "annotations": {"hedgeops.io/halt": "false"}}, {}, "hedgeops") is None
