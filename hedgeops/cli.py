@@ -170,7 +170,7 @@ def _cmd_journal(args: argparse.Namespace) -> int:
 def _cmd_approve(args: argparse.Namespace) -> int:
     from hedgeops import control, kube
 
-    print(control.approve(kube.connect(args.kubeconfig), args.ref, args.namespace, args.plan_id))
+    print(control.approve(lambda: kube.connect(args.kubeconfig), args.ref, args.namespace, args.plan_id))
     return 0
 
 
@@ -184,7 +184,7 @@ def _cmd_close_all(args: argparse.Namespace) -> int:
             raise control.ControlError("no terminal to confirm on: pass --yes to close without asking")
         return input(question).strip().lower() in ("y", "yes")
 
-    print(control.close_all(kube.connect(args.kubeconfig), args.ref, args.namespace, confirm))
+    print(control.close_all(lambda: kube.connect(args.kubeconfig), args.ref, args.namespace, confirm))
     return 0
 
 

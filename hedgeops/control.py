@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from hedgeops import kube
 from hedgeops.runtime.approval import APPROVE
+from hedgeops.runtime.names import is_namespace, is_object_name
 
 CLOSE_ALL = "hedgeops.io/close-all"
 BOOKS = {"hedgebook": "hedgebooks", "hedgebooks": "hedgebooks", "hb": "hedgebooks"}
@@ -18,19 +19,27 @@ class ControlError(Exception):
     """A request refused before anything was sent, with the reason."""
 
 
-def _ref(ref: str, kinds: dict[str, str]) -> tuple[str, str]:
+def _ref(ref: str, kinds: dict[str, str], namespace: str) -> tuple[str, str]:
+    """The plural and name of `<kind>/<name>`, both checked as Kubernetes does before they reach an API path."""
     kind, _, name = ref.partition("/")
     plural = kinds.get(kind.lower())
     if plural is None or not name:
         raise ControlError(f"expected <kind>/<name> with kind one of {', '.join(sorted(set(kinds.values())))}, "
                            f"got {ref!r}")
+    if not is_object_name(name):
+        raise ControlError(f"{name!r} is not an object name (lowercase letters, digits, '-' and '.', "
+                           "at most 253 characters: DNS-1123)")
+    if not is_namespace(namespace):
+        raise ControlError(f"{namespace!r} is not a namespace name (lowercase letters, digits and '-', "
+                           "at most 63 characters: RFC 1123)")
     return plural, name
 
 
-def approve(conn: kube.Connection, ref: str, namespace: str, plan_id: str) -> str:
+def approve(connect: Callable[[], kube.Connection], ref: str, namespace: str, plan_id: str) -> str:
     """Approve the book's pending plan by its id, after checking it is that plan and still awaiting approval
-    (the operator checks again, with the expiry, when it executes)."""
-    plural, name = _ref(ref, BOOKS)
+    (the operator checks again, with the expiry, when it executes). Connects only once the names are valid."""
+    plural, name = _ref(ref, BOOKS, namespace)
+    conn = connect()
     obj = kube.get(conn, plural, namespace, name)
     pending = (obj.get("status") or {}).get("pendingPlan") or {}
     if not pending:
@@ -45,10 +54,12 @@ def approve(conn: kube.Connection, ref: str, namespace: str, plan_id: str) -> st
     return f"approved plan {plan_id} of hedgebook {namespace}/{name} ({orders}); expires {pending.get('expiresAt')}"
 
 
-def close_all(conn: kube.Connection, ref: str, namespace: str, confirm: Callable[[str], bool]) -> str:
+def close_all(connect: Callable[[], kube.Connection], ref: str, namespace: str,
+              confirm: Callable[[str], bool]) -> str:
     """Ask the operator to flatten a book or an arbitrage (every leg at market, the perps reduce-only) and keep
     it flat until the annotation is removed. Nothing is sent unless `confirm` says yes."""
-    plural, name = _ref(ref, CLOSABLE)
+    plural, name = _ref(ref, CLOSABLE, namespace)
+    conn = connect()
     obj = kube.get(conn, plural, namespace, name)
     spec = obj.get("spec") or {}
     mode = spec.get("mode", "Paper")

@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -121,7 +122,9 @@ def connect(kubeconfig: str | None = None) -> Connection:
 
 
 def object_path(plural: str, namespace: str, name: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+    """The object's API path; segments are quoted so no name can walk it (callers validate names first)."""
+    ns, obj = quote(namespace, safe=""), quote(name, safe="")
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}/{obj}"
 
 
 def _call(conn: Connection, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

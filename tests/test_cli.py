@@ -239,3 +239,17 @@ def test_an_empty_folder_is_an_error_and_anchors_without_aliases_are_fine(tmp_pa
                                                         "{reviewed: 2025-06-01T12:00:00Z}", 1))
     run = hedgeops("validate", str(tmp_path / "anchored.yaml"))
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["approve", "hedgebook/../../../api/v1/namespaces/kube-system/secrets/admin", "3f2a9c1e"],
+    ["approve", "hedgebook/jlp", "3f2a9c1e", "-n", "kube-system/secrets/x"],
+    ["close-all", "hedgebook/Jlp%2F..", "--yes"],
+    ["close-all", "fundingarbitrage/jlp", "--yes", "-n", "../.."],
+])
+def test_control_refuses_names_that_are_not_kubernetes_names_before_connecting(tmp_path: Path,
+                                                                               args: list[str]) -> None:
+    """A name or namespace that could walk the API path is refused before any kubeconfig is read."""
+    run = hedgeops(*args, "--kubeconfig", str(tmp_path / "no-such-kubeconfig"))
+    assert run.returncode == 2 and ("DNS-1123" in run.stderr or "RFC 1123" in run.stderr), run.stderr
+    assert "no kubeconfig" not in run.stderr and "Traceback" not in run.stderr
