@@ -23,6 +23,7 @@ from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.gateway import book_gateway as _book_gateway
 from hedgeops.operator.gateway import secret_reader as _secret_reader
 from hedgeops.operator.halts import halt_in_force
+from hedgeops.operator.ratelimit import parse_networks
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
@@ -140,7 +141,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
         seen: SeenSignals = RedisSeenSignals(redis_client) if redis_client else InMemorySeenSignals()
         desk = SignalDesk(*_book_gateway(settings, logger), _secret_reader(settings, logger), seen, journal,
                           metrics)
-        runtime.webhook, bound = await serve(webhook_app(desk, clock.now), SETTINGS.webhook_addr,
+        app = webhook_app(desk, clock.now, trusted_proxies=parse_networks(SETTINGS.webhook_trusted_proxies))
+        runtime.webhook, bound = await serve(app, SETTINGS.webhook_addr,
                                              SETTINGS.webhook_port)
         webhook = f":{bound}"
     logger.info("hedgeops operator %s: metrics on :%s, webhook %s, locks %s, paper on %s, live trading %s",

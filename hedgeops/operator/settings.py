@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hedgeops.operator.ratelimit import parse_networks
+
 
 @dataclass(frozen=True)
 class OperatorSettings:
@@ -28,6 +30,7 @@ class OperatorSettings:
     # Http holdings may fetch loopback, private, link-local (cloud metadata) addresses: off, as any book's author
     # could otherwise read what only the operator's pod can reach.
     http_holdings_allow_private: bool = False
+    webhook_trusted_proxies: str = ""  # CIDRs of the Ingress: their X-Forwarded-For names the webhook's client
     namespace: str = "hedgeops"  # the operator's own: a halt ConfigMap here halts every namespace's objects
     # Market data older than this (on the cycle's clock, beyond a replay's bar) stops a cycle; None: unchecked.
     max_data_age_seconds: float | None = 30.0
@@ -56,6 +59,7 @@ class OperatorSettings:
             in ("1", "true", "yes"),
             max_data_age_seconds=_seconds_or_off("HEDGEOPS_MAX_DATA_AGE_SECONDS", "30"),
             namespace=os.environ.get("HEDGEOPS_NAMESPACE") or "hedgeops",
+            webhook_trusted_proxies=os.environ.get("HEDGEOPS_WEBHOOK_TRUSTED_PROXIES", ""),
         )
 
     def problems(self) -> list[str]:
@@ -69,6 +73,10 @@ class OperatorSettings:
             out.append(f"HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not {self.lock_ttl_seconds}")
         if self.max_data_age_seconds is not None and not 1 <= self.max_data_age_seconds <= 3600:
             out.append(f"HEDGEOPS_MAX_DATA_AGE_SECONDS must be within 1..3600 or off, not {self.max_data_age_seconds}")
+        try:
+            parse_networks(self.webhook_trusted_proxies)
+        except ValueError as exc:
+            out.append(str(exc))
         return out
 
 

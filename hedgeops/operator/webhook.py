@@ -8,26 +8,26 @@ from this source, 503 a store we need is down. `activeSignal` is set only in a 2
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import aiohttp.web
 
-from hedgeops.operator.ratelimit import SourceLimiter
+from hedgeops.operator.ratelimit import Network, SourceLimiter, client_address
 from hedgeops.runtime.signals import MAX_BODY_BYTES, SignalDesk, SignalOutcome
 
 ROUTE = "/tradingview/{namespace}/{name}"
 
 
-def webhook_app(desk: SignalDesk, now: Callable[[], datetime],
-                limiter: SourceLimiter | None = None) -> aiohttp.web.Application:
-    """The app: one route for signals, one for a probe. Each source is rate-limited before anything is read;
-    bodies over the limit are refused by aiohttp (413)."""
+def webhook_app(desk: SignalDesk, now: Callable[[], datetime], limiter: SourceLimiter | None = None,
+                trusted_proxies: Sequence[Network] = ()) -> aiohttp.web.Application:
+    """The app: one route for signals, one for a probe. Each source is rate-limited before anything is read
+    (behind `trusted_proxies`, the Ingress, the source is the client it forwarded for); bodies over the limit
+    are refused by aiohttp (413)."""
     limits = limiter if limiter is not None else SourceLimiter()  # an empty limiter has len 0: falsy
 
     async def receive(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        # Behind an Ingress the source is the Ingress itself: its own rate limits should then apply per client.
-        wait = limits.take(request.remote or "unknown")
+        wait = limits.take(client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted_proxies))
         if wait > 0:
             out = desk.count(SignalOutcome("RateLimited", f"too many requests from this source: retry in "
                                                           f"{math.ceil(wait)}s"))
