@@ -4,6 +4,7 @@ and a process killed mid-cycle leaves its quotes adopted rather than forgotten."
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -112,3 +113,15 @@ async def test_quotes_of_a_killed_process_are_adopted_not_forgotten() -> None:
     assert len(open_ids) == 4 and {q["clientOrderId"] for q in res.status.quotes} == open_ids
     ids = list(v.account.orders)
     assert len(ids) == len(set(ids))
+
+
+async def test_a_symbol_the_venue_lists_as_no_linear_swap_is_never_quoted() -> None:
+    """The CRD refuses a spot or inverse symbol; this is the same promise held against the market the venue
+    actually lists (a venue can list a symbol differently from what its name says)."""
+    m = MM(rig())
+    v = await m.venue()
+    v.account.markets[SOL] = dataclasses.replace(v.account.markets[SOL], linear_swap=False)
+    res = await m.tick()
+    ready = next(c for c in res.status.conditions if c.type == "Ready")
+    assert (ready.status.value, ready.reason) == ("False", "MarketMismatch") and "linear" in ready.message
+    assert not v.account.orders

@@ -90,6 +90,11 @@ class ObjectCycle:
 Failure = tuple[str, str, bool]  # reason, message, degraded
 
 
+class MarketMismatch(Exception):
+    """The market the venue lists for an object's symbol is not what the spec promises (e.g. not a linear
+    swap): the object must not trade at all."""
+
+
 def _redis_reason(exc: Exception) -> str:
     """The store's error class and first line: enough to act on (OOM, READONLY), never a key or value."""
     text = str(exc).splitlines()[0] if str(exc) else ""
@@ -202,6 +207,8 @@ class Guard:
 
     @staticmethod
     def _translate(exc: Exception) -> Failure | None:
+        if isinstance(exc, MarketMismatch):
+            return ("MarketMismatch", str(exc), False)
         if isinstance(exc, StaleMarketData):
             return ("StaleMarketData", str(exc), True)
         if isinstance(exc, UnknownSymbol):

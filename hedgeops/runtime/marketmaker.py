@@ -19,7 +19,7 @@ from hedgeops.engine.mm_quotes import Resting, diff_quotes
 from hedgeops.engine.pnl import LegBook
 from hedgeops.exchange.venue import OrderRequest, OrderState
 from hedgeops.runtime.conditions import set_condition
-from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
+from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, ObjectCycle, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
 
 ZERO = Decimal(0)
@@ -101,6 +101,9 @@ class MarketMakerReconciler:
                      halted: str | None) -> MakerResult:
         spec, venue, symbol = mm.spec, guard.venue, mm.spec.symbol
         rules = (await venue.markets([symbol]))[symbol]
+        if not rules.linear_swap:  # the CRD says so of the symbol; this of the market the venue would trade
+            raise MarketMismatch(f"{symbol} is not a linear perpetual swap on this venue (spot, future or inverse): "
+                                 "nothing is quoted until spec.symbol names one")
         ctx = guard.context(guard.stream, {symbol: rules})
         events: list[CycleEvent] = []
         book = Book(MakerLedger(LegBook(status.position, status.entryPrice, status.grossRealizedQuote),
