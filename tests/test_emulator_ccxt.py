@@ -184,5 +184,8 @@ async def test_controls_shock_a_price_and_set_the_next_funding_rate_only_when_en
                                            secret="wrong")
             assert (status, answer["code"]) == (401, "50113")  # unsigned: refused like any private call
             assert emu.replay.shocks.get("ETH/USDT") is None
+            status, answer = await control(url, "/emulator/shock", {"instFamily": "SOL-USDT", "ratio": "-0.2"})
+            assert status == 200 and {r["instId"] for r in answer["data"]} == {"SOL-USDT", "SOL-USDT-SWAP"}
+            assert emu.replay.shocks["SOL/USDT"] == emu.replay.shocks["SOL/USDT:USDT"] == D("-0.2")
         finally:
             await ex.close()

@@ -177,13 +177,21 @@ class EmulatorApp:
     # ---- test controls (not OKX's: what a market does to a strategy, on demand) ----------------------------
 
     async def shock(self, request: web.Request) -> web.Response:
-        """{instId, ratio}: the instrument's price is (1 + ratio) × the replayed one until shocked again."""
+        """{instId, ratio}: the instrument's price is (1 + ratio) × the replayed one until shocked again;
+        {instFamily: "ETH-USDT", ratio}: spot and swap together, at one instant (a move of the whole market)."""
         body = await self._json(request)
-        inst, ratio = _inst(body.get("instId")), _dec(body.get("ratio"), "ratio")
+        ratio = _dec(body.get("ratio"), "ratio")
+        if "instFamily" in body:
+            insts = [i for i in OKX_INSTRUMENTS.values() if f"{i.base}-{i.quote}" == str(body["instFamily"])]
+            if not insts:
+                raise OkxError("51001", "Instrument ID does not exist")
+        else:
+            insts = [_inst(body.get("instId"))]
         if ratio <= -1:
             raise OkxError("51000", "Parameter ratio error")
-        self.emu.shock(inst.symbol, ratio)
-        return ok([{"instId": inst.inst_id, "ratio": _num(ratio), "last": _num(self.emu.quote(inst).last)}])
+        for inst in insts:
+            self.emu.shock(inst.symbol, ratio)
+        return ok([{"instId": i.inst_id, "ratio": _num(ratio), "last": _num(self.emu.quote(i).last)} for i in insts])
 
     async def set_funding(self, request: web.Request) -> web.Response:
         """{instId, rate}: the swap's coming settlement pays `rate` (shown by public/funding-rate at once)."""
