@@ -21,6 +21,7 @@ from hedgeops.runtime.claims import Claim, Holder, book_claims, ownership, refus
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
+from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
@@ -95,8 +96,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
 
     clock = SimClock(start)
     metrics = Metrics()
+    # Local mode runs the user's own files on the user's machine: their Http holdings may be a localhost service.
     reconciler = HedgeBookReconciler(Services(PaperVenues(clock.now, replay), InMemoryLocks(lambda: 0.0),
-                                              InMemoryJournal(), metrics, owner="local"))
+                                              InMemoryJournal(), metrics, owner="local",
+                                              http_holdings=HttpHoldingsSource(allow_private=True)))
     port = metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
     tallies = {b.key: BookTally(b.key) for b in books}
     for key, why in refused.items():

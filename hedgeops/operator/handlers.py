@@ -43,6 +43,7 @@ from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
 from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.hedgebook import HedgeBookReconciler
+from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.marketmaker import MarketMakerReconciler
@@ -133,7 +134,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
                       snapshot_max_age_s=max(2.0, SETTINGS.tick_seconds)) if SETTINGS.live_trading else None
     venues = Venues(paper, live)
     services = Services(venues, locks, journal, metrics, owner=SETTINGS.identity,
-                        lock_ttl_seconds=SETTINGS.lock_ttl_seconds, max_data_age_s=SETTINGS.max_data_age_seconds)
+                        lock_ttl_seconds=SETTINGS.lock_ttl_seconds, max_data_age_s=SETTINGS.max_data_age_seconds,
+                        http_holdings=HttpHoldingsSource(allow_private=SETTINGS.http_holdings_allow_private))
     runtime = memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
                                      MarketMakerReconciler(services), metrics, venues, redis_client)
     webhook = "off"
