@@ -37,6 +37,9 @@ Figures per (kind, fault), each promised zero except the last:
 - recover: cycles after the fault cleared until Ready=True and at target (hedge within band of the holdings,
   weights within drift, both carry legs open, every quote resting); "never" within --max-recovery is broken.
 
+The JSON also says where each fault struck ("mid-plan", "cycle-start", or "between-cycles" when cycle 0 failed
+before its first order, so the mid-plan case was not exercised) and the Ready=False reasons the object reported.
+
 It exits 0 even when a promise is broken (a bench reports, it does not assert): broken rows say BROKEN and the
 JSON has a "broken" list. Without redis-server it exits 2.
 """
