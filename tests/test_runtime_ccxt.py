@@ -130,3 +130,21 @@ async def test_books_of_one_account_starting_together_share_one_ccxt_client() ->
         assert len({id(v) for v in got}) == 1 and len(venues.clients) == 1 and reads == 1
     finally:
         await venues.close()
+
+
+async def test_a_plan_the_exchange_refuses_whole_is_no_rebalance_and_not_ready(live: Live) -> None:
+    """Every order refused (51008): nothing traded, so nothing counts against the daily limits, the stale clock
+    is not reset, and the book says it was not brought back; once the exchange trades again, it is."""
+    live.rig.emu.faults.rejects = 10
+    b, res = await live.step(live_book())
+    assert res.completed is None and b.status is not None and b.status.rebalancesTotal == 0
+    assert b.status.lastRebalance is None and (b.status.today is None or b.status.today.rebalances == 0)
+    ready = next(c for c in b.status.conditions if c.type == "Ready")
+    assert (ready.status.value, ready.reason) == ("False", "RebalanceFailed") and "no order filled" in ready.message
+    assert "RebalanceFailed" in [e.reason for e in res.events]
+    assert any(e["type"] == "rebalanceFailed" for e in live.entries(b))
+    live.rig.emu.faults.rejects = 0
+    live.rig.clock.advance(300)
+    b, res = await live.step(b)
+    assert res.completed is not None and b.status is not None and b.status.rebalancesTotal == 1
+    assert next(c for c in b.status.conditions if c.type == "Ready").status.value == "True"

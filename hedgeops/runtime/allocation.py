@@ -137,12 +137,12 @@ class AllocationCycle:
         for d in decision.drifts:
             self.s.metrics.weight_drift.labels(ns, name, d.asset).set(float(d.drift))
             self.s.metrics.band.labels(ns, name, d.asset).set(float(d.threshold))
-        self.s.metrics.healthy(KIND, ns, name)
+        self.s.metrics.healthy(KIND, ns, name, ready=result.failed is None)
         worst = max((abs(d.drift) for d in decision.drifts), default=ZERO)
         conds = book_conditions(status, now, gen, ready_message=f"observed {len(units)} balances on "
                                 f"{spec.exchange.name}/{spec.exchange.account}", within=decision.action == "Hold",
                                 band_reason=decision.reason, band_message=decision.message, pending=pending,
-                                halted=halted)
+                                halted=halted, failed=result.failed)
         result.status = status.model_copy(update={
             **updates, "observedGeneration": gen, "conditions": conds, "lastCheck": now, "workingPlan": working,
             "rebalanceSeq": seq, "valueQuote": q8(total), "totalDeviationRatio": q8(worst),

@@ -38,6 +38,7 @@ class CycleResult:
     plan: RebalancePlan | None = None
     completed: RebalanceRecord | None = None
     events: list[CycleEvent] = field(default_factory=list)
+    failed: str | None = None  # a plan ended with nothing traded (every order refused or cancelled): why
 
 
 def today_of(status: HedgeBookStatus, now: datetime) -> DailyCounters:
@@ -50,19 +51,26 @@ def today_of(status: HedgeBookStatus, now: datetime) -> DailyCounters:
 async def finish_plan(s: Services, book: HedgeBook, working: WorkingPlan, now: datetime, status: HedgeBookStatus,
                       today: DailyCounters, ctx: ExecutionContext, result: CycleResult) -> dict[str, Any]:
     """A plan whose orders are all done: its record, event, journal entry, metrics and the status counters."""
+    ns, name = book.metadata.namespace, book.metadata.name
+    if not any(o.filled > 0 for o in working.orders):
+        # Nothing traded (every order refused or cancelled unfilled): not a rebalance. It must not count against
+        # the daily limits or reset the stale clock, and the book is not Ready: the exchange would not trade.
+        refused = sorted({o.state for o in working.orders})
+        result.failed = (f"plan {working.planId}: no order filled ({', '.join(refused)}); the book was not "
+                         "brought back and is tried again at its next interval")
+        result.events.append(CycleEvent("Warning", "RebalanceFailed", result.failed))
+        await ctx.record({"type": "rebalanceFailed", "planId": working.planId, "reason": working.reason,
+                          "urgency": working.urgency, "states": refused})
+        return {}
     cost = q8(plan_cost(working))
     completed = RebalanceRecord(time=now, planId=working.planId, reason=working.reason, urgency=working.urgency,
                                 orders=len(working.orders), costQuote=cost)
-    ns, name = book.metadata.namespace, book.metadata.name
     s.metrics.rebalances.labels(ns, name, working.urgency, working.reason).inc()
     s.metrics.cost.labels(ns, name).inc(float(cost))
     result.completed = completed
-    filled = sum(1 for o in working.orders if o.state == "closed")
-    if filled == 0:
-        result.events.append(CycleEvent("Warning", "RebalanceFailed", f"plan {working.planId}: no order filled"))
-    else:
-        result.events.append(CycleEvent("Normal", "Rebalanced", f"plan {working.planId}: {filled} orders filled, "
-                                        f"cost {cost} {book.spec.quoteCurrency}"))
+    filled = sum(1 for o in working.orders if o.filled > 0)
+    result.events.append(CycleEvent("Normal", "Rebalanced", f"plan {working.planId}: {filled} orders filled, "
+                                    f"cost {cost} {book.spec.quoteCurrency}"))
     await ctx.record({"type": "rebalance", "planId": working.planId, "reason": working.reason,
                       "urgency": working.urgency, "costQuote": str(cost), "filled": filled})
     return {"lastRebalance": completed, "rebalancesTotal": status.rebalancesTotal + 1,
@@ -73,9 +81,11 @@ async def finish_plan(s: Services, book: HedgeBook, working: WorkingPlan, now: d
 
 def book_conditions(status: HedgeBookStatus, now: datetime, generation: int | None, *, ready_message: str,
                     within: bool, band_reason: str, band_message: str, pending: PendingPlan | None,
-                    halted: bool) -> list[Condition]:
-    """Ready, WithinBand, Degraded, AwaitingApproval and Halted after a cycle that did its job."""
-    conds = set_condition(status.conditions, "Ready", True, "Reconciled", ready_message, now, generation)
+                    halted: bool, failed: str | None = None) -> list[Condition]:
+    """Ready, WithinBand, Degraded, AwaitingApproval and Halted after a cycle that ran; Ready=False
+    RebalanceFailed when its plan ended with nothing traded (`failed`)."""
+    conds = set_condition(status.conditions, "Ready", failed is None, "Reconciled" if failed is None else
+                          "RebalanceFailed", ready_message if failed is None else failed, now, generation)
     conds = set_condition(conds, "WithinBand", within, "WithinBand" if within else band_reason,
                           "" if within else band_message, now, generation)
     conds = set_condition(conds, "Degraded", False, "Healthy", "", now, generation)

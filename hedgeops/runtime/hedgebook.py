@@ -260,8 +260,8 @@ class HedgeBookReconciler:
             f"{spec.exchange.account}", within=within,
             band_reason=decision.primary.code if decision.primary else "OutOfBand",
             band_message="" if decision.primary is None else decision.primary.message, pending=pending,
-            halted=halted)
-        self.s.metrics.healthy(KIND, ns, name)
+            halted=halted, failed=result.failed)
+        self.s.metrics.healthy(KIND, ns, name, ready=result.failed is None)
         result.status = status.model_copy(update={
             **updates,
             "observedGeneration": gen,

@@ -82,9 +82,9 @@ class Metrics:
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
 
-    def healthy(self, kind: str, namespace: str, name: str) -> None:
-        """The object completed a cycle: Ready, not Degraded."""
-        self.ready.labels(kind, namespace, name).set(1)
+    def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:
+        """The object completed a cycle: not Degraded, and Ready unless the cycle says otherwise."""
+        self.ready.labels(kind, namespace, name).set(1 if ready else 0)
         self.degraded.labels(kind, namespace, name).set(0)
 
     def observe_exposure(self, namespace: str, book: str, exposure: BookExposure) -> None:
