@@ -166,14 +166,27 @@ def _idle(state: CarryState, inp: Inputs) -> Step:
     if not check.ok:
         return Step(state, check.reason, check.message)
     ask, mark = m.spot_book.asks[0][0], m.mark_price
-    margin_needed = qty * mark / spec.leverage
-    # Margin must be sufficient (ratio ≥ minMarginRatio once open); if it is not, move what brings it to 1
-    # from the spot wallet, and refuse when the spot wallet cannot pay for that and the spot leg.
-    short = a.perp_equity < margin_needed * spec.entry.minMarginRatio
-    gap = margin_needed - a.perp_equity if short else ZERO
+    gap = _margin_gap(inp, qty)
     if a.free_quote < qty * ask * (1 + spec.liquidity.maxSlippageRatio) + gap:
-        return Step(state, "InsufficientBalance",
-                    f"spot wallet {a.free_quote:.2f} cannot buy {qty} at {ask} and fund margin {gap:.2f}")
+        # The wallet holds less than the capital split gives this pair (an earlier loss, fees): enter with what
+        # it can pay for, legs and margin alike, rather than waiting for ever on a size it will never have.
+        leg_price = ask * (1 + spec.liquidity.maxSlippageRatio)
+        # Either the derivatives wallet already holds the margin (the spot leg is all the wallet pays for), or
+        # it does not and the wallet moves the difference first: the largest size either way allows.
+        covered = min(a.free_quote / leg_price, a.perp_equity * spec.leverage / mark)
+        funded = (a.free_quote + a.perp_equity) / (leg_price + mark / spec.leverage)
+        if funded * mark / spec.leverage <= a.perp_equity:
+            funded = ZERO  # that size would need no transfer: it is the first case, already counted
+        smaller = entry_qty(m, min(qty, max(covered, funded)) * ask)
+        check = _entry_checks(state, inp, smaller) if smaller > 0 else check
+        smaller_gap = _margin_gap(inp, smaller)
+        if smaller <= 0 or not check.ok or \
+                a.free_quote < smaller * ask * (1 + spec.liquidity.maxSlippageRatio) + smaller_gap:
+            return Step(state, "InsufficientBalance",
+                        f"spot wallet {a.free_quote:.2f} cannot buy {qty} at {ask} and fund margin {gap:.2f}, nor "
+                        "the markets' minimum order")
+        qty, gap = smaller, smaller_gap
+    margin_needed = qty * mark / spec.leverage
     opening = replace(state, phase=Phase.OPENING, target_qty=qty, complete_attempts=0,
                       negative_funding_streak=0,
                       ledger=CarryLedger(capital_quote=qty * ask + margin_needed))
@@ -181,6 +194,14 @@ def _idle(state: CarryState, inp: Inputs) -> Step:
     transfers: tuple[Action, ...] = (Transfer("derivatives", gap),) if gap > 0 else ()
     return Step(opening, "Entry", f"funding {m.funding_rate:.4%}: long {qty} spot, short {qty} perp",
                 transfers + orders)
+
+
+def _margin_gap(inp: Inputs, qty: Decimal) -> Decimal:
+    """What must move to the derivatives wallet before entering `qty`: margin must be sufficient (ratio ≥
+    minMarginRatio once open); if it is not, what brings it to 1."""
+    margin_needed = qty * inp.market.mark_price / inp.spec.leverage
+    short = inp.account.perp_equity < margin_needed * inp.spec.entry.minMarginRatio
+    return margin_needed - inp.account.perp_equity if short else ZERO
 
 
 def _legs_match(spot: Decimal, perp: Decimal, target: Decimal, tolerance: Decimal) -> bool:
