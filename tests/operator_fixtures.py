@@ -134,10 +134,10 @@ async def events_posted(emulator: ClusterEmulator, *reasons: str, timeout: float
     return events(emulator)
 
 
-def status_of(emulator: ClusterEmulator, plural: str, name: str) -> dict[str, Any]:
-    key = (f"hedgeops.io/v1alpha1/{plural}", "default", name)
+def status_of(emulator: ClusterEmulator, plural: str, name: str, namespace: str = "default") -> dict[str, Any]:
+    key = (f"hedgeops.io/v1alpha1/{plural}", namespace, name)
     for (res, ns, n), obj in emulator.objects.items():
-        if f"{res.group}/{res.version}/{res.plural}" == key[0] and ns == "default" and n == name:
+        if f"{res.group}/{res.version}/{res.plural}" == key[0] and ns == namespace and n == name:
             return dict(obj.raw.get("status") or {})
     return {}
 

@@ -39,9 +39,15 @@ async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, 
     kube, _ = cluster
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
-    for body in (_book("live", "Live", "main", "okx-creds"), _book("paper", "Paper", "paper", None),
-                 _book("nokey", "Live", "other", "missing")):
+    for body in (_book("live", "Live", "main", "okx-creds"), _book("paper", "Paper", "paper", None)):
         assert (await kube.post(BOOKS, json=body)).status == 201
+    # Another tenant names the same exchange, account label and Secret name, but holds no such Secret in its own
+    # namespace: it must never reach the client built from the first tenant's Secret.
+    attacker = BOOKS.replace("/namespaces/default/", "/namespaces/attacker/")
+    policy = example("rebalancepolicy-compact.yaml")
+    assert (await kube.post(POLICIES.replace("/default/", "/attacker/"), json=policy)).status == 201
+    intruder = _book("nokey", "Live", "main", "okx-creds")
+    intruder["spec"]["holdings"]["static"] = {"SOL": 500, "ETH": 30}
 
     live = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "live")).get("rebalancesTotal", 0) >= 1 and s,
                           timeout=60, what="the live book's first rebalance")
@@ -56,10 +62,14 @@ async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, 
     assert ready(paper)["status"] == "True"  # type: ignore[index]
     assert len(exchange.emu.account(KEY).ord_ids) == 2  # the paper book traded nothing on the exchange
 
-    nokey = await wait_for(lambda: ready(status_of(kube, "hedgebooks", "nokey")), what="missing secret status")
-    assert (nokey["status"], nokey["reason"]) == ("False", "VenueUnavailable") and "missing" in nokey["message"]
-    for name in ("live", "paper", "nokey"):
-        assert SECRET not in str(status_of(kube, "hedgebooks", name))
+    assert (await kube.post(attacker, json=intruder)).status == 201
+    nokey = await wait_for(lambda: ready(status_of(kube, "hedgebooks", "nokey", "attacker")),
+                           what="the other tenant's status")
+    assert (nokey["status"], nokey["reason"]) == ("False", "VenueUnavailable")
+    assert "attacker/okx-creds not found" in nokey["message"]
+    assert len(exchange.emu.account(KEY).ord_ids) == 2  # nothing of the intruder's on the first tenant's account
+    for name, ns in (("live", "default"), ("paper", "default"), ("nokey", "attacker")):
+        assert SECRET not in str(status_of(kube, "hedgebooks", name, ns))
 
 
 def test_settings_that_cannot_work_together_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
