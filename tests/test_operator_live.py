@@ -45,8 +45,10 @@ async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, 
     # namespace: it must never reach the client built from the first tenant's Secret.
     attacker = BOOKS.replace("/namespaces/default/", "/namespaces/attacker/")
     policy = example("rebalancepolicy-compact.yaml")
+    policy["metadata"]["namespace"] = "attacker"
     assert (await kube.post(POLICIES.replace("/default/", "/attacker/"), json=policy)).status == 201
     intruder = _book("nokey", "Live", "main", "okx-creds")
+    intruder["metadata"]["namespace"] = "attacker"
     intruder["spec"]["holdings"]["static"] = {"SOL": 500, "ETH": 30}
 
     live = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "live")).get("rebalancesTotal", 0) >= 1 and s,
