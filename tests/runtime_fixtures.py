@@ -61,6 +61,16 @@ def policy(**spec: Any) -> RebalancePolicy:
                                                     **spec}})
 
 
+class Monotonic:
+    """A monotonic clock (seconds) the test moves: caches' TTLs and rate limiters."""
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 class Killed(BaseException):
     """What SIGKILL does to a process, as far as the code after it is concerned: nothing more runs."""
 

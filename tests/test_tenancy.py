@@ -22,21 +22,11 @@ from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues, live_account_key, paper_account_key
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock
-from .runtime_fixtures import book, policy
+from .runtime_fixtures import Monotonic, book, policy
 
 D = Decimal
 SOL = "SOL/USDT:USDT"
 OTHER_KEY, OTHER_SECRET, OTHER_PASS = "attacker-key", "attacker-secret", "attacker-pass"
-
-
-class Now:
-    """A monotonic clock the test moves (the Secret cache's TTL)."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @dataclass
@@ -44,7 +34,7 @@ class Tenants:
     emu: Emulator
     clock: Clock
     secrets: dict[tuple[str, str], dict[str, str]]
-    now: Now
+    now: Monotonic
     reconciler: HedgeBookReconciler
     live: CcxtVenues
 
@@ -66,7 +56,7 @@ async def tenants() -> AsyncIterator[Tenants]:
     async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
         return dict(secrets[(namespace, name)])  # KeyError: not found, as the operator's reader raises
 
-    now = Now()
+    now = Monotonic()
     async with serving(emu) as (_, url):
         live = CcxtVenues(read_secret, {"okx": url}, snapshot_max_age_s=0, rate_limit=False, monotonic=now)
         venues = Venues(PaperVenues(clock), live)

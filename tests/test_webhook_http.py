@@ -19,22 +19,15 @@ from hedgeops.operator.ratelimit import SourceLimiter
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.metrics import Metrics
 
+from .runtime_fixtures import Monotonic
 from .test_runtime_signals import NOW, Cluster, alert, desk
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @dataclass
 class Served:
     cluster: Cluster
     port: int
-    clock: Clock
+    clock: Monotonic
     metrics: Metrics
 
     def post(self, path: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -52,7 +45,7 @@ class Served:
 async def served(redis_client: aioredis.Redis) -> AsyncIterator[Served]:
     c = Cluster(passphrase="mot-de-passe-élevé-✓")
     d, metrics, _ = desk(c, redis_client)
-    clock = Clock()
+    clock = Monotonic()
     runner: aiohttp.web.AppRunner
     runner, port = await serve(webhook_app(d, lambda: NOW, SourceLimiter(per_minute=60, burst=5, monotonic=clock)),
                                "127.0.0.1", 0)
@@ -96,7 +89,7 @@ async def test_each_source_is_rate_limited_before_anything_is_read(served: Serve
 
 
 def test_the_limiter_keeps_a_bounded_map_of_sources() -> None:
-    clock = Clock()
+    clock = Monotonic()
     limiter = SourceLimiter(per_minute=30, burst=2, max_sources=1000, monotonic=clock)
     assert [limiter.take("10.0.0.1") for _ in range(3)][:2] == [0, 0] and limiter.take("10.0.0.1") > 0
     for i in range(50_000):

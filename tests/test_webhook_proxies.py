@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from hedgeops.operator.ratelimit import SourceLimiter, client_address, parse_networks
 from hedgeops.operator.webhook import serve, webhook_app
 
+from .runtime_fixtures import Monotonic
 from .test_runtime_signals import NOW, Cluster, desk
-from .test_webhook_http import Clock
 
 INGRESS = parse_networks("10.0.0.0/8, 127.0.0.1")
 
@@ -38,7 +38,7 @@ def test_bad_proxy_lists_are_named() -> None:
 @pytest.fixture
 async def behind_ingress(redis_client: aioredis.Redis) -> AsyncIterator[Callable[[str], int]]:
     d, _, _ = desk(Cluster(), redis_client)
-    app = webhook_app(d, lambda: NOW, SourceLimiter(per_minute=60, burst=2, monotonic=Clock()),
+    app = webhook_app(d, lambda: NOW, SourceLimiter(per_minute=60, burst=2, monotonic=Monotonic()),
                       trusted_proxies=INGRESS)
     runner: aiohttp.web.AppRunner
     runner, port = await serve(app, "127.0.0.1", 0)
