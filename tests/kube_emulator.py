@@ -1,13 +1,17 @@
-"""The kmock Kubernetes emulator, filled in where kopf needs more than kmock 0.8 does (DESIGN §6):
-resourceVersion, uid, generation and creationTimestamp on writes; namespace from the URL on POST;
-generateName; 201 on create; a bounded request history; the status subresource kept apart from the main
-resource; kind/apiVersion on lists; JSON-patch with `test` (422 when it fails). Declares HedgeOps' CRDs from the
-generated files."""
+"""The kmock Kubernetes emulator, filled in where kopf needs more than kmock 0.8 does (DESIGN §6), and strict
+where the real API server is: every create, update (PUT), patch (merge, JSON) and delete of a declared custom
+resource, and of its /status, goes through tests/apiserver_strict.py and tests/crd_schema.py, which read the CRDs
+from their files (pruning, defaulting, OpenAPI and CEL validation with 422 and causes, status-subresource
+semantics, generation, resourceVersion preconditions with 409, no write and no event when nothing changed).
+Other resources (Secrets, ConfigMaps, Events, Leases) keep kmock's lenient store, with resourceVersion, uid,
+generation and creationTimestamp on writes, namespace from the URL on POST, generateName, 201 on create, the
+status subresource kept apart and JSON-patch with `test`. Lists carry kind/apiVersion; kmock's request history is
+bounded."""
 
 from __future__ import annotations
 
 import copy
-import itertools
+import functools
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +23,12 @@ import kmock
 import yaml
 from kmock._internal import enums, rendering
 
-_rv = itertools.count(1000)
+from .apiserver_strict import ApiError, StrictWrites, next_resource_version, timestamp
+from .crd_schema import CustomResourceSchema
+
 KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
+KEEP_VERSIONS = 4  # of each strictly handled object's history: nothing reads older versions, and 500 books grow it
+KEEP_WARNINGS = 1000
 
 
 def _apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -45,23 +53,54 @@ def _apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[st
     return doc
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled(text: str) -> tuple[dict[str, Any], dict[str, CustomResourceSchema]]:
+    """A CRD file and its schemas compiled, once per content: compiling every CEL rule takes about a second."""
+    crd = yaml.safe_load(text)
+    return crd, {s.version: s for s in CustomResourceSchema.from_crd(crd)}
+
+
 @attrs.define(kw_only=True)
 class ClusterEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator with the API-server behaviour kopf relies on."""
+    """kmock's emulator with the API-server behaviour kopf relies on, strict on the declared CRDs' kinds."""
+
+    ratcheting: bool = True  # CRDValidationRatcheting (on by default since Kubernetes 1.30)
+    # what the API server would have said in Warning headers: unknown fields it pruned, per request
+    warnings: list[str] = attrs.field(factory=list, init=False)
+    _strict: dict[str, StrictWrites] = attrs.field(factory=dict, init=False)
 
     def declare_crds(self, directory: Path) -> None:
+        """Serve every CRD in `directory` (the files, as `kubectl apply -f` would), its schema compiled once."""
         self.resources.load_bundled()
         for path in sorted(directory.glob("*.yaml")):
-            crd = yaml.safe_load(path.read_text())
+            crd, schemas = _compiled(path.read_text())
             names, group = crd["spec"]["names"], crd["spec"]["group"]
             for version in crd["spec"]["versions"]:
-                self.resources[f"{group}/{version['name']}/{names['plural']}"] = kmock.ResourceInfo(
-                    kind=names["kind"], singular=names["singular"], namespaced=True,
+                key = f"{group}/{version['name']}/{names['plural']}"
+                self.resources[key] = kmock.ResourceInfo(
+                    kind=names["kind"], singular=names["singular"], namespaced=crd["spec"]["scope"] == "Namespaced",
                     verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
                     shortnames=set(names.get("shortNames", [])), categories=set(names.get("categories", [])),
                     subresources=set(version.get("subresources", {})))
+                self._strict[key] = StrictWrites(schemas[version["name"]], ratcheting=self.ratcheting)
+
+    def _strict_for(self, request: rendering.Request) -> StrictWrites | None:
+        res = request.resource
+        if res is None:
+            return None
+        return self._strict.get(f"{res.group}/{res.version}/{res.plural}")
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        writes = self._strict_for(request)
+        if writes is not None and request.method in (enums.method.POST, enums.method.PUT, enums.method.PATCH,
+                                                     enums.method.DELETE) and (request.name or request.method
+                                                                               == enums.method.POST):
+            try:
+                response = await self._strict_write(writes, request)
+            except ApiError as exc:
+                response = aiohttp.web.json_response(exc.status(), status=exc.code)
+            self._forget()
+            return response
         if request.resource is not None:
             try:
                 self._prepare(request)
@@ -73,6 +112,82 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         self._forget()
         return response
 
+    async def _strict_write(self, writes: StrictWrites, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """Create, update, patch or delete one object as kube-apiserver would, then store it and tell watchers."""
+        assert request.resource is not None
+        schema = writes.schema
+        async with self._lock:  # one write at a time: each is computed from the object it replaces
+            if request.method == enums.method.POST:
+                outcome = writes.create(request.data, request.namespace, timestamp())
+                assert outcome.stored is not None
+                meta = outcome.stored["metadata"]
+                key: Any = (request.resource, meta.get("namespace"), meta.get("name"))
+                self._check_strict_fields(request, outcome.pruned)
+                if key in self._objects and not self._objects[key].deleted:
+                    raise ApiError(409, "AlreadyExists", f'{schema.plural}.{schema.group} "{meta.get("name")}" '
+                                   "already exists", {"name": meta.get("name"), "group": schema.group,
+                                                      "kind": schema.plural})
+                if key in self._objects:
+                    self._objects[key].create(outcome.stored)
+                else:
+                    self._objects[key] = outcome.stored
+                await self._buses[request.resource].put({"type": "ADDED", "object": outcome.stored})
+                return self._answer(outcome.stored, outcome.pruned, 201)
+            key = (request.resource, request.namespace, request.name)
+            if key not in self._objects or self._objects[key].deleted:
+                raise ApiError(404, "NotFound", f'{schema.plural}.{schema.group} "{request.name}" not found',
+                               {"name": request.name, "group": schema.group, "kind": schema.plural})
+            stored = self._objects[key]
+            current = copy.deepcopy(stored.raw)
+            if request.method == enums.method.DELETE:
+                return await self._strict_delete(request, key, current)
+            outcome = writes.update(current, request.data, method=request.method.value,
+                                    content_type=request.headers.get("Content-Type", ""),
+                                    subresource=request.subresource)
+            self._check_strict_fields(request, outcome.pruned)
+            if outcome.stored is None:
+                return self._answer(current, outcome.pruned, 200)
+            stored.create(outcome.stored)
+            del stored.history[:-KEEP_VERSIONS]
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": outcome.stored})
+            meta = outcome.stored["metadata"]
+            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                stored.delete()
+                await self._buses[request.resource].put({"type": "DELETED", "object": outcome.stored})
+            return self._answer(outcome.stored, outcome.pruned, 200)
+
+    async def _strict_delete(self, request: rendering.Request, key: Any, current: dict[str, Any]
+                             ) -> aiohttp.web.StreamResponse:
+        """With finalizers the object is only marked (deletionTimestamp); without, it goes at once."""
+        assert request.resource is not None
+        meta = current.setdefault("metadata", {})
+        if meta.get("deletionTimestamp"):
+            return self._answer(current, [], 200)
+        meta["resourceVersion"] = next_resource_version()
+        if meta.get("finalizers"):
+            meta.update(deletionTimestamp=timestamp(), deletionGracePeriodSeconds=0)
+            self._objects[key].create(current)
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": current})
+        else:
+            self._objects[key].delete()
+            await self._buses[request.resource].put({"type": "DELETED", "object": current})
+        return self._answer(current, [], 200)
+
+    def _check_strict_fields(self, request: rendering.Request, pruned: list[str]) -> None:
+        """fieldValidation=Strict refuses unknown fields; the default (Warn) prunes them with a warning."""
+        if pruned and request.params.get("fieldValidation") == "Strict":
+            raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(
+                f'unknown field "{p}"' for p in pruned))
+
+    def _answer(self, obj: dict[str, Any], pruned: list[str], code: int) -> aiohttp.web.StreamResponse:
+        response = aiohttp.web.json_response(obj, status=code)
+        for path in pruned:
+            warning = f'unknown field "{path}"'
+            response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
+            self.warnings.append(warning)
+        del self.warnings[:-KEEP_WARNINGS]
+        return response
+
     def _forget(self) -> None:
         """kmock keeps every request for assertions, and matches each new one by scanning them all: quadratic
         over a long run (an operator with hundreds of objects spends its time there). Nothing here asserts on
@@ -81,6 +196,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             del history[:-KEEP_REQUESTS]
 
     def _prepare(self, request: rendering.Request) -> None:
+        assert request.resource is not None
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if request.action == enums.action.CREATE and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})
@@ -91,12 +207,12 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now)
             meta["generation"] = 1
-            meta["resourceVersion"] = str(next(_rv))
+            meta["resourceVersion"] = next_resource_version()
             request.data.pop("status", None) if request.resource.plural != "events" else None
             return
         if request.action != enums.action.UPDATE or request.name is None:
             return
-        key = (request.resource, request.namespace, request.name)
+        key: Any = (request.resource, request.namespace, request.name)
         if key not in self.objects:
             return
         current = self.objects[key].raw
@@ -113,7 +229,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         elif has_status:
             data.pop("status", None)
         meta = data.setdefault("metadata", {})
-        meta["resourceVersion"] = str(next(_rv))
+        meta["resourceVersion"] = next_resource_version()
         if not is_status and "spec" in data and data["spec"] != current.get("spec"):
             meta["generation"] = int(current.get("metadata", {}).get("generation", 1)) + 1
         object.__setattr__(request, "data", data)
@@ -131,5 +247,5 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             group = request.resource.group
             payload["apiVersion"] = f"{group}/{request.resource.version}" if group else request.resource.version
             payload["kind"] = f"{info.kind or 'Object'}List"
-            payload["metadata"] = {"resourceVersion": str(next(_rv))}
+            payload["metadata"] = {"resourceVersion": next_resource_version()}
         return payload
