@@ -170,7 +170,8 @@ def _cmd_journal(args: argparse.Namespace) -> int:
 def _cmd_approve(args: argparse.Namespace) -> int:
     from hedgeops import control, kube
 
-    print(control.approve(lambda: kube.connect(args.kubeconfig), args.ref, args.namespace, args.plan_id))
+    print(control.approve(lambda: kube.connect(args.kubeconfig, args.context), args.ref, args.namespace,
+                          args.plan_id))
     return 0
 
 
@@ -184,8 +185,15 @@ def _cmd_close_all(args: argparse.Namespace) -> int:
             raise control.ControlError("no terminal to confirm on: pass --yes to close without asking")
         return input(question).strip().lower() in ("y", "yes")
 
-    print(control.close_all(lambda: kube.connect(args.kubeconfig), args.ref, args.namespace, confirm))
+    print(control.close_all(lambda: kube.connect(args.kubeconfig, args.context), args.ref, args.namespace, confirm))
     return 0
+
+
+def _kube_options(p: argparse.ArgumentParser) -> None:
+    """kubectl's options for choosing the cluster, the credentials and the namespace."""
+    p.add_argument("--namespace", "-n", default=None, help="default: the context's namespace, else 'default'")
+    p.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    p.add_argument("--context", default=None, help="the kubeconfig context to use (default: its current-context)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,15 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("approve", help="approve a book's pending plan by its id (policy approval: Manual)")
     ap.add_argument("ref", help="hedgebook/<name>")
     ap.add_argument("plan_id", help="the id shown in status.pendingPlan.id")
-    ap.add_argument("--namespace", "-n", default="default")
-    ap.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    _kube_options(ap)
     ap.set_defaults(func=_cmd_approve)
 
     ca = sub.add_parser("close-all", help="flatten a book or an arbitrage at market (perps reduce-only)")
     ca.add_argument("ref", help="hedgebook/<name> or fundingarbitrage/<name>")
-    ca.add_argument("--namespace", "-n", default="default")
     ca.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    ca.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    _kube_options(ca)
     ca.set_defaults(func=_cmd_close_all)
     return p
 

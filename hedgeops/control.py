@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from hedgeops import kube
 from hedgeops.runtime.approval import APPROVE
@@ -19,8 +20,19 @@ class ControlError(Exception):
     """A request refused before anything was sent, with the reason."""
 
 
-def _ref(ref: str, kinds: dict[str, str], namespace: str) -> tuple[str, str]:
-    """The plural and name of `<kind>/<name>`, both checked as Kubernetes does before they reach an API path."""
+Connect = Callable[[], AbstractContextManager[kube.Cluster]]
+
+
+def _namespace(namespace: str) -> str:
+    if not is_namespace(namespace):
+        raise ControlError(f"{namespace!r} is not a namespace name (lowercase letters, digits and '-', "
+                           "at most 63 characters: RFC 1123)")
+    return namespace
+
+
+def _ref(ref: str, kinds: dict[str, str], namespace: str | None) -> tuple[str, str]:
+    """The plural and name of `<kind>/<name>`, checked as Kubernetes does before they reach an API path, and the
+    namespace if one was given (else the kubeconfig context's, checked once it is known)."""
     kind, _, name = ref.partition("/")
     plural = kinds.get(kind.lower())
     if plural is None or not name:
@@ -29,18 +41,22 @@ def _ref(ref: str, kinds: dict[str, str], namespace: str) -> tuple[str, str]:
     if not is_object_name(name):
         raise ControlError(f"{name!r} is not an object name (lowercase letters, digits, '-' and '.', "
                            "at most 253 characters: DNS-1123)")
-    if not is_namespace(namespace):
-        raise ControlError(f"{namespace!r} is not a namespace name (lowercase letters, digits and '-', "
-                           "at most 63 characters: RFC 1123)")
+    if namespace is not None:
+        _namespace(namespace)
     return plural, name
 
 
-def approve(connect: Callable[[], kube.Connection], ref: str, namespace: str, plan_id: str) -> str:
+def approve(connect: Connect, ref: str, namespace: str | None, plan_id: str) -> str:
     """Approve the book's pending plan by its id, after checking it is that plan and still awaiting approval
     (the operator checks again, with the expiry, when it executes). Connects only once the names are valid."""
     plural, name = _ref(ref, BOOKS, namespace)
-    conn = connect()
-    obj = kube.get(conn, plural, namespace, name)
+    with connect() as cluster:
+        ns = _namespace(cluster.namespace if namespace is None else namespace)
+        return _approve(cluster, plural, ns, name, plan_id)
+
+
+def _approve(cluster: kube.Cluster, plural: str, namespace: str, name: str, plan_id: str) -> str:
+    obj = cluster.get(plural, namespace, name)
     pending = (obj.get("status") or {}).get("pendingPlan") or {}
     if not pending:
         raise ControlError(f"{namespace}/{name} has no plan awaiting approval")
@@ -49,18 +65,22 @@ def approve(connect: Callable[[], kube.Connection], ref: str, namespace: str, pl
                            f"({pending.get('state')}), not {plan_id}")
     if pending.get("state") != "Proposed":
         raise ControlError(f"plan {plan_id} is {pending.get('state')}: it can no longer be approved")
-    kube.annotate(conn, plural, namespace, name, {APPROVE: plan_id})
+    cluster.annotate(plural, namespace, name, {APPROVE: plan_id})
     orders = ", ".join(f"{o['side']} {o['amount']} {o['symbol']}" for o in pending.get("orders", []))
     return f"approved plan {plan_id} of hedgebook {namespace}/{name} ({orders}); expires {pending.get('expiresAt')}"
 
 
-def close_all(connect: Callable[[], kube.Connection], ref: str, namespace: str,
-              confirm: Callable[[str], bool]) -> str:
+def close_all(connect: Connect, ref: str, namespace: str | None, confirm: Callable[[str], bool]) -> str:
     """Ask the operator to flatten a book or an arbitrage (every leg at market, the perps reduce-only) and keep
     it flat until the annotation is removed. Nothing is sent unless `confirm` says yes."""
     plural, name = _ref(ref, CLOSABLE, namespace)
-    conn = connect()
-    obj = kube.get(conn, plural, namespace, name)
+    with connect() as cluster:
+        ns = _namespace(cluster.namespace if namespace is None else namespace)
+        return _close_all(cluster, plural, ns, name, confirm)
+
+
+def _close_all(cluster: kube.Cluster, plural: str, namespace: str, name: str, confirm: Callable[[str], bool]) -> str:
+    obj = cluster.get(plural, namespace, name)
     spec = obj.get("spec") or {}
     mode = spec.get("mode", "Paper")
     what = f"Close every position of {obj.get('kind', plural)} {namespace}/{name} ({mode}) at market?"
@@ -70,6 +90,6 @@ def close_all(connect: Callable[[], kube.Connection], ref: str, namespace: str,
     question = f"{what} It stays flat until the hedgeops.io/close-all annotation is removed. [y/N] "
     if not confirm(question):
         raise ControlError("not confirmed: nothing was changed")
-    kube.annotate(conn, plural, namespace, name, {CLOSE_ALL: "true"})
+    cluster.annotate(plural, namespace, name, {CLOSE_ALL: "true"})
     return (f"close-all requested for {namespace}/{name}; watch it with `hedgeops journal "
             f"{plural[:-1]}/{name} -n {namespace}`; undo with `kubectl annotate {plural} {name} {CLOSE_ALL}-`")

@@ -1,25 +1,34 @@
-"""The few Kubernetes calls the CLI makes (read an object, set annotations), through the user's kubeconfig or
-the pod's service account, with the standard library only: the operator itself talks through kopf."""
+"""The CLI's Kubernetes client: the official `kubernetes` library, so a kubeconfig works here exactly as it does
+for kubectl (contexts, exec and auth-provider plugins, in-cluster service account). The operator itself talks
+through kopf, which logs in through the same library (hedgeops.operator.handlers.login)."""
 
 from __future__ import annotations
 
-import base64
-import json
+import binascii
+import logging
 import os
 import ssl
 import tempfile
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
+import urllib3
 import yaml
+from kubernetes import client as k8s
+from kubernetes.config import ConfigException, kube_config, list_kube_config_contexts, load_incluster_config
+from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_TOKEN_FILENAME
 
 from hedgeops import GROUP, VERSION
 
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+if TYPE_CHECKING:
+    import kopf
+
+SERVICE_ACCOUNT_NAMESPACE = Path(SERVICE_TOKEN_FILENAME).parent / "namespace"
+TIMEOUT_S = 15
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class KubeError(Exception):
@@ -27,53 +36,133 @@ class KubeError(Exception):
 
 
 @dataclass(frozen=True)
-class Connection:
-    server: str
-    token: str | None
-    context: ssl.SSLContext | None
+class Cluster:
+    """An API client for one kubeconfig context (or the pod's service account) and the namespace it names."""
 
+    api: k8s.CustomObjectsApi
+    host: str
+    namespace: str  # the context's namespace, else "default" (kubectl's rule)
+    where: str  # "context NAME of PATH" or "the pod's service account", for messages
 
-def _materialise(data: object, path: object, field: str, folder: Path) -> str | None:
-    """A credential ssl can only read from a file: `<field>-data` decoded into a 0600 file in `folder`."""
-    if data:
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """The object, as the API server has it."""
+        with self._errors(plural, namespace, name):
+            obj = self.api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name,
+                                                        _request_timeout=TIMEOUT_S)
+        return dict(obj) if isinstance(obj, dict) else {}
+
+    def annotate(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        """Set (or, with None, remove) annotations by a JSON merge patch: nothing else of the object changes."""
+        with self._errors(plural, namespace, name):
+            self.api.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name,
+                                                    {"metadata": {"annotations": annotations}},
+                                                    _content_type=MERGE_PATCH, _request_timeout=TIMEOUT_S)
+
+    @contextmanager
+    def _errors(self, plural: str, namespace: str, name: str) -> Iterator[None]:
+        """The client's exceptions as one line each: what failed, and what to check."""
         try:
-            raw = base64.b64decode(str(data), validate=True)
-        except ValueError:
-            raise KubeError(f"kubeconfig: {field}-data is not base64") from None
-        target = folder / f"{field}.pem"
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        return str(target)
-    return str(path) if path else None
+            yield
+        except k8s.ApiException as exc:
+            raise KubeError(_api_error(exc, plural, namespace, name, self.where)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"cannot reach the Kubernetes API at {self.host} ({self.where}): "
+                            f"{_reason(exc)}") from None
 
 
-def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext:
-    """The TLS context of a kubeconfig cluster and user. ssl reads credentials only from files, so the decoded
-    ones live in a private (0700) temporary folder just while the context loads them, and are removed even on
-    error: a client key left in /tmp is a cluster login for anyone who can read it."""
-    with tempfile.TemporaryDirectory(prefix="hedgeops-kube-") as private:
-        folder = Path(private)
-        ca = _materialise(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"),
-                          "certificate-authority", folder)
+def _api_error(exc: k8s.ApiException, plural: str, namespace: str, name: str, where: str) -> str:
+    status = int(exc.status or 0)
+    message = _status_message(exc.body)
+    if status == 404:
+        return f"not found: {plural} {namespace}/{name}"
+    if status == 401:
+        return (f"the API server refused the credentials of {where} (401 Unauthorized): log in again or check the "
+                "kubeconfig's user")
+    if status == 403:
+        return f"forbidden ({where}): {message or 'no permission'}"
+    return f"{plural} {namespace}/{name}: HTTP {status} {exc.reason or ''}: {message}".rstrip(": ")
+
+
+def _status_message(body: object) -> str:
+    """The `message` of a Kubernetes Status body, else the body's start."""
+    if not isinstance(body, str | bytes):
+        return ""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    try:
+        doc = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError:
+        doc = None
+    return str(doc.get("message") or "")[:300] if isinstance(doc, dict) else text[:300]
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost reason of a urllib3 error (MaxRetryError wraps the socket's), without retry noise."""
+    inner = getattr(exc, "reason", None)
+    if isinstance(inner, BaseException) and inner is not exc:
+        return _reason(inner)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc)
+    return text.split(": ", 1)[-1] if "Failed to establish a new connection" in text else text
+
+
+class _Captured(logging.Handler):
+    """The client reports a failed exec plugin only through the root logger (and carries on without a token);
+    kept here to say why instead of letting a 401 follow."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _kubeconfig_paths(kubeconfig: str | None) -> tuple[str, list[Path]]:
+    """The kubeconfig argument as the client takes it, and the files of it that exist ($KUBECONFIG is a list)."""
+    spec = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    paths = [Path(p).expanduser() for p in spec.split(os.pathsep) if p]
+    return spec, [p for p in paths if p.exists()]
+
+
+def _context(spec: str, name: str | None) -> dict[str, Any]:
+    """The named context (else the current one) of the kubeconfig, checked."""
+    try:
+        contexts, current = list_kube_config_contexts(spec)  # type: ignore[no-untyped-call]
+    except ConfigException as exc:
+        raise KubeError(f"{spec}: not a usable kubeconfig: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise KubeError(f"{spec}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError, TypeError, KeyError, AttributeError, ValueError) as exc:
+        raise KubeError(f"{spec}: not a usable kubeconfig ({type(exc).__name__})") from None
+    names = [c.get("name") for c in contexts if isinstance(c, dict)]
+    if name is not None:
+        chosen = next((c for c in contexts if isinstance(c, dict) and c.get("name") == name), None)
+        if chosen is None:
+            raise KubeError(f"{spec}: no context {name!r} (it has {', '.join(map(str, names)) or 'none'})")
+        return dict(chosen)
+    if not isinstance(current, dict):
+        raise KubeError(f"{spec}: no current-context: pass --context (one of {', '.join(map(str, names))})")
+    return dict(current)
+
+
+def _check_tls(cfg: k8s.Configuration) -> None:
+    """Load the CA and client key pair once before any request, so a broken one is named here instead of
+    surfacing as a TLS failure deep in urllib3 (which loads them only on connecting)."""
+    if not str(cfg.host).startswith("https"):
+        return
+    try:
+        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+    except (ssl.SSLError, OSError) as exc:
+        raise KubeError(f"kubeconfig: the certificate-authority cannot be loaded: {_why(exc)}") from None
+    if bool(cfg.cert_file) != bool(cfg.key_file):
+        raise KubeError("kubeconfig: the user has a client certificate without its key, or a key without its "
+                        "certificate")
+    if cfg.cert_file and cfg.key_file:
         try:
-            ctx = ssl.create_default_context(cafile=ca)
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
         except (ssl.SSLError, OSError) as exc:
-            raise KubeError(f"kubeconfig: the certificate-authority cannot be loaded: {_why(exc)}") from None
-        if cluster.get("insecure-skip-tls-verify"):
-            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        cert = _materialise(user.get("client-certificate-data"), user.get("client-certificate"),
-                            "client-certificate", folder)
-        key = _materialise(user.get("client-key-data"), user.get("client-key"), "client-key", folder)
-        if bool(cert) != bool(key):
-            raise KubeError("kubeconfig: the user has a client certificate without its key, or a key without "
-                            "its certificate")
-        if cert and key:
-            try:
-                ctx.load_cert_chain(cert, key)
-            except (ssl.SSLError, OSError) as exc:
-                raise KubeError(f"kubeconfig: the client key or certificate cannot be loaded: {_why(exc)}") from None
-        return ctx
+            raise KubeError(f"kubeconfig: the client key or certificate cannot be loaded: {_why(exc)}") from None
 
 
 def _why(exc: ssl.SSLError | OSError) -> str:
@@ -83,73 +172,84 @@ def _why(exc: ssl.SSLError | OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _named(entries: object, name: object, key: str) -> dict[str, Any] | None:
-    """The `key` body of the kubeconfig list entry called `name` (contexts, clusters, users)."""
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            body = entry.get(key)
-            return body if isinstance(body, dict) else {}
-    return None
+def _has_credentials(cfg: k8s.Configuration) -> bool:
+    return bool(cfg.api_key.get("BearerToken") or cfg.api_key.get("authorization") or cfg.cert_file
+                or cfg.username)
 
 
-def connect(kubeconfig: str | None = None) -> Connection:
-    """The current context of $KUBECONFIG (or ~/.kube/config), else the in-cluster service account."""
-    path = Path(kubeconfig or os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
-    if not path.exists():
-        if (SERVICE_ACCOUNT / "token").exists():
-            ctx = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt"))
-            host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
-            return Connection(f"https://{host}:{port}", (SERVICE_ACCOUNT / "token").read_text().strip(), ctx)
-        raise KubeError(f"no kubeconfig at {path} and not running in a pod")
+def _from_kubeconfig(spec: str, context: str | None, private: Path) -> tuple[k8s.Configuration, str, str]:
+    """The client configuration of a kubeconfig context, its namespace, and words naming it."""
+    chosen = _context(spec, context)
+    name = str(chosen.get("name"))
+    body = chosen.get("context")
+    namespace = str(body.get("namespace") or "default") if isinstance(body, dict) else "default"
+    cfg = k8s.Configuration()
+    captured = _Captured()
+    root = logging.getLogger()
+    root.addHandler(captured)
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise KubeError(f"{path}: not a readable kubeconfig ({type(exc).__name__})") from None
-    if not isinstance(cfg, dict):
-        raise KubeError(f"{path}: not a kubeconfig (expected a mapping)")
-    current = cfg.get("current-context")
-    context = _named(cfg.get("contexts"), current, "context")
-    if context is None:
-        raise KubeError(f"{path}: current-context {current!r} is not defined")
-    cluster = _named(cfg.get("clusters"), context.get("cluster"), "cluster") or {}
-    user = _named(cfg.get("users"), context.get("user"), "user") or {}
-    server = str(cluster.get("server", "")).rstrip("/")
-    if not server:
-        raise KubeError(f"{path}: cluster {context.get('cluster')!r} has no server")
-    ssl_ctx = _tls(cluster, user) if server.startswith("https") else None
-    token = user.get("token")
-    return Connection(server, str(token) if token else None, ssl_ctx)
+        # persist_config=False: a refreshed auth-provider token is never written back into the user's file.
+        kube_config.load_kube_config(config_file=spec, context=name, client_configuration=cfg,  # type: ignore[no-untyped-call]
+                                     persist_config=False, temp_file_path=str(private))
+    except ConfigException as exc:
+        raise KubeError(f"{spec}: context {name!r}: {exc}") from None
+    except binascii.Error:
+        raise KubeError(f"{spec}: context {name!r}: a *-data field is not base64") from None
+    except (OSError, UnicodeDecodeError, TypeError, KeyError, AttributeError, ValueError, yaml.YAMLError) as exc:
+        raise KubeError(f"{spec}: context {name!r}: not a usable kubeconfig ({type(exc).__name__})") from None
+    finally:
+        root.removeHandler(captured)
+    where = f"context {name!r} of {spec}"
+    if captured.messages and not _has_credentials(cfg):
+        raise KubeError(f"the credential plugin of {where} failed: {'; '.join(captured.messages)[:500]}")
+    if not cfg.host:
+        raise KubeError(f"{spec}: the cluster of context {name!r} has no server")
+    return cfg, namespace, where
 
 
-def object_path(plural: str, namespace: str, name: str) -> str:
-    """The object's API path; segments are quoted so no name can walk it (callers validate names first)."""
-    ns, obj = quote(namespace, safe=""), quote(name, safe="")
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}/{obj}"
-
-
-def _call(conn: Connection, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    headers = {"Accept": "application/json"}
-    if conn.token:
-        headers["Authorization"] = f"Bearer {conn.token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/merge-patch+json"
-    req = urllib.request.Request(conn.server + path, data=data, headers=headers, method=method)
+def _in_cluster() -> tuple[k8s.Configuration, str, str]:
+    cfg = k8s.Configuration()
     try:
-        with urllib.request.urlopen(req, timeout=15, context=conn.context) as resp:
-            return dict(json.loads(resp.read() or b"{}"))
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise KubeError(f"not found: {path.rsplit('/', 3)[-3]} {path.rsplit('/', 1)[-1]}") from None
-        raise KubeError(f"{method} {path}: HTTP {exc.code} {exc.read().decode(errors='replace')[:300]}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise KubeError(f"cannot reach the Kubernetes API at {conn.server}: {exc}") from None
+        load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except ConfigException as exc:
+        raise KubeError(f"in-cluster configuration: {exc}") from None
+    try:
+        namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        namespace = "default"
+    return cfg, namespace, "the pod's service account"
 
 
-def get(conn: Connection, plural: str, namespace: str, name: str) -> dict[str, Any]:
-    return _call(conn, "GET", object_path(plural, namespace, name))
+@contextmanager
+def connect(kubeconfig: str | None = None, context: str | None = None) -> Iterator[Cluster]:
+    """A client for `context` (default: the current one) of --kubeconfig, $KUBECONFIG or ~/.kube/config, else the
+    pod's service account. The client library writes embedded keys and certificates to files (ssl reads only
+    files): they go to a private 0700 folder that exists only while this block runs, removed even on error."""
+    spec, existing = _kubeconfig_paths(kubeconfig)
+    with tempfile.TemporaryDirectory(prefix="hedgeops-kube-") as private:
+        if existing:
+            cfg, namespace, where = _from_kubeconfig(spec, context, Path(private))
+        elif kubeconfig is None and context is None and os.environ.get(SERVICE_HOST_ENV_NAME) \
+                and Path(SERVICE_TOKEN_FILENAME).exists():
+            cfg, namespace, where = _in_cluster()
+        else:
+            raise KubeError(f"no kubeconfig at {spec}" + ("" if kubeconfig else " and not running in a pod"))
+        _check_tls(cfg)
+        cfg.retries = 1  # one retry on a dropped connection; a refused one is reported at once
+        api_client = k8s.ApiClient(cfg)
+        try:
+            yield Cluster(k8s.CustomObjectsApi(api_client), str(cfg.host), namespace, where)
+        finally:
+            api_client.close()  # type: ignore[no-untyped-call]
 
 
-def annotate(conn: Connection, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
-    _call(conn, "PATCH", object_path(plural, namespace, name), {"metadata": {"annotations": annotations}})
+def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf.login_via_client, with $KUBECONFIG read at each login. Declared as the operator's login handler
+    because kopf adds its client login only to its default registry (an embedded operator's registry has none),
+    and because the client reads $KUBECONFIG once, when first imported (kopf imports it at its own import): a
+    kubeconfig named later, as the operator tests do per cluster, would otherwise be ignored."""
+    import kopf
+
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+    return info

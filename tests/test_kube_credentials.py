@@ -89,7 +89,8 @@ def test_bad_kubeconfig_credentials_are_a_message_and_leave_nothing(tmp_path: Pa
 
 
 def test_credentials_are_private_while_they_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """While ssl reads them the files are 0600 in a 0700 folder of their own; after connect() they are gone."""
+    """While ssl reads them the files are 0600 in a 0700 folder of their own; after the connection's block they
+    are gone (the kubernetes client writes them wherever it is told: here, a private folder)."""
     cert, key = _pem_pair()
     cfg = _kubeconfig(tmp_path / "config", cert, key, cert, free_port())
     tmp = tmp_path / "tmp"
@@ -107,8 +108,10 @@ def test_credentials_are_private_while_they_exist(tmp_path: Path, monkeypatch: p
         real(self, certfile, keyfile, password)
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
-    conn = kube.connect(str(cfg))
-    assert conn.context is not None and len(seen) == 2
+    with kube.connect(str(cfg)) as cluster:
+        assert cluster.host.startswith("https://") and len(seen) == 2
+        assert {f.name for f in tmp.rglob("*") if f.is_file()} and all(  # they exist only inside the block
+            stat.S_IMODE(f.stat().st_mode) == 0o600 for f in tmp.rglob("*") if f.is_file())
     for file_mode, dir_mode, folder in seen:
         assert file_mode == 0o600 and dir_mode == 0o700 and folder.parent == tmp
     assert list(tmp.rglob("*")) == []

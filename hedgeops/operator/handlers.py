@@ -92,8 +92,12 @@ def _validation_message(exc: ValidationError) -> str:
 
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In a pod: the service account. Elsewhere: $KUBECONFIG or ~/.kube/config. No client library needed."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    """kopf's standard login through the official `kubernetes` client: the pod's service account, else the
+    kubeconfig's current context with its exec or auth-provider plugin (https://docs.kopf.dev/en/stable/
+    authentication/, "Piggybacking"). Declared rather than left to kopf's defaults: see kube.operator_login."""
+    from hedgeops.kube import operator_login
+
+    return operator_login(**kwargs)
 
 
 @kopf.on.startup()
