@@ -7,7 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from hedgeops.api.cel import rule, with_rules
 
 # Money and quantities are Decimal in memory; in JSON (status patches, CRDs) they are numbers, as the
 # schema says. Status figures are reports: the float's shortest repr round-trips what we store.
@@ -25,6 +27,32 @@ SpotSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$", ma
 SwapSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}:[A-Z0-9]{2,12}$", max_length=38)]
 # A DNS-1123 name of another object in the same namespace.
 ObjectName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", max_length=253)]
+# A market symbol as the runtime reports it in status (spot or swap; room for any ccxt symbol).
+StatusSymbol = Annotated[str, Field(max_length=64)]
+# A CamelCase reason or a short code (trigger reasons, plan urgency, order side/type/state).
+ShortText = Annotated[str, Field(max_length=64)]
+# A Decimal the runtime keeps exact as a string in status (at most 18 significant digits and an exponent).
+DecimalText = Annotated[str, Field(max_length=64)]
+# An RFC 3339 time the runtime writes as a string (isoformat with microseconds and offset is 32 characters).
+TimeText = Annotated[str, Field(max_length=64)]
+# Status lists: the most items the runtime writes. A plan has at most 100 orders (client order ids number its legs
+# 00-99, engine/ids.py); a working plan may list a maker order and its taker fallback, hence 200.
+MAX_PLAN_ORDERS = 200
+# Condition types one object carries (Ready, WithinBand, AwaitingApproval, Halted, Degraded, SharedPosition, ...).
+MAX_CONDITIONS = 32
+# metav1.Condition's own bounds (k8s.io/apimachinery/pkg/apis/meta/v1/types.go): type 316, reason 1024,
+# message 32768 characters.
+CONDITION_MESSAGE_LENGTH = 32768
+
+
+def _clipped(limit: int) -> BeforeValidator:
+    """Cut a status text to `limit` characters: one over-long message (an exchange's error text) must not make
+    the API server refuse the whole status write."""
+    return BeforeValidator(lambda v: v[: limit - 1] + "…" if isinstance(v, str) and len(v) > limit else v)
+
+
+# Free text written into status by the runtime (decisions, exchange errors, problems), clipped to its bound.
+StatusMessage = Annotated[str, _clipped(4096), Field(max_length=4096)]
 
 
 def symbol_base(symbol: str) -> str:
@@ -61,10 +89,20 @@ class SecretRef(Schema):
 class ExchangeRef(Schema):
     """Which exchange account a strategy trades on."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,31}$")] = "okx"
-    """ccxt exchange id, for example okx, binance, bybit."""
+    model_config = with_rules(
+        # Positions live on the venue: a book pointed at another exchange would forget them, still open.
+        rule("self.name == oldSelf.name", "exchange.name is immutable: positions stay on the exchange they were "
+             "opened on; create a new object to trade on another exchange", ".name"),
+    )
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,31}$", max_length=32)] = "okx"
+    """ccxt exchange id, for example okx, binance, bybit. Immutable: positions stay on the exchange they were
+    opened on."""
     account: ObjectName = "default"
-    """Account label. One lock is held per (exchange, account): no two actors trade one account at once."""
+    """Account label. One lock is held per (exchange, account): no two actors trade one account at once.
+    Immutable while the object is Live (its positions are on this account; CEL cannot see whether it holds any):
+    to move a flat Live object, set mode Paper, change the account, set mode Live again. A Paper object may move
+    freely (for example to its own account when two objects share a position)."""
     credentialsSecretRef: SecretRef | None = None
     """Secret with keys apiKey, secret and (OKX) passphrase. Required when mode is Live."""
     sandbox: bool = False
@@ -89,18 +127,46 @@ class ConditionStatus(StrEnum):
 class Condition(Schema):
     """A standard Kubernetes condition (metav1.Condition)."""
 
-    type: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z]+$")]
+    type: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z]+$", max_length=316)]
     """Condition type, for example Ready, WithinBand, Degraded."""
     status: ConditionStatus
     """True, False or Unknown."""
-    reason: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")]
+    reason: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=1024)]
     """One CamelCase word explaining the status."""
-    message: str = ""
-    """Human-readable explanation."""
+    message: Annotated[str, _clipped(CONDITION_MESSAGE_LENGTH), Field(max_length=CONDITION_MESSAGE_LENGTH)] = ""
+    """Human-readable explanation (at most 32768 characters, as metav1.Condition)."""
     lastTransitionTime: datetime | None = None
     """When the status last changed."""
     observedGeneration: int | None = None
     """The spec generation the condition was computed from."""
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its $defs inlined: the declared shape of a document kept as a dict."""
+    raw = model.model_json_schema(mode="validation")
+    defs = raw.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = defs[node["$ref"].rsplit("/", 1)[-1]]
+                node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    out: dict[str, Any] = resolve(raw)
+    return out
+
+
+def live_account_rule() -> dict[str, str]:
+    """Transition rule for a spec with `mode` and `exchange`: a Live object keeps its exchange account."""
+    return rule("self.mode != 'Live' || oldSelf.mode != 'Live' || "
+                "(self.exchange.account == oldSelf.exchange.account && "
+                "self.exchange.sandbox == oldSelf.exchange.sandbox)",
+                "exchange.account and exchange.sandbox are immutable while mode is Live: its positions are on "
+                "that account (set mode Paper first to move a flat object)", ".exchange.account")
 
 
 class ObjectMeta(Schema):

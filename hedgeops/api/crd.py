@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import typing
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, NoDefault
+from pydantic_core import core_schema
 
 from hedgeops import GROUP, VERSION
 from hedgeops.api import KINDS
@@ -17,6 +20,36 @@ from hedgeops.api.common import Resource
 
 CATEGORY = "hedgeops"
 _DROP = {"title", "propertyNames"}
+# An RFC 3339 time is at most 35 characters ("2025-03-01T06:25:00.123456789+00:00"); the bound only tells the API
+# server's CEL cost estimator (and any reader) that the string is short.
+DATE_TIME_LENGTH = 64
+
+
+class _Defaults(GenerateJsonSchema):
+    """Pydantic's JSON schema, plus `default: {}` on object fields whose default is a model built by a factory
+    (`exchange`, `objective`, ...): the API server then fills their own defaults in, as the models do, so CEL rules
+    and the operator see `spec.exchange.account` even when the manifest leaves `exchange` out."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> object:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data") \
+                and isinstance(factory(), BaseModel):  # type: ignore[call-arg]
+            return {}
+        return schema.get("default", NoDefault)
+
+
+def _unbounded(node: dict[str, Any]) -> str | None:
+    """What makes this node's size unknown to the API server's CEL cost estimator (None: bounded)."""
+    if node.get("x-kubernetes-preserve-unknown-fields") and "properties" not in node:
+        return None  # free-form on purpose: CEL sees no fields in it
+    t = node.get("type")
+    if t == "string" and "maxLength" not in node:
+        return "string without maxLength"
+    if t == "array" and "maxItems" not in node:
+        return "list without maxItems"
+    if t == "object" and "additionalProperties" in node and "maxProperties" not in node:
+        return "map without maxProperties"
+    return None
 
 
 class SchemaError(ValueError):
@@ -39,7 +72,10 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         if len(options) != 1:
             raise SchemaError(f"{path}: unions are not structural")
         inner = _structural(options[0], defs, path)
-        outer = {k: v for k, v in node.items() if k in ("description", "default") and v is not None}
+        # The field's own description, default and Kubernetes markers (preserve-unknown-fields, list types, rules)
+        # apply to the one remaining option: dropping them once turned pendingPlan into an object pruned to {}.
+        outer = {k: v for k, v in node.items()
+                 if (k in ("description", "default") or k.startswith(("x-kubernetes-", "max"))) and v is not None}
         node = {**inner, **outer}
     rules: list[dict[str, str]] = list(node.get("x-kubernetes-validations", []))
     key_pattern = (node.get("propertyNames") or {}).get("pattern")
@@ -58,6 +94,11 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         out["x-kubernetes-validations"] = rules
     if out.get("default", 0) is None:
         del out["default"]
+    if out.get("type") == "string" and "maxLength" not in out:
+        if out.get("enum"):  # an enum's longest value is its bound
+            out["maxLength"] = max(len(str(v)) for v in out["enum"])
+        elif out.get("format") == "date-time":
+            out["maxLength"] = DATE_TIME_LENGTH
     if out.get("type") == "number" and isinstance(out.get("default"), str):
         out["default"] = float(Decimal(out["default"]))
     for bound, key in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
@@ -86,12 +127,17 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
         out["items"] = _structural(out["items"], defs, f"{path}[]")
     if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
         raise SchemaError(f"{path}: no type")
+    # Every string, list and map is bounded: the API server estimates each CEL rule's cost from these bounds and
+    # refuses a CRD whose rules it cannot bound; the bounds also cap what one object may store.
+    problem = _unbounded(out)
+    if problem:
+        raise SchemaError(f"{path}: {problem}")
     return out
 
 
 def model_schema(model: type[BaseModel], path: str) -> dict[str, Any]:
     """Structural schema of one model."""
-    raw = model.model_json_schema(mode="validation")
+    raw = model.model_json_schema(mode="validation", schema_generator=_Defaults)
     defs = raw.pop("$defs", {})
     return _structural(raw, defs, path)
 
@@ -156,7 +202,8 @@ def render_all() -> dict[str, str]:
     """File name → YAML text for every kind's CRD."""
     out: dict[str, str] = {}
     for cls in KINDS.values():
-        text = yaml.safe_dump(crd_for(cls), sort_keys=False, width=100, allow_unicode=True)
+        plain = json.loads(json.dumps(crd_for(cls)))  # no shared nodes: YAML anchors (&id001) read badly
+        text = yaml.safe_dump(plain, sort_keys=False, width=100, allow_unicode=True)
         out[f"{cls.PLURAL}.{GROUP}.yaml"] = "# Generated by `hedgeops crds` from hedgeops/api. Do not edit.\n" + text
     return out
 

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
+    MAX_CONDITIONS,
     Condition,
     ExchangeRef,
     Mode,
@@ -19,9 +20,13 @@ from hedgeops.api.common import (
     Ratio,
     Resource,
     Schema,
+    ShortText,
     SpotSymbol,
+    StatusMessage,
+    StatusSymbol,
     SwapSymbol,
     is_linear_swap,
+    live_account_rule,
     symbol_base,
 )
 
@@ -34,6 +39,8 @@ MAX_LEVERAGE = Decimal(3)
 MIN_EMERGENCY_MARGIN_RATIO = Decimal("0.1")
 # Pairs one object may list (autoSelect picks at most 20 of them): bounds the CEL uniqueness rule's cost.
 MAX_PAIRS = 50
+# Pairs in status: the listed or picked pairs plus pairs no longer picked that still hold a position.
+MAX_PAIR_STATUSES = 2 * MAX_PAIRS
 
 
 class CarryPair(Schema):
@@ -180,6 +187,7 @@ class FundingArbitrageSpec(Schema):
         rule("!has(self.pairs) || (self.pairs.all(p, self.pairs.exists_one(q, q.spot == p.spot)) && "
              "self.pairs.all(p, self.pairs.exists_one(q, q.perp == p.perp)))",
              "each spot and each perp may appear in one pair only", ".pairs"),
+        live_account_rule(),
     )
 
     exchange: ExchangeRef = Field(default_factory=ExchangeRef)
@@ -237,9 +245,9 @@ class Phase(StrEnum):
 class CarryLegStatus(Schema):
     """One pair's position."""
 
-    spot: str
+    spot: StatusSymbol
     """Spot symbol."""
-    perp: str
+    perp: StatusSymbol
     """Perp symbol."""
     spotQty: Quantity
     """Spot units held."""
@@ -249,9 +257,9 @@ class CarryLegStatus(Schema):
     """(perp − spot) ÷ spot at entry."""
     phase: Phase = Phase.IDLE
     """This pair's phase."""
-    reason: str | None = None
+    reason: ShortText | None = None
     """The last decision's CamelCase reason (Entry, Holding, FundingOutOfRange, StopLoss, ...)."""
-    message: str | None = None
+    message: StatusMessage | None = None
     """The last decision in words."""
     fundingEarnedQuote: Quantity = Decimal(0)
     """Funding received minus paid since this position opened."""
@@ -288,16 +296,16 @@ class BootstrapStatus(Schema):
     """True once credentials worked, no leftover position was found and no abnormal exit is unresolved."""
     at: datetime | None = None
     """When it last ran."""
-    problems: list[str] = Field(default_factory=list)
+    problems: list[StatusMessage] = Field(default_factory=list, max_length=MAX_PAIR_STATUSES)
     """What failed, in words."""
 
 
 class SelectedPair(Schema):
     """A pair autoSelect picked, with what it was picked on."""
 
-    spot: str
+    spot: StatusSymbol
     """Spot symbol."""
-    perp: str
+    perp: StatusSymbol
     """Perp symbol."""
     fundingRate: Quantity
     """Funding rate at the scan."""
@@ -312,8 +320,8 @@ class Selection(Schema):
     """When it ran."""
     candidates: int = 0
     """Pairs the exchange lists that were considered."""
-    pairs: list[SelectedPair] = Field(default_factory=list)
-    """What it picked, best first."""
+    pairs: list[SelectedPair] = Field(default_factory=list, max_length=MAX_PAIRS)
+    """What it picked, best first (at most maxSymbols, 20)."""
 
 
 class BreakerStatus(Schema):
@@ -334,11 +342,11 @@ class FundingArbitrageStatus(Schema):
 
     observedGeneration: int | None = None
     """The spec generation last reconciled."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
     """Ready, Degraded, Halted, BreakerTripped."""
     phase: Phase = Phase.IDLE
     """Current phase."""
-    legs: list[CarryLegStatus] = Field(default_factory=list)
+    legs: list[CarryLegStatus] = Field(default_factory=list, max_length=MAX_PAIR_STATUSES)
     """Positions per pair."""
     fundingEarnedQuote: Quantity = Decimal(0)
     """Funding received minus paid."""

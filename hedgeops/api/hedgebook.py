@@ -7,13 +7,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
 from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
     MAX_ASSETS,
+    MAX_CONDITIONS,
+    MAX_PLAN_ORDERS,
     AssetCode,
     Condition,
+    DecimalText,
     ExchangeRef,
     Mode,
     ObjectRef,
@@ -23,8 +26,14 @@ from hedgeops.api.common import (
     Resource,
     Schema,
     SecretRef,
+    ShortText,
+    StatusMessage,
+    StatusSymbol,
     SwapSymbol,
+    TimeText,
+    inline_schema,
     is_linear_swap,
+    live_account_rule,
     symbol_base,
 )
 
@@ -263,11 +272,7 @@ class HedgeBookSpec(Schema):
             "every targetWeights asset must be one of holdings.exchangeBalance.assets (or the quote currency)",
             ".objective.targetWeights",
         ),
-        rule(
-            "!has(self.legs) || self.legs.all(l, self.legs.exists_one(m, m.asset == l.asset))",
-            "each asset may have one leg only",
-            ".legs",
-        ),
+        live_account_rule(),
         rule(
             "!has(self.holdings.static) || !has(self.legs) || self.legs.all(l, l.asset in self.holdings.static)",
             "every leg's asset must be held",
@@ -293,8 +298,11 @@ class HedgeBookSpec(Schema):
     """What is held."""
     objective: Objective = Field(default_factory=Objective)
     """Hedge or Allocation."""
-    legs: list[Leg] = Field(default_factory=list, max_length=MAX_ASSETS)
-    """Perpetual legs, one per hedged asset."""
+    # A list-map keyed by asset: the API server itself refuses a second leg for one asset (in O(n), where a CEL
+    # uniqueness rule costs O(n²)), and server-side apply merges legs by asset.
+    legs: list[Leg] = Field(default_factory=list, max_length=MAX_ASSETS, json_schema_extra={
+        "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["asset"]})
+    """Perpetual legs, one per hedged asset (at most 50; a second leg for one asset is refused)."""
     policyRef: ObjectRef
     """The RebalancePolicy that says when and how to trade."""
     signals: Signals = Field(default_factory=Signals)
@@ -380,11 +388,11 @@ class AssetWeightStatus(Schema):
 class OrderSummary(Schema):
     """An order of a plan, as reported."""
 
-    clientOrderId: str
-    """Deterministic client order id."""
-    symbol: str
+    clientOrderId: Annotated[str, Field(max_length=64)]
+    """Deterministic client order id (OKX allows 32 characters)."""
+    symbol: StatusSymbol
     """Market symbol."""
-    side: str
+    side: ShortText
     """buy or sell."""
     amount: Quantity
     """Amount in units of the base asset."""
@@ -392,9 +400,9 @@ class OrderSummary(Schema):
     """Amount filled."""
     average: Quantity | None = None
     """Average fill price."""
-    type: str
+    type: ShortText
     """maker (post-only limit) or taker (market)."""
-    state: str = "new"
+    state: ShortText = "new"
     """open, closed (filled), canceled, rejected; queued: waiting for an earlier batch (allocation buys)."""
     feeQuote: Quantity = Decimal(0)
     """Fee paid, in the quote currency."""
@@ -405,11 +413,11 @@ class RebalanceRecord(Schema):
 
     time: datetime
     """When it completed."""
-    planId: str
+    planId: ShortText
     """Plan id."""
-    reason: str
+    reason: ShortText
     """Trigger reason code."""
-    urgency: str
+    urgency: ShortText
     """Normal or Emergency."""
     orders: int
     """Number of orders."""
@@ -420,7 +428,7 @@ class RebalanceRecord(Schema):
 class WorkingPlan(Schema):
     """A plan being executed: kept in status so a restart resumes it by client order id."""
 
-    planId: str
+    planId: ShortText
     """Plan id."""
     seq: int
     """Rebalance sequence number the plan ids derive from."""
@@ -428,13 +436,13 @@ class WorkingPlan(Schema):
     """When the plan was made."""
     makerDeadline: datetime | None = None
     """When unfilled maker orders fall back to taker."""
-    reason: str
+    reason: ShortText
     """Trigger reason code."""
-    urgency: str
+    urgency: ShortText
     """Normal or Emergency."""
-    orders: list[OrderSummary] = Field(default_factory=list)
+    orders: list[OrderSummary] = Field(default_factory=list, max_length=MAX_PLAN_ORDERS)
     """The plan's orders."""
-    queued: list[OrderSummary] = Field(default_factory=list)
+    queued: list[OrderSummary] = Field(default_factory=list, max_length=MAX_PLAN_ORDERS)
     """Allocation plans: the buys, sent once the sells that fund them are done."""
 
 
@@ -443,14 +451,14 @@ class BasketMark(Schema):
 
     tokenPriceQuote: Quantity
     """Token price at the mark."""
-    prices: dict[str, Quantity]
+    prices: Annotated[dict[AssetCode, Quantity], Field(max_length=MAX_ASSETS)]
     """Asset prices at the mark."""
 
 
 class DailyCounters(Schema):
     """Counters for the current UTC day (limits apply per day)."""
 
-    date: str
+    date: Annotated[str, Field(max_length=10)]
     """UTC date, YYYY-MM-DD."""
     rebalances: int = 0
     """Rebalances today."""
@@ -458,8 +466,56 @@ class DailyCounters(Schema):
     """Fees paid today."""
 
 
-# Free-form status objects (their shape is owned by later features and may grow).
-_FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+class PlanOrderDoc(Schema):
+    """One order of a plan awaiting approval, as runtime/approval.py writes it."""
+
+    symbol: StatusSymbol
+    """Market symbol."""
+    side: ShortText
+    """buy or sell."""
+    amount: DecimalText
+    """Amount in units of the base asset (exact, as a string)."""
+    type: ShortText
+    """maker or taker."""
+
+
+class PendingPlanDoc(Schema):
+    """status.pendingPlan as runtime/approval.py writes it (kept a dict in memory; this is its declared shape,
+    so the API server keeps every field instead of pruning the object to {})."""
+
+    id: ShortText
+    """The id to approve (hedgeops.io/approve=<id>)."""
+    state: ShortText
+    """Proposed, Approved, Executed, Expired or Superseded."""
+    proposedAt: TimeText
+    """When the plan was proposed (RFC 3339)."""
+    expiresAt: TimeText
+    """When an unapproved plan expires (RFC 3339)."""
+    approvedBy: Annotated[str, Field(max_length=256)] | None = None
+    """Who approved it."""
+    orders: list[PlanOrderDoc] = Field(default_factory=list, max_length=MAX_PLAN_ORDERS)
+    """The plan's orders."""
+    reasons: list[StatusMessage] = Field(default_factory=list, max_length=4 * MAX_ASSETS)
+    """Why the plan was made, in words (a few per asset at most)."""
+    approve: Annotated[str, Field(max_length=256)] = ""
+    """The command that approves it."""
+
+
+class SignalDoc(Schema):
+    """status.activeSignal as engine/signals.py writes it (no secret: the passphrase is never stored)."""
+
+    id: Annotated[str, Field(max_length=128)]
+    """The alert's id (the webhook refuses ids over 128 characters)."""
+    issuedAt: TimeText
+    """When TradingView sent it (RFC 3339)."""
+    expiresAt: TimeText
+    """When it stops applying (RFC 3339)."""
+    priority: ShortText
+    """low, normal, high or emergency."""
+    targetDelta: Annotated[dict[AssetCode, DecimalText], Field(max_length=MAX_ASSETS)] = Field(default_factory=dict)
+    """Signalled target net delta per asset (exact, as strings)."""
+    hedgeRatio: DecimalText | None = None
+    """Signalled hedge ratio for every asset (exact, as a string)."""
 
 
 class HedgeBookStatus(Schema):
@@ -470,15 +526,17 @@ class HedgeBookStatus(Schema):
 
     observedGeneration: int | None = None
     """The spec generation last reconciled."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
     """Ready, WithinBand, AwaitingApproval, Halted, Degraded."""
-    exposures: list[AssetExposureStatus] = Field(default_factory=list)
+    # Holdings (50 assets) and legs (50, all held) name at most 50 assets; 2x leaves room for legs on assets an
+    # ExchangeBalance or Http source does not report.
+    exposures: list[AssetExposureStatus] = Field(default_factory=list, max_length=2 * MAX_ASSETS)
     """Per-asset exposure."""
     totalExposureQuote: Quantity | None = None
     """Σ |net exposure| in the quote currency."""
     totalDeviationRatio: Quantity | None = None
     """Hedge: Σ |net exposure| ÷ Σ target hedge notional. Allocation: the largest |weight − target|."""
-    weights: list[AssetWeightStatus] = Field(default_factory=list)
+    weights: list[AssetWeightStatus] = Field(default_factory=list, max_length=2 * MAX_ASSETS)
     """Allocation books: per-asset weight against target."""
     valueQuote: Quantity | None = None
     """Allocation books: the book's value in the quote currency."""
@@ -500,9 +558,10 @@ class HedgeBookStatus(Schema):
     """Paper mode: where the simulated basket stood at the last check."""
     highDeviationSince: datetime | None = None
     """Since when deviation has been above the alert ratio (for the persisting-deviation alert)."""
-    pendingPlan: dict[str, Any] | None = Field(default=None, json_schema_extra=_FREE_FORM)
+    # Dicts in memory (the runtime builds and reads them), declared in the CRD by their documents' models.
+    pendingPlan: Annotated[dict[str, Any] | None, WithJsonSchema(inline_schema(PendingPlanDoc))] = None
     """A plan awaiting manual approval (id, expiry, orders)."""
-    activeSignal: dict[str, Any] | None = Field(default=None, json_schema_extra=_FREE_FORM)
+    activeSignal: Annotated[dict[str, Any] | None, WithJsonSchema(inline_schema(SignalDoc))] = None
     """The TradingView signal currently overriding the target."""
 
 

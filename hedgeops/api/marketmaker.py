@@ -6,11 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
 from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
+    MAX_CONDITIONS,
     Condition,
+    DecimalText,
     ExchangeRef,
     Mode,
     PositiveQuantity,
@@ -18,9 +20,16 @@ from hedgeops.api.common import (
     Ratio,
     Resource,
     Schema,
+    ShortText,
+    StatusMessage,
     SwapSymbol,
+    inline_schema,
     is_linear_swap,
+    live_account_rule,
 )
+
+# Resting quotes one MarketMaker tracks: maxOrders (at most 20) a side, plus reduce and close orders still open.
+MAX_QUOTES = 100
 
 
 class MarketMakerSpec(Schema):
@@ -34,6 +43,10 @@ class MarketMakerSpec(Schema):
             ".maxPosition",
         ),
         linear_swap_rule("symbol", "SOL/USDT:USDT"),
+        live_account_rule(),
+        # The position is in this symbol: quoting another would leave it unmanaged.
+        rule("self.symbol == oldSelf.symbol", "symbol is immutable: the position is in this market; create a new "
+             "MarketMaker to quote another", ".symbol"),
     )
 
     exchange: ExchangeRef = Field(default_factory=ExchangeRef)
@@ -44,7 +57,7 @@ class MarketMakerSpec(Schema):
     """Cancel quotes and stop."""
     symbol: SwapSymbol
     """ccxt symbol of a linear perpetual swap (BASE/QUOTE:SETTLE, SETTLE = QUOTE), for example SOL/USDT:USDT:
-    quantity and position are in units of its base."""
+    quantity and position are in units of its base. Immutable: the position is in this market."""
     spreadRatio: Annotated[Decimal, Field(gt=0, le=Decimal("0.1"))]
     """Distance of the first layer from mid, as a ratio of mid (0.01 = 1%)."""
     quantity: PositiveQuantity
@@ -78,6 +91,23 @@ class MarketMakerSpec(Schema):
         return self
 
 
+class QuoteDoc(Schema):
+    """One resting quote as runtime/marketmaker.py keeps it (amounts exact, as strings)."""
+
+    clientOrderId: Annotated[str, Field(max_length=64)]
+    """Deterministic client order id."""
+    side: ShortText
+    """buy or sell."""
+    price: DecimalText
+    """Limit price."""
+    amount: DecimalText
+    """Amount in units of the base asset."""
+    filled: DecimalText = "0"
+    """Amount filled so far."""
+    feeQuote: DecimalText = "0"
+    """Fees paid on it, in the quote currency."""
+
+
 class MarketMakerStatus(Schema):
     """Observed state of a MarketMaker (the seed's cycle summary)."""
 
@@ -85,7 +115,7 @@ class MarketMakerStatus(Schema):
 
     observedGeneration: int | None = None
     """The spec generation last reconciled."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
     """Ready, Degraded, Halted, Finished."""
     bid: Quantity | None = None
     """Best bid seen."""
@@ -93,10 +123,9 @@ class MarketMakerStatus(Schema):
     """Best ask seen."""
     position: Quantity = Decimal(0)
     """Signed position in units."""
-    quotes: list[dict[str, Any]] = Field(  # each: clientOrderId, side, price, amount, filled, feeQuote
-        default_factory=list,
-        json_schema_extra={"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-    )
+    # Dicts in memory (runtime/marketmaker.py builds them), declared in the CRD by QuoteDoc.
+    quotes: Annotated[list[dict[str, Any]], WithJsonSchema(
+        {"type": "array", "items": inline_schema(QuoteDoc), "maxItems": MAX_QUOTES})] = Field(default_factory=list)
     """Resting quotes (side, price, amount)."""
     boughtQty: Quantity = Decimal(0)
     """Units bought since start."""
@@ -116,9 +145,9 @@ class MarketMakerStatus(Schema):
     """First cycle (durationSeconds counts from here)."""
     cycle: int = 0
     """Cycles that sent orders: client order ids derive from it."""
-    reason: str | None = None
+    reason: ShortText | None = None
     """The last decision's CamelCase reason (Quoting, Reduce, RiskClose, StopLoss, TakeProfit, Finished, ...)."""
-    message: str | None = None
+    message: StatusMessage | None = None
     """The last decision in words."""
     lastCheck: datetime | None = None
     """Last cycle."""

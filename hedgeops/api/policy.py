@@ -10,7 +10,16 @@ from croniter import croniter
 from pydantic import ConfigDict, Field, model_validator
 
 from hedgeops.api.cel import rule, with_rules
-from hedgeops.api.common import AssetCode, Condition, PositiveQuantity, Ratio, Resource, Schema
+from hedgeops.api.common import (
+    MAX_ASSETS,
+    MAX_CONDITIONS,
+    AssetCode,
+    Condition,
+    PositiveQuantity,
+    Ratio,
+    Resource,
+    Schema,
+)
 
 
 class Preset(StrEnum):
@@ -151,7 +160,7 @@ class AllocationRules(Schema):
     driftRatio: Ratio = Decimal("0.05")
     """Rebalance when any asset's weight is this many points from its target (0.05: 30% → 35%). Seed 002:
     index fund 5%, BTC/ETH strategies 7%, stablecoin vault 10%."""
-    assetDrift: dict[AssetCode, Ratio] = Field(default_factory=dict)
+    assetDrift: dict[AssetCode, Ratio] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Per-asset drift thresholds that replace driftRatio."""
     minTradeQuote: PositiveQuantity = Decimal(10)
     """Legs worth less than this are left alone."""
@@ -163,7 +172,7 @@ class AllocationRules(Schema):
 class Schedule(Schema):
     """Time-based rebalancing (seed 002)."""
 
-    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$")]
+    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$", max_length=256)]
     """Standard five-field cron expression, UTC (seed 002: monthly "0 0 1 * *", weekly "0 0 * * 1")."""
 
     @model_validator(mode="after")
@@ -192,7 +201,7 @@ class RebalancePolicySpec(Schema):
     000's policies exactly as written."""
     thresholds: Thresholds = Field(default_factory=Thresholds)
     """Explicit thresholds (override the preset)."""
-    assetOverrides: dict[AssetCode, AssetBand] = Field(default_factory=dict)
+    assetOverrides: dict[AssetCode, AssetBand] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Per-asset thresholds. A policy is shared: each book uses the overrides of the assets it hedges."""
     rebalanceTo: RebalanceTo | None = None
     """Target (zero deviation) or BandEdge. Unset: BandEdge for the Adaptive preset, Target otherwise.
@@ -201,12 +210,12 @@ class RebalancePolicySpec(Schema):
     """Volatility-scaled per-asset bands (replace the asset ratio; per-asset overrides still win)."""
     execution: Execution = Field(default_factory=Execution)
     """Order placement."""
-    minOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict)
+    minOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Smallest order per asset in units (seed 000: SOL 0.05, ETH 0.005, BTC 0.0005). Never below the
     market's own minimum."""
     limits: Limits = Field(default_factory=Limits)
     """Risk limits."""
-    maxOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict)
+    maxOrder: dict[AssetCode, PositiveQuantity] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Largest adjustment per asset per plan in units (seed 001 max_adjustment_amount): a larger need is
     traded this much per cycle."""
     approval: Approval = Approval.AUTO
@@ -242,7 +251,7 @@ class RebalancePolicyStatus(Schema):
 
     observedGeneration: int | None = None
     """The spec generation last validated."""
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
     """Ready."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -99,11 +101,40 @@ def apply_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
-def _cel_problems(value: Any, schema: Mapping[str, Any], path: list[Any]) -> list[Problem]:
+# No old value at this path: a create, or a new field, map entry or list-map item on update.
+_ABSENT: Any = object()
+_OLD_SELF = re.compile(r"\boldSelf\b")
+
+
+def is_transition_rule(expr: str) -> bool:
+    """A rule that reads `oldSelf`: the API server runs it only on update, where an old value exists."""
+    return bool(_OLD_SELF.search(expr))
+
+
+def _map_keys(schema: Mapping[str, Any]) -> list[str] | None:
+    return list(schema.get("x-kubernetes-list-map-keys", [])) if schema.get("x-kubernetes-list-type") == "map" \
+        else None
+
+
+def _old_item(item: Any, old: Any, keys: list[str] | None) -> Any:
+    """The old list item a new one is correlated with: only list-maps correlate (by their keys), as the API
+    server does; items of other lists never see a transition rule."""
+    if keys is None or not isinstance(old, list) or not isinstance(item, dict):
+        return _ABSENT
+    key = [item.get(k) for k in keys]
+    return next((o for o in old if isinstance(o, dict) and [o.get(k) for k in keys] == key), _ABSENT)
+
+
+def _cel_problems(value: Any, schema: Mapping[str, Any], path: list[Any], old: Any = _ABSENT) -> list[Problem]:
     problems: list[Problem] = []
     for rule in schema.get("x-kubernetes-validations", []):
+        transition = is_transition_rule(rule["rule"])
+        if transition and old is _ABSENT:
+            continue
         try:
             activation = {"self": celpy.json_to_cel(_typed(value, schema))}  # type: ignore[attr-defined]
+            if transition:
+                activation["oldSelf"] = celpy.json_to_cel(_typed(old, schema))  # type: ignore[attr-defined]
             ok = _program(rule["rule"]).evaluate(activation)
         except Exception as exc:  # a rule that cannot evaluate refuses the object, as the server does
             problems.append(Problem(_path(path), f"rule {rule['rule']!r} failed: {exc}"))
@@ -116,15 +147,42 @@ def _cel_problems(value: Any, schema: Mapping[str, Any], path: list[Any]) -> lis
         for key, sub in value.items():
             sub_schema = props.get(key) or (extra if isinstance(extra, dict) else None)
             if sub_schema is not None:
-                problems += _cel_problems(sub, sub_schema, [*path, key])
+                sub_old = old.get(key, _ABSENT) if isinstance(old, dict) else _ABSENT
+                problems += _cel_problems(sub, sub_schema, [*path, key], sub_old)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        keys = _map_keys(schema)
         for i, sub in enumerate(value):
-            problems += _cel_problems(sub, schema["items"], [*path, i])
+            problems += _cel_problems(sub, schema["items"], [*path, i], _old_item(sub, old, keys))
     return problems
 
 
-def schema_problems(doc: Mapping[str, Any]) -> list[Problem]:
-    """What the API server would say: OpenAPI schema errors first, then CEL rule failures."""
+def _list_map_problems(value: Any, schema: Mapping[str, Any], path: list[Any]) -> list[Problem]:
+    """x-kubernetes-list-type: map refuses two items with the same keys, as the API server does."""
+    problems: list[Problem] = []
+    if isinstance(value, list):
+        keys = _map_keys(schema)
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if keys is not None and isinstance(item, dict):
+                key = json.dumps({k: item.get(k) for k in keys}, sort_keys=True)
+                if key in seen:
+                    problems.append(Problem(_path([*path, i]), f"Duplicate value: {key}"))
+                seen.add(key)
+            if isinstance(schema.get("items"), dict):
+                problems += _list_map_problems(item, schema["items"], [*path, i])
+    elif isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, sub in value.items():
+            sub_schema = props.get(key) or (extra if isinstance(extra, dict) else None)
+            if sub_schema is not None:
+                problems += _list_map_problems(sub, sub_schema, [*path, key])
+    return problems
+
+
+def schema_problems(doc: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> list[Problem]:
+    """What the API server would say: OpenAPI schema errors first, then CEL rule failures. With `old` (the stored
+    object, on update) transition rules run too, with oldSelf."""
     kind = doc.get("kind")
     if kind not in KINDS:
         return [Problem("kind", f"unknown kind {kind!r}; expected one of {', '.join(sorted(KINDS))}")]
@@ -136,9 +194,13 @@ def schema_problems(doc: Mapping[str, Any]) -> list[Problem]:
         Problem(_path(list(err.absolute_path)) or "(root)", err.message)
         for err in sorted(OAS30Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
     ]
+    problems += _list_map_problems(body["spec"], schema["properties"]["spec"], ["spec"])
     if problems:
         return problems
-    return _cel_problems(body["spec"], schema["properties"]["spec"], ["spec"])
+    old_spec = _ABSENT
+    if old is not None and isinstance(old.get("spec"), dict):
+        old_spec = apply_defaults({k: v for k, v in old.items() if k != "status"}, schema)["spec"]
+    return _cel_problems(body["spec"], schema["properties"]["spec"], ["spec"], old_spec)
 
 
 def parse_resource(doc: Mapping[str, Any], source: str = "manifest") -> Resource:  # type: ignore[type-arg]
