@@ -160,7 +160,8 @@ class StrictWrites:
     schema: CustomResourceSchema
     ratcheting: bool = True  # CRDValidationRatcheting, on by default since Kubernetes 1.30
 
-    def create(self, body: Any, namespace: str | None, now: str) -> Outcome:
+    def create(self, body: Any, namespace: str | None, now: str, *, validate: bool = True) -> Outcome:
+        """POST. `validate=False` stores what a CRD's newer rules would refuse, as an object created before them."""
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         obj, pruned = self.schema.normalise(copy.deepcopy(body))
@@ -178,7 +179,12 @@ class StrictWrites:
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(key, None)
-        self._check(obj, None)
+        if validate:
+            self._check(obj, None)
+        else:
+            causes = _metadata_causes(obj, self.schema)
+            if causes:
+                raise invalid(self.schema, meta.get("name", ""), causes)
         meta["resourceVersion"] = next_resource_version()
         return Outcome(obj, pruned)
 

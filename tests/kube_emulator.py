@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,11 @@ from .crd_schema import CustomResourceSchema
 KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
 KEEP_VERSIONS = 4  # of each strictly handled object's history: nothing reads older versions, and 500 books grow it
 KEEP_WARNINGS = 1000
+_log = logging.getLogger(__name__)
+# A test's way to have an object the CRD's current rules refuse, as one created before those rules (a CRD upgrade
+# keeps existing objects; ratcheting lets them be updated): schema and CEL validation are skipped on that create.
+STORED_BEFORE_RULES_HEADER = "X-Test-Stored-Before-Rules"
+STORED_BEFORE_RULES = {STORED_BEFORE_RULES_HEADER: "true"}
 
 
 def _apply_json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,6 +73,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     ratcheting: bool = True  # CRDValidationRatcheting (on by default since Kubernetes 1.30)
     # what the API server would have said in Warning headers: unknown fields it pruned, per request
     warnings: list[str] = attrs.field(factory=list, init=False)
+    refusals: list[str] = attrs.field(factory=list, init=False)  # every write answered with an error
     _strict: dict[str, StrictWrites] = attrs.field(factory=dict, init=False)
 
     def declare_crds(self, directory: Path) -> None:
@@ -98,6 +105,11 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             try:
                 response = await self._strict_write(writes, request)
             except ApiError as exc:
+                # kept and logged: an operator test that times out shows what the API server refused it
+                refusal = f"{request.method.value} {request.url.path_qs}: {exc.code} {exc.message}"
+                self.refusals.append(refusal)
+                del self.refusals[:-KEEP_WARNINGS]
+                _log.warning("strict API server refused %s", refusal)
                 response = aiohttp.web.json_response(exc.status(), status=exc.code)
             self._forget()
             return response
@@ -118,7 +130,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         schema = writes.schema
         async with self._lock:  # one write at a time: each is computed from the object it replaces
             if request.method == enums.method.POST:
-                outcome = writes.create(request.data, request.namespace, timestamp())
+                outcome = writes.create(request.data, request.namespace, timestamp(),
+                                        validate=request.headers.get(STORED_BEFORE_RULES_HEADER) != "true")
                 assert outcome.stored is not None
                 meta = outcome.stored["metadata"]
                 key: Any = (request.resource, meta.get("namespace"), meta.get("name"))

@@ -25,7 +25,7 @@ def operator_env(exchange: Rig) -> dict[str, str]:
 POLICY: dict[str, Any] = {
     "apiVersion": "hedgeops.io/v1alpha1", "kind": "RebalancePolicy", "metadata": {"name": "index-fund"},
     "spec": {"checkIntervalSeconds": 2, "execution": {"normal": "Taker"},
-             "allocation": {"driftRatio": "0.05", "maxCostRatio": "0.01"}}}
+             "allocation": {"driftRatio": 0.05, "maxCostRatio": 0.01}}}
 
 
 def index_book(annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def index_book(annotations: dict[str, str] | None = None) -> dict[str, Any]:
             "spec": {"mode": "Live", "exchange": {"name": "okx", "account": "main",
                                                   "credentialsSecretRef": {"name": "okx-creds"}},
                      "holdings": {"source": "ExchangeBalance", "exchangeBalance": {"assets": ["BTC", "ETH", "USDT"]}},
-                     "objective": {"type": "Allocation", "targetWeights": {"BTC": "0.4", "ETH": "0.3", "USDT": "0.3"}},
+                     "objective": {"type": "Allocation", "targetWeights": {"BTC": 0.4, "ETH": 0.3, "USDT": 0.3}},
                      "policyRef": {"name": "index-fund"}}}
 
 

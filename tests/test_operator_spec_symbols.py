@@ -1,6 +1,7 @@
 """kopf on kmock: a book whose leg is not its asset's linear swap, and a carry whose pair is not delta-neutral, never
-trade. kmock validates nothing (like an object stored before the CRD had these rules), so the operator's own
-models must refuse them: Ready=False InvalidSpec, nothing journalled, no position on the paper account."""
+trade. The API server refuses them (tests/test_strict_apiserver.py); these are stored as objects created before the
+CRD had these rules (STORED_BEFORE_RULES), so the operator's own models must refuse them: Ready=False InvalidSpec,
+nothing journalled, no position on the paper account."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .kube_emulator import ClusterEmulator
+from .kube_emulator import STORED_BEFORE_RULES, ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, example, ready, status_of, wait_for
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ async def test_specs_that_would_trade_what_they_do_not_hold_are_refused(
               ("hedgebooks", BOOKS, _book("sol-as-spot", "SOL/USDT"), "legs.0"),
               ("fundingarbitrages", CARRIES, carry, "pairs.0")]
     for _, url, body, _ in posted:
-        assert (await emulator.post(url, json=body)).status == 201
+        assert (await emulator.post(url, json=body, headers=STORED_BEFORE_RULES)).status == 201
     for plural, _, body, field in posted:
         name = body["metadata"]["name"]
         cond = await wait_for(lambda p=plural, n=name: ready(status_of(emulator, p, n)), what=f"{name} status")
