@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import free_port
+
+def free_port() -> int:
+    """A free loopback port (here, not from conftest: bench/failover.py imports this module outside pytest)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

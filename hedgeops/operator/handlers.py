@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -22,6 +24,7 @@ from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.gateway import book_gateway as _book_gateway
 from hedgeops.operator.gateway import secret_reader as _secret_reader
+from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
 from hedgeops.operator.halts import halt_in_force
 from hedgeops.operator.ratelimit import parse_networks
 from hedgeops.operator.settings import OperatorSettings
@@ -84,6 +87,14 @@ class Runtime:
     venues: Venues
     redis: aioredis.Redis | None
     webhook: aiohttp.web.AppRunner | None = None
+    elector: LeaderElector | None = None  # None: leader election off, this replica runs every cycle
+    election: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether this replica may start a cycle now: it holds the operator Lease (or election is off). The
+        standby's timers still tick (and its watches and indexes stay current) but return at once."""
+        return self.elector is None or self.elector.leading
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -142,6 +153,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
                         http_holdings=HttpHoldingsSource(allow_private=SETTINGS.http_holdings_allow_private))
     runtime = memo.runtime = Runtime(clock, HedgeBookReconciler(services), FundingArbitrageReconciler(services),
                                      MarketMakerReconciler(services), metrics, venues, redis_client)
+    if SETTINGS.leader_election:
+        await _elect(runtime, settings, logger)
     webhook = "off"
     if SETTINGS.webhook_port is not None:
         seen: SeenSignals = RedisSeenSignals(redis_client) if redis_client else InMemorySeenSignals()
@@ -151,15 +164,36 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
         runtime.webhook, bound = await serve(app, SETTINGS.webhook_addr,
                                              SETTINGS.webhook_port)
         webhook = f":{bound}"
-    logger.info("hedgeops operator %s: metrics on :%s, webhook %s, locks %s, paper on %s, live trading %s",
+    logger.info("hedgeops operator %s: metrics on :%s, webhook %s, locks %s, paper on %s, live trading %s, %s",
                 SETTINGS.identity, port, webhook, "redis" if redis_client else "in-memory", prices,
-                "ON" if live else "off")
+                "ON" if live else "off", f"cycles only while holding Lease {SETTINGS.namespace}/{SETTINGS.lease_name}"
+                if runtime.elector else "no leader election")
+
+
+async def _elect(runtime: Runtime, settings: kopf.OperatorSettings,
+                 logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """Join the election: a try every retry period in the background, the first as soon as kopf has logged in (it
+    logs in after the start-up handlers, so none can be awaited here; the timers return until the Lease is held).
+    The webhook is not gated: it only records a signal (Redis, the book's status), which either replica may do."""
+    timing = SETTINGS.lease_timing
+    gauge = leader_gauge(runtime.metrics.registry)
+    api = KubeLeaseApi(settings, logger, SETTINGS.namespace, SETTINGS.lease_name,
+                       timeout_s=min(5.0, timing.renew_deadline / 2))
+    runtime.elector = LeaderElector(api, SETTINGS.identity, timing, logger=logger,
+                                    on_change=lambda leading: gauge.set(int(leading)))
+    runtime.election = asyncio.create_task(runtime.elector.run(), name="hedgeops-leader-election")
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)
     if runtime is not None:
+        if runtime.election is not None:
+            runtime.election.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runtime.election
+        if runtime.elector is not None:
+            await runtime.elector.release()  # the standby takes over at its next try, not after the lease runs out
         if runtime.webhook is not None:
             await runtime.webhook.cleanup()
         await runtime.venues.close()
@@ -329,6 +363,8 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     """Reconcile one book when its policy's checkIntervalSeconds has passed. Never raises for business
     failures (a timer that raises PermanentError stops forever): they become conditions and events."""
     runtime: Runtime = memo.runtime
+    if not runtime.active:
+        return
     policy_index: kopf.Index = kwargs["policy_index"]  # type: ignore[type-arg]  # injected by name by kopf
     now = runtime.clock.now()
     due: datetime | None = getattr(memo, "next_due", None)
@@ -418,6 +454,8 @@ async def funding_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, mem
     are due on this tick (nothing due: no exchange call). Annotations: halt, close-all (flatten both legs and
     stay flat while it is set), reset-breaker (one-shot: removed once applied)."""
     runtime: Runtime = memo.runtime
+    if not runtime.active:
+        return
     now = runtime.clock.now()
     fa = _parse(FundingArbitrage, body, meta, patch, memo, now)
     if fa is None:
@@ -445,6 +483,8 @@ async def marketmaker_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch,
     """Seed 003's loop for one MarketMaker: quotes refreshed every spec.intervalSeconds, cancelled at once on a
     halt, stopped for good after durationSeconds (condition Finished)."""
     runtime: Runtime = memo.runtime
+    if not runtime.active:
+        return
     now = runtime.clock.now()
     mm = _parse(MarketMaker, body, meta, patch, memo, now)
     if mm is None:

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hedgeops.operator.ha import LeaseTiming, lease_path
 from hedgeops.operator.ratelimit import parse_networks
 
 
@@ -34,6 +35,13 @@ class OperatorSettings:
     namespace: str = "hedgeops"  # the operator's own: a halt ConfigMap here halts every namespace's objects
     # Market data older than this (on the cycle's clock, beyond a replay's bar) stops a cycle; None: unchecked.
     max_data_age_seconds: float | None = 30.0
+    # Active/standby (operator/ha.py): only the holder of this Lease in `namespace` runs the cycles. Off: every
+    # replica runs them (the account locks still serialise each account).
+    leader_election: bool = True
+    lease_name: str = "hedgeops-operator"
+    lease_duration_seconds: float = 15.0  # a dead leader's Lease is taken over after this (client-go's default)
+    lease_renew_deadline_seconds: float = 10.0  # a leader that could not renew for this long stops starting cycles
+    lease_retry_seconds: float = 2.0  # how often the leader renews and the standby looks
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -60,7 +68,16 @@ class OperatorSettings:
             max_data_age_seconds=_seconds_or_off("HEDGEOPS_MAX_DATA_AGE_SECONDS", "30"),
             namespace=os.environ.get("HEDGEOPS_NAMESPACE") or "hedgeops",
             webhook_trusted_proxies=os.environ.get("HEDGEOPS_WEBHOOK_TRUSTED_PROXIES", ""),
+            leader_election=_switch("HEDGEOPS_LEADER_ELECTION", "true"),
+            lease_name=os.environ.get("HEDGEOPS_LEASE_NAME") or "hedgeops-operator",
+            lease_duration_seconds=_seconds("HEDGEOPS_LEASE_DURATION_SECONDS", "15"),
+            lease_renew_deadline_seconds=_seconds("HEDGEOPS_LEASE_RENEW_DEADLINE_SECONDS", "10"),
+            lease_retry_seconds=_seconds("HEDGEOPS_LEASE_RETRY_SECONDS", "2"),
         )
+
+    @property
+    def lease_timing(self) -> LeaseTiming:
+        return LeaseTiming(self.lease_duration_seconds, self.lease_renew_deadline_seconds, self.lease_retry_seconds)
 
     def problems(self) -> list[str]:
         """Settings that cannot work together, in words for the start-up log."""
@@ -73,11 +90,34 @@ class OperatorSettings:
             out.append(f"HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not {self.lock_ttl_seconds}")
         if self.max_data_age_seconds is not None and not 1 <= self.max_data_age_seconds <= 3600:
             out.append(f"HEDGEOPS_MAX_DATA_AGE_SECONDS must be within 1..3600 or off, not {self.max_data_age_seconds}")
+        if self.leader_election:
+            out += self.lease_timing.problems()
+            try:
+                lease_path(self.namespace, self.lease_name)
+            except ValueError as exc:
+                out.append(f"HEDGEOPS_NAMESPACE / HEDGEOPS_LEASE_NAME: {exc}")
         try:
             parse_networks(self.webhook_trusted_proxies)
         except ValueError as exc:
             out.append(str(exc))
         return out
+
+
+def _switch(name: str, default: str) -> bool:
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}: {raw!r} is not true or false")
+
+
+def _seconds(name: str, default: str) -> float:
+    raw = os.environ.get(name, default).strip()
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a number of seconds") from None
 
 
 def _seconds_or_off(name: str, default: str) -> float | None:
