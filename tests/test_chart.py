@@ -52,10 +52,16 @@ def test_defaults_install_a_safe_operator_with_redis() -> None:
     assert kinds == [("ClusterRole", "hedgeops"), ("ClusterRoleBinding", "hedgeops"), ("Deployment", "hedgeops"),
                      ("Deployment", "hedgeops-redis"), ("NetworkPolicy", "hedgeops"),
                      ("NetworkPolicy", "hedgeops-redis"), ("PersistentVolumeClaim", "hedgeops-redis"),
-                     ("Secret", "hedgeops-redis-auth"), ("Service", "hedgeops-metrics"), ("Service", "hedgeops-redis"),
-                     ("Service", "hedgeops-webhook"), ("ServiceAccount", "hedgeops")]
+                     ("PodDisruptionBudget", "hedgeops"), ("Role", "hedgeops-leader-election"),
+                     ("RoleBinding", "hedgeops-leader-election"), ("Secret", "hedgeops-redis-auth"),
+                     ("Service", "hedgeops-metrics"), ("Service", "hedgeops-redis"), ("Service", "hedgeops-webhook"),
+                     ("ServiceAccount", "hedgeops")]
     op = one(docs, "Deployment", "hedgeops")
-    assert op["spec"]["replicas"] == 1 and op["spec"]["strategy"]["type"] == "Recreate"  # never two after an upgrade
+    # Active and standby (issue 14 item 10): the standby waits on the Lease, so a rolling update is safe.
+    assert op["spec"]["replicas"] == 2 and op["spec"]["strategy"]["type"] == "RollingUpdate"
+    pdb = one(docs, "PodDisruptionBudget", "hedgeops")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == op["spec"]["selector"]["matchLabels"]
     pod = op["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     container = pod["containers"][0]
@@ -84,8 +90,26 @@ def test_the_operator_reads_the_settings_the_chart_gives(monkeypatch: pytest.Mon
     password = secrets[("hedgeops-redis-auth", "password")]
     assert settings.redis_url == f"redis://:{password}@hedgeops-redis:6379/0" and settings.webhook_port == 8081
     assert settings.exchange_urls == {"okx": "https://gw.internal"} and settings.metrics_port == 9108
-    off = env_of(one(render({"webhook": {"enabled": False}, "redis": {"enabled": False}}), "Deployment", "hedgeops"))
+    assert settings.leader_election and settings.lease_name == "hedgeops" and settings.namespace == "hedgeops"
+    assert (settings.lease_duration_seconds, settings.lease_renew_deadline_seconds, settings.lease_retry_seconds) == (
+        15, 10, 2)
+    off = env_of(one(render({"webhook": {"enabled": False}, "redis": {"enabled": False}, "operator": {"replicas": 1}}),
+                     "Deployment", "hedgeops"))
     assert off["HEDGEOPS_WEBHOOK_PORT"] == "off" and "HEDGEOPS_REDIS_URL" not in off
+
+
+def test_one_replica_has_no_disruption_budget_and_more_than_one_needs_redis() -> None:
+    single = render({"operator": {"replicas": 1}})
+    assert one(single, "Deployment", "hedgeops")["spec"]["replicas"] == 1
+    assert not [d for d in single if d["kind"] == "PodDisruptionBudget"]  # minAvailable 1 of 1 blocks every drain
+    with pytest.raises(helm.HelmError, match="needs Redis"):
+        render({"redis": {"enabled": False}})  # two replicas, each with its own in-memory locks
+    assert render({"redis": {"enabled": False, "url": "redis://mine:6379/0"}})
+    with pytest.raises(helm.HelmError, match="renewDeadlineSeconds must be below leaseDurationSeconds"):
+        render({"operator": {"leaderElection": {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10}}})
+    off = render({"operator": {"leaderElection": {"enabled": False}}})
+    assert env_of(one(off, "Deployment", "hedgeops"))["HEDGEOPS_LEADER_ELECTION"] == "false"
+    assert not [d for d in off if d["kind"] == "Role"]
 
 
 def test_live_trading_without_live_prices_is_refused_at_render() -> None:
@@ -101,6 +125,8 @@ def test_live_trading_without_live_prices_is_refused_at_render() -> None:
     ({"webhook": {"port": 8080}}, "port"),  # the liveness probe's port
     ({"redis": {"url": "http://redis"}}, "url"),
     ({"replicas": 2}, "replicas"),  # unknown keys are typos, not silently ignored
+    ({"operator": {"replicas": 0}}, "replicas"),
+    ({"operator": {"leaderElection": {"leaseDuration": 15}}}, "leaseDuration"),
 ])
 def test_bad_values_are_refused_naming_the_key(values: dict[str, Any], words: str) -> None:
     with pytest.raises(helm.HelmError) as caught:
@@ -116,8 +142,19 @@ def test_rbac_covers_what_kopf_watches_and_patches() -> None:
     assert ("hedgeops.io", "hedgebooks") in watched and ("", "configmaps") in watched
     for values in ({}, {"watchNamespaces": ["trading"]}):
         docs = render(values)
-        roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
+        election = one(docs, "Role", "hedgeops-leader-election")
+        roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role") and d is not election]
         assert roles
+        # The Lease: only in the operator's own namespace, only the release's one by name (create cannot be named).
+        assert election["metadata"]["namespace"] == "hedgeops"
+        assert election["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["hedgeops"],
+             "verbs": ["get", "update", "patch"]}]
+        binding = one(docs, "RoleBinding", "hedgeops-leader-election")
+        assert binding["roleRef"]["name"] == "hedgeops-leader-election"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hedgeops", "namespace": "hedgeops"}]
+        assert not any("coordination.k8s.io" in r["apiGroups"] for role in roles for r in role["rules"])
 
         def allowed(group: str, resource: str, verb: str, rules: list[dict[str, Any]]) -> bool:
             return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
@@ -134,7 +171,8 @@ def test_rbac_covers_what_kopf_watches_and_patches() -> None:
             assert allowed("", "secrets", "get", rules)  # credentials and the webhook passphrase, by name
             assert not allowed("", "secrets", "list", rules)  # never every secret in the namespace
     namespaced = render({"watchNamespaces": ["trading", "research"]})
-    assert {d["metadata"]["namespace"] for d in namespaced if d["kind"] == "Role"} == {"trading", "research"}
+    assert {d["metadata"]["namespace"] for d in namespaced if d["kind"] == "Role"} == {"trading", "research",
+                                                                                          "hedgeops"}
     assert one(namespaced, "Deployment", "hedgeops")["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "operator", "--namespace=trading", "--namespace=research"]
 

@@ -301,7 +301,7 @@ def test_network_policy_peers_are_configurable_and_an_empty_list_closes() -> Non
         for port in operator.ports.values():
             assert not reaches(policies, src, operator, port), (src, port)
     assert not [d for d in render({"networkPolicy": {"enabled": False}}) if d["kind"] == "NetworkPolicy"]
-    own = render({"redis": {"enabled": False}})
+    own = render({"redis": {"enabled": False}, "operator": {"replicas": 1}})  # one replica: in-memory locks
     assert [d["metadata"]["name"] for d in own if d["kind"] == "NetworkPolicy"] == ["hedgeops"]
 
 
