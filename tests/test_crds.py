@@ -116,3 +116,43 @@ def test_invalid_examples_are_refused_by_the_models_alone(path: Path) -> None:
     (doc,) = read_documents(path)
     with pytest.raises(ValidationError):
         KINDS[doc["kind"]].model_validate(doc)
+
+
+def test_the_generator_refuses_an_unbounded_string_list_or_map() -> None:
+    """The API server cannot bound a rule's cost over an unbounded field: the generator refuses to write one."""
+    from pydantic import Field as F
+
+    from hedgeops.api.common import Schema
+    from hedgeops.api.crd import SchemaError, model_schema
+
+    class Loose(Schema):
+        text: str = F(description="free text")
+
+    class Listed(Schema):
+        items: list[int] = F(default_factory=list, description="numbers")
+
+    class Mapped(Schema):
+        weights: dict[str, int] = F(default_factory=dict, description="weights")
+
+    for model, words in ((Loose, "string without maxLength"), (Listed, "list without maxItems"),
+                         (Mapped, "map without maxProperties")):
+        with pytest.raises(SchemaError, match=words):
+            model_schema(model, "spec")
+
+
+def test_object_fields_default_to_empty_so_their_own_defaults_apply() -> None:
+    spec = crd_for(KINDS["HedgeBook"])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["exchange"]["default"] == {}
+    assert spec["properties"]["legs"]["x-kubernetes-list-type"] == "map"
+    assert spec["properties"]["legs"]["x-kubernetes-list-map-keys"] == ["asset"]
+
+
+def test_a_status_message_longer_than_its_bound_is_clipped_not_refused() -> None:
+    """One exchange error text must not make the API server refuse the whole status write."""
+    from hedgeops.api.common import CONDITION_MESSAGE_LENGTH, Condition
+    from hedgeops.api.funding import CarryLegStatus
+
+    leg = CarryLegStatus(spot="ETH/USDT", perp="ETH/USDT:USDT", spotQty=1, perpQty=-1, message="x" * 10_000)
+    assert leg.message is not None and len(leg.message) == 4096 and leg.message.endswith("…")
+    cond = Condition(type="Ready", status="False", reason="Failed", message="y" * 40_000)
+    assert len(cond.message) == CONDITION_MESSAGE_LENGTH
