@@ -68,6 +68,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                                             {"key": "app", "operator": "In", "values": ["prometheus"]}]}}]}},
     "no-crds-no-service-account": {"crds": {"install": False}, "serviceAccount": {"create": False, "name": "ops"}},
     "crds-not-kept": {"crds": {"keep": False}},
+    "one-replica-no-election": {"operator": {"replicas": 1, "leaderElection": {"enabled": False}}},
+    "three-replicas-no-pdb": {"operator": {"replicas": 3}, "podDisruptionBudget": {"enabled": False}},
     "scheduling-and-extras": {
         "imagePullSecrets": [{"name": "registry"}],
         "nodeSelector": {"kubernetes.io/os": "linux"},
