@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -33,42 +33,54 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _refused(path: Path, message: str) -> ManifestError:
+def _refused(path: str | Path, message: str) -> ManifestError:
     return ManifestError(str(path), [Problem(str(path), message)])
 
 
-def _text(path: Path) -> str:
-    """The file as UTF-8 text (what kubectl reads), bounded in size."""
+def read_bounded(stream: BinaryIO, source: str | Path) -> str:
+    """A stream (a file, stdin) as UTF-8 text (what kubectl reads), bounded in size."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise _refused(path, f"cannot read: {exc.strerror or exc}") from None
+        raise _refused(source, f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _refused(path, f"over {MAX_FILE_BYTES >> 20} MiB: not a manifest")
+        raise _refused(source, f"over {MAX_FILE_BYTES >> 20} MiB: not a manifest")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise _refused(path, f"line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-                             "save the file as UTF-8") from None
+        raise _refused(source, f"line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                               "save the file as UTF-8") from None
+
+
+def _text(path: Path) -> str:
+    try:
+        with path.open("rb") as fh:
+            return read_bounded(fh, path)
+    except OSError as exc:
+        raise _refused(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def parse_documents(text: str, source: str | Path) -> list[Any]:
+    """Every non-empty YAML document of a text, as loaded (not yet checked to be mappings). None is an error."""
+    try:
+        docs = [d for d in load_all(text) if d is not None]
+    except ManifestYamlError as exc:
+        raise _refused(source, str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise _refused(source, "not valid YAML: " + str(exc).replace("\n", " ")) from None
+    if not docs:
+        raise _refused(source, "no manifest in this file (it is empty or holds only comments)")
+    return docs
 
 
 def read_documents(path: Path) -> list[dict[str, Any]]:
     """Every non-empty YAML document in a file; each must be a mapping. A file with none is an error."""
-    text = _text(path)
-    try:
-        docs = [d for d in load_all(text) if d is not None]
-    except ManifestYamlError as exc:
-        raise _refused(path, str(exc)) from None
-    except yaml.YAMLError as exc:
-        raise _refused(path, "not valid YAML: " + str(exc).replace("\n", " ")) from None
-    if not docs:
-        raise _refused(path, "no manifest in this file (it is empty or holds only comments)")
+    docs = parse_documents(_text(path), path)
     problems: list[Problem] = []
     for i, d in enumerate(docs, 1):
         if not isinstance(d, dict):
-            problems.append(Problem(f"{path}: document {i}", f"{_a(d)}, not a mapping (a manifest)"))
+            problems.append(Problem(f"{path}: document {i}", f"{type_words(d)}, not a mapping (a manifest)"))
         else:
             problems += [Problem(f"{path}: document {i}: {p.field}", p.message) for p in shape_problems(d)]
     if problems:
@@ -76,7 +88,7 @@ def read_documents(path: Path) -> list[dict[str, Any]]:
     return docs
 
 
-def _a(value: object) -> str:
+def type_words(value: object) -> str:
     """`a list`, `a string`: the YAML name of a value's type, for messages."""
     names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
              float: "a number", type(None): "null"}
@@ -85,13 +97,13 @@ def _a(value: object) -> str:
 
 def envelope_problems(doc: dict[str, Any]) -> list[Problem]:
     """apiVersion, kind and metadata of the types the API server requires, before anything reads them."""
-    problems = [Problem(key, f"expected a string, got {_a(doc[key])}")
+    problems = [Problem(key, f"expected a string, got {type_words(doc[key])}")
                 for key in ("apiVersion", "kind") if key in doc and not isinstance(doc[key], str)]
     meta = doc.get("metadata")
     if "metadata" in doc and not isinstance(meta, dict):
-        problems.append(Problem("metadata", f"expected a mapping, got {_a(meta)}"))
+        problems.append(Problem("metadata", f"expected a mapping, got {type_words(meta)}"))
     elif isinstance(meta, dict):
-        problems += [Problem(f"metadata.{key}", f"expected a string, got {_a(meta[key])}")
+        problems += [Problem(f"metadata.{key}", f"expected a string, got {type_words(meta[key])}")
                      for key in ("name", "namespace") if key in meta and not isinstance(meta[key], str)]
     return problems
 

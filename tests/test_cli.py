@@ -54,7 +54,7 @@ def test_local_works_outside_the_checkout(tmp_path: Path) -> None:
     (["local", "manifests/examples/", "--from", "1999-01-01"], "outside the data"),
     (["local", "manifests/examples/fundingarbitrage-eth.yaml"], "no HedgeBook"),
     (["local", "no/such/folder"], "no/such/folder"),
-    (["validate", "manifests/invalid/"], "refused"),
+    (["validate", "no/such/folder"], "no such file or folder: no/such/folder"),
     (["journal", "nosuchkind/x", "--redis-url", "redis://127.0.0.1:1"], "expected <kind>/<name>"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(args: list[str], message: str) -> None:
@@ -96,7 +96,7 @@ def test_validate_examples_and_crds_round_trip(tmp_path: Path) -> None:
 def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("kind: HedgeBook\n  spec: [\n")
     run = hedgeops("validate", str(tmp_path))
-    assert run.returncode == 2 and "broken.yaml: not valid YAML" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 1 and "broken.yaml: not valid YAML" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_local_serves_metrics_while_it_runs() -> None:
@@ -216,13 +216,14 @@ HOSTILE: list[tuple[str, bytes, list[str]]] = [
 @pytest.mark.parametrize("command", ["validate", "local"])
 def test_hostile_yaml_is_a_field_named_refusal(tmp_path: Path, command: str, name: str, content: bytes,
                                                says: list[str]) -> None:
-    """Hostile or careless files: exit 2 with a message naming the file and what is wrong, quickly, no traceback."""
+    """Hostile or careless files: refused with a message naming the file and what is wrong, quickly, no traceback;
+    `validate` exits 1 (an invalid file, for CI), `local` 2 (it cannot start)."""
     import time
 
     (tmp_path / f"{name}.yaml").write_bytes(content)
     began = time.monotonic()
     run = hedgeops(command, str(tmp_path / f"{name}.yaml"))
-    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.returncode == (1 if command == "validate" else 2), (run.stdout, run.stderr)
     assert "Traceback" not in run.stderr and f"{name}.yaml" in run.stderr
     for words in says:
         assert words in run.stderr, run.stderr
@@ -232,7 +233,7 @@ def test_hostile_yaml_is_a_field_named_refusal(tmp_path: Path, command: str, nam
 def test_an_empty_folder_is_an_error_and_anchors_without_aliases_are_fine(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     run = hedgeops("validate", str(tmp_path / "empty"))
-    assert run.returncode == 2 and "no .yaml or .yml files" in run.stderr
+    assert run.returncode == 2 and "nothing to validate: no .yaml, .yml or .json file" in run.stderr
     jlp = (ROOT / "manifests" / "examples" / "hedgebook-jlp.yaml").read_text()
     # An anchor nothing refers to is harmless; a timestamp stays the text it is, as kubectl keeps it.
     (tmp_path / "anchored.yaml").write_text(jlp.replace("metadata:", "metadata: &meta\n  annotations: "

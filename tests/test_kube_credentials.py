@@ -115,3 +115,30 @@ def test_credentials_are_private_while_they_exist(tmp_path: Path, monkeypatch: p
     for file_mode, dir_mode, folder in seen:
         assert file_mode == 0o600 and dir_mode == 0o700 and folder.parent == tmp
     assert list(tmp.rglob("*")) == []
+
+
+def test_in_a_pod_the_service_account_and_its_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kubeconfig, in a pod: the service account's token and CA, and the pod's namespace (kubectl's rule)."""
+    from kubernetes.config import incluster_config
+
+    cert, _key = _pem_pair()
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("sa-token")  # as the kubelet writes it: no newline
+    (account / "ca.crt").write_bytes(cert)
+    (account / "namespace").write_text("tenant-x\n")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(free_port()))
+    monkeypatch.setattr(kube, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(kube, "SERVICE_ACCOUNT_NAMESPACE", account / "namespace")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+    with kube.connect() as cluster:
+        assert cluster.namespace == "tenant-x" and cluster.where == "the pod's service account"
+        assert cluster.host.startswith("https://127.0.0.1:")
+        assert cluster.api.api_client.configuration.api_key["BearerToken"] == "bearer sa-token"
+    missing = str(tmp_path / "nothing")  # named explicitly: an error, never the service account instead
+    with pytest.raises(kube.KubeError, match=r"^no kubeconfig at .*nothing$"), kube.connect(missing):
+        pass
