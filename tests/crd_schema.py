@@ -346,14 +346,27 @@ def apply_defaults(value: Any, node: Node | None) -> Any:
     return value
 
 
+def go_numbers(value: Any) -> Any:
+    """Numbers as the API server stores them: it decodes JSON numbers into int64 or float64 and Go's encoding/json
+    writes a float64 holding an integer below 1e21 without a fraction, so 1.0 is read back as 1."""
+    if isinstance(value, dict):
+        return {k: go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [go_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
 # --- OpenAPI validation --------------------------------------------------------------------------------
 
 _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
 
 
 def _type_ok(value: Any, t: str) -> bool:
-    if t == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "integer":  # kube-openapi takes a float64 holding an integer as one (validate/type.go isFloatInt)
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer())
     if t == "number":
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return isinstance(value, _TYPES[t]) if t in _TYPES else True
@@ -635,7 +648,7 @@ class CustomResourceSchema:
     def normalise(self, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Prune, prune nulls, default: what the request decoder does before anything else sees the object."""
         pruned: list[str] = []
-        out = prune(obj, self.root, "", pruned, root=True)
+        out = prune(go_numbers(obj), self.root, "", pruned, root=True)
         return apply_defaults(prune_nulls(out, self.root), self.root), pruned
 
     def causes(self, new: dict[str, Any], old: dict[str, Any] | None, *, ratcheting: bool = True) -> list[Cause]:
@@ -644,8 +657,9 @@ class CustomResourceSchema:
         old_body: Any = _MISSING if old is None or not ratcheting else {k: v for k, v in old.items()
                                                                           if k not in _ROOT_KEPT}
         found = list(openapi_causes(body, self.root, "", old_body))
-        if old is None or not list(list_type_causes(old, self.root, "")):  # ratcheted when old was bad already
-            found += list_type_causes(body, self.root, "")
+        duplicates = list(list_type_causes(body, self.root, ""))
+        if duplicates and (old is None or not any(list_type_causes(old, self.root, ""))):  # ratcheted: old was bad
+            found += duplicates
         if not self.has_rules:
             return found
         if any(c.reason in BLOCKING for c in found):

@@ -151,9 +151,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 raise ApiError(404, "NotFound", f'{schema.plural}.{schema.group} "{request.name}" not found',
                                {"name": request.name, "group": schema.group, "kind": schema.plural})
             stored = self._objects[key]
-            current = copy.deepcopy(stored.raw)
+            current = stored.raw  # read only: an update builds a new object, sharing what it did not change
             if request.method == enums.method.DELETE:
-                return await self._strict_delete(request, key, current)
+                return await self._strict_delete(request, key, copy.deepcopy(current))
             outcome = writes.update(current, request.data, method=request.method.value,
                                     content_type=request.headers.get("Content-Type", ""),
                                     subresource=request.subresource)

@@ -123,6 +123,11 @@ async def test_create_prunes_unknown_fields_defaults_and_sets_system_metadata(ku
     assert sorted(resp.headers.getall("Warning")) == [
         '299 - "unknown field \\"metadata.junk\\""', '299 - "unknown field \\"spec.bogus\\""',
         '299 - "unknown field \\"spec.legs[0].extra\\""']
+    # Go stores a float64 holding an integer without its fraction: 1.0 comes back as 1, and passes as an integer.
+    resp = await kube.post(WIDGETS, json={**widget(ratio=1.0, legs=[{"asset": "SOL", "size": 2.0}]),
+                                          "metadata": {"name": "floats"}})
+    spec = (await resp.json())["spec"]
+    assert resp.status == 201 and json.dumps([spec["ratio"], spec["legs"]]) == '[1, [{"asset": "SOL", "size": 2}]]'
     strict = await kube.post(WIDGETS + "?fieldValidation=Strict", json={**widget(bogus=1), "metadata": {"name": "s"}})
     assert strict.status == 400 and 'unknown field \\"spec.bogus\\"' in json.dumps(await strict.json())
 
