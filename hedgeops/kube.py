@@ -24,7 +24,7 @@ from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_TO
 from hedgeops import GROUP, VERSION
 
 if TYPE_CHECKING:
-    import kopf
+    pass
 
 SERVICE_ACCOUNT_NAMESPACE = Path(SERVICE_TOKEN_FILENAME).parent / "namespace"
 TIMEOUT_S = 15
@@ -241,15 +241,3 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Iterat
             yield Cluster(k8s.CustomObjectsApi(api_client), str(cfg.host), namespace, where)
         finally:
             api_client.close()  # type: ignore[no-untyped-call]
-
-
-def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """kopf.login_via_client, with $KUBECONFIG read at each login. Declared as the operator's login handler
-    because kopf adds its client login only to its default registry (an embedded operator's registry has none),
-    and because the client reads $KUBECONFIG once, when first imported (kopf imports it at its own import): a
-    kubeconfig named later, as the operator tests do per cluster, would otherwise be ignored."""
-    import kopf
-
-    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")
-    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
-    return info

@@ -7,6 +7,7 @@ request (the webhook's URL) can never walk the API path (`..%2F`) into another n
 from __future__ import annotations
 
 import base64
+import os
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ import kopf
 from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
 from kopf._cogs.clients import auth as kopf_auth
 from kopf._cogs.clients import errors as kopf_errors
+from kubernetes.config import kube_config
 
 from hedgeops import GROUP, VERSION
 from hedgeops.runtime.names import is_namespace, is_object_name
@@ -77,3 +79,13 @@ def book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookRead
                              payload={"status": {"activeSignal": active}})
 
     return read, write
+
+
+def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf.login_via_client, with $KUBECONFIG read at each login. Declared as the operator's login handler
+    because kopf adds its client login only to its default registry (an embedded operator's registry has none),
+    and because the client reads $KUBECONFIG once, when first imported (kopf imports it at its own import): a
+    kubeconfig named later, as the operator tests do per cluster, would otherwise be ignored."""
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+    return info

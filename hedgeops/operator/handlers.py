@@ -23,6 +23,7 @@ from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.exchange.replay import MarketReplay
 from hedgeops.operator.gateway import book_gateway as _book_gateway
+from hedgeops.operator.gateway import operator_login
 from hedgeops.operator.gateway import secret_reader as _secret_reader
 from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
 from hedgeops.operator.halts import halt_in_force
@@ -105,9 +106,7 @@ def _validation_message(exc: ValidationError) -> str:
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """kopf's standard login through the official `kubernetes` client: the pod's service account, else the
     kubeconfig's current context with its exec or auth-provider plugin (https://docs.kopf.dev/en/stable/
-    authentication/, "Piggybacking"). Declared rather than left to kopf's defaults: see kube.operator_login."""
-    from hedgeops.kube import operator_login
-
+    authentication/, "Piggybacking"). Declared rather than left to kopf's defaults: see gateway.operator_login."""
     return operator_login(**kwargs)
 
 
