@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import urllib3
 import yaml
@@ -22,9 +22,6 @@ from kubernetes.config import ConfigException, kube_config, list_kube_config_con
 from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_TOKEN_FILENAME
 
 from hedgeops import GROUP, VERSION
-
-if TYPE_CHECKING:
-    pass
 
 SERVICE_ACCOUNT_NAMESPACE = Path(SERVICE_TOKEN_FILENAME).parent / "namespace"
 TIMEOUT_S = 15
