@@ -54,10 +54,12 @@ _resource_versions = itertools.count(1_000_000)
 class ApiError(Exception):
     """An answer other than success, as the API server's Status body."""
 
-    def __init__(self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None, *,
+                 precondition: bool = False) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.details = dict(details or {})
+        self.precondition = precondition  # a lost race (stale resourceVersion, failed `test`), not a bad object
 
     def status(self) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "message": self.message,
@@ -76,7 +78,7 @@ def invalid(schema: CustomResourceSchema, name: str, causes: list[Cause]) -> Api
 def conflict(schema: CustomResourceSchema, name: str) -> ApiError:
     return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {schema.plural}.{schema.group} "{name}": '
                     "the object has been modified; please apply your changes to the latest version and try again",
-                    {"name": name, "group": schema.group, "kind": schema.plural})
+                    {"name": name, "group": schema.group, "kind": schema.plural}, precondition=True)
 
 
 def bad_request(message: str) -> ApiError:
@@ -243,7 +245,7 @@ class StrictWrites:
                 result = jsonpatch.apply_patch(copy.deepcopy(current), body)
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
                 raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: "
-                               f"{exc}") from None
+                               f"{exc}", precondition=isinstance(exc, jsonpatch.JsonPatchTestFailed)) from None
             if not isinstance(result, dict):
                 raise ApiError(422, "Invalid", "the patch did not leave an object")
             return result

@@ -109,7 +109,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 refusal = f"{request.method.value} {request.url.path_qs}: {exc.code} {exc.message}"
                 self.refusals.append(refusal)
                 del self.refusals[:-KEEP_WARNINGS]
-                _log.warning("strict API server refused %s", refusal)
+                # kopf's JSON patches carry a resourceVersion `test`: losing that race is routine, not a refusal
+                _log.log(logging.INFO if exc.precondition else logging.WARNING, "strict API server refused %s", refusal)
                 response = aiohttp.web.json_response(exc.status(), status=exc.code)
             self._forget()
             return response
@@ -198,6 +199,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             warning = f'unknown field "{path}"'
             response.headers.add("Warning", '299 - "' + warning.replace('"', '\\"') + '"')
             self.warnings.append(warning)
+            _log.warning("strict API server pruned %s", warning)  # a field the writer thinks it stored is gone
         del self.warnings[:-KEEP_WARNINGS]
         return response
 
