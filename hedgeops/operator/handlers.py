@@ -29,6 +29,7 @@ from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
 from hedgeops.operator.halts import halt_in_force
 from hedgeops.operator.ratelimit import parse_networks
 from hedgeops.operator.settings import OperatorSettings
+from hedgeops.operator.status_patch import status_patch
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.approval import APPROVE
 from hedgeops.runtime.carry import FundingArbitrageReconciler
@@ -402,7 +403,7 @@ async def hedgebook_timer(body: kopf.Body, meta: kopf.Meta, patch: kopf.Patch, m
     result.status = _with_shared(runtime.metrics, body, mine, own, result.status, "HedgeBook", now, result.events)
     if approval:  # one-shot: the approval is consumed by this cycle (executed, or refused with an event)
         patch.metadata.setdefault("annotations", {})[APPROVE] = None
-    for key, value in result.status.model_dump(mode="json").items():
+    for key, value in status_patch(result.status).items():
         if key != "activeSignal":  # the webhook's to write: a cycle's copy may be older than the one just taken
             patch.status[key] = value
     for ev in result.events:
@@ -441,7 +442,7 @@ def _report(body: kopf.Body, patch: kopf.Patch, old: BaseModel | None, new: Base
             events: list[CycleEvent]) -> None:
     """Write the status only when it changed; post the cycle's events."""
     if new != old:
-        for key, value in new.model_dump(mode="json").items():
+        for key, value in status_patch(new).items():
             patch.status[key] = value
     for ev in events:
         kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
