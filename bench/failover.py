@@ -36,7 +36,7 @@ async def _one(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
 
     from tests.emulator_fixtures import start
     from tests.failover import measure_failover
-    from tests.kube_emulator import ClusterEmulator
+    from tests.kube_emulator import ClusterEmulator, write_kubeconfig
 
     rigs = start()
     rig = await anext(rigs)
@@ -44,11 +44,7 @@ async def _one(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
         async with ClusterEmulator() as kube, kmock.Server(kube) as server:
             kube.declare_crds(ROOT / "crds")
             kubeconfig = workdir / "kubeconfig"
-            kubeconfig.write_text(yaml.safe_dump({
-                "apiVersion": "v1", "kind": "Config", "current-context": "emu",
-                "clusters": [{"name": "emu", "cluster": {"server": str(server.url).rstrip("/")}}],
-                "users": [{"name": "emu", "user": {"token": "bench"}}],
-                "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu"}}]}))
+            write_kubeconfig(kubeconfig, str(server.url), "bench")
             return await measure_failover(kube, str(kubeconfig), rig, env["HEDGEOPS_REDIS_URL"], workdir, env)
     finally:
         await rigs.aclose()  # stops the emulator's server

@@ -42,7 +42,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +150,7 @@ async def _scrape(port: int) -> str:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     import kmock
 
-    from tests.kube_emulator import ClusterEmulator
+    from tests.kube_emulator import ClusterEmulator, write_kubeconfig
 
     keys = {f"acct-{i}": Credentials(SECRET, PASSPHRASE) for i in range(args.accounts)}
     emu = Emulator(MarketReplay(), lambda: AT, keys, trading_usdt=Decimal(10_000_000))
@@ -159,11 +158,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         async with serving(emu) as (app, url), ClusterEmulator() as kube, kmock.Server(kube) as server:
             kube.declare_crds(ROOT / "crds")
             kubeconfig = Path(tmp) / "kubeconfig"
-            kubeconfig.write_text(yaml.safe_dump({
-                "apiVersion": "v1", "kind": "Config", "current-context": "emu",
-                "clusters": [{"name": "emu", "cluster": {"server": str(server.url).rstrip("/")}}],
-                "users": [{"name": "emu", "user": {"token": "bench"}}],
-                "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu"}}]}))
+            write_kubeconfig(kubeconfig, str(server.url), "bench")
             b64 = {k: base64.b64encode(v.encode()).decode()
                    for k, v in (("secret", SECRET), ("passphrase", PASSPHRASE))}
             for key in keys:

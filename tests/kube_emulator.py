@@ -264,3 +264,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             payload["kind"] = f"{info.kind or 'Object'}List"
             payload["metadata"] = {"resourceVersion": next_resource_version()}
         return payload
+
+
+def write_kubeconfig(path: Path, server_url: str, token: str) -> Path:
+    """A kubeconfig with one context, "emu", pointing at the emulator with a bearer token."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emu",
+        "clusters": [{"name": "emu", "cluster": {"server": server_url.rstrip("/")}}],
+        "users": [{"name": "emu", "user": {"token": token}}],
+        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu"}}]}))
+    return path

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from .conftest import ROOT, free_port
-from .kube_emulator import ClusterEmulator
+from .kube_emulator import ClusterEmulator, write_kubeconfig
 
 BOOKS = "/apis/hedgeops.io/v1alpha1/namespaces/default/hedgebooks"
 POLICIES = "/apis/hedgeops.io/v1alpha1/namespaces/default/rebalancepolicies"
@@ -40,12 +40,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[ClusterEmulator, str]]:
     async with ClusterEmulator() as emulator, kmock.Server(emulator) as server:
         emulator.declare_crds(ROOT / "crds")
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "emu",
-            "clusters": [{"name": "emu", "cluster": {"server": str(server.url).rstrip("/")}}],
-            "users": [{"name": "emu", "user": {"token": "test"}}],
-            "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "emu"}}],
-        }))
+        write_kubeconfig(kubeconfig, str(server.url), "test")
         yield emulator, str(kubeconfig)
 
 
