@@ -25,14 +25,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hedgeops.api import HedgeBook, RebalancePolicy
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import serving
-from hedgeops.exchange.replay import MarketReplay
-from hedgeops.exchange.venue import OrderRequest, OrderState, Venue
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.emulator.okx_http import serving
+from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.venue import Venue
+from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import Account, CcxtVenues, PaperVenues, Venues

@@ -70,20 +70,20 @@ from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.api.common import Condition, Mode
 from hedgeops.api.funding import FundingArbitrage, Phase
 from hedgeops.api.marketmaker import MarketMaker
-from hedgeops.engine.carry_rules import pair_notional
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.emulator import Account as EmuAccount
-from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import serving
-from hedgeops.exchange.okx_instruments import OKX_INSTRUMENTS
-from hedgeops.exchange.replay import MarketReplay
-from hedgeops.exchange.venue import OrderRequest, OrderState
-from hedgeops.runtime.carry import FundingArbitrageReconciler
+from hedgeops.engine.carry.rules import pair_notional
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.emulator.okx_http import serving
+from hedgeops.exchange.emulator.state import Account as EmuAccount
+from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import RedisJournal, journal_stream
+from hedgeops.runtime.kinds.carry import FundingArbitrageReconciler
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
+from hedgeops.runtime.kinds.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.locks import Lease, RedisLocks
-from hedgeops.runtime.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from hedgeops.api.policy import Preset, RebalancePolicySpec, RebalanceTo, Thresholds, VolatilityBands
 from hedgeops.backtest.basket import Bars, Basket, load_bars, simulate
-from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.replay import data_dir
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.exchange.marketdata.replay import data_dir
 
 D = Decimal
 ASSETS = ("SOL", "ETH", "BTC")

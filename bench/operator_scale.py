@@ -47,9 +47,9 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the kmock emulator with the API-server behaviour kopf needs lives with the tests
 
-from hedgeops.exchange.emulator import Credentials, Emulator  # noqa: E402
-from hedgeops.exchange.emulator_http import serving  # noqa: E402
-from hedgeops.exchange.replay import MarketReplay  # noqa: E402
+from hedgeops.exchange.emulator.okx_http import serving  # noqa: E402
+from hedgeops.exchange.emulator.state import Credentials, Emulator  # noqa: E402
+from hedgeops.exchange.marketdata.replay import MarketReplay  # noqa: E402
 
 AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # the emulator's prices stand still at this real moment
 SECRET, PASSPHRASE = "bench-secret", "bench-pass"

@@ -59,11 +59,11 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from hedgeops.engine.market import Fees
-    from hedgeops.exchange.emulator import Credentials, Emulator
-    from hedgeops.exchange.emulator_http import EmulatorApp
-    from hedgeops.exchange.replay import MarketReplay
+    from hedgeops.exchange.emulator.okx_http import EmulatorApp
+    from hedgeops.exchange.emulator.state import Credentials, Emulator
+    from hedgeops.exchange.marketdata.replay import MarketReplay
     from hedgeops.local.runner import LocalRunError
+    from hedgeops.model.market import Fees
     from hedgeops.runtime.clock import ReplayClock
 
     secret = args.secret or os.environ.get("HEDGEOPS_EMULATOR_SECRET", "")

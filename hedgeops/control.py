@@ -7,7 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from hedgeops import kube
-from hedgeops.runtime.approval import APPROVE
+from hedgeops.engine.hedge.approval_state import APPROVE
 from hedgeops.runtime.names import is_namespace, is_object_name
 
 CLOSE_ALL = "hedgeops.io/close-all"

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.funding import FundingArbitrageSpec
-from hedgeops.engine.book import OrderBook
-from hedgeops.engine.carry_machine import Action, CarryState, Inputs, LegOrder, Step, Transfer, step
-from hedgeops.engine.carry_rules import CarryAccount, CarryMarket
-from hedgeops.engine.market import MarketRules
+from hedgeops.engine.carry.machine import Action, CarryState, Inputs, LegOrder, Step, Transfer, step
+from hedgeops.engine.carry.rules import CarryAccount, CarryMarket
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import MarketRules
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,11 +11,11 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import EmulatorApp, serving
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.ccxt.client import ApiCredentials, make_client
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.emulator.okx_http import EmulatorApp, serving
+from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.replay import MarketReplay
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 KEY, SECRET, PASSPHRASE = "test-key", "test-secret", "test-pass"

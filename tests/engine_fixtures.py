@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import OrderStyle, Preset, RebalancePolicySpec
-from hedgeops.engine.bands import resolve_rebalance_to, resolve_thresholds
-from hedgeops.engine.exposure import AssetObservation, BookExposure, compute_exposure
-from hedgeops.engine.market import Fees, Quote
-from hedgeops.engine.planner import PlanInputs
-from hedgeops.exchange.instruments import PAPER_MARKETS
+from hedgeops.engine.hedge.bands import resolve_rebalance_to, resolve_thresholds
+from hedgeops.engine.hedge.exposure import AssetObservation, BookExposure, compute_exposure
+from hedgeops.engine.hedge.planner import PlanInputs
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.model.market import Fees, Quote
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from typing import Any
 from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import PaperVenues

@@ -15,16 +15,29 @@ ENGINE_FORBIDDEN = {
     "kopf", "ccxt", "redis", "aiohttp", "requests", "httpx", "prometheus_client", "socket", "asyncio", "os",
     "pathlib", "io", "time", "random", "subprocess", "urllib", "http", "sqlite3", "threading", "logging",
 }
-# Which of our rooms each room may import.
+# Which of our rooms each room may import. `model` is the bottom: the domain values every room speaks.
 ALLOWED = {
+    "model": {"model"},
     "api": {"api"},
-    "engine": {"api", "engine"},
-    "exchange": {"api", "engine", "exchange"},
-    "runtime": {"api", "engine", "exchange", "runtime"},
-    "local": {"api", "engine", "exchange", "runtime", "local", "manifests"},
-    "operator": {"api", "engine", "exchange", "runtime", "operator", "manifests"},
-    "backtest": {"api", "engine", "exchange", "backtest"},
+    "engine": {"api", "engine", "model"},
+    "exchange": {"api", "exchange", "model"},
+    "runtime": {"api", "engine", "exchange", "runtime", "model"},
+    "local": {"api", "engine", "exchange", "runtime", "local", "manifests", "model"},
+    "operator": {"api", "engine", "exchange", "runtime", "operator", "manifests", "model"},
+    "backtest": {"api", "engine", "exchange", "backtest", "model", "runtime"},
 }
+# One level down: which subpackage of a room may import which of its siblings. A kind never imports another
+# kind (allocation is a HedgeBook objective built on the hedge kind's plans, gates and triggers: the one edge).
+SUBPACKAGES = {
+    "engine": {"common": {"common"}, "hedge": {"common", "hedge"}, "allocation": {"common", "hedge", "allocation"},
+               "carry": {"common", "carry"}, "maker": {"common", "maker"}},
+    "exchange": {"venue": {"venue"}, "marketdata": {"venue", "marketdata"},
+                 "ccxt": {"venue", "ccxt"}, "paper": {"venue", "marketdata", "ccxt", "paper"},
+                 "emulator": {"venue", "marketdata", "paper", "emulator"}},
+}
+# The runtime's per-kind cycles: each imports the runtime's services, never another kind's cycle.
+RUNTIME_KINDS = {"hedgebook": {"hedgebook", "allocation", "book_result"}, "carry": {"carry"},
+                 "marketmaker": {"marketmaker"}}
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -57,7 +70,7 @@ def test_rooms_import_only_downwards(room: str) -> None:
 
 def test_engine_is_pure() -> None:
     bad = []
-    for path in _files("engine"):
+    for path in _files("engine") + _files("model"):
         for name, line in _imports(path):
             if name.split(".")[0] in ENGINE_FORBIDDEN:
                 bad.append(f"{path.relative_to(PKG)}:{line} imports {name}")
@@ -66,6 +79,36 @@ def test_engine_is_pure() -> None:
             # A whole name only: `_open(` or `.reopen(` are not the builtin.
             if re.search(r"(?<![\w.])" + re.escape(call), text):
                 bad.append(f"{path.relative_to(PKG)} calls {call}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("room", sorted(SUBPACKAGES))
+def test_subpackages_import_only_what_they_may(room: str) -> None:
+    rules, bad = SUBPACKAGES[room], []
+    for path in _files(room):
+        rel = path.relative_to(PKG / room)
+        sub = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        if sub == "__init__":
+            continue
+        assert sub in rules, f"{room}/{rel}: a module outside the known subpackages {sorted(rules)}"
+        for name, line in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["hedgeops", room] and len(parts) > 2 and parts[2] not in rules[sub]:
+                bad.append(f"{room}/{rel}:{line} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_runtime_kinds_do_not_import_each_other() -> None:
+    bad = []
+    for path in sorted((PKG / "runtime" / "kinds").glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        group = next(g for g, members in RUNTIME_KINDS.items() if path.stem in members)
+        for name, line in _imports(path):
+            parts = name.split(".")
+            if parts[:3] == ["hedgeops", "runtime", "kinds"] and len(parts) > 3 and \
+                    parts[3] not in RUNTIME_KINDS[group]:
+                bad.append(f"runtime/kinds/{path.name}:{line} imports {name}")
     assert not bad, "\n".join(bad)
 
 

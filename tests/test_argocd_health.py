@@ -10,7 +10,7 @@ import lupa
 import yaml
 
 from hedgeops.api import HedgeBook
-from hedgeops.runtime.conditions import set_condition
+from hedgeops.engine.common.conditions import set_condition
 
 from .conftest import ROOT
 from .runtime_fixtures import book, policy, rig

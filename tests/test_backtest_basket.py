@@ -8,9 +8,9 @@ import pytest
 
 from hedgeops.api.policy import Preset, RebalancePolicySpec
 from hedgeops.backtest.basket import Bars, Basket, load_bars, simulate
-from hedgeops.engine import planner
-from hedgeops.exchange.instruments import PAPER_MARKETS
-from hedgeops.exchange.replay import data_dir
+from hedgeops.engine.hedge import planner
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.exchange.marketdata.replay import data_dir
 
 D = Decimal
 ASSETS = ("SOL", "ETH", "BTC")

@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from hedgeops.exchange.ccxt_client import ApiCredentials, UnknownExchange, make_client
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.okx_instruments import BY_SYMBOL
-from hedgeops.exchange.venue import (
-    OrderRejected,
-    OrderRequest,
-    RetryableVenueError,
-    UnknownSymbol,
-    VenueAuthError,
-)
+from hedgeops.exchange.ccxt.client import ApiCredentials, UnknownExchange, make_client
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
+from hedgeops.exchange.venue import OrderRejected, RetryableVenueError, UnknownSymbol, VenueAuthError
+from hedgeops.model.orders import OrderRequest
 
 from .emulator_fixtures import KEY, SECRET, Rig, start, venue
 

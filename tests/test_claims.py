@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker
-from hedgeops.runtime.claims import Holder, book_claims, carry_claims, maker_claims, ownership
+from hedgeops.engine.common.claims import Holder, book_claims, carry_claims, maker_claims, ownership
 
 from .operator_fixtures import example
 

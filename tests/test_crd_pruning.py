@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from hedgeops.api import KINDS, HedgeBook
 from hedgeops.api.crd import crd_for
 from hedgeops.api.pruning import prune, prune_object
-from hedgeops.engine.signals import Priority, Signal, signal_to_status
+from hedgeops.engine.hedge.signals import Priority, Signal, signal_to_status
 
 from .conftest import ROOT
 from .runtime_fixtures import Rig, book, policy, rig

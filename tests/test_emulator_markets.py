@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.funding_history import FundingHistory
-from hedgeops.exchange.okx_instruments import BY_SYMBOL
-from hedgeops.exchange.venue import OrderRejected, OrderRequest
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.marketdata.funding_history import FundingHistory
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
+from hedgeops.exchange.venue import OrderRejected
+from hedgeops.model.orders import OrderRequest
 
 from .emulator_fixtures import KEY, Clock, Rig, start, venue
 

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.policy import AssetBand, Preset, RebalancePolicySpec, RebalanceTo, VolatilityBands
-from hedgeops.engine.bands import adapt_thresholds, resolve_rebalance_to, resolve_thresholds
-from hedgeops.engine.decision import decide_book
-from hedgeops.engine.planner import plan_rebalance
-from hedgeops.engine.triggers import Reason, TriggerDecision, Urgency
-from hedgeops.engine.volatility import DeviationVolatility, update_volatility
+from hedgeops.engine.hedge.bands import adapt_thresholds, resolve_rebalance_to, resolve_thresholds
+from hedgeops.engine.hedge.decision import decide_book
+from hedgeops.engine.hedge.planner import plan_rebalance
+from hedgeops.engine.hedge.triggers import Reason, TriggerDecision, Urgency
+from hedgeops.engine.hedge.volatility import DeviationVolatility, update_volatility
 
 from .engine_fixtures import NOW, SEED_MIN, exposure, inputs
 

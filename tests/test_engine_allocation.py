@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.policy import AllocationRules, RebalancePolicySpec
-from hedgeops.engine.allocation import decide_allocation, schedule_due, weights
-from hedgeops.engine.allocation_plan import AllocationInputs, cost_verdict, plan_allocation
-from hedgeops.engine.approval import ApprovalError, PlanState, approve, executed, fingerprint, propose, settle
-from hedgeops.engine.book import OrderBook
-from hedgeops.engine.market import Fees, MarketRules
-from hedgeops.engine.planner import OrderType
-from hedgeops.engine.slicing import MAX_SLICES, slice_qty
+from hedgeops.engine.allocation.plan import AllocationInputs, cost_verdict, plan_allocation
+from hedgeops.engine.allocation.weights import decide_allocation, schedule_due, weights
+from hedgeops.engine.common.slicing import MAX_SLICES, slice_qty
+from hedgeops.engine.hedge.approval import ApprovalError, PlanState, approve, executed, fingerprint, propose, settle
+from hedgeops.engine.hedge.planner import OrderType
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import Fees, MarketRules
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.funding import FundingArbitrageSpec, Phase
-from hedgeops.engine.carry_ledger import Breaker, CarryLedger
-from hedgeops.engine.carry_machine import CancelAll, CarryState, LegOrder, Transfer, settle_funding
-from hedgeops.engine.carry_rules import bootstrap_problems, due_tasks, margin_ratio, next_funding_time
-from hedgeops.engine.errors import RedLineError
+from hedgeops.engine.carry.ledger import Breaker, CarryLedger
+from hedgeops.engine.carry.machine import CancelAll, CarryState, LegOrder, Transfer, settle_funding
+from hedgeops.engine.carry.rules import bootstrap_problems, due_tasks, margin_ratio, next_funding_time
+from hedgeops.engine.common.errors import RedLineError
 from tests.carry_fixtures import NOW, account, fill, market, run, spec
 
 D = Decimal

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.policy import Limits, Preset, RebalancePolicySpec
-from hedgeops.engine.bands import resolve_thresholds
-from hedgeops.engine.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas, rounded
-from hedgeops.engine.errors import DeltaCalculationError, PositionAdjustmentError, RiskLimitExceededError
-from hedgeops.engine.planner import plan_rebalance
-from hedgeops.engine.risk import DayUsage, check_risk_limits
-from hedgeops.engine.triggers import TriggerDecision, Urgency, decide
+from hedgeops.engine.common.errors import DeltaCalculationError, PositionAdjustmentError, RiskLimitExceededError
+from hedgeops.engine.hedge.bands import resolve_thresholds
+from hedgeops.engine.hedge.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas, rounded
+from hedgeops.engine.hedge.planner import plan_rebalance
+from hedgeops.engine.hedge.risk import DayUsage, check_risk_limits
+from hedgeops.engine.hedge.triggers import TriggerDecision, Urgency, decide
 
 from .engine_fixtures import NOW, exposure, inputs
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedgeops.api.hedgebook import Basket, Objective
-from hedgeops.engine.exposure import AssetObservation, compute_exposure, target_hedge_qty
-from hedgeops.engine.holdings import basket_units, next_token_price
+from hedgeops.engine.hedge.exposure import AssetObservation, compute_exposure, target_hedge_qty
+from hedgeops.engine.hedge.holdings import basket_units, next_token_price
 
 from .engine_fixtures import exposure
 

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.marketmaker import MarketMakerSpec
-from hedgeops.engine.errors import RedLineError
-from hedgeops.engine.market import MarketRules
-from hedgeops.engine.mm_decide import MakerLedger, decide_maker, position_action
-from hedgeops.engine.mm_quotes import MakerQuote, Resting, diff_quotes, ladder, skew_ratio
+from hedgeops.engine.common.errors import RedLineError
+from hedgeops.engine.maker.decide import MakerLedger, decide_maker, position_action
+from hedgeops.engine.maker.quotes import MakerQuote, Resting, diff_quotes, ladder, skew_ratio
+from hedgeops.model.market import MarketRules
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import Limits, Preset, RebalancePolicySpec, RebalanceTo
-from hedgeops.engine.exposure import AssetObservation, BookExposure, compute_exposure
-from hedgeops.engine.gate import DayUsage, gate
-from hedgeops.engine.ids import client_order_id, plan_id
-from hedgeops.engine.planner import OrderType, plan_rebalance
-from hedgeops.engine.triggers import TriggerDecision, Urgency
-from hedgeops.exchange.instruments import PAPER_MARKETS
+from hedgeops.engine.common.ids import client_order_id, plan_id
+from hedgeops.engine.hedge.exposure import AssetObservation, BookExposure, compute_exposure
+from hedgeops.engine.hedge.gate import DayUsage, gate
+from hedgeops.engine.hedge.planner import OrderType, plan_rebalance
+from hedgeops.engine.hedge.triggers import TriggerDecision, Urgency
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 
 from .engine_fixtures import LEGS, NOW, SEED_MIN, exposure, inputs
 

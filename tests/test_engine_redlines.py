@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hedgeops.engine.errors import PositionAdjustmentError, RedLineError
-from hedgeops.engine.redlines import check_leverage, check_not_averaging_down, check_stop, increases
+from hedgeops.engine.common.errors import PositionAdjustmentError, RedLineError
+from hedgeops.engine.common.redlines import check_leverage, check_not_averaging_down, check_stop, increases
 
 D = Decimal
 

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hedgeops.api.hedgebook import Objective
-from hedgeops.engine.errors import PositionAdjustmentError, SignalValidationError
-from hedgeops.engine.exposure import target_hedge_qty
-from hedgeops.engine.signals import (
+from hedgeops.engine.common.errors import PositionAdjustmentError, SignalValidationError
+from hedgeops.engine.hedge.exposure import target_hedge_qty
+from hedgeops.engine.hedge.signals import (
     MAX_SIGNAL_DELTA_FACTOR,
     Priority,
     Signal,

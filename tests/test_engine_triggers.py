@@ -6,9 +6,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from hedgeops.api.policy import AssetBand, Preset, RebalancePolicySpec, Thresholds
-from hedgeops.engine.alerts import persisting_deviation
-from hedgeops.engine.bands import resolve_thresholds
-from hedgeops.engine.triggers import Urgency, decide
+from hedgeops.engine.hedge.alerts import persisting_deviation
+from hedgeops.engine.hedge.bands import resolve_thresholds
+from hedgeops.engine.hedge.triggers import Urgency, decide
 
 from .engine_fixtures import NOW, exposure
 

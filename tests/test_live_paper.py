@@ -9,14 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from hedgeops.exchange.ccxt_client import make_client
-from hedgeops.exchange.ccxt_venue import CcxtVenue
-from hedgeops.exchange.live_paper import LivePaperVenue
-from hedgeops.exchange.okx_instruments import BY_SYMBOL
-from hedgeops.exchange.venue import OrderRejected, OrderRequest
+from hedgeops.exchange.ccxt.client import make_client
+from hedgeops.exchange.ccxt.venue import CcxtVenue
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
+from hedgeops.exchange.paper.live import LivePaperVenue
+from hedgeops.exchange.venue import OrderRejected
+from hedgeops.model.orders import OrderRequest
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import LivePaperVenues, Venues

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import serving
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.emulator.okx_http import serving
+from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.replay import MarketReplay
 
 from .emulator_controls import control
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig, credentials_secret, okx

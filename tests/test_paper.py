@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.exchange.replay import MarketReplay
-from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, OrderRequest, UnknownSymbol
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.paper.venue import PaperVenue
+from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, UnknownSymbol
+from hedgeops.model.orders import OrderRequest
 from hedgeops.runtime.clock import SimClock
 
 D = Decimal

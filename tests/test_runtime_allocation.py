@@ -8,8 +8,8 @@ from typing import Any
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.runtime.book_result import CycleResult
+from hedgeops.exchange.paper.venue import PaperVenue
+from hedgeops.runtime.kinds.book_result import CycleResult
 
 from .runtime_fixtures import Rig, book, killed_after, policy, rig
 

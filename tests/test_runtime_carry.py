@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.funding import FundingArbitrage, Phase
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.exchange.venue import OrderRequest
-from hedgeops.runtime.carry import CarryResult, FundingArbitrageReconciler
+from hedgeops.exchange.paper.venue import PaperVenue
+from hedgeops.model.orders import OrderRequest
 from hedgeops.runtime.journal import journal_stream
+from hedgeops.runtime.kinds.carry import CarryResult, FundingArbitrageReconciler
 
 from .runtime_fixtures import Rig, killed_after, rig
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.funding import AutoSelect, Entry, FundingArbitrage, Phase
-from hedgeops.engine.carry_select import Candidate, liquid, select
+from hedgeops.engine.carry.select import Candidate, liquid, select
 
 from .runtime_fixtures import rig
 from .test_runtime_carry import Carry

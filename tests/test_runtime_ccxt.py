@@ -13,10 +13,10 @@ import pytest
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.common import Mode
-from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
+from hedgeops.runtime.kinds.book_result import CycleResult
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.operator.settings import OperatorSettings
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues

@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 
 from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.runtime.cycle import Guard, ObjectCycle, Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal, RedisJournal
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks, Lease, RedisLocks, account_lock_key
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import PaperVenues, paper_account_key

@@ -9,9 +9,9 @@ from typing import Any
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
-from hedgeops.runtime.book_result import CycleResult
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
+from hedgeops.runtime.kinds.book_result import CycleResult
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import RedisLocks, account_lock_key
 from hedgeops.runtime.venues import paper_account_key
 
@@ -190,7 +190,7 @@ async def test_daily_counters_reset_at_utc_midnight() -> None:
 
 
 async def test_someone_elses_resting_order_counts_in_the_delta_and_is_not_doubled() -> None:
-    from hedgeops.exchange.venue import OrderRequest
+    from hedgeops.model.orders import OrderRequest
 
     r = rig()
     b, _ = await step(r, book())
@@ -209,7 +209,7 @@ async def test_someone_elses_resting_order_counts_in_the_delta_and_is_not_double
 
 
 async def test_an_active_signal_overrides_the_target_until_it_expires() -> None:
-    from hedgeops.engine.signals import Priority, Signal, signal_to_status
+    from hedgeops.engine.hedge.signals import Priority, Signal, signal_to_status
 
     r = rig()
     b, _ = await step(r, book())

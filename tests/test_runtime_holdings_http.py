@@ -12,8 +12,8 @@ import pytest
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HttpHoldings
-from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
-from hedgeops.runtime.holdings import HoldingsUnavailable
+from hedgeops.engine.hedge.held import HoldingsUnavailable
+from hedgeops.engine.hedge.holdings import HoldingsDocumentError, units_from_document
 from hedgeops.runtime.holdings_http import HttpHoldingsSource
 
 from .runtime_fixtures import START, Rig, book, policy, rig

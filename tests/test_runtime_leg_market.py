@@ -12,9 +12,9 @@ import pytest
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import Leg
-from hedgeops.engine.market import MarketRules
-from hedgeops.exchange.ccxt_parse import market_rules
-from hedgeops.exchange.instruments import PAPER_MARKETS
+from hedgeops.exchange.ccxt.parse import market_rules
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.model.market import MarketRules
 
 from .runtime_fixtures import Rig, book, rig
 from .test_runtime_hedgebook import cond, step

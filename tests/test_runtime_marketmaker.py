@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.marketmaker import MarketMaker
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.exchange.venue import OrderRequest
-from hedgeops.runtime.marketmaker import MakerResult, MarketMakerReconciler
+from hedgeops.exchange.paper.venue import PaperVenue
+from hedgeops.model.orders import OrderRequest
+from hedgeops.runtime.kinds.marketmaker import MakerResult, MarketMakerReconciler
 
 from .runtime_fixtures import Rig, killed_after, rig
 

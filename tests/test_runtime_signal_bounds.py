@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from hedgeops.api import HedgeBook
-from hedgeops.runtime.book_result import CycleResult
+from hedgeops.runtime.kinds.book_result import CycleResult
 
 from .runtime_fixtures import Rig, book, policy, rig
 

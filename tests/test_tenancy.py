@@ -11,12 +11,12 @@ import pytest
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.common import ExchangeRef, Mode
-from hedgeops.exchange.emulator import Credentials, Emulator
-from hedgeops.exchange.emulator_http import serving
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.emulator.okx_http import serving
+from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.journal import InMemoryJournal
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues, live_account_key, paper_account_key

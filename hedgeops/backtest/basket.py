@@ -18,12 +18,12 @@ from pathlib import Path
 
 from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import RebalancePolicySpec
-from hedgeops.engine.decision import decide_book
-from hedgeops.engine.exposure import AssetObservation, compute_exposure
-from hedgeops.engine.market import Fees, MarketRules, Quote
-from hedgeops.engine.planner import OrderType, PlanInputs, PlannedOrder, plan_rebalance
-from hedgeops.engine.triggers import Urgency
-from hedgeops.engine.volatility import DeviationVolatility
+from hedgeops.engine.hedge.decision import decide_book
+from hedgeops.engine.hedge.exposure import AssetObservation, compute_exposure
+from hedgeops.engine.hedge.planner import OrderType, PlanInputs, PlannedOrder, plan_rebalance
+from hedgeops.engine.hedge.triggers import Urgency
+from hedgeops.engine.hedge.volatility import DeviationVolatility
+from hedgeops.model.market import Fees, MarketRules, Quote
 
 D = Decimal
 SECONDS_PER_YEAR = 365 * 86400

@@ -12,17 +12,17 @@ from typing import Any
 
 from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker, RebalancePolicy
 from hedgeops.api.common import Resource
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.engine.common.claims import Claim, Holder, book_claims, ownership, refusal
+from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.local.summary import BookTally
 from hedgeops.local.view import RunView, book_table
 from hedgeops.manifests import load_resources
-from hedgeops.runtime.allocation import traded_symbols
-from hedgeops.runtime.claims import Claim, Holder, book_claims, ownership, refusal
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import InMemoryJournal
+from hedgeops.runtime.kinds.allocation import traded_symbols
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import PaperVenues

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.runtime.book_result import CycleResult
+from hedgeops.runtime.kinds.book_result import CycleResult
 
 
 @dataclass

@@ -21,19 +21,7 @@ from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.api.common import Condition
 from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
-from hedgeops.exchange.replay import MarketReplay
-from hedgeops.operator.gateway import book_gateway as _book_gateway
-from hedgeops.operator.gateway import operator_login
-from hedgeops.operator.gateway import secret_reader as _secret_reader
-from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
-from hedgeops.operator.halts import halt_in_force
-from hedgeops.operator.ratelimit import parse_networks
-from hedgeops.operator.settings import OperatorSettings
-from hedgeops.operator.status_patch import status_patch
-from hedgeops.operator.webhook import serve, webhook_app
-from hedgeops.runtime.approval import APPROVE
-from hedgeops.runtime.carry import FundingArbitrageReconciler
-from hedgeops.runtime.claims import (
+from hedgeops.engine.common.claims import (
     Claim,
     Holder,
     Ownership,
@@ -44,14 +32,26 @@ from hedgeops.runtime.claims import (
     ownership,
     refusal,
 )
+from hedgeops.engine.common.conditions import set_condition
+from hedgeops.engine.hedge.approval_state import APPROVE
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.operator.gateway import book_gateway as _book_gateway
+from hedgeops.operator.gateway import operator_login
+from hedgeops.operator.gateway import secret_reader as _secret_reader
+from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
+from hedgeops.operator.halts import halt_in_force
+from hedgeops.operator.ratelimit import parse_networks
+from hedgeops.operator.settings import OperatorSettings
+from hedgeops.operator.status_patch import status_patch
+from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.clock import Clock, ReplayClock, WallClock
-from hedgeops.runtime.conditions import set_condition
 from hedgeops.runtime.cycle import CycleEvent, Services
-from hedgeops.runtime.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import InMemoryJournal, Journal, RedisJournal
+from hedgeops.runtime.kinds.carry import FundingArbitrageReconciler
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
+from hedgeops.runtime.kinds.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
-from hedgeops.runtime.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.signals import (
     InMemorySeenSignals,

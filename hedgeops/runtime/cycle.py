@@ -15,15 +15,9 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from hedgeops.api.common import Condition, ExchangeRef, Mode
-from hedgeops.engine.market import MarketRules
-from hedgeops.exchange.venue import (
-    CarryVenue,
-    FinalVenueError,
-    RetryableVenueError,
-    UnknownSymbol,
-    VenueAuthError,
-)
-from hedgeops.runtime.conditions import set_condition
+from hedgeops.engine.common.conditions import set_condition
+from hedgeops.exchange.venue import CarryVenue, FinalVenueError, RetryableVenueError, UnknownSymbol, VenueAuthError
+from hedgeops.model.market import MarketRules
 from hedgeops.runtime.execution import ExecutionContext, LeaseLost
 from hedgeops.runtime.freshness import DEFAULT_MAX_DATA_AGE_S, StaleMarketData, fresh
 from hedgeops.runtime.holdings_http import HttpHoldingsSource

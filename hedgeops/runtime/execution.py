@@ -10,16 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.hedgebook import OrderSummary, WorkingPlan
-from hedgeops.engine.ids import client_order_id
-from hedgeops.engine.market import MarketRules
-from hedgeops.engine.planner import OrderType, PlannedOrder, RebalancePlan
-from hedgeops.exchange.venue import (
-    DuplicateClientOrderId,
-    OrderRejected,
-    OrderRequest,
-    OrderState,
-    Venue,
-)
+from hedgeops.engine.common.ids import client_order_id
+from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
+from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, Venue
+from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.locks import Lease
 
 ZERO = Decimal(0)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from hedgeops.exchange.venue import AccountSnapshot, CarryVenue
+from hedgeops.exchange.venue import CarryVenue
+from hedgeops.model.orders import AccountSnapshot
 
 DEFAULT_MAX_DATA_AGE_S = 30.0  # a few of the operator's 5 s ticks
 

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from hedgeops.api.hedgebook import HttpHoldings
-from hedgeops.engine.holdings import HoldingsDocumentError, units_from_document
+from hedgeops.engine.hedge.held import HoldingsUnavailable
+from hedgeops.engine.hedge.holdings import HoldingsDocumentError, units_from_document
 from hedgeops.runtime.destinations import DestinationRefused, connector
-from hedgeops.runtime.holdings import HoldingsUnavailable
 
 MAX_BYTES = 1 << 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from hedgeops.api.funding import CarryLegStatus
-from hedgeops.engine.exposure import BookExposure
+from hedgeops.engine.hedge.exposure import BookExposure
 
 
 class Metrics:

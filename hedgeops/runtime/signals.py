@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from hedgeops.api import HedgeBook
-from hedgeops.engine.errors import SignalValidationError
-from hedgeops.engine.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
+from hedgeops.engine.common.errors import SignalValidationError
+from hedgeops.engine.hedge.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.names import is_namespace, is_object_name

@@ -17,13 +17,13 @@ from datetime import datetime
 from typing import Protocol
 
 from hedgeops.api.common import ExchangeRef, Mode
-from hedgeops.engine.market import Fees
-from hedgeops.exchange.ccxt_client import ApiCredentials, make_client
-from hedgeops.exchange.ccxt_venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
-from hedgeops.exchange.live_paper import LivePaperVenue
-from hedgeops.exchange.paper import PaperVenue
-from hedgeops.exchange.replay import MarketReplay
+from hedgeops.exchange.ccxt.client import ApiCredentials, make_client
+from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.paper.live import LivePaperVenue
+from hedgeops.exchange.paper.venue import PaperVenue
 from hedgeops.exchange.venue import CarryVenue, VenueError
+from hedgeops.model.market import Fees
 
 # (namespace, Secret name) -> the Secret's decoded data. The operator reads Kubernetes; tests give a dict.
 SecretReader = Callable[[str, str], Awaitable[Mapping[str, str]]]

@@ -1,0 +1,73 @@
+"""Delta per asset (seed 001 §5.1): positions of every kind, options by the delta the venue reports, and
+orders still working counted in, so a resting order is never traded a second time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+from hedgeops.engine.common.errors import DeltaCalculationError
+
+ZERO = Decimal(0)
+
+
+class InstrumentKind(StrEnum):
+    """Linear instruments have a delta of one per unit; an option's comes from the venue."""
+
+    SPOT = "spot"
+    PERP = "perp"
+    FUTURE = "future"
+    OPTION = "option"
+
+
+@dataclass(frozen=True)
+class DeltaPosition:
+    """A signed position in units of the underlying (contracts already converted)."""
+
+    symbol: str
+    asset: str
+    kind: InstrumentKind
+    qty: Decimal
+    option_delta: Decimal | None = None  # per unit, as the venue reports it (options only)
+
+
+@dataclass(frozen=True)
+class WorkingOrder:
+    """An order still open: its unfilled remainder will change the delta when it fills."""
+
+    symbol: str
+    asset: str
+    side: str
+    remaining: Decimal
+
+
+def position_delta(p: DeltaPosition) -> Decimal:
+    """Units of exposure to the underlying. An option without a reported delta is an error, never a guess."""
+    if p.kind is not InstrumentKind.OPTION:
+        return p.qty
+    if p.option_delta is None or not p.option_delta.is_finite() or abs(p.option_delta) > 1:
+        raise DeltaCalculationError(f"{p.symbol}: the venue reported no usable option delta ({p.option_delta})")
+    return p.qty * p.option_delta
+
+
+def asset_deltas(positions: Iterable[DeltaPosition], working: Iterable[WorkingOrder] = (), *,
+                 include_pending: bool = True) -> dict[str, Decimal]:
+    """Σ delta per asset, plus (by default) the signed remainder of orders still working."""
+    out: dict[str, Decimal] = {}
+    for p in positions:
+        out[p.asset] = out.get(p.asset, ZERO) + position_delta(p)
+    if include_pending:
+        for o in working:
+            if o.remaining < 0:
+                raise DeltaCalculationError(f"{o.symbol}: negative remaining amount {o.remaining}")
+            signed = o.remaining if o.side == "buy" else -o.remaining
+            out[o.asset] = out.get(o.asset, ZERO) + signed
+    return out
+
+
+def rounded(deltas: dict[str, Decimal], precision: int = 4) -> dict[str, Decimal]:
+    """Deltas for display at `precision` decimal places (seed 001 get_position_delta(precision=4))."""
+    q = Decimal(1).scaleb(-precision)
+    return {a: d.quantize(q, rounding=ROUND_HALF_EVEN) for a, d in deltas.items()}

@@ -1,0 +1,99 @@
+"""ccxt's unified dicts (markets, tickers, positions, orders) parsed into the domain's frozen types, with
+contracts converted to base units. Nothing here does I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from hedgeops.model.market import MarketRules, Quote
+from hedgeops.model.orders import Fill, OrderState, Position
+
+ZERO = Decimal(0)
+_STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "cancelled": "canceled",
+           "expired": "canceled", "rejected": "rejected"}
+
+
+def dec(x: Any, default: Decimal = ZERO) -> Decimal:
+    """A ccxt number as Decimal. ccxt parses exchange strings to float; the shortest repr gives them back."""
+    return default if x is None or x == "" else Decimal(str(x))
+
+
+def _step(precision: Any, mode: int) -> Decimal:
+    if mode == ccxt.TICK_SIZE:
+        return dec(precision)
+    return Decimal(1).scaleb(-int(precision))  # DECIMAL_PLACES / SIGNIFICANT_DIGITS: a count of decimals
+
+
+def market_rules(m: Mapping[str, Any], precision_mode: int) -> MarketRules:
+    """Steps and minimums in base units: contract markets multiply by the contract size."""
+    size = dec(m.get("contractSize"), Decimal(1)) if m.get("contract") else Decimal(1)
+    amount_step = _step(m["precision"]["amount"], precision_mode)
+    min_native = dec((m.get("limits") or {}).get("amount", {}).get("min"), amount_step)
+    linear_swap = bool(m.get("swap")) and bool(m.get("linear")) and m.get("settle") == m.get("quote")
+    return MarketRules(str(m["symbol"]), str(m["base"]), str(m["quote"]), amount_step * size,
+                       _step(m["precision"]["price"], precision_mode), max(min_native, amount_step) * size,
+                       linear_swap)
+
+
+def _at(ms: Any) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms else datetime.now(UTC)
+
+
+def quote(symbol: str, t: Mapping[str, Any]) -> Quote:
+    last = dec(t.get("last") or t.get("close"))
+    bid, ask = dec(t.get("bid"), last), dec(t.get("ask"), last)
+    return Quote(symbol, bid, ask, last or (bid + ask) / 2, _at(t.get("timestamp")))
+
+
+def position(p: Mapping[str, Any], contract_size: Decimal) -> Position:
+    """A signed position in base units (ccxt reports unsigned contracts and a side)."""
+    qty = dec(p.get("contracts")) * contract_size
+    if p.get("side") == "short" and qty > 0:
+        qty = -qty
+    return Position(str(p["symbol"]), qty, dec(p.get("entryPrice")), dec(p.get("unrealizedPnl")))
+
+
+def _fee_quote(fee: Mapping[str, Any] | None, price: Decimal | None, market: Mapping[str, Any]) -> Decimal:
+    """A fee in quote: one charged in the base asset (spot buys on many venues) is valued at the fill price."""
+    fee = fee or {}
+    cost = dec(fee.get("cost"))
+    if fee.get("currency") and fee.get("currency") == market.get("base"):
+        cost *= price or ZERO
+    return abs(cost)
+
+
+def fill(t: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> Fill:
+    price = dec(t.get("price"))
+    return Fill(str(t.get("id")), str((t.get("info") or {}).get("clOrdId") or t.get("order") or ""), str(t["symbol"]),
+                str(t["side"]), dec(t.get("amount")) * contract_size, price, _fee_quote(t.get("fee"), price, market),
+                t.get("takerOrMaker") == "maker", _at(t.get("timestamp")))
+
+
+def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> OrderState:
+    """An order in base units; the fee in quote (a fee charged in the base asset is valued at the average)."""
+    amount = dec(o.get("amount")) * contract_size
+    filled = dec(o.get("filled")) * contract_size
+    average = dec(o.get("average")) or None
+    status = _STATUS.get(str(o.get("status")), "open")
+    post_only = bool(o.get("postOnly")) or o.get("timeInForce") == "PO"
+    return OrderState(str(o.get("clientOrderId") or o.get("id")), str(o["symbol"]), str(o["side"]), amount, filled,
+                      dec(o.get("price")) or None, average, status, _fee_quote(o.get("fee"), average, market),
+                      str(o.get("type") or "limit"), post_only)
+
+
+def quote_volume(t: Mapping[str, Any], market: Mapping[str, Any]) -> Decimal:
+    """A ticker's 24 h volume in the quote currency. ccxt fills quoteVolume for spot; for OKX derivatives it
+    leaves it empty and the raw volCcy24h is in base units; otherwise base volume (contracts) × size × last."""
+    last = dec(t.get("last") or t.get("close"))
+    if t.get("quoteVolume") is not None:
+        return dec(t["quoteVolume"])
+    info = t.get("info") or {}
+    if market.get("contract") and info.get("volCcy24h") is not None:
+        return dec(info["volCcy24h"]) * last
+    size = dec(market.get("contractSize") or 1) if market.get("contract") else Decimal(1)
+    return dec(t.get("baseVolume")) * size * last

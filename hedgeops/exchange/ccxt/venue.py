@@ -1,0 +1,318 @@
+"""The Venue for real exchanges: one ccxt.async_support client per account. Observation is batched (one
+tickers call per market type, one positions, one balance, one open-orders call, shared by every book on
+the account); amounts are converted to contracts where the market uses them; a create that may have gone
+through is looked up by client order id before it is ever sent again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt
+
+from hedgeops.exchange.ccxt.errors import request_outcome, translate
+from hedgeops.exchange.ccxt.parse import dec, fill, market_rules, order_state, position, quote, quote_volume
+from hedgeops.exchange.venue import (
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    RetryableVenueError,
+    UnknownSymbol,
+)
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
+
+T = TypeVar("T")
+ZERO = Decimal(0)
+DEFAULT_SNAPSHOT_AGE_S = 2.0
+
+
+class CcxtVenue:
+    """A Venue over a ccxt client. Not safe to share a client between venues: its rate limiter is per account."""
+
+    def __init__(self, client: Any, fees: Fees | None = None, *, snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 on_request: Callable[[str], None] | None = None) -> None:
+        self.client = client
+        self._on_request = on_request  # told each request's outcome (a bounded word), for metrics
+        self._fees = fees or Fees()
+        self._max_age = snapshot_max_age_s
+        self._monotonic = monotonic
+        self._markets: dict[str, dict[str, Any]] | None = None
+        self._rules: dict[str, MarketRules] = {}
+        self._snap: AccountSnapshot | None = None
+        self._taken = 0.0
+        self._watched: set[str] = set()
+        self._dirty: set[str] = set()  # symbols traded since the snapshot: their positions/orders are stale
+        self._observe_lock = asyncio.Lock()
+        self._markets_lock = asyncio.Lock()
+        self.requests = 0  # calls made through ccxt, for "requests per cycle" figures
+
+    @property
+    def fees(self) -> Fees:
+        return self._fees
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        self.requests += 1
+        try:
+            result = await fn(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            self._count(request_outcome(exc))
+            raise translate(exc) from exc
+        self._count("ok")
+        return result
+
+    def _count(self, outcome: str) -> None:
+        if self._on_request is not None:
+            self._on_request(outcome)
+
+    # ---- markets ------------------------------------------------------------------------------------------
+
+    async def _load(self) -> dict[str, dict[str, Any]]:
+        async with self._markets_lock:
+            if self._markets is None:
+                self._markets = dict(await self._call(self.client.load_markets))
+        return self._markets
+
+    def _market(self, symbol: str) -> dict[str, Any]:
+        assert self._markets is not None
+        m = self._markets.get(symbol)
+        if m is None:
+            raise UnknownSymbol(f"{self.client.id} does not list {symbol}")
+        return m
+
+    def _rule(self, symbol: str) -> MarketRules:
+        rules = self._rules.get(symbol)
+        if rules is None:
+            rules = self._rules[symbol] = market_rules(self._market(symbol), self.client.precisionMode)
+        return rules
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        m = self._market(symbol)
+        return Decimal(str(m.get("contractSize") or 1)) if m.get("contract") else Decimal(1)
+
+    async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
+        await self._load()
+        return {s: self._rule(s) for s in symbols}
+
+    # ---- observation --------------------------------------------------------------------------------------
+
+    async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
+        """The account as of at most `snapshot_max_age_s` ago, fetched again if a wanted symbol traded since."""
+        await self._load()
+        wanted = set(symbols)
+        for s in wanted:
+            self._market(s)
+        async with self._observe_lock:
+            fresh = (self._snap is not None and self._monotonic() - self._taken <= self._max_age
+                     and wanted <= self._watched and not wanted & self._dirty)
+            if not fresh:
+                self._watched |= wanted
+                self._snap = await self._observe(sorted(self._watched))
+                self._taken, self._dirty = self._monotonic(), set()
+            assert self._snap is not None
+            return self._snap
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Public tickers only (one call per market type): no credentials needed."""
+        await self._load()
+        tickers: dict[str, Any] = {}
+        for syms in self._by_type(symbols).values():
+            tickers.update(await self._call(self.client.fetch_tickers, syms))
+        missing = [s for s in symbols if s not in tickers]
+        if missing:
+            raise RetryableVenueError(f"{self.client.id} sent no ticker for {', '.join(missing)}")
+        return {s: quote(s, tickers[s]) for s in symbols}
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The public book, in base units."""
+        await self._load()
+        raw = await self._call(self.client.fetch_order_book, symbol, depth)
+        size = self._contract_size(symbol)
+        return OrderBook(tuple((dec(p), dec(a) * size) for p, a, *_ in raw["bids"]),
+                         tuple((dec(p), dec(a) * size) for p, a, *_ in raw["asks"]))
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        """Every active linear perpetual settled in `quote` whose base also has an active spot market against
+        it, with 24 h volume (public tickers, one call per market type)."""
+        markets = await self._load()
+        pairs = []
+        for symbol, m in sorted(markets.items()):
+            if not (m.get("swap") and m.get("linear") and m.get("settle") == quote and m.get("quote") == quote
+                    and m.get("active") is not False):
+                continue
+            spot = markets.get(f"{m['base']}/{quote}")
+            if spot is not None and spot.get("spot") and spot.get("active") is not False:
+                pairs.append((str(spot["symbol"]), symbol))
+        tickers: dict[str, Any] = {}
+        for syms in self._by_type([s for pair in pairs for s in pair]).values():
+            tickers.update(await self._call(self.client.fetch_tickers, syms))
+        return [CarryCandidate(spot, perp, min(quote_volume(tickers[spot], markets[spot]),
+                                               quote_volume(tickers[perp], markets[perp])))
+                for spot, perp in pairs if spot in tickers and perp in tickers]
+
+    def _by_type(self, symbols: Sequence[str]) -> dict[str, list[str]]:
+        """Symbols grouped by market type: OKX serves tickers one instrument type per call."""
+        out: dict[str, list[str]] = {}
+        for s in symbols:
+            out.setdefault(str(self._market(s)["type"]), []).append(s)
+        return out
+
+    def invalidate(self) -> None:
+        """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""
+        self._snap = None
+
+    async def _observe(self, symbols: list[str]) -> AccountSnapshot:
+        by_type = self._by_type(symbols)
+        calls: list[Awaitable[Any]] = [self._call(self.client.fetch_tickers, syms) for syms in by_type.values()]
+        contracts = [s for s in symbols if self._market(s).get("contract")]
+        calls += [self._call(self.client.fetch_balance), self._call(self.client.fetch_open_orders)]
+        if contracts:
+            calls.append(self._call(self.client.fetch_positions))
+        gathered = await asyncio.gather(*calls, return_exceptions=True)
+        results: list[Any] = []
+        for r in gathered:
+            if isinstance(r, BaseException):
+                raise r
+            results.append(r)
+        n = len(by_type)
+        tickers: dict[str, Any] = {}
+        for t in results[:n]:
+            tickers.update(t)
+        balance, orders = results[n], results[n + 1]
+        raw_positions = results[n + 2] if contracts else []
+        quotes: dict[str, Quote] = {}
+        for s in symbols:
+            if s not in tickers:
+                raise RetryableVenueError(f"{self.client.id} sent no ticker for {s}")
+            quotes[s] = quote(s, tickers[s])
+        listed = self._markets or {}  # rows for markets ccxt did not load (other products) are not ours
+        positions = {}
+        for p in raw_positions:
+            if p.get("symbol") in listed:
+                pos = position(p, self._contract_size(p["symbol"]))
+                if pos.qty != 0:
+                    positions[pos.symbol] = pos
+        balances = {str(c): Decimal(str(v)) for c, v in (balance.get("total") or {}).items() if v is not None}
+        open_orders = tuple(self._state(o) for o in orders if o.get("symbol") in listed)
+        at = max((q.at for q in quotes.values()), default=datetime.now(UTC))
+        return AccountSnapshot(at=at, quotes=quotes, positions=positions, balances=balances, open_orders=open_orders)
+
+    def _state(self, raw: Mapping[str, Any]) -> OrderState:
+        symbol = str(raw["symbol"])
+        return order_state(raw, self._contract_size(symbol), self._market(symbol))
+
+    # ---- orders -------------------------------------------------------------------------------------------
+
+    def _native_amount(self, order: OrderRequest) -> Decimal:
+        size = self._contract_size(order.symbol)
+        native = order.amount / size
+        step = self._rule(order.symbol).amount_step / size
+        if native <= 0 or (native / step) != (native / step).to_integral_value():
+            raise OrderRejected(f"{order.amount} {order.symbol} is not a positive multiple of "
+                                f"{self._rule(order.symbol).amount_step}")
+        return native
+
+    async def place(self, order: OrderRequest) -> OrderState:
+        """Place one order under its client id. If the answer is lost (timeout, 5xx, rate limit) the order is
+        looked up first and sent again only if the venue has never seen it; the id makes a double impossible."""
+        await self._load()
+        self._market(order.symbol)
+        native = self._native_amount(order)
+        params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+        if order.post_only:
+            params["postOnly"] = True
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        price = None if order.price is None else float(order.price)
+        self._dirty.add(order.symbol)
+        try:
+            await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native), price,
+                             params)
+        except RetryableVenueError:
+            found = await self.order(order.client_order_id, order.symbol)
+            if found is not None:
+                return self._accepted(found)
+            with contextlib.suppress(DuplicateClientOrderId):  # then the first one went in after all
+                await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native),
+                                 price, params)
+        found = await self.order(order.client_order_id, order.symbol)
+        if found is None:  # accepted but not yet visible: report what was sent
+            return OrderState(order.client_order_id, order.symbol, order.side, order.amount, ZERO, order.price, None,
+                              "open", ZERO, order.type, order.post_only)
+        return self._accepted(found)
+
+    @staticmethod
+    def _accepted(state: OrderState) -> OrderState:
+        # A post-only order that would cross is accepted and cancelled at once by OKX, Bybit and others:
+        # to the caller that is a refusal, so it can go taker now instead of waiting for a fill that never comes.
+        if state.post_only and state.status in ("canceled", "rejected") and state.filled == 0:
+            raise OrderRejected(f"post-only {state.side} {state.symbol} at {state.price} would have crossed; "
+                                "the venue cancelled it")
+        return state
+
+    async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
+        await self._load()
+        try:
+            raw = await self._call(self.client.fetch_order, None, symbol, {"clOrdId": client_order_id,
+                                                                         "clientOrderId": client_order_id})
+        except OrderNotFound:
+            return None
+        return self._state(raw)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
+        """Cancel by client id and return the final state (it may have filled in the meantime)."""
+        await self._load()
+        self._dirty.add(symbol)
+        with contextlib.suppress(OrderNotFound):  # already filled or cancelled: the lookup below tells which
+            await self._call(self.client.cancel_order, None, symbol, {"clOrdId": client_order_id,
+                                                                      "clientOrderId": client_order_id})
+        state = await self.order(client_order_id, symbol)
+        if state is None:
+            raise OrderNotFound(f"{client_order_id} on {symbol}")
+        return state
+
+    # ---- treasury: leverage, transfers, funding -----------------------------------------------------------
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
+        await self._load()
+        self._market(symbol)
+        await self._call(self.client.set_leverage, float(leverage), symbol, {"marginMode": margin_mode,
+                                                                      "mgnMode": margin_mode})
+
+    async def transfer(self, currency: str, amount: Decimal, source: str, destination: str) -> None:
+        """Move `amount` between the account's wallets ("funding", "trading")."""
+        await self._load()
+        self._dirty |= self._watched  # balances changed
+        await self._call(self.client.transfer, currency, float(amount), source, destination)
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        """The current funding rate and when it is next settled."""
+        await self._load()
+        raw = await self._call(self.client.fetch_funding_rate, symbol)
+        return Decimal(str(raw["fundingRate"])), datetime.fromtimestamp(raw["fundingTimestamp"] / 1000, UTC)
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        """Funding received (+) or paid (−) on `symbol`, oldest first."""
+        await self._load()
+        since_ms = None if since is None else int(since.timestamp() * 1000)
+        rows = await self._call(self.client.fetch_funding_history, symbol, since_ms)
+        return [FundingPayment(str(r["symbol"]), datetime.fromtimestamp(r["timestamp"] / 1000, UTC),
+                               Decimal(str(r["amount"])), str(r.get("code") or ""), str(r.get("id") or ""))
+                for r in rows]
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        """Executions on `symbol` (ours and any other client's on this account), oldest first."""
+        await self._load()
+        since_ms = None if since is None else int(since.timestamp() * 1000)
+        rows = await self._call(self.client.fetch_my_trades, symbol, since_ms)
+        return [fill(r, self._contract_size(symbol), self._market(symbol)) for r in rows]
+
+    async def close(self) -> None:
+        await self.client.close()

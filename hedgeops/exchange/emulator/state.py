@@ -1,0 +1,204 @@
+"""The exchange emulator's state: one paper account per API key on replayed real prices (the same matching
+code as the paper venue), funding wallets, leverage, synthetic books around the real price, and faults
+that tests switch on; market controls (a price shock, the next funding rate) that tests set over HTTP where the
+app enables them. The HTTP dialect lives in emulator_http."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.exchange.marketdata.funding_history import FundingHistory, Settlement
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.exchange.marketdata.okx_instruments import OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.marketdata.replay import Bar, CandleSeries, MarketReplay
+from hedgeops.exchange.paper.account import MarginCheck
+from hedgeops.exchange.paper.synthetic_book import BOOK_LEVELS, synthetic_book
+from hedgeops.exchange.paper.venue import PaperVenue
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import Fees, Quote
+
+ZERO = Decimal(0)
+HALF = Decimal("0.5")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One API key's secret and passphrase."""
+
+    secret: str
+    passphrase: str
+
+
+@dataclass
+class Faults:
+    """What the next requests should suffer. Counters count down one per request affected."""
+
+    rate_limited: int = 0  # 429 with OKX code 50011
+    maintenance: int = 0  # 503 with a text body, as a load balancer answers
+    timeouts: int = 0  # requests answered only after `timeout_seconds` (the order still goes in)
+    timeout_seconds: float = 30.0
+    rejects: int = 0  # new orders refused with 51008 (insufficient margin)
+    show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
+    stall_after_orders: int | None = None  # orders after the first N go in but are answered after timeout_seconds
+    partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
+
+
+class ShockedSeries:
+    """A symbol's candles with its shock applied: every price times (1 + ratio) of the moment."""
+
+    def __init__(self, series: CandleSeries, ratio: Callable[[], Decimal]) -> None:
+        self._series, self._ratio = series, ratio
+
+    def _bar(self, bar: Bar | None) -> Bar | None:
+        k = 1 + self._ratio()
+        if bar is None or k == 1:
+            return bar
+        return Bar(bar.start, bar.end, bar.open * k, bar.high * k, bar.low * k, bar.close * k)
+
+    def __getattr__(self, name: str) -> Any:  # first, last_known, volume_24h: as the real series
+        return getattr(self._series, name)
+
+    def last_closed(self, at: datetime) -> Bar | None:
+        return self._bar(self._series.last_closed(at))
+
+    def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
+        for bar in self._series.bars_between(after, until):
+            shocked = self._bar(bar)
+            assert shocked is not None
+            yield shocked
+
+
+class ShockedReplay(MarketReplay):
+    """The replay with per-symbol price shocks (a test's market crash or squeeze on top of the real prices)."""
+
+    def __init__(self, replay: MarketReplay) -> None:
+        super().__init__(replay.directory)
+        self.shocks: dict[str, Decimal] = {}  # ccxt symbol -> ratio: 0.1 is 10% above the replayed price
+
+    def series(self, symbol: str) -> CandleSeries:
+        real = super().series(symbol)
+        return ShockedSeries(real, lambda: self.shocks.get(symbol, ZERO))  # type: ignore[return-value]
+
+
+class ControlledFunding(FundingHistory):
+    """The real settlements, with the rates a test set for chosen settlements in their place."""
+
+    def __init__(self, history: FundingHistory) -> None:
+        super().__init__(history.directory)
+        self.overrides: dict[tuple[str, datetime], Decimal] = {}  # (ccxt symbol, settlement time) -> rate
+
+    def _set(self, symbol: str, s: Settlement) -> Settlement:
+        rate = self.overrides.get((symbol, s.at))
+        return s if rate is None else Settlement(s.at, rate, "emulator")
+
+    def between(self, symbol: str, after: datetime, until: datetime) -> list[Settlement]:
+        return [self._set(symbol, s) for s in super().between(symbol, after, until)]
+
+    def next_after(self, symbol: str, at: datetime) -> Settlement | None:
+        s = super().next_after(symbol, at)
+        return None if s is None else self._set(symbol, s)
+
+    def last_before(self, symbol: str, at: datetime, limit: int) -> list[Settlement]:
+        return [self._set(symbol, s) for s in super().last_before(symbol, at, limit)]
+
+
+@dataclass
+class Account:
+    """An API key's private state."""
+
+    venue: PaperVenue
+    funding_wallet: dict[str, Decimal] = field(default_factory=dict)
+    leverage: dict[str, Decimal] = field(default_factory=dict)  # by ccxt symbol
+    ord_ids: dict[str, str] = field(default_factory=dict)  # clOrdId -> ordId
+    by_ord_id: dict[str, str] = field(default_factory=dict)  # ordId -> clOrdId
+    created_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> creation (wall ms) for show delay
+    transfers: int = 0
+
+
+class Emulator:
+    """Accounts by API key over one replay and one clock."""
+
+    def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], keys: dict[str, Credentials], *,
+                 trading_usdt: Decimal = Decimal(100_000), funding_usdt: Decimal = ZERO,
+                 fees: Fees | None = None) -> None:
+        self.replay = ShockedReplay(replay)
+        self.clock = clock
+        self.keys = keys
+        self.fees = fees or Fees()
+        self.faults = Faults()
+        self.funding = ControlledFunding(FundingHistory(replay.directory))
+        self._trading_usdt = trading_usdt
+        self._funding_usdt = funding_usdt
+        self._accounts: dict[str, Account] = {}
+        self._next_ord = 1
+
+    def account(self, api_key: str) -> Account:
+        """State is per API key, created on first use with the configured starting balances."""
+        acct = self._accounts.get(api_key)
+        if acct is None:
+            leverage: dict[str, Decimal] = {}
+            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt,
+                               depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()))
+            venue.account.fill_ratio = self._fill_ratio
+            venue.funding = self.funding  # one history for every account: a rate a test set is paid by all
+            venue.funded_until = self.clock()
+            acct = Account(venue, funding_wallet={"USDT": self._funding_usdt}, leverage=leverage)
+            self._accounts[api_key] = acct
+        return acct
+
+    def shock(self, symbol: str, ratio: Decimal) -> None:
+        """Move `symbol`'s price to (1 + ratio) times the replayed one from now on (0 takes the shock away)."""
+        if not ratio > -1:
+            raise ValueError(f"a shock below -100% leaves no price: {ratio}")
+        self.replay.shocks[symbol] = ratio
+
+    def set_next_funding(self, symbol: str, rate: Decimal) -> Settlement:
+        """The coming settlement of `symbol` pays `rate` instead of the real one; returns that settlement."""
+        nxt = self.funding.next_after(symbol, self.clock())
+        if nxt is None:
+            raise ValueError(f"no {symbol} settlement after {self.clock().isoformat()} in the data")
+        self.funding.overrides[(symbol, nxt.at)] = rate
+        return Settlement(nxt.at, rate, "emulator")
+
+    def orders_placed(self) -> int:
+        """Orders accepted so far, over every key."""
+        return sum(len(a.ord_ids) for a in self._accounts.values())
+
+    def _fill_ratio(self) -> Decimal:
+        if self.faults.partial_fills > 0:
+            self.faults.partial_fills -= 1
+            return HALF
+        return Decimal(1)
+
+    def _marks(self) -> dict[str, Decimal]:
+        return {i.symbol: self.quote(i).last for i in OKX_SWAPS.values()}
+
+    def _depth(self, quote: Quote) -> OrderBook:
+        return synthetic_book(quote, PAPER_MARKETS[quote.symbol])
+
+    def settle_funding(self, acct: Account) -> None:
+        """Every 8-hour settlement the replay clock has passed since the account's last request."""
+        acct.venue.settle_funding()
+
+    def next_ord_id(self) -> str:
+        self._next_ord += 1
+        return str(700_000_000_000 + self._next_ord)
+
+    def quote(self, inst: OkxInstrument) -> Quote:
+        """Top of book: the replayed close ± one tick (the paper venue's own quote)."""
+        return self.account("__public__").venue.quote(inst.symbol)
+
+    def volume_24h(self, inst: OkxInstrument) -> tuple[Decimal, Decimal]:
+        """The replayed market's real 24 h volume: base units and quote."""
+        venue = self.account("__public__").venue
+        return venue.replay.series(inst.symbol).volume_24h(venue.clock())
+
+    def book(self, inst: OkxInstrument, depth: int = BOOK_LEVELS) -> tuple[list[tuple[Decimal, Decimal]],
+                                                                          list[tuple[Decimal, Decimal]]]:
+        """The synthetic book around the real price, in contracts (spot: base units)."""
+        b = synthetic_book(self.quote(inst), inst.rules(), depth)
+        return ([(p, inst.to_contracts(q)) for p, q in b.bids], [(p, inst.to_contracts(q)) for p, q in b.asks])

@@ -1,9 +1,0 @@
-"""Instrument rules for the paper venue: OKX's USDT swaps (lot size × contract value) and spot pairs in base
-units, the same rules the exchange emulator serves (swaps in contracts)."""
-
-from __future__ import annotations
-
-from hedgeops.engine.market import MarketRules
-from hedgeops.exchange.okx_instruments import BY_SYMBOL
-
-PAPER_MARKETS: dict[str, MarketRules] = {symbol: inst.rules() for symbol, inst in BY_SYMBOL.items()}

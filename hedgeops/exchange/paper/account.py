@@ -1,0 +1,277 @@
+"""Simulated private state of one account: orders, fills, perp positions, spot balances, fees, funding. No I/O
+and no clock: prices, books and time come in from the caller, so the paper venue and the exchange emulator
+share this matching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+from hedgeops.exchange.marketdata.replay import Bar
+from hedgeops.exchange.venue import DuplicateClientOrderId, OrderNotFound, OrderRejected
+from hedgeops.model.book import OrderBook, walk
+from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Fill, OrderRequest, OrderState, Position
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+DEFAULT_LEVERAGE = Decimal(3)
+
+
+class InsufficientFunds(OrderRejected):
+    """Not enough margin (perps) or balance (spot) for the order."""
+
+
+def is_spot(symbol: str) -> bool:
+    """ccxt's unified symbols: a derivative carries its settle currency after a colon."""
+    return ":" not in symbol
+
+
+@dataclass(frozen=True)
+class FundingBill:
+    """One funding settlement on a perp position: received when positive, paid when negative."""
+
+    bill_id: int
+    symbol: str
+    at: datetime
+    rate: Decimal
+    mark: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class MarginCheck:
+    """What checking funds needs: leverage per perp symbol and marks for unrealised PnL."""
+
+    leverage: Mapping[str, Decimal]
+    marks: Mapping[str, Decimal]
+
+
+@dataclass
+class _Resting:
+    state: OrderState
+    placed_at: datetime
+    seen_until: datetime
+
+
+@dataclass
+class _PositionBook:
+    qty: Decimal = ZERO
+    entry: Decimal = ZERO
+    realized: Decimal = ZERO
+
+
+def _full() -> Decimal:
+    return ONE
+
+
+@dataclass
+class PaperAccount:
+    """Orders are filled by the rules every backtester agrees on: taker at the far touch (or walking a given
+    book), post-only rejected if it would cross, resting limits filled only when a later bar trades through."""
+
+    markets: Mapping[str, MarketRules]
+    fees: Fees = field(default_factory=Fees)
+    quote_balance: Decimal = Decimal(100_000)
+    orders: dict[str, OrderState] = field(default_factory=dict)
+    fees_paid: Decimal = ZERO
+    assets: dict[str, Decimal] = field(default_factory=dict)  # spot holdings other than the quote currency
+    fills: list[Fill] = field(default_factory=list)
+    bills: list[FundingBill] = field(default_factory=list)
+    fill_ratio: Callable[[], Decimal] = _full  # a fault hook: the share of the next fill that executes
+    _resting: dict[str, _Resting] = field(default_factory=dict)
+    _positions: dict[str, _PositionBook] = field(default_factory=dict)
+
+    def rules(self, symbol: str) -> MarketRules:
+        try:
+            return self.markets[symbol]
+        except KeyError:
+            raise OrderRejected(f"unknown symbol {symbol}") from None
+
+    def submit(self, req: OrderRequest, quote: Quote, now: datetime, *, book: OrderBook | None = None,
+               margin: MarginCheck | None = None) -> OrderState:
+        """Accept, fill or reject one order at the current quote. With `book`, takers walk it (slippage; what
+        the book cannot fill is cancelled); with `margin`, funds are checked first."""
+        if req.client_order_id in self.orders:
+            raise DuplicateClientOrderId(req.client_order_id)
+        rules = self.rules(req.symbol)
+        problem = self._check(req, rules)
+        if problem:
+            self.orders[req.client_order_id] = self._state(req, "rejected")
+            raise OrderRejected(problem)
+        far = quote.ask if req.side == "buy" else quote.bid
+        crosses = req.type == "market" or (req.price is not None and (
+            req.price >= quote.ask if req.side == "buy" else req.price <= quote.bid))
+        if crosses and req.post_only:
+            self.orders[req.client_order_id] = self._state(req, "rejected")
+            raise OrderRejected(f"post-only {req.side} at {req.price} would cross {far}")
+        if margin is not None:
+            short = self._funds_problem(req, far if crosses else req.price or far, margin)
+            if short:
+                self.orders[req.client_order_id] = self._state(req, "rejected")
+                raise InsufficientFunds(short)
+        state = self._state(req, "open")
+        if not crosses:
+            self.orders[req.client_order_id] = state
+            self._resting[req.client_order_id] = _Resting(state, now, now)
+            return state
+        qty, price = req.amount, far
+        if book is not None:
+            w = walk(book, req.side, qty)
+            qty = rules.round_amount(w.filled)
+            w = walk(book, req.side, qty)
+            price = w.average_price if w.average_price is not None else far
+        qty = rules.round_amount(qty * self.fill_ratio())
+        if qty <= 0:
+            state = replace(state, status="canceled")
+            self.orders[req.client_order_id] = state
+            return state
+        done = self._fill(state, price, self.fees.taker, qty, now, maker=False)
+        if done.filled < done.amount:  # a taker's unfilled rest is cancelled, as an exchange's IOC/market does
+            done = replace(done, status="canceled")
+            self.orders[req.client_order_id] = done
+        return done
+
+    def _check(self, req: OrderRequest, rules: MarketRules) -> str | None:
+        if req.side not in ("buy", "sell"):
+            return f"bad side {req.side!r}"
+        if req.amount <= 0 or rules.round_amount(req.amount) != req.amount:
+            return f"amount {req.amount} is not a positive multiple of {rules.amount_step}"
+        if req.amount < rules.min_amount:
+            return f"amount {req.amount} below minimum {rules.min_amount}"
+        if req.type == "limit" and (req.price is None or req.price <= 0):
+            return "limit order needs a positive price"
+        if req.reduce_only:
+            pos = self._positions.get(req.symbol, _PositionBook()).qty
+            if pos == 0 or (pos > 0) == (req.side == "buy") or req.amount > abs(pos):
+                return "reduce-only order would not reduce the position"
+        return None
+
+    def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck) -> str | None:
+        rules = self.rules(req.symbol)
+        if is_spot(req.symbol):
+            if req.side == "sell":
+                have = self.assets.get(rules.base, ZERO)
+                return None if have >= req.amount else f"insufficient {rules.base} balance: {have} < {req.amount}"
+            need = req.amount * price * (ONE + self.fees.taker)
+            return None if self.quote_balance >= need else f"insufficient {rules.quote}: {need} needed"
+        pos = self._positions.get(req.symbol, _PositionBook()).qty
+        signed = req.amount if req.side == "buy" else -req.amount
+        if abs(pos + signed) <= abs(pos):
+            return None  # reducing never needs margin
+        used = sum((abs(p.qty) * margin.marks.get(s, p.entry) / margin.leverage.get(s, DEFAULT_LEVERAGE)
+                    for s, p in self._positions.items()), ZERO)
+        used += sum((r.state.remaining * (r.state.price or ZERO) / margin.leverage.get(r.state.symbol, DEFAULT_LEVERAGE)
+                     for r in self._resting.values() if not is_spot(r.state.symbol)), ZERO)
+        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
+        need = req.amount * price / margin.leverage.get(req.symbol, DEFAULT_LEVERAGE)
+        free = self.quote_balance + upl - used
+        return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
+
+    @staticmethod
+    def _state(req: OrderRequest, status: str) -> OrderState:
+        return OrderState(req.client_order_id, req.symbol, req.side, req.amount, ZERO, req.price, None,
+                          status, ZERO, req.type, req.post_only)
+
+    def _fill(self, state: OrderState, price: Decimal, rate: Decimal, qty: Decimal, at: datetime, *,
+              maker: bool) -> OrderState:
+        fee = qty * price * rate
+        self._apply(state.symbol, qty if state.side == "buy" else -qty, price)
+        self.fees_paid += fee
+        self.quote_balance -= fee
+        filled = state.filled + qty
+        average = ((state.average or ZERO) * state.filled + price * qty) / filled
+        done = replace(state, filled=filled, average=average, fee_quote=state.fee_quote + fee,
+                       status="closed" if filled == state.amount else "open")
+        self.fills.append(Fill(str(len(self.fills) + 1), state.client_order_id, state.symbol, state.side, qty, price,
+                               fee, maker, at))
+        self.orders[state.client_order_id] = done
+        if done.status == "closed":
+            self._resting.pop(state.client_order_id, None)
+        elif state.client_order_id in self._resting:
+            self._resting[state.client_order_id].state = done
+        return done
+
+    def _apply(self, symbol: str, signed_qty: Decimal, price: Decimal) -> None:
+        if is_spot(symbol):  # spot: the base asset moves against quote
+            base = self.rules(symbol).base
+            self.assets[base] = self.assets.get(base, ZERO) + signed_qty
+            self.quote_balance -= signed_qty * price
+            return
+        pos = self._positions.setdefault(symbol, _PositionBook())
+        if pos.qty == 0 or (pos.qty > 0) == (signed_qty > 0):
+            new_qty = pos.qty + signed_qty
+            pos.entry = (pos.entry * abs(pos.qty) + price * abs(signed_qty)) / abs(new_qty)
+            pos.qty = new_qty
+            return
+        closing = min(abs(signed_qty), abs(pos.qty))
+        pnl = closing * (price - pos.entry) * (1 if pos.qty > 0 else -1)
+        pos.realized += pnl
+        self.quote_balance += pnl
+        new_qty = pos.qty + signed_qty
+        if new_qty == 0:
+            pos.entry = ZERO
+        elif (new_qty > 0) != (pos.qty > 0):
+            pos.entry = price  # flipped through zero: the remainder opened at this price
+        pos.qty = new_qty
+
+    def on_bars(self, symbol: str, bars: list[Bar]) -> None:
+        """Fill resting orders that a later bar traded through (strictly: touching is not enough)."""
+        for rest in list(self._resting.values()):
+            if rest.state.symbol != symbol:
+                continue
+            price = rest.state.price
+            assert price is not None
+            for bar in bars:
+                if bar.start < rest.seen_until:
+                    continue
+                rest.seen_until = bar.end
+                if (bar.low < price) if rest.state.side == "buy" else (bar.high > price):
+                    rules = self.rules(symbol)
+                    qty = rules.round_amount(rest.state.remaining * self.fill_ratio()) or rest.state.remaining
+                    if self._fill(rest.state, price, self.fees.maker, qty, bar.end, maker=True).status == "closed":
+                        break
+
+    def resting_since(self, symbol: str) -> datetime | None:
+        """Earliest time a resting order on `symbol` still needs bars from."""
+        times = [r.seen_until for r in self._resting.values() if r.state.symbol == symbol]
+        return min(times) if times else None
+
+    def cancel(self, client_order_id: str) -> OrderState:
+        state = self.orders.get(client_order_id)
+        if state is None:
+            raise OrderNotFound(client_order_id)
+        if state.done:
+            return state
+        self._resting.pop(client_order_id, None)
+        state = replace(state, status="canceled")
+        self.orders[client_order_id] = state
+        return state
+
+    def settle_funding(self, symbol: str, rate: Decimal, mark: Decimal, at: datetime) -> FundingBill | None:
+        """Pay or receive one funding settlement on the position held now: longs pay a positive rate."""
+        pos = self._positions.get(symbol)
+        if pos is None or pos.qty == 0:
+            return None
+        amount = -pos.qty * mark * rate
+        self.quote_balance += amount
+        bill = FundingBill(len(self.bills) + 1, symbol, at, rate, mark, amount)
+        self.bills.append(bill)
+        return bill
+
+    def positions(self, marks: Mapping[str, Decimal]) -> dict[str, Position]:
+        out = {}
+        for symbol, pos in self._positions.items():
+            if pos.qty != 0:
+                mark = marks.get(symbol, pos.entry)
+                out[symbol] = Position(symbol, pos.qty, pos.entry, (mark - pos.entry) * pos.qty)
+        return out
+
+    def balances(self, quote: str = "USDT") -> dict[str, Decimal]:
+        """Cash in the quote currency and spot holdings."""
+        return {quote: self.quote_balance, **{a: q for a, q in self.assets.items() if q != 0}}
+
+    def open_orders(self) -> list[OrderState]:
+        return [r.state for r in self._resting.values()]

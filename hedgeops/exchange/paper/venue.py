@@ -1,0 +1,179 @@
+"""The paper venue: replayed real prices on a clock, simulated private state (PaperAccount)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from hedgeops.exchange.marketdata.funding_history import FundingHistory
+from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.paper.account import MarginCheck, PaperAccount, is_spot
+from hedgeops.exchange.paper.synthetic_book import synthetic_book
+from hedgeops.exchange.venue import RetryableVenueError, UnknownSymbol
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
+
+
+class PaperVenue:
+    """A Venue whose prices are replayed candles. The quote is the last closed bar's close ± one tick;
+    taker orders fill there, post-only orders fill when a later bar trades through them."""
+
+    def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], fees: Fees | None = None,
+                 markets: Mapping[str, MarketRules] | None = None, quote_balance: Decimal = Decimal(100_000), *,
+                 depth: Callable[[Quote], OrderBook] | None = None,
+                 margin: Callable[[], MarginCheck] | None = None) -> None:
+        self.replay = replay
+        self.clock = clock
+        self.account = PaperAccount(dict(markets or PAPER_MARKETS), fees or Fees(), quote_balance)
+        self.depth = depth  # takers walk this book when given (the emulator's); else they fill at the touch
+        self.margin = margin  # funds are checked when given (the emulator); local mode trusts the policy
+        self.requests = 0  # calls made, for "requests per cycle" figures
+        self.leverage: dict[str, Decimal] = {}  # by perp symbol, as set_leverage left it
+        self.funding = FundingHistory(replay.directory)
+        self.funded_until: datetime | None = None  # settlements up to here are booked
+
+    @property
+    def fees(self) -> Fees:
+        return self.account.fees
+
+    def _rules(self, symbol: str) -> MarketRules:
+        rules = self.account.markets.get(symbol)
+        if rules is None:
+            raise UnknownSymbol(f"{symbol} is not listed (paper markets: {', '.join(sorted(self.account.markets))})")
+        self.replay.series(symbol)  # raises UnknownSymbol when there is no data to replay
+        return rules
+
+    def _quote(self, symbol: str, now: datetime) -> Quote:
+        rules = self._rules(symbol)
+        bar = self.replay.series(symbol).last_closed(now)
+        if bar is None:
+            raise RetryableVenueError(f"no {symbol} price before {now.isoformat()}")
+        tick = rules.price_step
+        last = (bar.close / tick).to_integral_value() * tick
+        return Quote(symbol, last - tick, last + tick, last, bar.end)
+
+    def data_interval_s(self, symbol: str) -> float:
+        """A quote here is the last closed bar's: up to one bar old by design (runtime/freshness.py)."""
+        return self.replay.series(symbol).step_ms / 1000
+
+    def quote(self, symbol: str) -> Quote:
+        """The current quote (no request counted: the emulator serves it to everyone)."""
+        return self._quote(symbol, self.clock())
+
+    def _advance(self, symbols: Sequence[str], now: datetime) -> None:
+        for symbol in symbols:
+            since = self.account.resting_since(symbol)
+            if since is not None:
+                self.account.on_bars(symbol, list(self.replay.series(symbol).bars_between(since, now)))
+
+    def settle_funding(self) -> None:
+        """Book every 8-hourly settlement the clock has passed since the last call, at the real rate (OKX's own
+        where the bundled file has it, Binance's otherwise) on the position held, at the replayed mark. Lazy
+        but exact: positions only change through calls, and every call settles first."""
+        now = self.clock()
+        if self.funded_until is None or now <= self.funded_until:
+            self.funded_until = self.funded_until or now
+            return
+        for symbol in sorted(self.account.markets):
+            if is_spot(symbol) or not self.funding.has(symbol):
+                continue
+            for s in self.funding.between(symbol, self.funded_until, now):
+                bar = self.replay.series(symbol).last_closed(s.at)
+                if bar is not None:
+                    self.account.settle_funding(symbol, s.rate, bar.close, s.at)
+        self.funded_until = now
+
+    async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
+        self.requests += 1
+        return {s: self._rules(s) for s in symbols}
+
+    async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
+        self.requests += 1
+        self.settle_funding()
+        now = self.clock()
+        symbols = sorted(set(symbols) | {o.symbol for o in self.account.open_orders()})
+        self._advance(symbols, now)
+        quotes = {s: self._quote(s, now) for s in symbols}
+        return AccountSnapshot(
+            at=now,
+            quotes=quotes,
+            positions=self.account.positions({s: q.last for s, q in quotes.items()}),
+            balances=self.account.balances(),
+            open_orders=tuple(self.account.open_orders()),
+        )
+
+    async def place(self, order: OrderRequest) -> OrderState:
+        self.requests += 1
+        self.settle_funding()
+        now = self.clock()
+        self._advance([order.symbol], now)
+        quote = self._quote(order.symbol, now)
+        return self.account.submit(order, quote, now, book=None if self.depth is None else self.depth(quote),
+                                   margin=None if self.margin is None else self.margin())
+
+    async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
+        self.requests += 1
+        self._advance([symbol], self.clock())
+        return self.account.cancel(client_order_id)
+
+    async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
+        self.requests += 1
+        self._advance([symbol], self.clock())
+        return self.account.orders.get(client_order_id)
+
+    # ---- what cash and carry needs besides orders -----------------------------------------------------------
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The book takers walk when one is given (the emulator's); otherwise the synthetic book around the
+        replayed price (its prices are real, its sizes made up)."""
+        self.requests += 1
+        quote = self._quote(symbol, self.clock())
+        return self.depth(quote) if self.depth is not None else synthetic_book(quote, self._rules(symbol), depth)
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        """The listed perps with a spot market on the same base and replay data for both, with the real 24 h
+        volume the data holds (the thinner market's)."""
+        self.requests += 1
+        now, out = self.clock(), []
+        markets = self.account.markets
+        for perp, rules in sorted(markets.items()):
+            spot = f"{rules.base}/{quote}"
+            if is_spot(perp) or not perp.endswith(f"/{quote}:{quote}") or spot not in markets:
+                continue
+            try:
+                volumes = [self.replay.series(s).volume_24h(now)[1] for s in (spot, perp)]
+            except UnknownSymbol:
+                continue
+            out.append(CarryCandidate(spot, perp, min(volumes)))
+        return out
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        """The rate of the coming settlement and its time (what a venue shows as the current rate)."""
+        self.requests += 1
+        self._rules(symbol)
+        nxt = self.funding.next_after(symbol, self.clock())
+        if nxt is None:
+            raise RetryableVenueError(f"no {symbol} funding rate after {self.clock().isoformat()}")
+        return nxt.rate, nxt.at
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        self.requests += 1
+        self.settle_funding()
+        quote = self._rules(symbol).quote
+        return [FundingPayment(b.symbol, b.at, b.amount, quote, str(b.bill_id)) for b in self.account.bills
+                if b.symbol == symbol and (since is None or b.at > since)]
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        self.requests += 1
+        return [f for f in self.account.fills if f.symbol == symbol and (since is None or f.at > since)]
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
+        self.requests += 1
+        self._rules(symbol)
+        self.leverage[symbol] = Decimal(leverage)
+
+    async def close(self) -> None:
+        return None

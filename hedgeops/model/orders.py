@@ -1,0 +1,106 @@
+"""What an exchange account holds and reports, in domain types: positions, orders, fills, funding, one batched
+snapshot. The bottom of the house: the engine, the venues and the runtime all speak these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from hedgeops.model.market import Quote
+
+
+@dataclass(frozen=True)
+class Position:
+    """A signed perp position in base units."""
+
+    symbol: str
+    qty: Decimal
+    entry_price: Decimal
+    unrealized_pnl: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order to place. `price` None with type market."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    type: str  # "limit" | "market"
+    price: Decimal | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An order as the venue reports it."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    filled: Decimal
+    price: Decimal | None
+    average: Decimal | None
+    status: str  # "open" | "closed" | "canceled" | "rejected"
+    fee_quote: Decimal
+    type: str
+    post_only: bool = False
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("closed", "canceled", "rejected")
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution against an order, in base units; the fee in quote."""
+
+    trade_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee_quote: Decimal
+    maker: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FundingPayment:
+    """One funding settlement on a perp position: received when positive, paid when negative."""
+
+    symbol: str
+    at: datetime
+    amount: Decimal
+    currency: str
+    id: str
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """One batched observation of an account: quotes, positions, balances, open orders."""
+
+    at: datetime
+    quotes: Mapping[str, Quote]
+    positions: Mapping[str, Position]
+    balances: Mapping[str, Decimal]
+    open_orders: Sequence[OrderState]
+
+
+@dataclass(frozen=True)
+class CarryCandidate:
+    """A spot market and the linear perpetual on the same base: a pair cash and carry could trade."""
+
+    spot: str
+    perp: str
+    volume_quote: Decimal  # the 24 h volume of the thinner of the two markets, in the quote currency
