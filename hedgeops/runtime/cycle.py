@@ -69,6 +69,7 @@ class ObjectCycle:
     generation: int | None
     now: datetime
     services: Services
+    slot: datetime | None = None  # the schedule's slot this cycle observes under (None: unscheduled, observe anew)
 
     def failed(self, conditions: list[Condition], reason: str, message: str, degraded: bool) -> list[Condition]:
         """Conditions for a cycle that could not do its job; counted as a reconcile error."""
@@ -132,6 +133,11 @@ class Guard:
         started = time.perf_counter()
         self._queue = s.account_queue(key)
         await self._queue.acquire()
+        # Under the queue, the account is this cycle's alone in this process: tell the venue which slot it observes
+        # under, so every object of the account due in one slot shares one observation (the first one's).
+        begin = getattr(account.venue, "begin_slot", None)
+        if callable(begin):
+            begin(self.cycle.slot)
         try:  # from here on, anything (a cancellation too) must give the queue and the lease back
             try:
                 self.lease = await s.locks.acquire(key, s.owner, s.lock_ttl_seconds)

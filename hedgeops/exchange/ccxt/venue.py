@@ -47,6 +47,7 @@ class CcxtVenue:
         self._markets: dict[str, dict[str, Any]] | None = None
         self._rules: dict[str, MarketRules] = {}
         self._snap: AccountSnapshot | None = None
+        self._slot: object | None = None  # the schedule's slot the snapshot was taken under
         self._taken = 0.0
         self._watched: set[str] = set()
         self._dirty: set[str] = set()  # symbols traded since the snapshot: their positions/orders are stale
@@ -104,14 +105,15 @@ class CcxtVenue:
     # ---- observation --------------------------------------------------------------------------------------
 
     async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
-        """The account as of at most `snapshot_max_age_s` ago, fetched again if a wanted symbol traded since."""
+        """The account as observed in this slot (see `begin_slot`), else as of at most `snapshot_max_age_s` ago;
+        fetched again if a wanted symbol traded since."""
         await self._load()
         wanted = set(symbols)
         for s in wanted:
             self._market(s)
         async with self._observe_lock:
-            fresh = (self._snap is not None and self._monotonic() - self._taken <= self._max_age
-                     and wanted <= self._watched and not wanted & self._dirty)
+            recent = self._slot is not None or self._monotonic() - self._taken <= self._max_age
+            fresh = self._snap is not None and recent and wanted <= self._watched and not wanted & self._dirty
             if not fresh:
                 self._watched |= wanted
                 self._snap = await self._observe(sorted(self._watched))
@@ -163,6 +165,14 @@ class CcxtVenue:
         for s in symbols:
             out.setdefault(str(self._market(s)["type"]), []).append(s)
         return out
+
+    def begin_slot(self, slot: object | None) -> None:
+        """A cycle starts under the schedule's `slot`: one observation serves every cycle of this account in one
+        slot however long they take (by construction, not by age); a new slot observes anew. An unscheduled
+        cycle (None) shares an observation at most `snapshot_max_age_s` old."""
+        if slot is not None and slot != self._slot:
+            self._snap = None
+        self._slot = slot
 
     def invalidate(self) -> None:
         """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""

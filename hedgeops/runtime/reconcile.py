@@ -1,0 +1,243 @@
+"""The one reconcile skeleton every kind runs through, in the operator, local mode, backtests and tests:
+
+    due? → guard (venue + account lock) → the kind's own step (observe → pure step → execute → report)
+         → failures to conditions → a typed outcome
+
+A kind supplies only what is its own (`KindCycle`): which exchange account it trades, whether it wants a cycle
+beyond its schedule, a check before any call, its step, and its own exceptions' reasons. Everything else (when
+it is due, the lock, the venue, failure → conditions, the standard conditions, the cycle's metrics) is here,
+once."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from hedgeops.api.common import Condition, ExchangeRef, Mode
+from hedgeops.engine.common.conditions import set_condition
+from hedgeops.engine.common.errors import PositionAdjustmentError
+from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
+
+ObjT = TypeVar("ObjT")
+ObjC = TypeVar("ObjC", contravariant=True)
+StatusT = TypeVar("StatusT", bound=BaseModel)
+InputsT = TypeVar("InputsT")
+InputsC = TypeVar("InputsC", contravariant=True)
+
+DEFAULT_RETRY_SECONDS = 5.0  # a Degraded object (lock busy or unreachable, exchange down) is retried this soon
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What people ask of an object for one cycle, from its annotations and the halt ConfigMaps: a halt (with
+    its reason), an approval of a pending plan, close-all, a breaker reset. One value for every kind, so a
+    control means the same thing everywhere and is parsed in one place (`controls_from`)."""
+
+    halt: str | None = None  # why it is halted; None: running
+    approval: str | None = None  # the plan id approved (one-shot)
+    close_all: bool = False
+    reset_breaker: bool = False  # one-shot
+
+    @property
+    def halted(self) -> bool:
+        return self.halt is not None
+
+    def fingerprint(self) -> Hashable:
+        return (self.halt, self.approval, self.close_all, self.reset_breaker)
+
+
+APPROVE = "hedgeops.io/approve"
+CLOSE_ALL = "hedgeops.io/close-all"
+RESET_BREAKER = "hedgeops.io/reset-breaker"
+
+
+def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Controls:
+    """The controls an object's annotations ask for, with the halt in force (annotation or ConfigMap)."""
+    a = annotations or {}
+    return Controls(halt=halt, approval=a.get(APPROVE) or None,
+                    close_all=a.get(CLOSE_ALL, "").lower() == "true",
+                    reset_breaker=a.get(RESET_BREAKER, "").lower() == "true")
+
+
+@dataclass
+class Outcome(Generic[StatusT]):
+    """What a cycle produced: the new status (`changed` False: nothing to write) and the events to post."""
+
+    status: StatusT
+    events: list[CycleEvent] = field(default_factory=list)
+    changed: bool = True
+    degraded: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who an object is and which account it trades: enough for the guard, conditions and metrics."""
+
+    kind: str
+    namespace: str
+    name: str
+    generation: int | None
+    exchange: ExchangeRef
+    mode: Mode
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class KindCycle(Protocol[ObjC, StatusT, InputsC]):
+    """What one kind adds to the skeleton. `InputsT` is what else a cycle needs (a HedgeBook's policy)."""
+
+    kind: str
+    failures: Mapping[type[Exception], tuple[str, bool]]  # its own exceptions → (reason, degraded)
+
+    def target(self, obj: ObjC) -> Target: ...
+
+    def status_of(self, obj: ObjC) -> StatusT: ...
+
+    def interval(self, obj: ObjC, inputs: InputsC) -> float:
+        """Seconds between scheduled cycles."""
+        ...
+
+    def fingerprint(self, obj: ObjC, inputs: InputsC) -> Hashable:
+        """What the last decision was made on beyond generation and controls (a policy, a signal): a change is
+        acted on at the next tick, not at the next interval."""
+        ...
+
+    def wanted(self, obj: ObjC, status: StatusT, controls: Controls, now: datetime, scheduled: bool) -> Any:
+        """What this cycle is for (kind-specific; e.g. the carry's due tasks), or None: no cycle, no call.
+        `scheduled` is whether the schedule (or a change of inputs) makes it due now."""
+        ...
+
+    def precheck(self, obj: ObjC, inputs: InputsC) -> Failure | None:
+        """A reason not to start at all, before any exchange call (a missing policy)."""
+        ...
+
+    def rename(self, failure: Failure) -> Failure:
+        """The kind's name for a shared failure (HedgeBook: ActionFailed → RebalanceFailed)."""
+        ...
+
+    async def step(self, obj: ObjC, status: StatusT, controls: Controls, now: datetime, inputs: InputsC,
+                   guard: Guard, wanted: Any) -> Outcome[StatusT]: ...
+
+
+def next_slot(now: datetime, interval: float) -> datetime:
+    """The next multiple of `interval` seconds since the epoch: every object on one interval is due at the same
+    instants, so the objects of one account share one observation of it per slot. Costs at most one shorter
+    first interval."""
+    slot = (math.floor(now.timestamp() / interval) + 1) * interval
+    return datetime.fromtimestamp(slot, tz=now.tzinfo)
+
+
+@dataclass
+class Schedule:
+    """When each object is due: on aligned slots of its interval (so the objects of one account observe it once
+    per slot, by construction: the slot is the observation's key, see `Guard`), at once when what it decides on
+    changes, and soon after a Degraded cycle. Kept in memory: a restarted process runs each object at once."""
+
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
+    _next: dict[str, datetime] = field(default_factory=dict)
+    _inputs: dict[str, Hashable] = field(default_factory=dict)
+
+    def due(self, key: str, now: datetime, inputs: Hashable) -> tuple[datetime, float | None] | None:
+        """(the slot this cycle observes under, its lag behind the slot in seconds or None when unscheduled),
+        or None when not due."""
+        nxt = self._next.get(key)
+        changed = self._inputs.get(key) != inputs
+        self._inputs[key] = inputs
+        if nxt is None or changed:
+            return now, None
+        if now < nxt:
+            return None
+        return nxt, (now - nxt).total_seconds()
+
+    def done(self, key: str, now: datetime, interval: float, degraded: bool) -> None:
+        if degraded:
+            interval = min(interval, self.retry_seconds)
+        self._next[key] = next_slot(now, interval)
+
+    def forget(self, key: str) -> None:
+        self._next.pop(key, None)
+        self._inputs.pop(key, None)
+
+
+def standard_conditions(conditions: list[Condition], now: datetime, generation: int | None, *, ready: bool,
+                        reason: str, message: str, controls: Controls) -> list[Condition]:
+    """Ready, Degraded (False: the cycle ran) and Halted, as every kind writes them after a cycle that ran."""
+    conds = set_condition(conditions, "Ready", ready, reason, message, now, generation)
+    conds = set_condition(conds, "Degraded", False, "Healthy", "", now, generation)
+    return set_condition(conds, "Halted", controls.halted, "HaltAnnotation" if controls.halted else "Running",
+                         controls.halt or "", now, generation)
+
+
+class Reconciler(Generic[ObjT, StatusT, InputsT]):
+    """One kind's reconciler. Business failures become conditions and events, never exceptions. With a
+    `schedule` (operator, local mode) it decides itself whether an object is due; without one every call is a
+    cycle (tests and tools asking for one now)."""
+
+    def __init__(self, kind: KindCycle[ObjT, StatusT, InputsT], services: Services,
+                 schedule: Schedule | None = None) -> None:
+        self.kind, self.s, self.schedule = kind, services, schedule
+
+    async def reconcile(self, obj: ObjT, now: datetime, controls: Controls | None = None,
+                        inputs: InputsT | None = None) -> Outcome[StatusT]:
+        controls = controls or Controls()
+        kind, target = self.kind, self.kind.target(obj)
+        status = kind.status_of(obj)
+        slot: datetime | None = None
+        if self.schedule is not None:
+            fingerprint = (target.generation, controls.fingerprint(), kind.fingerprint(obj, inputs))  # type: ignore[arg-type]
+            due = self.schedule.due(f"{kind.kind}/{target.key}", now, fingerprint)
+            scheduled = due is not None
+            if due is not None:
+                slot, lag = due
+                if lag is not None:
+                    self.s.metrics.cycle_lag.labels(kind.kind).observe(lag)
+        else:
+            scheduled = True
+        wanted = kind.wanted(obj, status, controls, now, scheduled)
+        if wanted is None:
+            return Outcome(status, changed=False)
+        started = time.perf_counter()
+        outcome = await self._cycle(obj, target, status, controls, now, inputs, wanted, slot)
+        self.s.metrics.reconcile_seconds.labels(kind.kind).observe(time.perf_counter() - started)
+        if self.schedule is not None:
+            self.schedule.done(f"{kind.kind}/{target.key}", now, kind.interval(obj, inputs),  # type: ignore[arg-type]
+                               outcome.degraded)
+        return outcome
+
+    async def _cycle(self, obj: ObjT, target: Target, status: StatusT, controls: Controls, now: datetime,
+                     inputs: InputsT | None, wanted: Any, slot: datetime | None) -> Outcome[StatusT]:
+        kind = self.kind
+        cycle = ObjectCycle(kind.kind, target.namespace, target.name, target.generation, now, self.s, slot)
+        try:
+            problem = kind.precheck(obj, inputs)  # type: ignore[arg-type]
+            if problem is not None:
+                return self.failed(cycle, status, problem)
+            async with Guard(cycle, target.exchange, target.mode, target.key) as guard:
+                if guard.failure is None:
+                    try:
+                        return await kind.step(obj, status, controls, now, inputs, guard, wanted)  # type: ignore[arg-type]
+                    except tuple(kind.failures) as exc:
+                        reason, degraded = next(v for t, v in kind.failures.items() if isinstance(exc, t))
+                        return self.failed(cycle, status, (reason, str(exc), degraded))
+            assert guard.failure is not None  # set on entry, or the block's error translated on exit
+            return self.failed(cycle, status, kind.rename(guard.failure))
+        except PositionAdjustmentError as exc:  # a red line the engine refuses (leverage, a missing stop)
+            return self.failed(cycle, status, ("RedLine", str(exc), False))
+
+    @staticmethod
+    def failed(cycle: ObjectCycle, status: StatusT, failure: Failure) -> Outcome[StatusT]:
+        """The status of a cycle that could not do its job: Ready False (and Degraded when transient)."""
+        reason, message, degraded = failure
+        conditions: list[Condition] = getattr(status, "conditions")  # noqa: B009  (every kind's status has them)
+        conds = cycle.failed(conditions, reason, message, degraded)
+        new = status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
+                                        "lastCheck": cycle.now})
+        return Outcome(new, [CycleEvent("Warning", reason, message)], degraded=degraded)
