@@ -7,10 +7,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from hedgeops import kube
-from hedgeops.engine.hedge.approval_state import APPROVE
+from hedgeops.engine.common.controls import APPROVE, CLOSE_ALL
 from hedgeops.runtime.names import is_namespace, is_object_name
 
-CLOSE_ALL = "hedgeops.io/close-all"
 BOOKS = {"hedgebook": "hedgebooks", "hedgebooks": "hedgebooks", "hb": "hedgebooks"}
 CLOSABLE = {**BOOKS, "fundingarbitrage": "fundingarbitrages", "fundingarbitrages": "fundingarbitrages",
             "carry": "fundingarbitrages"}

@@ -33,7 +33,7 @@ from hedgeops.engine.common.claims import (
     refusal,
 )
 from hedgeops.engine.common.conditions import set_condition
-from hedgeops.engine.hedge.approval_state import APPROVE
+from hedgeops.engine.common.controls import APPROVE
 from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.operator.gateway import book_gateway as _book_gateway
 from hedgeops.operator.gateway import operator_login

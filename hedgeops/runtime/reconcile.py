@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from hedgeops.api.common import Condition, ExchangeRef, Mode
 from hedgeops.engine.common.conditions import set_condition
+from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
 
@@ -31,38 +32,6 @@ InputsT = TypeVar("InputsT")
 InputsC = TypeVar("InputsC", contravariant=True)
 
 DEFAULT_RETRY_SECONDS = 5.0  # a Degraded object (lock busy or unreachable, exchange down) is retried this soon
-
-
-@dataclass(frozen=True)
-class Controls:
-    """What people ask of an object for one cycle, from its annotations and the halt ConfigMaps: a halt (with
-    its reason), an approval of a pending plan, close-all, a breaker reset. One value for every kind, so a
-    control means the same thing everywhere and is parsed in one place (`controls_from`)."""
-
-    halt: str | None = None  # why it is halted; None: running
-    approval: str | None = None  # the plan id approved (one-shot)
-    close_all: bool = False
-    reset_breaker: bool = False  # one-shot
-
-    @property
-    def halted(self) -> bool:
-        return self.halt is not None
-
-    def fingerprint(self) -> Hashable:
-        return (self.halt, self.approval, self.close_all, self.reset_breaker)
-
-
-APPROVE = "hedgeops.io/approve"
-CLOSE_ALL = "hedgeops.io/close-all"
-RESET_BREAKER = "hedgeops.io/reset-breaker"
-
-
-def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Controls:
-    """The controls an object's annotations ask for, with the halt in force (annotation or ConfigMap)."""
-    a = annotations or {}
-    return Controls(halt=halt, approval=a.get(APPROVE) or None,
-                    close_all=a.get(CLOSE_ALL, "").lower() == "true",
-                    reset_breaker=a.get(RESET_BREAKER, "").lower() == "true")
 
 
 @dataclass

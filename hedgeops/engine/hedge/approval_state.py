@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hedgeops.engine.common.controls import APPROVE
 from hedgeops.engine.hedge.approval import ApprovalError, PendingPlan, PlanState, approve, fingerprint, propose, settle
 from hedgeops.engine.hedge.planner import RebalancePlan
-
-APPROVE = "hedgeops.io/approve"
 
 
 def approval_id(plan: RebalancePlan) -> str:

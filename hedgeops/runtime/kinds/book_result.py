@@ -12,8 +12,9 @@ from hedgeops.api.common import Condition
 from hedgeops.api.hedgebook import DailyCounters, HedgeBook, HedgeBookStatus, RebalanceRecord, WorkingPlan
 from hedgeops.api.policy import Approval, RebalancePolicySpec
 from hedgeops.engine.common.conditions import set_condition
+from hedgeops.engine.common.controls import APPROVE
 from hedgeops.engine.hedge.approval import PendingPlan, PlanState, executed
-from hedgeops.engine.hedge.approval_state import APPROVE, review, to_status
+from hedgeops.engine.hedge.approval_state import review, to_status
 from hedgeops.engine.hedge.exposure import BookExposure
 from hedgeops.engine.hedge.gate import GateVerdict
 from hedgeops.engine.hedge.planner import RebalancePlan
