@@ -1,10 +1,12 @@
-"""Run every HedgeBook of a manifest folder through the real reconciler on a simulated clock."""
+"""Run every object of a manifest folder (HedgeBook, FundingArbitrage, MarketMaker) through the operator's own
+reconcilers, built by the same composition root, on replayed real prices and a simulated clock."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,20 +14,24 @@ from typing import Any
 
 from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker, RebalancePolicy
 from hedgeops.api.common import Resource
-from hedgeops.engine.common.claims import Claim, Holder, book_claims, ownership, refusal
+from hedgeops.engine.common.claims import (
+    Claim,
+    Holder,
+    book_claims,
+    carry_claims,
+    maker_claims,
+    ownership,
+    refusal,
+)
+from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.marketdata.replay import MarketReplay
-from hedgeops.local.summary import BookTally
-from hedgeops.local.view import RunView, book_table
+from hedgeops.local.summary import BookTally, CarryTally, MakerTally
+from hedgeops.local.view import RunView, Tallies
 from hedgeops.manifests import load_resources
+from hedgeops.runtime.app import App, AppConfig, build_app
 from hedgeops.runtime.clock import SimClock
-from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.holdings_http import HttpHoldingsSource
-from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.kinds.allocation import traded_symbols
-from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
-from hedgeops.runtime.locks import InMemoryLocks
-from hedgeops.runtime.metrics import Metrics
-from hedgeops.runtime.venues import PaperVenues
+from hedgeops.runtime.reconcile import Outcome
 
 
 class LocalRunError(Exception):
@@ -54,37 +60,55 @@ def _release_interrupt_flag() -> None:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
 
-def _refused(books: list[HedgeBook]) -> dict[str, str]:
-    """One position, one owner, by the operator's rule (runtime/claims.py): the book given first owns what it
-    shares (local manifests carry no creation time, so the order of the files stands for it); a later book
-    sharing a position with it is refused and never runs. Returns book key -> why."""
-    holders = {b.key: Holder(f"{i:08d}", b.metadata.uid or "", f"HedgeBook/{b.key}") for i, b in enumerate(books)}
-    claims = {b.key: book_claims(b) for b in books}
+def _refused(objects: Sequence[Resource]) -> dict[str, str]:  # type: ignore[type-arg]
+    """One position, one owner, by the operator's rule (engine/common/claims.py), over every kind: the object
+    given first owns what it shares (local manifests carry no creation time, so the order of the files stands for
+    it); a later object sharing a position with it is refused and never runs. Returns object key -> why."""
+    holders = {o.key: Holder(f"{i:08d}", o.metadata.uid or "", f"{o.kind}/{o.key}") for i, o in enumerate(objects)}
+    claims = {o.key: _claims(o) for o in objects}
     index: dict[Claim, list[Holder]] = {}
-    for b in books:
-        for claim in claims[b.key]:
-            index.setdefault(claim, []).append(holders[b.key])
+    for o in objects:
+        for claim in claims[o.key]:
+            index.setdefault(claim, []).append(holders[o.key])
     out = {}
-    for b in books:
-        own = ownership(holders[b.key], claims[b.key], index)
+    for o in objects:
+        own = ownership(holders[o.key], claims[o.key], index)
         if own.refused:
-            out[b.key] = refusal(own, b.spec.exchange.name, b.spec.exchange.account)
+            out[o.key] = refusal(own, o.spec.exchange.name, o.spec.exchange.account)
     return out
 
 
+def _claims(obj: Resource) -> set[Claim]:  # type: ignore[type-arg]
+    if isinstance(obj, HedgeBook):
+        return book_claims(obj)
+    if isinstance(obj, FundingArbitrage):
+        return carry_claims(obj)
+    assert isinstance(obj, MarketMaker)
+    return maker_claims(obj)
+
+
+def _symbols(obj: Resource) -> set[str]:  # type: ignore[type-arg]
+    """The markets an object trades, for the replay window (autoSelect picks among what the data holds)."""
+    if isinstance(obj, HedgeBook):
+        return set(traded_symbols(obj))
+    if isinstance(obj, FundingArbitrage):
+        return {s for p in obj.spec.pairs for s in (p.spot, p.perp)}
+    assert isinstance(obj, MarketMaker)
+    return {obj.spec.symbol}
+
+
 async def run_local(opts: LocalOptions) -> dict[str, Any]:
-    """Run the books; returns the summary (also printed unless --json, which prints it as JSON)."""
+    """Run every object; returns the summary (also printed unless --json, which prints it as JSON)."""
     resources: list[Resource] = load_resources(opts.paths)  # type: ignore[type-arg]
-    books = [r for r in resources if isinstance(r, HedgeBook)]
+    runnable = [r for r in resources if isinstance(r, HedgeBook | FundingArbitrage | MarketMaker)]
     policies = {r.key: r for r in resources if isinstance(r, RebalancePolicy)}
-    others = [r for r in resources if isinstance(r, FundingArbitrage | MarketMaker)]
-    if not books:
-        raise LocalRunError("no HedgeBook in the manifests given; nothing to run")
-    refused = _refused(books)
+    if not runnable:
+        raise LocalRunError("no HedgeBook, FundingArbitrage or MarketMaker in the manifests given; nothing to run")
+    refused = _refused(runnable)
     replay = MarketReplay()
-    symbols = sorted({s for b in books for s in traded_symbols(b)})
+    symbols = sorted({s for r in runnable for s in _symbols(r)})
     try:
-        first, last = replay.common_window(symbols)
+        first, last = replay.common_window(symbols or MarketReplay.symbols())
     except Exception as exc:
         raise LocalRunError(str(exc)) from None
     start = opts.start or first
@@ -92,32 +116,31 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         raise LocalRunError(f"--from {start:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d %H:%M} .. "
                             f"{last:%Y-%m-%d %H:%M})")
     end = min(last, start + opts.duration) if opts.duration else last
-    step = max(int(replay.series(s).step_ms / 1000) for s in symbols)
+    # Prices change once per bar: a tick finer than the data's would only repeat itself.
+    step = max(int(replay.series(s).step_ms / 1000) for s in symbols or MarketReplay.symbols())
 
-    clock = SimClock(start)
-    metrics = Metrics()
     # Local mode runs the user's own files on the user's machine: their Http holdings may be a localhost service.
-    reconciler = HedgeBookReconciler(Services(PaperVenues(clock.now, replay), InMemoryLocks(lambda: 0.0),
-                                              InMemoryJournal(), metrics, owner="local",
-                                              http_holdings=HttpHoldingsSource(allow_private=True)))
-    port = metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
-    tallies = {b.key: BookTally(b.key) for b in books}
+    app = build_app(AppConfig(owner="local", clock="sim", replay_start=start, http_holdings_allow_private=True),
+                    replay=replay, locks_clock=lambda: 0.0)
+    clock = app.clock
+    assert isinstance(clock, SimClock)
+    port = app.metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
+    tallies = Tallies([BookTally(r.key) for r in runnable if isinstance(r, HedgeBook)],
+                      [CarryTally(r.key) for r in runnable if isinstance(r, FundingArbitrage)],
+                      [MakerTally(r.key) for r in runnable if isinstance(r, MarketMaker)])
+    by_key: dict[str, BookTally | CarryTally | MakerTally] = {t.key: t for t in tallies.books}
+    by_key.update({t.key: t for t in tallies.carries})
+    by_key.update({t.key: t for t in tallies.makers})
     for key, why in refused.items():
-        tallies[key].state = "SharedPositions"
-        tallies[key].events.append(why)
-    state = {b.key: b for b in books if b.key not in refused}
-    due = {b.key: start for b in books}
-    notes = [f"{r.kind} {r.key}: validated; local mode does not reconcile this kind yet" for r in others]
+        by_key[key].state = "SharedPositions"
+        by_key[key].events.append(why)
+    state = {r.key: r for r in runnable if r.key not in refused}
     with RunView(start, end, quiet=opts.json) as view:
-        for note in notes:
-            view.event(note)
         for key, why in refused.items():
             view.event(f"{key} SharedPositions: {why}")
         if port is not None:
             view.event(f"serving metrics on http://127.0.0.1:{port}/metrics")
-        ticks = 0
-        interrupted = False
-        stop = _interrupt_flag()
+        ticks, interrupted, stop = 0, False, _interrupt_flag()
         while clock.now() < end:
             if ticks % 64 == 0:
                 await asyncio.sleep(0)  # lets the loop deliver Ctrl+C (and anything else waiting) mid-run
@@ -126,34 +149,50 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                     view.event("interrupted: stopping here; the summary covers the time simulated so far")
                     break
             now = clock.now()
-            for key, book in list(state.items()):
-                if now < due[key]:
+            for key, obj in list(state.items()):
+                outcome = await _reconcile(app, obj, policies, now)
+                if outcome is None:
                     continue
-                policy = policies.get(f"{book.metadata.namespace}/{book.spec.policyRef.name}")
-                result = await reconciler.reconcile(book, policy, now)
-                state[key] = book.model_copy(update={"status": result.status})
-                tallies[key].add(result)
-                for ev in result.events:
+                state[key] = obj.model_copy(update={"status": outcome.status})
+                tally = by_key[key]
+                tally.add(outcome if isinstance(tally, BookTally) else outcome.status)  # type: ignore[arg-type]
+                for ev in outcome.events:
                     view.event(f"{now:%Y-%m-%d %H:%M} {key} {ev.reason}: {ev.message}")
-                interval = policy.spec.checkIntervalSeconds if policy else 60
-                # Prices change once per bar, so a finer interval than the data's would only repeat itself.
-                due[key] = now + timedelta(seconds=max(interval, step))
             ticks += 1
             if ticks % 200 == 0:
-                view.update(now, list(tallies.values()))
+                view.update(now, tallies)
             clock.advance(step)
-        view.update(clock.now(), list(tallies.values()))
+        view.update(clock.now(), tallies)
         _release_interrupt_flag()
+    await app.close()
     if interrupted:
         end = clock.now()
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step,
-        "books": [t.as_json() for t in tallies.values()], "notReconciled": notes, "interrupted": interrupted,
-        "refused": refused,
+        "books": [t.as_json() for t in tallies.books],
+        "fundingArbitrages": [t.as_json() for t in tallies.carries],
+        "marketMakers": [t.as_json() for t in tallies.makers],
+        "interrupted": interrupted, "refused": refused,
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
-        view.console.print(book_table(tallies.values(), title))
-        for note in notes:
-            view.console.print(f"note: {note}")
+        for table in tallies.tables(title):
+            view.console.print(table)
     return summary
+
+
+async def _reconcile(app: App, obj: Resource, policies: dict[str, RebalancePolicy],  # type: ignore[type-arg]
+                     now: datetime) -> Outcome[Any] | None:
+    """One object through its kind's reconciler (which decides whether it is due); None: nothing ran."""
+    outcome: Outcome[Any]
+    if isinstance(obj, HedgeBook):
+        policy = policies.get(f"{obj.metadata.namespace}/{obj.spec.policyRef.name}")
+        outcome = await app.hedgebooks.reconcile(obj, now, Controls(), policy)
+    elif isinstance(obj, FundingArbitrage):
+        outcome = await app.fundingarbitrages.reconcile(obj, now, Controls())
+    else:
+        assert isinstance(obj, MarketMaker)
+        outcome = await app.marketmakers.reconcile(obj, now, Controls())
+    # A cycle that ran always has something to say (a HedgeBook's lastCheck at least); a quiet carry watch or an
+    # object not due has not.
+    return outcome if outcome.changed else None

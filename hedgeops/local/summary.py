@@ -1,4 +1,5 @@
-"""Per-book figures collected while the local run goes: rebalances, cost, deviation."""
+"""Per-object figures collected while the local run goes: a book's rebalances, cost and deviation; a carry's
+phase, funding, fees and PnL; a market maker's inventory, fills and PnL."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from hedgeops.api.funding import FundingArbitrageStatus
+from hedgeops.api.marketmaker import MarketMakerStatus
 from hedgeops.runtime.kinds.book_result import CycleResult
+from hedgeops.runtime.reconcile import Outcome
 
 
 @dataclass
@@ -27,25 +31,27 @@ class BookTally:
     hedged: bool = False
     events: list[str] = field(default_factory=list)
 
-    def add(self, result: CycleResult) -> None:
+    def add(self, result: CycleResult | Outcome[Any]) -> None:
         self.cycles += 1
+        exposure = getattr(result, "exposure", None)  # a cycle that failed before it observed has none
+        completed = getattr(result, "completed", None)
         ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
         self.state = "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
         # Deviation figures measure how the book is kept from its first hedge on (the exposure of a cycle is
         # observed before that cycle trades).
         # Allocation books have no exposure: their deviation is the largest weight drift, observed before trading.
-        dev = result.exposure.total_deviation if result.exposure is not None else result.status.totalDeviationRatio
+        dev = exposure.total_deviation if exposure is not None else result.status.totalDeviationRatio
         if dev is not None and self.hedged and ready is not None and ready.status == "True":
             self.samples += 1
             self.dev_sum += dev
             self.dev_max = max(self.dev_max, dev)
             self.last_deviation = dev
-            self.last_exposure = None if result.exposure is None else result.exposure.total_abs_net_quote
-        if result.completed is not None:
+            self.last_exposure = None if exposure is None else exposure.total_abs_net_quote
+        if completed is not None:
             self.hedged = True
             self.rebalances += 1
-            self.emergency += result.completed.urgency == "Emergency"
-            self.cost += result.completed.costQuote
+            self.emergency += completed.urgency == "Emergency"
+            self.cost += completed.costQuote
 
     @property
     def mean_deviation(self) -> Decimal:
@@ -62,3 +68,73 @@ class BookTally:
             "meanAbsDeviationRatio": round(float(self.mean_deviation), 6),
             "maxAbsDeviationRatio": round(float(self.dev_max), 6),
         }
+
+
+def _ready_state(conditions: list[Any]) -> str:
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    return "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
+
+
+@dataclass
+class CarryTally:
+    """Running figures for one FundingArbitrage: its phase, what funding paid, what fees cost, its PnL."""
+
+    key: str
+    cycles: int = 0
+    state: str = "Pending"
+    phase: str = "Idle"
+    pairs: int = 0
+    funding: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    pnl: Decimal = Decimal(0)
+    margin_ratio: Decimal | None = None
+    breaker_tripped: bool = False
+    events: list[str] = field(default_factory=list)
+
+    def add(self, status: FundingArbitrageStatus) -> None:
+        self.cycles += 1
+        self.state = _ready_state(status.conditions)
+        self.phase, self.pairs = status.phase.value, len(status.legs)
+        self.funding, self.fees, self.pnl = status.fundingEarnedQuote, status.feesQuote, status.pnlQuote
+        self.margin_ratio, self.breaker_tripped = status.marginRatio, status.breaker.tripped
+
+    def as_json(self) -> dict[str, Any]:
+        return {"fundingArbitrage": self.key, "state": self.state, "cycles": self.cycles, "phase": self.phase,
+                "pairs": self.pairs, "fundingEarnedQuote": round(float(self.funding), 4),
+                "feesQuote": round(float(self.fees), 4), "pnlQuote": round(float(self.pnl), 4),
+                "marginRatio": None if self.margin_ratio is None else round(float(self.margin_ratio), 4),
+                "breakerTripped": self.breaker_tripped}
+
+
+@dataclass
+class MakerTally:
+    """Running figures for one MarketMaker: inventory, what it bought and sold, its PnL."""
+
+    key: str
+    cycles: int = 0
+    state: str = "Pending"
+    reason: str = ""
+    position: Decimal = Decimal(0)
+    bought: Decimal = Decimal(0)
+    sold: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    unrealized: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    quotes: int = 0
+    events: list[str] = field(default_factory=list)
+
+    def add(self, status: MarketMakerStatus) -> None:
+        self.cycles += 1
+        finished = any(c.type == "Finished" and c.status == "True" for c in status.conditions)
+        self.state = "Finished" if finished else _ready_state(status.conditions)
+        self.reason = status.reason or ""
+        self.position, self.bought, self.sold = status.position, status.boughtQty, status.soldQty
+        self.realized, self.unrealized = status.realizedPnlQuote, status.unrealizedPnlQuote
+        self.fees, self.quotes = status.feesQuote, len(status.quotes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"marketMaker": self.key, "state": self.state, "reason": self.reason, "cycles": self.cycles,
+                "position": float(self.position), "boughtQty": float(self.bought), "soldQty": float(self.sold),
+                "realizedPnlQuote": round(float(self.realized), 4),
+                "unrealizedPnlQuote": round(float(self.unrealized), 4), "feesQuote": round(float(self.fees), 4),
+                "restingQuotes": self.quotes}

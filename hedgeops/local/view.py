@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
@@ -12,7 +13,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hedgeops.local.summary import BookTally
+from hedgeops.local.summary import BookTally, CarryTally, MakerTally
 
 
 def _pct(x: object) -> str:
@@ -28,6 +29,49 @@ def book_table(tallies: Iterable[BookTally], title: str) -> Table:
                       _pct(t.last_deviation), _pct(t.mean_deviation), _pct(t.dev_max), str(t.rebalances),
                       str(t.emergency), f"{float(t.cost):,.2f}")
     return table
+
+
+def carry_table(tallies: Iterable[CarryTally]) -> Table:
+    table = Table(title="FundingArbitrage", expand=False)
+    for col in ("Object", "State", "Phase", "Pairs", "Funding", "Fees", "PnL", "Margin", "Breaker"):
+        table.add_column(col, justify="left" if col in ("Object", "State", "Phase") else "right")
+    for t in tallies:
+        table.add_row(t.key, t.state, t.phase, str(t.pairs), f"{float(t.funding):,.2f}", f"{float(t.fees):,.2f}",
+                      f"{float(t.pnl):,.2f}", "-" if t.margin_ratio is None else f"{float(t.margin_ratio):.2f}",
+                      "tripped" if t.breaker_tripped else "armed")
+    return table
+
+
+def maker_table(tallies: Iterable[MakerTally]) -> Table:
+    table = Table(title="MarketMaker", expand=False)
+    for col in ("Object", "State", "Reason", "Position", "Bought", "Sold", "Realised", "Unrealised", "Fees", "Quotes"):
+        table.add_column(col, justify="left" if col in ("Object", "State", "Reason") else "right")
+    for t in tallies:
+        table.add_row(t.key, t.state, t.reason, f"{float(t.position):g}", f"{float(t.bought):g}",
+                      f"{float(t.sold):g}", f"{float(t.realized):,.2f}", f"{float(t.unrealized):,.2f}",
+                      f"{float(t.fees):,.2f}", str(t.quotes))
+    return table
+
+
+@dataclass
+class Tallies:
+    """Every object's running figures, by kind."""
+
+    books: list[BookTally] = field(default_factory=list)
+    carries: list[CarryTally] = field(default_factory=list)
+    makers: list[MakerTally] = field(default_factory=list)
+
+    def tables(self, title: str) -> list[Table]:
+        out = [book_table(self.books, title)] if self.books else []
+        out += [carry_table(self.carries)] if self.carries else []
+        return out + ([maker_table(self.makers)] if self.makers else [])
+
+    def line(self) -> str:
+        parts = [f"{t.key}: dev {_pct(t.last_deviation)} rebalances {t.rebalances}" for t in self.books]
+        parts += [f"{t.key}: {t.phase} pnl {float(t.pnl):,.2f}" for t in self.carries]
+        parts += [f"{t.key}: pos {float(t.position):g} pnl {float(t.realized + t.unrealized):,.2f}"
+                  for t in self.makers]
+        return " ".join(parts)
 
 
 class RunView:
@@ -55,17 +99,16 @@ class RunView:
         if self.live is not None:
             self.live.__exit__(et, ev, tb)
 
-    def update(self, now: datetime, tallies: list[BookTally]) -> None:
+    def update(self, now: datetime, tallies: Tallies) -> None:
         done = (now - self.start).total_seconds()
         self.progress.update(self.task, completed=done, now=now.strftime("%Y-%m-%d %H:%M"))
         if self.live is not None:
-            self.live.update(Group(self.progress, book_table(tallies, "HedgeOps local")))
+            self.live.update(Group(self.progress, *tallies.tables("HedgeOps local")))
             return
         pct = int(100 * done / max((self.end - self.start).total_seconds(), 1))
         if pct >= self._last_pct + 10:
             self._last_pct = pct - pct % 10
-            line = f"[{pct:3d}%] simulated {now:%Y-%m-%d %H:%M} " + " ".join(
-                f"{t.key}: dev {_pct(t.last_deviation)} rebalances {t.rebalances}" for t in tallies)
+            line = f"[{pct:3d}%] simulated {now:%Y-%m-%d %H:%M} " + tallies.line()
             print(line, file=sys.stderr if self.quiet else sys.stdout, flush=True)
 
     def event(self, message: str) -> None:

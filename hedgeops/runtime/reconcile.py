@@ -181,6 +181,11 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
                                outcome.degraded)
         return outcome
 
+    def forget(self, obj: ObjT) -> None:
+        """Drop an object's schedule: its next tick is a cycle (an object that may trade again, or is gone)."""
+        if self.schedule is not None:
+            self.schedule.forget(f"{self.kind.kind}/{self.kind.target(obj).key}")
+
     async def _cycle(self, obj: ObjT, target: Target, status: StatusT, controls: Controls, now: datetime,
                      inputs: InputsT | None, wanted: Any, slot: datetime | None) -> Outcome[StatusT]:
         kind = self.kind
