@@ -7,11 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.api.funding import FundingArbitrage, Phase
+from hedgeops.api.funding import FundingArbitrage, FundingArbitrageStatus, Phase
+from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.paper.venue import PaperVenue
 from hedgeops.model.orders import OrderRequest
 from hedgeops.runtime.journal import journal_stream
-from hedgeops.runtime.kinds.carry import CarryResult, FundingArbitrageReconciler
+from hedgeops.runtime.kinds.carry import FundingArbitrageReconciler
+from hedgeops.runtime.reconcile import Outcome
 
 from .runtime_fixtures import Rig, killed_after, rig
 
@@ -40,9 +42,11 @@ class Carry:
         self.rec = FundingArbitrageReconciler(r.reconciler.s)
         self.fa = fa or carry()
 
-    async def tick(self, seconds: float = 0, **kw: Any) -> CarryResult:
+    async def tick(self, seconds: float = 0, halted: str | None = None, reset_breaker: bool = False,
+                   close_all: bool = False) -> Outcome[FundingArbitrageStatus]:
         self.r.clock.advance(seconds)
-        res = await self.rec.reconcile(self.fa, self.r.clock.now(), **kw)
+        controls = Controls(halt=halted, reset_breaker=reset_breaker, close_all=close_all)
+        res = await self.rec.reconcile(self.fa, self.r.clock.now(), controls)
         self.fa = self.fa.model_copy(update={"status": res.status})
         return res
 
@@ -61,7 +65,7 @@ class Carry:
         return snap.balances.get("ETH", D(0)), pos.qty if pos else D(0)
 
 
-def reasons(res: CarryResult) -> list[str]:
+def reasons(res: Outcome[FundingArbitrageStatus]) -> list[str]:
     return [e.reason for e in res.events]
 
 
@@ -80,7 +84,7 @@ async def test_entry_opens_equal_legs_then_books_real_funding_and_holds() -> Non
     # venue has cached), no book, no funding rate; nothing found, so the status is not rewritten.
     before, held = (await c.venue()).requests, c.fa.status
     res = await c.tick(60)
-    assert (await c.venue()).requests == before + 2 and res.status is held
+    assert (await c.venue()).requests == before + 2 and res.status is held and not res.changed
     # A day later: three real settlements booked from the venue's bills, equal to the venue's own.
     for _ in range(24 * 12):
         res = await c.tick(300)
