@@ -1,6 +1,8 @@
 """MarketMaker cycles on the paper venue replaying real SOL prices: quotes rest post-only around the mid, fills
-are booked exactly once from the orders themselves, the position lines reduce, halt cancels, duration ends it,
-and a process killed mid-cycle leaves its quotes adopted rather than forgotten."""
+are booked exactly once from the orders themselves, the position lines reduce, halt cancels, close-all flattens
+and holds flat, duration ends it, and a process killed mid-cycle leaves its quotes adopted rather than forgotten.
+The reconciler runs with a `Schedule`, as the operator and local mode run it: a cycle every intervalSeconds, and
+at the next tick when the spec or a control changes."""
 
 from __future__ import annotations
 
@@ -8,15 +10,26 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.api.marketmaker import MarketMaker
+from hedgeops.api.marketmaker import MarketMaker, MarketMakerStatus
+from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.paper.venue import PaperVenue
 from hedgeops.model.orders import OrderRequest
-from hedgeops.runtime.kinds.marketmaker import MakerResult, MarketMakerReconciler
+from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.journal import journal_stream
+from hedgeops.runtime.kinds.marketmaker import (
+    IntendedOrder,
+    MakerIntent,
+    MarketMakerCycle,
+    MarketMakerReconciler,
+)
+from hedgeops.runtime.reconcile import Outcome, Schedule
 
 from .runtime_fixtures import Rig, killed_after, rig
 
 D = Decimal
 SOL = "SOL/USDT:USDT"
+HALT = Controls(halt="hedgeops.io/halt=true is set on the object")
+CLOSE_ALL = Controls(close_all=True)
 
 
 def maker(**spec: Any) -> MarketMaker:
@@ -28,17 +41,27 @@ def maker(**spec: Any) -> MarketMaker:
                                                                           "generation": 1}, "spec": body})
 
 
+async def held(v: PaperVenue) -> Decimal:
+    pos = (await v.snapshot([SOL])).positions.get(SOL)
+    return pos.qty if pos else D(0)
+
+
 class MM:
     def __init__(self, r: Rig, **spec: Any) -> None:
         self.r = r
-        self.rec = MarketMakerReconciler(r.reconciler.s)
+        self.rec = MarketMakerReconciler(r.reconciler.s, Schedule())
         self.mm = maker(**spec)
 
-    async def tick(self, seconds: float = 0, **kw: Any) -> MakerResult:
+    async def tick(self, seconds: float = 0, controls: Controls | None = None) -> Outcome[MarketMakerStatus]:
         self.r.clock.advance(seconds)
-        res = await self.rec.reconcile(self.mm, self.r.clock.now(), **kw)
+        res = await self.rec.reconcile(self.mm, self.r.clock.now(), controls)
         self.mm = self.mm.model_copy(update={"status": res.status})
         return res
+
+    def restart(self) -> None:
+        """The next process: a schedule of its own, and the object as stored (its status never written)."""
+        self.rec = MarketMakerReconciler(self.r.reconciler.s, Schedule())
+        self.mm = maker()
 
     async def venue(self) -> PaperVenue:
         v = await self.r.venues.venue_for(self.mm.spec.exchange, self.mm.spec.mode, "default")
@@ -88,8 +111,13 @@ async def test_halt_cancels_every_quote_within_the_cycle_and_duration_ends_the_r
     m = MM(rig(), durationSeconds=600)
     await m.tick()
     v = await m.venue()
-    res = await m.tick(1, halted="hedgeops.io/halt=true is set on the object")  # not due, but a halt is
+    requests = v.requests
+    res = await m.tick(1)
+    assert not res.changed and v.requests == requests  # not due: no call
+    res = await m.tick(1, HALT)  # not due, but a halt is (a control changed: the next tick acts on it)
     assert res.status.reason == "Halted" and v.account.open_orders() == [] and res.status.quotes == []
+    halted = next(c for c in res.status.conditions if c.type == "Halted")
+    assert (halted.status.value, halted.reason) == ("True", "HaltAnnotation") and "halt=true" in halted.message
     res = await m.tick(60)
     assert len(v.account.open_orders()) == 4
     res = await m.tick(600)
@@ -106,7 +134,7 @@ async def test_quotes_of_a_killed_process_are_adopted_not_forgotten() -> None:
     async with killed_after(v, 2):
         await m.tick()
     assert len(v.account.open_orders()) == 2
-    m.mm = maker()  # the next process: the status was never written
+    m.restart()
     res = await m.tick(60)
     assert "PlanRecovered" in [e.reason for e in res.events]
     open_ids = {o.client_order_id for o in v.account.open_orders()}
@@ -125,3 +153,77 @@ async def test_a_symbol_the_venue_lists_as_no_linear_swap_is_never_quoted() -> N
     ready = next(c for c in res.status.conditions if c.type == "Ready")
     assert (ready.status.value, ready.reason) == ("False", "MarketMismatch") and "linear" in ready.message
     assert not v.account.orders
+
+
+async def test_close_all_cancels_every_quote_closes_reduce_only_and_holds_flat() -> None:
+    """Seed 003's close-all for a MarketMaker: every quote cancelled, the position closed at market reduce-only,
+    then flat and nothing quoted while hedgeops.io/close-all is set; quoting resumes once it is removed."""
+    m = MM(rig())
+    sold = (await m.tick()).status.soldQty
+    v = await m.venue()
+    await v.place(OrderRequest("manual-buy", SOL, "buy", D("2.00"), "market"))  # long 2: inside the lines
+    sent: list[OrderRequest] = []
+    place = v.place
+
+    async def spy(req: OrderRequest) -> Any:
+        sent.append(req)
+        return await place(req)
+
+    v.place = spy  # type: ignore[method-assign,assignment]
+    res = await m.tick(1, CLOSE_ALL)  # not due by the interval: the control's change is acted on at once
+    assert res.status.reason == "CloseAll" and v.account.open_orders() == [] and res.status.quotes == []
+    assert [(r.side, r.amount, r.type, r.reduce_only) for r in sent] == [("sell", D("2.00"), "market", True)]
+    assert await held(v) == 0
+    assert res.status.soldQty - sold == D("2.00")  # the ledger booked the close's fill
+    assert [(e.type, e.reason) for e in res.events] == [("Warning", "CloseAll")]
+    ready = next(c for c in res.status.conditions if c.type == "Ready")
+    assert (ready.status.value, ready.reason) == ("True", "CloseAll")
+    for _ in range(5):  # held flat: a cycle every interval, nothing quoted, nothing sent
+        res = await m.tick(60, CLOSE_ALL)
+        assert res.status.reason == "ClosedAll" and v.account.open_orders() == []
+    assert len(sent) == 1
+    assert [e.reason for e in (await m.tick(60, CLOSE_ALL)).events] == []  # said once, not every cycle
+    res = await m.tick(1)  # removed: quoting again at once
+    assert res.status.reason == "Quoting" and len(v.account.open_orders()) == 4
+
+
+async def test_close_all_comes_before_a_halt_and_flattens_a_finished_run() -> None:
+    """A finished run leaves its position as is; close-all is how a person flattens it, halted or not."""
+    m = MM(rig(), durationSeconds=60)
+    await m.tick()
+    v = await m.venue()
+    await v.place(OrderRequest("manual-sell", SOL, "sell", D("1.00"), "market"))
+    res = await m.tick(60)
+    assert next(c for c in res.status.conditions if c.type == "Finished").status.value == "True"
+    requests = v.requests
+    assert not (await m.tick(60)).changed and v.requests == requests  # finished: no calls
+    res = await m.tick(60, Controls(halt="maintenance", close_all=True))
+    assert res.status.reason == "CloseAll" and await held(v) == 0
+    conds = {c.type: c.status.value for c in res.status.conditions}
+    assert conds["Finished"] == "True" and conds["Halted"] == "True"  # still finished; the halt is reported
+
+
+def test_a_halt_or_close_all_with_quotes_resting_is_wanted_off_the_schedule() -> None:
+    """The kind's own wish beyond the schedule: quotes must come off the book now, not at the next slot."""
+    cycle = MarketMakerCycle(rig().reconciler.s)
+    mm, now = maker(), rig().clock.now()
+    resting = MarketMakerStatus(quotes=[{"clientOrderId": "x", "side": "buy", "price": "1", "amount": "1"}])
+    assert cycle.wanted(mm, MarketMakerStatus(), Controls(), now, scheduled=False) is None
+    assert cycle.wanted(mm, resting, Controls(), now, scheduled=False) is None
+    assert cycle.wanted(mm, resting, HALT, now, scheduled=False) is not None
+    assert cycle.wanted(mm, resting, CLOSE_ALL, now, scheduled=False) is not None
+    assert cycle.wanted(mm, MarketMakerStatus(), HALT, now, scheduled=False) is None
+
+
+async def test_the_intent_keeps_the_stored_json_of_the_previous_version() -> None:
+    """An intent written before the upgrade (untyped, `cycle`/`orders`) still recovers, and the typed one is
+    written with the same field names."""
+    m = MM(rig())
+    old = {"fence": 1, "cycle": 3, "orders": [{"clientOrderId": "c1", "side": "buy", "price": "150.5",
+                                               "amount": "1"}]}
+    store, key = IntentStore(m.r.journal, MakerIntent), journal_stream("MarketMaker", m.mm.key)
+    await m.r.journal.write_intent(key, old)
+    intent = await store.pending(key, 2)
+    assert intent == MakerIntent(3, (IntendedOrder("c1", "buy", D("150.5"), D("1")),)) and intent.seq == 3
+    assert await store.pending(key, 3) is None  # the status already accounts for cycle 3
+    assert store.doc(intent) == {k: v for k, v in old.items() if k != "fence"}

@@ -1,105 +1,116 @@
-"""One MarketMaker cycle (seed 003), every `intervalSeconds`: account the fills of our quotes since the last
-cycle, decide (position lines, stop-loss, take-profit, duration), then cancel what should no longer rest,
-send the reduce order, and place the missing quotes post-only. Fills are accounted from the orders' own
-filled amounts, so a fill is booked exactly once however often it is observed."""
+"""One MarketMaker cycle (seed 003), every `intervalSeconds`, on the one reconcile skeleton (runtime/reconcile.py):
+account the fills of our quotes since the last cycle, decide (close-all, position lines, stop-loss, take-profit,
+duration), then cancel what should no longer rest, send the reduce order, and place the missing quotes post-only.
+Fills are accounted from the orders' own filled amounts (engine/maker/book.py), so a fill is booked exactly once
+however often it is observed."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.marketmaker import MarketMaker, MarketMakerStatus
 from hedgeops.engine.common.conditions import set_condition
-from hedgeops.engine.common.errors import PositionAdjustmentError
+from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.common.pnl import LegBook
+from hedgeops.engine.maker.book import Book, intended, known_of
+from hedgeops.engine.maker.close import decide_close_all
 from hedgeops.engine.maker.decide import MakerDecision, MakerLedger, decide_maker
-from hedgeops.engine.maker.quotes import Resting, diff_quotes
+from hedgeops.engine.maker.quotes import diff_quotes
 from hedgeops.model.orders import OrderRequest, OrderState
-from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, ObjectCycle, Services
+from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
+from hedgeops.runtime.intents import IntentStore, UnreadableIntent
+from hedgeops.runtime.reconcile import Outcome, Reconciler, Schedule, Target, standard_conditions
 
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
 KIND = "MarketMaker"
-WARNING_REASONS = {"StopLoss", "RiskClose", "Halted", "PlanRecovered"}
+WARNING_REASONS = {"StopLoss", "RiskClose", "Halted", "PlanRecovered", "CloseAll"}
 
 
 def _q(x: Decimal) -> Decimal:
     return x.quantize(Q8)
 
 
-@dataclass
-class MakerResult:
-    status: MarketMakerStatus
-    events: list[CycleEvent] = field(default_factory=list)
+@dataclass(frozen=True)
+class IntendedOrder:
+    """One order of a cycle as the write-ahead intent records it. The field names are the stored JSON's, as the
+    previous version wrote them, so an intent written before an upgrade still recovers."""
+
+    clientOrderId: str
+    side: str
+    price: Decimal  # 0 for a market order
+    amount: Decimal
 
 
-@dataclass
-class Book:
-    """Our orders as last seen (what was filled and paid then) and the ledger they have fed."""
+@dataclass(frozen=True)
+class MakerIntent:
+    """The orders one cycle is about to send, written before the first of them: a process killed mid-cycle
+    leaves them to the next one, which adopts them by client id instead of forgetting resting quotes."""
 
-    ledger: MakerLedger
-    known: dict[str, dict[str, Any]]  # clientOrderId → {side, price, amount, filled, feeQuote}
+    cycle: int
+    orders: tuple[IntendedOrder, ...] = ()
 
-    def account(self, state: OrderState) -> None:
-        """Book what `state` filled since we last saw it."""
-        seen = self.known.get(state.client_order_id)
-        if seen is None:
-            return
-        delta = state.filled - Decimal(str(seen["filled"]))
-        fee = state.fee_quote - Decimal(str(seen["feeQuote"]))
-        if delta > 0:
-            price = state.average if state.average is not None else Decimal(str(seen["price"]))
-            self.ledger = self.ledger.apply_fill(state.side, delta, price, fee)
-        seen.update(filled=str(state.filled), feeQuote=str(state.fee_quote))
-        if state.done:
-            del self.known[state.client_order_id]
+    @property
+    def seq(self) -> int:
+        """The status's `cycle` once the orders are accounted for: newer than it means not accounted for yet."""
+        return self.cycle
 
 
-def _known(state: OrderState) -> dict[str, Any]:
-    return {"clientOrderId": state.client_order_id, "side": state.side, "price": str(state.price or ZERO),
-            "amount": str(state.amount), "filled": "0", "feeQuote": "0"}
+def finished(status: MarketMakerStatus) -> bool:
+    return any(c.type == "Finished" and c.status.value == "True" for c in status.conditions)
 
 
-class MarketMakerReconciler:
-    """Reconciles MarketMakers. Business failures become conditions and events, never exceptions."""
+class MarketMakerCycle:
+    """What is a MarketMaker's own in the skeleton: its wish for a cycle beyond the schedule, and its step."""
+
+    kind: str = KIND
+    # A stored intent of another shape: stop rather than guess which orders a killed process sent.
+    failures: Mapping[type[Exception], tuple[str, bool]] = {UnreadableIntent: ("UnreadableIntent", False)}
 
     def __init__(self, services: Services) -> None:
         self.s = services
+        self.intents = IntentStore(services.journal, MakerIntent)
 
-    async def reconcile(self, mm: MarketMaker, now: datetime, *, halted: str | None = None) -> MakerResult:
-        status = mm.status or MarketMakerStatus()
-        finished = any(c.type == "Finished" and c.status.value == "True" for c in status.conditions)
-        due = status.lastCheck is None or (now - status.lastCheck).total_seconds() >= mm.spec.intervalSeconds
-        if (finished and halted is None) or not (due or (halted is not None and status.quotes)):
-            return MakerResult(status)
-        started = time.perf_counter()
-        cycle = ObjectCycle(KIND, mm.metadata.namespace, mm.metadata.name, mm.metadata.generation, now, self.s)
-        try:
-            async with Guard(cycle, mm.spec.exchange, mm.spec.mode, mm.key) as guard:
-                if guard.failure is None:
-                    return await self._cycle(mm, status, now, guard, halted)
-            assert guard.failure is not None
-            return self._failed(cycle, status, *guard.failure)
-        except PositionAdjustmentError as exc:  # a red line the engine refuses (no stop-loss)
-            return self._failed(cycle, status, "RedLine", str(exc), False)
-        finally:
-            self.s.metrics.reconcile_seconds.labels(KIND).observe(time.perf_counter() - started)
+    def target(self, obj: MarketMaker) -> Target:
+        meta = obj.metadata
+        return Target(KIND, meta.namespace, meta.name, meta.generation, obj.spec.exchange, obj.spec.mode)
 
-    def _failed(self, cycle: ObjectCycle, status: MarketMakerStatus, reason: str, message: str,
-                degraded: bool) -> MakerResult:
-        conds = cycle.failed(status.conditions, reason, message, degraded)
-        return MakerResult(status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
-                                                     "lastCheck": cycle.now}),
-                           [CycleEvent("Warning", reason, message)])
+    def status_of(self, obj: MarketMaker) -> MarketMakerStatus:
+        return obj.status or MarketMakerStatus()
 
-    async def _cycle(self, mm: MarketMaker, status: MarketMakerStatus, now: datetime, guard: Guard,
-                     halted: str | None) -> MakerResult:
-        spec, venue, symbol = mm.spec, guard.venue, mm.spec.symbol
+    def interval(self, obj: MarketMaker, inputs: None) -> float:
+        return float(obj.spec.intervalSeconds)
+
+    def fingerprint(self, obj: MarketMaker, inputs: None) -> Hashable:
+        return None  # it decides on its spec (the generation) and the controls only: both in the skeleton's
+
+    def wanted(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
+               scheduled: bool) -> Any:
+        """A finished run makes no more calls, unless halted (today's rule) or asked to close all (a finished run
+        leaves its position as is: flattening it is what close-all is for). Off the schedule, a halt or
+        close-all with quotes resting still cycles: they must come off the book now, not at the next slot."""
+        if finished(status) and not controls.halted and not controls.close_all:
+            return None
+        if scheduled or ((controls.halted or controls.close_all) and status.quotes):
+            return True
+        return None
+
+    def precheck(self, obj: MarketMaker, inputs: None) -> Failure | None:
+        return None
+
+    def rename(self, failure: Failure) -> Failure:
+        return failure
+
+    async def step(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
+                   inputs: None, guard: Guard, wanted: Any) -> Outcome[MarketMakerStatus]:
+        mm, venue = obj, guard.venue
+        spec, symbol = mm.spec, mm.spec.symbol
         rules = (await venue.markets([symbol]))[symbol]
         if not rules.linear_swap:  # the CRD says so of the symbol; this of the market the venue would trade
             raise MarketMismatch(f"{symbol} is not a linear perpetual swap on this venue (spot, future or inverse): "
@@ -110,14 +121,14 @@ class MarketMakerReconciler:
                                 status.feesQuote, status.boughtQty, status.soldQty),
                     {str(q["clientOrderId"]): dict(q) for q in status.quotes})
         cycle_no = status.cycle
-        intent = await self.s.journal.read_intent(guard.stream)
-        if intent is not None and int(intent["cycle"]) > cycle_no:  # orders a killed process sent: ours
-            for o in intent["orders"]:
-                book.known.setdefault(str(o["clientOrderId"]), {**o, "filled": "0", "feeQuote": "0"})
-            cycle_no = int(intent["cycle"])
+        intent = await self.intents.pending(guard.stream, cycle_no)
+        if intent is not None:  # orders a killed process sent: ours
+            for o in intent.orders:
+                book.known.setdefault(o.clientOrderId, intended(o.clientOrderId, o.side, o.price, o.amount))
+            cycle_no = intent.cycle
             self.s.metrics.recoveries.labels(KIND).inc()
             events.append(CycleEvent("Warning", "PlanRecovered", f"cycle {cycle_no} was cut short by a restart: "
-                                     f"its {len(intent['orders'])} orders adopted by client id"))
+                                     f"its {len(intent.orders)} orders adopted by client id"))
         snap = await venue.snapshot([symbol])
         resting = {o.client_order_id: o for o in snap.open_orders if o.symbol == symbol}
         for cid in list(book.known):
@@ -131,11 +142,15 @@ class MarketMakerReconciler:
         position = pos.qty if pos else ZERO
         mid = (quote.bid + quote.ask) / 2
         uid = mm.metadata.uid or mm.key
-        decision = decide_maker(spec, rules, uid=uid, cycle=cycle_no + 1, now=now,
-                                started_at=status.startedAt or now, bid=quote.bid, ask=quote.ask, position=position,
-                                unrealized_pnl=book.ledger.unrealized_pnl(mid), halted=halted is not None)
-        sent = await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting)
-        if sent:
+        started = status.startedAt or now
+        if controls.close_all:
+            decision = decide_close_all(spec, rules, uid=uid, cycle=cycle_no + 1, now=now, started_at=started,
+                                        position=position)
+        else:
+            decision = decide_maker(spec, rules, uid=uid, cycle=cycle_no + 1, now=now, started_at=started,
+                                    bid=quote.bid, ask=quote.ask, position=position,
+                                    unrealized_pnl=book.ledger.unrealized_pnl(mid), halted=controls.halted)
+        if await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting):
             cycle_no += 1
         for order_type, outcome in ctx.outcomes:
             self.s.metrics.orders.labels(mm.metadata.namespace, mm.metadata.name, order_type, outcome).inc()
@@ -143,14 +158,13 @@ class MarketMakerReconciler:
             kind = "Warning" if decision.reason in WARNING_REASONS else "Normal"
             events.append(CycleEvent(kind, decision.reason, decision.message))
             await ctx.record({"type": "decision", "reason": decision.reason, "message": decision.message})
-        return MakerResult(self._status(mm, status, book, decision, now, quote.bid, quote.ask, cycle_no, halted),
-                           events)
+        new = self._status(mm, status, book, decision, now, quote.bid, quote.ask, cycle_no, controls)
+        return Outcome(new, events)
 
     async def _act(self, ctx: ExecutionContext, book: Book, d: MakerDecision, uid: str, cycle: int, symbol: str,
                    resting: dict[str, OrderState]) -> bool:
         """Cancel, reduce, quote. Returns whether orders were sent (the cycle number is then used up)."""
-        mine = [Resting(cid, str(k["side"]), Decimal(str(k["price"])), Decimal(str(k["amount"])) -
-                        Decimal(str(k["filled"]))) for cid, k in book.known.items() if cid in resting]
+        mine = book.resting(resting)
         cancel, place = ((tuple(r.client_order_id for r in mine), ()) if d.cancel_all
                          else diff_quotes(mine, d.quotes))
         if d.cancel_all and d.quotes:  # a risk close cancels everything, then quotes afresh around the new line
@@ -167,24 +181,21 @@ class MarketMakerReconciler:
                                 q.side, q.amount, "limit", q.price, post_only=True) for q in place]
         if not orders:
             return False
-        await ctx.write_intent({"cycle": cycle, "orders": [
-            {"clientOrderId": o.client_order_id, "side": o.side, "price": str(o.price or ZERO),
-             "amount": str(o.amount)} for o in orders]})
+        await ctx.write_intent(IntentStore.doc(MakerIntent(cycle, tuple(
+            IntendedOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
         for req in orders:
             placed = await submit(ctx, req, "maker" if req.post_only else "taker")
             if placed is not None:
-                book.known[placed.client_order_id] = _known(placed)
+                book.known[placed.client_order_id] = known_of(placed)
                 book.account(placed)
         return True
 
     def _status(self, mm: MarketMaker, status: MarketMakerStatus, book: Book, d: MakerDecision, now: datetime,
-                bid: Decimal, ask: Decimal, cycle: int, halted: str | None) -> MarketMakerStatus:
+                bid: Decimal, ask: Decimal, cycle: int, controls: Controls) -> MarketMakerStatus:
         gen, led = mm.metadata.generation, book.ledger
         mid = (bid + ask) / 2
-        conds = set_condition(status.conditions, "Ready", True, d.reason, d.message, now, gen)
-        conds = set_condition(conds, "Degraded", False, "Healthy", "", now, gen)
-        conds = set_condition(conds, "Halted", halted is not None, "HaltAnnotation" if halted else "Running",
-                              halted or "", now, gen)
+        conds = standard_conditions(status.conditions, now, gen, ready=True, reason=d.reason, message=d.message,
+                                    controls=controls)
         conds = set_condition(conds, "Finished", d.finished, "DurationElapsed" if d.finished else "Running",
                               d.message if d.finished else "", now, gen)
         unrealized = led.unrealized_pnl(mid)
@@ -201,3 +212,11 @@ class MarketMakerReconciler:
             "lastCheck": now,
         })
 
+
+class MarketMakerReconciler(Reconciler[MarketMaker, MarketMakerStatus, None]):
+    """Reconciles MarketMakers: `await r.reconcile(mm, now, controls)` → `Outcome[MarketMakerStatus]`. Give it
+    the process's `Schedule` (operator, local mode) so it cycles every `spec.intervalSeconds`, on aligned
+    slots; without one every call is a cycle."""
+
+    def __init__(self, services: Services, schedule: Schedule | None = None) -> None:
+        super().__init__(MarketMakerCycle(services), services, schedule)
