@@ -12,7 +12,8 @@ from hedgeops.runtime.names import is_namespace, is_object_name
 
 BOOKS = {"hedgebook": "hedgebooks", "hedgebooks": "hedgebooks", "hb": "hedgebooks"}
 CLOSABLE = {**BOOKS, "fundingarbitrage": "fundingarbitrages", "fundingarbitrages": "fundingarbitrages",
-            "carry": "fundingarbitrages"}
+            "carry": "fundingarbitrages", "marketmaker": "marketmakers", "marketmakers": "marketmakers",
+            "mm": "marketmakers"}
 
 
 class ControlError(Exception):

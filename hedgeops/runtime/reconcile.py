@@ -24,6 +24,7 @@ from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
+from hedgeops.runtime.intents import UnreadableIntent
 
 ObjT = TypeVar("ObjT")
 ObjC = TypeVar("ObjC", contravariant=True)
@@ -205,6 +206,8 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             return self.failed(cycle, status, kind.rename(guard.failure))
         except PositionAdjustmentError as exc:  # a red line the engine refuses (leverage, a missing stop)
             return self.failed(cycle, status, ("RedLine", str(exc), False))
+        except UnreadableIntent as exc:  # what a killed process was sending is unknown: stop rather than guess
+            return self.failed(cycle, status, ("UnreadableIntent", str(exc), False))
 
     @staticmethod
     def failed(cycle: ObjectCycle, status: StatusT, failure: Failure) -> Outcome[StatusT]:
