@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from decimal import Decimal
 from typing import Any
 
 import pytest
+
+from hedgeops.engine.common.ids import plan_id
+from hedgeops.engine.hedge.approval import fingerprint
 
 from .conftest import ROOT
 from .kube_emulator import ClusterEmulator
@@ -21,6 +25,13 @@ async def hedgeops(kubeconfig: str, *args: str, stdin: str = "") -> subprocess.C
     return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "hedgeops.cli", *args], cwd=ROOT,
                                    capture_output=True, text=True, timeout=60, input=stdin,
                                    env={"KUBECONFIG": kubeconfig, "PATH": "/usr/bin:/bin"})
+
+
+def uid_of(emulator: ClusterEmulator, name: str) -> str:
+    for (res, _ns, n), obj in emulator.objects.items():
+        if res.plural == "hedgebooks" and n == name:
+            return str(obj.raw["metadata"]["uid"])
+    raise AssertionError(f"no hedgebook {name}")
 
 
 def annotations(emulator: ClusterEmulator, name: str) -> dict[str, str]:
@@ -41,7 +52,17 @@ async def test_manual_approval_and_close_all_through_the_cli(cluster: tuple[Clus
     assert (await emulator.post(BOOKS, json=book)).status == 201
     pending = await wait_for(lambda: (status_of(emulator, "hedgebooks", "spot-bag").get("pendingPlan") or {}),
                              timeout=30, what="a plan awaiting approval")
-    assert pending["state"] == "Proposed" and pending["orders"]
+    # Exactly the plan the unhedged book needs: its first (seq 1), hedging 70% of SOL and 50% of ETH at once
+    # (100% off target is an emergency: taker orders), under the id naming that plan and those orders.
+    expected_orders = [("SOL/USDT:USDT", "sell", Decimal("17.5"), "taker"),
+                       ("ETH/USDT:USDT", "sell", Decimal("0.6"), "taker")]
+    assert pending["state"] == "Proposed"
+    assert [(o["symbol"], o["side"], Decimal(o["amount"]), o["type"]) for o in pending["orders"]] == expected_orders
+    seq1 = plan_id(uid_of(emulator, "spot-bag"), 1)
+    assert pending["id"] == f"{seq1[:8]}-{fingerprint((s, side, a) for s, side, a, _ in expected_orders)[:8]}"
+    assert pending["reasons"] == ["emergency rebalance: SOL deviates 100.00% (> 4.00%)",
+                                  "emergency rebalance: ETH deviates 100.00% (> 6.00%)",
+                                  "emergency rebalance: total deviation 100.00% (> 3.00%)"]
     assert status_of(emulator, "hedgebooks", "spot-bag").get("rebalancesTotal", 0) == 0
 
     wrong = await hedgeops(kubeconfig, "approve", "hedgebook/spot-bag", "00000000-00000000")

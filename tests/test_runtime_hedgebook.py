@@ -9,6 +9,7 @@ from typing import Any
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
+from hedgeops.engine.common.ids import client_order_id
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.kinds.book_result import CycleResult
 from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
@@ -54,7 +55,7 @@ def bought_4_sol(b: HedgeBook) -> HedgeBook:
     return b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": holdings})})
 
 
-async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> None:
+async def test_normal_rebalance_maker_that_fills_completes_without_a_taker() -> None:
     r = rig()
     b, _ = await step(r, book())
     # Buy 4 SOL more: the book is now 4% long SOL → normal (not emergency: SOL's emergency band is 5%).
@@ -65,14 +66,57 @@ async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> Non
     working = b.status.workingPlan  # type: ignore[union-attr]
     assert working is not None and [o.type for o in working.orders] == ["maker"]
     assert working.orders[0].clientOrderId.endswith("m") and working.makerDeadline is not None
-    # Advance bar by bar until the plan completes: by maker fill or by taker fallback after the deadline.
-    for _ in range(12):
-        r.clock.advance(300)
-        b, res = await step(r, b)
-        if res.completed is not None:
-            break
+    # The next bar trades through the post-only price: the maker fills and the plan completes on it alone.
+    r.clock.advance(300)
+    b, res = await step(r, b)
     assert res.completed is not None and b.status.workingPlan is None  # type: ignore[union-attr]
+    assert [e["orderType"] for e in r.entries(b) if e["type"] == "order"][-1] == "maker"
+    assert not any(e["type"] == "cancel" for e in r.entries(b))
     pos = (await r.venues.paper("okx", "b1").snapshot(["SOL/USDT:USDT"])).positions  # type: ignore[union-attr]
+    assert pos["SOL/USDT:USDT"].qty == D("-104.00")
+
+
+async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> None:
+    """A maker that has not filled by makerTimeoutSeconds is cancelled and its remainder sent at market under
+    the plan's taker client id. The default timeout (30 s) is shorter than a bar (5 min): stepping the clock
+    within the bar, no bar can trade through the post-only price, so the maker really rests until then."""
+    r = rig()
+    pol = policy()
+    timeout = pol.spec.execution.makerTimeoutSeconds
+    assert timeout < 300
+    b, _ = await step(r, book(), pol=pol)
+    b = bought_4_sol(b)
+    r.clock.advance(300)
+    b, res = await step(r, b, pol=pol)
+    assert res.plan is not None and res.decision is not None and res.decision.urgency.value == "Normal"
+    [planned] = res.plan.orders
+    maker_id = planned.client_order_id
+    taker_id = client_order_id(res.plan.plan_id, planned.slot, "t")
+    assert maker_id.endswith("m") and taker_id != maker_id
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None and venue.account.orders[maker_id].status == "open"
+
+    # Before the deadline: the maker rests, nothing is cancelled, no taker is sent.
+    r.clock.advance(timeout // 2)
+    b, res = await step(r, b, pol=pol)
+    assert res.completed is None
+    working = b.status.workingPlan  # type: ignore[union-attr]
+    assert working is not None and [(o.clientOrderId, o.state) for o in working.orders] == [(maker_id, "open")]
+    assert venue.account.orders[maker_id].status == "open" and taker_id not in venue.account.orders
+
+    # Past the deadline (still within the bar, so still unfilled): cancel, then the taker under the taker id.
+    r.clock.advance(timeout)
+    b, res = await step(r, b, pol=pol)
+    assert venue.account.orders[maker_id].status == "canceled"
+    assert venue.account.orders[maker_id].filled == 0
+    taker = venue.account.orders[taker_id]
+    assert taker.type == "market" and taker.status == "closed" and taker.amount == planned.amount
+    assert res.completed is not None and b.status.workingPlan is None  # type: ignore[union-attr]
+    plan_entries = [e for e in r.entries(b) if e.get("clientOrderId") in (maker_id, taker_id)]
+    assert [(e["type"], e["clientOrderId"], e.get("orderType") or e.get("reason")) for e in plan_entries] == [
+        ("order", maker_id, "maker"), ("cancel", maker_id, "MakerTimeout"), ("order", taker_id, "taker"),
+        ("fill", taker_id, None)]
+    pos = (await venue.snapshot(["SOL/USDT:USDT"])).positions
     assert pos["SOL/USDT:USDT"].qty == D("-104.00")
 
 
@@ -168,14 +212,22 @@ async def test_replayed_basket_drift_breaches_the_band_and_is_rebalanced() -> No
     b = book(holdings={"source": "Basket", "basket": {"tokenAmount": 3750, "tokenPriceQuote": 4,
                                                        "weights": {"SOL": 0.45, "ETH": 0.085}}})
     reasons = []
+    completed: dict[tuple[str, str], int] = {}
     for _ in range(288 * 3):  # three days of 5-minute bars
         b, res = await step(r, b)
         if res.completed is not None:
             reasons.append(res.completed.reason)
+            key = (res.completed.urgency, res.completed.reason)
+            completed[key] = completed.get(key, 0) + 1
         r.clock.advance(300)
     assert reasons[0].startswith("Emergency")  # the initial hedge
     assert any(x in ("AssetDeviation", "TotalDeviation", "StaleDeviation") for x in reasons[1:])
-    assert r.metrics.rebalances.labels("default", "b1", "Normal", reasons[-1]) is not None
+    # The counter holds exactly one increment per completed rebalance, under its urgency and reason.
+    assert any(urgency == "Normal" for urgency, _ in completed)
+    for (urgency, reason), n in completed.items():
+        value = r.metrics.registry.get_sample_value(
+            "hedgeops_rebalances_total", {"namespace": "default", "book": "b1", "urgency": urgency, "reason": reason})
+        assert value == n, (urgency, reason, value, n)
     assert b.status is not None and b.status.basketMark is not None
     assert b.status.basketMark.tokenPriceQuote != D(4)  # the pool moved with real prices
 
