@@ -84,6 +84,22 @@ def test_a_losing_position_is_never_added_to() -> None:
     assert {q.side for q in ladder(spec(), SOL, BID, ASK, D("0.1"), D("0.2"))} == {"buy", "sell"}
 
 
+def test_the_position_lines_never_add_to_a_losing_position() -> None:
+    """With the target off zero, the line's order can add to the position: long 0.1 under a 0.3 target (0.1
+    threshold) buys 0.1. In profit it does; at a loss that is averaging down, and the engine refuses it."""
+    leaning = spec(targetPosition="0.3", positionThreshold="0.1", maxPosition="0.4")
+    winning = decide(leaning, "0.1", "0.5")
+    assert winning.reason == "Reduce" and winning.close is not None
+    assert (winning.close.side, winning.close.amount) == ("buy", D("0.1"))
+    losing = decide(leaning, "0.1", "-0.5")  # above the stop (-1): not a stop-loss either
+    assert losing.close is None and not losing.cancel_all
+    assert losing.reason == "NoAveragingDown" and "losing position of 0.1" in losing.message
+    assert all(q.side == "sell" for q in losing.quotes)  # no quote adds to it either (the ladder's own rule)
+    # Lines that reduce a losing position still send their order, long or short.
+    assert decide(spec(), "0.25", "-0.5").close is not None
+    assert decide(spec(), "-0.25", "-0.5").close is not None
+
+
 @settings(max_examples=300, deadline=None)
 @given(skew=st.decimals("0", "1", places=2), p1=st.decimals("-0.4", "0.4", places=2),
        p2=st.decimals("-0.4", "0.4", places=2))

@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from hedgeops.api.marketmaker import MarketMakerSpec
+from hedgeops.engine.common.errors import RedLineError
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.common.pnl import LegBook
-from hedgeops.engine.common.redlines import check_stop
+from hedgeops.engine.common.redlines import check_not_averaging_down, check_stop
 from hedgeops.engine.maker.quotes import MakerQuote, ladder
 from hedgeops.model.market import MarketRules
 
@@ -109,14 +110,25 @@ def decide_maker(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cycle: 
                                  MakerOrder(flat_side, abs(position), close_id))
     action = position_action(position, spec.targetPosition, spec.positionThreshold, spec.maxPosition)
     close = None
+    refused: RedLineError | None = None
     after = position
     if action.kind != "None":
         qty = rules.round_amount_up(action.qty)
         qty = min(qty, rules.round_amount(abs(position))) if action.kind == "RiskClose" else qty
         if qty >= rules.min_amount:
-            close = MakerOrder(action.side, qty, close_id)
-            after = position - qty if action.side == "sell" else position + qty
+            signed = qty if action.side == "buy" else -qty
+            try:
+                # With a target off zero, the line's order can add to the position (long 0.1 below a 0.3
+                # target buys): never while that position is losing.
+                check_not_averaging_down(position, unrealized_pnl, signed, f"MarketMaker {action.kind}")
+            except RedLineError as exc:
+                refused = exc
+            else:
+                close = MakerOrder(action.side, qty, close_id)
+                after = position + signed
     quotes = ladder(spec, rules, bid, ask, after, unrealized_pnl)
+    if refused is not None:
+        return MakerDecision(refused.rule, f"{refused}; not sent, quoting only", quotes=quotes)
     reason = action.kind if close is not None else "Quoting"
     message = (f"{action.kind}: {close.side} {close.amount} (position {position}, target {spec.targetPosition}, "
                f"threshold {spec.positionThreshold}, max {spec.maxPosition})" if close is not None
