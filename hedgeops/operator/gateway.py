@@ -1,5 +1,8 @@
-"""The operator's own reads and writes through kopf's authenticated API session: the one module that calls
-kopf-private API (kopf has no public call to read a Secret or patch a status outside a handler).
+"""The operator's own reads and writes through kopf's authenticated API session: the one module that imports
+kopf-private API (kopf has no public call to read a Secret, patch a status outside a handler or write a Lease).
+Everything else (ha.py's Lease calls and the errors it catches) goes through the names defined here, so a kopf
+upgrade that moves them breaks this file alone; tests/test_kopf_gateway.py checks every private name used, and
+pyproject.toml pins kopf below its next minor.
 
 Every path segment is validated as a Kubernetes name and percent-quoted: a name that arrives from an HTTP
 request (the webhook's URL) can never walk the API path (`..%2F`) into another namespace or resource."""
@@ -12,6 +15,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import kopf
 from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session; no public API reads Secrets
 from kopf._cogs.clients import auth as kopf_auth
@@ -22,6 +26,24 @@ from hedgeops import GROUP, VERSION
 from hedgeops.runtime.names import is_namespace, is_object_name
 from hedgeops.runtime.signals import ActiveWriter, BookReader
 from hedgeops.runtime.venues import SecretReader
+
+# kopf's API errors under the names the rest of HedgeOps catches: the classes themselves, not copies.
+ApiError = kopf_errors.APIError
+ApiNotFound = kopf_errors.APINotFoundError
+ApiConflict = kopf_errors.APIConflictError
+ApiUnprocessable = kopf_errors.APIUnprocessableEntityError
+
+
+async def request_json(method: str, url: str, *, settings: kopf.OperatorSettings, logger: Any,
+                       payload: object | None = None, content_type: str | None = None,
+                       timeout: aiohttp.ClientTimeout | None = None) -> Any:
+    """One API call through kopf's session and its JSON body. One attempt, no retries (`backoffs=[]`): the
+    caller's loop retries (the leader election's renewal must not outlive its deadline in kopf's backoffs)."""
+    response = await kopf_api.request(method, url, payload=payload, settings=settings, logger=logger,
+                                      headers={"Content-Type": content_type} if content_type else None,
+                                      timeout=timeout, backoffs=[])
+    async with response:
+        return await response.json()
 
 
 def _segments(namespace: str, name: str) -> tuple[str, str]:

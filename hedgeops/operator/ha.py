@@ -36,10 +36,10 @@ from typing import Any, Protocol
 
 import aiohttp
 import kopf
-from kopf._cogs.clients import api as kopf_api  # kopf's authenticated session (as gateway.py): no second client
-from kopf._cogs.clients import errors as kopf_errors
 from prometheus_client import CollectorRegistry, Gauge
 
+# kopf's authenticated session, through the one module that touches kopf-private API: no second client.
+from hedgeops.operator.gateway import ApiConflict, ApiError, ApiNotFound, ApiUnprocessable, request_json
 from hedgeops.runtime.names import is_namespace, is_object_name
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
@@ -105,16 +105,13 @@ class KubeLeaseApi:
 
     async def _call(self, method: str, url: str, payload: object | None = None,
                     content_type: str | None = None) -> Any:
-        response = await kopf_api.request(method, url, payload=payload, settings=self.settings, logger=self.logger,
-                                          headers={"Content-Type": content_type} if content_type else None,
-                                          timeout=self.timeout, backoffs=[])
-        async with response:
-            return await response.json()
+        return await request_json(method, url, payload=payload, content_type=content_type, settings=self.settings,
+                                  logger=self.logger, timeout=self.timeout)
 
     async def read(self) -> dict[str, Any] | None:
         try:
             return dict(await self._call("get", self.path))
-        except kopf_errors.APINotFoundError:
+        except ApiNotFound:
             return None
 
     async def create(self, spec: dict[str, Any]) -> None:
@@ -122,7 +119,7 @@ class KubeLeaseApi:
                 "metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
         try:
             await self._call("post", self.collection, body)
-        except kopf_errors.APIConflictError:
+        except ApiConflict:
             raise LeaseConflict("the Lease was created by another replica") from None
 
     async def replace_spec(self, resource_version: str, spec: dict[str, Any]) -> None:
@@ -130,7 +127,7 @@ class KubeLeaseApi:
                {"op": "replace", "path": "/spec", "value": spec}]
         try:
             await self._call("patch", self.path, ops, "application/json-patch+json")
-        except (kopf_errors.APIConflictError, kopf_errors.APIUnprocessableEntityError):
+        except (ApiConflict, ApiUnprocessable):
             raise LeaseConflict("the Lease changed since it was read") from None
 
 
@@ -204,7 +201,7 @@ class LeaderElector:
             self._won(started)
         except LeaseConflict:
             pass  # another replica wrote first: what it wrote is read at the next try
-        except (kopf_errors.APIError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        except (ApiError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             # The API server unreachable or refusing: keep leading only until the renew deadline runs out.
             self._logger.warning("operator Lease: %s", type(exc).__name__ + (f": {exc}" if str(exc) else ""))
         finally:
@@ -236,7 +233,7 @@ class LeaderElector:
             # An empty holder, as client-go's release writes it (a missing field would be a merge's "unchanged").
             spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=self._wall().strftime(MICROTIME))
             await self.api.replace_spec(str((record.get("metadata") or {}).get("resourceVersion", "")), spec)
-        except (LeaseConflict, kopf_errors.APIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (LeaseConflict, ApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             # Not fatal: the standby takes over when the lease runs out instead.
             self._logger.warning("operator Lease not released (%s): the standby waits for it to expire",
                                  type(exc).__name__)
