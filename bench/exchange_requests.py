@@ -93,8 +93,8 @@ async def requests_per_cycle(url: str, app: Any, book_counts: list[int], cycles:
                 venue.invalidate()  # a new cycle: the last one's view has aged out
                 before = app.requests
                 for b in books:
-                    result = await reconciler.reconcile(b, POLICY, AT)
-                    assert result.plan is None, result.status.conditions
+                    result = await reconciler.reconcile(b, AT, None, POLICY)
+                    assert getattr(result, "plan", None) is None, result.status.conditions  # a failed cycle has no plan
                 if c:  # the first cycle also loads the markets
                     counts.append(app.requests - before)
             out[str(n)] = statistics.mean(counts)
@@ -113,14 +113,14 @@ async def trigger_to_ack(url: str, acks: int, rate_limit: bool) -> dict[str, flo
 
     class Fixed:
         async def account(self, *_: Any) -> Account:
-            return Account(timer, "bench")  # type: ignore[arg-type]
+            return Account(timer, "bench")
 
         async def close(self) -> None:
             return None
 
     reconciler = HedgeBookReconciler(Services(Fixed(), InMemoryLocks(lambda: 0.0), InMemoryJournal(), Metrics(),
                                               "bench"))
-    latencies = []
+    latencies: list[float] = []
     try:
         for i in range(acks + 1):
             target = _book("acker", 20 if i % 2 == 0 else 0, 0, account)  # hedge 20 SOL, then unwind it
@@ -128,8 +128,9 @@ async def trigger_to_ack(url: str, acks: int, rate_limit: bool) -> dict[str, flo
             inner.invalidate()
             timer.first_ack = None
             t0 = time.perf_counter()
-            result = await reconciler.reconcile(b, POLICY, AT)
-            assert result.completed is not None and timer.first_ack is not None, result.status.conditions
+            result = await reconciler.reconcile(b, AT, None, POLICY)
+            completed = getattr(result, "completed", None)  # a failed cycle returns a plain Outcome
+            assert completed is not None and timer.first_ack is not None, result.status.conditions
             if i:  # the first also loads the markets
                 latencies.append((timer.first_ack - t0) * 1000)
             hedged = b.model_copy(update={"status": result.status})

@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hedgeops.api import HedgeBook, RebalancePolicy
+from hedgeops.api.hedgebook import HedgeBookStatus
+from hedgeops.engine.common.controls import Controls
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
+from hedgeops.runtime.kinds.book_result import CycleResult
 from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.reconcile import Outcome
 from hedgeops.runtime.venues import PaperVenues
 
 START = datetime(2025, 1, 2, 0, 0, tzinfo=UTC)
@@ -41,6 +45,21 @@ def rig(start: datetime = START) -> Rig:
     metrics = Metrics()
     return Rig(clock, venues, locks, journal, metrics,
                HedgeBookReconciler(Services(venues, locks, journal, metrics, owner="test")))
+
+
+HALT = "hedgeops.io/halt is set"
+
+
+def controls(halted: bool = False, approval: str | None = None, close_all: bool = False) -> Controls:
+    """The controls the tests ask for, as the keywords they used to pass."""
+    return Controls(halt=HALT if halted else None, approval=approval, close_all=close_all)
+
+
+def as_result(outcome: Outcome[HedgeBookStatus]) -> CycleResult:
+    """A cycle's outcome with the book's own fields: a cycle that could not run has none of them (all None)."""
+    if isinstance(outcome, CycleResult):
+        return outcome
+    return CycleResult(outcome.status, outcome.events, outcome.changed, outcome.degraded)
 
 
 def book(name: str = "b1", **spec: Any) -> HedgeBook:

@@ -13,7 +13,7 @@ from hedgeops.api import HedgeBook
 from hedgeops.engine.common.conditions import set_condition
 
 from .conftest import ROOT
-from .runtime_fixtures import book, policy, rig
+from .runtime_fixtures import book, controls, policy, rig
 
 SCRIPT = (ROOT / "manifests" / "argocd" / "health.lua").read_text()
 
@@ -32,7 +32,7 @@ def as_object(b: HedgeBook) -> dict[str, Any]:
 
 async def cycled(b: HedgeBook, **kw: Any) -> HedgeBook:
     r = rig()
-    result = await r.reconciler.reconcile(b, kw.pop("pol", policy()), r.clock.now(), **kw)
+    result = await r.reconciler.reconcile(b, r.clock.now(), inputs=kw.pop("pol", policy()), controls=controls(**kw))
     return b.model_copy(update={"status": result.status})
 
 
@@ -59,7 +59,7 @@ async def test_halted_and_awaiting_approval_are_suspended() -> None:
 
 async def test_missing_policy_and_degraded_books_are_degraded() -> None:
     r = rig()
-    orphan = book().model_copy(update={"status": (await r.reconciler.reconcile(book(), None, r.clock.now())).status})
+    orphan = book().model_copy(update={"status": (await r.reconciler.reconcile(book(), r.clock.now())).status})
     status, message = health(as_object(orphan))
     assert status == "Degraded" and message.startswith("PolicyNotFound")
     done = await cycled(book())

@@ -21,7 +21,7 @@ from hedgeops.api.pruning import prune, prune_object
 from hedgeops.engine.hedge.signals import Priority, Signal, signal_to_status
 
 from .conftest import ROOT
-from .runtime_fixtures import Rig, book, policy, rig
+from .runtime_fixtures import Rig, book, controls, policy, rig
 from .test_runtime_allocation import alloc_book, alloc_policy
 from .test_runtime_carry import Carry
 from .test_runtime_marketmaker import MM
@@ -65,7 +65,7 @@ def _assert_kept(kind: str, status: BaseModel) -> None:
 
 
 async def _step(r: Rig, b: HedgeBook, pol: Any = None, **kw: Any) -> HedgeBook:
-    result = await r.reconciler.reconcile(b, pol or policy(), r.clock.now(), **kw)
+    result = await r.reconciler.reconcile(b, r.clock.now(), controls(**kw), pol or policy())
     return b.model_copy(update={"status": result.status})
 
 

@@ -23,7 +23,7 @@ from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import LivePaperVenues, Venues
 
 from .emulator_fixtures import KEY, Rig, start
-from .runtime_fixtures import book, policy
+from .runtime_fixtures import as_result, book, policy
 
 D = Decimal
 SOL = "SOL/USDT:USDT"
@@ -77,7 +77,8 @@ async def test_a_paper_book_on_live_prices_hedges_without_credentials(rig: Rig) 
     venues = Venues(LivePaperVenues({"okx": rig.url}))
     reconciler = HedgeBookReconciler(Services(venues, InMemoryLocks(lambda: 0.0), InMemoryJournal(), Metrics(), "t"))
     try:
-        result = await reconciler.reconcile(book(exchange={"name": "okx", "account": "paper"}), policy(), rig.clock())
+        result = as_result(await reconciler.reconcile(book(exchange={"name": "okx", "account": "paper"}), rig.clock(),
+                                                     None, policy()))
         assert result.completed is not None and result.completed.urgency == "Emergency"
         venue = await venues.venue_for(book().spec.exchange.model_copy(update={"account": "paper"}),
                                        book().spec.mode, "default")

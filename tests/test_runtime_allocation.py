@@ -11,7 +11,7 @@ from hedgeops.api.hedgebook import HedgeBookStatus
 from hedgeops.exchange.paper.venue import PaperVenue
 from hedgeops.runtime.kinds.book_result import CycleResult
 
-from .runtime_fixtures import Rig, book, killed_after, policy, rig
+from .runtime_fixtures import Rig, as_result, book, controls, killed_after, policy, rig
 
 D = Decimal
 TARGETS = {"BTC": D("0.4"), "ETH": D("0.3"), "USDT": D("0.3")}
@@ -36,7 +36,7 @@ def cond(status: HedgeBookStatus | None, type_: str) -> tuple[str, str]:
 
 
 async def step(r: Rig, b: HedgeBook, pol: Any = None, **kw: Any) -> tuple[HedgeBook, CycleResult]:
-    result = await r.reconciler.reconcile(b, pol or alloc_policy(), r.clock.now(), **kw)
+    result = as_result(await r.reconciler.reconcile(b, r.clock.now(), controls(**kw), pol or alloc_policy()))
     return b.model_copy(update={"status": result.status}), result
 
 

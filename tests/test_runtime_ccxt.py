@@ -22,7 +22,7 @@ from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
-from .runtime_fixtures import book, policy
+from .runtime_fixtures import as_result, book, policy
 
 D = Decimal
 SOL, ETH = "SOL/USDT:USDT", "ETH/USDT:USDT"
@@ -41,7 +41,7 @@ class Live:
     reconciler: HedgeBookReconciler
 
     async def step(self, b: HedgeBook) -> tuple[HedgeBook, CycleResult]:
-        result = await self.reconciler.reconcile(b, policy(), self.rig.clock())
+        result = as_result(await self.reconciler.reconcile(b, self.rig.clock(), None, policy()))
         return b.model_copy(update={"status": result.status}), result
 
     def entries(self, b: HedgeBook) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ def conditions(status: object) -> dict[str, tuple[str, str, str]]:
 async def test_a_replay_run_past_its_data_trades_nothing() -> None:
     end = max(MarketReplay().series(s).last_known for s in ("SOL/USDT:USDT", "ETH/USDT:USDT"))
     r = rig(end + timedelta(hours=2))  # the last bar closed two hours before the cycle's clock
-    result = await r.reconciler.reconcile(book(), policy(), r.clock.now())
+    result = await r.reconciler.reconcile(book(), r.clock.now(), None, policy())
     conds = conditions(result.status)
     assert conds["Ready"][:2] == ("False", "StaleMarketData") and conds["Degraded"][:2] == ("True", "StaleMarketData")
     assert "SOL/USDT:USDT" in conds["Ready"][2] and "s old" in conds["Ready"][2]
@@ -46,7 +46,7 @@ async def test_a_replay_run_past_its_data_trades_nothing() -> None:
 async def test_within_one_bar_of_the_replay_is_fresh() -> None:
     r = rig()
     r.clock.advance(299)  # 4 min 59 s into a 5-minute bar: its quote is that old, and that is the data's step
-    result = await r.reconciler.reconcile(book(), policy(), r.clock.now())
+    result = await r.reconciler.reconcile(book(), r.clock.now(), None, policy())
     assert result.completed is not None and conditions(result.status)["Ready"][0] == "True"
 
 
@@ -64,12 +64,12 @@ async def test_a_frozen_exchange_feed_through_ccxt_stops_the_cycle(emulated: Rig
     live = book(mode="Live", exchange={"name": "okx", "account": "main", "credentialsSecretRef": {"name": "okx-creds"}})
     try:
         # The exchange's clock stands still (its tickers keep their stamp) while the cycle's moves on 2 minutes.
-        result = await reconciler.reconcile(live, policy(), emulated.clock() + timedelta(minutes=2))
+        result = await reconciler.reconcile(live, emulated.clock() + timedelta(minutes=2), None, policy())
         conds = conditions(result.status)
         assert conds["Ready"][:2] == ("False", "StaleMarketData") and conds["Degraded"][0] == "True"
         assert not emulated.emu.account(KEY).ord_ids  # nothing sent on old prices
         # Within the bound the same book trades.
-        result = await reconciler.reconcile(live, policy(), emulated.clock() + timedelta(seconds=10))
+        result = await reconciler.reconcile(live, emulated.clock() + timedelta(seconds=10), None, policy())
         assert result.completed is not None and emulated.emu.account(KEY).ord_ids
     finally:
         await venues.close()

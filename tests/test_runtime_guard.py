@@ -105,7 +105,7 @@ async def test_redis_out_of_memory_mid_cycle_is_a_condition_not_a_traceback(own_
         return state
 
     venue.venue.place = place_then_oom  # type: ignore[method-assign]
-    result = await reconciler.reconcile(book(), policy(), START)
+    result = await reconciler.reconcile(book(), START, None, policy())
     conds = {c.type: c for c in result.status.conditions}
     assert conds["Ready"].status.value == "False" and conds["Degraded"].status.value == "True"
     assert conds["Ready"].reason == "LockUnavailable" and "OutOfMemory" in conds["Ready"].message

@@ -71,7 +71,7 @@ def trusting_rig() -> Rig:
 
 
 async def step(r: Rig, b: HedgeBook) -> HedgeBook:
-    result = await r.reconciler.reconcile(b, policy(), r.clock.now())
+    result = await r.reconciler.reconcile(b, r.clock.now(), None, policy())
     return b.model_copy(update={"status": result.status})
 
 

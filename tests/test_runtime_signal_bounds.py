@@ -12,13 +12,13 @@ import pytest
 from hedgeops.api import HedgeBook
 from hedgeops.runtime.kinds.book_result import CycleResult
 
-from .runtime_fixtures import Rig, book, policy, rig
+from .runtime_fixtures import Rig, as_result, book, policy, rig
 
 D = Decimal
 
 
 async def step(r: Rig, b: HedgeBook) -> tuple[HedgeBook, CycleResult]:
-    result = await r.reconciler.reconcile(b, policy(), r.clock.now())
+    result = as_result(await r.reconciler.reconcile(b, r.clock.now(), None, policy()))
     return b.model_copy(update={"status": result.status}), result
 
 

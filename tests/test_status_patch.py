@@ -11,7 +11,7 @@ from .runtime_fixtures import book, policy, rig
 
 async def test_nulls_inside_list_items_are_left_out_and_top_level_nulls_kept() -> None:
     r = rig()
-    result = await r.reconciler.reconcile(book(), policy(execution={"normal": "Maker"}), r.clock.now())
+    result = await r.reconciler.reconcile(book(), r.clock.now(), None, policy(execution={"normal": "Maker"}))
     raw = result.status.model_dump(mode="json")
     assert any(v is None for e in raw["exposures"] for v in e.values())  # the model has nulls in list items
     patch = status_patch(result.status)

@@ -39,7 +39,7 @@ class Tenants:
     live: CcxtVenues
 
     async def step(self, b: HedgeBook) -> HedgeBook:
-        result = await self.reconciler.reconcile(b, policy(), self.clock())
+        result = await self.reconciler.reconcile(b, self.clock(), None, policy())
         return b.model_copy(update={"status": result.status})
 
     def orders(self, key: str) -> list[str]:

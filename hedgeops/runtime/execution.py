@@ -15,9 +15,33 @@ from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, Venue
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import OrderRequest, OrderState
+from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.locks import Lease
 
 ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class IntentOrder:
+    """One order a plan may have sent: found again by its client id after a crash."""
+
+    clientOrderId: str
+    symbol: str
+    type: str  # maker | taker
+
+
+@dataclass(frozen=True)
+class PlanIntent:
+    """A HedgeBook plan's write-ahead intent (both objectives), written before its first order. The field names
+    are the stored JSON's, so an intent written by an earlier version still recovers."""
+
+    planId: str
+    seq: int
+    createdAt: datetime
+    makerDeadline: datetime
+    reason: str
+    urgency: str
+    orders: tuple[IntentOrder, ...]
 
 
 class LeaseLost(Exception):
@@ -94,13 +118,10 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
     deadline = now + timedelta(seconds=maker_timeout_s)
     # Written ahead of the first order: a process killed between two orders leaves the plan to its successor,
     # which finds what was sent by client id instead of planning the same sequence number again.
-    await ctx.write_intent({"planId": plan.plan_id, "seq": plan.seq, "createdAt": now.isoformat(),
-                            "makerDeadline": deadline.isoformat(), "reason": plan.reason_code,
-                            "urgency": plan.urgency.value,
-                            "orders": [*({"clientOrderId": o.clientOrderId, "symbol": o.symbol, "type": o.type}
-                                         for o in earlier),
-                                       *({"clientOrderId": o.client_order_id, "symbol": o.symbol, "type": o.type.value}
-                                         for o in plan.orders)]})
+    await ctx.write_intent(IntentStore.doc(PlanIntent(
+        plan.plan_id, plan.seq, now, deadline, plan.reason_code, plan.urgency.value,
+        (*(IntentOrder(o.clientOrderId, o.symbol, o.type) for o in earlier),
+         *(IntentOrder(o.client_order_id, o.symbol, o.type.value) for o in plan.orders)))))
     summaries: list[OrderSummary] = []
     for o in plan.orders:
         state = await submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
@@ -169,30 +190,28 @@ async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
     return plan.model_copy(update={"orders": summaries, "makerDeadline": None})
 
 
-async def recover_plan(ctx: ExecutionContext, intent: dict[str, Any]) -> WorkingPlan:
+async def recover_plan(ctx: ExecutionContext, intent: PlanIntent) -> WorkingPlan:
     """Rebuild the plan a killed process was executing from its write-ahead intent: every order it may have
     sent (the maker id and its taker fallback) is looked up by client id; what the venue never saw is not sent
     now (the next plan, under the next sequence number, covers whatever deviation is left)."""
     summaries: list[OrderSummary] = []
     seen: set[str] = set()
-    for o in intent["orders"]:
-        cid, symbol = str(o["clientOrderId"]), str(o["symbol"])
+    for o in intent.orders:
+        cid = o.clientOrderId
         # A maker may have been refused and replaced by its taker, or timed out with the rest sent as taker.
-        candidates = [(cid, "taker")] if o["type"] == "taker" else [(cid, "maker"), (cid[:-1] + "t", "taker")]
+        candidates = [(cid, "taker")] if o.type == "taker" else [(cid, "maker"), (cid[:-1] + "t", "taker")]
         for candidate, order_type in candidates:
             if candidate in seen:  # an earlier batch's maker and its taker fallback are both in the intent
                 continue
             seen.add(candidate)
-            state = await ctx.venue.order(candidate, symbol)
+            state = await ctx.venue.order(candidate, o.symbol)
             if state is not None:
                 summaries.append(summary_of(state, order_type))
-    await ctx.record({"type": "recovered", "planId": intent["planId"], "seq": intent["seq"],
+    await ctx.record({"type": "recovered", "planId": intent.planId, "seq": intent.seq,
                       "found": [s.clientOrderId for s in summaries]})
-    deadline = datetime.fromisoformat(str(intent["makerDeadline"]))
-    return WorkingPlan(planId=str(intent["planId"]), seq=int(intent["seq"]),
-                       createdAt=datetime.fromisoformat(str(intent["createdAt"])),
-                       makerDeadline=deadline if any(s.type == "maker" for s in summaries) else None,
-                       reason=str(intent["reason"]), urgency=str(intent["urgency"]), orders=summaries)
+    return WorkingPlan(planId=intent.planId, seq=intent.seq, createdAt=intent.createdAt,
+                       makerDeadline=intent.makerDeadline if any(s.type == "maker" for s in summaries) else None,
+                       reason=intent.reason, urgency=intent.urgency, orders=summaries)
 
 
 def plan_done(plan: WorkingPlan) -> bool:

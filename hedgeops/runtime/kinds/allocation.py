@@ -11,14 +11,12 @@ from typing import Any
 
 from hedgeops.api.hedgebook import (
     AssetWeightStatus,
-    DailyCounters,
     HedgeBook,
-    HedgeBookStatus,
     ObjectiveType,
     OrderSummary,
     WorkingPlan,
 )
-from hedgeops.api.policy import OrderStyle, RebalancePolicy
+from hedgeops.api.policy import OrderStyle
 from hedgeops.engine.allocation.plan import (
     AllocationInputs,
     as_rebalance_plan,
@@ -32,12 +30,12 @@ from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.gate import DayUsage, gate
 from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
 from hedgeops.engine.hedge.triggers import Reason, Urgency
-from hedgeops.exchange.venue import CarryVenue
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import AccountSnapshot
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.execution import ExecutionContext, halt_plan, plan_done, progress_plan, start_plan, summary_of
 from hedgeops.runtime.kinds.book_result import (
+    BookRun,
     CycleResult,
     authorise,
     book_conditions,
@@ -45,7 +43,6 @@ from hedgeops.runtime.kinds.book_result import (
     idle_review,
     pending_status,
     q8,
-    today_of,
 )
 
 ZERO = Decimal(0)
@@ -73,10 +70,9 @@ class AllocationCycle:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    async def run(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool, approval: str | None,
-                  close_all: bool, venue: CarryVenue, status: HedgeBookStatus, ctx: ExecutionContext) -> CycleResult:
-        spec, pspec = book.spec, policy.spec
-        ns, name, gen = book.metadata.namespace, book.metadata.name, book.metadata.generation
+    async def run(self, run: BookRun) -> CycleResult:
+        book, pspec, now, controls, ctx, result = run.book, run.policy, run.now, run.controls, run.ctx, run.result
+        spec, (ns, name), venue, status = book.spec, run.names, run.venue, run.status
         quote = spec.quoteCurrency
         symbols = spot_symbols(book)
         by_symbol = await venue.markets(sorted(symbols.values()))
@@ -92,19 +88,17 @@ class AllocationCycle:
         last_at = status.lastRebalance.time if status.lastRebalance else None
         decision = decide_allocation(targets, values, pspec.allocation, now=now, last_rebalance_at=last_at,
                                      cron=pspec.schedule.cron if pspec.schedule else None, paused=spec.paused,
-                                     emergency_exit=close_all)
+                                     emergency_exit=controls.close_all)
         self.s.metrics.decision_seconds.labels(KIND).observe(time.perf_counter() - started)
-        result = CycleResult(status)
-        today = today_of(status, now)
         working, seq = status.workingPlan, status.rebalanceSeq
         pending = from_status(status.pendingPlan)
         wants = decision.action != "Hold"
         if not wants or working is not None:
-            pending = await idle_review(pspec, pending, now, approval, ctx, result)
-        if working is not None and (halted or close_all):
+            pending = await idle_review(run, pending)
+        if working is not None and (controls.halted or controls.close_all):
             working = await halt_plan(ctx, working)
             working = working.model_copy(update={"queued": []})  # the buys are planned afresh, if still wanted
-            result.events.append(CycleEvent("Warning", "Halted" if halted else "CloseAll",
+            result.events.append(CycleEvent("Warning", "Halted" if controls.halted else "CloseAll",
                                             f"plan {working.planId}: resting orders cancelled, queued buys dropped"))
         elif working is not None:
             was_open = {o.clientOrderId for o in working.orders if o.state not in ("closed", "canceled", "rejected")}
@@ -113,8 +107,7 @@ class AllocationCycle:
             working = await self._second_batch(ctx, working, snap, was_open, quote, now,
                                                pspec.execution.makerTimeoutSeconds)
         elif wants:
-            go, pending, plan = await self._plan(book, policy, decision, venue, markets, prices, units, snap, now, seq,
-                                                 today, halted, approval, pending, ctx, result)
+            go, pending, plan = await self._plan(run, decision, markets, prices, units, snap, seq, pending)
             if go and plan is not None:
                 seq = plan.seq
                 working = await self._first_batch(ctx, plan, snap, now, quote, pspec.execution.makerTimeoutSeconds)
@@ -123,15 +116,15 @@ class AllocationCycle:
                     "EmergencyExit" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
                     f"plan {plan.plan_id}: {len(plan.orders)} orders, forecast cost {plan.est_cost_quote:.2f} "
                     f"{quote}; {decision.message}"))
-        elif close_all:
+        elif controls.close_all:
             result.events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
                                             "close-all keeps it so until the annotation is removed"))
 
         for order_type, outcome in ctx.outcomes:
             self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
-        updates: dict[str, Any] = {"today": today}
+        updates: dict[str, Any] = {"today": run.today}
         if working is not None and plan_done(working) and not working.queued:
-            updates.update(await finish_plan(self.s, book, working, now, status, today, ctx, result))
+            updates.update(await finish_plan(self.s, run, working))
             working = None
         total = sum(values.values(), ZERO)
         self.s.metrics.book_value.labels(ns, name).set(float(total))
@@ -140,13 +133,12 @@ class AllocationCycle:
             self.s.metrics.band.labels(ns, name, d.asset).set(float(d.threshold))
         self.s.metrics.healthy(KIND, ns, name, ready=result.failed is None)
         worst = max((abs(d.drift) for d in decision.drifts), default=ZERO)
-        conds = book_conditions(status, now, gen, ready_message=f"observed {len(units)} balances on "
+        conds = book_conditions(run, ready_message=f"observed {len(units)} balances on "
                                 f"{spec.exchange.name}/{spec.exchange.account}", within=decision.action == "Hold",
-                                band_reason=decision.reason, band_message=decision.message, pending=pending,
-                                halted=halted, failed=result.failed)
+                                band_reason=decision.reason, band_message=decision.message, pending=pending)
         result.status = status.model_copy(update={
-            **updates, "observedGeneration": gen, "conditions": conds, "lastCheck": now, "workingPlan": working,
-            "rebalanceSeq": seq, "valueQuote": q8(total), "totalDeviationRatio": q8(worst),
+            **updates, "observedGeneration": book.metadata.generation, "conditions": conds, "lastCheck": now,
+            "workingPlan": working, "rebalanceSeq": seq, "valueQuote": q8(total), "totalDeviationRatio": q8(worst),
             "weights": [AssetWeightStatus(asset=d.asset, priceQuote=Decimal(1) if d.asset == quote else prices[d.asset],
                                           qty=q8(units.get(d.asset, ZERO)), valueQuote=q8(values.get(d.asset, ZERO)),
                                           weight=q8(d.weight), targetWeight=d.target, driftRatio=q8(d.drift),
@@ -155,13 +147,12 @@ class AllocationCycle:
         })
         return result
 
-    async def _plan(self, book: HedgeBook, policy: RebalancePolicy, decision: AllocationDecision, venue: CarryVenue,
-                    markets: dict[str, MarketRules], prices: dict[str, Decimal], units: dict[str, Decimal],
-                    snap: AccountSnapshot, now: datetime, seq: int, today: DailyCounters, halted: bool,
-                    approval: str | None, pending: PendingPlan | None, ctx: ExecutionContext,
-                    result: CycleResult) -> tuple[bool, PendingPlan | None, RebalancePlan | None]:
+    async def _plan(self, run: BookRun, decision: AllocationDecision, markets: dict[str, MarketRules],
+                    prices: dict[str, Decimal], units: dict[str, Decimal], snap: AccountSnapshot, seq: int,
+                    pending: PendingPlan | None) -> tuple[bool, PendingPlan | None, RebalancePlan | None]:
         """The plan for a decision to trade, through the cost tolerance, the risk gate and approval."""
-        spec, pspec = book.spec, policy.spec
+        book, pspec, venue, now, result = run.book, run.policy, run.venue, run.now, run.result
+        spec = book.spec
         exit_all = decision.action == "Exit"
         style = pspec.execution.emergency if exit_all else pspec.execution.normal
         order_type = OrderType.MAKER if style is OrderStyle.MAKER else OrderType.TAKER
@@ -181,13 +172,14 @@ class AllocationCycle:
         verdict = cost_verdict(alloc, pspec.allocation.maxCostRatio, exit_all=exit_all)
         if verdict.allowed or verdict.reason == "NothingToTrade":
             last_at = book.status.lastRebalance.time if book.status and book.status.lastRebalance else None
+            today = run.today
             verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
-                           paused=spec.paused and not exit_all, halted=halted)
+                           paused=spec.paused and not exit_all, halted=run.controls.halted)
         if verdict.reason == "NothingToTrade" and exit_all:
             result.events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
                                             "close-all keeps it so until the annotation is removed"))
             return False, pending, plan
-        go, pending = await authorise(self.s, book, pspec, plan, verdict, pending, now, approval, ctx, result,
+        go, pending = await authorise(self.s, run, plan, verdict, pending,
                                       exit_reason=decision.message if exit_all else None)
         return go, pending, plan
 

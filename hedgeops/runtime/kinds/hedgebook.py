@@ -1,41 +1,41 @@
-"""One HedgeBook cycle: observe → decide → gate → act → report. Shared by the operator and local mode."""
+"""HedgeBooks through the one reconcile skeleton (runtime/reconcile.py): the kind's own part of a cycle,
+observe → the pure step (engine/hedge/step.py) → execute → report, for the Hedge objective here and the
+Allocation objective in allocation.py. Shared by the operator and local mode."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.hedgebook import (
     AssetExposureStatus,
+    BasketMark,
     HedgeBook,
     HedgeBookStatus,
     HoldingsSource,
     ObjectiveType,
+    WorkingPlan,
 )
 from hedgeops.api.policy import RebalancePolicy
+from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import DeltaCalculationError
 from hedgeops.engine.common.ids import client_order_id, plan_id
-from hedgeops.engine.hedge.alerts import persisting_deviation
+from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.bands import Thresholds
-from hedgeops.engine.hedge.decision import decide_book
-from hedgeops.engine.hedge.delta import DeltaPosition, InstrumentKind, WorkingOrder, asset_deltas
-from hedgeops.engine.hedge.exposure import AssetExposure, AssetObservation, compute_exposure
-from hedgeops.engine.hedge.gate import DayUsage, gate
+from hedgeops.engine.hedge.exposure import AssetExposure
 from hedgeops.engine.hedge.held import HoldingsUnavailable, resolve_holdings
-from hedgeops.engine.hedge.planner import PlanInputs, plan_rebalance
-from hedgeops.engine.hedge.signals import effective_objective, signal_from_status
+from hedgeops.engine.hedge.signals import signal_from_status
+from hedgeops.engine.hedge.step import HedgeObservation, HedgeStep, foreign_orders, memory_of, step
 from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.engine.hedge.volatility import DeviationVolatility
-from hedgeops.exchange.venue import Venue
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import OrderRequest
-from hedgeops.runtime.cycle import CycleEvent, Guard, ObjectCycle, Services
+from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, Services
 from hedgeops.runtime.execution import (
-    ExecutionContext,
+    PlanIntent,
     halt_plan,
     plan_done,
     progress_plan,
@@ -43,8 +43,10 @@ from hedgeops.runtime.execution import (
     start_plan,
     submit,
 )
+from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.allocation import AllocationCycle
 from hedgeops.runtime.kinds.book_result import (
+    BookRun,
     CycleResult,
     authorise,
     book_conditions,
@@ -54,8 +56,10 @@ from hedgeops.runtime.kinds.book_result import (
     q8,
     today_of,
 )
+from hedgeops.runtime.reconcile import Outcome, Reconciler, Schedule, Target
 
 KIND = "HedgeBook"
+DEFAULT_INTERVAL_SECONDS = 60.0  # a book without its policy is looked at again this often
 
 
 class LegMismatch(Exception):
@@ -78,228 +82,215 @@ def check_legs(legs: dict[str, str], markets: Mapping[str, MarketRules]) -> None
                               f"{asset}'s linear swap")
 
 
-class HedgeBookReconciler:
-    """Reconciles HedgeBooks. Business failures become conditions and events, never exceptions."""
+class HedgeBookCycle:
+    """The HedgeBook's part of the skeleton (`KindCycle`); its input beyond the book is its RebalancePolicy."""
+
+    kind = KIND
+    failures: Mapping[type[Exception], tuple[str, bool]] = {
+        DeltaCalculationError: ("DeltaUnavailable", False), HoldingsUnavailable: ("HoldingsUnavailable", False),
+        LegMismatch: ("LegMismatch", False)}
 
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    async def reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime, *,
-                        halted: bool = False, approval: str | None = None, close_all: bool = False) -> CycleResult:
-        """`approval`: the id a person approved since the last cycle (hedgeops.io/approve), if any; `close_all`:
-        flatten every hedge leg reduce-only and trade nothing else (hedgeops.io/close-all); for an Allocation book,
-        sell everything to the quote currency (seed 002's emergency exit)."""
-        started = time.perf_counter()
-        try:
-            return await self._reconcile(book, policy, now, halted, approval, close_all)
-        finally:
-            self.s.metrics.reconcile_seconds.labels("HedgeBook").observe(time.perf_counter() - started)
+    def target(self, book: HedgeBook) -> Target:
+        m = book.metadata
+        return Target(KIND, m.namespace, m.name, m.generation, book.spec.exchange, book.spec.mode)
 
-    def _fail(self, cycle: ObjectCycle, status: HedgeBookStatus, reason: str, message: str,
-              degraded: bool = False) -> CycleResult:
-        conds = cycle.failed(status.conditions, reason, message, degraded)
-        new = status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
-                                        "lastCheck": cycle.now})
-        return CycleResult(new, events=[CycleEvent("Warning", reason, message)])
+    def status_of(self, book: HedgeBook) -> HedgeBookStatus:
+        return book.status or HedgeBookStatus()
 
-    async def _reconcile(self, book: HedgeBook, policy: RebalancePolicy | None, now: datetime,
-                         halted: bool, approval: str | None, close_all: bool) -> CycleResult:
-        status = book.status or HedgeBookStatus()
-        spec = book.spec
-        cycle = ObjectCycle(KIND, book.metadata.namespace, book.metadata.name, book.metadata.generation, now, self.s)
-        if policy is None:
-            return self._fail(cycle, status, "PolicyNotFound",
-                              f"RebalancePolicy {spec.policyRef.name!r} not found in namespace "
-                              f"{book.metadata.namespace!r}: the book does not trade until it exists")
-        # A policy is shared by many books: its per-asset overrides apply to the assets a book hedges.
-        legs = {leg.asset: leg.symbol for leg in spec.legs}
-        async with Guard(cycle, spec.exchange, spec.mode, book.key) as guard:
-            if guard.failure is None:
-                try:
-                    return await self._guarded(book, policy, now, halted, approval, close_all, status, legs, guard)
-                except DeltaCalculationError as exc:
-                    return self._fail(cycle, status, "DeltaUnavailable", str(exc))
-                except HoldingsUnavailable as exc:
-                    return self._fail(cycle, status, "HoldingsUnavailable", str(exc))
-                except LegMismatch as exc:
-                    return self._fail(cycle, status, "LegMismatch", str(exc))
-        assert guard.failure is not None  # set on entry, or the block's error translated on exit
-        reason, message, degraded = guard.failure
+    def interval(self, book: HedgeBook, policy: RebalancePolicy | None) -> float:
+        return float(policy.spec.checkIntervalSeconds) if policy else DEFAULT_INTERVAL_SECONDS
+
+    def fingerprint(self, book: HedgeBook, policy: RebalancePolicy | None) -> Hashable:
+        """A new policy (or a new spec of it) and a new signal are acted on at the next tick."""
+        signal = (book.status.activeSignal if book.status else None) or {}
+        return (policy.metadata.uid if policy else None, policy.metadata.generation if policy else None,
+                signal.get("id"))
+
+    def wanted(self, book: HedgeBook, status: HedgeBookStatus, controls: Controls, now: datetime,
+               scheduled: bool) -> bool | None:
+        return True if scheduled else None
+
+    def precheck(self, book: HedgeBook, policy: RebalancePolicy | None) -> Failure | None:
+        if policy is not None:
+            return None
+        return ("PolicyNotFound", f"RebalancePolicy {book.spec.policyRef.name!r} not found in namespace "
+                f"{book.metadata.namespace!r}: the book does not trade until it exists", False)
+
+    def rename(self, failure: Failure) -> Failure:
+        reason, message, degraded = failure
         if reason == "ActionFailed":
-            reason, message = "RebalanceFailed", f"rebalance failed: {message}"
-        return self._fail(cycle, status, reason, message, degraded)
+            return "RebalanceFailed", f"rebalance failed: {message}", degraded
+        return failure
 
-    async def _guarded(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool,
-                       approval: str | None, close_all: bool,
-                       status: HedgeBookStatus, legs: dict[str, str], guard: Guard) -> CycleResult:
-        recovered: list[CycleEvent] = []
+    async def step(self, book: HedgeBook, status: HedgeBookStatus, controls: Controls, now: datetime,
+                   policy: RebalancePolicy | None, guard: Guard, wanted: Any) -> Outcome[HedgeBookStatus]:
+        assert policy is not None  # precheck
+        status, recovered = await self._recover(status, guard, policy)
         ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
-        if status.workingPlan is None:
-            intent = await self.s.journal.read_intent(guard.stream)
-            if intent is not None and int(intent["seq"]) > status.rebalanceSeq:
-                status = await self._recover(status, intent, guard.venue, ctx)
-                plan = status.workingPlan
-                assert plan is not None
-                recovered.append(CycleEvent("Warning", "PlanRecovered", (
-                    f"plan {plan.planId} was cut short by a restart: {len(plan.orders)} of its orders found by "
-                    f"client id and adopted, none sent again")))
-        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        run = BookRun(book, policy.spec, controls, now, status, guard.venue, ctx, CycleResult(status),
+                      today_of(status, now))
         if book.spec.objective.type is ObjectiveType.ALLOCATION:
-            result = await AllocationCycle(self.s).run(book, policy, now, halted, approval, close_all, guard.venue,
-                                                       status, ctx)
+            result = await AllocationCycle(self.s).run(run)
         else:
-            result = await self._cycle(book, policy, now, halted, approval, close_all, guard.venue, status, legs, ctx)
+            result = await self._cycle(run)
         result.events[:0] = recovered
         return result
 
-    async def _recover(self, status: HedgeBookStatus, intent: dict[str, Any], venue: Venue,
-                       ctx: ExecutionContext) -> HedgeBookStatus:
+    async def _recover(self, status: HedgeBookStatus, guard: Guard,
+                       policy: RebalancePolicy) -> tuple[HedgeBookStatus, list[CycleEvent]]:
         """A plan whose intent is newer than the status was cut short by a crash: adopt what it sent."""
-        ctx.markets = await venue.markets(sorted({str(o["symbol"]) for o in intent["orders"]}))
+        if status.workingPlan is not None:
+            return status, []
+        intent = await IntentStore(self.s.journal, PlanIntent).pending(guard.stream, status.rebalanceSeq)
+        if intent is None:
+            return status, []
+        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        ctx.markets = await guard.venue.markets(sorted({o.symbol for o in intent.orders}))
         working = await recover_plan(ctx, intent)
         self.s.metrics.recoveries.labels(KIND).inc()
-        return status.model_copy(update={"workingPlan": working, "rebalanceSeq": working.seq})
+        return status.model_copy(update={"workingPlan": working, "rebalanceSeq": working.seq}), [CycleEvent(
+            "Warning", "PlanRecovered", f"plan {working.planId} was cut short by a restart: {len(working.orders)} "
+            "of its orders found by client id and adopted, none sent again")]
 
-    async def _cycle(self, book: HedgeBook, policy: RebalancePolicy, now: datetime, halted: bool,
-                     approval: str | None, close_all: bool, venue: Venue,
-                     status: HedgeBookStatus, legs: dict[str, str], ctx: ExecutionContext) -> CycleResult:
-        spec, pspec = book.spec, policy.spec
-        ns, name, gen = book.metadata.namespace, book.metadata.name, book.metadata.generation
-        symbols = sorted(legs.values())
-        ctx.markets = await venue.markets(symbols)
-        check_legs(legs, ctx.markets)  # before a working plan moves or a new one is made: not one order
-        snap = await venue.snapshot(symbols)
-        prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
-        fetched = await self.s.http_holdings.units(spec.holdings.http, now) if spec.holdings.http is not None and \
-            spec.holdings.source is HoldingsSource.HTTP else None
-        held = resolve_holdings(spec, prices, snap.balances, status.basketMark, fetched)
-        # Orders open on the legs that are not ours count in the delta (seed 001: pending orders included), so
-        # a plan never trades them a second time. Ours do not: a working plan's orders are not risk removed
-        # until they fill (an emergency must still force them to taker), and the next plan's ids, left by a
-        # crash before the status was written, are adopted when that plan is made again.
-        ours = "ho" + plan_id(book.metadata.uid or book.key, status.rebalanceSeq + 1)
-        foreign = () if status.workingPlan is not None else [
-            WorkingOrder(o.symbol, asset, o.side, o.remaining)
-            for o in snap.open_orders for asset, sym in legs.items()
-            if o.symbol == sym and not o.client_order_id.startswith(ours)]
-        deltas = asset_deltas([DeltaPosition(sym, asset, InstrumentKind.PERP, snap.positions[sym].qty)
-                               for asset, sym in legs.items() if sym in snap.positions], foreign)
+    async def _cycle(self, run: BookRun) -> CycleResult:
+        """The Hedge objective: observe → the pure step → execute → report."""
+        obs, mark, open_ids = await self._observe(run)
         started = time.perf_counter()
-        exposure = compute_exposure(
-            [AssetObservation(asset, prices[asset], held.units.get(asset, Decimal(0)), deltas.get(asset, Decimal(0)))
-             for asset, sym in legs.items()],
-            effective_objective(spec.objective, signal_from_status(status.activeSignal), now, held.units))
-        self.s.metrics.observe_exposure(ns, name, exposure)
-        last_at = status.lastRebalance.time if status.lastRebalance else None
-        minimums = {asset: max(pspec.minOrder.get(asset, Decimal(0)), ctx.markets[sym].min_amount)
-                    for asset, sym in legs.items() if sym in ctx.markets}
-        verdict_now = decide_book(exposure, pspec, now, last_at, _volatility(status), minimums)
+        out = step(obs, run.policy, memory_of(run.status, run.today), run.controls, run.now)
         self.s.metrics.decision_seconds.labels(KIND).observe(time.perf_counter() - started)
-        thresholds, decision = verdict_now.thresholds, verdict_now.decision
-        for a in exposure.assets:
-            self.s.metrics.band.labels(ns, name, a.asset).set(float(thresholds.band_for(a.asset).ratio))
-        persist = persisting_deviation(exposure, pspec.alerts.deviationPersistRatio,
-                                       pspec.alerts.deviationPersistSeconds, now, status.highDeviationSince)
-        result = CycleResult(status, exposure, decision)
-        today = today_of(status, now)
-        seconds = pspec.alerts.deviationPersistSeconds
-        was_due = (status.highDeviationSince is not None and status.lastCheck is not None
-                   and (status.lastCheck - status.highDeviationSince).total_seconds() >= seconds)
-        if persist.alert is not None and not was_due:  # alert once, when it first becomes due
-            self.s.metrics.alerts.labels(ns, name, persist.alert.code).inc()
-            result.events.append(CycleEvent("Warning", persist.alert.code, persist.alert.message))
+        self._measure(run, out)
+        run.result.exposure, run.result.decision, run.result.plan = out.exposure, out.verdict.decision, out.plan
+        working, seq, pending = await self._execute(run, obs, out, open_ids)
+        return await self._report(run, obs, out, working, seq, pending, mark)
 
-        working = status.workingPlan
-        seq = status.rebalanceSeq
-        pending = from_status(status.pendingPlan)
-        if decision.urgency is Urgency.NONE or working is not None:
-            pending = await idle_review(pspec, pending, now, approval, ctx, result)
-        if close_all:
+    async def _observe(self, run: BookRun) -> tuple[HedgeObservation, BasketMark | None, set[str]]:
+        """The legs' markets (checked before anything moves), one snapshot, the holdings: (what the step
+        decides on, the basket's new mark, the ids of every order open on the account)."""
+        spec, status = run.book.spec, run.status
+        legs = {leg.asset: leg.symbol for leg in spec.legs}
+        symbols = sorted(legs.values())
+        run.ctx.markets = await run.venue.markets(symbols)
+        check_legs(legs, run.ctx.markets)  # before a working plan moves or a new one is made: not one order
+        snap = await run.venue.snapshot(symbols)
+        prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
+        fetched = await self.s.http_holdings.units(spec.holdings.http, run.now) if spec.holdings.http is not None \
+            and spec.holdings.source is HoldingsSource.HTTP else None
+        held = resolve_holdings(spec, prices, snap.balances, status.basketMark, fetched)
+        uid = run.book.metadata.uid or run.book.key
+        obs = HedgeObservation(
+            uid, spec.objective, signal_from_status(status.activeSignal), spec.paused, legs, run.ctx.markets,
+            snap.quotes, held.units, {sym: p.qty for sym, p in snap.positions.items()},
+            foreign_orders(snap.open_orders, legs, uid, status.rebalanceSeq, status.workingPlan is not None),
+            run.venue.fees, status.workingPlan)
+        return obs, held.mark, {o.client_order_id for o in snap.open_orders}
+
+    def _measure(self, run: BookRun, out: HedgeStep) -> None:
+        ns, name = run.names
+        self.s.metrics.observe_exposure(ns, name, out.exposure)
+        for a in out.exposure.assets:
+            self.s.metrics.band.labels(ns, name, a.asset).set(float(out.verdict.thresholds.band_for(a.asset).ratio))
+        if out.alert is not None:
+            self.s.metrics.alerts.labels(ns, name, out.alert.code).inc()
+            run.result.events.append(CycleEvent("Warning", out.alert.code, out.alert.message))
+
+    async def _execute(self, run: BookRun, obs: HedgeObservation, out: HedgeStep,
+                       open_ids: set[str]) -> tuple[WorkingPlan | None, int, PendingPlan | None]:
+        """What the step decided, against the venue: (the plan in flight after it, the sequence, the pending
+        plan). Close-all first, then a halt, then the plan in flight, then a new plan through approval."""
+        ctx, controls, events = run.ctx, run.controls, run.result.events
+        urgency = out.verdict.decision.urgency
+        working, seq = run.status.workingPlan, run.status.rebalanceSeq
+        pending = from_status(run.status.pendingPlan)
+        if urgency is Urgency.NONE or working is not None:
+            pending = await idle_review(run, pending)
+        if controls.close_all:
             if working is not None:
                 working = await halt_plan(ctx, working)
             if working is None or plan_done(working):
-                seq = await self._close_all(book, ctx, snap.positions, legs, seq, result)
-        elif working is not None and halted:
+                seq = await self._close_all(run, obs, seq)
+        elif working is not None and controls.halted:
             working = await halt_plan(ctx, working)
-            result.events.append(CycleEvent("Warning", "Halted", f"plan {working.planId}: resting orders cancelled"))
+            events.append(CycleEvent("Warning", "Halted", f"plan {working.planId}: resting orders cancelled"))
         elif working is not None:
-            open_ids = {o.client_order_id for o in snap.open_orders}
-            working = await progress_plan(ctx, working, now, open_ids,
-                                          force_taker=decision.urgency is Urgency.EMERGENCY)
-        elif decision.urgency is not Urgency.NONE:
-            plan = plan_rebalance(
-                book_uid=book.metadata.uid or book.key, seq=seq + 1, now=now, exposure=exposure, decision=decision,
-                inputs=PlanInputs(
-                    legs=legs, markets=ctx.markets,
-                    quotes=snap.quotes, min_order=pspec.minOrder, normal_style=pspec.execution.normal,
-                    emergency_style=pspec.execution.emergency, rebalance_to=verdict_now.rebalance_to,
-                    thresholds=thresholds, fees=venue.fees, max_order=pspec.maxOrder,
-                    max_order_quote=pspec.execution.maxOrderQuote))
-            result.plan = plan
-            verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
-                           paused=spec.paused, halted=halted, exposure=exposure)
-            go, pending = await authorise(self.s, book, pspec, plan, verdict, pending, now, approval, ctx, result)
+            working = await progress_plan(ctx, working, run.now, open_ids, force_taker=urgency is Urgency.EMERGENCY)
+        elif out.plan is not None and out.gate is not None:
+            plan = out.plan
+            go, pending = await authorise(self.s, run, plan, out.gate, pending)
             if go:
                 seq = plan.seq
-                working = await start_plan(ctx, plan, now, pspec.execution.makerTimeoutSeconds)
-                result.events.append(CycleEvent(
-                    "Warning" if plan.urgency is Urgency.EMERGENCY else "Normal",
-                    "EmergencyRebalance" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
+                working = await start_plan(ctx, plan, run.now, run.policy.execution.makerTimeoutSeconds)
+                emergency = plan.urgency is Urgency.EMERGENCY
+                events.append(CycleEvent(
+                    "Warning" if emergency else "Normal", "EmergencyRebalance" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(working.orders)} orders; "
                     + "; ".join(r.message for r in plan.reasons)))
+        return working, seq, pending
 
-        for order_type, outcome in ctx.outcomes:
+    async def _report(self, run: BookRun, obs: HedgeObservation, out: HedgeStep, working: WorkingPlan | None,
+                      seq: int, pending: PendingPlan | None, mark: BasketMark | None) -> CycleResult:
+        """Metrics, a finished plan's bookkeeping, the conditions and the new status."""
+        ns, name = run.names
+        spec, status, decision = run.book.spec, run.status, out.verdict.decision
+        for order_type, outcome in run.ctx.outcomes:
             self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
-        updates: dict[str, Any] = {"today": today}
+        updates: dict[str, Any] = {"today": run.today}
         if working is not None and plan_done(working):
-            updates.update(await finish_plan(self.s, book, working, now, status, today, ctx, result))
+            updates.update(await finish_plan(self.s, run, working))
             working = None
-
-        within = decision.urgency is Urgency.NONE
         conds = book_conditions(
-            status, now, gen, ready_message=f"observed {len(legs)} legs on {spec.exchange.name}/"
-            f"{spec.exchange.account}", within=within,
+            run, ready_message=f"observed {len(obs.legs)} legs on {spec.exchange.name}/{spec.exchange.account}",
+            within=decision.urgency is Urgency.NONE,
             band_reason=decision.primary.code if decision.primary else "OutOfBand",
-            band_message="" if decision.primary is None else decision.primary.message, pending=pending,
-            halted=halted, failed=result.failed)
-        self.s.metrics.healthy(KIND, ns, name, ready=result.failed is None)
-        result.status = status.model_copy(update={
+            band_message="" if decision.primary is None else decision.primary.message, pending=pending)
+        self.s.metrics.healthy(KIND, ns, name, ready=run.result.failed is None)
+        run.result.status = status.model_copy(update={
             **updates,
-            "observedGeneration": gen,
+            "observedGeneration": run.book.metadata.generation,
             "conditions": conds,
-            "exposures": [_exposure_status(a, thresholds, verdict_now.volatility.get(a.asset))
-                          for a in exposure.assets],
-            "totalExposureQuote": q8(exposure.total_abs_net_quote),
-            "totalDeviationRatio": q8(exposure.total_deviation),
-            "lastCheck": now,
+            "exposures": [_exposure_status(a, out.verdict.thresholds, out.verdict.volatility.get(a.asset))
+                          for a in out.exposure.assets],
+            "totalExposureQuote": q8(out.exposure.total_abs_net_quote),
+            "totalDeviationRatio": q8(out.exposure.total_deviation),
+            "lastCheck": run.now,
             "workingPlan": working,
             "rebalanceSeq": seq,
-            "basketMark": held.mark,
-            "highDeviationSince": persist.high_since,
-            "pendingPlan": pending_status(pending, result.plan, status.pendingPlan),
+            "basketMark": mark,
+            "highDeviationSince": out.memory.high_deviation_since,
+            "pendingPlan": pending_status(pending, run.result.plan, status.pendingPlan),
         })
-        return result
+        return run.result
 
-    async def _close_all(self, book: HedgeBook, ctx: ExecutionContext, positions: Any, legs: dict[str, str],
-                         seq: int, result: CycleResult) -> int:
+    async def _close_all(self, run: BookRun, obs: HedgeObservation, seq: int) -> int:
         """Seed 004's close_all for a book: every hedge leg closed at market, reduce-only, under the next
         sequence number's client ids (a retry after a crash re-sends the same ids: adopted, never doubled)."""
-        open_legs = [(i, sym, positions[sym].qty) for i, sym in enumerate(sorted(legs.values()))
-                     if sym in positions and positions[sym].qty != 0]
+        positions = obs.positions
+        open_legs = [(i, sym, positions[sym]) for i, sym in enumerate(sorted(obs.legs.values()))
+                     if sym in positions and positions[sym] != 0]
         if not open_legs:
-            result.events.append(CycleEvent("Normal", "ClosedAll", "every hedge leg is flat; close-all keeps it so "
-                                            "until the annotation is removed"))
+            run.result.events.append(CycleEvent("Normal", "ClosedAll", "every hedge leg is flat; close-all keeps it "
+                                                "so until the annotation is removed"))
             return seq
-        pid = plan_id(book.metadata.uid or book.key, seq + 1)
-        await ctx.record({"type": "plan", "planId": pid, "seq": seq + 1, "reason": "CloseAll",
-                          "orders": [{"symbol": sym, "amount": str(abs(qty))} for _, sym, qty in open_legs]})
+        pid = plan_id(obs.uid, seq + 1)
+        await run.ctx.record({"type": "plan", "planId": pid, "seq": seq + 1, "reason": "CloseAll",
+                              "orders": [{"symbol": sym, "amount": str(abs(qty))} for _, sym, qty in open_legs]})
         for i, sym, qty in open_legs:
             req = OrderRequest(client_order_id(pid, i, "t"), sym, "buy" if qty < 0 else "sell", abs(qty), "market",
                                reduce_only=True)
-            await submit(ctx, req, "taker")
-        result.events.append(CycleEvent("Warning", "CloseAll", f"closing {len(open_legs)} hedge leg(s) at market, "
-                                        "reduce-only"))
+            await submit(run.ctx, req, "taker")
+        run.result.events.append(CycleEvent("Warning", "CloseAll", f"closing {len(open_legs)} hedge leg(s) at "
+                                            "market, reduce-only"))
         return seq + 1
+
+
+class HedgeBookReconciler(Reconciler[HedgeBook, HedgeBookStatus, RebalancePolicy | None]):
+    """Reconciles HedgeBooks: `await r.reconcile(book, now, controls, policy)`. Business failures become
+    conditions and events, never exceptions."""
+
+    def __init__(self, services: Services, schedule: Schedule | None = None) -> None:
+        super().__init__(HedgeBookCycle(services), services, schedule)
 
 
 def _exposure_status(a: AssetExposure, thresholds: Thresholds,
@@ -309,11 +300,3 @@ def _exposure_status(a: AssetExposure, thresholds: Thresholds,
                                netExposureQuote=q8(a.net_quote), deviationRatio=q8(a.deviation),
                                bandRatio=thresholds.band_for(a.asset).ratio,
                                driftVariancePerHour=vol.variance_per_hour if vol else None)
-
-
-def _volatility(status: HedgeBookStatus) -> dict[str, DeviationVolatility]:
-    """The drift volatility carried in status from the last check (the target then, the estimate)."""
-    if status.lastCheck is None:
-        return {}
-    return {e.asset: DeviationVolatility(e.driftVariancePerHour, e.targetHedgeQty, status.lastCheck)
-            for e in status.exposures}
