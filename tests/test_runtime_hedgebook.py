@@ -16,7 +16,7 @@ from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 from hedgeops.runtime.locks import RedisLocks, account_lock_key
 from hedgeops.runtime.venues import paper_account_key
 
-from .runtime_fixtures import Rig, book, killed_after, policy, rig
+from .runtime_fixtures import Rig, as_result, book, controls, killed_after, policy, rig
 
 D = Decimal
 
@@ -27,7 +27,8 @@ def cond(status: HedgeBookStatus, type_: str) -> tuple[str, str]:
 
 
 async def step(r: Rig, b: HedgeBook, **kw: object) -> tuple[HedgeBook, CycleResult]:
-    result = await r.reconciler.reconcile(b, kw.pop("pol", policy()), r.clock.now(), **kw)  # type: ignore[arg-type]
+    pol = kw.pop("pol", policy())
+    result = as_result(await r.reconciler.reconcile(b, r.clock.now(), controls(**kw), pol))  # type: ignore[arg-type]
     return b.model_copy(update={"status": result.status}), result
 
 
@@ -163,7 +164,7 @@ async def test_killed_between_the_legs_of_a_plan_the_next_process_adopts_the_fir
 
 async def test_missing_policy_is_a_condition_not_a_crash() -> None:
     r = rig()
-    result = await r.reconciler.reconcile(book(), None, r.clock.now())
+    result = await r.reconciler.reconcile(book(), r.clock.now())
     assert cond(result.status, "Ready") == ("False", "PolicyNotFound")
     assert "'p' not found" in result.events[0].message
     assert r.venues.paper("okx", "b1") is None  # never reached the exchange
@@ -383,7 +384,8 @@ async def test_two_books_on_one_account_in_one_process_queue_for_the_lock(redis_
 
     venue.place = slow_place  # type: ignore[method-assign]
     sliced = policy(execution={"maxOrderQuote": 5000})  # several orders per plan: a fence check between them
-    results = await asyncio.gather(*(reconciler.reconcile(b, sliced, r.clock.now()) for b in (sol, eth)))
+    results = [as_result(o) for o in await asyncio.gather(*(reconciler.reconcile(b, r.clock.now(), None, sliced)
+                                                                for b in (sol, eth)))]
     for res in results:
         assert cond(res.status, "Ready") == ("True", "Reconciled") and res.completed is not None
     positions = (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions
