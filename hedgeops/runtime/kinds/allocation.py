@@ -5,6 +5,7 @@ what differs is what is observed (spot balances and mids) and that the buys wait
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,21 +17,15 @@ from hedgeops.api.hedgebook import (
     OrderSummary,
     WorkingPlan,
 )
-from hedgeops.api.policy import OrderStyle
 from hedgeops.engine.allocation.plan import (
-    AllocationInputs,
-    as_rebalance_plan,
-    cost_verdict,
     fit_to_cash,
-    plan_allocation,
 )
-from hedgeops.engine.allocation.weights import AllocationDecision, decide_allocation
+from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservation, AllocationStep, step
 from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
-from hedgeops.engine.hedge.gate import DayUsage, gate
+from hedgeops.engine.hedge.gate import DayUsage
 from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
 from hedgeops.engine.hedge.triggers import Reason, Urgency
-from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import AccountSnapshot
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.execution import ExecutionContext, halt_plan, plan_done, progress_plan, start_plan, summary_of
@@ -71,56 +66,77 @@ class AllocationCycle:
         self.s = services
 
     async def run(self, run: BookRun) -> CycleResult:
-        book, pspec, now, controls, ctx, result = run.book, run.policy, run.now, run.controls, run.ctx, run.result
-        spec, (ns, name), venue, status = book.spec, run.names, run.venue, run.status
-        quote = spec.quoteCurrency
-        symbols = spot_symbols(book)
-        by_symbol = await venue.markets(sorted(symbols.values()))
-        ctx.markets = by_symbol
-        markets = {a: by_symbol[s] for a, s in symbols.items()}
-        snap = await venue.snapshot(sorted(symbols.values()))
-        prices = {a: snap.quotes[s].mid for a, s in symbols.items()}
+        """Observe → the pure step (engine/allocation/step.py) → execute → report."""
+        obs, snap = await self._observe(run)
+        out, seconds = _timed(run, obs)
+        if out.needs_books:  # a taker plan's cost forecast walks the books: observed for such a plan only
+            obs = replace(obs, books={a: await run.venue.order_book(m.symbol) for a, m in obs.markets.items()})
+            out, more = _timed(run, obs)
+            seconds += more
+        self.s.metrics.decision_seconds.labels(KIND).observe(seconds)  # the decision's time, not the books'
+        run.result.plan = out.plan
+        working, seq, pending = await self._execute(run, out, snap)
+        return await self._report(run, obs, out, working, seq, pending)
+
+    async def _observe(self, run: BookRun) -> tuple[AllocationObservation, AccountSnapshot]:
+        spec = run.book.spec
+        symbols = spot_symbols(run.book)
+        by_symbol = await run.venue.markets(sorted(symbols.values()))
+        run.ctx.markets = by_symbol
+        snap = await run.venue.snapshot(sorted(symbols.values()))
         owned = spec.holdings.exchangeBalance.assets if spec.holdings.exchangeBalance else []
-        units = {a: snap.balances.get(a, ZERO) for a in owned}
-        values = {a: q * (Decimal(1) if a == quote else prices[a]) for a, q in units.items()}
-        targets = dict(spec.objective.targetWeights or {})
-        started = time.perf_counter()
-        last_at = status.lastRebalance.time if status.lastRebalance else None
-        decision = decide_allocation(targets, values, pspec.allocation, now=now, last_rebalance_at=last_at,
-                                     cron=pspec.schedule.cron if pspec.schedule else None, paused=spec.paused,
-                                     emergency_exit=controls.close_all)
-        self.s.metrics.decision_seconds.labels(KIND).observe(time.perf_counter() - started)
-        working, seq = status.workingPlan, status.rebalanceSeq
-        pending = from_status(status.pendingPlan)
-        wants = decision.action != "Hold"
-        if not wants or working is not None:
+        return AllocationObservation(
+            run.book.metadata.uid or run.book.key, spec.quoteCurrency, dict(spec.objective.targetWeights or {}),
+            spec.paused, {a: by_symbol[s] for a, s in symbols.items()}, {a: snap.quotes[s] for a, s in symbols.items()},
+            {a: snap.balances.get(a, ZERO) for a in owned}, run.venue.fees, run.status.workingPlan is not None), snap
+
+    async def _execute(self, run: BookRun, out: AllocationStep,
+                       snap: AccountSnapshot) -> tuple[WorkingPlan | None, int, PendingPlan | None]:
+        """A halt or close-all stops the plan in flight; else it goes on (its buys once the sells are done); else
+        a new plan goes through approval: sells first, the buys they fund after."""
+        ctx, controls, events, now = run.ctx, run.controls, run.result.events, run.now
+        quote, timeout = run.book.spec.quoteCurrency, run.policy.execution.makerTimeoutSeconds
+        working, seq = run.status.workingPlan, run.status.rebalanceSeq
+        pending = from_status(run.status.pendingPlan)
+        if out.decision.action == "Hold" or working is not None:
             pending = await idle_review(run, pending)
         if working is not None and (controls.halted or controls.close_all):
             working = await halt_plan(ctx, working)
             working = working.model_copy(update={"queued": []})  # the buys are planned afresh, if still wanted
-            result.events.append(CycleEvent("Warning", "Halted" if controls.halted else "CloseAll",
-                                            f"plan {working.planId}: resting orders cancelled, queued buys dropped"))
+            events.append(CycleEvent("Warning", "Halted" if controls.halted else "CloseAll",
+                                     f"plan {working.planId}: resting orders cancelled, queued buys dropped"))
         elif working is not None:
             was_open = {o.clientOrderId for o in working.orders if o.state not in ("closed", "canceled", "rejected")}
             working = await progress_plan(ctx, working, now, {o.client_order_id for o in snap.open_orders},
                                           force_taker=False)
-            working = await self._second_batch(ctx, working, snap, was_open, quote, now,
-                                               pspec.execution.makerTimeoutSeconds)
-        elif wants:
-            go, pending, plan = await self._plan(run, decision, markets, prices, units, snap, seq, pending)
-            if go and plan is not None:
+            working = await self._second_batch(ctx, working, snap, was_open, quote, now, timeout)
+        elif out.plan is not None and out.verdict is not None:
+            plan = out.plan
+            if out.verdict.reason == "NothingToTrade" and out.exit_all:
+                events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
+                                         "close-all keeps it so until the annotation is removed"))
+                return working, seq, pending
+            go, pending = await authorise(self.s, run, plan, out.verdict, pending,
+                                          exit_reason=out.decision.message if out.exit_all else None)
+            if go:
                 seq = plan.seq
-                working = await self._first_batch(ctx, plan, snap, now, quote, pspec.execution.makerTimeoutSeconds)
-                result.events.append(CycleEvent(
-                    "Warning" if plan.urgency is Urgency.EMERGENCY else "Normal",
-                    "EmergencyExit" if plan.urgency is Urgency.EMERGENCY else "Rebalancing",
+                working = await self._first_batch(ctx, plan, snap, now, quote, timeout)
+                emergency = plan.urgency is Urgency.EMERGENCY
+                events.append(CycleEvent(
+                    "Warning" if emergency else "Normal", "EmergencyExit" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(plan.orders)} orders, forecast cost {plan.est_cost_quote:.2f} "
-                    f"{quote}; {decision.message}"))
+                    f"{quote}; {out.decision.message}"))
         elif controls.close_all:
-            result.events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
-                                            "close-all keeps it so until the annotation is removed"))
+            events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
+                                     "close-all keeps it so until the annotation is removed"))
+        return working, seq, pending
 
-        for order_type, outcome in ctx.outcomes:
+    async def _report(self, run: BookRun, obs: AllocationObservation, out: AllocationStep,
+                      working: WorkingPlan | None, seq: int, pending: PendingPlan | None) -> CycleResult:
+        """Metrics, a finished plan's bookkeeping, the conditions and the new status."""
+        (ns, name), spec, status, result = run.names, run.book.spec, run.status, run.result
+        quote, decision, units, values = spec.quoteCurrency, out.decision, obs.units, out.values
+        for order_type, outcome in run.ctx.outcomes:
             self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
         updates: dict[str, Any] = {"today": run.today}
         if working is not None and plan_done(working) and not working.queued:
@@ -137,51 +153,17 @@ class AllocationCycle:
                                 f"{spec.exchange.name}/{spec.exchange.account}", within=decision.action == "Hold",
                                 band_reason=decision.reason, band_message=decision.message, pending=pending)
         result.status = status.model_copy(update={
-            **updates, "observedGeneration": book.metadata.generation, "conditions": conds, "lastCheck": now,
-            "workingPlan": working, "rebalanceSeq": seq, "valueQuote": q8(total), "totalDeviationRatio": q8(worst),
-            "weights": [AssetWeightStatus(asset=d.asset, priceQuote=Decimal(1) if d.asset == quote else prices[d.asset],
-                                          qty=q8(units.get(d.asset, ZERO)), valueQuote=q8(values.get(d.asset, ZERO)),
-                                          weight=q8(d.weight), targetWeight=d.target, driftRatio=q8(d.drift),
-                                          bandRatio=d.threshold) for d in decision.drifts],
+            **updates, "observedGeneration": run.book.metadata.generation, "conditions": conds,
+            "lastCheck": run.now, "workingPlan": working, "rebalanceSeq": seq, "valueQuote": q8(total),
+            "totalDeviationRatio": q8(worst),
+            "weights": [AssetWeightStatus(asset=d.asset, priceQuote=Decimal(1) if d.asset == quote
+                                          else out.prices[d.asset], qty=q8(units.get(d.asset, ZERO)),
+                                          valueQuote=q8(values.get(d.asset, ZERO)), weight=q8(d.weight),
+                                          targetWeight=d.target, driftRatio=q8(d.drift), bandRatio=d.threshold)
+                        for d in decision.drifts],
             "pendingPlan": pending_status(pending, result.plan, status.pendingPlan),
         })
         return result
-
-    async def _plan(self, run: BookRun, decision: AllocationDecision, markets: dict[str, MarketRules],
-                    prices: dict[str, Decimal], units: dict[str, Decimal], snap: AccountSnapshot, seq: int,
-                    pending: PendingPlan | None) -> tuple[bool, PendingPlan | None, RebalancePlan | None]:
-        """The plan for a decision to trade, through the cost tolerance, the risk gate and approval."""
-        book, pspec, venue, now, result = run.book, run.policy, run.venue, run.now, run.result
-        spec = book.spec
-        exit_all = decision.action == "Exit"
-        style = pspec.execution.emergency if exit_all else pspec.execution.normal
-        order_type = OrderType.MAKER if style is OrderStyle.MAKER else OrderType.TAKER
-        books = {}
-        if order_type is OrderType.TAKER:  # the cost forecast walks the book (a maker order pays no slippage)
-            books = {a: await venue.order_book(m.symbol) for a, m in markets.items()}
-        inputs = AllocationInputs(spec.quoteCurrency, markets, prices, books, venue.fees, order_type,
-                                  pspec.allocation.minTradeQuote, pspec.execution.maxOrderQuote)
-        targets = dict(spec.objective.targetWeights or {})
-        alloc = plan_allocation(targets, units, inputs, uid=book.metadata.uid or book.key, seq=seq + 1,
-                                exit_all=exit_all)
-        urgency = Urgency.EMERGENCY if exit_all else Urgency.NORMAL
-        quotes = {a: snap.quotes[m.symbol] for a, m in markets.items()}
-        plan = as_rebalance_plan(alloc, quotes, markets, now=now, urgency=urgency,
-                                 reason=Reason(decision.reason, decision.message))
-        result.plan = plan
-        verdict = cost_verdict(alloc, pspec.allocation.maxCostRatio, exit_all=exit_all)
-        if verdict.allowed or verdict.reason == "NothingToTrade":
-            last_at = book.status.lastRebalance.time if book.status and book.status.lastRebalance else None
-            today = run.today
-            verdict = gate(plan, pspec.limits, DayUsage(today.rebalances, today.costQuote), last_at, now,
-                           paused=spec.paused and not exit_all, halted=run.controls.halted)
-        if verdict.reason == "NothingToTrade" and exit_all:
-            result.events.append(CycleEvent("Normal", "ClosedAll", "everything is sold to the quote currency; "
-                                            "close-all keeps it so until the annotation is removed"))
-            return False, pending, plan
-        go, pending = await authorise(self.s, run, plan, verdict, pending,
-                                      exit_reason=decision.message if exit_all else None)
-        return go, pending, plan
 
     async def _first_batch(self, ctx: ExecutionContext, plan: RebalancePlan, snap: AccountSnapshot, now: datetime,
                            quote: str, maker_timeout_s: int) -> WorkingPlan:
@@ -239,6 +221,18 @@ class AllocationCycle:
         bought = await start_plan(ctx, second, now, maker_timeout_s, earlier=earlier)
         return working.model_copy(update={"orders": [*earlier, *bought.orders], "queued": [],
                                           "makerDeadline": bought.makerDeadline})
+
+
+def _timed(run: BookRun, obs: AllocationObservation) -> tuple[AllocationStep, float]:
+    started = time.perf_counter()
+    out = step(obs, run.policy, _memory(run), run.controls, run.now)
+    return out, time.perf_counter() - started
+
+
+def _memory(run: BookRun) -> AllocationMemory:
+    last = run.status.lastRebalance
+    return AllocationMemory(last.time if last else None, DayUsage(run.today.rebalances, run.today.costQuote),
+                            run.status.rebalanceSeq)
 
 
 def _with_orders(plan: RebalancePlan, orders: tuple[PlannedOrder, ...]) -> RebalancePlan:
