@@ -280,7 +280,7 @@ class HedgeDriver:
         self.obj = self.obj.model_copy(update={"status": status})
 
     async def cycle(self, proc: Process, now: datetime) -> tuple[bool, str, str]:
-        res = await HedgeBookReconciler(proc.services).reconcile(self.obj, self.policy, now)
+        res = await HedgeBookReconciler(proc.services).reconcile(self.obj, now, None, self.policy)
         self.restore(res.status)
         return _ready(res.status.conditions)
 

@@ -29,8 +29,13 @@ def test_local_json_summary_on_the_examples() -> None:
         assert b["state"] == "Ready" and b["cycles"] == 288  # one cycle per 5-minute bar for a day
         assert b["rebalances"] >= 1 and b["costQuote"] > 0  # at least the initial hedge, which pays fees
         assert 0 <= b["meanAbsDeviationRatio"] <= b["maxAbsDeviationRatio"] < 0.05
-    # The kinds local mode does not run yet are said so, not silently dropped.
-    assert any("FundingArbitrage" in n for n in summary["notReconciled"])
+    # Every kind runs, through the operator's own reconcilers: the carry and the market maker too.
+    [carry] = summary["fundingArbitrages"]
+    assert carry["fundingArbitrage"] == "default/eth-carry" and carry["state"] == "Ready" and carry["cycles"] > 0
+    assert carry["pairs"] == 1 and carry["phase"] in ("Idle", "Opening", "Open")
+    [maker] = summary["marketMakers"]
+    assert maker["marketMaker"] == "default/sol-mm" and maker["cycles"] > 0
+    assert maker["state"] in ("Ready", "Finished") and maker["boughtQty"] + maker["soldQty"] > 0
 
 
 def test_local_is_deterministic() -> None:
@@ -52,7 +57,7 @@ def test_local_works_outside_the_checkout(tmp_path: Path) -> None:
     (["local", "manifests/invalid/leverage-above-3.yaml"], "leverage"),
     (["local", "manifests/examples/", "--for", "7 days"], "is not a duration"),
     (["local", "manifests/examples/", "--from", "1999-01-01"], "outside the data"),
-    (["local", "manifests/examples/fundingarbitrage-eth.yaml"], "no HedgeBook"),
+    (["local", "manifests/examples/rebalancepolicy-compact.yaml"], "no HedgeBook, FundingArbitrage or MarketMaker"),
     (["local", "no/such/folder"], "no/such/folder"),
     (["validate", "no/such/folder"], "no such file or folder: no/such/folder"),
     (["journal", "nosuchkind/x", "--redis-url", "redis://127.0.0.1:1"], "expected <kind>/<name>"),
