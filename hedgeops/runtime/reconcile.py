@@ -97,6 +97,33 @@ class KindCycle(Protocol[ObjC, StatusT, InputsC]):
                    guard: Guard, wanted: Any) -> Outcome[StatusT]: ...
 
 
+class KindBase(Generic[ObjT, StatusT, InputsT]):
+    """What most kinds answer alike: who the object is (its metadata, `spec.exchange`, `spec.mode`), its status
+    or a fresh one, nothing else to decide on, nothing to check first, the shared failure names as they are. A
+    kind subclasses this and writes only `interval`, `wanted` and `step` (and what it does differently)."""
+
+    kind: str
+    status_type: type[StatusT]
+    failures: Mapping[type[Exception], tuple[str, bool]] = {}
+
+    def target(self, obj: Any) -> Target:
+        m = obj.metadata
+        return Target(self.kind, m.namespace, m.name, m.generation, obj.spec.exchange, obj.spec.mode)
+
+    def status_of(self, obj: Any) -> StatusT:
+        status: StatusT | None = obj.status
+        return status if status is not None else self.status_type()
+
+    def fingerprint(self, obj: ObjT, inputs: InputsT) -> Hashable:
+        return None  # it decides on its spec (the generation), its controls and its status: all in the skeleton's
+
+    def precheck(self, obj: ObjT, inputs: InputsT) -> Failure | None:
+        return None
+
+    def rename(self, failure: Failure) -> Failure:
+        return failure
+
+
 def next_slot(now: datetime, interval: float) -> datetime:
     """The next multiple of `interval` seconds since the epoch: every object on one interval is due at the same
     instants, so the objects of one account share one observation of it per slot. Costs at most one shorter

@@ -10,7 +10,6 @@ breaker is the object's, one over all its pairs (engine `Breaker`): each pair's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -47,10 +46,10 @@ from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.venue import CarryVenue
 from hedgeops.model.orders import AccountSnapshot, OrderRequest, OrderState
-from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, Services
+from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
-from hedgeops.runtime.intents import IntentStore, UnreadableIntent
-from hedgeops.runtime.reconcile import Outcome, Reconciler, Schedule, Target, standard_conditions
+from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
 
 ZERO = Decimal(0)
 TRANSIENT = {Phase.OPENING, Phase.CLOSING, Phase.REBALANCING}  # a plan in flight: step on every tick
@@ -63,35 +62,18 @@ Status = FundingArbitrageStatus
 PairTurn = tuple[CarryLegStatus, list[CycleEvent], Breaker, bool]  # leg, events, breaker after, changed
 
 
-class FundingArbitrageCycle:
+class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
     """What a FundingArbitrage adds to the skeleton: which tasks a tick runs, and the cycle that runs them."""
 
     kind = KIND
+    status_type = Status
 
     def __init__(self, services: Services) -> None:
         self.s = services
-        # A stored intent that is not a CarryIntent: stop rather than guess what a killed process sent.
-        self.failures: Mapping[type[Exception], tuple[str, bool]] = {UnreadableIntent: ("UnreadableIntent", False)}
         self.intents = IntentStore(services.journal, CarryIntent)
-
-    def target(self, fa: FundingArbitrage) -> Target:
-        m = fa.metadata
-        return Target(KIND, m.namespace, m.name, m.generation, fa.spec.exchange, fa.spec.mode)
-
-    def status_of(self, fa: FundingArbitrage) -> Status:
-        return fa.status or Status()
 
     def interval(self, fa: FundingArbitrage, inputs: None) -> float:
         return TICK_SECONDS
-
-    def fingerprint(self, fa: FundingArbitrage, inputs: None) -> None:
-        return None  # it decides on its spec (the generation), its controls and its status: nothing else
-
-    def precheck(self, fa: FundingArbitrage, inputs: None) -> Failure | None:
-        return None
-
-    def rename(self, failure: Failure) -> Failure:
-        return failure
 
     def wanted(self, fa: FundingArbitrage, status: Status, controls: Controls, now: datetime,
                scheduled: bool) -> set[str] | None:

@@ -56,7 +56,7 @@ from hedgeops.runtime.kinds.book_result import (
     q8,
     today_of,
 )
-from hedgeops.runtime.reconcile import Outcome, Reconciler, Schedule, Target
+from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule
 
 KIND = "HedgeBook"
 DEFAULT_INTERVAL_SECONDS = 60.0  # a book without its policy is looked at again this often
@@ -82,23 +82,17 @@ def check_legs(legs: dict[str, str], markets: Mapping[str, MarketRules]) -> None
                               f"{asset}'s linear swap")
 
 
-class HedgeBookCycle:
+class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None]):
     """The HedgeBook's part of the skeleton (`KindCycle`); its input beyond the book is its RebalancePolicy."""
 
     kind = KIND
+    status_type = HedgeBookStatus
     failures: Mapping[type[Exception], tuple[str, bool]] = {
         DeltaCalculationError: ("DeltaUnavailable", False), HoldingsUnavailable: ("HoldingsUnavailable", False),
         LegMismatch: ("LegMismatch", False)}
 
     def __init__(self, services: Services) -> None:
         self.s = services
-
-    def target(self, book: HedgeBook) -> Target:
-        m = book.metadata
-        return Target(KIND, m.namespace, m.name, m.generation, book.spec.exchange, book.spec.mode)
-
-    def status_of(self, book: HedgeBook) -> HedgeBookStatus:
-        return book.status or HedgeBookStatus()
 
     def interval(self, book: HedgeBook, policy: RebalancePolicy | None) -> float:
         return float(policy.spec.checkIntervalSeconds) if policy else DEFAULT_INTERVAL_SECONDS

@@ -6,7 +6,6 @@ however often it is observed."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,10 +21,10 @@ from hedgeops.engine.maker.close import decide_close_all
 from hedgeops.engine.maker.decide import MakerDecision, MakerLedger, decide_maker
 from hedgeops.engine.maker.quotes import diff_quotes
 from hedgeops.model.orders import OrderRequest, OrderState
-from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, MarketMismatch, Services
+from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
-from hedgeops.runtime.intents import IntentStore, UnreadableIntent
-from hedgeops.runtime.reconcile import Outcome, Reconciler, Schedule, Target, standard_conditions
+from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
 
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
@@ -66,29 +65,18 @@ def finished(status: MarketMakerStatus) -> bool:
     return any(c.type == "Finished" and c.status.value == "True" for c in status.conditions)
 
 
-class MarketMakerCycle:
+class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
     """What is a MarketMaker's own in the skeleton: its wish for a cycle beyond the schedule, and its step."""
 
     kind: str = KIND
-    # A stored intent of another shape: stop rather than guess which orders a killed process sent.
-    failures: Mapping[type[Exception], tuple[str, bool]] = {UnreadableIntent: ("UnreadableIntent", False)}
+    status_type = MarketMakerStatus
 
     def __init__(self, services: Services) -> None:
         self.s = services
         self.intents = IntentStore(services.journal, MakerIntent)
 
-    def target(self, obj: MarketMaker) -> Target:
-        meta = obj.metadata
-        return Target(KIND, meta.namespace, meta.name, meta.generation, obj.spec.exchange, obj.spec.mode)
-
-    def status_of(self, obj: MarketMaker) -> MarketMakerStatus:
-        return obj.status or MarketMakerStatus()
-
     def interval(self, obj: MarketMaker, inputs: None) -> float:
         return float(obj.spec.intervalSeconds)
-
-    def fingerprint(self, obj: MarketMaker, inputs: None) -> Hashable:
-        return None  # it decides on its spec (the generation) and the controls only: both in the skeleton's
 
     def wanted(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
                scheduled: bool) -> Any:
@@ -100,12 +88,6 @@ class MarketMakerCycle:
         if scheduled or ((controls.halted or controls.close_all) and status.quotes):
             return True
         return None
-
-    def precheck(self, obj: MarketMaker, inputs: None) -> Failure | None:
-        return None
-
-    def rename(self, failure: Failure) -> Failure:
-        return failure
 
     async def step(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
                    inputs: None, guard: Guard, wanted: Any) -> Outcome[MarketMakerStatus]:
