@@ -16,15 +16,21 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+# Field metadata for an optional field written as null rather than left out (a document whose readers expect the
+# key): `price: Decimal | None = field(default=None, metadata=KEEP_NULL)`.
+KEEP_NULL = {"keep_null": True}
+
+
 class CodecError(ValueError):
     """A document that does not decode into its type (the message names the field)."""
 
 
 def to_doc(value: Any) -> Any:
-    """A dataclass (or anything inside one) as JSON-ready values."""
+    """A dataclass (or anything inside one) as JSON-ready values. A field that is None is left out, unless its
+    metadata is KEEP_NULL."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_doc(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
+                if getattr(value, f.name) is not None or f.metadata.get("keep_null")}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Decimal):
