@@ -17,6 +17,7 @@ from redis import exceptions as redis_errors
 from hedgeops.api.common import Condition, ExchangeRef, Mode
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.exchange.venue import CarryVenue, FinalVenueError, RetryableVenueError, UnknownSymbol, VenueAuthError
+from hedgeops.model.journal import FailureEntry, JournalEntry, journal_doc
 from hedgeops.model.market import MarketRules
 from hedgeops.runtime.execution import ExecutionContext, LeaseLost
 from hedgeops.runtime.freshness import DEFAULT_MAX_DATA_AGE_S, StaleMarketData, fresh
@@ -201,7 +202,7 @@ class Guard:
             return False
         if failure[0] in ("ActionFailed", "InvalidNumber"):
             with contextlib.suppress(redis_errors.RedisError):
-                await self.record({"type": "failure", "reason": type(exc).__name__, "message": str(exc)})
+                await self.record(FailureEntry(reason=type(exc).__name__, message=str(exc)))
         self.failure = failure
         return True
 
@@ -229,11 +230,14 @@ class Guard:
             return ("ActionFailed", f"the exchange refused: {exc}", False)
         return None
 
-    async def record(self, entry: dict[str, Any]) -> None:
+    async def record(self, entry: JournalEntry | dict[str, Any]) -> None:
+        """Journal one entry under this cycle's envelope (time, fencing token, owner). A dict is the older
+        untyped entry, accepted until every call site passes an entry class (model/journal.py)."""
         token = self.lease.token if self.lease else None
         s = self.cycle.services
+        doc = entry if isinstance(entry, dict) else journal_doc(entry)
         await s.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token, "owner": s.owner,
-                                             **entry})
+                                             **doc})
 
     def context(self, intent_key: str, markets: dict[str, MarketRules],
                 min_order: dict[str, Any] | None = None) -> ExecutionContext:

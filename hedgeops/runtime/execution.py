@@ -13,6 +13,17 @@ from hedgeops.api.hedgebook import OrderSummary, WorkingPlan
 from hedgeops.engine.common.ids import client_order_id
 from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, Venue
+from hedgeops.model.journal import (
+    CancelEntry,
+    FailureEntry,
+    FillEntry,
+    JournalEntry,
+    OrderEntry,
+    PlanEntry,
+    PlanOrderEntry,
+    RecoveredEntry,
+    SkippedEntry,
+)
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.intents import IntentStore
@@ -55,11 +66,17 @@ class ExecutionContext:
     venue: Venue
     lease: Lease
     still_held: Callable[[], Any]  # async () -> bool
-    record: Callable[[dict[str, Any]], Any]  # async (entry) -> None
+    record: Callable[[JournalEntry | dict[str, Any]], Any]  # async (entry) -> None; a dict until carry is typed
     markets: Mapping[str, MarketRules]
     min_order: Mapping[str, Decimal]
     write_intent: Callable[[dict[str, Any]], Any]  # async (intent) -> None: the write-ahead record of a plan
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (type, outcome) for metrics
+
+
+def fill_entry(state: OrderState) -> FillEntry:
+    """The journal's record of an order that closed."""
+    return FillEntry(clientOrderId=state.client_order_id, filled=state.filled, average=state.average,
+                     feeQuote=state.fee_quote)
 
 
 def summary_of(state: OrderState, order_type: str) -> OrderSummary:
@@ -72,7 +89,7 @@ def summary_of(state: OrderState, order_type: str) -> OrderSummary:
 async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
     """Place one order, fenced. A duplicate client id means it was placed before: adopt that order."""
     if not await ctx.still_held():
-        await ctx.record({"type": "failure", "reason": "LeaseLost", "clientOrderId": req.client_order_id})
+        await ctx.record(FailureEntry(reason="LeaseLost", clientOrderId=req.client_order_id))
         raise LeaseLost(req.client_order_id)
     try:
         state = await ctx.venue.place(req)
@@ -84,17 +101,15 @@ async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> O
         state, outcome = state_or_none, "adopted"
     except OrderRejected as exc:
         ctx.outcomes.append((order_type, "rejected"))
-        await ctx.record({"type": "failure", "reason": "OrderRejected", "clientOrderId": req.client_order_id,
-                          "symbol": req.symbol, "side": req.side, "amount": str(req.amount), "message": str(exc)})
+        await ctx.record(FailureEntry(reason="OrderRejected", clientOrderId=req.client_order_id, symbol=req.symbol,
+                                      side=req.side, amount=req.amount, message=str(exc)))
         return None
     ctx.outcomes.append((order_type, outcome))
-    await ctx.record({"type": "order", "clientOrderId": state.client_order_id, "symbol": state.symbol,
-                      "side": state.side, "amount": str(state.amount), "orderType": order_type,
-                      "price": None if req.price is None else str(req.price), "status": state.status,
-                      "filled": str(state.filled), "outcome": outcome})
+    await ctx.record(OrderEntry(clientOrderId=state.client_order_id, symbol=state.symbol, side=state.side,
+                                amount=state.amount, orderType=order_type, price=req.price, status=state.status,
+                                filled=state.filled, outcome=outcome))
     if state.status == "closed":
-        await ctx.record({"type": "fill", "clientOrderId": state.client_order_id, "filled": str(state.filled),
-                          "average": str(state.average), "feeQuote": str(state.fee_quote)})
+        await ctx.record(fill_entry(state))
     return state
 
 
@@ -109,12 +124,12 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
                      earlier: Sequence[OrderSummary] = ()) -> WorkingPlan:
     """Submit every order of the plan. A post-only order refused for crossing goes taker at once. `earlier`: the
     orders a previous batch of the same plan sent, kept in the intent so a restart still finds them."""
-    await ctx.record({"type": "plan", "planId": plan.plan_id, "seq": plan.seq, "urgency": plan.urgency.value,
-                      "reason": plan.reason_code, "reasons": [r.message for r in plan.reasons],
-                      "estCostQuote": str(plan.est_cost_quote),
-                      "orders": [{"clientOrderId": o.client_order_id, "symbol": o.symbol, "side": o.side,
-                                  "amount": str(o.amount), "type": o.type.value} for o in plan.orders],
-                      "skipped": [{"asset": s.asset, "reason": s.reason} for s in plan.skipped]})
+    await ctx.record(PlanEntry(
+        planId=plan.plan_id, seq=plan.seq, urgency=plan.urgency.value, reason=plan.reason_code,
+        reasons=tuple(r.message for r in plan.reasons), estCostQuote=plan.est_cost_quote,
+        orders=tuple(PlanOrderEntry(clientOrderId=o.client_order_id, symbol=o.symbol, side=o.side, amount=o.amount,
+                                    type=o.type.value) for o in plan.orders),
+        skipped=tuple(SkippedEntry(asset=s.asset, reason=s.reason) for s in plan.skipped)))
     deadline = now + timedelta(seconds=maker_timeout_s)
     # Written ahead of the first order: a process killed between two orders leaves the plan to its successor,
     # which finds what was sent by client id instead of planning the same sequence number again.
@@ -156,8 +171,8 @@ async def progress_plan(
             continue
         if not state.done and deadline_passed:
             state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
-            await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
-                              "reason": "MakerTimeout" if not force_taker else "Emergency"})
+            await ctx.record(CancelEntry(clientOrderId=s.clientOrderId, filled=state.filled,
+                                         reason="MakerTimeout" if not force_taker else "Emergency"))
         summaries.append(summary_of(state, s.type))
         if state.status == "canceled" and s.type == "maker":
             remaining = ctx.markets[s.symbol].round_amount(state.remaining)
@@ -170,8 +185,7 @@ async def progress_plan(
                 if taker is not None:
                     summaries.append(summary_of(taker, "taker"))
         elif state.status == "closed":
-            await ctx.record({"type": "fill", "clientOrderId": state.client_order_id, "filled": str(state.filled),
-                              "average": str(state.average), "feeQuote": str(state.fee_quote)})
+            await ctx.record(fill_entry(state))
     return plan.model_copy(update={"orders": summaries,
                                    "makerDeadline": None if deadline_passed else plan.makerDeadline})
 
@@ -184,8 +198,7 @@ async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
             summaries.append(s)
             continue
         state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
-        await ctx.record({"type": "cancel", "clientOrderId": s.clientOrderId, "filled": str(state.filled),
-                          "reason": "Halted"})
+        await ctx.record(CancelEntry(clientOrderId=s.clientOrderId, filled=state.filled, reason="Halted"))
         summaries.append(summary_of(state, s.type))
     return plan.model_copy(update={"orders": summaries, "makerDeadline": None})
 
@@ -207,8 +220,8 @@ async def recover_plan(ctx: ExecutionContext, intent: PlanIntent) -> WorkingPlan
             state = await ctx.venue.order(candidate, o.symbol)
             if state is not None:
                 summaries.append(summary_of(state, order_type))
-    await ctx.record({"type": "recovered", "planId": intent.planId, "seq": intent.seq,
-                      "found": [s.clientOrderId for s in summaries]})
+    await ctx.record(RecoveredEntry(planId=intent.planId, seq=intent.seq,
+                                    found=tuple(s.clientOrderId for s in summaries)))
     return WorkingPlan(planId=intent.planId, seq=intent.seq, createdAt=intent.createdAt,
                        makerDeadline=intent.makerDeadline if any(s.type == "maker" for s in summaries) else None,
                        reason=intent.reason, urgency=intent.urgency, orders=summaries)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from hedgeops.api import HedgeBook
 from hedgeops.engine.common.errors import SignalValidationError
 from hedgeops.engine.hedge.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
+from hedgeops.model.journal import SignalEntry, journal_doc
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.names import is_namespace, is_object_name
@@ -188,9 +189,9 @@ class SignalDesk:
             if book is None:  # deleted or switched off in between
                 return self.count(_not_taking(raw))
             outcome = await self._receive(book, namespace, name, body, now)
-            await self.journal.append(journal_stream("HedgeBook", key), {
-                "at": now.isoformat(), "type": "signal", "outcome": outcome.outcome, "message": outcome.message,
-                "active": (outcome.active or {}).get("id")})
+            await self.journal.append(journal_stream("HedgeBook", key), {"at": now.isoformat(), **journal_doc(
+                SignalEntry(outcome=outcome.outcome, message=outcome.message,
+                            active=(outcome.active or {}).get("id")))})
             return self.count(outcome, namespace, name)
 
     def count(self, outcome: SignalOutcome, namespace: str = "", name: str = "") -> SignalOutcome:

@@ -20,6 +20,13 @@ from hedgeops.engine.hedge.gate import GateVerdict
 from hedgeops.engine.hedge.planner import RebalancePlan
 from hedgeops.engine.hedge.triggers import TriggerDecision
 from hedgeops.exchange.venue import CarryVenue
+from hedgeops.model.journal import (
+    ApprovalBypassedEntry,
+    ApprovalEntry,
+    RebalanceEntry,
+    RebalanceFailedEntry,
+    RefusedEntry,
+)
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.execution import ExecutionContext, plan_cost
 from hedgeops.runtime.reconcile import Outcome, standard_conditions
@@ -80,8 +87,8 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
         result.failed = (f"plan {working.planId}: no order filled ({', '.join(refused)}); the book was not "
                          "brought back and is tried again at its next interval")
         result.events.append(CycleEvent("Warning", "RebalanceFailed", result.failed))
-        await ctx.record({"type": "rebalanceFailed", "planId": working.planId, "reason": working.reason,
-                          "urgency": working.urgency, "states": refused})
+        await ctx.record(RebalanceFailedEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
+                                              states=tuple(refused)))
         return {}
     cost = q8(plan_cost(working))
     completed = RebalanceRecord(time=run.now, planId=working.planId, reason=working.reason,
@@ -92,8 +99,8 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
     filled = sum(1 for o in working.orders if o.filled > 0)
     result.events.append(CycleEvent("Normal", "Rebalanced", f"plan {working.planId}: {filled} orders filled, "
                                     f"cost {cost} {run.book.spec.quoteCurrency}"))
-    await ctx.record({"type": "rebalance", "planId": working.planId, "reason": working.reason,
-                      "urgency": working.urgency, "costQuote": str(cost), "filled": filled})
+    await ctx.record(RebalanceEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
+                                    costQuote=cost, filled=filled))
     return {"lastRebalance": completed, "rebalancesTotal": status.rebalancesTotal + 1,
             "costTotalQuote": q8(status.costTotalQuote + cost),
             "today": today.model_copy(update={"rebalances": today.rebalances + 1,
@@ -118,7 +125,7 @@ def book_conditions(run: BookRun, *, ready_message: str, within: bool, band_reas
 async def approval_events(run: BookRun, events: list[tuple[str, str, str]]) -> None:
     for kind, reason, message in events:
         run.result.events.append(CycleEvent(kind, reason, message))
-        await run.ctx.record({"type": "approval", "reason": reason, "message": message})
+        await run.ctx.record(ApprovalEntry(reason=reason, message=message))
 
 
 async def idle_review(run: BookRun, pending: PendingPlan | None) -> PendingPlan | None:
@@ -139,7 +146,7 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
     exit is there to remove; the bypass is journalled and told, and a proposed plan is dropped."""
     pspec, ctx, result = run.policy, run.ctx, run.result
     if exit_reason is not None and pspec.approval is Approval.MANUAL and verdict.allowed:
-        await ctx.record({"type": "approvalBypassed", "planId": plan.plan_id, "reason": exit_reason})
+        await ctx.record(ApprovalBypassedEntry(planId=plan.plan_id, reason=exit_reason))
         result.events.append(CycleEvent("Warning", "ApprovalBypassed",
                                         f"plan {plan.plan_id} executes without approval: {exit_reason}"))
         return True, None
@@ -151,13 +158,11 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
     if verdict.allowed and (review_now is None or review_now.execute):
         if review_now is not None and review_now.pending is not None:
             pending = executed(review_now.pending)
-            await ctx.record({"type": "approval", "planId": plan.plan_id, "id": pending.plan_id,
-                              "by": pending.approved_by})
+            await ctx.record(ApprovalEntry(planId=plan.plan_id, id=pending.plan_id, by=pending.approved_by))
         return True, pending
     if not verdict.allowed and verdict.reason not in ("Paused", "Halted"):
         s.metrics.refusals.labels(*run.names, verdict.reason).inc()
-        await ctx.record({"type": "refused", "planId": plan.plan_id, "reason": verdict.reason,
-                          "message": verdict.message})
+        await ctx.record(RefusedEntry(planId=plan.plan_id, reason=verdict.reason, message=verdict.message))
         result.events.append(CycleEvent("Normal", verdict.reason, verdict.message))
     return False, pending
 

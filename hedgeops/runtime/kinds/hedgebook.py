@@ -31,6 +31,7 @@ from hedgeops.engine.hedge.signals import signal_from_status
 from hedgeops.engine.hedge.step import HedgeObservation, HedgeStep, foreign_orders, memory_of, step
 from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.engine.hedge.volatility import DeviationVolatility
+from hedgeops.model.journal import PlanEntry, PlanOrderEntry
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import OrderRequest
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, Services
@@ -268,8 +269,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
                                                 "so until the annotation is removed"))
             return seq
         pid = plan_id(obs.uid, seq + 1)
-        await run.ctx.record({"type": "plan", "planId": pid, "seq": seq + 1, "reason": "CloseAll",
-                              "orders": [{"symbol": sym, "amount": str(abs(qty))} for _, sym, qty in open_legs]})
+        await run.ctx.record(PlanEntry(planId=pid, seq=seq + 1, reason="CloseAll", orders=tuple(
+            PlanOrderEntry(symbol=sym, amount=abs(qty)) for _, sym, qty in open_legs)))
         for i, sym, qty in open_legs:
             req = OrderRequest(client_order_id(pid, i, "t"), sym, "buy" if qty < 0 else "sell", abs(qty), "market",
                                reduce_only=True)

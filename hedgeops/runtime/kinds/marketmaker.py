@@ -20,6 +20,7 @@ from hedgeops.engine.maker.book import Book, intended, known_of
 from hedgeops.engine.maker.close import decide_close_all
 from hedgeops.engine.maker.decide import MakerDecision, MakerLedger, decide_maker
 from hedgeops.engine.maker.quotes import diff_quotes
+from hedgeops.model.journal import CancelEntry, DecisionEntry
 from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
@@ -139,7 +140,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         if decision.reason != status.reason or decision.close is not None:
             kind = "Warning" if decision.reason in WARNING_REASONS else "Normal"
             events.append(CycleEvent(kind, decision.reason, decision.message))
-            await ctx.record({"type": "decision", "reason": decision.reason, "message": decision.message})
+            await ctx.record(DecisionEntry(reason=decision.reason, message=decision.message))
         new = self._status(mm, status, book, decision, now, quote.bid, quote.ask, cycle_no, controls)
         return Outcome(new, events)
 
@@ -154,8 +155,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         for cid in cancel:
             state = await ctx.venue.cancel(cid, symbol)
             book.account(state)
-            await ctx.record({"type": "cancel", "clientOrderId": cid, "filled": str(state.filled),
-                              "reason": d.reason})
+            await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=d.reason))
         pid = plan_id(uid, cycle)  # the close order's id (decide_maker) derives from the same plan id
         orders = ([OrderRequest(d.close.client_order_id, symbol, d.close.side, d.close.amount, "market",
                                 reduce_only=True)] if d.close is not None else [])
