@@ -78,13 +78,9 @@ from hedgeops.exchange.emulator.state import Credentials, Emulator
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.model.orders import OrderRequest, OrderState
-from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.app import App, AppConfig, build_app
 from hedgeops.runtime.journal import RedisJournal, journal_stream
-from hedgeops.runtime.kinds.carry import FundingArbitrageReconciler
-from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
-from hedgeops.runtime.kinds.marketmaker import MarketMakerReconciler
 from hedgeops.runtime.locks import Lease, RedisLocks
-from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues
 
 D = Decimal
@@ -191,11 +187,12 @@ class World:
 
 @dataclass
 class Process:
-    """What one operator process holds: its clients, lock handle, reconcilers."""
+    """What one operator process holds: its clients, lock handle and reconcilers, built by the operator's own
+    composition root (runtime/app.py) around venues pointed at the emulator."""
 
     live: CcxtVenues
     locks: RedisLocks
-    services: Services
+    app: App
 
     async def venue(self, namespace: str, ref: Any) -> CcxtVenue:
         venue = (await self.live.account(ref, Mode.LIVE, namespace)).venue
@@ -206,10 +203,12 @@ class Process:
 def process(world: World, owner: str) -> Process:
     live = CcxtVenues(world.read_secret, {"okx": world.url}, timeout_ms=CCXT_TIMEOUT_MS, snapshot_max_age_s=0,
                       rate_limit=False, monotonic=world.clock.monotonic)
-    locks = RedisLocks(world.client)
-    services = Services(live, locks, RedisJournal(world.client), Metrics(), owner, lock_ttl_seconds=LOCK_TTL_S,
-                        max_data_age_s=MAX_DATA_AGE_S)
-    return Process(live, locks, services)
+    # Unscheduled: the driver decides when each object cycles (every call is a cycle).
+    app = build_app(AppConfig(owner=owner, lock_ttl_seconds=LOCK_TTL_S, max_data_age_seconds=MAX_DATA_AGE_S,
+                              scheduled=False), venues=live, redis=world.client)
+    locks = app.services.locks
+    assert isinstance(locks, RedisLocks)
+    return Process(live, locks, app)
 
 
 # ---- the objects: how each kind is stepped and when it is back at its target ------------------------------
@@ -280,7 +279,7 @@ class HedgeDriver:
         self.obj = self.obj.model_copy(update={"status": status})
 
     async def cycle(self, proc: Process, now: datetime) -> tuple[bool, str, str]:
-        res = await HedgeBookReconciler(proc.services).reconcile(self.obj, now, None, self.policy)
+        res = await proc.app.hedgebooks.reconcile(self.obj, now, None, self.policy)
         self.restore(res.status)
         return _ready(res.status.conditions)
 
@@ -374,7 +373,7 @@ class CarryDriver:
         self.obj = self.obj.model_copy(update={"status": status})
 
     async def cycle(self, proc: Process, now: datetime) -> tuple[bool, str, str]:
-        res = await FundingArbitrageReconciler(proc.services).reconcile(self.obj, now)
+        res = await proc.app.fundingarbitrages.reconcile(self.obj, now)
         self.restore(res.status)
         return _ready(res.status.conditions)
 
@@ -422,7 +421,7 @@ class MakerDriver:
         self.obj = self.obj.model_copy(update={"status": status})
 
     async def cycle(self, proc: Process, now: datetime) -> tuple[bool, str, str]:
-        res = await MarketMakerReconciler(proc.services).reconcile(self.obj, now)
+        res = await proc.app.marketmakers.reconcile(self.obj, now)
         self.restore(res.status)
         return _ready(res.status.conditions)
 

@@ -63,7 +63,7 @@ class App:
     clock: Clock
     metrics: Metrics
     services: Services
-    venues: Venues
+    venues: VenueSource
     schedule: Schedule | None
     hedgebooks: HedgeBookReconciler
     fundingarbitrages: FundingArbitrageReconciler
@@ -71,21 +71,26 @@ class App:
     seen_signals: SeenSignals
     redis: aioredis.Redis | None = None
     describe: str = ""
+    owns_redis: bool = True  # False: the caller's client, closed by the caller
 
     async def close(self) -> None:
         await self.venues.close()
-        if self.redis is not None:
+        if self.redis is not None and self.owns_redis:
             await self.redis.aclose()
 
 
 def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: MarketReplay | None = None,
               secret_reader: SecretReader | None = None, clock: Clock | None = None,
-              locks_clock: Callable[[], float] | None = None) -> App:
+              locks_clock: Callable[[], float] | None = None, venues: VenueSource | None = None,
+              redis: aioredis.Redis | None = None) -> App:
     """Everything the process needs, wired. `secret_reader` reads a Live object's Secret from its own namespace
-    (the operator's comes from its Kubernetes session); without one, Live objects are VenueUnavailable."""
+    (the operator's comes from its Kubernetes session); without one, Live objects are VenueUnavailable. A caller
+    that brings its own `venues` (a bench against the emulator) or Redis client (`redis`) gets them wired in."""
     metrics = metrics or Metrics()
-    redis_client = aioredis.Redis.from_url(config.redis_url, socket_timeout=REDIS_TIMEOUT_S,
-                                           socket_connect_timeout=REDIS_TIMEOUT_S) if config.redis_url else None
+    owns_redis = redis is None
+    redis_client = redis or (aioredis.Redis.from_url(config.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+                                                     socket_connect_timeout=REDIS_TIMEOUT_S)
+                             if config.redis_url else None)
     locks: AccountLocks = RedisLocks(redis_client) if redis_client else (
         InMemoryLocks(locks_clock) if locks_clock else InMemoryLocks())
     journal: Journal = RedisJournal(redis_client) if redis_client else InMemoryJournal()
@@ -94,6 +99,23 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
     def count_request(exchange: str, outcome: str) -> None:
         metrics.exchange_requests.labels(exchange, outcome).inc()
 
+    if venues is not None:
+        source, clock, describe = venues, clock or WallClock(), "the caller's venues"
+    else:
+        source, clock, describe = _venues(config, replay, clock, secret_reader, count_request)
+    services = Services(source, locks, journal, metrics, owner=config.owner,
+                        lock_ttl_seconds=config.lock_ttl_seconds, max_data_age_s=config.max_data_age_seconds,
+                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private))
+    schedule = Schedule(config.retry_seconds) if config.scheduled else None
+    return App(config, clock, metrics, services, source, schedule,
+               HedgeBookReconciler(services, schedule), FundingArbitrageReconciler(services, schedule),
+               MarketMakerReconciler(services, schedule), seen, redis_client, describe, owns_redis)
+
+
+def _venues(config: AppConfig, replay: MarketReplay | None, clock: Clock | None, secret_reader: SecretReader | None,
+            count_request: Callable[[str, str], None]) -> tuple[VenueSource, Clock, str]:
+    """Paper (on replayed history or live prices) and, when Live trading is on, the ccxt venues, with the clock
+    that goes with them."""
     paper: VenueSource
     if config.prices == "live":
         clock = clock or WallClock()
@@ -110,11 +132,4 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
     live = CcxtVenues(secret_reader, config.exchange_urls, on_request=count_request,
                       snapshot_max_age_s=max(2.0, config.tick_seconds)) \
         if config.live_trading and secret_reader is not None else None
-    venues = Venues(paper, live)
-    services = Services(venues, locks, journal, metrics, owner=config.owner,
-                        lock_ttl_seconds=config.lock_ttl_seconds, max_data_age_s=config.max_data_age_seconds,
-                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private))
-    schedule = Schedule(config.retry_seconds) if config.scheduled else None
-    return App(config, clock, metrics, services, venues, schedule,
-               HedgeBookReconciler(services, schedule), FundingArbitrageReconciler(services, schedule),
-               MarketMakerReconciler(services, schedule), seen, redis_client, describe)
+    return Venues(paper, live), clock, describe
