@@ -6,60 +6,35 @@ The skeleton runs an object every tick (`interval`); what a tick does is the car
 status (`due_tasks`). Between scans, every tick that an object holds a position is a watch: the account snapshot
 the venue shares across objects (no other call) is checked for margin, stops and legs (engine `watch`), and a
 pair that needs it is stepped at once; a settlement the venue's clock has passed is booked then too. The circuit
-breaker is the object's, one over all its pairs (engine `Breaker`): each pair's machine carries the same copy."""
+breaker is the object's, one over all its pairs (engine `Breaker`): each pair's machine carries the same copy.
+
+The tick is split by what it does: the autoSelect scan (carry_select.py), the self-checks (carry_bootstrap.py),
+one pair's turn and its execution (carry_pair.py); what they all read of one tick is a `CarryTick` (carry_tick.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from hedgeops.api.common import Mode
-from hedgeops.api.funding import (
-    BootstrapStatus,
-    CarryLegStatus,
-    CarryPair,
-    FundingArbitrage,
-    FundingArbitrageStatus,
-    Phase,
-    SelectedPair,
-    Selection,
-)
-from hedgeops.engine.carry.codec import decode, funding_marks
+from hedgeops.api.funding import BootstrapStatus, CarryLegStatus, FundingArbitrage, FundingArbitrageStatus, Phase
 from hedgeops.engine.carry.intent import CarryIntent
 from hedgeops.engine.carry.ledger import Breaker
-from hedgeops.engine.carry.machine import CancelAll, CarryState, Inputs, LegOrder, Transfer, book_funding, step, watch
-from hedgeops.engine.carry.pairs import (
-    PairMemory,
-    breaker_condition,
-    object_breaker,
-    q8,
-    share_breaker,
-    slots,
-    totals,
-    trip_message,
-)
-from hedgeops.engine.carry.rules import CarryAccount, CarryMarket, bootstrap_problems, due_tasks, pair_notional
-from hedgeops.engine.carry.select import Candidate, liquid, select
+from hedgeops.engine.carry.pairs import breaker_condition, object_breaker, share_breaker, totals, trip_message
+from hedgeops.engine.carry.rules import due_tasks
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import Controls
-from hedgeops.exchange.venue import CarryVenue
-from hedgeops.model.orders import AccountSnapshot, OrderRequest, OrderState
 from hedgeops.runtime.cycle import CycleEvent, Guard, Services
-from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
+from hedgeops.runtime.kinds.carry_pair import pair_turn
+from hedgeops.runtime.kinds.carry_select import auto_select
+from hedgeops.runtime.kinds.carry_tick import KIND, CarryTick
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
 
-ZERO = Decimal(0)
 TRANSIENT = {Phase.OPENING, Phase.CLOSING, Phase.REBALANCING}  # a plan in flight: step on every tick
-WARNING_REASONS = {"StopLoss", "EmergencyMargin", "UnwindLegs", "BreakerTripped", "Halted", "MarginShortfall",
-                   "NegativeFunding", "PlanRecovered", "CloseAll"}
-KIND = "FundingArbitrage"
 TICK_SECONDS = 5.0  # the skeleton's interval: a watch every tick; scan, risk and settle on the status's cadence
 
 Status = FundingArbitrageStatus
-PairTurn = tuple[CarryLegStatus, list[CycleEvent], Breaker, bool]  # leg, events, breaker after, changed
 
 
 class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
@@ -100,10 +75,11 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                    guard: Guard, wanted: Any) -> Outcome[Status]:
         due: set[str] = wanted
         spec, venue = fa.spec, guard.venue
+        t = CarryTick(fa, status, controls, now, due, guard, self.s, self.intents)
         events: list[CycleEvent] = []
         selection = status.selection
         if spec.autoSelect is not None:
-            selection, pairs = await self._auto_select(fa, status, due, venue, now, guard, events)
+            selection, pairs = await auto_select(t, events)
         else:
             pairs = list(spec.pairs)
         symbols = sorted({s for p in pairs for s in (p.spot, p.perp)})
@@ -111,7 +87,7 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         snap = await venue.snapshot(symbols)
         boot = status.bootstrap
         if not boot.passed and pairs:
-            boot = await self._bootstrap(fa, status, snap, now, guard, pairs)
+            boot = await bootstrap(t, snap, pairs)
             if not boot.passed:
                 message = "; ".join(boot.problems)
                 await guard.record({"type": "refused", "reason": "BootstrapFailed", "message": message})
@@ -122,7 +98,7 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                                      f"self-check passed; leverage {spec.leverage}x set on "
                                      f"{', '.join(p.perp for p in pairs)}"))
         elif pairs:
-            pairs = await self._check_new_pairs(fa, status, snap, now, guard, pairs, events)
+            pairs = await check_new_pairs(t, snap, pairs, events)
         old = {(leg.spot, leg.perp): leg for leg in status.legs}
         breaker = object_breaker(status.legs).roll(now.date().isoformat())
         if controls.reset_breaker:  # once for the object: a loss booked by one pair this cycle is not reset by the next
@@ -130,8 +106,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         was_tripped, changed = breaker.tripped, due != {"watch"}
         legs: list[CarryLegStatus] = []
         for pair in pairs:
-            leg, evs, breaker, acted = await self._pair(fa, pair, old.get((pair.spot, pair.perp)), status, snap,
-                                                        markets, now, due, guard, controls, breaker)
+            leg, evs, breaker, acted = await pair_turn(t, pair, old.get((pair.spot, pair.perp)), snap, markets,
+                                                       breaker)
             legs.append(leg)
             events += evs
             changed = changed or acted
@@ -150,201 +126,6 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             return Outcome(status, events, changed=False)
         return Outcome(self._status(fa, status, legs, now, due, boot, controls, breaker)
                        .model_copy(update={"selection": selection}), events)
-
-    async def _auto_select(self, fa: FundingArbitrage, status: Status, due: set[str], venue: CarryVenue,
-                           now: datetime, guard: Guard,
-                           events: list[CycleEvent]) -> tuple[Selection | None, list[CarryPair]]:
-        """Seed 004's market scan: on the scan cadence, the pairs to carry picked by volume and funding rate.
-        A pair holding a position is carried whether picked or not, until its machine closes it."""
-        spec, auto = fa.spec, fa.spec.autoSelect
-        assert auto is not None
-        held = [(leg.spot, leg.perp) for leg in status.legs
-                if leg.phase not in (Phase.IDLE, Phase.CLOSED) or leg.spotQty != 0 or leg.perpQty != 0]
-        selection = status.selection
-        if "scan" in due or selection is None:
-            universe = await venue.carry_universe(spec.quoteCurrency)
-            within = {(p.spot, p.perp) for p in spec.pairs} or None
-            scored = [Candidate(c.spot, c.perp, c.volume_quote, (await venue.funding_rate(c.perp))[0])
-                      for c in liquid([Candidate(u.spot, u.perp, u.volume_quote) for u in universe], auto, within)]
-            picked = select(scored, auto, spec.entry, held)
-            fresh = Selection(at=now, candidates=len(universe), pairs=[
-                SelectedPair(spot=c.spot, perp=c.perp, fundingRate=c.rate or ZERO, volumeQuote=q8(c.volume_quote))
-                for c in picked])
-            before = [(p.spot, p.perp) for p in selection.pairs] if selection else None
-            after = [(p.spot, p.perp) for p in fresh.pairs]
-            if before != after:
-                message = (", ".join(f"{p.perp} at {p.fundingRate:.4%}" for p in fresh.pairs) or
-                           f"nothing: of {len(universe)} pairs none has {auto.minVolumeQuote} volume and funding "
-                           f"in [{spec.entry.minFundingRate:.4%}, {spec.entry.maxFundingRate:.4%}]")
-                events.append(CycleEvent("Normal", "PairsSelected", f"autoSelect picked {message}"))
-                await guard.record({"type": "selection", "pairs": [p.perp for p in fresh.pairs],
-                                    "candidates": len(universe)})
-            selection = fresh
-        pairs = [CarryPair(spot=p.spot, perp=p.perp) for p in selection.pairs]
-        pairs += [CarryPair(spot=s, perp=p) for s, p in held if all((x.spot, x.perp) != (s, p) for x in pairs)]
-        return selection, pairs
-
-    async def _check_new_pairs(self, fa: FundingArbitrage, status: Status, snap: AccountSnapshot, now: datetime,
-                               guard: Guard, pairs: list[CarryPair], events: list[CycleEvent]) -> list[CarryPair]:
-        """A pair autoSelect brings in after the first trade gets the same self-check (leftovers, leverage)
-        before it may trade; one that fails is left out, the others go on."""
-        known = {(leg.spot, leg.perp) for leg in status.legs}
-        new = [p for p in pairs if (p.spot, p.perp) not in known]
-        if not new:
-            return pairs
-        symbols = sorted({s for p in new for s in (p.spot, p.perp)})
-        missing = [s for s in symbols if s not in snap.quotes]
-        if missing:
-            snap = await guard.venue.snapshot(symbols)
-        skipped: set[tuple[str, str]] = set()
-        for pair in new:
-            check = await self._bootstrap(fa, status, snap, now, guard, [pair])
-            if not check.passed:
-                skipped.add((pair.spot, pair.perp))
-                events.append(CycleEvent("Warning", "PairSkipped", "; ".join(check.problems)))
-                await guard.record({"type": "refused", "reason": "PairSkipped", "message": "; ".join(check.problems)})
-        return [p for p in pairs if (p.spot, p.perp) not in skipped]
-
-    async def _bootstrap(self, fa: FundingArbitrage, status: Status, snap: AccountSnapshot, now: datetime,
-                         guard: Guard, pairs: list[CarryPair]) -> BootstrapStatus:
-        """Seed 004's self-check. Credentials: the private snapshot just worked (a refusal is CredentialsRejected
-        before this). Leftovers: spot or perp this object did not open. An abnormal exit (a plan cut short, its
-        intent newer than the status) is this object's own position: not a leftover, and recovered in the pair's
-        turn from the intent before any new decision."""
-        problems: list[str] = []
-        known = {(leg.spot, leg.perp) for leg in status.legs if leg.phase is not Phase.IDLE}
-        seqs = {(leg.spot, leg.perp): decode(leg.machine).seq for leg in status.legs}
-        for pair in pairs:
-            intent = await self.intents.pending(f"{guard.stream}:{pair.perp}", seqs.get((pair.spot, pair.perp), 0))
-            if intent is not None:
-                known.add((pair.spot, pair.perp))
-                await guard.record({"type": "abnormalExit", "symbol": pair.perp, "seq": intent.seq})
-        for pair in pairs:
-            base = pair.spot.split("/")[0]
-            pos = snap.positions.get(pair.perp)
-            checks = bootstrap_problems(has_credentials=True, live=fa.spec.mode is Mode.LIVE,
-                                        leftover_spot=snap.balances.get(base, ZERO),
-                                        leftover_perp=pos.qty if pos else ZERO,
-                                        known_position=(pair.spot, pair.perp) in known, last_exit_abnormal=False)
-            problems += [f"{pair.spot}/{pair.perp}: {c.message}" for c in checks]
-        if not problems:
-            for pair in pairs:
-                await guard.venue.set_leverage(pair.perp, fa.spec.leverage)
-        return BootstrapStatus(passed=not problems, at=now, problems=problems)
-
-    async def _pair(self, fa: FundingArbitrage, pair: CarryPair, old: CarryLegStatus | None, status: Status,
-                    snap: AccountSnapshot, markets: Any, now: datetime, due: set[str], guard: Guard,
-                    controls: Controls, breaker: Breaker) -> PairTurn:
-        """One pair's turn with the object's breaker as it stands; returns the leg, its events, the breaker after
-        it (a close may have counted) and whether anything changed beyond a quiet watch."""
-        spec, venue = fa.spec, guard.venue
-        mem = PairMemory.of(old, spec)
-        next_at, booked = funding_marks(old.machine if old else None)
-        intent_key = f"{guard.stream}:{pair.perp}"  # one write-ahead intent per pair: pairs trade independently
-        ctx = guard.context(intent_key, markets)
-        events: list[CycleEvent] = []
-        changed = False
-        intent = await self.intents.pending(intent_key, mem.state.seq)
-        if intent is not None:
-            mem = await self._recover(ctx, intent)
-            self.s.metrics.recoveries.labels(KIND).inc()
-            events.append(CycleEvent("Warning", "PlanRecovered",
-                                     f"{pair.perp}: plan {intent.seq} was cut short by a restart; its orders were "
-                                     "found by client id and booked, none sent again"))
-            snap = await venue.snapshot([pair.spot, pair.perp])
-            changed = True
-        mem.state = replace(mem.state, breaker=breaker)
-        mark = snap.quotes[pair.perp].last
-        pos = snap.positions.get(pair.perp)
-        perp_qty = pos.qty if pos else ZERO
-        # Settlements on the venue's clock (its snapshot's time), not the operator's: a skewed clock must not
-        # make one missed or booked twice. Only payments after the last one booked count.
-        if perp_qty != 0 and ("settle" in due or (next_at is not None and snap.at >= next_at)):
-            for p in await venue.funding_payments(pair.perp, since=booked or status.cadence.settle):
-                if booked is not None and p.at <= booked:
-                    continue
-                mem.state = book_funding(mem.state, p.amount)
-                mem.collateral += p.amount
-                booked = p.at if booked is None else max(booked, p.at)
-                await ctx.record({"type": "funding", "symbol": p.symbol, "amount": str(p.amount),
-                                  "settledAt": p.at.isoformat()})
-            next_at, changed = None, True
-        reason, message = (old.reason, old.message) if old else (None, None)
-        spot_qty = snap.balances.get(markets[pair.spot].base, ZERO)
-        mine = [o for o in snap.open_orders if o.symbol in (pair.spot, pair.perp)]
-        cash = snap.balances.get(markets[pair.spot].quote, ZERO)  # the venue's cash caps the pair's spot wallet
-        account = CarryAccount(spot_qty, perp_qty, min(mem.spot_wallet, cash),
-                               mem.collateral + mem.state.ledger.perp.unrealized(mark), len(mine))
-        stepping = bool(due & {"scan", "risk", "step"})
-        if not stepping and "watch" in due:
-            stepping = watch(mem.state, spec, account, markets[pair.perp], snap.quotes[pair.spot].bid,
-                             mark) is not None
-        if stepping:
-            if perp_qty == 0:
-                booked = snap.at  # flat: a position opened now is owed nothing settled before it
-            rate, next_at = await venue.funding_rate(pair.perp)
-            market = CarryMarket(markets[pair.spot], markets[pair.perp], await venue.order_book(pair.spot),
-                                 await venue.order_book(pair.perp), rate, mark)
-            result = step(mem.state, Inputs(spec, market, account, f"{fa.metadata.uid or fa.key}/{pair.perp}", now,
-                                            pair_notional(spec, slots(spec)), halt=controls.halt,
-                                            close=controls.close_all))
-            fills = await self._execute(ctx, mem, result.state, result.actions, mine)
-            spot_qty += fills.get("spot", ZERO)
-            perp_qty += fills.get("perp", ZERO)
-            if result.actions or result.reason != reason:
-                kind = "Warning" if result.reason in WARNING_REASONS else "Normal"
-                events.append(CycleEvent(kind, result.reason, f"{pair.perp}: {result.message}"))
-                await ctx.record({"type": "decision", "reason": result.reason, "message": result.message,
-                                  "phase": result.phase.value, "seq": result.state.seq})
-            reason, message, changed = result.reason, result.message, True
-            for order_type, outcome in ctx.outcomes:
-                self.s.metrics.orders.labels(fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
-        elif perp_qty != 0 and next_at is None:
-            _, next_at = await venue.funding_rate(pair.perp)  # once after each settlement: when is the next one
-            changed = True
-        leg = mem.leg_status(pair, spot_qty=spot_qty, perp_qty=perp_qty, reason=reason, message=message,
-                             spot_mark=snap.quotes[pair.spot].bid, mark=mark, leverage=spec.leverage,
-                             next_at=next_at, booked=booked)
-        return leg, events, mem.state.breaker, changed
-
-    async def _execute(self, ctx: ExecutionContext, mem: PairMemory, new: CarryState, actions: tuple[Any, ...],
-                       mine: list[OrderState]) -> dict[str, Decimal]:
-        """Cancel, move wallets, then send the legs (the intent first): fills are booked as they come."""
-        orders = [a for a in actions if isinstance(a, LegOrder)]
-        mem.state = new
-        for a in actions:
-            if isinstance(a, Transfer):
-                mem.transfer(a)
-                await ctx.record({"type": "transfer", "to": a.to, "amount": str(a.amount)})
-            elif isinstance(a, CancelAll):
-                for o in mine:
-                    state = await ctx.venue.cancel(o.client_order_id, o.symbol)
-                    await ctx.record({"type": "cancel", "clientOrderId": o.client_order_id, "filled": str(state.filled),
-                                      "reason": "CancelAll"})
-        if orders:
-            await ctx.write_intent(IntentStore.doc(CarryIntent.of(new, mem.spot_wallet, mem.collateral, orders)))
-        moved: dict[str, Decimal] = {}
-        for leg in orders:
-            req = OrderRequest(leg.client_order_id, leg.symbol, leg.side, leg.qty, "market",
-                               reduce_only=leg.reduce_only)
-            done = await submit(ctx, req, "taker")
-            if done is not None:
-                mem.apply(leg.leg, done)
-                moved[leg.leg] = moved.get(leg.leg, ZERO) + (done.filled if leg.side == "buy" else -done.filled)
-        return moved
-
-    async def _recover(self, ctx: ExecutionContext, intent: CarryIntent) -> PairMemory:
-        """The plan a killed process was sending: its state as decided, its orders found by client id and booked.
-        What the venue never saw is not sent now: the machine's next step completes or unwinds the legs."""
-        mem = PairMemory.recovered(intent)
-        found = []
-        for o in intent.orders:
-            state = await ctx.venue.order(o.clientOrderId, o.symbol)
-            if state is not None:
-                mem.apply(o.leg, state)
-                found.append(state.client_order_id)
-        await ctx.record({"type": "recovered", "seq": intent.seq, "found": found})
-        return mem
 
     def _status(self, fa: FundingArbitrage, status: Status, legs: list[CarryLegStatus], now: datetime,
                 due: set[str], boot: BootstrapStatus, controls: Controls, breaker: Breaker) -> Status:
