@@ -31,11 +31,7 @@ from hedgeops.exchange.emulator.state import Credentials, Emulator
 from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.exchange.venue import Venue
 from hedgeops.model.orders import OrderRequest, OrderState
-from hedgeops.runtime.cycle import Services
-from hedgeops.runtime.journal import InMemoryJournal
-from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
-from hedgeops.runtime.locks import InMemoryLocks
-from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.app import AppConfig, build_app
 from hedgeops.runtime.venues import Account, CcxtVenues, PaperVenues, Venues
 
 AT = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -80,8 +76,9 @@ class AckTimer:
 
 async def requests_per_cycle(url: str, app: Any, book_counts: list[int], cycles: int) -> dict[str, float]:
     venues = Venues(PaperVenues(lambda: AT), CcxtVenues(_secret, {"okx": url}, snapshot_max_age_s=60))
-    reconciler = HedgeBookReconciler(Services(venues, InMemoryLocks(lambda: 0.0), InMemoryJournal(), Metrics(),
-                                              "bench"))
+    # The operator's own composition root, unscheduled: each call below is one cycle.
+    reconciler = build_app(AppConfig(owner="bench", scheduled=False), venues=venues,
+                           locks_clock=lambda: 0.0).hedgebooks
     out = {}
     try:
         for n in book_counts:
@@ -118,8 +115,8 @@ async def trigger_to_ack(url: str, acks: int, rate_limit: bool) -> dict[str, flo
         async def close(self) -> None:
             return None
 
-    reconciler = HedgeBookReconciler(Services(Fixed(), InMemoryLocks(lambda: 0.0), InMemoryJournal(), Metrics(),
-                                              "bench"))
+    reconciler = build_app(AppConfig(owner="bench", scheduled=False), venues=Fixed(),
+                           locks_clock=lambda: 0.0).hedgebooks
     latencies: list[float] = []
     try:
         for i in range(acks + 1):
