@@ -23,6 +23,7 @@ from hedgeops.engine.carry.pairs import breaker_condition, object_breaker, share
 from hedgeops.engine.carry.rules import due_tasks
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import Controls
+from hedgeops.model.journal import BreakerEntry, RefusedEntry
 from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
@@ -90,7 +91,7 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             boot = await bootstrap(t, snap, pairs)
             if not boot.passed:
                 message = "; ".join(boot.problems)
-                await guard.record({"type": "refused", "reason": "BootstrapFailed", "message": message})
+                await guard.record(RefusedEntry(reason="BootstrapFailed", message=message))
                 failed = Reconciler.failed(guard.cycle, status, ("BootstrapFailed", message, False))
                 return Outcome(failed.status.model_copy(update={"bootstrap": boot, "selection": selection}),
                                failed.events)
@@ -119,9 +120,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             self.s.metrics.observe_carry(fa.metadata.namespace, fa.metadata.name, leg)
         if breaker.tripped and not was_tripped:
             events.append(CycleEvent("Warning", "BreakerTripped", trip_message(breaker, spec)))
-            await guard.record({"type": "breaker", "reason": breaker.reason,
-                                "consecutiveLosses": breaker.consecutive_losses,
-                                "dailyLossQuote": str(breaker.daily_loss_quote)})
+            await guard.record(BreakerEntry(reason=breaker.reason, consecutiveLosses=breaker.consecutive_losses,
+                                            dailyLossQuote=breaker.daily_loss_quote))
         if not changed:  # a watch that found nothing: metrics are current, the status is not rewritten
             return Outcome(status, events, changed=False)
         return Outcome(self._status(fa, status, legs, now, due, boot, controls, breaker)

@@ -7,6 +7,7 @@ from hedgeops.api.common import Mode
 from hedgeops.api.funding import BootstrapStatus, CarryPair, Phase
 from hedgeops.engine.carry.codec import decode
 from hedgeops.engine.carry.rules import bootstrap_problems
+from hedgeops.model.journal import AbnormalExitEntry, RefusedEntry
 from hedgeops.model.orders import AccountSnapshot
 from hedgeops.runtime.cycle import CycleEvent
 from hedgeops.runtime.kinds.carry_tick import ZERO, CarryTick
@@ -30,7 +31,7 @@ async def check_new_pairs(t: CarryTick, snap: AccountSnapshot, pairs: list[Carry
         if not check.passed:
             skipped.add((pair.spot, pair.perp))
             events.append(CycleEvent("Warning", "PairSkipped", "; ".join(check.problems)))
-            await t.guard.record({"type": "refused", "reason": "PairSkipped", "message": "; ".join(check.problems)})
+            await t.guard.record(RefusedEntry(reason="PairSkipped", message="; ".join(check.problems)))
     return [p for p in pairs if (p.spot, p.perp) not in skipped]
 
 
@@ -47,7 +48,7 @@ async def bootstrap(t: CarryTick, snap: AccountSnapshot, pairs: list[CarryPair])
         intent = await t.intents.pending(f"{guard.stream}:{pair.perp}", seqs.get((pair.spot, pair.perp), 0))
         if intent is not None:
             known.add((pair.spot, pair.perp))
-            await guard.record({"type": "abnormalExit", "symbol": pair.perp, "seq": intent.seq})
+            await guard.record(AbnormalExitEntry(symbol=pair.perp, seq=intent.seq))
     for pair in pairs:
         base = pair.spot.split("/")[0]
         pos = snap.positions.get(pair.perp)

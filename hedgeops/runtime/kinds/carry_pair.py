@@ -15,6 +15,7 @@ from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.machine import CancelAll, CarryState, Inputs, LegOrder, Transfer, book_funding, step, watch
 from hedgeops.engine.carry.pairs import PairMemory, slots
 from hedgeops.engine.carry.rules import CarryAccount, CarryMarket, pair_notional
+from hedgeops.model.journal import CancelEntry, DecisionEntry, FundingEntry, RecoveredEntry, TransferEntry
 from hedgeops.model.orders import AccountSnapshot, OrderRequest, OrderState
 from hedgeops.runtime.cycle import CycleEvent
 from hedgeops.runtime.execution import ExecutionContext, submit
@@ -61,8 +62,7 @@ async def pair_turn(t: CarryTick, pair: CarryPair, old: CarryLegStatus | None, s
             mem.state = book_funding(mem.state, p.amount)
             mem.collateral += p.amount
             booked = p.at if booked is None else max(booked, p.at)
-            await ctx.record({"type": "funding", "symbol": p.symbol, "amount": str(p.amount),
-                              "settledAt": p.at.isoformat()})
+            await ctx.record(FundingEntry(symbol=p.symbol, amount=p.amount, settledAt=p.at))
         next_at, changed = None, True
     reason, message = (old.reason, old.message) if old else (None, None)
     spot_qty = snap.balances.get(markets[pair.spot].base, ZERO)
@@ -89,8 +89,8 @@ async def pair_turn(t: CarryTick, pair: CarryPair, old: CarryLegStatus | None, s
         if result.actions or result.reason != reason:
             kind = "Warning" if result.reason in WARNING_REASONS else "Normal"
             events.append(CycleEvent(kind, result.reason, f"{pair.perp}: {result.message}"))
-            await ctx.record({"type": "decision", "reason": result.reason, "message": result.message,
-                              "phase": result.phase.value, "seq": result.state.seq})
+            await ctx.record(DecisionEntry(reason=result.reason, message=result.message, phase=result.phase.value,
+                                           seq=result.state.seq))
         reason, message, changed = result.reason, result.message, True
         for order_type, outcome in ctx.outcomes:
             metrics.orders.labels(fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
@@ -111,12 +111,11 @@ async def execute(ctx: ExecutionContext, mem: PairMemory, new: CarryState, actio
     for a in actions:
         if isinstance(a, Transfer):
             mem.transfer(a)
-            await ctx.record({"type": "transfer", "to": a.to, "amount": str(a.amount)})
+            await ctx.record(TransferEntry(to=a.to, amount=a.amount))
         elif isinstance(a, CancelAll):
             for o in mine:
                 state = await ctx.venue.cancel(o.client_order_id, o.symbol)
-                await ctx.record({"type": "cancel", "clientOrderId": o.client_order_id, "filled": str(state.filled),
-                                  "reason": "CancelAll"})
+                await ctx.record(CancelEntry(clientOrderId=o.client_order_id, filled=state.filled, reason="CancelAll"))
     if orders:
         await ctx.write_intent(IntentStore.doc(CarryIntent.of(new, mem.spot_wallet, mem.collateral, orders)))
     moved: dict[str, Decimal] = {}
@@ -134,11 +133,11 @@ async def recover(ctx: ExecutionContext, intent: CarryIntent) -> PairMemory:
     """The plan a killed process was sending: its state as decided, its orders found by client id and booked.
     What the venue never saw is not sent now: the machine's next step completes or unwinds the legs."""
     mem = PairMemory.recovered(intent)
-    found = []
+    found: list[str] = []
     for o in intent.orders:
         state = await ctx.venue.order(o.clientOrderId, o.symbol)
         if state is not None:
             mem.apply(o.leg, state)
             found.append(state.client_order_id)
-    await ctx.record({"type": "recovered", "seq": intent.seq, "found": found})
+    await ctx.record(RecoveredEntry(seq=intent.seq, found=tuple(found)))
     return mem

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hedgeops.api.funding import CarryPair, Phase, SelectedPair, Selection
 from hedgeops.engine.carry.pairs import q8
 from hedgeops.engine.carry.select import Candidate, liquid, select
+from hedgeops.model.journal import SelectionEntry
 from hedgeops.runtime.cycle import CycleEvent
 from hedgeops.runtime.kinds.carry_tick import ZERO, CarryTick
 
@@ -33,8 +34,7 @@ async def auto_select(t: CarryTick, events: list[CycleEvent]) -> tuple[Selection
                        f"nothing: of {len(universe)} pairs none has {auto.minVolumeQuote} volume and funding "
                        f"in [{spec.entry.minFundingRate:.4%}, {spec.entry.maxFundingRate:.4%}]")
             events.append(CycleEvent("Normal", "PairsSelected", f"autoSelect picked {message}"))
-            await t.guard.record({"type": "selection", "pairs": [p.perp for p in fresh.pairs],
-                                  "candidates": len(universe)})
+            await t.guard.record(SelectionEntry(pairs=tuple(p.perp for p in fresh.pairs), candidates=len(universe)))
         selection = fresh
     pairs = [CarryPair(spot=p.spot, perp=p.perp) for p in selection.pairs]
     pairs += [CarryPair(spot=s, perp=p) for s, p in held if all((x.spot, x.perp) != (s, p) for x in pairs)]
