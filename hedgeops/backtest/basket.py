@@ -20,10 +20,11 @@ from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import RebalancePolicySpec
 from hedgeops.engine.hedge.decision import decide_book
 from hedgeops.engine.hedge.exposure import AssetObservation, compute_exposure
-from hedgeops.engine.hedge.planner import OrderType, PlanInputs, PlannedOrder, plan_rebalance
+from hedgeops.engine.hedge.planner import PlanInputs, PlannedOrder, plan_rebalance
 from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.engine.hedge.volatility import DeviationVolatility
 from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Liquidity, Side
 
 D = Decimal
 SECONDS_PER_YEAR = 365 * 86400
@@ -119,10 +120,10 @@ def simulate(policy: RebalancePolicySpec, basket: Basket, bars: Bars, fees: Fees
         value *= 1 + sum((basket.weights[a] * (price[a] / prev[a] - 1) for a in assets), D(0))
         prev = price
         for o in pending:
-            if o.type is OrderType.TAKER:
+            if o.type is Liquidity.TAKER:
                 fill_price, rate = o.est_price, fees.taker
-            elif (o.side == "buy" and bars.low[o.asset][k] < float(o.price or 0)) or (
-                    o.side == "sell" and bars.high[o.asset][k] > float(o.price or 0)):
+            elif (o.side == Side.BUY and bars.low[o.asset][k] < float(o.price or 0)) or (
+                    o.side == Side.SELL and bars.high[o.asset][k] > float(o.price or 0)):
                 fill_price, rate = o.price or o.est_price, fees.maker
                 res.maker_fills += 1
             else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from hedgeops.model.vocabulary import Side
+
 ZERO = Decimal(0)
 
 Level = tuple[Decimal, Decimal]  # (price, amount in base units)
@@ -18,9 +20,9 @@ class OrderBook:
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
 
-    def side_for(self, side: str) -> tuple[Level, ...]:
+    def side_for(self, side: Side) -> tuple[Level, ...]:
         """The levels an order of `side` takes from: a buy lifts asks, a sell hits bids."""
-        return self.asks if side == "buy" else self.bids
+        return self.asks if side == Side.BUY else self.bids
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Walk:
         return self.average_price is not None
 
 
-def walk(book: OrderBook, side: str, qty: Decimal) -> Walk:
+def walk(book: OrderBook, side: Side, qty: Decimal) -> Walk:
     """Average price of taking `qty` from the book; `complete` is False when the book is too thin."""
     levels = book.side_for(side)
     if not levels or qty <= 0:
@@ -53,12 +55,13 @@ def walk(book: OrderBook, side: str, qty: Decimal) -> Walk:
     return Walk(qty - left, None, None)
 
 
-def depth_within(book: OrderBook, side: str, ratio: Decimal) -> Decimal:
+def depth_within(book: OrderBook, side: Side, ratio: Decimal) -> Decimal:
     """Quote notional resting within `ratio` of the touch on the side an order of `side` takes from."""
     levels = book.side_for(side)
     if not levels:
         return ZERO
     touch = levels[0][0]
-    limit = touch * (1 + ratio) if side == "buy" else touch * (1 - ratio)
-    inside = (lvl for lvl in levels if (lvl[0] <= limit if side == "buy" else lvl[0] >= limit))
+    buy = side == Side.BUY
+    limit = touch * (1 + ratio) if buy else touch * (1 - ratio)
+    inside = (lvl for lvl in levels if (lvl[0] <= limit if buy else lvl[0] >= limit))
     return sum((p * a for p, a in inside), ZERO)

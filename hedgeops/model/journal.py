@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from hedgeops.model.codec import KEEP_NULL, CodecError, from_doc, to_doc
+from hedgeops.model.vocabulary import Liquidity, OrderStatus, Side
 
 # -- plans and orders (runtime/execution.py, the HedgeBook cycle) -----------------------------------------------
 
@@ -24,9 +25,9 @@ class PlanOrderEntry:
 
     clientOrderId: str | None = None
     symbol: str
-    side: str | None = None
+    side: Side | None = None
     amount: Decimal
-    type: str | None = None  # "maker" | "taker"
+    type: Liquidity | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,11 +60,11 @@ class OrderEntry:
     TYPE: ClassVar[str] = "order"
     clientOrderId: str
     symbol: str
-    side: str
+    side: Side
     amount: Decimal
-    orderType: str  # "maker" | "taker"
+    orderType: Liquidity
     price: Decimal | None = field(default=None, metadata=KEEP_NULL)  # null for a market order
-    status: str
+    status: OrderStatus
     filled: Decimal
     outcome: str  # "accepted" | "adopted"
 
@@ -107,7 +108,7 @@ class FailureEntry:
     reason: str
     clientOrderId: str | None = None
     symbol: str | None = None
-    side: str | None = None
+    side: Side | None = None
     amount: Decimal | None = None
     message: str | None = None
 

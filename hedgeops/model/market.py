@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
+from hedgeops.model.vocabulary import Side
+
 
 @dataclass(frozen=True)
 class MarketRules:
@@ -30,9 +32,9 @@ class MarketRules:
         steps = (abs(amount) / self.amount_step).to_integral_value(rounding=ROUND_CEILING)
         return (steps * self.amount_step).copy_sign(amount) if steps else Decimal(0)
 
-    def passive_price(self, price: Decimal, side: str) -> Decimal:
+    def passive_price(self, price: Decimal, side: Side) -> Decimal:
         """Round a limit price onto the tick grid away from the spread (buy down, sell up)."""
-        rounding = ROUND_FLOOR if side == "buy" else ROUND_CEILING
+        rounding = ROUND_FLOOR if side == Side.BUY else ROUND_CEILING
         return (price / self.price_step).to_integral_value(rounding=rounding) * self.price_step
 
 

@@ -9,7 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from hedgeops.model.market import Quote
+from hedgeops.model.vocabulary import DONE, Liquidity, OrderStatus, OrderType, Side, parse_enum
 
+__all__ = ["DONE", "AccountSnapshot", "CarryCandidate", "Fill", "FundingPayment", "Liquidity", "OrderRequest",
+           "OrderState", "OrderStatus", "OrderType", "Position", "Side", "parse_enum"]
 
 @dataclass(frozen=True)
 class Position:
@@ -27,9 +30,9 @@ class OrderRequest:
 
     client_order_id: str
     symbol: str
-    side: str
+    side: Side
     amount: Decimal
-    type: str  # "limit" | "market"
+    type: OrderType
     price: Decimal | None = None
     post_only: bool = False
     reduce_only: bool = False
@@ -41,14 +44,14 @@ class OrderState:
 
     client_order_id: str
     symbol: str
-    side: str
+    side: Side
     amount: Decimal
     filled: Decimal
     price: Decimal | None
     average: Decimal | None
-    status: str  # "open" | "closed" | "canceled" | "rejected"
+    status: OrderStatus
     fee_quote: Decimal
-    type: str
+    type: OrderType
     post_only: bool = False
 
     @property
@@ -57,7 +60,7 @@ class OrderState:
 
     @property
     def done(self) -> bool:
-        return self.status in ("closed", "canceled", "rejected")
+        return self.status in DONE
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Fill:
     trade_id: str
     client_order_id: str
     symbol: str
-    side: str
+    side: Side
     qty: Decimal
     price: Decimal
     fee_quote: Decimal

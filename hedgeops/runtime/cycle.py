@@ -230,14 +230,12 @@ class Guard:
             return ("ActionFailed", f"the exchange refused: {exc}", False)
         return None
 
-    async def record(self, entry: JournalEntry | dict[str, Any]) -> None:
-        """Journal one entry under this cycle's envelope (time, fencing token, owner). A dict is the older
-        untyped entry, accepted until every call site passes an entry class (model/journal.py)."""
+    async def record(self, entry: JournalEntry) -> None:
+        """Journal one entry (model/journal.py) under this cycle's envelope: time, fencing token, owner."""
         token = self.lease.token if self.lease else None
         s = self.cycle.services
-        doc = entry if isinstance(entry, dict) else journal_doc(entry)
         await s.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token, "owner": s.owner,
-                                             **doc})
+                                             **journal_doc(entry)})
 
     def context(self, intent_key: str, markets: dict[str, MarketRules],
                 min_order: dict[str, Any] | None = None) -> ExecutionContext:

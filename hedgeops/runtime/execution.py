@@ -11,7 +11,7 @@ from typing import Any
 
 from hedgeops.api.hedgebook import OrderSummary, WorkingPlan
 from hedgeops.engine.common.ids import client_order_id
-from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
+from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected, Venue
 from hedgeops.model.journal import (
     CancelEntry,
@@ -25,7 +25,7 @@ from hedgeops.model.journal import (
     SkippedEntry,
 )
 from hedgeops.model.market import MarketRules
-from hedgeops.model.orders import OrderRequest, OrderState
+from hedgeops.model.orders import DONE, Liquidity, OrderRequest, OrderState, OrderStatus, OrderType, Side
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.locks import Lease
 
@@ -38,7 +38,7 @@ class IntentOrder:
 
     clientOrderId: str
     symbol: str
-    type: str  # maker | taker
+    type: Liquidity
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class ExecutionContext:
     venue: Venue
     lease: Lease
     still_held: Callable[[], Any]  # async () -> bool
-    record: Callable[[JournalEntry | dict[str, Any]], Any]  # async (entry) -> None; a dict until carry is typed
+    record: Callable[[JournalEntry], Any]  # async (entry) -> None
     markets: Mapping[str, MarketRules]
     min_order: Mapping[str, Decimal]
     write_intent: Callable[[dict[str, Any]], Any]  # async (intent) -> None: the write-ahead record of a plan
@@ -86,7 +86,7 @@ def summary_of(state: OrderState, order_type: str) -> OrderSummary:
                         state=state.status, feeQuote=state.fee_quote)
 
 
-async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> OrderState | None:
+async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: Liquidity) -> OrderState | None:
     """Place one order, fenced. A duplicate client id means it was placed before: adopt that order."""
     if not await ctx.still_held():
         await ctx.record(FailureEntry(reason="LeaseLost", clientOrderId=req.client_order_id))
@@ -108,16 +108,16 @@ async def submit(ctx: ExecutionContext, req: OrderRequest, order_type: str) -> O
     await ctx.record(OrderEntry(clientOrderId=state.client_order_id, symbol=state.symbol, side=state.side,
                                 amount=state.amount, orderType=order_type, price=req.price, status=state.status,
                                 filled=state.filled, outcome=outcome))
-    if state.status == "closed":
+    if state.status == OrderStatus.CLOSED:
         await ctx.record(fill_entry(state))
     return state
 
 
-def _request(o: PlannedOrder, amount: Decimal, order_type: OrderType, attempt: str, plan_id: str) -> OrderRequest:
+def _request(o: PlannedOrder, amount: Decimal, order_type: Liquidity, attempt: str, plan_id: str) -> OrderRequest:
     cid = client_order_id(plan_id, o.slot, attempt)
-    if order_type is OrderType.MAKER:
-        return OrderRequest(cid, o.symbol, o.side, amount, "limit", o.price, post_only=True)
-    return OrderRequest(cid, o.symbol, o.side, amount, "market")
+    if order_type is Liquidity.MAKER:
+        return OrderRequest(cid, o.symbol, o.side, amount, OrderType.LIMIT, o.price, post_only=True)
+    return OrderRequest(cid, o.symbol, o.side, amount, OrderType.MARKET)
 
 
 async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, maker_timeout_s: int,
@@ -128,26 +128,26 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
         planId=plan.plan_id, seq=plan.seq, urgency=plan.urgency.value, reason=plan.reason_code,
         reasons=tuple(r.message for r in plan.reasons), estCostQuote=plan.est_cost_quote,
         orders=tuple(PlanOrderEntry(clientOrderId=o.client_order_id, symbol=o.symbol, side=o.side, amount=o.amount,
-                                    type=o.type.value) for o in plan.orders),
+                                    type=o.type) for o in plan.orders),
         skipped=tuple(SkippedEntry(asset=s.asset, reason=s.reason) for s in plan.skipped)))
     deadline = now + timedelta(seconds=maker_timeout_s)
     # Written ahead of the first order: a process killed between two orders leaves the plan to its successor,
     # which finds what was sent by client id instead of planning the same sequence number again.
     await ctx.write_intent(IntentStore.doc(PlanIntent(
         plan.plan_id, plan.seq, now, deadline, plan.reason_code, plan.urgency.value,
-        (*(IntentOrder(o.clientOrderId, o.symbol, o.type) for o in earlier),
-         *(IntentOrder(o.client_order_id, o.symbol, o.type.value) for o in plan.orders)))))
+        (*(IntentOrder(o.clientOrderId, o.symbol, Liquidity(o.type)) for o in earlier),
+         *(IntentOrder(o.client_order_id, o.symbol, o.type) for o in plan.orders)))))
     summaries: list[OrderSummary] = []
     for o in plan.orders:
-        state = await submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type.value)
-        if state is None and o.type is OrderType.MAKER:
-            state = await submit(ctx, _request(o, o.amount, OrderType.TAKER, "t", plan.plan_id), "taker")
+        state = await submit(ctx, _request(o, o.amount, o.type, o.client_order_id[-1], plan.plan_id), o.type)
+        if state is None and o.type is Liquidity.MAKER:
+            state = await submit(ctx, _request(o, o.amount, Liquidity.TAKER, "t", plan.plan_id), Liquidity.TAKER)
             if state is not None:
-                summaries.append(summary_of(state, "taker"))
+                summaries.append(summary_of(state, Liquidity.TAKER))
                 continue
         if state is not None:
-            summaries.append(summary_of(state, o.type.value))
-    has_maker = any(s.type == "maker" for s in summaries)
+            summaries.append(summary_of(state, o.type))
+    has_maker = any(s.type == Liquidity.MAKER for s in summaries)
     return WorkingPlan(planId=plan.plan_id, seq=plan.seq, createdAt=now,
                        makerDeadline=deadline if has_maker else None,
                        reason=plan.reason_code, urgency=plan.urgency.value, orders=summaries)
@@ -161,7 +161,7 @@ async def progress_plan(
     deadline_passed = force_taker or (plan.makerDeadline is not None and now >= plan.makerDeadline)
     summaries: list[OrderSummary] = []
     for s in plan.orders:
-        if s.state in ("closed", "canceled", "rejected"):
+        if s.state in DONE:
             summaries.append(s)
             continue
         state = None if s.clientOrderId in open_ids and not deadline_passed else (
@@ -174,17 +174,18 @@ async def progress_plan(
             await ctx.record(CancelEntry(clientOrderId=s.clientOrderId, filled=state.filled,
                                          reason="MakerTimeout" if not force_taker else "Emergency"))
         summaries.append(summary_of(state, s.type))
-        if state.status == "canceled" and s.type == "maker":
+        if state.status == OrderStatus.CANCELED and s.type == Liquidity.MAKER:
             remaining = ctx.markets[s.symbol].round_amount(state.remaining)
             base = ctx.markets[s.symbol].base
             minimum = max(ctx.min_order.get(base, ZERO), ctx.markets[s.symbol].min_amount)
             if remaining >= minimum:
                 leg = int(s.clientOrderId[-3:-1])
-                req = OrderRequest(client_order_id(plan.planId, leg, "t"), s.symbol, s.side, remaining, "market")
-                taker = await submit(ctx, req, "taker")
+                req = OrderRequest(client_order_id(plan.planId, leg, "t"), s.symbol, Side(s.side), remaining,
+                                   OrderType.MARKET)
+                taker = await submit(ctx, req, Liquidity.TAKER)
                 if taker is not None:
-                    summaries.append(summary_of(taker, "taker"))
-        elif state.status == "closed":
+                    summaries.append(summary_of(taker, Liquidity.TAKER))
+        elif state.status == OrderStatus.CLOSED:
             await ctx.record(fill_entry(state))
     return plan.model_copy(update={"orders": summaries,
                                    "makerDeadline": None if deadline_passed else plan.makerDeadline})
@@ -194,7 +195,7 @@ async def halt_plan(ctx: ExecutionContext, plan: WorkingPlan) -> WorkingPlan:
     """The kill switch: cancel every order of the plan still resting; nothing is sent in their place."""
     summaries: list[OrderSummary] = []
     for s in plan.orders:
-        if s.state in ("closed", "canceled", "rejected"):
+        if s.state in DONE:
             summaries.append(s)
             continue
         state = await ctx.venue.cancel(s.clientOrderId, s.symbol)
@@ -212,7 +213,8 @@ async def recover_plan(ctx: ExecutionContext, intent: PlanIntent) -> WorkingPlan
     for o in intent.orders:
         cid = o.clientOrderId
         # A maker may have been refused and replaced by its taker, or timed out with the rest sent as taker.
-        candidates = [(cid, "taker")] if o.type == "taker" else [(cid, "maker"), (cid[:-1] + "t", "taker")]
+        candidates = ([(cid, Liquidity.TAKER)] if o.type is Liquidity.TAKER
+                      else [(cid, Liquidity.MAKER), (cid[:-1] + "t", Liquidity.TAKER)])
         for candidate, order_type in candidates:
             if candidate in seen:  # an earlier batch's maker and its taker fallback are both in the intent
                 continue
@@ -222,13 +224,14 @@ async def recover_plan(ctx: ExecutionContext, intent: PlanIntent) -> WorkingPlan
                 summaries.append(summary_of(state, order_type))
     await ctx.record(RecoveredEntry(planId=intent.planId, seq=intent.seq,
                                     found=tuple(s.clientOrderId for s in summaries)))
+    resting = any(s.type == Liquidity.MAKER for s in summaries)
     return WorkingPlan(planId=intent.planId, seq=intent.seq, createdAt=intent.createdAt,
-                       makerDeadline=intent.makerDeadline if any(s.type == "maker" for s in summaries) else None,
+                       makerDeadline=intent.makerDeadline if resting else None,
                        reason=intent.reason, urgency=intent.urgency, orders=summaries)
 
 
 def plan_done(plan: WorkingPlan) -> bool:
-    return all(s.state in ("closed", "canceled", "rejected") for s in plan.orders)
+    return all(s.state in DONE for s in plan.orders)
 
 
 def plan_cost(plan: WorkingPlan) -> Decimal:

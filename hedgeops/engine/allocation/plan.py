@@ -12,10 +12,11 @@ from decimal import Decimal
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.common.slicing import slice_qty
 from hedgeops.engine.hedge.gate import GateVerdict
-from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan, Skipped
+from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan, Skipped
 from hedgeops.engine.hedge.triggers import Reason, Urgency
 from hedgeops.model.book import OrderBook, walk
 from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Liquidity, Side
 
 ZERO = Decimal(0)
 MAX_ORDERS = 100
@@ -29,9 +30,9 @@ class AllocationOrder:
     batch: int
     asset: str
     symbol: str
-    side: str
+    side: Side
     amount: Decimal
-    type: OrderType
+    type: Liquidity
     est_price: Decimal
     client_order_id: str
 
@@ -66,15 +67,15 @@ class AllocationInputs:
     prices: Mapping[str, Decimal]
     books: Mapping[str, OrderBook]
     fees: Fees
-    order_type: OrderType
+    order_type: Liquidity
     min_trade_quote: Decimal
     max_order_quote: Decimal | None
 
 
-def _est_price(inp: AllocationInputs, asset: str, side: str, qty: Decimal) -> Decimal:
+def _est_price(inp: AllocationInputs, asset: str, side: Side, qty: Decimal) -> Decimal:
     """What the order is expected to average: the book walk when a book is known, else the mid."""
     book = inp.books.get(asset)
-    if book is not None and inp.order_type is OrderType.TAKER:
+    if book is not None and inp.order_type is Liquidity.TAKER:
         w = walk(book, side, qty)
         if w.average_price is not None:
             return w.average_price
@@ -88,7 +89,7 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
     value_of = {a: q * (Decimal(1) if a == inp.quote_asset else inp.prices.get(a, ZERO)) for a, q in holdings.items()}
     total = sum(value_of.values(), ZERO)
     skipped: list[Skipped] = []
-    wanted: list[tuple[str, str, Decimal]] = []
+    wanted: list[tuple[str, Side, Decimal]] = []
     for asset in sorted(set(targets) | set(holdings)):
         if asset == inp.quote_asset:
             continue
@@ -105,13 +106,13 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
             if qty != 0:
                 skipped.append(Skipped(asset, f"{abs(qty) * price:.2f} below the minimum trade"))
             continue
-        wanted.append((asset, "buy" if qty > 0 else "sell", abs(qty)))
-    sells = [w for w in wanted if w[1] == "sell"]
-    buys = [w for w in wanted if w[1] == "buy"]
-    rate = inp.fees.maker if inp.order_type is OrderType.MAKER else inp.fees.taker
+        wanted.append((asset, Side.towards(qty), abs(qty)))
+    sells = [w for w in wanted if w[1] == Side.SELL]
+    buys = [w for w in wanted if w[1] == Side.BUY]
+    rate = inp.fees.maker if inp.order_type is Liquidity.MAKER else inp.fees.taker
     cash = value_of.get(inp.quote_asset, ZERO)
-    cash += sum((q * _est_price(inp, a, "sell", q) * (1 - rate) for a, _, q in sells), ZERO)
-    need = sum((q * _est_price(inp, a, "buy", q) * (1 + rate) for a, _, q in buys), ZERO)
+    cash += sum((q * _est_price(inp, a, Side.SELL, q) * (1 - rate) for a, _, q in sells), ZERO)
+    need = sum((q * _est_price(inp, a, Side.BUY, q) * (1 + rate) for a, _, q in buys), ZERO)
     if need > cash and need > 0:
         scale = cash / need
         buys = [(a, s, inp.markets[a].round_amount(q * scale)) for a, s, q in buys]
@@ -130,7 +131,7 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
                 fees += part * est * rate
                 slippage += part * abs(est - inp.prices[asset])
                 slot = len(orders)
-                attempt = "m" if inp.order_type is OrderType.MAKER else "t"
+                attempt = "m" if inp.order_type is Liquidity.MAKER else "t"
                 orders.append(AllocationOrder(slot, batch, asset, market.symbol, side, part, inp.order_type, est,
                                               client_order_id(pid, slot, attempt)))
     return AllocationPlan(pid, seq, tuple(orders), tuple(skipped), total, fees, slippage)
@@ -154,9 +155,9 @@ def as_rebalance_plan(plan: AllocationPlan, quotes: Mapping[str, Quote], markets
     orders = []
     for o in plan.orders:
         price = None
-        if o.type is OrderType.MAKER:
+        if o.type is Liquidity.MAKER:
             q = quotes[o.asset]
-            price = markets[o.asset].passive_price(q.bid if o.side == "buy" else q.ask, o.side)
+            price = markets[o.asset].passive_price(q.bid if o.side == Side.BUY else q.ask, o.side)
         orders.append(PlannedOrder(o.slot, o.asset, o.symbol, o.side, o.amount, o.type, price, o.client_order_id,
                                    o.est_price))
     return RebalancePlan(plan.plan_id, plan.seq, now, urgency, (reason,), tuple(orders), plan.skipped,

@@ -18,10 +18,11 @@ from hedgeops.engine.allocation.plan import AllocationInputs, as_rebalance_plan,
 from hedgeops.engine.allocation.weights import AllocationDecision, decide_allocation
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.hedge.gate import DayUsage, GateVerdict, gate
-from hedgeops.engine.hedge.planner import OrderType, RebalancePlan
+from hedgeops.engine.hedge.planner import RebalancePlan
 from hedgeops.engine.hedge.triggers import Reason, Urgency
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Liquidity
 
 ZERO = Decimal(0)
 
@@ -68,9 +69,9 @@ class AllocationStep:
         return self.decision.action == "Exit"
 
 
-def order_type(policy: RebalancePolicySpec, exit_all: bool) -> OrderType:
+def order_type(policy: RebalancePolicySpec, exit_all: bool) -> Liquidity:
     style = policy.execution.emergency if exit_all else policy.execution.normal
-    return OrderType.MAKER if style is OrderStyle.MAKER else OrderType.TAKER
+    return Liquidity.MAKER if style is OrderStyle.MAKER else Liquidity.TAKER
 
 
 def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: AllocationMemory, controls: Controls,
@@ -87,7 +88,7 @@ def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: Alloca
     if decision.action == "Hold" or obs.working:
         return AllocationStep(prices, values, decision, None, None)
     kind = order_type(policy, exit_all)
-    if kind is OrderType.TAKER and obs.books is None:  # the cost forecast walks the book (a maker pays no slippage)
+    if kind is Liquidity.TAKER and obs.books is None:  # the cost forecast walks the book (a maker pays no slippage)
         return AllocationStep(prices, values, decision, None, None, needs_books=True)
     inputs = AllocationInputs(obs.quote, obs.markets, prices, obs.books or {}, obs.fees, kind,
                               policy.allocation.minTradeQuote, policy.execution.maxOrderQuote)

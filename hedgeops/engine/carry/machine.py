@@ -27,6 +27,7 @@ from hedgeops.engine.carry.rules import (
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.common.redlines import check_leverage, check_stop
 from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
 MAX_COMPLETE_ATTEMPTS = 2
@@ -39,7 +40,7 @@ class LegOrder:
 
     leg: str  # spot | perp
     symbol: str
-    side: str
+    side: Side
     qty: Decimal
     reduce_only: bool
     client_order_id: str
@@ -117,7 +118,7 @@ def book_funding(state: CarryState, amount: Decimal) -> CarryState:
                    negative_funding_streak=streak)
 
 
-def _orders(state: CarryState, inp: Inputs, legs: list[tuple[str, str, Decimal, bool]]) -> tuple[CarryState,
+def _orders(state: CarryState, inp: Inputs, legs: list[tuple[str, Side, Decimal, bool]]) -> tuple[CarryState,
                                                                                                tuple[Action, ...]]:
     """Orders of one plan with deterministic client ids; the plan sequence advances once."""
     pid = plan_id(inp.uid, state.seq + 1)
@@ -137,8 +138,8 @@ def _close(state: CarryState, inp: Inputs, reason: str, message: str) -> Step:
         return Step(closing, reason, message, (CancelAll(),))
     a, m = inp.account, inp.market
     closing, orders = _orders(closing, inp, [
-        ("spot", "sell", m.spot.round_amount(a.spot_qty), False),
-        ("perp", "buy" if a.perp_qty < 0 else "sell", m.perp.round_amount(abs(a.perp_qty)), True),
+        ("spot", Side.SELL, m.spot.round_amount(a.spot_qty), False),
+        ("perp", Side.towards(-a.perp_qty), m.perp.round_amount(abs(a.perp_qty)), True),
     ])
     return Step(closing, reason, message, orders)
 
@@ -190,7 +191,7 @@ def _idle(state: CarryState, inp: Inputs) -> Step:
     opening = replace(state, phase=Phase.OPENING, target_qty=qty, complete_attempts=0,
                       negative_funding_streak=0,
                       ledger=CarryLedger(capital_quote=qty * ask + margin_needed))
-    opening, orders = _orders(opening, inp, [("spot", "buy", qty, False), ("perp", "sell", qty, False)])
+    opening, orders = _orders(opening, inp, [("spot", Side.BUY, qty, False), ("perp", Side.SELL, qty, False)])
     transfers: tuple[Action, ...] = (Transfer("derivatives", gap),) if gap > 0 else ()
     return Step(opening, "Entry", f"funding {m.funding_rate:.4%}: long {qty} spot, short {qty} perp",
                 transfers + orders)
@@ -225,8 +226,8 @@ def _opening(state: CarryState, inp: Inputs) -> Step:
     if still_valid.ok and inp.halt is None and state.complete_attempts < MAX_COMPLETE_ATTEMPTS:
         nxt = replace(state, complete_attempts=state.complete_attempts + 1)
         nxt, orders = _orders(nxt, inp, [
-            ("spot", "buy", m.spot.round_amount(state.target_qty - spot), False),
-            ("perp", "sell", m.perp.round_amount(state.target_qty - perp), False),
+            ("spot", Side.BUY, m.spot.round_amount(state.target_qty - spot), False),
+            ("perp", Side.SELL, m.perp.round_amount(state.target_qty - perp), False),
         ])
         if orders:
             return Step(nxt, "CompleteLegs", f"legs unequal (spot {spot}, perp {a.perp_qty}): completing", orders)
@@ -250,8 +251,8 @@ def _margin_actions(state: CarryState, inp: Inputs, ratio: Decimal, pnl: Decimal
         cut = m.perp.round_amount(abs(a.perp_qty) - keep)
         transfers: tuple[Action, ...] = (Transfer("derivatives", amount),) if amount > 0 else ()
         nxt = replace(state, target_qty=keep)
-        nxt, orders = _orders(nxt, inp, [("spot", "sell", m.spot.round_amount(cut), False),
-                                         ("perp", "buy", cut, True)])
+        nxt, orders = _orders(nxt, inp, [("spot", Side.SELL, m.spot.round_amount(cut), False),
+                                         ("perp", Side.BUY, cut, True)])
         return Step(nxt, "MarginShortfall", f"margin ratio {ratio:.2f} and only {a.free_quote:.2f} free: "
                     f"reducing both legs by {cut}", transfers + orders)
     compound = spec.rebalance.compoundMarginRatio
@@ -264,7 +265,7 @@ def _margin_actions(state: CarryState, inp: Inputs, ratio: Decimal, pnl: Decimal
                   m.perp.round_amount(excess / (ask * (1 + 1 / spec.leverage))))
         if add >= max(m.spot.min_amount, m.perp.min_amount):
             nxt = replace(state, target_qty=state.target_qty + add)
-            nxt, orders = _orders(nxt, inp, [("spot", "buy", add, False), ("perp", "sell", add, False)])
+            nxt, orders = _orders(nxt, inp, [("spot", Side.BUY, add, False), ("perp", Side.SELL, add, False)])
             return Step(nxt, "Compound", f"margin ratio {ratio:.2f}: moving profit to spot, adding {add} per leg",
                         (Transfer("spot", add * ask), *orders))
     return None
@@ -294,9 +295,9 @@ def _open(state: CarryState, inp: Inputs) -> Step:
         want = -a.spot_qty  # the perp follows the spot leg: it is the one that can be trimmed either way
         qty = m.perp.round_amount(abs(want - a.perp_qty))
         if qty >= m.perp.min_amount:
-            side = "buy" if want > a.perp_qty else "sell"
+            side = Side.towards(want - a.perp_qty)
             nxt = replace(state, phase=Phase.REBALANCING)
-            nxt, orders = _orders(nxt, inp, [("perp", side, qty, side == "buy")])
+            nxt, orders = _orders(nxt, inp, [("perp", side, qty, side == Side.BUY)])
             return Step(nxt, "LegDeviation", f"legs differ by {dev:.2%}: {side} {qty} perp", orders)
     return Step(replace(state, phase=Phase.OPEN), "Holding", "carrying")
 

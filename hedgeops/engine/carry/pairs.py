@@ -19,7 +19,7 @@ from hedgeops.engine.carry.intent import CarryIntent
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.machine import CarryState, Transfer
 from hedgeops.engine.carry.rules import margin_ratio, next_funding_time
-from hedgeops.model.orders import OrderState
+from hedgeops.model.orders import OrderState, Side
 
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
@@ -62,7 +62,7 @@ class PairMemory:
         """Book a fill: the ledger learns it, the spot wallet pays for spot, the collateral takes perp PnL."""
         if order.filled <= 0 or order.average is None:
             return
-        signed = order.filled if order.side == "buy" else -order.filled
+        signed = order.filled if order.side == Side.BUY else -order.filled
         before = self.state.ledger.perp.realized
         self.state = replace(self.state, ledger=self.state.ledger.apply_fill(leg, signed, order.average,
                                                                              order.fee_quote))

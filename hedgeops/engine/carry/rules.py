@@ -10,6 +10,7 @@ from decimal import Decimal
 from hedgeops.api.funding import FundingArbitrageSpec
 from hedgeops.model.book import OrderBook, depth_within, walk
 from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
 FUNDING_INTERVAL = timedelta(hours=8)
@@ -90,7 +91,7 @@ def liquidity_ok(spec: FundingArbitrageSpec, market: CarryMarket, qty: Decimal) 
     """Both books deep enough near the touch, and buying spot / selling perp `qty` slips at most
     maxSlippageRatio (liquidity guard: depth, slippage, wicks)."""
     guard = spec.liquidity
-    for name, book, side in (("spot", market.spot_book, "buy"), ("perp", market.perp_book, "sell")):
+    for name, book, side in (("spot", market.spot_book, Side.BUY), ("perp", market.perp_book, Side.SELL)):
         depth = depth_within(book, side, guard.maxSlippageRatio)
         if depth < guard.minDepthQuote:
             return Check(False, "ThinBook", f"{name} depth {depth:.0f} < {guard.minDepthQuote}")

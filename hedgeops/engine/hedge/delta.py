@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
 from hedgeops.engine.common.errors import DeltaCalculationError
+from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
 
@@ -39,7 +40,7 @@ class WorkingOrder:
 
     symbol: str
     asset: str
-    side: str
+    side: Side
     remaining: Decimal
 
 
@@ -62,7 +63,7 @@ def asset_deltas(positions: Iterable[DeltaPosition], working: Iterable[WorkingOr
         for o in working:
             if o.remaining < 0:
                 raise DeltaCalculationError(f"{o.symbol}: negative remaining amount {o.remaining}")
-            signed = o.remaining if o.side == "buy" else -o.remaining
+            signed = o.remaining if o.side == Side.BUY else -o.remaining
             out[o.asset] = out.get(o.asset, ZERO) + signed
     return out
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from hedgeops.api.policy import OrderStyle, RebalanceTo
 from hedgeops.engine.common.ids import client_order_id, plan_id
@@ -16,15 +15,14 @@ from hedgeops.engine.hedge.bands import Thresholds
 from hedgeops.engine.hedge.exposure import AssetExposure, BookExposure
 from hedgeops.engine.hedge.triggers import Reason, TriggerDecision, Urgency
 from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Liquidity, Side
 
 ZERO = Decimal(0)
 
 
-class OrderType(StrEnum):
-    """maker: post-only limit at the touch; taker: market order."""
-
-    MAKER = "maker"
-    TAKER = "taker"
+# A plan's order type is its liquidity: maker (a post-only limit at the touch) or taker (a market order). The
+# planner's older name, kept for the tests and benches that import it from here.
+OrderType = Liquidity
 
 
 @dataclass(frozen=True)
@@ -34,16 +32,16 @@ class PlannedOrder:
     slot: int
     asset: str
     symbol: str
-    side: str
+    side: Side
     amount: Decimal
-    type: OrderType
+    type: Liquidity
     price: Decimal | None
     client_order_id: str
     est_price: Decimal
 
     @property
     def signed_amount(self) -> Decimal:
-        return self.amount if self.side == "buy" else -self.amount
+        return self.side.signed(self.amount)
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def plan_rebalance(
     """The plan for one decision. Assets without a leg, a market or a quote are skipped with a reason."""
     pid = plan_id(book_uid, seq)
     style = inputs.emergency_style if decision.urgency is Urgency.EMERGENCY else inputs.normal_style
-    order_type = OrderType.MAKER if style is OrderStyle.MAKER else OrderType.TAKER
+    order_type = Liquidity.MAKER if style is OrderStyle.MAKER else Liquidity.TAKER
     orders: list[PlannedOrder] = []
     skipped: list[Skipped] = []
     cost = ZERO
@@ -156,17 +154,16 @@ def plan_rebalance(
             # Seed 001's maximum adjustment: trade the cap now, the rest on later cycles.
             qty = market.round_amount(cap).copy_sign(qty)
             skipped.append(Skipped(a.asset, f"clipped to maxOrder {cap}: the rest trades on later cycles"))
-        side = "buy" if qty > 0 else "sell"
-        touch = quote.bid if side == "buy" else quote.ask
-        far = quote.ask if side == "buy" else quote.bid
-        price = market.passive_price(touch, side) if order_type is OrderType.MAKER else None
+        side = Side.towards(qty)
+        touch, far = (quote.bid, quote.ask) if side == Side.BUY else (quote.ask, quote.bid)
+        price = market.passive_price(touch, side) if order_type is Liquidity.MAKER else None
         est = price if price is not None else far
-        rate = inputs.fees.maker if order_type is OrderType.MAKER else inputs.fees.taker
+        rate = inputs.fees.maker if order_type is Liquidity.MAKER else inputs.fees.taker
         for part in slice_qty(abs(qty), est, inputs.max_order_quote, market, minimum):
             cost += part * est * rate
             # Client ids number the plan's orders in order (a slot, not the book's leg): slices need their own.
             slot = len(orders)
             orders.append(PlannedOrder(slot, a.asset, symbol, side, part, order_type, price,
-                                       client_order_id(pid, slot, "m" if order_type is OrderType.MAKER else "t"),
+                                       client_order_id(pid, slot, "m" if order_type is Liquidity.MAKER else "t"),
                                        est))
     return RebalancePlan(pid, seq, now, decision.urgency, decision.reasons, tuple(orders), tuple(skipped), cost)

@@ -11,7 +11,7 @@ from typing import Any
 
 from hedgeops.engine.maker.decide import MakerLedger
 from hedgeops.engine.maker.quotes import Resting
-from hedgeops.model.orders import OrderState
+from hedgeops.model.orders import OrderState, Side, parse_enum
 
 ZERO = Decimal(0)
 
@@ -22,7 +22,7 @@ def known_of(state: OrderState) -> dict[str, Any]:
             "amount": str(state.amount), "filled": "0", "feeQuote": "0"}
 
 
-def intended(client_order_id: str, side: str, price: Decimal, amount: Decimal) -> dict[str, Any]:
+def intended(client_order_id: str, side: Side, price: Decimal, amount: Decimal) -> dict[str, Any]:
     """An order a killed process sent (from its write-ahead intent): ours, with nothing booked of it yet."""
     return {"clientOrderId": client_order_id, "side": side, "price": str(price), "amount": str(amount),
             "filled": "0", "feeQuote": "0"}
@@ -51,6 +51,6 @@ class Book:
 
     def resting(self, open_ids: Container[str]) -> list[Resting]:
         """Our orders still open on the venue, with what remains of each."""
-        return [Resting(cid, str(k["side"]), Decimal(str(k["price"])),
+        return [Resting(cid, parse_enum(Side, k["side"], f"status order {cid} side"), Decimal(str(k["price"])),
                         Decimal(str(k["amount"])) - Decimal(str(k["filled"])))
                 for cid, k in self.known.items() if cid in open_ids]

@@ -12,6 +12,7 @@ from hedgeops.api.marketmaker import MarketMakerSpec
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.maker.decide import CLOSE_LEG, MakerDecision, MakerOrder
 from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import Side
 
 
 def decide_close_all(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cycle: int, now: datetime,
@@ -26,7 +27,7 @@ def decide_close_all(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cyc
         left = f"; {position} left, below the minimum order {rules.min_amount}" if position != 0 else ""
         return MakerDecision("ClosedAll", f"flat{left}: quoting nothing while hedgeops.io/close-all is set",
                              cancel_all=True, finished=finished)
-    side = "sell" if position > 0 else "buy"
+    side = Side.towards(-position)
     close = MakerOrder(side, amount, client_order_id(plan_id(uid, cycle), CLOSE_LEG, "t"))
     return MakerDecision("CloseAll", f"hedgeops.io/close-all is set: quotes cancelled, position {position} closed "
                          f"at market ({side} {amount}, reduce-only)", cancel_all=True, close=close,

@@ -14,6 +14,7 @@ from hedgeops.engine.common.pnl import LegBook
 from hedgeops.engine.common.redlines import check_not_averaging_down, check_stop
 from hedgeops.engine.maker.quotes import MakerQuote, ladder
 from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
 CLOSE_LEG = 99
@@ -25,17 +26,17 @@ class PositionAction:
 
     kind: str  # None | Reduce | RiskClose
     qty: Decimal = ZERO  # units to trade, positive
-    side: str = ""
+    side: Side | None = None  # None when there is nothing to do
 
 
 def position_action(position: Decimal, target: Decimal, threshold: Decimal, max_position: Decimal) -> PositionAction:
     """The seed's table: inside target ± threshold nothing; beyond it reduce only the excess over the
     threshold line; beyond maxPosition risk-close down to maxPosition."""
     if abs(position) > max_position:
-        return PositionAction("RiskClose", abs(position) - max_position, "sell" if position > 0 else "buy")
+        return PositionAction("RiskClose", abs(position) - max_position, Side.towards(-position))
     excess = position - target
     if abs(excess) > threshold:
-        return PositionAction("Reduce", abs(excess) - threshold, "sell" if excess > 0 else "buy")
+        return PositionAction("Reduce", abs(excess) - threshold, Side.towards(-excess))
     return PositionAction("None")
 
 
@@ -48,11 +49,11 @@ class MakerLedger:
     bought: Decimal = ZERO
     sold: Decimal = ZERO
 
-    def apply_fill(self, side: str, qty: Decimal, price: Decimal, fee_quote: Decimal) -> MakerLedger:
-        signed = qty if side == "buy" else -qty
-        return replace(self, inventory=self.inventory.fill(signed, price), fees_quote=self.fees_quote + fee_quote,
-                       bought=self.bought + (qty if side == "buy" else ZERO),
-                       sold=self.sold + (qty if side == "sell" else ZERO))
+    def apply_fill(self, side: Side, qty: Decimal, price: Decimal, fee_quote: Decimal) -> MakerLedger:
+        buy = side == Side.BUY
+        return replace(self, inventory=self.inventory.fill(qty if buy else -qty, price),
+                       fees_quote=self.fees_quote + fee_quote, bought=self.bought + (qty if buy else ZERO),
+                       sold=self.sold + (ZERO if buy else qty))
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -67,7 +68,7 @@ class MakerLedger:
 class MakerOrder:
     """A market order that reduces the position (reduce-only)."""
 
-    side: str
+    side: Side
     amount: Decimal
     client_order_id: str
 
@@ -99,7 +100,7 @@ def decide_maker(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cycle: 
     pid = plan_id(uid, cycle)
     close_id = client_order_id(pid, CLOSE_LEG, "t")
     if position != 0:
-        flat_side = "sell" if position > 0 else "buy"
+        flat_side = Side.towards(-position)
         if unrealized_pnl <= spec.stopLossQuote:
             return MakerDecision("StopLoss", f"unrealised {unrealized_pnl:.4f} ≤ {spec.stopLossQuote}: cancel all, "
                                  "close at market, carry on", True,
@@ -112,11 +113,11 @@ def decide_maker(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cycle: 
     close = None
     refused: RedLineError | None = None
     after = position
-    if action.kind != "None":
+    if action.kind != "None" and action.side is not None:
         qty = rules.round_amount_up(action.qty)
         qty = min(qty, rules.round_amount(abs(position))) if action.kind == "RiskClose" else qty
         if qty >= rules.min_amount:
-            signed = qty if action.side == "buy" else -qty
+            signed = action.side.signed(qty)
             try:
                 # With a target off zero, the line's order can add to the position (long 0.1 below a 0.3
                 # target buys): never while that position is losing.

@@ -9,6 +9,7 @@ from decimal import Decimal
 from hedgeops.api.marketmaker import MarketMakerSpec
 from hedgeops.engine.common.redlines import increases
 from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -18,7 +19,7 @@ ONE = Decimal(1)
 class MakerQuote:
     """One resting post-only quote: layer 0 is nearest the mid."""
 
-    side: str
+    side: Side
     layer: int
     price: Decimal
     amount: Decimal
@@ -32,9 +33,9 @@ def skew_ratio(spec: MarketMakerSpec, position: Decimal) -> Decimal:
     return spec.inventorySkew * spec.spreadRatio * lean
 
 
-def _capacity(spec: MarketMakerSpec, position: Decimal, side: str) -> Decimal:
+def _capacity(spec: MarketMakerSpec, position: Decimal, side: Side) -> Decimal:
     """Units a side may still fill before the position crosses its threshold line (target ± threshold)."""
-    if side == "buy":
+    if side == Side.BUY:
         return spec.targetPosition + spec.positionThreshold - position
     return position - (spec.targetPosition - spec.positionThreshold)
 
@@ -50,8 +51,9 @@ def ladder(spec: MarketMakerSpec, rules: MarketRules, bid: Decimal, ask: Decimal
     if amount < rules.min_amount:
         return ()
     out: list[MakerQuote] = []
-    for side in ("buy", "sell"):
-        signed = amount if side == "buy" else -amount
+    for side in Side:
+        signed = side.signed(amount)
+        buy = side == Side.BUY
         if unrealized_pnl < 0 and position != 0 and increases(position, signed):
             continue
         room = _capacity(spec, position, side)
@@ -59,9 +61,9 @@ def ladder(spec: MarketMakerSpec, rules: MarketRules, bid: Decimal, ask: Decimal
             if amount * (layer + 1) > room:
                 break
             step = spec.spreadRatio * (layer + 1)
-            raw = center * (1 - step) if side == "buy" else center * (1 + step)
+            raw = center * (1 - step) if buy else center * (1 + step)
             # Post-only must never cross: a skewed bid stays below the ask, a skewed ask above the bid.
-            raw = min(raw, ask - rules.price_step) if side == "buy" else max(raw, bid + rules.price_step)
+            raw = min(raw, ask - rules.price_step) if buy else max(raw, bid + rules.price_step)
             out.append(MakerQuote(side, layer, rules.passive_price(raw, side), amount))
     return tuple(out)
 
@@ -71,7 +73,7 @@ class Resting:
     """A quote the venue holds for us."""
 
     client_order_id: str
-    side: str
+    side: Side
     price: Decimal
     amount: Decimal
 

@@ -10,12 +10,34 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
+from hedgeops.exchange.venue import FinalVenueError
 from hedgeops.model.market import MarketRules, Quote
-from hedgeops.model.orders import Fill, OrderState, Position
+from hedgeops.model.orders import Fill, Liquidity, OrderState, OrderStatus, OrderType, Position, Side, parse_enum
+from hedgeops.model.vocabulary import E
 
 ZERO = Decimal(0)
-_STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "cancelled": "canceled",
-           "expired": "canceled", "rejected": "rejected"}
+# ccxt's order statuses in ours; a status it does not unify (or none) is read as still open, as before.
+_STATUS = {s.value: s for s in OrderStatus} | {"cancelled": OrderStatus.CANCELED, "expired": OrderStatus.CANCELED}
+# ccxt's order types in ours: an exchange's own time-in-force names that ccxt passes through are limits
+# (OKX's post_only, fok, ioc) or market (OKX's optimal_limit_ioc); no type at all is a limit, as before.
+_TYPE = {t.value: t for t in OrderType} | {"post_only": OrderType.LIMIT, "fok": OrderType.LIMIT,
+                                           "ioc": OrderType.LIMIT, "optimal_limit_ioc": OrderType.MARKET}
+
+
+def _enum(cls: type[E], value: Any, what: str) -> E:
+    """The exchange's text as our enum; anything unknown is a final venue error naming it (a condition on the
+    object, never a guess)."""
+    try:
+        return parse_enum(cls, value, what)
+    except ValueError as exc:
+        raise FinalVenueError(f"unexpected answer from the exchange: {exc}") from None
+
+
+def _order_type(value: Any, what: str) -> OrderType:
+    if value is None or value == "":
+        return OrderType.LIMIT
+    known = _TYPE.get(str(value).lower())
+    return known if known is not None else _enum(OrderType, value, what)
 
 
 def dec(x: Any, default: Decimal = ZERO) -> Decimal:
@@ -70,8 +92,9 @@ def _fee_quote(fee: Mapping[str, Any] | None, price: Decimal | None, market: Map
 def fill(t: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> Fill:
     price = dec(t.get("price"))
     return Fill(str(t.get("id")), str((t.get("info") or {}).get("clOrdId") or t.get("order") or ""), str(t["symbol"]),
-                str(t["side"]), dec(t.get("amount")) * contract_size, price, _fee_quote(t.get("fee"), price, market),
-                t.get("takerOrMaker") == "maker", _at(t.get("timestamp")))
+                _enum(Side, t["side"], f"trade {t.get('id')} side"), dec(t.get("amount")) * contract_size, price,
+                _fee_quote(t.get("fee"), price, market), t.get("takerOrMaker") == Liquidity.MAKER,
+                _at(t.get("timestamp")))
 
 
 def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[str, Any]) -> OrderState:
@@ -79,11 +102,12 @@ def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[st
     amount = dec(o.get("amount")) * contract_size
     filled = dec(o.get("filled")) * contract_size
     average = dec(o.get("average")) or None
-    status = _STATUS.get(str(o.get("status")), "open")
+    status = _STATUS.get(str(o.get("status")).lower(), OrderStatus.OPEN)
     post_only = bool(o.get("postOnly")) or o.get("timeInForce") == "PO"
-    return OrderState(str(o.get("clientOrderId") or o.get("id")), str(o["symbol"]), str(o["side"]), amount, filled,
+    cid = str(o.get("clientOrderId") or o.get("id"))
+    return OrderState(cid, str(o["symbol"]), _enum(Side, o["side"], f"order {cid} side"), amount, filled,
                       dec(o.get("price")) or None, average, status, _fee_quote(o.get("fee"), average, market),
-                      str(o.get("type") or "limit"), post_only)
+                      _order_type(o.get("type"), f"order {cid} type"), post_only)
 
 
 def quote_volume(t: Mapping[str, Any], market: Mapping[str, Any]) -> Decimal:

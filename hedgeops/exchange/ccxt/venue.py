@@ -26,7 +26,15 @@ from hedgeops.exchange.venue import (
 )
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules, Quote
-from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
+from hedgeops.model.orders import (
+    AccountSnapshot,
+    CarryCandidate,
+    Fill,
+    FundingPayment,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+)
 
 T = TypeVar("T")
 ZERO = Decimal(0)
@@ -255,14 +263,14 @@ class CcxtVenue:
         found = await self.order(order.client_order_id, order.symbol)
         if found is None:  # accepted but not yet visible: report what was sent
             return OrderState(order.client_order_id, order.symbol, order.side, order.amount, ZERO, order.price, None,
-                              "open", ZERO, order.type, order.post_only)
+                              OrderStatus.OPEN, ZERO, order.type, order.post_only)
         return self._accepted(found)
 
     @staticmethod
     def _accepted(state: OrderState) -> OrderState:
         # A post-only order that would cross is accepted and cancelled at once by OKX, Bybit and others:
         # to the caller that is a refusal, so it can go taker now instead of waiting for a fill that never comes.
-        if state.post_only and state.status in ("canceled", "rejected") and state.filled == 0:
+        if state.post_only and state.status in (OrderStatus.CANCELED, OrderStatus.REJECTED) and state.filled == 0:
             raise OrderRejected(f"post-only {state.side} {state.symbol} at {state.price} would have crossed; "
                                 "the venue cancelled it")
         return state

@@ -22,7 +22,7 @@ from hedgeops.exchange.emulator.state import Account, Emulator
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS, OKX_SWAPS, OkxInstrument
 from hedgeops.exchange.paper.account import InsufficientFunds
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderRejected
-from hedgeops.model.orders import OrderRequest, OrderState
+from hedgeops.model.orders import OrderRequest, OrderState, OrderStatus, OrderType, Side, parse_enum
 
 ZERO = Decimal(0)
 PUBLIC = ("/api/v5/public/", "/api/v5/market/")
@@ -343,8 +343,12 @@ class EmulatorApp:
             inst = _inst(body.get("instId"))
             if cl and not CLORDID.match(cl):
                 raise OkxError("51000", "Parameter clOrdId error")
-            side, ord_type = str(body.get("side")), str(body.get("ordType"))
-            if side not in ("buy", "sell") or ord_type not in ("market", "limit", "post_only", "ioc"):
+            ord_type = str(body.get("ordType"))
+            try:  # the wire's text as our enums: OKX's four order types are a market order or a limit
+                side = parse_enum(Side, body.get("side"), "side")
+            except ValueError:
+                raise OkxError("51000", "Parameter side/ordType error") from None
+            if ord_type not in ("market", "limit", "post_only", "ioc"):
                 raise OkxError("51000", "Parameter side/ordType error")
             sz = _dec(body.get("sz"), "sz")
             if sz <= 0 or (sz / inst.lot_sz) != (sz / inst.lot_sz).to_integral_value():
@@ -363,7 +367,8 @@ class EmulatorApp:
             if cl in acct.ord_ids:
                 raise OkxError("51016", "Duplicated clOrdId")
             reduce = str(body.get("reduceOnly", "false")).lower() == "true"
-            req = OrderRequest(cl, inst.symbol, side, inst.to_base(sz), "market" if ord_type == "market" else "limit",
+            req = OrderRequest(cl, inst.symbol, side, inst.to_base(sz),
+                               OrderType.MARKET if ord_type == "market" else OrderType.LIMIT,
                                px, post_only=ord_type == "post_only", reduce_only=reduce)
             ord_id = self.emu.next_ord_id()
             acct.ord_ids[cl], acct.by_ord_id[ord_id] = ord_id, cl
@@ -376,7 +381,8 @@ class EmulatorApp:
                     paper = acct.venue.account
                     rejected = paper.orders[cl]
                     paper.orders[cl] = OrderState(cl, rejected.symbol, rejected.side, rejected.amount, ZERO,
-                                                  rejected.price, None, "canceled", ZERO, "limit", True)
+                                                  rejected.price, None, OrderStatus.CANCELED, ZERO, OrderType.LIMIT,
+                                                  True)
                 else:
                     del acct.ord_ids[cl], acct.by_ord_id[ord_id]
                     code = ("51008" if isinstance(exc, InsufficientFunds) else "51169" if "reduce" in str(exc)

@@ -13,7 +13,7 @@ from hedgeops.exchange.marketdata.replay import Bar
 from hedgeops.exchange.venue import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from hedgeops.model.book import OrderBook, walk
 from hedgeops.model.market import Fees, MarketRules, Quote
-from hedgeops.model.orders import Fill, OrderRequest, OrderState, Position
+from hedgeops.model.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType, Position, Side, parse_enum
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -97,22 +97,28 @@ class PaperAccount:
         if req.client_order_id in self.orders:
             raise DuplicateClientOrderId(req.client_order_id)
         rules = self.rules(req.symbol)
-        problem = self._check(req, rules)
+        try:  # the boundary: a request's side and type as our enums (a caller's text is parsed here)
+            req = replace(req, side=parse_enum(Side, req.side, "side"), type=parse_enum(OrderType, req.type, "type"))
+        except ValueError as exc:
+            problem: str | None = f"bad order: {exc}"
+        else:
+            problem = self._check(req, rules)
         if problem:
-            self.orders[req.client_order_id] = self._state(req, "rejected")
+            self.orders[req.client_order_id] = self._state(req, OrderStatus.REJECTED)
             raise OrderRejected(problem)
-        far = quote.ask if req.side == "buy" else quote.bid
-        crosses = req.type == "market" or (req.price is not None and (
-            req.price >= quote.ask if req.side == "buy" else req.price <= quote.bid))
+        buy = req.side == Side.BUY
+        far = quote.ask if buy else quote.bid
+        crosses = req.type == OrderType.MARKET or (req.price is not None and (
+            req.price >= quote.ask if buy else req.price <= quote.bid))
         if crosses and req.post_only:
-            self.orders[req.client_order_id] = self._state(req, "rejected")
+            self.orders[req.client_order_id] = self._state(req, OrderStatus.REJECTED)
             raise OrderRejected(f"post-only {req.side} at {req.price} would cross {far}")
         if margin is not None:
             short = self._funds_problem(req, far if crosses else req.price or far, margin)
             if short:
-                self.orders[req.client_order_id] = self._state(req, "rejected")
+                self.orders[req.client_order_id] = self._state(req, OrderStatus.REJECTED)
                 raise InsufficientFunds(short)
-        state = self._state(req, "open")
+        state = self._state(req, OrderStatus.OPEN)
         if not crosses:
             self.orders[req.client_order_id] = state
             self._resting[req.client_order_id] = _Resting(state, now, now)
@@ -125,40 +131,38 @@ class PaperAccount:
             price = w.average_price if w.average_price is not None else far
         qty = rules.round_amount(qty * self.fill_ratio())
         if qty <= 0:
-            state = replace(state, status="canceled")
+            state = replace(state, status=OrderStatus.CANCELED)
             self.orders[req.client_order_id] = state
             return state
         done = self._fill(state, price, self.fees.taker, qty, now, maker=False)
         if done.filled < done.amount:  # a taker's unfilled rest is cancelled, as an exchange's IOC/market does
-            done = replace(done, status="canceled")
+            done = replace(done, status=OrderStatus.CANCELED)
             self.orders[req.client_order_id] = done
         return done
 
     def _check(self, req: OrderRequest, rules: MarketRules) -> str | None:
-        if req.side not in ("buy", "sell"):
-            return f"bad side {req.side!r}"
         if req.amount <= 0 or rules.round_amount(req.amount) != req.amount:
             return f"amount {req.amount} is not a positive multiple of {rules.amount_step}"
         if req.amount < rules.min_amount:
             return f"amount {req.amount} below minimum {rules.min_amount}"
-        if req.type == "limit" and (req.price is None or req.price <= 0):
+        if req.type == OrderType.LIMIT and (req.price is None or req.price <= 0):
             return "limit order needs a positive price"
         if req.reduce_only:
             pos = self._positions.get(req.symbol, _PositionBook()).qty
-            if pos == 0 or (pos > 0) == (req.side == "buy") or req.amount > abs(pos):
+            if pos == 0 or (pos > 0) == (req.side == Side.BUY) or req.amount > abs(pos):
                 return "reduce-only order would not reduce the position"
         return None
 
     def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck) -> str | None:
         rules = self.rules(req.symbol)
         if is_spot(req.symbol):
-            if req.side == "sell":
+            if req.side == Side.SELL:
                 have = self.assets.get(rules.base, ZERO)
                 return None if have >= req.amount else f"insufficient {rules.base} balance: {have} < {req.amount}"
             need = req.amount * price * (ONE + self.fees.taker)
             return None if self.quote_balance >= need else f"insufficient {rules.quote}: {need} needed"
         pos = self._positions.get(req.symbol, _PositionBook()).qty
-        signed = req.amount if req.side == "buy" else -req.amount
+        signed = req.side.signed(req.amount)
         if abs(pos + signed) <= abs(pos):
             return None  # reducing never needs margin
         used = sum((abs(p.qty) * margin.marks.get(s, p.entry) / margin.leverage.get(s, DEFAULT_LEVERAGE)
@@ -171,24 +175,24 @@ class PaperAccount:
         return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
 
     @staticmethod
-    def _state(req: OrderRequest, status: str) -> OrderState:
+    def _state(req: OrderRequest, status: OrderStatus) -> OrderState:
         return OrderState(req.client_order_id, req.symbol, req.side, req.amount, ZERO, req.price, None,
                           status, ZERO, req.type, req.post_only)
 
     def _fill(self, state: OrderState, price: Decimal, rate: Decimal, qty: Decimal, at: datetime, *,
               maker: bool) -> OrderState:
         fee = qty * price * rate
-        self._apply(state.symbol, qty if state.side == "buy" else -qty, price)
+        self._apply(state.symbol, state.side.signed(qty), price)
         self.fees_paid += fee
         self.quote_balance -= fee
         filled = state.filled + qty
         average = ((state.average or ZERO) * state.filled + price * qty) / filled
         done = replace(state, filled=filled, average=average, fee_quote=state.fee_quote + fee,
-                       status="closed" if filled == state.amount else "open")
+                       status=OrderStatus.CLOSED if filled == state.amount else OrderStatus.OPEN)
         self.fills.append(Fill(str(len(self.fills) + 1), state.client_order_id, state.symbol, state.side, qty, price,
                                fee, maker, at))
         self.orders[state.client_order_id] = done
-        if done.status == "closed":
+        if done.status == OrderStatus.CLOSED:
             self._resting.pop(state.client_order_id, None)
         elif state.client_order_id in self._resting:
             self._resting[state.client_order_id].state = done
@@ -228,10 +232,11 @@ class PaperAccount:
                 if bar.start < rest.seen_until:
                     continue
                 rest.seen_until = bar.end
-                if (bar.low < price) if rest.state.side == "buy" else (bar.high > price):
+                if (bar.low < price) if rest.state.side == Side.BUY else (bar.high > price):
                     rules = self.rules(symbol)
                     qty = rules.round_amount(rest.state.remaining * self.fill_ratio()) or rest.state.remaining
-                    if self._fill(rest.state, price, self.fees.maker, qty, bar.end, maker=True).status == "closed":
+                    done = self._fill(rest.state, price, self.fees.maker, qty, bar.end, maker=True)
+                    if done.status == OrderStatus.CLOSED:
                         break
 
     def resting_since(self, symbol: str) -> datetime | None:
@@ -246,7 +251,7 @@ class PaperAccount:
         if state.done:
             return state
         self._resting.pop(client_order_id, None)
-        state = replace(state, status="canceled")
+        state = replace(state, status=OrderStatus.CANCELED)
         self.orders[client_order_id] = state
         return state
 

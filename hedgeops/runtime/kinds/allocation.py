@@ -24,9 +24,9 @@ from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservat
 from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.gate import DayUsage
-from hedgeops.engine.hedge.planner import OrderType, PlannedOrder, RebalancePlan
+from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan
 from hedgeops.engine.hedge.triggers import Reason, Urgency
-from hedgeops.model.orders import AccountSnapshot
+from hedgeops.model.orders import DONE, AccountSnapshot, Liquidity, OrderStatus, Side
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.execution import ExecutionContext, halt_plan, plan_done, progress_plan, start_plan, summary_of
 from hedgeops.runtime.kinds.book_result import (
@@ -106,7 +106,7 @@ class AllocationCycle:
             events.append(CycleEvent("Warning", "Halted" if controls.halted else "CloseAll",
                                      f"plan {working.planId}: resting orders cancelled, queued buys dropped"))
         elif working is not None:
-            was_open = {o.clientOrderId for o in working.orders if o.state not in ("closed", "canceled", "rejected")}
+            was_open = {o.clientOrderId for o in working.orders if o.state not in DONE}
             working = await progress_plan(ctx, working, now, {o.client_order_id for o in snap.open_orders},
                                           force_taker=False)
             working = await self._second_batch(ctx, working, snap, was_open, quote, now, timeout)
@@ -169,15 +169,15 @@ class AllocationCycle:
                            quote: str, maker_timeout_s: int) -> WorkingPlan:
         """The sells go now; the buys wait in `queued` for the cash the sells bring (all at once if nothing
         is sold)."""
-        sells = tuple(o for o in plan.orders if o.side == "sell")
-        buys = tuple(o for o in plan.orders if o.side == "buy")
+        sells = tuple(o for o in plan.orders if o.side == Side.SELL)
+        buys = tuple(o for o in plan.orders if o.side == Side.BUY)
         if not sells:
             return await start_plan(ctx, _with_orders(plan, fit_to_cash(buys, snap.balances.get(quote, ZERO),
                                                                         _by_asset(ctx, buys), ctx.venue.fees.taker)),
                                     now, maker_timeout_s)
         working = await start_plan(ctx, _with_orders(plan, sells), now, maker_timeout_s)
         queued = [OrderSummary(clientOrderId=o.client_order_id, symbol=o.symbol, side=o.side, amount=o.amount,
-                               type=o.type.value, state="queued") for o in buys]
+                               type=o.type, state="queued") for o in buys]
         working = working.model_copy(update={"queued": queued})
         return await self._second_batch(ctx, working, snap, {o.clientOrderId for o in working.orders}, quote, now,
                                         maker_timeout_s)
@@ -189,14 +189,16 @@ class AllocationCycle:
         if not working.queued or not plan_done(working):
             return working
         fresh = sum((o.filled * _avg(o) - o.feeQuote for o in working.orders
-                     if o.clientOrderId in was_open and o.side == "sell"), ZERO)
+                     if o.clientOrderId in was_open and o.side == Side.SELL), ZERO)
         cash = snap.balances.get(quote, ZERO) + fresh
         # A process that died after sending this batch left its buys on the venue: adopt them by client id (never
         # re-sized against cash they already spent, never sent twice).
         adopted: list[OrderSummary] = []
         waiting: list[OrderSummary] = []
         for o in working.queued:
-            ids = [(o.clientOrderId, o.type)] + ([(o.clientOrderId[:-1] + "t", "taker")] if o.type == "maker" else [])
+            kind = Liquidity(o.type)
+            ids = [(o.clientOrderId, kind)] + ([(o.clientOrderId[:-1] + "t", Liquidity.TAKER)]
+                                               if kind is Liquidity.MAKER else [])
             found = [summary_of(st, kind) for cid, kind in ids if (st := await ctx.venue.order(cid, o.symbol))]
             adopted += found
             if not found:
@@ -205,9 +207,9 @@ class AllocationCycle:
         buys = []
         for o in waiting:
             market, q = ctx.markets[o.symbol], snap.quotes[o.symbol]
-            maker = o.type == OrderType.MAKER.value
-            buys.append(PlannedOrder(int(o.clientOrderId[-3:-1]), market.base, o.symbol, "buy", o.amount,
-                                     OrderType(o.type), market.passive_price(q.bid, "buy") if maker else None,
+            kind = Liquidity(o.type)
+            buys.append(PlannedOrder(int(o.clientOrderId[-3:-1]), market.base, o.symbol, Side.BUY, o.amount, kind,
+                                     market.passive_price(q.bid, Side.BUY) if kind is Liquidity.MAKER else None,
                                      o.clientOrderId, q.ask))
         fitted = fit_to_cash(buys, cash, markets, ctx.venue.fees.taker)
         second = RebalancePlan(working.planId, working.seq, now, Urgency(working.urgency),
@@ -215,7 +217,7 @@ class AllocationCycle:
         # The intent is rewritten with the buys before any is sent: a crash now leaves them findable by client id.
         earlier = [*working.orders, *adopted]
         if not fitted:
-            resting = any(a.type == "maker" and a.state == "open" for a in adopted)
+            resting = any(a.type == Liquidity.MAKER and a.state == OrderStatus.OPEN for a in adopted)
             return working.model_copy(update={"orders": earlier, "queued": [], "makerDeadline": now + timedelta(
                 seconds=maker_timeout_s) if resting else None})
         bought = await start_plan(ctx, second, now, maker_timeout_s, earlier=earlier)

@@ -16,7 +16,7 @@ from hedgeops.engine.carry.machine import CancelAll, CarryState, Inputs, LegOrde
 from hedgeops.engine.carry.pairs import PairMemory, slots
 from hedgeops.engine.carry.rules import CarryAccount, CarryMarket, pair_notional
 from hedgeops.model.journal import CancelEntry, DecisionEntry, FundingEntry, RecoveredEntry, TransferEntry
-from hedgeops.model.orders import AccountSnapshot, OrderRequest, OrderState
+from hedgeops.model.orders import AccountSnapshot, Liquidity, OrderRequest, OrderState, OrderType
 from hedgeops.runtime.cycle import CycleEvent
 from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
@@ -120,12 +120,12 @@ async def execute(ctx: ExecutionContext, mem: PairMemory, new: CarryState, actio
         await ctx.write_intent(IntentStore.doc(CarryIntent.of(new, mem.spot_wallet, mem.collateral, orders)))
     moved: dict[str, Decimal] = {}
     for leg in orders:
-        req = OrderRequest(leg.client_order_id, leg.symbol, leg.side, leg.qty, "market",
+        req = OrderRequest(leg.client_order_id, leg.symbol, leg.side, leg.qty, OrderType.MARKET,
                            reduce_only=leg.reduce_only)
-        done = await submit(ctx, req, "taker")
+        done = await submit(ctx, req, Liquidity.TAKER)
         if done is not None:
             mem.apply(leg.leg, done)
-            moved[leg.leg] = moved.get(leg.leg, ZERO) + (done.filled if leg.side == "buy" else -done.filled)
+            moved[leg.leg] = moved.get(leg.leg, ZERO) + leg.side.signed(done.filled)
     return moved
 
 

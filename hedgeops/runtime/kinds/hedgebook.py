@@ -33,7 +33,7 @@ from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.engine.hedge.volatility import DeviationVolatility
 from hedgeops.model.journal import PlanEntry, PlanOrderEntry
 from hedgeops.model.market import MarketRules
-from hedgeops.model.orders import OrderRequest
+from hedgeops.model.orders import Liquidity, OrderRequest, OrderType, Side
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, Services
 from hedgeops.runtime.execution import (
     PlanIntent,
@@ -272,9 +272,9 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         await run.ctx.record(PlanEntry(planId=pid, seq=seq + 1, reason="CloseAll", orders=tuple(
             PlanOrderEntry(symbol=sym, amount=abs(qty)) for _, sym, qty in open_legs)))
         for i, sym, qty in open_legs:
-            req = OrderRequest(client_order_id(pid, i, "t"), sym, "buy" if qty < 0 else "sell", abs(qty), "market",
+            req = OrderRequest(client_order_id(pid, i, "t"), sym, Side.towards(-qty), abs(qty), OrderType.MARKET,
                                reduce_only=True)
-            await submit(run.ctx, req, "taker")
+            await submit(run.ctx, req, Liquidity.TAKER)
         run.result.events.append(CycleEvent("Warning", "CloseAll", f"closing {len(open_legs)} hedge leg(s) at "
                                             "market, reduce-only"))
         return seq + 1

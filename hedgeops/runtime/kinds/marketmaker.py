@@ -21,7 +21,7 @@ from hedgeops.engine.maker.close import decide_close_all
 from hedgeops.engine.maker.decide import MakerDecision, MakerLedger, decide_maker
 from hedgeops.engine.maker.quotes import diff_quotes
 from hedgeops.model.journal import CancelEntry, DecisionEntry
-from hedgeops.model.orders import OrderRequest, OrderState
+from hedgeops.model.orders import Liquidity, OrderRequest, OrderState, OrderType, Side
 from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
@@ -43,7 +43,7 @@ class IntendedOrder:
     previous version wrote them, so an intent written before an upgrade still recovers."""
 
     clientOrderId: str
-    side: str
+    side: Side
     price: Decimal  # 0 for a market order
     amount: Decimal
 
@@ -157,16 +157,16 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
             book.account(state)
             await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=d.reason))
         pid = plan_id(uid, cycle)  # the close order's id (decide_maker) derives from the same plan id
-        orders = ([OrderRequest(d.close.client_order_id, symbol, d.close.side, d.close.amount, "market",
+        orders = ([OrderRequest(d.close.client_order_id, symbol, d.close.side, d.close.amount, OrderType.MARKET,
                                 reduce_only=True)] if d.close is not None else [])
-        orders += [OrderRequest(client_order_id(pid, q.layer * 2 + (q.side == "sell"), "m"), symbol,
-                                q.side, q.amount, "limit", q.price, post_only=True) for q in place]
+        orders += [OrderRequest(client_order_id(pid, q.layer * 2 + (q.side == Side.SELL), "m"), symbol,
+                                q.side, q.amount, OrderType.LIMIT, q.price, post_only=True) for q in place]
         if not orders:
             return False
         await ctx.write_intent(IntentStore.doc(MakerIntent(cycle, tuple(
             IntendedOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
         for req in orders:
-            placed = await submit(ctx, req, "maker" if req.post_only else "taker")
+            placed = await submit(ctx, req, Liquidity.MAKER if req.post_only else Liquidity.TAKER)
             if placed is not None:
                 book.known[placed.client_order_id] = known_of(placed)
                 book.account(placed)
