@@ -15,9 +15,9 @@ from hedgeops.engine.allocation.plan import AllocationInputs, cost_verdict, plan
 from hedgeops.engine.allocation.weights import decide_allocation, schedule_due, weights
 from hedgeops.engine.common.slicing import MAX_SLICES, slice_qty
 from hedgeops.engine.hedge.approval import ApprovalError, PlanState, approve, executed, fingerprint, propose, settle
-from hedgeops.engine.hedge.planner import OrderType
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules
+from hedgeops.model.orders import Liquidity
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ PRICES = {"BTC": D(100000), "ETH": D(2500), "SOL": D(150)}
 TARGETS = {"BTC": D("0.30"), "ETH": D("0.25"), "SOL": D("0.45")}
 
 
-def inputs(order_type: OrderType = OrderType.TAKER, max_order: Decimal | None = None,
+def inputs(order_type: Liquidity = Liquidity.TAKER, max_order: Decimal | None = None,
            books: dict[str, OrderBook] | None = None) -> AllocationInputs:
     return AllocationInputs("USDT", MARKETS, PRICES, books or {}, Fees(), order_type, D(10), max_order)
 

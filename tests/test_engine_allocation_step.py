@@ -10,10 +10,10 @@ from hedgeops.api.policy import Execution, OrderStyle, Preset, RebalancePolicySp
 from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservation, step
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.hedge.gate import DayUsage
-from hedgeops.engine.hedge.planner import OrderType
 from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules, Quote
+from hedgeops.model.orders import Liquidity
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -42,8 +42,8 @@ def test_cash_is_invested_with_maker_buys_the_gate_allows() -> None:
     out = step(observe({"USDT": "100000"}), POLICY, MEMORY, Controls(), NOW)
     assert out.decision.action == "Rebalance" and out.plan is not None and out.plan.seq == 1
     assert out.verdict is not None and out.verdict.allowed
-    assert {(o.asset, o.side, o.type) for o in out.plan.orders} == {("BTC", "buy", OrderType.MAKER),
-                                                                   ("ETH", "buy", OrderType.MAKER)}
+    assert {(o.asset, o.side, o.type) for o in out.plan.orders} == {("BTC", "buy", Liquidity.MAKER),
+                                                                   ("ETH", "buy", Liquidity.MAKER)}
 
 
 def test_a_taker_plan_asks_for_the_books_first() -> None:
@@ -52,7 +52,7 @@ def test_a_taker_plan_asks_for_the_books_first() -> None:
     assert first.needs_books and first.plan is None
     second = step(observe({"USDT": "100000"}, books=BOOKS), taker, MEMORY, Controls(), NOW)
     assert not second.needs_books and second.plan is not None
-    assert {o.type for o in second.plan.orders} == {OrderType.TAKER}
+    assert {o.type for o in second.plan.orders} == {Liquidity.TAKER}
 
 
 def test_close_all_is_an_emergency_exit_a_pause_does_not_hold_back_a_halt_does() -> None:

@@ -12,12 +12,11 @@ from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.hedge.delta import WorkingOrder
 from hedgeops.engine.hedge.gate import DayUsage
-from hedgeops.engine.hedge.planner import OrderType
 from hedgeops.engine.hedge.step import HedgeMemory, HedgeObservation, foreign_orders, memory_of, step
 from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 from hedgeops.model.market import Fees, Quote
-from hedgeops.model.orders import OrderState
+from hedgeops.model.orders import Liquidity, OrderState
 
 D = Decimal
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -49,7 +48,7 @@ def test_out_of_band_plans_a_maker_order_back_and_the_gate_allows_it() -> None:
     assert out.verdict.decision.urgency is Urgency.NORMAL
     assert out.plan is not None and out.plan.seq == 1 and out.gate is not None and out.gate.allowed
     (order,) = out.plan.orders
-    assert order.side == "sell" and order.type is OrderType.MAKER and order.symbol == SOL
+    assert order.side == "sell" and order.type is Liquidity.MAKER and order.symbol == SOL
     assert order.client_order_id.startswith("ho" + out.plan.plan_id)
 
 
@@ -68,7 +67,7 @@ def test_an_unhedged_book_is_an_emergency_taker_plan_the_daily_limit_does_not_ho
     out = step(observe("0"), limited, replace(MEMORY, today=DayUsage(1, D(0))), Controls(), NOW)
     assert out.verdict.decision.urgency is Urgency.EMERGENCY
     assert out.plan is not None and out.gate is not None and out.gate.allowed
-    assert [(o.side, o.amount, o.type) for o in out.plan.orders] == [("sell", D(100), OrderType.TAKER)]
+    assert [(o.side, o.amount, o.type) for o in out.plan.orders] == [("sell", D(100), Liquidity.TAKER)]
 
 
 def test_close_all_and_a_plan_in_flight_make_no_new_plan() -> None:

@@ -13,9 +13,10 @@ from hedgeops.api.policy import Limits, Preset, RebalancePolicySpec, RebalanceTo
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.hedge.exposure import AssetObservation, BookExposure, compute_exposure
 from hedgeops.engine.hedge.gate import DayUsage, gate
-from hedgeops.engine.hedge.planner import OrderType, plan_rebalance
+from hedgeops.engine.hedge.planner import plan_rebalance
 from hedgeops.engine.hedge.triggers import TriggerDecision, Urgency
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.model.orders import Liquidity
 
 from .engine_fixtures import LEGS, NOW, SEED_MIN, exposure, inputs
 
@@ -29,11 +30,11 @@ def test_maker_for_normal_taker_for_emergency() -> None:
     e = exposure({"SOL": ("150", "100", "-97")})  # 3 SOL short of target: sell 3
     normal = plan_rebalance(book_uid="u", seq=1, now=NOW, exposure=e, decision=NORMAL, inputs=inputs(PRICES))
     (o,) = normal.orders
-    assert (o.side, o.amount, o.type) == ("sell", D("3.00"), OrderType.MAKER)
+    assert (o.side, o.amount, o.type) == ("sell", D("3.00"), Liquidity.MAKER)
     assert o.price == D("150.01")  # post-only at the ask
     emergency = plan_rebalance(book_uid="u", seq=1, now=NOW, exposure=e, decision=EMERGENCY, inputs=inputs(PRICES))
     (t,) = emergency.orders
-    assert (t.type, t.price) == (OrderType.TAKER, None)
+    assert (t.type, t.price) == (Liquidity.TAKER, None)
     assert emergency.est_cost_quote > normal.est_cost_quote  # taker fee 0.05% vs maker 0.02%
 
 

@@ -20,9 +20,6 @@ from hedgeops.model.orders import Liquidity, Side
 ZERO = Decimal(0)
 
 
-# A plan's order type is its liquidity: maker (a post-only limit at the touch) or taker (a market order). The
-# planner's older name, kept for the tests and benches that import it from here.
-OrderType = Liquidity
 
 
 @dataclass(frozen=True)
