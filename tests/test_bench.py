@@ -43,6 +43,7 @@ def test_exchange_requests_json_keys() -> None:
 def test_operator_scale_json_keys() -> None:
     report = run("bench/operator_scale.py", "--books", "6", "--accounts", "2", "--interval", "3", "--cycles", "1",
                  "--tick", "1")
-    assert {"books", "accounts", "requests_per_cycle", "decision_ms_median", "cycle_lag_p99_s", "rss_mb"} <= set(report)
+    assert {"books", "accounts", "requests_per_cycle", "decision_ms_median", "cycle_lag_p99_s", "rss_mb",
+            "failed_cycles"} <= set(report)
     assert (report["books"], report["accounts"]) == (6, 2)
     assert report["books_reconciled_last_interval"] == 6 and report["rss_mb"] > 0
