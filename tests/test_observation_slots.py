@@ -1,6 +1,6 @@
 """One observation per account per due slot, by construction: the schedule puts every object on aligned slots of
 its interval, the guard tells the account's venue which slot a cycle observes under, and the ccxt venue keeps one
-snapshot per slot however long the slot's cycles take (an age bound could be outrun by a busy machine)."""
+snapshot per slot (a short age bound alone is outrun by a busy machine), up to a 10 s bound of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hedgeops.api import HedgeBook
+from hedgeops.exchange.ccxt.venue import CcxtVenue
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.journal import InMemoryJournal
 from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
@@ -57,14 +58,37 @@ async def rig() -> AsyncIterator[Rig]:
         yield r
 
 
-async def test_the_venue_observes_once_per_slot_however_long_the_slot_takes(rig: Rig) -> None:
-    v = venue(rig, max_age_s=0)  # no sharing by age at all: only the slot can make cycles share
+async def test_a_slot_that_stretches_past_its_age_bound_observes_again(rig: Rig) -> None:
+    """One snapshot a slot, but never an old one: a cycle queued long behind the slot's others observes anew, so
+    a change made outside this process (a position closed by hand) is seen (hostile review, R1)."""
+    ticks = [0.0]
+    client = venue(rig).client
+    v = CcxtVenue(client, snapshot_max_age_s=0, slot_snapshot_age_s=10, monotonic=lambda: ticks[0])
+    try:
+        slot = datetime(2025, 1, 2, 0, 1, tzinfo=UTC)
+        v.begin_slot(slot)
+        await v.snapshot([SOL])
+        before = rig.app.requests
+        ticks[0] = 9.9
+        v.begin_slot(slot)
+        await v.snapshot([SOL])
+        assert rig.app.requests == before  # within the bound: shared
+        ticks[0] = 10.1
+        v.begin_slot(slot)
+        await v.snapshot([SOL])
+        assert rig.app.requests == before + 4  # the same slot, but too old: observed again
+    finally:
+        await v.close()
+
+
+async def test_the_venue_observes_once_per_slot_whatever_the_age_bound(rig: Rig) -> None:
+    v = venue(rig, max_age_s=0)  # no sharing by age at all outside a slot: only the slot can make cycles share
     try:
         first = datetime(2025, 1, 2, 0, 1, tzinfo=UTC)
         v.begin_slot(first)
         await v.snapshot([SOL, ETH])
         before = rig.app.requests
-        for _ in range(50):  # fifty objects of the account due in this slot, one after the other, however slow
+        for _ in range(50):  # fifty objects of the account due in this slot, one after the other
             v.begin_slot(first)
             await v.snapshot([SOL])
         assert rig.app.requests == before

@@ -191,11 +191,12 @@ async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]]
                                                                    SETTINGS.namespace))
     old = getattr(obj, "status", None)
     outcome = await pick(app).reconcile(obj, now, controls, inputs(obj) if inputs else None)
-    if not outcome.changed:
-        return
-    for key, asked in ((APPROVE, controls.approval), (RESET_BREAKER, controls.reset_breaker)):
-        if asked:  # one-shot: consumed by the cycle that ran (executed, or refused with an event)
-            patch.metadata.setdefault("annotations", {})[key] = None
+    if outcome.changed:
+        for key, asked in ((APPROVE, controls.approval), (RESET_BREAKER, controls.reset_breaker)):
+            if asked:  # one-shot: consumed by the cycle that ran (executed, or refused with an event)
+                patch.metadata.setdefault("annotations", {})[key] = None
+    # Who shares this object's positions is kept current on every tick, a cycle or not (a newer object may claim
+    # one of them at any time); the status is written only when it differs.
     mine = claims(obj.model_copy(update={"status": outcome.status}))  # autoSelect may have picked pairs
     status = objects.with_shared(app.metrics, body, mine, objects.ownership_of(body, mine, indexes),
                                  outcome.status, kind, now, outcome.events)

@@ -188,25 +188,28 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         kind, target = self.kind, self.kind.target(obj)
         status = kind.status_of(obj)
         slot: datetime | None = None
+        lag: float | None = None
+        key = f"{kind.kind}/{target.key}"
         if self.schedule is not None:
             fingerprint = (target.generation, controls.fingerprint(), kind.fingerprint(obj, inputs))  # type: ignore[arg-type]
-            due = self.schedule.due(f"{kind.kind}/{target.key}", now, fingerprint)
+            due = self.schedule.due(key, now, fingerprint)
             scheduled = due is not None
             if due is not None:
                 slot, lag = due
-                if lag is not None:
-                    self.s.metrics.cycle_lag.labels(kind.kind).observe(lag)
         else:
             scheduled = True
         wanted = kind.wanted(obj, status, controls, now, scheduled)
         if wanted is None:
+            if self.schedule is not None and scheduled:  # due, and the kind had nothing to do: due again next slot
+                self.schedule.done(key, now, kind.interval(obj, inputs), degraded=False)  # type: ignore[arg-type]
             return Outcome(status, changed=False)
+        if lag is not None:  # how late a cycle that runs started; a slot the kind declined is not a late cycle
+            self.s.metrics.cycle_lag.labels(kind.kind).observe(lag)
         started = time.perf_counter()
         outcome = await self._cycle(obj, target, status, controls, now, inputs, wanted, slot)
         self.s.metrics.reconcile_seconds.labels(kind.kind).observe(time.perf_counter() - started)
         if self.schedule is not None:
-            self.schedule.done(f"{kind.kind}/{target.key}", now, kind.interval(obj, inputs),  # type: ignore[arg-type]
-                               outcome.degraded)
+            self.schedule.done(key, now, kind.interval(obj, inputs), outcome.degraded)  # type: ignore[arg-type]
         return outcome
 
     def forget(self, obj: ObjT) -> None:

@@ -39,18 +39,23 @@ from hedgeops.model.orders import (
 T = TypeVar("T")
 ZERO = Decimal(0)
 DEFAULT_SNAPSHOT_AGE_S = 2.0
+# Within one schedule slot the account's snapshot serves every cycle of the slot, but never longer than this: a
+# slot whose cycles stretch out (a busy machine, many books queued on one account) observes the account again
+# rather than let a late cycle decide on positions a change outside this process has made since.
+SLOT_SNAPSHOT_AGE_S = 10.0
 
 
 class CcxtVenue:
     """A Venue over a ccxt client. Not safe to share a client between venues: its rate limiter is per account."""
 
     def __init__(self, client: Any, fees: Fees | None = None, *, snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S,
-                 monotonic: Callable[[], float] = time.monotonic,
+                 slot_snapshot_age_s: float = SLOT_SNAPSHOT_AGE_S, monotonic: Callable[[], float] = time.monotonic,
                  on_request: Callable[[str], None] | None = None) -> None:
         self.client = client
         self._on_request = on_request  # told each request's outcome (a bounded word), for metrics
         self._fees = fees or Fees()
         self._max_age = snapshot_max_age_s
+        self._slot_max_age = max(snapshot_max_age_s, slot_snapshot_age_s)
         self._monotonic = monotonic
         self._markets: dict[str, dict[str, Any]] | None = None
         self._rules: dict[str, MarketRules] = {}
@@ -113,14 +118,15 @@ class CcxtVenue:
     # ---- observation --------------------------------------------------------------------------------------
 
     async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
-        """The account as observed in this slot (see `begin_slot`), else as of at most `snapshot_max_age_s` ago;
-        fetched again if a wanted symbol traded since."""
+        """The account as first observed in this slot (see `begin_slot`) if at most `slot_snapshot_age_s` old, else
+        (no slot) as of at most `snapshot_max_age_s` ago; fetched again if a wanted symbol traded since."""
         await self._load()
         wanted = set(symbols)
         for s in wanted:
             self._market(s)
         async with self._observe_lock:
-            recent = self._slot is not None or self._monotonic() - self._taken <= self._max_age
+            limit = self._slot_max_age if self._slot is not None else self._max_age
+            recent = self._monotonic() - self._taken <= limit
             fresh = self._snap is not None and recent and wanted <= self._watched and not wanted & self._dirty
             if not fresh:
                 self._watched |= wanted
@@ -176,8 +182,9 @@ class CcxtVenue:
 
     def begin_slot(self, slot: object | None) -> None:
         """A cycle starts under the schedule's `slot`: one observation serves every cycle of this account in one
-        slot however long they take (by construction, not by age); a new slot observes anew. An unscheduled
-        cycle (None) shares an observation at most `snapshot_max_age_s` old."""
+        slot (the slot is its key, so a busy machine that spreads the slot's cycles out does not multiply it), up
+        to `slot_snapshot_age_s`; a new slot observes anew. An unscheduled cycle (None) shares an observation at
+        most `snapshot_max_age_s` old."""
         if slot is not None and slot != self._slot:
             self._snap = None
         self._slot = slot
