@@ -66,3 +66,25 @@ async def test_journal_is_an_ordered_stream(redis_client: aioredis.Redis) -> Non
     assert [e["n"] for _, e in entries] == [0, 1, 2, 3, 4]
     assert await redis_client.type(stream) == b"stream"
     assert [e["n"] for _, e in await journal.read(stream, count=2)] == [3, 4]
+
+
+async def test_more_cycles_than_connections_wait_their_turn_rather_than_fail(redis_url: str) -> None:
+    """The operator's client (runtime/app.redis_for): 500 books cycling at once on one process took more than
+    redis-py's default 100 pooled connections, and the 101st command failed at once (MaxConnectionsError), one cycle
+    in ten as LockUnavailable. Its pool makes the rest wait for a connection instead."""
+    from hedgeops.runtime.app import REDIS_CONNECTIONS, redis_for
+
+    client = redis_for(redis_url)
+    locks = RedisLocks(client)
+
+    async def cycle(i: int) -> bool:
+        lease = await locks.acquire(account_lock_key(f"paper:load:okx:{i}"), "op", 5)
+        assert lease is not None
+        await asyncio.sleep(0.05)  # all 500 hold a lease at once, as the operator's cycles do
+        return await locks.renew(lease, 5)
+
+    try:
+        results = await asyncio.gather(*(cycle(i) for i in range(REDIS_CONNECTIONS * 5)))
+        assert all(results)
+    finally:
+        await client.aclose()

@@ -33,6 +33,17 @@ from hedgeops.runtime.venues import (
 )
 
 REDIS_TIMEOUT_S = 5.0  # a partitioned Redis fails the cycle (LockUnavailable), never hangs it
+REDIS_CONNECTIONS = 100  # per process; cycles beyond this wait their turn for a connection
+
+
+def redis_for(url: str) -> aioredis.Redis:
+    """A client whose pool makes a cycle wait (up to the timeout) for a free connection rather than fail. redis-py's
+    default pool refuses the 101st concurrent command at once (MaxConnectionsError), which failed one cycle in ten
+    as LockUnavailable with 500 books on one process (bench/operator_scale.py)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_TIMEOUT_S,
+                                                    socket_timeout=REDIS_TIMEOUT_S,
+                                                    socket_connect_timeout=REDIS_TIMEOUT_S)
+    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass(frozen=True)
@@ -88,9 +99,7 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
     that brings its own `venues` (a bench against the emulator) or Redis client (`redis`) gets them wired in."""
     metrics = metrics or Metrics()
     owns_redis = redis is None
-    redis_client = redis or (aioredis.Redis.from_url(config.redis_url, socket_timeout=REDIS_TIMEOUT_S,
-                                                     socket_connect_timeout=REDIS_TIMEOUT_S)
-                             if config.redis_url else None)
+    redis_client = redis or (redis_for(config.redis_url) if config.redis_url else None)
     locks: AccountLocks = RedisLocks(redis_client) if redis_client else (
         InMemoryLocks(locks_clock) if locks_clock else InMemoryLocks())
     journal: Journal = RedisJournal(redis_client) if redis_client else InMemoryJournal()
