@@ -117,3 +117,33 @@ async def test_an_owner_learns_of_a_sharer_on_a_tick_without_a_cycle(posted: lis
     clock.advance(5)
     assert (await tick(a, index(a)))["SharedPositions"] == ("False", "SoleOwner")
     await app.close()
+
+
+async def test_an_approval_waits_for_a_cycle_that_acts_on_it(posted: list[tuple[str, str]]) -> None:
+    """A one-shot control is consumed by the step that sees it, not by a cycle that failed before (here its
+    policy is missing): the approval is still there for the retry (hostile review, noted as pre-existing)."""
+    from hedgeops.operator import handlers
+
+    from .runtime_fixtures import book, policy
+
+    app = build_app(AppConfig(clock="sim"), clock=SimClock(datetime(2025, 1, 2, 1, tzinfo=UTC)))
+    memo = kopf.Memo()
+    memo.runtime = handlers.Runtime(app)
+    body = book().model_dump(mode="json", exclude_none=True)
+    body["metadata"].update(namespace="default", annotations={"hedgeops.io/approve": "abc-123"})
+
+    async def tick(policies: dict[Any, list[Any]]) -> kopf.Patch:
+        patch = kopf.Patch()
+        await handlers.hedgebook_timer(body=kopf.Body(body), patch=patch, memo=memo, book_claims_index={},
+                                       carry_claims_index={}, maker_claims_index={}, cluster_halt_index={},
+                                       policy_index=policies)
+        return patch
+
+    missing = await tick({})
+    assert "hedgeops.io/approve" not in (missing.get("metadata") or {}).get("annotations", {})
+    assert ("b1", "PolicyNotFound") in posted
+    p = policy().model_dump(mode="json", exclude_none=True)
+    p["metadata"]["namespace"] = "default"  # no uid or generation, as in a local file: its appearing is the change
+    ran = await tick({("default", "p"): [p]})  # the policy is back: the cycle runs and refuses the unknown plan id
+    assert ran["metadata"]["annotations"]["hedgeops.io/approve"] is None
+    await app.close()

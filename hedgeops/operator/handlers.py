@@ -191,10 +191,10 @@ async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]]
                                                                    SETTINGS.namespace))
     old = getattr(obj, "status", None)
     outcome = await pick(app).reconcile(obj, now, controls, inputs(obj) if inputs else None)
-    if outcome.changed:
+    if outcome.changed and outcome.acted:
         for key, asked in ((APPROVE, controls.approval), (RESET_BREAKER, controls.reset_breaker)):
-            if asked:  # one-shot: consumed by the cycle that ran (executed, or refused with an event)
-                patch.metadata.setdefault("annotations", {})[key] = None
+            if asked:  # one-shot: consumed by the step that saw it (executed, or refused with an event); a cycle
+                patch.metadata.setdefault("annotations", {})[key] = None  # that failed before keeps it for its retry
     # Who shares this object's positions is kept current on every tick, a cycle or not (a newer object may claim
     # one of them at any time); the status is written only when it differs.
     mine = claims(obj.model_copy(update={"status": outcome.status}))  # autoSelect may have picked pairs

@@ -43,6 +43,7 @@ class Outcome(Generic[StatusT]):
     events: list[CycleEvent] = field(default_factory=list)
     changed: bool = True
     degraded: bool = False
+    acted: bool = True  # the kind's step ran (False: the cycle failed before it; one-shot controls still wait)
 
 
 @dataclass(frozen=True)
@@ -247,4 +248,4 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         conds = cycle.failed(conditions, reason, message, degraded)
         new = status.model_copy(update={"conditions": conds, "observedGeneration": cycle.generation,
                                         "lastCheck": cycle.now})
-        return Outcome(new, [CycleEvent("Warning", reason, message)], degraded=degraded)
+        return Outcome(new, [CycleEvent("Warning", reason, message)], degraded=degraded, acted=False)

@@ -99,10 +99,11 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         return float(policy.spec.checkIntervalSeconds) if policy else DEFAULT_INTERVAL_SECONDS
 
     def fingerprint(self, book: HedgeBook, policy: RebalancePolicy | None) -> Hashable:
-        """A new policy (or a new spec of it) and a new signal are acted on at the next tick."""
+        """A policy that appears, goes or changes (its spec, or a new object under the name) and a new signal are
+        acted on at the next tick."""
         signal = (book.status.activeSignal if book.status else None) or {}
-        return (policy.metadata.uid if policy else None, policy.metadata.generation if policy else None,
-                signal.get("id"))
+        return (policy is not None, policy.metadata.uid if policy else None,
+                policy.metadata.generation if policy else None, signal.get("id"))
 
     def wanted(self, book: HedgeBook, status: HedgeBookStatus, controls: Controls, now: datetime,
                scheduled: bool) -> bool | None:
