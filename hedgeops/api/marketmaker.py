@@ -92,7 +92,7 @@ class MarketMakerSpec(Schema):
 
 
 class QuoteDoc(Schema):
-    """One resting quote as runtime/marketmaker.py keeps it (amounts exact, as strings)."""
+    """One resting quote as the market maker's cycle keeps it (amounts exact, as strings)."""
 
     clientOrderId: Annotated[str, Field(max_length=64)]
     """Deterministic client order id."""
@@ -123,7 +123,7 @@ class MarketMakerStatus(Schema):
     """Best ask seen."""
     position: Quantity = Decimal(0)
     """Signed position in units."""
-    # Dicts in memory (runtime/marketmaker.py builds them), declared in the CRD by QuoteDoc.
+    # Dicts in memory (engine/maker/book.py builds them), declared in the CRD by QuoteDoc.
     quotes: Annotated[list[dict[str, Any]], WithJsonSchema(
         {"type": "array", "items": inline_schema(QuoteDoc), "maxItems": MAX_QUOTES})] = Field(default_factory=list)
     """Resting quotes (side, price, amount)."""
