@@ -1,4 +1,4 @@
-"""The one reconcile skeleton every kind runs through, in the operator, local mode, backtests and tests:
+"""The one reconcile skeleton every kind runs through, in the operator, local mode, the benches and the tests:
 
     due? → guard (venue + account lock) → the kind's own step (observe → pure step → execute → report)
          → failures to conditions → a typed outcome
