@@ -93,3 +93,41 @@ def test_deviation_persisting_alert() -> None:
     assert later.alert is not None and later.alert.code == "HighDeviationPersists"
     cleared = persisting_deviation(exposure({"SOL": ("100", "100", "-99.5")}), D("0.02"), 600, NOW, NOW)
     assert cleared == type(cleared)(None, None)
+
+
+# The same untradeable rule for every policy (issue 16): a reason no order could act on does not fire.
+MINIMUMS = {"SOL": D("0.05"), "BTC": D("0.0005")}
+
+
+def test_asset_beyond_band_but_below_its_minimum_order_is_held_back_not_fired() -> None:
+    # BTC 2.5% out on a 0.01 BTC leg is 0.00025 BTC: half the 0.0005 minimum. SOL is inside.
+    e = exposure({"SOL": ("100", "100", "-99.5"), "BTC": ("60000", "0.01", "-0.00975")})
+    d = decide(e, COMPACT, NOW, RECENT, MINIMUMS)
+    assert d.urgency is Urgency.NONE
+    assert [(r.code, r.asset) for r in d.untradeable] == [("AssetDeviation", "BTC")]
+    # Without minimums (the old reading) the same book fires and a plan would trade only SOL.
+    assert decide(e, COMPACT, NOW, RECENT).urgency is Urgency.NORMAL
+
+
+def test_stale_trigger_reads_the_worst_tradeable_asset_or_the_total() -> None:
+    # SOL 1.2% (tradeable: 1.2 units) and BTC 1.9% (0.00019 BTC, below its minimum); an hour and more since.
+    e = exposure({"SOL": ("100", "100", "-98.8"), "BTC": ("60000", "0.01", "-0.00981")})
+    old = NOW - timedelta(hours=2)
+    d = decide(e, COMPACT, NOW, old, MINIMUMS)
+    assert d.urgency is Urgency.NORMAL and d.primary is not None
+    assert (d.primary.code, d.primary.asset) == ("StaleDeviation", "SOL")
+    # Read on the total (≈1.2%), the same trigger fires on the total.
+    total = resolve_thresholds(RebalancePolicySpec(preset=Preset.COMPACT, thresholds=Thresholds(staleBasis="Total")))
+    t = decide(e, total, NOW, old, MINIMUMS)
+    assert t.primary is not None and (t.primary.code, t.primary.asset) == ("StaleDeviation", None)
+    # Only BTC out (1.9%), and untradeable: held back, and reported as such.
+    only_btc = exposure({"SOL": ("100", "100", "-100"), "BTC": ("60000", "0.01", "-0.00981")})
+    held = decide(only_btc, COMPACT, NOW, old, MINIMUMS)
+    assert held.urgency is Urgency.NONE and [(r.code, r.asset) for r in held.untradeable] == [("StaleDeviation", "BTC")]
+    assert decide(only_btc, COMPACT, NOW, old).urgency is Urgency.NORMAL  # the old reading fired for nothing
+
+
+def test_emergencies_fire_even_when_untradeable() -> None:
+    e = exposure({"BTC": ("60000", "0.01", "-0.0096")})  # 4%... on one asset the total is 4% > 3%
+    d = decide(e, COMPACT, NOW, RECENT, MINIMUMS)
+    assert d.urgency is Urgency.EMERGENCY

@@ -41,6 +41,15 @@ class RebalanceTo(StrEnum):
     BAND_EDGE = "BandEdge"  # just back inside the band: the cost-optimal no-trade-band rule
 
 
+class StaleBasis(StrEnum):
+    """What the time + deviation trigger reads. Seed 000 says "more than 1 h since the last rebalance and the
+    deviation above 1%": its diagram reads as any asset's deviation, its JSON config puts the 1% among the
+    total thresholds."""
+
+    WORST_ASSET = "WorstAsset"
+    TOTAL = "Total"
+
+
 class OrderStyle(StrEnum):
     """Maker: post-only limit at the touch, taker fallback after a timeout. Taker: market order."""
 
@@ -84,7 +93,9 @@ class Thresholds(Schema):
     staleAfterSeconds: Annotated[int, Field(ge=0)] | None = None
     """Time trigger: this long since the last rebalance ... (Compact: 3600; 0 disables)."""
     staleRatio: Ratio | None = None
-    """... and any asset's |deviation| above this (Compact: 0.01)."""
+    """... and the deviation above this (Compact: 0.01) ..."""
+    staleBasis: StaleBasis | None = None
+    """... read on the worst asset's |deviation| (WorstAsset, the default) or on the total deviation (Total)."""
 
 
 class VolatilityBands(Schema):

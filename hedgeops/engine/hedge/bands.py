@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from hedgeops.api.policy import Preset, RebalancePolicySpec, RebalanceTo, VolatilityBands
+from hedgeops.api.policy import Preset, RebalancePolicySpec, RebalanceTo, StaleBasis, VolatilityBands
 from hedgeops.engine.hedge.exposure import BookExposure
 from hedgeops.engine.hedge.volatility import DeviationVolatility
 
@@ -30,6 +30,7 @@ class Thresholds:
     stale_after_seconds: int
     stale_ratio: Decimal
     per_asset: tuple[tuple[str, Band], ...] = field(default=())
+    stale_on_total: bool = False  # the time trigger reads the total deviation, not the worst asset's
 
     def band_for(self, asset: str) -> Band:
         return next((band for name, band in self.per_asset if name == asset), self.asset)
@@ -67,6 +68,7 @@ def resolve_thresholds(spec: RebalancePolicySpec) -> Thresholds:
         total=total,
         stale_after_seconds=t.staleAfterSeconds if t.staleAfterSeconds is not None else base.stale_after_seconds,
         stale_ratio=t.staleRatio if t.staleRatio is not None else base.stale_ratio,
+        stale_on_total=(t.staleBasis is StaleBasis.TOTAL) if t.staleBasis is not None else base.stale_on_total,
         per_asset=tuple(
             (name, Band(b.ratio, b.emergencyRatio)) for name, b in sorted(spec.assetOverrides.items())
         ),

@@ -49,4 +49,4 @@ def decide_book(
     thresholds = adapt_thresholds(
         resolve_thresholds(policy), exposure, volatility=vols, scaling=scaling, min_order=min_order,
         band_edge=rebalance_to is RebalanceTo.BAND_EDGE, overridden=frozenset(policy.assetOverrides))
-    return BookDecision(thresholds, decide(exposure, thresholds, now, last_rebalance_at), rebalance_to, vols)
+    return BookDecision(thresholds, decide(exposure, thresholds, now, last_rebalance_at, min_order), rebalance_to, vols)

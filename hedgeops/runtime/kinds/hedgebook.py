@@ -29,7 +29,7 @@ from hedgeops.engine.hedge.exposure import AssetExposure
 from hedgeops.engine.hedge.held import HoldingsUnavailable, resolve_holdings
 from hedgeops.engine.hedge.signals import signal_from_status
 from hedgeops.engine.hedge.step import HedgeObservation, HedgeStep, foreign_orders, memory_of, step
-from hedgeops.engine.hedge.triggers import Urgency
+from hedgeops.engine.hedge.triggers import TriggerDecision, Urgency
 from hedgeops.engine.hedge.volatility import DeviationVolatility
 from hedgeops.model.journal import PlanEntry, PlanOrderEntry
 from hedgeops.model.market import MarketRules
@@ -238,9 +238,10 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             working = None
         conds = book_conditions(
             run, ready_message=f"observed {len(obs.legs)} legs on {spec.exchange.name}/{spec.exchange.account}",
-            within=decision.urgency is Urgency.NONE,
-            band_reason=decision.primary.code if decision.primary else "OutOfBand",
-            band_message="" if decision.primary is None else decision.primary.message, pending=pending)
+            within=decision.urgency is Urgency.NONE and not decision.untradeable,
+            band_reason=decision.primary.code if decision.primary else "BelowMinimumOrder",
+            band_message=decision.primary.message if decision.primary else _held_message(decision),
+            pending=pending)
         self.s.metrics.healthy(KIND, ns, name, ready=run.result.failed is None)
         run.result.status = status.model_copy(update={
             **updates,
@@ -296,3 +297,8 @@ def _exposure_status(a: AssetExposure, thresholds: Thresholds,
                                netExposureQuote=q8(a.net_quote), deviationRatio=q8(a.deviation),
                                bandRatio=thresholds.band_for(a.asset).ratio,
                                driftVariancePerHour=vol.variance_per_hour if vol else None)
+
+
+def _held_message(decision: TriggerDecision) -> str:
+    """Out of band, but every correction is below its minimum order: nothing to trade until it grows."""
+    return "; ".join(r.message for r in decision.untradeable) + ": below the minimum order, nothing to trade"
