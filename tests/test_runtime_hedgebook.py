@@ -392,3 +392,18 @@ async def test_two_books_on_one_account_in_one_process_queue_for_the_lock(redis_
     assert positions["SOL/USDT:USDT"].qty == D(-100) and positions["ETH/USDT:USDT"].qty == D(-3)
     fences = {e["fence"] for b in (sol, eth) for e in r.entries(b)}
     assert len(fences) == 2  # one lease per cycle, one after the other
+
+
+async def test_a_deviation_below_the_minimum_order_is_reported_and_trades_nothing() -> None:
+    r = rig()
+    pol = policy(minOrder={"SOL": 0.05, "ETH": 1})
+    b, _ = await step(r, book(), pol=pol)
+    # ETH drifts 2.91% (0.09 of 3.09 ETH): beyond Compact's 2% band, but no order of at least 1 ETH could correct it.
+    holdings = b.spec.holdings.model_copy(update={"static": {"SOL": D(100), "ETH": D("3.09")}})
+    b = b.model_copy(update={"spec": b.spec.model_copy(update={"holdings": holdings})})
+    r.clock.advance(300)
+    b, res = await step(r, b, pol=pol)
+    assert res.plan is None and b.status is not None and b.status.workingPlan is None
+    assert cond(b.status, "WithinBand") == ("False", "BelowMinimumOrder")
+    message = next(c.message for c in b.status.conditions if c.type == "WithinBand")
+    assert "ETH deviates 2.91%" in message and "below the minimum order" in message
