@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedgeops.api.funding import BreakerStatus, CarryLegStatus, CarryPair, FundingArbitrageSpec, Phase
@@ -28,7 +28,7 @@ PHASE_ORDER = (Phase.HALTED, Phase.CLOSING, Phase.OPENING, Phase.REBALANCING, Ph
 
 
 def q8(x: Decimal) -> Decimal:
-    return x.quantize(Q8)
+    return x.quantize(Q8, rounding=ROUND_HALF_EVEN)
 
 
 def slots(spec: FundingArbitrageSpec) -> int:

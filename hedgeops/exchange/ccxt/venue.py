@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt
@@ -239,7 +239,7 @@ class CcxtVenue:
         size = self._contract_size(order.symbol)
         native = order.amount / size
         step = self._rule(order.symbol).amount_step / size
-        if native <= 0 or (native / step) != (native / step).to_integral_value():
+        if native <= 0 or (native / step) != (native / step).to_integral_value(ROUND_HALF_EVEN):
             raise OrderRejected(f"{order.amount} {order.symbol} is not a positive multiple of "
                                 f"{self._rule(order.symbol).amount_step}")
         return native

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -219,10 +219,11 @@ class EmulatorApp:
 
     def _ticker(self, inst: OkxInstrument) -> dict[str, str]:
         q = self.emu.quote(inst)
-        size = _num((Decimal(20_000) / q.last / inst.ct_val).quantize(inst.lot_sz))
+        size = _num((Decimal(20_000) / q.last / inst.ct_val).quantize(inst.lot_sz, rounding=ROUND_HALF_EVEN))
         base, quote = self.emu.volume_24h(inst)
         # OKX's units: spot vol24h in base and volCcy24h in quote; swaps vol24h in contracts, volCcy24h in base.
-        vol, vol_ccy = (base, quote) if inst.spot else (inst.to_contracts(base).quantize(inst.lot_sz), base)
+        contracts = inst.to_contracts(base).quantize(inst.lot_sz, rounding=ROUND_HALF_EVEN)
+        vol, vol_ccy = (base, quote) if inst.spot else (contracts, base)
         return {"instType": inst.inst_type, "instId": inst.inst_id, "last": _num(q.last), "lastSz": "1",
                 "askPx": _num(q.ask), "askSz": size, "bidPx": _num(q.bid), "bidSz": size,
                 "open24h": _num(q.last), "high24h": _num(q.last), "low24h": _num(q.last),
@@ -351,7 +352,7 @@ class EmulatorApp:
             if ord_type not in ("market", "limit", "post_only", "ioc"):
                 raise OkxError("51000", "Parameter side/ordType error")
             sz = _dec(body.get("sz"), "sz")
-            if sz <= 0 or (sz / inst.lot_sz) != (sz / inst.lot_sz).to_integral_value():
+            if sz <= 0 or (sz / inst.lot_sz) != (sz / inst.lot_sz).to_integral_value(ROUND_HALF_EVEN):
                 raise OkxError("51121", "Order quantity must be a multiple of the lot size")
             if sz < inst.min_sz:
                 raise OkxError("51020", "Order amount should be greater than the min available amount")

@@ -10,7 +10,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 from pathlib import Path
 
@@ -99,8 +99,8 @@ class CandleSeries:
         ms = int(at.timestamp() * 1000)
         hi = bisect.bisect_right(self.ts, ms - self.step_ms)
         lo = bisect.bisect_right(self.ts, ms - self.step_ms - 86_400_000)
-        return (_dec(self.cum_base[hi] - self.cum_base[lo]).quantize(Decimal("0.0001")),
-                _dec(self.cum_quote[hi] - self.cum_quote[lo]).quantize(Decimal("0.01")))
+        return (_dec(self.cum_base[hi] - self.cum_base[lo]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
+                _dec(self.cum_quote[hi] - self.cum_quote[lo]).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
 
     def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
         """Bars that opened at or after `after` and had closed by `until`: trading an order could meet."""

@@ -3,7 +3,7 @@ up (LEVEL_NOTIONAL a level). The emulator serves it and its takers walk it; the 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import MarketRules, Quote
@@ -15,7 +15,7 @@ LEVEL_NOTIONAL = Decimal(20_000)  # quote per level
 def synthetic_book(quote: Quote, rules: MarketRules, levels: int = BOOK_LEVELS) -> OrderBook:
     """`levels` levels each side one tick apart from the quote's touch, about LEVEL_NOTIONAL each, in base units
     rounded to the market's amount step."""
-    size = (LEVEL_NOTIONAL / quote.last / rules.amount_step).to_integral_value() * rules.amount_step
+    size = (LEVEL_NOTIONAL / quote.last / rules.amount_step).to_integral_value(ROUND_HALF_EVEN) * rules.amount_step
     bids = tuple((quote.bid - rules.price_step * i, size) for i in range(levels))
     asks = tuple((quote.ask + rules.price_step * i, size) for i in range(levels))
     return OrderBook(bids, asks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from hedgeops.exchange.marketdata.funding_history import FundingHistory
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
@@ -52,7 +52,7 @@ class PaperVenue:
         if bar is None:
             raise RetryableVenueError(f"no {symbol} price before {now.isoformat()}")
         tick = rules.price_step
-        last = (bar.close / tick).to_integral_value() * tick
+        last = (bar.close / tick).to_integral_value(ROUND_HALF_EVEN) * tick
         return Quote(symbol, last - tick, last + tick, last, bar.end)
 
     def data_interval_s(self, symbol: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedgeops.api.common import Condition
@@ -35,7 +35,7 @@ Q8 = Decimal("0.00000001")
 
 
 def q8(x: Decimal) -> Decimal:
-    return x.quantize(Q8)
+    return x.quantize(Q8, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass

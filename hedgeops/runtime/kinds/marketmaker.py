@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedgeops.api.marketmaker import MarketMaker, MarketMakerStatus
@@ -34,7 +34,7 @@ WARNING_REASONS = {"StopLoss", "RiskClose", "Halted", "PlanRecovered", "CloseAll
 
 
 def _q(x: Decimal) -> Decimal:
-    return x.quantize(Q8)
+    return x.quantize(Q8, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
