@@ -83,7 +83,7 @@ async def test_normal_rebalance_goes_maker_then_taker_after_the_timeout() -> Non
     within the bar, no bar can trade through the post-only price, so the maker really rests until then."""
     r = rig()
     pol = policy()
-    timeout = pol.spec.execution.makerTimeoutSeconds
+    timeout = pol.spec.maker_timeout_s()
     assert timeout < 300
     b, _ = await step(r, book(), pol=pol)
     b = bought_4_sol(b)

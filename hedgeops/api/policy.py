@@ -21,6 +21,9 @@ from hedgeops.api.common import (
     Schema,
 )
 
+SEED_MAKER_TIMEOUT_S = 30  # seed 000: maker_timeout_seconds
+ADAPTIVE_MAKER_TIMEOUT_S = 120
+
 
 class Preset(StrEnum):
     """Named threshold sets. Explicit thresholds override the preset's values field by field."""
@@ -108,7 +111,7 @@ class VolatilityBands(Schema):
         rule("self.maxRatio > self.minRatio", "maxRatio must be above minRatio", ".maxRatio"),
     )
 
-    multiplier: Annotated[Decimal, Field(gt=0, le=100)] = Decimal("1.55")
+    multiplier: Annotated[Decimal, Field(gt=0, le=100)] = Decimal("1.75")
     """Band as a multiple of the hourly standard deviation of the deviation's drift."""
     halfLifeSeconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 7200
     """Half-life of the volatility estimate."""
@@ -138,8 +141,10 @@ class Execution(Schema):
     """Order style for normal rebalances."""
     emergency: OrderStyle = OrderStyle.TAKER
     """Order style for emergency rebalances."""
-    makerTimeoutSeconds: Annotated[int, Field(ge=1, le=3600)] = 30
-    """Unfilled maker orders are cancelled and the rest sent as taker after this long."""
+    makerTimeoutSeconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Unfilled maker orders are cancelled and the rest sent as taker after this long. Unset: 120 for the Adaptive
+    preset (what the hedging benchmark's fit window picked: most normal rebalances then fill as maker), the
+    seed's 30 for every other preset."""
     maxSlippageRatio: Ratio = Decimal("0.005")
     """Taker orders are refused when the book would move the price more than this."""
     maxOrderQuote: PositiveQuantity | None = None
@@ -239,6 +244,12 @@ class RebalancePolicySpec(Schema):
     """Time-based rebalancing."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert rules."""
+
+    def maker_timeout_s(self) -> int:
+        """The maker timeout in force: explicit, else the preset's (see Execution.makerTimeoutSeconds)."""
+        if self.execution.makerTimeoutSeconds is not None:
+            return self.execution.makerTimeoutSeconds
+        return ADAPTIVE_MAKER_TIMEOUT_S if self.preset is Preset.ADAPTIVE else SEED_MAKER_TIMEOUT_S
 
     @model_validator(mode="after")
     def _emergency_above_normal(self) -> RebalancePolicySpec:

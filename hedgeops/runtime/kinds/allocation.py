@@ -95,7 +95,7 @@ class AllocationCycle:
         """A halt or close-all stops the plan in flight; else it goes on (its buys once the sells are done); else
         a new plan goes through approval: sells first, the buys they fund after."""
         ctx, controls, events, now = run.ctx, run.controls, run.result.events, run.now
-        quote, timeout = run.book.spec.quoteCurrency, run.policy.execution.makerTimeoutSeconds
+        quote, timeout = run.book.spec.quoteCurrency, run.policy.maker_timeout_s()
         working, seq = run.status.workingPlan, run.status.rebalanceSeq
         pending = from_status(run.status.pendingPlan)
         if out.decision.action == "Hold" or working is not None:

@@ -217,7 +217,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             go, pending = await authorise(self.s, run, plan, out.gate, pending)
             if go:
                 seq = plan.seq
-                working = await start_plan(ctx, plan, run.now, run.policy.execution.makerTimeoutSeconds)
+                working = await start_plan(ctx, plan, run.now, run.policy.maker_timeout_s())
                 emergency = plan.urgency is Urgency.EMERGENCY
                 events.append(CycleEvent(
                     "Warning" if emergency else "Normal", "EmergencyRebalance" if emergency else "Rebalancing",

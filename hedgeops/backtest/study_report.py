@@ -1,0 +1,89 @@
+"""The hedging benchmark's tables: plain text for the terminal, Markdown for the README (rendered from the stored
+results, so a test can tell whether the README's figures are the benchmark's)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+BEGIN, END = "<!-- hedge-efficiency:begin -->", "<!-- hedge-efficiency:end -->"
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (header, field, format)
+    ("rebal/yr", "rebalances_per_year", "{:.0f}"),
+    ("cost/yr $", "cost_per_year_usd", "{:.2f}"),
+    ("funding/yr $", "funding_per_year_usd", "{:.0f}"),
+    ("mean |dev|", "mean_abs_exposure_pct", "{:.3f}%"),
+    ("p99", "p99_abs_exposure_pct", "{:.2f}%"),
+    (">5%/3%", "time_beyond_emergency_pct", "{:.3f}%"),
+    ("emerg/yr", "emergency_rebalances_per_year", "{:.1f}"),
+    ("maker fills", "maker_fill_ratio", "{:.0%}"),
+    ("held back/yr", "held_back_per_year", "{:.0f}"),
+)
+
+
+def _cells(row: Mapping[str, Any]) -> list[str]:
+    return [fmt.format(row[field]) for _, field, fmt in COLUMNS]
+
+
+def table(rows: Sequence[Mapping[str, Any]]) -> str:
+    width = max(len(r["policy"]) for r in rows) + 2
+    head = f"{'policy':<{width}}" + "".join(f"{h:>13}" for h, _, _ in COLUMNS)
+    lines = [head, "-" * len(head)]
+    lines += [f"{r['policy']:<{width}}" + "".join(f"{c:>13}" for c in _cells(r)) for r in rows]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    lines = ["| policy | " + " | ".join(h.replace("|", "\\|") for h, _, _ in COLUMNS) + " |",
+             "|---|" + "---:|" * len(COLUMNS)]
+    for r in rows:
+        # The setting a fit chose (in-sample), or the settings the walk-forward folds chose (held out).
+        chosen = [r["setting"]] if r.get("setting") else [x for x in r.get("settings", ()) if x != r["policy"]]
+        name = r["policy"] + (f" ({'; '.join(chosen)})" if chosen else "")
+        lines.append(f"| {name} | " + " | ".join(_cells(r)) + " |")
+    return "\n".join(lines)
+
+
+def _verdict_line(ds: Mapping[str, Any]) -> str:
+    v = ds["verdict"]
+    parts = []
+    for key, label in (("vs_compact_asset", "Compact (worst-asset reading)"),
+                       ("vs_compact_total", "Compact (total reading)")):
+        r = v[key]
+        parts.append(f"against {label}: cost {r['cost']:.0%}, mean {r['mean']:.0%}, p99 {r['p99']:.0%}, "
+                     f"time beyond 5%/3% {r['beyond_pct_points']:+.3f} points, emergencies "
+                     f"{r['emergencies_per_year'][0]:.1f} vs {r['emergencies_per_year'][1]:.1f} a year: "
+                     f"**{'met' if r['met'] else 'not met'}**")
+    return "; ".join(parts)
+
+
+def readme_block(doc: Mapping[str, Any]) -> str:
+    """The README's figures: per dataset the held-out table, the verdict, and the in-sample table."""
+    out = [BEGIN, ""]
+    for ds in doc["datasets"]:
+        held = ds["held_out"][0]["period"]
+        minutes = ds["bar_seconds"] // 60
+        out += [f"**{minutes}-minute bars**, held out {held['from']} → {held['to']} "
+                f"({len(ds['folds'])} folds; fit window {ds['fit_window']['from']} → {ds['fit_window']['to']}):", "",
+                markdown_table(ds["held_out"]), "",
+                f"Held-out verdict for the default ({minutes}-minute): {_verdict_line(ds)}.", "",
+                "<details><summary>In-sample, for contrast (fitted and scored on the whole period)</summary>", "",
+                markdown_table(ds["in_sample"]), "", "</details>", ""]
+    met = doc["target_met_held_out"]
+    out += [f"Target (≤ 65% of each fair Compact's yearly cost at no worse mean, p99 and time beyond 5%/3%, held "
+            f"out, on both datasets): **{'met' if met else 'not met'}**.", "", END]
+    return "\n".join(out)
+
+
+def replace_block(text: str, block: str) -> str:
+    """`text` with its benchmark block replaced (the markers must be there)."""
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"the README has no {BEGIN} … {END} block")
+    return pattern.sub(lambda _: block, text, count=1)
+
+
+def current_block(text: str) -> str:
+    m = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
+    return m.group(0) if m else ""
