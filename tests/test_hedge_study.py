@@ -169,3 +169,12 @@ def test_the_pools_hedge_buys_as_the_price_rises_so_no_post_only_order_can_wait_
         e = compute_exposure([AssetObservation("SOL", p1, w * v1 / p1, hedge)], Objective())
         # net_qty < 0: the hedge is too short, the correction buys; > 0: it sells.
         assert (e.assets[0].net_qty > 0) == (side > 0)
+
+
+def test_btcs_minimum_order_is_worth_what_the_readme_says() -> None:
+    bars = study.bars_of(next(d for d in study.DATASETS if d.key == "5m"))
+    lo, hi = (f(bars.close["BTC"]) * float(study.SEED_MIN["BTC"]) for f in (min, max))
+    leg = float(study.CAPITAL * study.WEIGHTS["BTC"])
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert f"BTC's 0.0005 is worth ${lo:.0f}–{hi:.0f}, {100 * lo / leg:.1f}–{100 * hi / leg:.1f}% of the ${leg:,.0f}" \
+        f" BTC leg" in text
