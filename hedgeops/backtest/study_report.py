@@ -58,6 +58,22 @@ def _verdict_line(ds: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _per_fold(ds: Mapping[str, Any]) -> str:
+    from hedgeops.backtest.hedge_study import COMPACT_ASSET, COMPACT_TOTAL, DEFAULT
+
+    rows = {(r["policy"], r["fold"]): r for r in ds["fold_rows"]}
+    out = []
+    for i in range(1, len(ds["folds"]) + 1):
+        d = rows[(DEFAULT, i)]["cost_per_year_usd"]
+        a, t = (rows[(p, i)]["cost_per_year_usd"] for p in (COMPACT_ASSET, COMPACT_TOTAL))
+        out.append(f"{d / a:.0%}; {d / t:.0%}")
+    return ", ".join(f"({x})" for x in out)
+
+
+def _margins(ds: Mapping[str, Any]) -> str:
+    return ", ".join(f"{float(m):.0%}: {name}" for m, name in ds["pick_by_margin"].items())
+
+
 def readme_block(doc: Mapping[str, Any]) -> str:
     """The README's figures: per dataset the held-out table, the verdict, and the in-sample table."""
     out = [BEGIN, ""]
@@ -68,6 +84,9 @@ def readme_block(doc: Mapping[str, Any]) -> str:
                 f"({len(ds['folds'])} folds; fit window {ds['fit_window']['from']} → {ds['fit_window']['to']}):", "",
                 markdown_table(ds["held_out"]), "",
                 f"Held-out verdict for the default ({minutes}-minute): {_verdict_line(ds)}.", "",
+                f"Fold by fold, the default's cost ÷ Compact's (worst asset; total): {_per_fold(ds)}.", "",
+                *([f"The fit window's pick at other fit margins (3% is the one used, set before any held-out figure "
+                   f"was seen): {_margins(ds)}.", ""] if ds.get("pick_by_margin") else []),
                 "<details><summary>In-sample, for contrast (fitted and scored on the whole period)</summary>", "",
                 markdown_table(ds["in_sample"]), "", "</details>", ""]
     met = doc["target_met_held_out"]
