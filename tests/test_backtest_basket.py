@@ -88,7 +88,7 @@ def test_the_maker_fill_model_matches_the_one_minute_truth() -> None:
     """5-minute bars built from the bundled 1-minute SOL and ETH perps: a maker one tick beyond the last close on
     the side the pool's hedge trades (a buy after a rise) fills within a 60 s wait as often as the 1-minute
     highs and lows say (within 5 points), where reading the wait as a straight share of the bar's path misses
-    by 20."""
+    by about 20."""
     for asset in ("SOL", "ETH"):
         bars = load_bars({asset: data_dir() / f"binance_futures_{asset}_USDT_1m.csv.gz"})
         tick = float(PAPER_MARKETS[f"{asset}/USDT:USDT"].price_step)
@@ -108,7 +108,7 @@ def test_the_maker_fill_model_matches_the_one_minute_truth() -> None:
             model += hit(*along(path, path_fraction(0.2))[:2])
             linear += hit(*along(path, 0.2)[:2])
             n += 1
-        assert abs(model - truth) / n < 0.05 and (truth - linear) / n > 0.15, (asset, truth / n, model / n, linear / n)
+        assert abs(model - truth) / n < 0.05 and (truth - linear) / n > 0.18, (asset, truth / n, model / n, linear / n)
 
 
 def test_the_bar_path_visits_the_nearer_extreme_first() -> None:
@@ -158,3 +158,24 @@ def test_an_order_decided_on_a_close_executes_in_the_next_bar_never_the_same_one
     assert series.deviation[0] > 0.05  # measured on the close that decided
     assert series.deviation[1] < 0.001  # fixed by a taker in the next bar
     assert series.cumulative["emergencies"][-1] == 1
+
+
+def test_the_hedges_orders_are_far_smaller_than_the_touch_so_only_the_spread_costs(
+        week: Bars, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: takers walk the book, but at this basket's size no order reaches past the touch."""
+    from hedgeops.backtest import hedge_study
+
+    seen = []
+    real = planner.plan_rebalance
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        plan = real(**kwargs)
+        seen.extend(plan.orders)
+        return plan
+
+    monkeypatch.setattr("hedgeops.backtest.basket.plan_rebalance", spy)
+    market = hedge_study.market()
+    simulate(RebalancePolicySpec(preset=Preset.COMPACT, minOrder=MIN), BASKET, week, market)
+    assert seen
+    for o in seen:
+        assert float(o.amount * o.est_price) < market.books[o.asset].cumulative[0] / 10
