@@ -36,6 +36,11 @@ def test_local_json_summary_on_the_examples() -> None:
     [maker] = summary["marketMakers"]
     assert maker["marketMaker"] == "default/sol-mm" and maker["cycles"] > 0
     assert maker["state"] in ("Ready", "Finished") and maker["boughtQty"] + maker["soldQty"] > 0
+    # A track record for each: over a day, one day of PnL (hedgeops/local/performance.py has the arithmetic).
+    perf = carry["performance"]
+    assert perf["days"] == 1 and perf["pnlQuote"] == pytest.approx(carry["pnlQuote"], abs=1e-4)
+    assert perf["returnPerYearPct"] is not None and perf["maxDrawdownPct"] is not None
+    assert maker["performance"]["days"] == 1 and maker["performance"]["returnPerYearPct"] is None
 
 
 def test_local_is_deterministic() -> None:

@@ -126,7 +126,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     assert isinstance(clock, SimClock)
     port = app.metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
     tallies = Tallies([BookTally(r.key) for r in runnable if isinstance(r, HedgeBook)],
-                      [CarryTally(r.key) for r in runnable if isinstance(r, FundingArbitrage)],
+                      [CarryTally(r.key, capital=float(r.spec.capital.amountQuote))
+                       for r in runnable if isinstance(r, FundingArbitrage)],
                       [MakerTally(r.key) for r in runnable if isinstance(r, MarketMaker)])
     by_key: dict[str, BookTally | CarryTally | MakerTally] = {t.key: t for t in tallies.books}
     by_key.update({t.key: t for t in tallies.carries})
@@ -155,7 +156,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                     continue
                 state[key] = obj.model_copy(update={"status": outcome.status})
                 tally = by_key[key]
-                tally.add(outcome if isinstance(tally, BookTally) else outcome.status)  # type: ignore[arg-type]
+                if isinstance(tally, BookTally):
+                    tally.add(outcome)
+                else:
+                    tally.add(outcome.status, now)
                 for ev in outcome.events:
                     view.event(f"{now:%Y-%m-%d %H:%M} {key} {ev.reason}: {ev.message}")
             ticks += 1

@@ -4,11 +4,13 @@ phase, funding, fees and PnL; a market maker's inventory, fills and PnL."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.funding import FundingArbitrageStatus
 from hedgeops.api.marketmaker import MarketMakerStatus
+from hedgeops.local.performance import performance
 from hedgeops.runtime.kinds.book_result import CycleResult
 from hedgeops.runtime.reconcile import Outcome
 
@@ -89,10 +91,14 @@ class CarryTally:
     pnl: Decimal = Decimal(0)
     margin_ratio: Decimal | None = None
     breaker_tripped: bool = False
+    capital: float | None = None  # spec.capital.amountQuote: what return and drawdown are measured against
     events: list[str] = field(default_factory=list)
+    pnl_path: list[tuple[datetime, float]] = field(default_factory=list)
 
-    def add(self, status: FundingArbitrageStatus) -> None:
+    def add(self, status: FundingArbitrageStatus, now: datetime | None = None) -> None:
         self.cycles += 1
+        if now is not None:
+            self.pnl_path.append((now, float(status.pnlQuote)))
         self.state = _ready_state(status.conditions)
         self.phase, self.pairs = status.phase.value, len(status.legs)
         self.funding, self.fees, self.pnl = status.fundingEarnedQuote, status.feesQuote, status.pnlQuote
@@ -103,7 +109,8 @@ class CarryTally:
                 "pairs": self.pairs, "fundingEarnedQuote": round(float(self.funding), 4),
                 "feesQuote": round(float(self.fees), 4), "pnlQuote": round(float(self.pnl), 4),
                 "marginRatio": None if self.margin_ratio is None else round(float(self.margin_ratio), 4),
-                "breakerTripped": self.breaker_tripped}
+                "breakerTripped": self.breaker_tripped,
+                "performance": performance(self.pnl_path, self.capital).as_json()}
 
 
 @dataclass
@@ -122,9 +129,12 @@ class MakerTally:
     fees: Decimal = Decimal(0)
     quotes: int = 0
     events: list[str] = field(default_factory=list)
+    pnl_path: list[tuple[datetime, float]] = field(default_factory=list)
 
-    def add(self, status: MarketMakerStatus) -> None:
+    def add(self, status: MarketMakerStatus, now: datetime | None = None) -> None:
         self.cycles += 1
+        if now is not None:  # realised is after fees; unrealised marks what is held
+            self.pnl_path.append((now, float(status.realizedPnlQuote + status.unrealizedPnlQuote)))
         finished = any(c.type == "Finished" and c.status == "True" for c in status.conditions)
         self.state = "Finished" if finished else _ready_state(status.conditions)
         self.reason = status.reason or ""
@@ -137,4 +147,6 @@ class MakerTally:
                 "position": float(self.position), "boughtQty": float(self.bought), "soldQty": float(self.sold),
                 "realizedPnlQuote": round(float(self.realized), 4),
                 "unrealizedPnlQuote": round(float(self.unrealized), 4), "feesQuote": round(float(self.fees), 4),
-                "restingQuotes": self.quotes}
+                "restingQuotes": self.quotes,
+                # A market maker commits no stated capital: figures in quote, and Sharpe/Sortino (scale-free).
+                "performance": performance(self.pnl_path).as_json()}

@@ -1,0 +1,81 @@
+"""How a strategy's PnL path reads as a track record: return a year, maximum drawdown, Sharpe and Sortino of
+daily PnL, and the one-day 95% value at risk. Pure: the caller records (time, cumulative PnL) as it goes.
+
+Conventions (the ones a Freqtrade or pyfolio user reads): days are UTC days, each day's PnL is the change of
+cumulative PnL between the last observations of consecutive days (a day without observations is a day of no
+change); Sharpe and Sortino are annualised with √365 (crypto trades every day) and a zero risk-free rate;
+Sortino's downside deviation is the root mean square of the negative days over all days; drawdown is measured
+on equity = capital + cumulative PnL from its running peak; VaR 95% is the loss of the 5th-percentile day
+(nearest rank), reported as a positive number."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Performance:
+    days: int
+    pnl_quote: float
+    return_per_year_pct: float | None  # None when there is no capital to measure against
+    max_drawdown_quote: float
+    max_drawdown_pct: float | None
+    sharpe: float | None  # None when the daily PnL does not vary (or fewer than two days)
+    sortino: float | None  # None without a losing day
+    var95_daily_quote: float
+
+    def as_json(self) -> dict[str, float | int | None]:
+        def r(x: float | None, nd: int = 4) -> float | None:
+            return None if x is None else round(x, nd)
+
+        return {"days": self.days, "pnlQuote": r(self.pnl_quote), "returnPerYearPct": r(self.return_per_year_pct),
+                "maxDrawdownQuote": r(self.max_drawdown_quote), "maxDrawdownPct": r(self.max_drawdown_pct),
+                "sharpe": r(self.sharpe, 3), "sortino": r(self.sortino, 3),
+                "var95DailyQuote": r(self.var95_daily_quote)}
+
+
+def daily_pnl(points: Sequence[tuple[datetime, float]]) -> list[tuple[date, float]]:
+    """Each UTC day's PnL from (time, cumulative PnL) observations in time order, from the first day to the last;
+    the first day's PnL is measured from zero."""
+    closes: dict[date, float] = {}
+    for t, pnl in points:
+        closes[t.date()] = pnl
+    if not closes:
+        return []
+    first, last = min(closes), max(closes)
+    out, prev, day = [], 0.0, first
+    while day <= last:
+        value = closes.get(day, prev)
+        out.append((day, value - prev))
+        prev = value
+        day = date.fromordinal(day.toordinal() + 1)
+    return out
+
+
+def performance(points: Sequence[tuple[datetime, float]], capital: float | None = None) -> Performance:
+    daily = [p for _, p in daily_pnl(points)]
+    n = len(daily)
+    total = sum(daily)
+    equity, peak, worst = (capital or 0.0), (capital or 0.0), 0.0
+    worst_pct = 0.0
+    for p in daily:
+        equity += p
+        peak = max(peak, equity)
+        worst = max(worst, peak - equity)
+        if capital:
+            worst_pct = max(worst_pct, (peak - equity) / peak if peak > 0 else 0.0)
+    mean = total / n if n else 0.0
+    sd = math.sqrt(sum((p - mean) ** 2 for p in daily) / (n - 1)) if n > 1 else 0.0
+    downside = math.sqrt(sum(min(p, 0.0) ** 2 for p in daily) / n) if n else 0.0
+    ranked = sorted(daily)
+    var = -ranked[max(0, math.ceil(0.05 * n) - 1)] if n else 0.0
+    return Performance(
+        days=n, pnl_quote=total,
+        return_per_year_pct=(100 * total / capital * 365 / n) if capital and n else None,
+        max_drawdown_quote=worst, max_drawdown_pct=100 * worst_pct if capital else None,
+        sharpe=mean / sd * math.sqrt(365) if sd > 0 else None,
+        sortino=mean / downside * math.sqrt(365) if downside > 0 else None,
+        var95_daily_quote=max(0.0, var))
