@@ -148,7 +148,7 @@ TUNED = (TARGET, EDGE, ADAPTIVE)
 @cache
 def market() -> Market:
     """Fees, each perp's book (the real BTC book's shape, its depth scaled by the asset's traded value against
-    BTC's over the 5-minute files), and the Binance funding history."""
+    BTC's over the 5-minute fit window), and the Binance funding history."""
     profile = load_book_profile(data_dir() / "binance_futures_BTC_USDT_book_profile.json")
     volume = _quote_volume(DATASETS[0].fit_days)
     books = {a: profile.scaled(volume[a] / volume["BTC"]) for a in ASSETS}
