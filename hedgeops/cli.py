@@ -1,4 +1,4 @@
-"""`hedgeops`: local, emulator, crds, validate, operator, journal."""
+"""`hedgeops`: local, backtest, emulator, crds, validate, operator, journal."""
 
 from __future__ import annotations
 
@@ -48,6 +48,28 @@ def _cmd_local(args: argparse.Namespace) -> int:
     summary = asyncio.run(run_local(LocalOptions(
         paths=[Path(p) for p in args.paths], duration=args.duration, start=args.start, json=args.json,
         metrics_port=args.metrics_port)))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 130 if summary.get("interrupted") else 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from hedgeops.backtest.report import render
+    from hedgeops.local.runner import LocalOptions, LocalRunError, run_local
+
+    if args.end is not None and args.start is not None and args.end <= args.start:
+        raise LocalRunError(f"--to {args.end:%Y-%m-%d %H:%M} must be after --from {args.start:%Y-%m-%d %H:%M}")
+    duration = None if args.end is None or args.start is None else args.end - args.start
+    if args.end is not None and args.start is None:
+        raise LocalRunError("--to needs --from")
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.parent.is_dir():
+        raise LocalRunError(f"--out {out}: no such directory {out.parent}")
+    summary = asyncio.run(run_local(LocalOptions(
+        paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=args.json, series=True)))
+    if out is not None:
+        out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
+        print(f"report: {out}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
     return 130 if summary.get("interrupted") else 0
@@ -214,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--json", action="store_true", help="print the summary as JSON (progress goes to stderr)")
     lo.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1:PORT (0: any)")
     lo.set_defaults(func=_cmd_local)
+
+    bt = sub.add_parser("backtest", help="replay history through the reconcilers and write a report (first part: "
+                                         "the bundled data since 2024-12-31)")
+    bt.add_argument("paths", nargs="+", help="manifest files or folders")
+    bt.add_argument("--from", dest="start", type=parse_time, default=None, help="start (default: data start)")
+    bt.add_argument("--to", dest="end", type=parse_time, default=None, help="end (default: data end)")
+    bt.add_argument("--out", default=None, help="write a self-contained HTML report here")
+    bt.add_argument("--json", action="store_true", help="print the figures and hourly series as JSON")
+    bt.set_defaults(func=_cmd_backtest)
 
     em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")
     em.add_argument("--port", type=int, default=8443)

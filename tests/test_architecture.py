@@ -24,7 +24,7 @@ ALLOWED = {
     "runtime": {"api", "engine", "exchange", "runtime", "model"},
     "local": {"api", "engine", "exchange", "runtime", "local", "manifests", "model"},
     "operator": {"api", "engine", "exchange", "runtime", "operator", "manifests", "model"},
-    "backtest": {"api", "engine", "exchange", "backtest", "model", "runtime"},
+    "backtest": {"api", "engine", "exchange", "backtest", "model", "runtime", "local", "manifests"},
 }
 # One level down: which subpackage of a room may import which of its siblings. A kind never imports another
 # kind (allocation is a HedgeBook objective built on the hedge kind's plans, gates and triggers: the one edge).

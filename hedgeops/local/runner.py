@@ -45,6 +45,7 @@ class LocalOptions:
     start: datetime | None = None
     json: bool = False
     metrics_port: int | None = None
+    series: bool = False  # put each object's hourly series in the summary (the backtest's report draws them)
 
 
 def _interrupt_flag() -> asyncio.Event:
@@ -157,7 +158,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                 state[key] = obj.model_copy(update={"status": outcome.status})
                 tally = by_key[key]
                 if isinstance(tally, BookTally):
-                    tally.add(outcome)
+                    tally.add(outcome, now)
                 else:
                     tally.add(outcome.status, now)
                 for ev in outcome.events:
@@ -173,9 +174,9 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         end = clock.now()
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step,
-        "books": [t.as_json() for t in tallies.books],
-        "fundingArbitrages": [t.as_json() for t in tallies.carries],
-        "marketMakers": [t.as_json() for t in tallies.makers],
+        "books": [_with_series(t, opts.series) for t in tallies.books],
+        "fundingArbitrages": [_with_series(t, opts.series) for t in tallies.carries],
+        "marketMakers": [_with_series(t, opts.series) for t in tallies.makers],
         "interrupted": interrupted, "refused": refused,
     }
     if not opts.json:
@@ -183,6 +184,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         for table in tallies.tables(title):
             view.console.print(table)
     return summary
+
+
+def _with_series(tally: BookTally | CarryTally | MakerTally, series: bool) -> dict[str, Any]:
+    return {**tally.as_json(), **({"series": tally.series()} if series else {})}
 
 
 async def _reconcile(app: App, obj: Resource, policies: dict[str, RebalancePolicy],  # type: ignore[type-arg]

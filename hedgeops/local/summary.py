@@ -15,6 +15,14 @@ from hedgeops.runtime.kinds.book_result import CycleResult
 from hedgeops.runtime.reconcile import Outcome
 
 
+def hourly(points: list[tuple[datetime, float]]) -> list[list[Any]]:
+    """The last point of every hour, as [ISO time, value]: what a chart of a long run needs."""
+    out: dict[datetime, tuple[datetime, float]] = {}
+    for t, v in points:
+        out[t.replace(minute=0, second=0, microsecond=0)] = (t, v)
+    return [[t.isoformat(), round(v, 6)] for t, v in out.values()]
+
+
 @dataclass
 class BookTally:
     """Running figures for one book."""
@@ -32,8 +40,10 @@ class BookTally:
     state: str = "Pending"
     hedged: bool = False
     events: list[str] = field(default_factory=list)
+    deviation_path: list[tuple[datetime, float]] = field(default_factory=list)
+    cost_path: list[tuple[datetime, float]] = field(default_factory=list)
 
-    def add(self, result: CycleResult | Outcome[Any]) -> None:
+    def add(self, result: CycleResult | Outcome[Any], now: datetime | None = None) -> None:
         self.cycles += 1
         exposure = getattr(result, "exposure", None)  # a cycle that failed before it observed has none
         completed = getattr(result, "completed", None)
@@ -54,6 +64,13 @@ class BookTally:
             self.rebalances += 1
             self.emergency += completed.urgency == "Emergency"
             self.cost += completed.costQuote
+        if now is not None:
+            if dev is not None:
+                self.deviation_path.append((now, float(dev)))
+            self.cost_path.append((now, float(self.cost)))
+
+    def series(self) -> dict[str, Any]:
+        return {"deviation": hourly(self.deviation_path), "costQuote": hourly(self.cost_path)}
 
     @property
     def mean_deviation(self) -> Decimal:
@@ -112,6 +129,9 @@ class CarryTally:
                 "breakerTripped": self.breaker_tripped,
                 "performance": performance(self.pnl_path, self.capital).as_json()}
 
+    def series(self) -> dict[str, Any]:
+        return {"pnlQuote": hourly(self.pnl_path)}
+
 
 @dataclass
 class MakerTally:
@@ -150,3 +170,6 @@ class MakerTally:
                 "restingQuotes": self.quotes,
                 # A market maker commits no stated capital: figures in quote, and Sharpe/Sortino (scale-free).
                 "performance": performance(self.pnl_path).as_json()}
+
+    def series(self) -> dict[str, Any]:
+        return {"pnlQuote": hourly(self.pnl_path)}

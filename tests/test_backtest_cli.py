@@ -1,0 +1,94 @@
+"""`hedgeops backtest` (issue 17, first part): the examples replayed through the operator's reconcilers, a report
+a browser draws, and the report's figures equal to the JSON's."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT
+from .png import colour_counts
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def hedgeops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hedgeops.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("backtest") / "report.html"
+    res = hedgeops("backtest", "manifests/examples/", "--from", "2025-01-01", "--to", "2025-01-03", "--out", str(out),
+                   "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout), out
+
+
+def _objects(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    keys = (("books", "book"), ("fundingArbitrages", "fundingArbitrage"), ("marketMakers", "marketMaker"))
+    return {o[name]: o for kind, name in keys for o in summary[kind]}
+
+
+def test_every_example_object_is_in_the_backtest_with_its_series(run: tuple[dict[str, Any], Path]) -> None:
+    summary, _ = run
+    objects = _objects(summary)
+    assert set(objects) == {"default/jlp", "default/spot-bag", "default/index", "default/eth-carry", "default/sol-mm"}
+    for o in objects.values():
+        assert o["series"] and all(len(points) > 24 for points in o["series"].values())  # hourly over two days
+    for c in (*summary["fundingArbitrages"], *summary["marketMakers"]):
+        assert c["performance"]["days"] == 2
+
+
+def test_the_reports_figures_are_the_jsons(run: tuple[dict[str, Any], Path]) -> None:
+    summary, out = run
+    page = out.read_text()
+    objects = _objects(summary)
+    sections = re.findall(r'<section class="object" data-object="([^"]+)">(.*?)</section>', page, re.S)
+    assert {html.unescape(k) for k, _ in sections} == set(objects)
+    for key, body in sections:
+        obj = objects[html.unescape(key)]
+        cells = re.findall(r'data-key="([^"]+)" data-value="([^"]*)"', body)
+        assert len(cells) >= 7
+        for name, value in cells:
+            source = obj if name in obj else obj["performance"]
+            assert html.unescape(value) == str(source[name]), (key, name)
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+
+
+def test_the_report_draws_in_a_real_browser(run: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed; `make test` installs it with apt-get")
+    _, out = run
+    common = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*common, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    # Every chart drew a line: two charts per object, five objects.
+    assert dom.stdout.count("<polyline") == 10 and "not enough points" not in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([*common, "--window-size=900,6000", f"--screenshot={shot}", out.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    counts = colour_counts(shot)
+    for colour in ((0x2C, 0xA0, 0x2C), (0xD6, 0x27, 0x28), (0x4C, 0x78, 0xA8), (0xF5, 0x85, 0x18)):
+        assert counts[colour] > 50, colour  # PnL, drawdown, deviation and cost lines all on screen
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2025-01-03", "--to", "2025-01-01"], "must be after --from"),
+    (["--to", "2025-01-03"], "--to needs --from"),
+    (["--from", "2025-01-01", "--to", "2025-01-02", "--out", "/nonexistent/dir/r.html"], "no such directory"),
+])
+def test_bad_input_is_a_message_and_exit_2(args: list[str], message: str) -> None:
+    res = hedgeops("backtest", "manifests/examples/", *args)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
