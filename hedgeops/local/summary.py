@@ -111,14 +111,31 @@ class CarryTally:
     capital: float | None = None  # spec.capital.amountQuote: what return and drawdown are measured against
     events: list[str] = field(default_factory=list)
     pnl_path: list[tuple[datetime, float]] = field(default_factory=list)
+    # A pair's status figures cover its current position only: they start again from zero when the pair re-enters
+    # after a close. What closed positions made is banked here (funding, fees, PnL), so the run's figures and
+    # track record are lifetime ones. A reset shows as the pair's fees going down (they only grow within a
+    # position, and a round trip paid more than a new entry) or the pair leaving the status.
+    banked: list[Decimal] = field(default_factory=lambda: [Decimal(0)] * 3)
+    last_legs: dict[str, tuple[Decimal, Decimal, Decimal]] = field(default_factory=dict)
+
+    def _bank_closed(self, status: FundingArbitrageStatus) -> None:
+        now_legs = {leg.perp: (leg.fundingEarnedQuote, leg.feesQuote, leg.pnlQuote) for leg in status.legs}
+        for key, last in self.last_legs.items():
+            cur = now_legs.get(key)
+            if cur is None or cur[1] < last[1]:
+                self.banked = [b + x for b, x in zip(self.banked, last, strict=True)]
+        self.last_legs = now_legs
 
     def add(self, status: FundingArbitrageStatus, now: datetime | None = None) -> None:
         self.cycles += 1
-        if now is not None:
-            self.pnl_path.append((now, float(status.pnlQuote)))
+        self._bank_closed(status)
         self.state = _ready_state(status.conditions)
         self.phase, self.pairs = status.phase.value, len(status.legs)
-        self.funding, self.fees, self.pnl = status.fundingEarnedQuote, status.feesQuote, status.pnlQuote
+        self.funding = self.banked[0] + status.fundingEarnedQuote
+        self.fees = self.banked[1] + status.feesQuote
+        self.pnl = self.banked[2] + status.pnlQuote
+        if now is not None:
+            self.pnl_path.append((now, float(self.pnl)))
         self.margin_ratio, self.breaker_tripped = status.marginRatio, status.breaker.tripped
 
     def as_json(self) -> dict[str, Any]:
