@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,20 @@ MARKET = Market(Fees(), dict.fromkeys(ASSETS, PROFILE),
                 {a: load_funding(data_dir() / f"binance_futures_{a}_USDT_funding_8h.csv.gz") for a in ASSETS})
 
 
+def planned_orders(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every order the replay's planner makes from now on, collected in the list returned."""
+    seen: list[Any] = []
+    real = planner.plan_rebalance
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        plan = real(**kwargs)
+        seen.extend(plan.orders)
+        return plan
+
+    monkeypatch.setattr("hedgeops.backtest.basket.plan_rebalance", spy)
+    return seen
+
+
 @pytest.fixture(scope="module")
 def week() -> Bars:
     bars = load_bars({a: data_dir() / f"binance_futures_{a}_USDT_5m.csv.gz" for a in ASSETS})
@@ -43,15 +58,7 @@ def test_tighter_policy_trades_more_and_drifts_less(week: Bars) -> None:
 
 
 def test_every_order_respects_the_minimum_and_the_market_grid(week: Bars, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = []
-    real = planner.plan_rebalance
-
-    def spy(**kwargs):  # type: ignore[no-untyped-def]
-        plan = real(**kwargs)
-        seen.extend(plan.orders)
-        return plan
-
-    monkeypatch.setattr("hedgeops.backtest.basket.plan_rebalance", spy)
+    seen = planned_orders(monkeypatch)
     simulate(RebalancePolicySpec(minOrder=MIN), BASKET, week, MARKET)
     assert seen
     for o in seen:
@@ -165,15 +172,7 @@ def test_the_hedges_orders_are_far_smaller_than_the_touch_so_only_the_spread_cos
     """README: takers walk the book, but at this basket's size no order reaches past the touch."""
     from hedgeops.backtest import hedge_study
 
-    seen = []
-    real = planner.plan_rebalance
-
-    def spy(**kwargs):  # type: ignore[no-untyped-def]
-        plan = real(**kwargs)
-        seen.extend(plan.orders)
-        return plan
-
-    monkeypatch.setattr("hedgeops.backtest.basket.plan_rebalance", spy)
+    seen = planned_orders(monkeypatch)
     market = hedge_study.market()
     simulate(RebalancePolicySpec(preset=Preset.COMPACT, minOrder=MIN), BASKET, week, market)
     assert seen

@@ -178,3 +178,10 @@ def test_btcs_minimum_order_is_worth_what_the_readme_says() -> None:
     text = " ".join((ROOT / "README.md").read_text().split())
     assert f"BTC's 0.0005 is worth ${lo:.0f}–{hi:.0f}, {100 * lo / leg:.1f}–{100 * hi / leg:.1f}% of the ${leg:,.0f}" \
         f" BTC leg" in text
+
+
+def test_on_one_minute_bars_every_makers_wait_is_whole_bars() -> None:
+    """README: the √ path law (chosen on the 1-minute files) does not enter the 1-minute run, because a maker rests
+    until a check and every policy here checks on whole minutes."""
+    for c in study.candidates():
+        assert c.spec.checkIntervalSeconds % 60 == 0, c.name
