@@ -66,7 +66,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.is_dir():
         raise LocalRunError(f"--out {out}: no such directory {out.parent}")
     summary = asyncio.run(run_local(LocalOptions(
-        paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=args.json, series=True)))
+        paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=args.json, series=True,
+        history=True)))
     if out is not None:
         out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
         print(f"report: {out}", file=sys.stderr)
@@ -237,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1:PORT (0: any)")
     lo.set_defaults(func=_cmd_local)
 
-    bt = sub.add_parser("backtest", help="replay history through the reconcilers and write a report (first part: "
-                                         "the bundled data since 2024-12-31)")
+    bt = sub.add_parser("backtest", help="replay history through the reconcilers and write a report (the bundled "
+                                         "candles since 2024-12-31, hourly mark prices before them)")
     bt.add_argument("paths", nargs="+", help="manifest files or folders")
     bt.add_argument("--from", dest="start", type=parse_time, default=None, help="start (default: data start)")
     bt.add_argument("--to", dest="end", type=parse_time, default=None, help="end (default: data end)")

@@ -36,7 +36,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
 
 def _objects(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     keys = (("books", "book"), ("fundingArbitrages", "fundingArbitrage"), ("marketMakers", "marketMaker"))
-    return {o[name]: o for kind, name in keys for o in summary[kind]}
+    return {o[name]: {"book": None, **o} for kind, name in keys for o in summary[kind]}
+
+
+def _at(obj: Any, path: str) -> Any:
+    """The value at a report cell's data-key: dotted keys, a period table's row found by its period."""
+    for part in path.split("."):
+        obj = next(r for r in obj if r["period"] == part) if isinstance(obj, list) else obj[part]
+    return obj
 
 
 def test_every_example_object_is_in_the_backtest_with_its_series(run: tuple[dict[str, Any], Path]) -> None:
@@ -44,9 +51,16 @@ def test_every_example_object_is_in_the_backtest_with_its_series(run: tuple[dict
     objects = _objects(summary)
     assert set(objects) == {"default/jlp", "default/spot-bag", "default/index", "default/eth-carry", "default/sol-mm"}
     for o in objects.values():
-        assert o["series"] and all(len(points) > 24 for points in o["series"].values())  # hourly over two days
-    for c in (*summary["fundingArbitrages"], *summary["marketMakers"]):
-        assert c["performance"]["days"] == 2
+        assert len(o["series"]["pnlQuote"]) > 24  # hourly over two days
+        assert o["performance"]["days"] == 2 or o["book"] is not None
+        sources = o["pnlSources"]  # the split adds up to the PnL the track record is computed from
+        total = sources.get("totalPnlQuote", o.get("pnlQuote"))
+        assert abs(sources["pricePnlQuote"] + sources["fundingQuote"] - sources["feesQuote"]
+                   - sources["slippageQuote"] - total) < 1e-3, o
+        assert abs(total - o["performance"]["pnlQuote"]) < 1e-3
+    for b in summary["books"]:
+        assert len(b["series"]["deviation"]) > 24 and b["series"]["rebalances"], b["book"]
+    assert summary["pricing"] and all(p["note"] == "" for p in summary["pricing"])  # 2025: the markets' own bars
 
 
 def test_the_reports_figures_are_the_jsons(run: tuple[dict[str, Any], Path]) -> None:
@@ -58,10 +72,14 @@ def test_the_reports_figures_are_the_jsons(run: tuple[dict[str, Any], Path]) -> 
     for key, body in sections:
         obj = objects[html.unescape(key)]
         cells = re.findall(r'data-key="([^"]+)" data-value="([^"]*)"', body)
-        assert len(cells) >= 7
+        assert len(cells) >= 25
+        shown = {html.unescape(name) for name, _ in cells}
+        assert {"performance.sharpe", "pnlSources.fundingQuote", "pnlSources.slippageQuote"} <= shown
+        assert any(n.startswith("byMonth.2025-01.") for n in shown)
         for name, value in cells:
-            source = obj if name in obj else obj["performance"]
-            assert html.unescape(value) == str(source[name]), (key, name)
+            assert html.unescape(value) == str(_at(obj, html.unescape(name))), (key, name)
+    carry = next(body for k, body in sections if "carry" in k)
+    assert 'data-key="byYear.2025.returnPct"' in carry
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
 
 
@@ -74,8 +92,12 @@ def test_the_report_draws_in_a_real_browser(run: tuple[dict[str, Any], Path], tm
     dom = subprocess.run([*common, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
-    # Every chart drew a line: two charts per object, five objects.
-    assert dom.stdout.count("<polyline") == 10 and "not enough points" not in dom.stdout
+    # Every chart drew: four per book (deviation against the band, PnL sources, drawdown, cost), two per carry,
+    # three per market maker; and each has its lines.
+    charts = re.findall(r'<svg class="chart".*?</svg>', dom.stdout, re.S)
+    assert len(charts) == 3 * 4 + 2 + 3 and "not enough points" not in dom.stdout
+    assert all("<polyline" in c for c in charts)
+    assert dom.stdout.count('data-label="its band"') == 3 and dom.stdout.count('class="mark"') > 20
     shot = tmp_path / "report.png"
     subprocess.run([*common, "--window-size=900,6000", f"--screenshot={shot}", out.as_uri()], capture_output=True,
                    timeout=120, check=True)

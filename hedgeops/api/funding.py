@@ -309,8 +309,9 @@ class SelectedPair(Schema):
     """Perp symbol."""
     fundingRate: Quantity
     """Funding rate at the scan."""
-    volumeQuote: Quantity
-    """24 h volume of the thinner market, in the quote currency."""
+    volumeQuote: Quantity | None = None
+    """24 h volume of the thinner market, in the quote currency; absent where the venue has no figure (a
+    backtest's mark-priced years)."""
 
 
 class Selection(Schema):

@@ -1,7 +1,9 @@
-"""A backtest's report: one self-contained HTML file (no scripts, no CDN, no fonts to fetch) with, per object,
-its figures in a table and its path as an inline SVG chart: a carry's or a market maker's PnL and drawdown, a
-book's deviation and cost. Every figure cell carries its JSON key and value (`data-key`, `data-value`) so a test
-can hold the page to the JSON it was made from."""
+"""A backtest's report: one self-contained HTML file (no scripts, no CDN, no fonts to fetch) with, per object, its
+figures in tables and its path as inline SVG charts: equity split into its sources (funding, fees, slippage,
+price), drawdown, a book's worst asset against its band with every rebalance marked, a market maker's inventory
+with the hours it traded marked; year-by-year and month-by-month tables, a book's per-asset attribution. Every
+figure cell carries its JSON path and value (`data-key="performance.sharpe"`, `data-value`; rows of a table by
+their period: `byYear.2020.returnPct`), so a test can hold the page to the JSON it was made from."""
 
 from __future__ import annotations
 
@@ -10,11 +12,16 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-W, H, PAD, LEFT = 720, 220, 44, 80
+W, H, PAD, LEFT = 760, 230, 44, 80
+GREEN, RED, BLUE, ORANGE, PURPLE, GREY, TEAL = ("#2ca02c", "#d62728", "#4c78a8", "#f58518", "#9467bd", "#7f7f7f",
+                                                "#17becf")
+Series = Sequence[Sequence[Any]]  # [[iso time, value], ...]
 
 
-def line_chart(title: str, series: Sequence[tuple[str, str, Sequence[Sequence[Any]]]], unit: str = "") -> str:
-    """An SVG chart of one or more (label, colour, [[iso time, value], ...]) series over a shared time axis."""
+def line_chart(title: str, series: Sequence[tuple[str, str, Series]], unit: str = "",
+               marks: Sequence[tuple[str, str]] = (), dashed: Sequence[str] = ()) -> str:
+    """An SVG chart of (label, colour, points) series over a shared time axis; `marks` are (iso time, colour)
+    ticks along the bottom (trades, rebalances); series whose label is in `dashed` are drawn dashed (bands)."""
     pts = [(datetime.fromisoformat(t).timestamp(), float(v)) for _, _, s in series for t, v in s]
     if len(pts) < 2:
         return f'<p class="nochart">{escape(title)}: not enough points to draw</p>'
@@ -31,7 +38,7 @@ def line_chart(title: str, series: Sequence[tuple[str, str, Sequence[Sequence[An
 
     parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
              f'viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">',
-             f'<text x="{LEFT}" y="16" font-weight="bold">{escape(title)}</text>',
+             f'<text x="{LEFT}" y="14" font-weight="bold">{escape(title)}</text>',
              f'<line x1="{LEFT}" y1="{sy(0):.1f}" x2="{W - PAD}" y2="{sy(0):.1f}" stroke="#bbb"/>',
              f'<text x="{LEFT - 4}" y="{sy(hi) + 4:.1f}" text-anchor="end">{hi:,.4g}{unit}</text>',
              f'<text x="{LEFT - 4}" y="{sy(lo) + 4:.1f}" text-anchor="end">{lo:,.4g}{unit}</text>',
@@ -39,14 +46,23 @@ def line_chart(title: str, series: Sequence[tuple[str, str, Sequence[Sequence[An
              f'{escape(datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%d"))}</text>',
              f'<text x="{W - PAD}" y="{H - PAD + 16}" text-anchor="end">'
              f'{escape(datetime.fromtimestamp(t1, UTC).strftime("%Y-%m-%d"))}</text>']
-    for i, (label, colour, s) in enumerate(series):
-        xy = " ".join(f"{sx(datetime.fromisoformat(t).timestamp()):.1f},{sy(float(v)):.1f}" for t, v in s)
-        parts.append(f'<polyline class="line" points="{xy}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-        parts.append(f'<text x="{W - PAD - 150 * (len(series) - i)}" y="16" fill="{colour}">{escape(label)}</text>')
+    x = LEFT
+    for label, colour, s in series:
+        if len(s) >= 1:
+            xy = " ".join(f"{sx(datetime.fromisoformat(t).timestamp()):.1f},{sy(float(v)):.1f}" for t, v in s)
+            dash = ' stroke-dasharray="4 3"' if label in dashed else ""
+            parts.append(f'<polyline class="line" data-label="{escape(label)}" points="{xy}" fill="none" '
+                         f'stroke="{colour}" stroke-width="1.5"{dash}/>')
+        parts.append(f'<text x="{x}" y="28" fill="{colour}">{escape(label)}</text>')
+        x += 9 + 6 * len(label)
+    for t, colour in marks:
+        mx = sx(datetime.fromisoformat(t).timestamp())
+        parts.append(f'<line class="mark" x1="{mx:.1f}" y1="{H - PAD}" x2="{mx:.1f}" y2="{H - PAD + 6}" '
+                     f'stroke="{colour}"/>')
     return "".join(parts) + "</svg>"
 
 
-def drawdown(points: Sequence[Sequence[Any]], capital: float = 0.0) -> list[list[Any]]:
+def drawdown(points: Series, capital: float = 0.0) -> list[list[Any]]:
     """The drawdown path (≤ 0, quote) of a cumulative PnL path."""
     peak, out = capital, []
     for t, v in points:
@@ -56,49 +72,117 @@ def drawdown(points: Sequence[Sequence[Any]], capital: float = 0.0) -> list[list
     return out
 
 
-def _table(fig: Mapping[str, Any], keys: Sequence[str]) -> str:
-    rows = []
-    for k in keys:
-        v = fig.get(k)
-        shown = "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else escape(str(v)))
-        rows.append(f'<tr><th>{escape(k)}</th><td data-key="{escape(k)}" data-value="{escape(str(v))}">'
-                    f"{shown}</td></tr>")
-    return '<table class="figures">' + "".join(rows) + "</table>"
+def _negated(points: Series) -> list[list[Any]]:
+    return [[t, -float(v)] for t, v in points]
+
+
+def _shown(v: Any) -> str:
+    return "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else escape(str(v)))
+
+
+def _cell(path: str, v: Any) -> str:
+    return f'<td data-key="{escape(path)}" data-value="{escape(str(v))}">{_shown(v)}</td>'
+
+
+def _table(fig: Mapping[str, Any], keys: Sequence[str], prefix: str = "", caption: str = "") -> str:
+    """Name/value rows; each value's data-key is its path in the object's JSON."""
+    rows = "".join(f"<tr><th>{escape(k)}</th>{_cell(prefix + k, fig.get(k))}</tr>" for k in keys if k in fig)
+    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return f'<table class="figures">{cap}{rows}</table>'
+
+
+def _rows(rows: Sequence[Mapping[str, Any]], name: str, caption: str) -> str:
+    """A period table (byYear, byMonth, attributionByMonth): a row per period, a column per figure."""
+    if not rows:
+        return ""
+    cols = [k for k in dict.fromkeys(k for r in rows for k in r) if k != "period"]
+    head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+    body = "".join(f'<tr><th>{escape(str(r["period"]))}</th>'
+                   + "".join(_cell(f'{name}.{r["period"]}.{c}', r.get(c)) for c in cols) + "</tr>" for r in rows)
+    return (f'<table class="periods" data-table="{escape(name)}"><caption>{escape(caption)}</caption>'
+            f"<tr><th>period</th>{head}</tr>{body}</table>")
 
 
 PERF_KEYS = ("days", "pnlQuote", "returnPerYearPct", "maxDrawdownQuote", "maxDrawdownPct", "sharpe", "sortino",
              "var95DailyQuote")
+SOURCE_KEYS = ("fundingQuote", "feesQuote", "slippageQuote", "pricePnlQuote", "totalPnlQuote")
+
+
+def _sources_chart(s: Mapping[str, Any], total: str, marks: Sequence[tuple[str, str]] = ()) -> str:
+    lines = [("PnL", GREEN, s[total]), ("funding", BLUE, s.get("fundingQuote", [])),
+             ("−fees", ORANGE, _negated(s.get("feesQuote", s.get("costQuote", [])))),
+             ("−slippage", PURPLE, _negated(s.get("slippageQuote", []))),
+             ("price", GREY, s.get("pricePnlQuote", []))]
+    return line_chart("PnL and its sources (quote)", [line for line in lines if line[2]], marks=marks)
+
+
+def _trade_marks(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(t, GREEN if buys >= sells else RED) for t, buys, sells in s.get("trades", [])]
 
 
 def _carry(c: Mapping[str, Any]) -> str:
-    pnl = c["series"]["pnlQuote"]
+    s = c["series"]
     return (f'<section class="object" data-object="{escape(c["fundingArbitrage"])}">'
             f'<h2>FundingArbitrage {escape(c["fundingArbitrage"])}</h2>'
-            + _table(c, ("state", "phase", "pairs", "fundingEarnedQuote", "feesQuote", "pnlQuote", "breakerTripped"))
-            + _table(c["performance"], PERF_KEYS)
-            + line_chart("PnL (quote)", [("PnL", "#2ca02c", pnl)])
-            + line_chart("Drawdown (quote)", [("drawdown", "#d62728", drawdown(pnl))]) + "</section>")
+            + _table(c, ("state", "phase", "pairs", "fundingEarnedQuote", "feesQuote", "pnlQuote", "breakerTripped",
+                         "breakerTrips", "haltedHours", "fills", "turnoverQuote", "slippageQuote"), caption="run")
+            + _table(c["pnlSources"], SOURCE_KEYS, "pnlSources.", "PnL by source")
+            + _table(c["performance"], PERF_KEYS, "performance.", "track record")
+            + _sources_chart(s, "pnlQuote", _trade_marks(s))
+            + line_chart("Drawdown (quote)", [("drawdown", RED, drawdown(s["pnlQuote"]))])
+            + _rows(c.get("byYear", []), "byYear", "year by year")
+            + _rows(c.get("byMonth", []), "byMonth", "month by month") + "</section>")
 
 
 def _maker(m: Mapping[str, Any]) -> str:
-    pnl = m["series"]["pnlQuote"]
+    s = m["series"]
     return (f'<section class="object" data-object="{escape(m["marketMaker"])}">'
             f'<h2>MarketMaker {escape(m["marketMaker"])}</h2>'
             + _table(m, ("state", "reason", "position", "boughtQty", "soldQty", "realizedPnlQuote",
-                         "unrealizedPnlQuote", "feesQuote"))
-            + _table(m["performance"], PERF_KEYS)
-            + line_chart("PnL, realised and marked (quote)", [("PnL", "#2ca02c", pnl)])
-            + line_chart("Drawdown (quote)", [("drawdown", "#d62728", drawdown(pnl))]) + "</section>")
+                         "unrealizedPnlQuote", "feesQuote", "fills", "turnoverQuote", "slippageQuote"), caption="run")
+            + _table(m["pnlSources"], SOURCE_KEYS, "pnlSources.", "PnL by source")
+            + _table(m["performance"], PERF_KEYS, "performance.", "track record")
+            + _sources_chart(s, "pnlQuote", _trade_marks(s))
+            + line_chart("Drawdown (quote)", [("drawdown", RED, drawdown(s["pnlQuote"]))])
+            + line_chart("Inventory (base)", [("position", BLUE, s.get("inventory", []))], marks=_trade_marks(s))
+            + _rows(m.get("byMonth", []), "byMonth", "month by month") + "</section>")
 
 
 def _book(b: Mapping[str, Any]) -> str:
-    dev = [[t, 100 * float(v)] for t, v in b["series"]["deviation"]]
+    s = b["series"]
+    worst = [[t, 100 * float(v)] for t, v in s.get("worstAssetDeviation", [])]
+    band = [[t, 100 * float(v)] for t, v in s.get("worstAssetBand", [])]
+    total = [[t, 100 * float(v)] for t, v in s["deviation"]]
+    rebalances = [(t, RED if urgency == "Emergency" else ORANGE) for t, urgency in s.get("rebalances", [])]
+    attribution = {f"{a}": v for a, v in b.get("attribution", {}).items()}
     return (f'<section class="object" data-object="{escape(b["book"])}"><h2>HedgeBook {escape(b["book"])}</h2>'
             + _table(b, ("state", "cycles", "rebalances", "emergencyRebalances", "costQuote",
-                         "meanAbsDeviationRatio", "maxAbsDeviationRatio"))
-            + line_chart("Deviation (%)", [("deviation", "#4c78a8", dev)], "%")
-            + line_chart("Cumulative trading cost (quote)", [("cost", "#f58518", b["series"]["costQuote"])])
+                         "meanAbsDeviationRatio", "maxAbsDeviationRatio", "capitalQuote", "fills", "turnoverQuote",
+                         "slippageQuote"), caption="run")
+            + _table(b["pnlSources"], SOURCE_KEYS, "pnlSources.", "PnL by source")
+            + _table(b["performance"], PERF_KEYS, "performance.", "track record")
+            + _table(attribution, sorted(attribution), "attribution.", "price PnL by asset")
+            + line_chart("Deviation (%): the book, and the farthest asset against its band",
+                         [("total", BLUE, total), ("worst asset", TEAL, worst), ("its band", GREY, band)], "%",
+                         marks=rebalances, dashed=("its band",))
+            + _sources_chart(s, "pnlQuote", rebalances)
+            + line_chart("Drawdown (quote)", [("drawdown", RED, drawdown(s["pnlQuote"]))])
+            + line_chart("Cumulative trading cost (quote)", [("cost", ORANGE, s["costQuote"])])
+            + _rows(b.get("byMonth", []), "byMonth", "month by month")
+            + _rows(b.get("attributionByMonth", []), "attributionByMonth", "price PnL by asset, month by month")
             + "</section>")
+
+
+def _pricing(summary: Mapping[str, Any]) -> str:
+    """What the prices were, period by period (a backtest before 2024-12-31 prices both legs at the mark)."""
+    rows = summary.get("pricing", [])
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{escape(p['symbol'])}</td><td>{escape(p['from'][:16])}</td>"
+                   f"<td>{escape(p['to'][:16])}</td><td>{p['stepSeconds']} s</td><td>{escape(p['source'])}</td>"
+                   f"<td>{escape(p['note'] or 'the market’s own candles')}</td></tr>" for p in rows)
+    return ('<table class="pricing"><caption>prices replayed, period by period</caption><tr><th>symbol</th>'
+            f"<th>from</th><th>to</th><th>bar</th><th>file</th><th>what it means</th></tr>{body}</table>")
 
 
 def render(summary: Mapping[str, Any], title: str) -> str:
@@ -106,10 +190,11 @@ def render(summary: Mapping[str, Any], title: str) -> str:
             + [_maker(m) for m in summary["marketMakers"]])
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>"
-            "body{font-family:sans-serif;margin:24px;color:#222}table.figures{border-collapse:collapse;"
-            "display:inline-table;margin:0 24px 12px 0;vertical-align:top}th,td{padding:2px 8px;text-align:left;"
-            "border-bottom:1px solid #eee;font-size:13px}td{text-align:right}section{margin-bottom:32px}"
+            "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:0 24px 12px 0}"
+            "table.figures{display:inline-table;vertical-align:top}caption{text-align:left;font-weight:bold;"
+            "font-size:13px}th,td{padding:2px 8px;text-align:left;border-bottom:1px solid #eee;font-size:12px}"
+            "td{text-align:right}table.pricing td{text-align:left}section{margin-bottom:32px}"
             "svg.chart{display:block;margin:8px 0}</style></head><body>"
-            f"<h1>{escape(title)}</h1><p>{escape(summary['from'])} → {escape(summary['to'])}, "
-            f"simulated in steps of {summary['stepSeconds']} s on replayed real prices, through the operator's own "
-            "reconcilers.</p>" + "".join(body) + "</body></html>\n")
+            f"<h1>{escape(title)}</h1><p>{escape(summary['from'])} → {escape(summary['to'])}, on replayed real "
+            "prices through the operator's own reconcilers, one step per bar.</p>" + _pricing(summary)
+            + "".join(body) + "</body></html>\n")

@@ -11,7 +11,7 @@ on equity = capital + cumulative PnL from its running peak; VaR 95% is the loss 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -79,3 +79,43 @@ def performance(points: Sequence[tuple[datetime, float]], capital: float | None 
         sharpe=mean / sd * math.sqrt(365) if sd > 0 else None,
         sortino=mean / downside * math.sqrt(365) if downside > 0 else None,
         var95_daily_quote=max(0.0, var))
+
+
+def by_period(paths: Mapping[str, Sequence[tuple[datetime, float]]], capital: float | None,
+              period: str = "year") -> list[dict[str, float | str | None]]:
+    """A table of calendar years (period="year") or months ("month"): for each cumulative path given (its name
+    is the key: `pnl`, `funding`, ...), what it added in the period; and from `pnl`, the period's return on
+    capital and its maximum drawdown (equity from the period's own peak). Times in UTC; a period starts from
+    the last value of the one before (the first from zero)."""
+    def key(t: datetime) -> str:
+        return f"{t.year:04d}" if period == "year" else f"{t.year:04d}-{t.month:02d}"
+
+    rows: dict[str, dict[str, float | str | None]] = {}
+    for name, points in paths.items():
+        prev, start = 0.0, 0.0
+        current: str | None = None
+        for t, v in points:
+            k = key(t)
+            if k != current:
+                start, current = prev, k
+            rows.setdefault(k, {"period": k})[f"{name}Quote"] = round(v - start, 4)
+            prev = v
+    pnl = paths.get("pnl", ())
+    worst: dict[str, float] = {}
+    peak_of: dict[str, float] = {}
+    base = 0.0
+    current = None
+    for t, v in pnl:
+        k = key(t)
+        if k != current:
+            current, peak_of[k] = k, (capital or 0.0) + base
+        equity = (capital or 0.0) + v
+        peak_of[k] = max(peak_of[k], equity)
+        dd = (peak_of[k] - equity) / peak_of[k] if capital and peak_of[k] > 0 else 0.0
+        worst[k] = max(worst.get(k, 0.0), dd)
+        base = v
+    for k, row in rows.items():
+        gained = row.get("pnlQuote")
+        row["returnPct"] = round(100 * float(gained) / capital, 4) if capital and isinstance(gained, float) else None
+        row["maxDrawdownPct"] = round(100 * worst[k], 4) if capital and k in worst else None
+    return [rows[k] for k in sorted(rows)]

@@ -24,14 +24,16 @@ from hedgeops.engine.common.claims import (
     refusal,
 )
 from hedgeops.engine.common.controls import Controls
-from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.marketdata.replay import CandleSeries, MarketReplay
 from hedgeops.local.summary import BookTally, CarryTally, MakerTally
+from hedgeops.local.trades import TradeLog
 from hedgeops.local.view import RunView, Tallies
 from hedgeops.manifests import load_resources
 from hedgeops.runtime.app import App, AppConfig, build_app
 from hedgeops.runtime.clock import SimClock
 from hedgeops.runtime.kinds.allocation import traded_symbols
 from hedgeops.runtime.reconcile import Outcome
+from hedgeops.runtime.venues import PaperVenues
 
 
 class LocalRunError(Exception):
@@ -46,6 +48,7 @@ class LocalOptions:
     json: bool = False
     metrics_port: int | None = None
     series: bool = False  # put each object's hourly series in the summary (the backtest's report draws them)
+    history: bool = False  # reach back before the candles through hourly mark prices (backtests; replay.py)
 
 
 def _interrupt_flag() -> asyncio.Event:
@@ -106,7 +109,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     if not runnable:
         raise LocalRunError("no HedgeBook, FundingArbitrage or MarketMaker in the manifests given; nothing to run")
     refused = _refused(runnable)
-    replay = MarketReplay()
+    replay = MarketReplay(history=opts.history)
     symbols = sorted({s for r in runnable for s in _symbols(r)})
     try:
         first, last = replay.common_window(symbols or MarketReplay.symbols())
@@ -117,8 +120,12 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         raise LocalRunError(f"--from {start:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d %H:%M} .. "
                             f"{last:%Y-%m-%d %H:%M})")
     end = min(last, start + opts.duration) if opts.duration else last
-    # Prices change once per bar: a tick finer than the data's would only repeat itself.
-    step = max(int(replay.series(s).step_ms / 1000) for s in symbols or MarketReplay.symbols())
+    # Prices change once per bar: a tick finer than the data's would only repeat itself. A stitched series changes
+    # its bar length where its own candles begin (hourly marks before, 5-minute bars after), and the tick with it.
+    replayed = [replay.series(s) for s in symbols or MarketReplay.symbols()]
+
+    def step_at(t: datetime) -> int:
+        return max(s.step_at(t) for s in replayed)
 
     # Local mode runs the user's own files on the user's machine: their Http holdings may be a localhost service.
     app = build_app(AppConfig(owner="local", clock="sim", replay_start=start, http_holdings_allow_private=True),
@@ -153,10 +160,14 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
             now = clock.now()
             for key, obj in list(state.items()):
                 outcome = await _reconcile(app, obj, policies, now)
+                tally = by_key[key]
+                if tally.trades is None:
+                    tally.trades = _trade_log(app, obj)
+                if tally.trades is not None:
+                    tally.trades.poll(now)
                 if outcome is None:
                     continue
                 state[key] = obj.model_copy(update={"status": outcome.status})
-                tally = by_key[key]
                 if isinstance(tally, BookTally):
                     tally.add(outcome, now)
                 else:
@@ -166,14 +177,15 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
             ticks += 1
             if ticks % 200 == 0:
                 view.update(now, tallies)
-            clock.advance(step)
+            clock.advance(step_at(now))
         view.update(clock.now(), tallies)
         _release_interrupt_flag()
     await app.close()
     if interrupted:
         end = clock.now()
     summary = {
-        "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step,
+        "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step_at(start),
+        "pricing": _pricing(replayed, start, end),
         "books": [_with_series(t, opts.series) for t in tallies.books],
         "fundingArbitrages": [_with_series(t, opts.series) for t in tallies.carries],
         "marketMakers": [_with_series(t, opts.series) for t in tallies.makers],
@@ -184,6 +196,22 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         for table in tallies.tables(title):
             view.console.print(table)
     return summary
+
+
+def _trade_log(app: App, obj: Resource) -> TradeLog | None:  # type: ignore[type-arg]
+    """The object's share of its paper account, once the account exists (venues are made on first use)."""
+    source = getattr(app.venues, "paper", None)
+    if not isinstance(source, PaperVenues):
+        return None
+    venue = source.paper(obj.spec.exchange.name, obj.spec.exchange.account, obj.metadata.namespace or "default")
+    return None if venue is None else TradeLog(venue, frozenset(_symbols(obj)))
+
+
+def _pricing(replayed: list[CandleSeries], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """What prices the run replayed, period by period and symbol by symbol (a report says it per period)."""
+    return [{"symbol": s.symbol, "from": max(p.start, start).isoformat(), "to": min(p.end, end).isoformat(),
+             "stepSeconds": p.step_s, "source": p.source, "note": p.note}
+            for s in replayed for p in s.periods if p.start < end and p.end > start]
 
 
 def _with_series(tally: BookTally | CarryTally | MakerTally, series: bool) -> dict[str, Any]:

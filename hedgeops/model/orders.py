@@ -106,4 +106,6 @@ class CarryCandidate:
 
     spot: str
     perp: str
-    volume_quote: Decimal  # the 24 h volume of the thinner of the two markets, in the quote currency
+    # The 24 h volume of the thinner of the two markets, in the quote currency; None where the venue has no figure
+    # (a backtest's mark-priced years: no traded volume was recorded with them).
+    volume_quote: Decimal | None

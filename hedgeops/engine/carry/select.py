@@ -17,17 +17,22 @@ class Candidate:
 
     spot: str
     perp: str
-    volume_quote: Decimal
+    volume_quote: Decimal | None  # None: unknown (a backtest's mark-priced years)
     rate: Decimal | None = None
+
+    @property
+    def volume_rank(self) -> Decimal:
+        return self.volume_quote if self.volume_quote is not None else Decimal(-1)
 
 
 def liquid(candidates: Sequence[Candidate], auto: AutoSelect,
            within: Collection[tuple[str, str]] | None = None) -> list[Candidate]:
     """Candidates with enough volume (and in `within`, when the spec lists pairs), most liquid first, at most
-    MAX_SCORED: the ones whose funding rate is worth asking for."""
-    ok = [c for c in candidates if c.volume_quote >= auto.minVolumeQuote
+    MAX_SCORED: the ones whose funding rate is worth asking for. A candidate whose volume is unknown cannot be
+    judged thin: it passes, after every known one."""
+    ok = [c for c in candidates if (c.volume_quote is None or c.volume_quote >= auto.minVolumeQuote)
           and (within is None or (c.spot, c.perp) in within)]
-    return sorted(ok, key=lambda c: (-c.volume_quote, c.perp))[:MAX_SCORED]
+    return sorted(ok, key=lambda c: (-c.volume_rank, c.perp))[:MAX_SCORED]
 
 
 def select(scored: Sequence[Candidate], auto: AutoSelect, entry: Entry,
@@ -39,5 +44,5 @@ def select(scored: Sequence[Candidate], auto: AutoSelect, entry: Entry,
     room = max(auto.maxSymbols - len(keep), 0)
     fresh = [c for c in scored if (c.spot, c.perp) not in held and c.rate is not None
              and entry.minFundingRate <= c.rate <= entry.maxFundingRate]
-    fresh.sort(key=lambda c: (-(c.rate or Decimal(0)), -c.volume_quote, c.perp))
+    fresh.sort(key=lambda c: (-(c.rate or Decimal(0)), -c.volume_rank, c.perp))
     return keep + fresh[:room]

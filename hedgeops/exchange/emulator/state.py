@@ -76,7 +76,7 @@ class ShockedReplay(MarketReplay):
     """The replay with per-symbol price shocks (a test's market crash or squeeze on top of the real prices)."""
 
     def __init__(self, replay: MarketReplay) -> None:
-        super().__init__(replay.directory)
+        super().__init__(replay.directory, history=replay.history)
         self.shocks: dict[str, Decimal] = {}  # ccxt symbol -> ratio: 0.1 is 10% above the replayed price
 
     def series(self, symbol: str) -> CandleSeries:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import bisect
 import csv
 import gzip
+import operator
 import os
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 from hedgeops.exchange.venue import UnknownSymbol
@@ -46,68 +48,128 @@ class Bar:
     close: Decimal
 
 
-class CandleSeries:
-    """One symbol's candles, in memory as compact arrays, looked up by time."""
+@dataclass(frozen=True)
+class Period:
+    """A stretch of a series priced one way: a report says, per period, what the prices were."""
 
-    def __init__(self, symbol: str, path: Path) -> None:
+    start: datetime
+    end: datetime
+    step_s: int
+    source: str  # the file
+    note: str  # what that means for a backtest over it ("" for the symbol's own candles)
+
+
+Rows = tuple[array, array, array, array, array, array]  # type: ignore[type-arg]  # ts, open, high, low, close, volume
+
+
+def _read(path: Path) -> Rows:
+    """A candle file as columns (volume 0 where a file has none: mark-price klines)."""
+    with gzip.open(path, "rt", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        cols = list(zip(*reader, strict=True)) or [()] * len(header)
+    volume = array("d", map(float, cols[5])) if len(cols) > 5 else array("d", bytes(8 * len(cols[0])))
+    return (array("q", map(int, cols[0])), *(array("d", map(float, c)) for c in cols[1:5]),  # type: ignore[return-value]
+            volume)
+
+
+class CandleSeries:
+    """One symbol's candles, in memory as compact arrays, looked up by time. Optionally stitched: an earlier,
+    coarser series (`earlier`, e.g. the perp's hourly mark price) stands in before the symbol's own candles
+    begin; each bar keeps its own end, so lookups and the clock's step follow whichever period a time falls in."""
+
+    def __init__(self, symbol: str, path: Path, earlier: tuple[Path, str] | None = None) -> None:
         self.symbol = symbol
         self.path = path
-        self.ts = array("q")
+        self.ts, self.te = array("q"), array("q")  # bar open and close times (ms)
         self.o, self.h, self.l, self.c = array("d"), array("d"), array("d"), array("d")
         # Running sums of traded volume (base units, and quote valued at each bar's close): a 24 h volume is
         # then two lookups, whatever the window.
         self.cum_base, self.cum_quote = array("d", [0.0]), array("d", [0.0])
-        with gzip.open(path, "rt", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            for row in reader:
-                self.ts.append(int(row[0]))
-                self.o.append(float(row[1]))
-                self.h.append(float(row[2]))
-                self.l.append(float(row[3]))
-                self.c.append(float(row[4]))
-                volume = float(row[5]) if len(row) > 5 and row[5] else 0.0
-                self.cum_base.append(self.cum_base[-1] + volume)
-                self.cum_quote.append(self.cum_quote[-1] + volume * float(row[4]))
-        if len(self.ts) < 2:
+        self.periods: list[Period] = []
+        self._cached: tuple[int, Bar] | None = None  # the bar last built (index, bar)
+        own = _read(path)
+        if len(own[0]) < 2:
             raise ValueError(f"{path}: fewer than two candles")
-        self.step_ms = self.ts[1] - self.ts[0]
+        self.step_ms = own[0][1] - own[0][0]  # the symbol's own candles' step
+        if earlier is not None:
+            before = _read(earlier[0])
+            if len(before[0]) >= 2:
+                step = before[0][1] - before[0][0]
+                # Only bars that have closed before the symbol's own first bar opens: no overlap, no gap hidden.
+                n = bisect.bisect_right(before[0], own[0][0] - step)
+                self._extend(tuple(c[:n] for c in before), step, earlier[0].name, earlier[1])  # type: ignore[arg-type]
+        self._extend(own, self.step_ms, path.name, "")
+
+    def _extend(self, rows: Rows, step: int, source: str, note: str) -> None:
+        ts, o, h, lo, c, volume = rows
+        if not ts:
+            return
+        self.ts.extend(ts)
+        self.te.extend(t + step for t in ts)
+        self.o.extend(o)
+        self.h.extend(h)
+        self.l.extend(lo)
+        self.c.extend(c)
+        self.cum_base.extend(accumulate(volume, initial=self.cum_base[-1]))
+        self.cum_base.pop(-len(ts) - 1)  # accumulate repeats the running total it started from
+        self.cum_quote.extend(accumulate(map(operator.mul, volume, c), initial=self.cum_quote[-1]))
+        self.cum_quote.pop(-len(ts) - 1)
+        self.periods.append(Period(_at(ts[0]), _at(ts[-1] + step), step // 1000, source, note))
 
     @property
     def first(self) -> datetime:
-        return datetime.fromtimestamp(self.ts[0] / 1000, UTC)
+        return _at(self.ts[0])
 
     @property
     def last_known(self) -> datetime:
         """When the last bar closes."""
-        return datetime.fromtimestamp((self.ts[-1] + self.step_ms) / 1000, UTC)
+        return _at(self.te[-1])
+
+    def step_at(self, at: datetime) -> int:
+        """The bar length (seconds) of the period `at` falls in: how often prices change then."""
+        for p in self.periods:
+            if at < p.end:
+                return p.step_s
+        return self.periods[-1].step_s
+
+    def has_volume(self, at: datetime) -> bool:
+        """Whether the 24 h before `at` lie in a period with traded volume (a mark-price period has none)."""
+        since = at - timedelta(days=1)
+        return all(not p.note for p in self.periods if p.start < at and p.end > since)
 
     def _bar(self, i: int) -> Bar:
-        start = self.ts[i]
-        opened = datetime.fromtimestamp(start / 1000, UTC)
-        closed = datetime.fromtimestamp((start + self.step_ms) / 1000, UTC)
-        return Bar(opened, closed, _dec(self.o[i]), _dec(self.h[i]), _dec(self.l[i]), _dec(self.c[i]))
+        # The same bar is asked for many times a tick (every quote, every venue): built once.
+        if self._cached is not None and self._cached[0] == i:
+            return self._cached[1]
+        bar = Bar(_at(self.ts[i]), _at(self.te[i]), _dec(self.o[i]), _dec(self.h[i]), _dec(self.l[i]),
+                  _dec(self.c[i]))
+        self._cached = (i, bar)
+        return bar
 
     def last_closed(self, at: datetime) -> Bar | None:
         """The latest bar that had closed by `at` (what a trader could know then)."""
-        ms = int(at.timestamp() * 1000)
-        i = bisect.bisect_right(self.ts, ms - self.step_ms) - 1
+        i = bisect.bisect_right(self.te, int(at.timestamp() * 1000)) - 1
         return self._bar(i) if i >= 0 else None
 
     def volume_24h(self, at: datetime) -> tuple[Decimal, Decimal]:
         """Base and quote volume of the bars that closed in the 24 h before `at` (the exchange's 24 h figure)."""
         ms = int(at.timestamp() * 1000)
-        hi = bisect.bisect_right(self.ts, ms - self.step_ms)
-        lo = bisect.bisect_right(self.ts, ms - self.step_ms - 86_400_000)
+        hi = bisect.bisect_right(self.te, ms)
+        lo = bisect.bisect_right(self.te, ms - 86_400_000)
         return (_dec(self.cum_base[hi] - self.cum_base[lo]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
                 _dec(self.cum_quote[hi] - self.cum_quote[lo]).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
 
     def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
         """Bars that opened at or after `after` and had closed by `until`: trading an order could meet."""
         lo = bisect.bisect_left(self.ts, int(after.timestamp() * 1000))
-        hi = bisect.bisect_right(self.ts, int(until.timestamp() * 1000) - self.step_ms)
+        hi = bisect.bisect_right(self.te, int(until.timestamp() * 1000))
         for i in range(lo, hi):
             yield self._bar(i)
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 # Which bundled file replays which ccxt symbol (Binance USDT-M perps and spot stand in for any venue's).
@@ -121,26 +183,43 @@ _FILES = {
 }
 
 
+# The hourly mark price of each perp: with `history`, it prices both of a base's markets before their own candles
+# begin (no spot or index series that old was found; the basis is taken as zero there).
+_MARKS = {
+    "BTC/USDT:USDT": "binance_futures_BTC_USDT_mark_1h.csv.gz",
+    "ETH/USDT:USDT": "binance_futures_ETH_USDT_mark_1h.csv.gz",
+    "SOL/USDT:USDT": "binance_futures_SOL_USDT_mark_1h.csv.gz",
+    "BTC/USDT": "binance_futures_BTC_USDT_mark_1h.csv.gz",
+    "ETH/USDT": "binance_futures_ETH_USDT_mark_1h.csv.gz",
+    "SOL/USDT": "binance_futures_SOL_USDT_mark_1h.csv.gz",
+}
+MARK_NOTE = "priced at the perp's hourly mark price (spot and perp alike: basis taken as zero, no traded volume)"
+
+
 @cache
-def _load(symbol: str, directory: Path) -> CandleSeries:
+def _load(symbol: str, directory: Path, history: bool) -> CandleSeries:
     name = _FILES.get(symbol)
     if name is None or not (directory / name).exists():
         raise UnknownSymbol(f"no replay data for {symbol} (have: {', '.join(sorted(_FILES))})")
-    return CandleSeries(symbol, directory / name)
+    mark = _MARKS.get(symbol) if history else None
+    earlier = (directory / mark, MARK_NOTE) if mark and (directory / mark).exists() else None
+    return CandleSeries(symbol, directory / name, earlier)
 
 
 class MarketReplay:
-    """Replayed candles for the symbols asked for, loaded once per process."""
+    """Replayed candles for the symbols asked for, loaded once per process. With `history` (backtests), each
+    series reaches back before its candles through the perp's hourly mark price (`_MARKS`)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, *, history: bool = False) -> None:
         self.directory = directory or data_dir()
+        self.history = history
 
     @staticmethod
     def symbols() -> list[str]:
         return sorted(_FILES)
 
     def series(self, symbol: str) -> CandleSeries:
-        return _load(symbol, self.directory)
+        return _load(symbol, self.directory, self.history)
 
     def common_window(self, symbols: list[str]) -> tuple[datetime, datetime]:
         """The span every symbol has data for."""

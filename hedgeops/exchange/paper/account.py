@@ -266,6 +266,10 @@ class PaperAccount:
         self.bills.append(bill)
         return bill
 
+    def held(self) -> list[str]:
+        """The symbols with a position open, sorted."""
+        return sorted(s for s, p in self._positions.items() if p.qty != 0)
+
     def positions(self, marks: Mapping[str, Decimal]) -> dict[str, Position]:
         out = {}
         for symbol, pos in self._positions.items():

@@ -34,6 +34,7 @@ class PaperVenue:
         self.leverage: dict[str, Decimal] = {}  # by perp symbol, as set_leverage left it
         self.funding = FundingHistory(replay.directory)
         self.funded_until: datetime | None = None  # settlements up to here are booked
+        self.next_settlement: datetime | None = None  # the first settlement after funded_until (None: look)
 
     @property
     def fees(self) -> Fees:
@@ -56,8 +57,9 @@ class PaperVenue:
         return Quote(symbol, last - tick, last + tick, last, bar.end)
 
     def data_interval_s(self, symbol: str) -> float:
-        """A quote here is the last closed bar's: up to one bar old by design (runtime/freshness.py)."""
-        return self.replay.series(symbol).step_ms / 1000
+        """A quote here is the last closed bar's: up to one bar old by design (runtime/freshness.py), and a bar is
+        an hour long where a backtest replays hourly mark prices."""
+        return float(self.replay.series(symbol).step_at(self.clock()))
 
     def quote(self, symbol: str) -> Quote:
         """The current quote (no request counted: the emulator serves it to everyone)."""
@@ -77,7 +79,10 @@ class PaperVenue:
         if self.funded_until is None or now <= self.funded_until:
             self.funded_until = self.funded_until or now
             return
-        for symbol in sorted(self.account.markets):
+        if self.next_settlement is not None and now < self.next_settlement:
+            self.funded_until = now  # nothing settled in between (every call comes through here: a backtest's hot path)
+            return
+        for symbol in self.account.held():  # only a position held pays or earns (no other market's data is read)
             if is_spot(symbol) or not self.funding.has(symbol):
                 continue
             for s in self.funding.between(symbol, self.funded_until, now):
@@ -85,6 +90,9 @@ class PaperVenue:
                 if bar is not None:
                     self.account.settle_funding(symbol, s.rate, bar.close, s.at)
         self.funded_until = now
+        upcoming = [s.at for s in (self.funding.next_after(m, now) for m in self.account.markets
+                                   if not is_spot(m) and self.funding.has(m)) if s is not None]
+        self.next_settlement = min(upcoming, default=None)
 
     async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
         self.requests += 1
@@ -144,10 +152,11 @@ class PaperVenue:
             if is_spot(perp) or not perp.endswith(f"/{quote}:{quote}") or spot not in markets:
                 continue
             try:
-                volumes = [self.replay.series(s).volume_24h(now)[1] for s in (spot, perp)]
+                series = [self.replay.series(s) for s in (spot, perp)]
             except UnknownSymbol:
                 continue
-            out.append(CarryCandidate(spot, perp, min(volumes)))
+            known = all(s.has_volume(now) for s in series)  # a mark-priced period traded no recorded volume
+            out.append(CarryCandidate(spot, perp, min(s.volume_24h(now)[1] for s in series) if known else None))
         return out
 
     async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:

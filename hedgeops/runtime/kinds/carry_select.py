@@ -25,7 +25,8 @@ async def auto_select(t: CarryTick, events: list[CycleEvent]) -> tuple[Selection
                   for c in liquid([Candidate(u.spot, u.perp, u.volume_quote) for u in universe], auto, within)]
         picked = select(scored, auto, spec.entry, held)
         fresh = Selection(at=t.now, candidates=len(universe), pairs=[
-            SelectedPair(spot=c.spot, perp=c.perp, fundingRate=c.rate or ZERO, volumeQuote=q8(c.volume_quote))
+            SelectedPair(spot=c.spot, perp=c.perp, fundingRate=c.rate or ZERO,
+                         volumeQuote=None if c.volume_quote is None else q8(c.volume_quote))
             for c in picked])
         before = [(p.spot, p.perp) for p in selection.pairs] if selection else None
         after = [(p.spot, p.perp) for p in fresh.pairs]
