@@ -67,7 +67,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         raise LocalRunError(f"--out {out}: no such directory {out.parent}")
     summary = asyncio.run(run_local(LocalOptions(
         paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=args.json, series=True,
-        history=True)))
+        history=True, reset_breaker_after=args.reset_breaker_after)))
     if out is not None:
         out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
         print(f"report: {out}", file=sys.stderr)
@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", type=parse_time, default=None, help="end (default: data end)")
     bt.add_argument("--out", default=None, help="write a self-contained HTML report here")
     bt.add_argument("--json", action="store_true", help="print the figures and hourly series as JSON")
+    bt.add_argument("--reset-breaker-after", type=parse_duration, default=None, metavar="DURATION",
+                    help="a person resets a tripped carry breaker this long after it tripped (e.g. 24h; default: "
+                         "never, as the seed's breaker waits for a person)")
     bt.set_defaults(func=_cmd_backtest)
 
     em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")

@@ -196,5 +196,9 @@ def render(summary: Mapping[str, Any], title: str) -> str:
             "td{text-align:right}table.pricing td{text-align:left}section{margin-bottom:32px}"
             "svg.chart{display:block;margin:8px 0}</style></head><body>"
             f"<h1>{escape(title)}</h1><p>{escape(summary['from'])} → {escape(summary['to'])}, on replayed real "
-            "prices through the operator's own reconcilers, one step per bar.</p>" + _pricing(summary)
+            "prices through the operator's own reconcilers, one step per bar. "
+            + ("A tripped carry breaker waits for a person (nobody resets it in this run)."
+               if summary.get("resetBreakerAfterHours") is None else
+               f"A tripped carry breaker is reset {summary['resetBreakerAfterHours']:g} h after it trips, as a person "
+               "would with the hedgeops.io/reset-breaker annotation.") + "</p>" + _pricing(summary)
             + "".join(body) + "</body></html>\n")

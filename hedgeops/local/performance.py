@@ -116,6 +116,7 @@ def by_period(paths: Mapping[str, Sequence[tuple[datetime, float]]], capital: fl
         base = v
     for k, row in rows.items():
         gained = row.get("pnlQuote")
-        row["returnPct"] = round(100 * float(gained) / capital, 4) if capital and isinstance(gained, float) else None
+        row["returnPct"] = round(100 * float(gained) / capital, 4) if capital and isinstance(gained, int | float) \
+            else None
         row["maxDrawdownPct"] = round(100 * worst[k], 4) if capital and k in worst else None
     return [rows[k] for k in sorted(rows)]

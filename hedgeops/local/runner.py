@@ -49,6 +49,9 @@ class LocalOptions:
     metrics_port: int | None = None
     series: bool = False  # put each object's hourly series in the summary (the backtest's report draws them)
     history: bool = False  # reach back before the candles through hourly mark prices (backtests; replay.py)
+    # A person resets a tripped carry breaker (the hedgeops.io/reset-breaker annotation) this long after it tripped;
+    # None: nobody does, and a tripped carry stays out of the market for the rest of the run.
+    reset_breaker_after: timedelta | None = None
 
 
 def _interrupt_flag() -> asyncio.Event:
@@ -121,11 +124,22 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                             f"{last:%Y-%m-%d %H:%M})")
     end = min(last, start + opts.duration) if opts.duration else last
     # Prices change once per bar: a tick finer than the data's would only repeat itself. A stitched series changes
-    # its bar length where its own candles begin (hourly marks before, 5-minute bars after), and the tick with it.
+    # its bar length with its periods (hourly marks, 5-minute bars, 1-minute bars where a backtest has them), and
+    # the tick follows the finest bar in play, so no object misses a price its market showed.
     replayed = [replay.series(s) for s in symbols or MarketReplay.symbols()]
 
+    boundaries = sorted({p.start for s in replayed for p in s.periods})
+
     def step_at(t: datetime) -> int:
-        return max(s.step_at(t) for s in replayed)
+        """The finest bar in play, never stepping over the start of a finer period (a --from off the hour)."""
+        step = min(s.step_at(t) for s in replayed)
+        nxt = next((b for b in boundaries if b > t), None)
+        return min(step, int((nxt - t).total_seconds())) if nxt is not None else step
+
+    # A market maker quotes only where its market's own trades are replayed: a mark price never traded, and a fill
+    # on it would be invented. Before then it waits (and says so once).
+    traded_from = {r.key: next(p.start for p in replay.series(r.spec.symbol).periods if not p.note)
+                   for r in runnable if isinstance(r, MarketMaker)}
 
     # Local mode runs the user's own files on the user's machine: their Http holdings may be a localhost service.
     app = build_app(AppConfig(owner="local", clock="sim", replay_start=start, http_holdings_allow_private=True),
@@ -159,8 +173,18 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                     break
             now = clock.now()
             for key, obj in list(state.items()):
-                outcome = await _reconcile(app, obj, policies, now)
                 tally = by_key[key]
+                if key in traded_from and now < traded_from[key]:
+                    if tally.cycles == 0 and not tally.events:
+                        tally.events.append("waits for traded prices")
+                        view.event(f"{key} waits for traded prices: its market's own candles begin "
+                                   f"{traded_from[key]:%Y-%m-%d %H:%M} (before that only its mark price is replayed)")
+                    continue
+                reset = (opts.reset_breaker_after is not None and isinstance(tally, CarryTally)
+                         and tally.tripped_at is not None and now - tally.tripped_at >= opts.reset_breaker_after)
+                outcome = await _reconcile(app, obj, policies, now, Controls(reset_breaker=reset))
+                if reset:
+                    view.event(f"{now:%Y-%m-%d %H:%M} {key} breaker reset (--reset-breaker-after)")
                 if tally.trades is None:
                     tally.trades = _trade_log(app, obj)
                 if tally.trades is not None:
@@ -186,6 +210,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step_at(start),
         "pricing": _pricing(replayed, start, end),
+        "resetBreakerAfterHours": None if opts.reset_breaker_after is None else
+        round(opts.reset_breaker_after.total_seconds() / 3600, 4),
         "books": [_with_series(t, opts.series) for t in tallies.books],
         "fundingArbitrages": [_with_series(t, opts.series) for t in tallies.carries],
         "marketMakers": [_with_series(t, opts.series) for t in tallies.makers],
@@ -219,17 +245,17 @@ def _with_series(tally: BookTally | CarryTally | MakerTally, series: bool) -> di
 
 
 async def _reconcile(app: App, obj: Resource, policies: dict[str, RebalancePolicy],  # type: ignore[type-arg]
-                     now: datetime) -> Outcome[Any] | None:
+                     now: datetime, controls: Controls) -> Outcome[Any] | None:
     """One object through its kind's reconciler (which decides whether it is due); None: nothing ran."""
     outcome: Outcome[Any]
     if isinstance(obj, HedgeBook):
         policy = policies.get(f"{obj.metadata.namespace}/{obj.spec.policyRef.name}")
-        outcome = await app.hedgebooks.reconcile(obj, now, Controls(), policy)
+        outcome = await app.hedgebooks.reconcile(obj, now, controls, policy)
     elif isinstance(obj, FundingArbitrage):
-        outcome = await app.fundingarbitrages.reconcile(obj, now, Controls())
+        outcome = await app.fundingarbitrages.reconcile(obj, now, controls)
     else:
         assert isinstance(obj, MarketMaker)
-        outcome = await app.marketmakers.reconcile(obj, now, Controls())
+        outcome = await app.marketmakers.reconcile(obj, now, controls)
     # A cycle that ran always has something to say (a HedgeBook's lastCheck at least); a quiet carry watch or an
     # object not due has not.
     return outcome if outcome.changed else None

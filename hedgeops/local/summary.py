@@ -214,6 +214,7 @@ class CarryTally:
     fees_path: list[tuple[datetime, float]] = field(default_factory=list)
     trades: TradeLog | None = None  # the account's fills and bills on this object's symbols (runner-given)
     breaker_trips: int = 0
+    tripped_at: datetime | None = None  # when the breaker last tripped (None: not tripped now)
     halted_s: float = 0.0  # time spent halted or with the breaker tripped
     last_seen: tuple[datetime, bool] | None = None  # (when, halted then)
 
@@ -241,7 +242,11 @@ class CarryTally:
             if self.last_seen is not None and self.last_seen[1]:
                 self.halted_s += (now - self.last_seen[0]).total_seconds()
             self.last_seen = (now, halted)
-        self.breaker_trips += status.breaker.tripped and not self.breaker_tripped
+        if status.breaker.tripped and not self.breaker_tripped:
+            self.breaker_trips += 1
+            self.tripped_at = now
+        elif not status.breaker.tripped:
+            self.tripped_at = None
         self.margin_ratio, self.breaker_tripped = status.marginRatio, status.breaker.tripped
 
     def _slippage(self) -> Decimal:

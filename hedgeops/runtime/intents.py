@@ -33,6 +33,9 @@ class IntentStore(Generic[IntentT]):
         doc = await self.journal.read_intent(key)
         if doc is None:
             return None
+        seq = doc.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool) and seq <= after_seq:
+            return None  # accounted for by the status: what else it says does not matter (and is not decoded)
         try:
             intent = from_doc(self.cls, doc)
         except CodecError as exc:

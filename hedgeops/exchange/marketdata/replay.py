@@ -76,9 +76,11 @@ def _read(path: Path) -> Rows:
 class CandleSeries:
     """One symbol's candles, in memory as compact arrays, looked up by time. Optionally stitched: an earlier,
     coarser series (`earlier`, e.g. the perp's hourly mark price) stands in before the symbol's own candles
-    begin; each bar keeps its own end, so lookups and the clock's step follow whichever period a time falls in."""
+    begin, and a finer one (`finer`, the 1-minute candles) replaces the symbol's own bars where it covers them
+    whole; each bar keeps its own end, so lookups and the clock's step follow whichever period a time falls in."""
 
-    def __init__(self, symbol: str, path: Path, earlier: tuple[Path, str] | None = None) -> None:
+    def __init__(self, symbol: str, path: Path, earlier: tuple[Path, str] | None = None,
+                 finer: Path | None = None) -> None:
         self.symbol = symbol
         self.path = path
         self.ts, self.te = array("q"), array("q")  # bar open and close times (ms)
@@ -99,7 +101,15 @@ class CandleSeries:
                 # Only bars that have closed before the symbol's own first bar opens: no overlap, no gap hidden.
                 n = bisect.bisect_right(before[0], own[0][0] - step)
                 self._extend(tuple(c[:n] for c in before), step, earlier[0].name, earlier[1])  # type: ignore[arg-type]
-        self._extend(own, self.step_ms, path.name, "")
+        window = _finer_window(own, self.step_ms, _read(finer)) if finer is not None else None
+        if window is None:
+            self._extend(own, self.step_ms, path.name, "")
+            return
+        (a, b), fine, fine_step = window
+        assert finer is not None
+        self._extend(tuple(col[:a] for col in own), self.step_ms, path.name, "")  # type: ignore[arg-type]
+        self._extend(fine, fine_step, finer.name, "")
+        self._extend(tuple(col[b:] for col in own), self.step_ms, path.name, "")  # type: ignore[arg-type]
 
     def _extend(self, rows: Rows, step: int, source: str, note: str) -> None:
         ts, o, h, lo, c, volume = rows
@@ -168,6 +178,23 @@ class CandleSeries:
             yield self._bar(i)
 
 
+def _finer_window(own: Rows, step: int, fine: Rows) -> tuple[tuple[int, int], Rows, int] | None:
+    """Where finer candles replace the own ones: the own bars [a, b) lying wholly inside the finer file's span,
+    and the finer rows covering exactly them. None when the finer file has a gap there (a missing minute would
+    freeze the price) or covers no whole own bar."""
+    if len(fine[0]) < 2:
+        return None
+    fine_step = fine[0][1] - fine[0][0]
+    a = bisect.bisect_left(own[0], fine[0][0])
+    b = bisect.bisect_right(own[0], fine[0][-1] + fine_step - step)
+    if b <= a:
+        return None
+    lo, hi = bisect.bisect_left(fine[0], own[0][a]), bisect.bisect_left(fine[0], own[0][b - 1] + step)
+    if hi - lo != (own[0][b - 1] + step - own[0][a]) // fine_step:
+        return None
+    return (a, b), tuple(col[lo:hi] for col in fine), fine_step  # type: ignore[return-value]
+
+
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
@@ -193,6 +220,9 @@ _MARKS = {
     "ETH/USDT": "binance_futures_ETH_USDT_mark_1h.csv.gz",
     "SOL/USDT": "binance_futures_SOL_USDT_mark_1h.csv.gz",
 }
+# Finer candles a backtest replays where they cover the 5-minute ones gaplessly (the BTC and ETH 1-minute perps
+# miss whole days: only SOL's is gapless): a market maker's quotes then meet every minute's traded range.
+_FINER = {"SOL/USDT:USDT": "binance_futures_SOL_USDT_1m.csv.gz"}
 MARK_NOTE = "priced at the perp's hourly mark price (spot and perp alike: basis taken as zero, no traded volume)"
 
 
@@ -203,7 +233,9 @@ def _load(symbol: str, directory: Path, history: bool) -> CandleSeries:
         raise UnknownSymbol(f"no replay data for {symbol} (have: {', '.join(sorted(_FILES))})")
     mark = _MARKS.get(symbol) if history else None
     earlier = (directory / mark, MARK_NOTE) if mark and (directory / mark).exists() else None
-    return CandleSeries(symbol, directory / name, earlier)
+    fine = _FINER.get(symbol) if history else None
+    return CandleSeries(symbol, directory / name, earlier,
+                        directory / fine if fine and (directory / fine).exists() else None)
 
 
 class MarketReplay:
