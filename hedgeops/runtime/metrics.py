@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from hedgeops.api.funding import CarryLegStatus
 from hedgeops.engine.hedge.exposure import BookExposure
+
+
+def _remember_children(metric: Any) -> None:
+    """`metric.labels(...)` answered from a dict after the first call for a label set: prometheus_client checks
+    and converts the labels on every call, a cost a backtest pays ten times a tick. A child removed from the
+    metric must be forgotten here too (`metric.labels.cache_clear()`)."""
+    metric.labels = functools.lru_cache(maxsize=None)(metric.labels)
 
 
 class Metrics:
@@ -81,6 +91,9 @@ class Metrics:
                                    "(Redis); 0 means no new orders anywhere", registry=r)
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
+        for metric in vars(self).values():
+            if getattr(metric, "_labelnames", None):
+                _remember_children(metric)
 
     def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:
         """The object completed a cycle: not Degraded, and Ready unless the cycle says otherwise."""

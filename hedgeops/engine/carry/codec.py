@@ -29,11 +29,22 @@ def encode(state: CarryState) -> dict[str, Any]:
         "completeAttempts": state.complete_attempts, "negativeFundingStreak": state.negative_funding_streak,
         "ledger": {"spot": _leg(led.spot), "perp": _leg(led.perp), "fundingQuote": str(led.funding_quote),
                    "feesQuote": str(led.fees_quote), "capitalQuote": str(led.capital_quote)},
-        "breaker": {"tripped": br.tripped, "reason": br.reason, "consecutiveLosses": br.consecutive_losses,
-                    "day": br.day, "dailyLossQuote": str(br.daily_loss_quote),
-                    # the object's breaker, the same on every pair: statuses without it kept one per pair
-                    "shared": True},
+        "breaker": breaker_doc(br),
     }
+
+
+def breaker_doc(br: Breaker) -> dict[str, Any]:
+    return {"tripped": br.tripped, "reason": br.reason, "consecutiveLosses": br.consecutive_losses,
+            "day": br.day, "dailyLossQuote": str(br.daily_loss_quote),
+            # the object's breaker, the same on every pair: statuses without it kept one per pair
+            "shared": True}
+
+
+def decode_breaker(doc: dict[str, Any] | None) -> Breaker:
+    """Just the breaker of a machine document (what the object's breaker is read from, every tick)."""
+    br = (doc or {}).get("breaker") or {}
+    return Breaker(bool(br.get("tripped", False)), br.get("reason"), int(br.get("consecutiveLosses", 0)),
+                   str(br.get("day", "")), Decimal(br.get("dailyLossQuote", "0")))
 
 
 def shared_breaker(doc: dict[str, Any] | None) -> bool:
@@ -57,7 +68,7 @@ def decode(doc: dict[str, Any] | None) -> CarryState:
     """The state a document describes; an empty document is a fresh machine."""
     if not doc:
         return CarryState()
-    led, br = doc.get("ledger") or {}, doc.get("breaker") or {}
+    led = doc.get("ledger") or {}
     return CarryState(
         phase=Phase(doc.get("phase", Phase.IDLE.value)), target_qty=Decimal(doc.get("targetQty", "0")),
         seq=int(doc.get("seq", 0)), complete_attempts=int(doc.get("completeAttempts", 0)),
@@ -65,6 +76,5 @@ def decode(doc: dict[str, Any] | None) -> CarryState:
         ledger=CarryLedger(_leg_from(led.get("spot")), _leg_from(led.get("perp")),
                            Decimal(led.get("fundingQuote", "0")), Decimal(led.get("feesQuote", "0")),
                            Decimal(led.get("capitalQuote", "0"))),
-        breaker=Breaker(bool(br.get("tripped", False)), br.get("reason"), int(br.get("consecutiveLosses", 0)),
-                        str(br.get("day", "")), Decimal(br.get("dailyLossQuote", "0"))),
+        breaker=decode_breaker(doc),
     )

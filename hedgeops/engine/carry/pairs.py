@@ -14,7 +14,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedgeops.api.funding import BreakerStatus, CarryLegStatus, CarryPair, FundingArbitrageSpec, Phase
-from hedgeops.engine.carry.codec import decode, encode, funding_marks, shared_breaker, with_funding
+from hedgeops.engine.carry.codec import (
+    breaker_doc,
+    decode,
+    decode_breaker,
+    encode,
+    funding_marks,
+    shared_breaker,
+    with_funding,
+)
 from hedgeops.engine.carry.intent import CarryIntent
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.machine import CarryState, Transfer
@@ -96,20 +104,24 @@ class PairMemory:
 def object_breaker(legs: list[CarryLegStatus]) -> Breaker:
     """The object's breaker from its pairs' machines: the shared copy, or (statuses written while each pair kept
     its own) all of them combined once."""
-    shared = [decode(leg.machine).breaker for leg in legs if shared_breaker(leg.machine)]
+    shared = [decode_breaker(leg.machine) for leg in legs if shared_breaker(leg.machine)]
     if shared:
         return max(shared, key=lambda b: b.day)
     merged = Breaker()
     for leg in legs:
-        merged = merged.combine(decode(leg.machine).breaker)
+        merged = merged.combine(decode_breaker(leg.machine))
     return merged
 
 
 def share_breaker(leg: CarryLegStatus, breaker: Breaker) -> CarryLegStatus:
-    """The leg with the object's breaker in its machine (its funding marks kept)."""
-    nxt, booked = funding_marks(leg.machine)
-    doc = with_funding(encode(replace(decode(leg.machine), breaker=breaker)), nxt, booked)
-    return leg if doc == leg.machine else leg.model_copy(update={"machine": doc})
+    """The leg with the object's breaker in its machine (its funding marks and the rest kept as written)."""
+    if not leg.machine:  # a pair that never ran: a fresh machine carrying the object's breaker
+        nxt, booked = funding_marks(leg.machine)
+        return leg.model_copy(update={"machine": with_funding(encode(CarryState(breaker=breaker)), nxt, booked)})
+    wanted = breaker_doc(breaker)
+    if leg.machine.get("breaker") == wanted:
+        return leg
+    return leg.model_copy(update={"machine": {**leg.machine, "breaker": wanted}})
 
 
 def totals(legs: list[CarryLegStatus], breaker: Breaker, now: datetime) -> dict[str, Any]:

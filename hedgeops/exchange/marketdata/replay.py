@@ -245,13 +245,17 @@ class MarketReplay:
     def __init__(self, directory: Path | None = None, *, history: bool = False) -> None:
         self.directory = directory or data_dir()
         self.history = history
+        self._series: dict[str, CandleSeries] = {}  # asked for several times a tick: one dict lookup
 
     @staticmethod
     def symbols() -> list[str]:
         return sorted(_FILES)
 
     def series(self, symbol: str) -> CandleSeries:
-        return _load(symbol, self.directory, self.history)
+        found = self._series.get(symbol)
+        if found is None:
+            found = self._series[symbol] = _load(symbol, self.directory, self.history)
+        return found
 
     def common_window(self, symbols: list[str]) -> tuple[datetime, datetime]:
         """The span every symbol has data for."""
