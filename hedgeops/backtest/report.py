@@ -46,15 +46,17 @@ def line_chart(title: str, series: Sequence[tuple[str, str, Series]], unit: str 
              f'{escape(datetime.fromtimestamp(t0, UTC).strftime("%Y-%m-%d"))}</text>',
              f'<text x="{W - PAD}" y="{H - PAD + 16}" text-anchor="end">'
              f'{escape(datetime.fromtimestamp(t1, UTC).strftime("%Y-%m-%d"))}</text>']
-    x = LEFT
+    x, named = LEFT, set()
     for label, colour, s in series:
         if len(s) >= 1:
             xy = " ".join(f"{sx(datetime.fromisoformat(t).timestamp()):.1f},{sy(float(v)):.1f}" for t, v in s)
             dash = ' stroke-dasharray="4 3"' if label in dashed else ""
             parts.append(f'<polyline class="line" data-label="{escape(label)}" points="{xy}" fill="none" '
                          f'stroke="{colour}" stroke-width="1.5"{dash}/>')
-        parts.append(f'<text x="{x}" y="28" fill="{colour}">{escape(label)}</text>')
-        x += 9 + 6 * len(label)
+        if label not in named:  # a band drawn as two lines is named once
+            named.add(label)
+            parts.append(f'<text x="{x}" y="28" fill="{colour}">{escape(label)}</text>')
+            x += 9 + 6 * len(label)
     for t, colour in marks:
         mx = sx(datetime.fromisoformat(t).timestamp())
         parts.append(f'<line class="mark" x1="{mx:.1f}" y1="{H - PAD}" x2="{mx:.1f}" y2="{H - PAD + 6}" '
@@ -134,6 +136,19 @@ def _carry(c: Mapping[str, Any]) -> str:
             + _rows(c.get("byMonth", []), "byMonth", "month by month") + "</section>")
 
 
+def _inventory_lines(m: Mapping[str, Any]) -> list[tuple[str, str, Series]]:
+    inv = m["series"].get("inventory", [])
+    lines = m.get("positionLines") or {}
+    out: list[tuple[str, str, Series]] = [("position", BLUE, inv)]
+    if inv and lines:
+        ends = [inv[0][0], inv[-1][0]]
+        target, band, cap = lines["targetPosition"], lines["positionThreshold"], lines["maxPosition"]
+        out += [("target ± threshold", GREY, [[t, target + band] for t in ends]),
+                ("target ± threshold", GREY, [[t, target - band] for t in ends]),
+                ("± max", RED, [[t, cap] for t in ends]), ("± max", RED, [[t, -cap] for t in ends])]
+    return out
+
+
 def _maker(m: Mapping[str, Any]) -> str:
     s = m["series"]
     return (f'<section class="object" data-object="{escape(m["marketMaker"])}">'
@@ -144,7 +159,8 @@ def _maker(m: Mapping[str, Any]) -> str:
             + _table(m["performance"], PERF_KEYS, "performance.", "track record")
             + _sources_chart(s, "pnlQuote", _trade_marks(s))
             + line_chart("Drawdown (quote)", [("drawdown", RED, drawdown(s["pnlQuote"]))])
-            + line_chart("Inventory (base)", [("position", BLUE, s.get("inventory", []))], marks=_trade_marks(s))
+            + line_chart("Inventory (base) against its position lines", _inventory_lines(m), marks=_trade_marks(s),
+                         dashed=("target ± threshold", "± max"))
             + _rows(m.get("byMonth", []), "byMonth", "month by month") + "</section>")
 
 

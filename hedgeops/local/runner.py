@@ -115,7 +115,11 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     replay = MarketReplay(history=opts.history)
     symbols = sorted({s for r in runnable for s in _symbols(r)})
     try:
-        first, last = replay.common_window(symbols or MarketReplay.symbols())
+        if symbols:
+            first, last = replay.common_window(symbols)
+        else:  # only autoSelect carries listing no pairs: they pick among whatever has data at the time
+            every = [replay.series(s) for s in MarketReplay.symbols()]
+            first, last = min(s.first for s in every), min(s.last_known for s in every)
     except Exception as exc:
         raise LocalRunError(str(exc)) from None
     start = opts.start or first
@@ -150,7 +154,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     tallies = Tallies([BookTally(r.key) for r in runnable if isinstance(r, HedgeBook)],
                       [CarryTally(r.key, capital=float(r.spec.capital.amountQuote))
                        for r in runnable if isinstance(r, FundingArbitrage)],
-                      [MakerTally(r.key) for r in runnable if isinstance(r, MarketMaker)])
+                      [MakerTally(r.key, lines={"targetPosition": float(r.spec.targetPosition),
+                                                "positionThreshold": float(r.spec.positionThreshold),
+                                                "maxPosition": float(r.spec.maxPosition)})
+                       for r in runnable if isinstance(r, MarketMaker)])
     by_key: dict[str, BookTally | CarryTally | MakerTally] = {t.key: t for t in tallies.books}
     by_key.update({t.key: t for t in tallies.carries})
     by_key.update({t.key: t for t in tallies.makers})

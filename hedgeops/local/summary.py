@@ -308,6 +308,8 @@ class MakerTally:
     fees_path: list[tuple[datetime, float]] = field(default_factory=list)
     inventory_path: list[tuple[datetime, float]] = field(default_factory=list)
     trades: TradeLog | None = None  # the account's fills and bills on this object's symbol (runner-given)
+    # The spec's position lines (target, threshold around it, max): what a chart holds the inventory against.
+    lines: dict[str, float] = field(default_factory=dict)
 
     def add(self, status: MarketMakerStatus, now: datetime | None = None) -> None:
         self.cycles += 1
@@ -327,7 +329,7 @@ class MakerTally:
                 "position": float(self.position), "boughtQty": float(self.bought), "soldQty": float(self.sold),
                 "realizedPnlQuote": round(float(self.realized), 4),
                 "unrealizedPnlQuote": round(float(self.unrealized), 4), "feesQuote": round(float(self.fees), 4),
-                "restingQuotes": self.quotes,
+                "restingQuotes": self.quotes, "positionLines": self.lines,
                 **(self.trades.as_json() if self.trades is not None else {}),
                 "pnlSources": self.sources(),
                 # A market maker commits no stated capital: figures in quote, and Sharpe/Sortino (scale-free).
