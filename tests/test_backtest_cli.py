@@ -110,6 +110,8 @@ def test_the_report_draws_in_a_real_browser(run: tuple[dict[str, Any], Path], tm
     (["--from", "2025-01-03", "--to", "2025-01-01"], "must be after --from"),
     (["--to", "2025-01-03"], "--to needs --from"),
     (["--from", "2025-01-01", "--to", "2025-01-02", "--out", "/nonexistent/dir/r.html"], "no such directory"),
+    (["--from", "2025-01-01", "--reset-breaker-after", "soon"], "is not a duration"),
+    (["--from", "2019-01-01", "--to", "2019-02-01"], "outside the data"),
 ])
 def test_bad_input_is_a_message_and_exit_2(args: list[str], message: str) -> None:
     res = hedgeops("backtest", "manifests/examples/", *args)

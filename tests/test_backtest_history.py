@@ -51,3 +51,16 @@ def test_a_market_maker_meets_every_minute_where_the_data_has_it() -> None:
     assert [p["source"] for p in summary["pricing"]] == ["binance_futures_SOL_USDT_1m.csv.gz"]
     mm = summary["marketMakers"][0]
     assert mm["cycles"] > 1000  # a quote check every minute of the day (the 5-minute bars would give 288)
+
+
+def test_a_tripped_breaker_waits_for_a_person_unless_one_is_simulated() -> None:
+    # Spring 2020: negative funding closes three ETH carries in a row at a loss and trips the seed's breaker.
+    start, days = datetime(2020, 2, 1, tzinfo=UTC), 75
+    declared = backtest([EXAMPLES / "fundingarbitrage-eth.yaml"], start, days)["fundingArbitrages"][0]
+    assert declared["breakerTrips"] == 1 and declared["breakerTripped"] and declared["haltedHours"] > 24 * 7
+    reset = backtest([EXAMPLES / "fundingarbitrage-eth.yaml"], start, days,
+                     reset_breaker_after=timedelta(hours=24))["fundingArbitrages"][0]
+    assert reset["breakerTrips"] >= 1
+    # Each trip is out of the market for the day it waits (plus at most the hour its tick lands on).
+    assert reset["haltedHours"] <= 25 * reset["breakerTrips"]
+    assert reset["fills"] > declared["fills"]  # back in the market after the reset

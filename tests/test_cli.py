@@ -121,8 +121,13 @@ def test_local_serves_metrics_while_it_runs() -> None:
                              "--metrics-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
+        wanted = ('hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}',
+                  'hedgeops_deviation_ratio{asset="ETH",book="spot-bag",namespace="default"}',
+                  "hedgeops_rebalances_total{")
         text, deadline = "", time.monotonic() + 60
-        while time.monotonic() < deadline and "hedgeops_rebalances_total{" not in text:
+        # Objects are observed one after another in a tick: scrape until every one has been (a loaded machine
+        # can serve a page between the jlp's rebalance and the spot-bag's first look).
+        while time.monotonic() < deadline and not all(w in text for w in wanted):
             try:
                 text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:

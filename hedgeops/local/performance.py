@@ -114,6 +114,8 @@ def by_period(paths: Mapping[str, Sequence[tuple[datetime, float]]], capital: fl
         dd = (peak_of[k] - equity) / peak_of[k] if capital and peak_of[k] > 0 else 0.0
         worst[k] = max(worst.get(k, 0.0), dd)
         base = v
+    if "pnl" not in paths:  # an attribution table: no return or drawdown to speak of
+        return [rows[k] for k in sorted(rows)]
     for k, row in rows.items():
         gained = row.get("pnlQuote")
         row["returnPct"] = round(100 * float(gained) / capital, 4) if capital and isinstance(gained, int | float) \

@@ -131,12 +131,16 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     # its bar length with its periods (hourly marks, 5-minute bars, 1-minute bars where a backtest has them), and
     # the tick follows the finest bar in play, so no object misses a price its market showed.
     replayed = [replay.series(s) for s in symbols or MarketReplay.symbols()]
-
+    # Whose bars set the tick: every object's markets, until a market maker finishes (its 1-minute bars would
+    # otherwise keep every other object ticking by the minute for nothing).
+    markets = {r.key: [replay.series(s) for s in sorted(_symbols(r))] or replayed for r in runnable}
     boundaries = sorted({p.start for s in replayed for p in s.periods})
 
     def step_at(t: datetime) -> int:
         """The finest bar in play, never stepping over the start of a finer period (a --from off the hour)."""
-        step = min(s.step_at(t) for s in replayed)
+        live = [s for key, series in markets.items() if key in state and by_key[key].state != "Finished"
+                for s in series] or replayed
+        step = min(s.step_at(t) for s in live)
         nxt = next((b for b in boundaries if b > t), None)
         return min(step, int((nxt - t).total_seconds())) if nxt is not None else step
 
