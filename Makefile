@@ -15,12 +15,13 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 
-# redis-server, promtool (Debian's prometheus) and headless chromium (pictures are looked at, not just written)
-# are needed by the tests that use the real ones.
+# redis-server, promtool (Debian's prometheus), amtool (Debian's prometheus-alertmanager) and headless chromium
+# (pictures are looked at, not just written) are needed by the tests that use the real ones.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt-get)"; \

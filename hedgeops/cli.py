@@ -224,10 +224,27 @@ def _kube_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", default=None, help="the kubeconfig context to use (default: its current-context)")
 
 
+def _version_line() -> str:
+    import platform
+
+    from hedgeops import __version__
+
+    return f"hedgeops {__version__} (Python {platform.python_version()})"
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(_version_line())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hedgeops", description="Delta-neutral strategies, declared and reconciled.")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    p.add_argument("--version", action="version", version=_version_line())
     sub = p.add_subparsers(dest="command", required=True)
+
+    ve = sub.add_parser("version", help="print the HedgeOps version (and the Python it runs on)")
+    ve.set_defaults(func=_cmd_version)
 
     lo = sub.add_parser("local", help="run the reconcilers on a laptop against the paper exchange replaying real data")
     lo.add_argument("paths", nargs="+", help="manifest files or folders")
@@ -326,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`hedgeops journal … | head`): not an error of ours. Point stdout at /dev/null so
+        # the interpreter's own flush at exit does not complain again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         validate = sys.modules.get("hedgeops.api.validate")
         if validate is not None and isinstance(exc, validate.ManifestError):

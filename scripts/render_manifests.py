@@ -12,6 +12,7 @@ The chart is the one source; these are its output with the release name and name
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -54,7 +55,12 @@ def _join(parts: dict[str, str], note: str = "") -> str:
 def rules_file(prometheus_rule: str) -> str:
     """The PrometheusRule's groups as a plain Prometheus rule file."""
     doc = yaml.safe_load(prometheus_rule)
-    return HEADER + yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False, width=120)
+    job = re.search(r'up\{job="([^"]+)"\}', prometheus_rule)
+    note = "" if job is None else (
+        f'# HedgeOpsOperatorDown reads up{{job="{job.group(1)}"}}: the job label of the ServiceMonitor in this\n'
+        "# folder. Scraping the operator with another scrape config? Replace that job name below with yours (or\n"
+        "# render the chart with --set prometheusRule.job=<yours>), or the absent() half keeps the alert firing.\n")
+    return HEADER + note + yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False, width=120)
 
 
 KINDS = ("HedgeBook", "RebalancePolicy", "FundingArbitrage", "MarketMaker")

@@ -216,3 +216,11 @@ def test_plain_manifests_are_rendered_from_the_chart() -> None:
     finally:
         sys.path.pop(0)
     assert render_manifests.main(["--check"]) == 0, "run `python scripts/render_manifests.py`"
+
+
+@pytest.mark.parametrize("job, expected", [("", "hedgeops-metrics"), ("kubernetes-pods", "kubernetes-pods")])
+def test_the_operator_down_rule_reads_the_job_prometheus_gives_it(job: str, expected: str) -> None:
+    # Another scrape config names the job otherwise: with the default name, absent() would page for ever.
+    rule = one(render({"prometheusRule": {"enabled": True, "job": job}}), "PrometheusRule")
+    down = next(r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("alert") == "HedgeOpsOperatorDown")
+    assert down["expr"] == f'up{{job="{expected}"}} == 0 or absent(up{{job="{expected}"}})'

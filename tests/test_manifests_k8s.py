@@ -41,6 +41,7 @@ THIRD_PARTY = {
 # Files in manifests/ that hold no Kubernetes object at all.
 NOT_OBJECTS = {
     "monitoring/hedgeops-rules.yaml": "a plain Prometheus rule file (promtool checks it in tests/test_alert_rules.py)",
+    "monitoring/alertmanager.yaml": "Alertmanager routing (amtool checks it in tests/test_alertmanager_config.py)",
 }
 
 # The main value combinations: every toggle of values.yaml on and off, and every user-supplied block the templates

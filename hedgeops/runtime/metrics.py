@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import functools
+import platform
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
 
+from hedgeops import __version__
 from hedgeops.api.funding import CarryLegStatus
 from hedgeops.engine.hedge.exposure import BookExposure
 
@@ -91,9 +101,15 @@ class Metrics:
                                    "(Redis); 0 means no new orders anywhere", registry=r)
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
+        self.build_info = Gauge("hedgeops_build_info", "Always 1: the HedgeOps version and Python it runs on (join "
+                                "on it to tell which build raised an alert)", ["version", "python"], registry=r)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
         for metric in vars(self).values():
             if getattr(metric, "_labelnames", None):
                 _remember_children(metric)
+        # process_* (CPU, resident memory, open files, start time) and python_info, as every exporter has them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
 
     def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:
         """The object completed a cycle: not Degraded, and Ready unless the cycle says otherwise."""

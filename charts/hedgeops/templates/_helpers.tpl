@@ -47,9 +47,10 @@ password itself never appears in the Deployment. */}}
 {{- end -}}
 {{- end -}}
 
-{{/* The Prometheus job label of the operator's metrics: the metrics Service's name (ServiceMonitor default). */}}
+{{/* The Prometheus job label of the operator's metrics: prometheusRule.job, else the metrics Service's name (what
+the chart's ServiceMonitor makes it). */}}
 {{- define "hedgeops.metricsJob" -}}
-{{- printf "%s-metrics" (include "hedgeops.fullname" .) -}}
+{{- .Values.prometheusRule.job | default (printf "%s-metrics" (include "hedgeops.fullname" .)) -}}
 {{- end -}}
 
 {{/* {okx: url, binance: url} -> "binance=url,okx=url" (HEDGEOPS_EXCHANGE_URLS), sorted for stable renders. */}}
