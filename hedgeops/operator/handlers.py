@@ -172,8 +172,8 @@ async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]]
     """One tick of one object, the same for every kind: parse, ownership, controls, the kind's reconciler
     (which decides whether anything is due), one-shot controls consumed, shared positions, status and events."""
     runtime: Runtime = memo.runtime
-    if not runtime.active:
-        return
+    if not runtime.active or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return  # not leading, or the object is going: its series leave with it (forget_deleted)
     app, now = runtime.app, runtime.app.clock.now()
     obj = objects.parse(model, body, patch, memo, now)
     if obj is None:
@@ -234,6 +234,18 @@ async def marketmaker_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwa
     """Seed 003's loop for a MarketMaker: quotes refreshed every spec.intervalSeconds, cancelled at once on a
     halt, stopped for good after durationSeconds (condition Finished)."""
     await _reconcile(MarketMaker, maker_claims, lambda app: app.marketmakers, body, patch, memo, kwargs)
+
+
+@kopf.on.delete(GROUP, VERSION, "hedgebooks", optional=True)
+@kopf.on.delete(GROUP, VERSION, "fundingarbitrages", optional=True)
+@kopf.on.delete(GROUP, VERSION, "marketmakers", optional=True)
+async def forget_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
+    """A deleted object's series leave with it: a Degraded book deleted would otherwise page until a restart.
+    Optional: it never holds a deletion up (the timers' finalizer is kopf's own)."""
+    meta = body.get("metadata") or {}
+    kind, namespace, name = str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name", ""))
+    removed = memo.runtime.app.metrics.forget(kind, namespace, name)
+    logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
 
 
 @kopf.on.resume(GROUP, VERSION, "rebalancepolicies")

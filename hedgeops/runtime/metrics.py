@@ -111,6 +111,23 @@ class Metrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 
+    def forget(self, kind: str, namespace: str, name: str) -> int:
+        """Remove every series of a deleted object (its gauges would otherwise keep alerting until a restart).
+        Series labelled only by namespace and book/name (no kind) go too: a name shared by two kinds in one
+        namespace loses them until the other's next cycle sets them again. Returns the series removed."""
+        removed = 0
+        for metric in vars(self).values():
+            names = getattr(metric, "_labelnames", ())
+            key = "name" if "name" in names else "book" if "book" in names else None
+            if key is None or "namespace" not in names:
+                continue
+            match = {"namespace": namespace, key: name, **({"kind": kind} if "kind" in names else {})}
+            before = len(metric._metrics)
+            metric.remove_by_labels(match)
+            metric.labels.cache_clear()  # the remembered children are gone from the registry
+            removed += before - len(metric._metrics)
+        return removed
+
     def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:
         """The object completed a cycle: not Degraded, and Ready unless the cycle says otherwise."""
         self.ready.labels(kind, namespace, name).set(1 if ready else 0)
