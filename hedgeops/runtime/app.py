@@ -101,7 +101,7 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
     owns_redis = redis is None
     redis_client = redis or (redis_for(config.redis_url) if config.redis_url else None)
     locks: AccountLocks = RedisLocks(redis_client) if redis_client else (
-        InMemoryLocks(locks_clock) if locks_clock else InMemoryLocks())
+        InMemoryLocks(locks_clock, renews=False) if locks_clock else InMemoryLocks())  # a frozen clock: no lapse
     journal: Journal = RedisJournal(redis_client) if redis_client else InMemoryJournal()
     seen: SeenSignals = RedisSeenSignals(redis_client) if redis_client else InMemorySeenSignals()
 

@@ -154,7 +154,7 @@ class Guard:
             if self.lease is None:
                 self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked "
                                 "by another actor", True)
-            else:
+            elif getattr(s.locks, "renews", True):
                 self._keepalive = asyncio.create_task(self._renew_while_held(self.lease))
         except BaseException:
             await self._give_back()

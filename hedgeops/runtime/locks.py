@@ -44,8 +44,11 @@ def account_lock_key(account: str) -> str:
 class InMemoryLocks:
     """Locks for one process (local mode, tests)."""
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, *, renews: bool = True) -> None:
         self._time = monotonic
+        # False for a clock that never moves (a simulated run's): a lease then never lapses, and a cycle need not
+        # keep renewing it (a task per cycle, a backtest's hot path).
+        self.renews = renews
         self._held: dict[str, tuple[str, int, float]] = {}
         self._fence: dict[str, int] = {}
 
