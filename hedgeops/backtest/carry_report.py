@@ -5,9 +5,10 @@ README to it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from hedgeops.backtest.readme_blocks import between, replace_between
 
 BEGIN, END = "<!-- carry-history:begin -->", "<!-- carry-history:end -->"
 PROMISE_LOW, PROMISE_HIGH, PROMISE_DD = 10.0, 30.0, 15.0  # seed 004: 10–30 % a year, max drawdown < 15 %
@@ -61,12 +62,8 @@ def readme_block(doc: Mapping[str, Any]) -> str:
 
 
 def replace_block(text: str, block: str) -> str:
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"the README has no {BEGIN} … {END} block")
-    return pattern.sub(lambda _: block, text, count=1)
+    return replace_between(text, block, BEGIN, END)
 
 
 def current_block(text: str) -> str:
-    m = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
-    return m.group(0) if m else ""
+    return between(text, BEGIN, END)

@@ -3,9 +3,10 @@ results, so a test can tell whether the README's figures are the benchmark's).""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from hedgeops.backtest.readme_blocks import between, replace_between
 
 BEGIN, END = "<!-- hedge-efficiency:begin -->", "<!-- hedge-efficiency:end -->"
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -96,13 +97,8 @@ def readme_block(doc: Mapping[str, Any]) -> str:
 
 
 def replace_block(text: str, block: str) -> str:
-    """`text` with its benchmark block replaced (the markers must be there)."""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"the README has no {BEGIN} … {END} block")
-    return pattern.sub(lambda _: block, text, count=1)
+    return replace_between(text, block, BEGIN, END)
 
 
 def current_block(text: str) -> str:
-    m = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, re.S)
-    return m.group(0) if m else ""
+    return between(text, BEGIN, END)
