@@ -21,8 +21,12 @@ RUNBOOKS = ROOT / "docs" / "runbooks.md"
 TARGET_LABELS = {"job", "instance", "pod", "le"}  # added by the scrape, or histogram buckets
 
 
+def _rules() -> list[dict[str, Any]]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
 def _alerts() -> list[dict[str, Any]]:
-    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
+    return [r for r in _rules() if "alert" in r]
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +39,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_pass_promtool_check() -> None:
     result = _promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(_alerts())} rules found" in result.stdout
+    assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
 
 
 def test_every_alert_waits_before_it_pages() -> None:
@@ -72,24 +76,27 @@ def _exported() -> dict[str, set[str]]:
 
 def test_rules_use_only_exported_metrics_and_their_labels() -> None:
     exported = _exported()
-    for alert in _alerts():
-        expr = alert["expr"]
+    for rule in _rules():  # the alerts and the dashboard's recording rules
+        name, expr = rule.get("alert") or rule["record"], rule["expr"]
         used = set(re.findall(r"\bhedgeops_[a-z_]+", expr))
-        assert used or alert["alert"] == "HedgeOpsOperatorDown", f"{alert['alert']} reads no hedgeops metric"
+        assert used or name == "HedgeOpsOperatorDown", f"{name} reads no hedgeops metric"
         unknown = used - set(exported)
-        assert not unknown, f"{alert['alert']} reads metrics nobody exports: {unknown}"
+        assert not unknown, f"{name} reads metrics nobody exports: {unknown}"
         available = set().union(*(exported[m] for m in used)) if used else set()
         grouped = {lab.strip() for group in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr) for lab in group.split(",")}
-        templated = set(re.findall(r"\$labels\.(\w+)", " ".join(alert["annotations"].values())))
+        templated = set(re.findall(r"\$labels\.(\w+)", " ".join(rule.get("annotations", {}).values())))
         selected = set(re.findall(r"[{,]\s*(\w+)\s*(?:!=|=~|!~|=)", expr))
         for label in (grouped | templated | selected) - TARGET_LABELS:
-            assert not used or label in available, f"{alert['alert']} uses label {label!r} its metrics lack"
+            assert not used or label in available, f"{name} uses label {label!r} its metrics lack"
 
 
 # ---- promtool unit tests: each alert fires on the series that should page, and stays quiet otherwise -------------
 
-BOOK = 'namespace="default",book="jlp"'
-CARRY = 'namespace="default",name="eth-carry",symbol="ETH/USDT:USDT"'
+BOOK = 'namespace="default",name="jlp",mode="Live"'
+JLP = {"namespace": "default", "name": "jlp", "mode": "Live"}
+CARRY = 'namespace="default",name="eth-carry",mode="Live",symbol="ETH/USDT:USDT"'
+ETH_CARRY = {"namespace": "default", "name": "eth-carry", "mode": "Live", "symbol": "ETH/USDT:USDT"}
+DEGRADED = 'hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp",mode="Live"}'
 
 
 def _case(alert: str, at: str, series: list[tuple[str, str]], fires: list[dict[str, str]],
@@ -129,24 +136,22 @@ CASES = [
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+60x30"),
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+1x30")], []),
     _case("HedgeOpsOrdersRejected", "35m",
-          [(f'hedgeops_orders_total{{{BOOK},type="taker",outcome="rejected"}}', "0+1x40"),
-           (f'hedgeops_orders_total{{{BOOK},type="taker",outcome="accepted"}}', "0+9x40")],
-          [{"namespace": "default", "book": "jlp"}], value="30"),
+          [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="rejected"}}', "0+1x40"),
+           (f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="accepted"}}', "0+9x40")],
+          [{"kind": "HedgeBook", **JLP}], value="30"),
     _case("HedgeOpsOrdersRejected", "35m",
-          [(f'hedgeops_orders_total{{{BOOK},type="taker",outcome="accepted"}}', "0+9x40")], []),
-    _case("HedgeOpsObjectDegraded", "8m", [('hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp"}',
-                                            "0 1x10")],
-          [{"kind": "HedgeBook", "namespace": "default", "name": "jlp"}]),
-    _case("HedgeOpsObjectDegraded", "8m", [('hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp"}',
-                                            "0 1 1 0x10")], []),
+          [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="accepted"}}', "0+9x40")], []),
+    _case("HedgeOpsObjectDegraded", "8m", [(DEGRADED, "0 1x10")], [{"kind": "HedgeBook", **JLP}]),
+    _case("HedgeOpsObjectDegraded", "8m", [(DEGRADED, "0 1 1 0x10")], []),
     _case("HedgeOpsSharedPositions", "5m",
-          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag"}', "0 1x6")],
-          [{"kind": "HedgeBook", "namespace": "default", "name": "spot-bag"}], value="1"),
+          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}', "0 1x6")],
+          [{"kind": "HedgeBook", "namespace": "default", "name": "spot-bag", "mode": "Live"}], value="1"),
     # Shared for one scrape while a moved object's old claim is dropped: no page.
     _case("HedgeOpsSharedPositions", "5m",
-          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag"}', "0 1 0x5")], []),
+          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}',
+            "0 1 0x5")], []),
     _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "0x20")],
-          [{"kind": "HedgeBook", "namespace": "default", "book": "jlp"}]),
+          [{"kind": "HedgeBook", **JLP}]),
     _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "1x20")], []),
     # A hedge leg 8% off with a 5% band for the whole 30 minutes; an allocation weight 12% off a 5% band.
     _case("HedgeBookOutOfBand", "35m", [
@@ -154,26 +159,44 @@ CASES = [
         (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40"),
         (f'hedgeops_deviation_ratio{{{BOOK},asset="ETH"}}', "0.03x40"),
         (f'hedgeops_band_ratio{{{BOOK},asset="ETH"}}', "0.05x40")],
-          [{"namespace": "default", "book": "jlp", "asset": "SOL"}], value="8%"),
+          [{**JLP, "asset": "SOL"}], value="8%"),
     _case("HedgeBookOutOfBand", "35m", [
-        ('hedgeops_weight_drift_ratio{namespace="default",book="index",asset="BTC"}', "0.12x40"),
-        ('hedgeops_band_ratio{namespace="default",book="index",asset="BTC"}', "0.05x40")],
-          [{"namespace": "default", "book": "index", "asset": "BTC"}], value="12%"),
+        ('hedgeops_weight_drift_ratio{namespace="default",name="index",mode="Paper",asset="BTC"}', "0.12x40"),
+        ('hedgeops_band_ratio{namespace="default",name="index",mode="Paper",asset="BTC"}', "0.05x40")],
+          [{"namespace": "default", "name": "index", "mode": "Paper", "asset": "BTC"}], value="12%"),
     # Out of band for 20 minutes only, then brought back: a rebalance did its job, nobody is paged.
     _case("HedgeBookOutOfBand", "35m", [
         (f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.08x20 0.01x20"),
         (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")], []),
     _case("HedgeBookPlansRefused", "65m",
           [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0+1x70")],
-          [{"namespace": "default", "book": "jlp", "reason": "CostAboveTolerance"}], value="60"),
+          [{**JLP, "reason": "CostAboveTolerance"}], value="60"),
     _case("HedgeBookPlansRefused", "65m",
           [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0x70")], []),
-    _case("FundingArbitrageBreakerTripped", "4m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1x5")],
-          [{"namespace": "default", "name": "eth-carry", "symbol": "ETH/USDT:USDT"}]),
+    _case("FundingArbitrageBreakerTripped", "4m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1x5")], [ETH_CARRY]),
     _case("FundingArbitrageBreakerTripped", "4m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 0x5")], []),
-    _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.4x5")],
-          [{"namespace": "default", "name": "eth-carry", "symbol": "ETH/USDT:USDT"}], value="40%"),
+    _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.4x5")], [ETH_CARRY],
+          value="40%"),
     _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.8x5")], []),
+    # A book's first emergency: its counter appears already at 1, with no earlier sample for increase() to
+    # compare with; it must page anyway. A later one is an increase.
+    _case("HedgeBookEmergencyRebalance", "6m",
+          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "_x3 1x10")], [JLP], value="1"),
+    _case("HedgeBookEmergencyRebalance", "25m",
+          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "1x20 2x10")], [JLP], value="1"),
+    # Long ago: quiet (and a persisting deviation alone is not an emergency).
+    _case("HedgeBookEmergencyRebalance", "35m",
+          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "1x40"),
+           (f'hedgeops_alerts_total{{{BOOK},alert="HighDeviationPersists"}}', "0+1x40")], []),
+    # Seed 000: above 2% for 10 minutes.
+    _case("HedgeBookDeviationPersists", "12m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.03x15"),
+                                                (f'hedgeops_deviation_ratio{{{BOOK},asset="ETH"}}', "0.01x15")],
+          [JLP], value="3%"),
+    _case("HedgeBookDeviationPersists", "12m",
+          [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "0.03x5 0.01x10")], []),
+    _case("HedgeBookRebalanceFailed", "5m", [(f"hedgeops_rebalance_failures_total{{{BOOK}}}", "_x2 1x10")],
+          [JLP], value="1"),
+    _case("HedgeBookRebalanceFailed", "35m", [(f"hedgeops_rebalance_failures_total{{{BOOK}}}", "2x40")], []),
 ]
 
 

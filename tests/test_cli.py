@@ -121,8 +121,8 @@ def test_local_serves_metrics_while_it_runs() -> None:
                              "--metrics-port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        wanted = ('hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}',
-                  'hedgeops_deviation_ratio{asset="ETH",book="spot-bag",namespace="default"}',
+        wanted = ('hedgeops_exposure_quote{asset="SOL",mode="Paper",name="jlp",namespace="default"}',
+                  'hedgeops_deviation_ratio{asset="ETH",mode="Paper",name="spot-bag",namespace="default"}',
                   "hedgeops_rebalances_total{")
         text, deadline = "", time.monotonic() + 60
         # Objects are observed one after another in a tick: scrape until every one has been (a loaded machine
@@ -132,8 +132,8 @@ def test_local_serves_metrics_while_it_runs() -> None:
                 text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
                 time.sleep(0.1)
-        assert 'hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}' in text
-        assert 'hedgeops_deviation_ratio{asset="ETH",book="spot-bag",namespace="default"}' in text
+        assert 'hedgeops_exposure_quote{asset="SOL",mode="Paper",name="jlp",namespace="default"}' in text
+        assert 'hedgeops_deviation_ratio{asset="ETH",mode="Paper",name="spot-bag",namespace="default"}' in text
         assert "hedgeops_rebalances_total{" in text
     finally:
         proc.send_signal(signal.SIGINT)  # a user's Ctrl+C: a clean stop, no traceback, the summary so far

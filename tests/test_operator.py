@@ -47,9 +47,9 @@ async def test_hedgebook_reconciled_end_to_end(cluster: tuple[ClusterEmulator, s
     # Metrics.
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
-    assert 'hedgeops_exposure_quote{asset="SOL",book="jlp",namespace="default"}' in text
-    assert 'hedgeops_deviation_ratio{asset="BTC",book="jlp",namespace="default"}' in text
-    assert 'hedgeops_band_ratio{asset="BTC",book="jlp",namespace="default"}' in text  # what the alerts compare with
+    assert 'hedgeops_exposure_quote{asset="SOL",mode="Paper",name="jlp",namespace="default"}' in text
+    assert 'hedgeops_deviation_ratio{asset="BTC",mode="Paper",name="jlp",namespace="default"}' in text
+    assert 'hedgeops_band_ratio{asset="BTC",mode="Paper",name="jlp",namespace="default"}' in text  # alerts compare
     assert "hedgeops_rebalances_total{" in text
 
 

@@ -39,17 +39,17 @@ async def test_a_deleted_books_series_are_removed(cluster: tuple[ClusterEmulator
 
     async def both_observed() -> bool:
         text = await scrape()
-        return all(f'hedgeops_ready{{book="{n}",kind="HedgeBook",namespace="default"}} 1.0' in text
+        return all(f'hedgeops_ready{{kind="HedgeBook",mode="Paper",name="{n}",namespace="default"}} 1.0' in text
                    for n in ("spot-bag", "keeper"))
 
     await wait_until(both_observed, "both books' series")
-    assert 'book="spot-bag"' in scraped["text"] and 'name="spot-bag"' in scraped["text"]
+    assert 'hedgeops_deviation_ratio{asset="ETH",mode="Paper",name="spot-bag"' in scraped["text"]
 
     assert (await kube.delete(f"{BOOKS}/spot-bag")).status == 200
 
     async def gone() -> bool:
         text = await scrape()  # account-level series (locks) belong to the account, which is still there
-        return 'book="spot-bag"' not in text and 'name="spot-bag"' not in text
+        return 'name="spot-bag"' not in text
 
     try:
         await wait_until(gone, "the deleted book's series to go")
@@ -57,8 +57,8 @@ async def test_a_deleted_books_series_are_removed(cluster: tuple[ClusterEmulator
         left = [line for line in scraped["text"].splitlines() if '="spot-bag"' in line]
         raise AssertionError(f"{exc}; still there: {left[:6]}") from None
     # The other book keeps every series it had, and keeps being observed.
-    assert 'hedgeops_ready{book="keeper",kind="HedgeBook",namespace="default"} 1.0' in scraped["text"]
-    assert 'hedgeops_deviation_ratio{asset="ETH",book="keeper",namespace="default"}' in scraped["text"]
+    assert 'hedgeops_ready{kind="HedgeBook",mode="Paper",name="keeper",namespace="default"} 1.0' in scraped["text"]
+    assert 'hedgeops_deviation_ratio{asset="ETH",mode="Paper",name="keeper",namespace="default"}' in scraped["text"]
 
 
 async def wait_until(check: Any, what: str, timeout: float = 30) -> None:

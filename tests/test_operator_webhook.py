@@ -100,8 +100,8 @@ async def test_signal_overrides_the_hedge_ratio_and_refusals_never_trade(cluster
     assert outcomes == ["Unauthenticated", "Malformed", "Accepted", "Duplicate"]
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
-    assert 'hedgeops_signals_total{book="spot-bag",namespace="default",outcome="Accepted"} 1.0' in text
-    assert 'hedgeops_signals_total{book="",namespace="",outcome="UnknownBook"} 1.0' in text
+    assert 'hedgeops_signals_total{mode="Paper",name="spot-bag",namespace="default",outcome="Accepted"} 1.0' in text
+    assert 'hedgeops_signals_total{mode="",name="",namespace="",outcome="UnknownBook"} 1.0' in text
 
 
 async def test_no_url_reaches_another_namespaces_book(cluster: tuple[ClusterEmulator, str],

@@ -71,8 +71,9 @@ async def test_cash_account_is_invested_to_its_target_weights_and_then_holds() -
     types = [e["type"] for e in r.entries(b)]
     assert types[:1] == ["plan"] and types.count("order") == 2 and "rebalance" in types
     assert r.metrics.registry.get_sample_value("hedgeops_book_value_quote", {"namespace": "default",
-                                                                            "book": "b1"}) is not None
-    band = r.metrics.registry.get_sample_value("hedgeops_band_ratio", {"namespace": "default", "book": "b1",
+                                                                            "name": "b1", "mode": "Paper"}) is not None
+    band = r.metrics.registry.get_sample_value("hedgeops_band_ratio", {"namespace": "default", "name": "b1",
+                                                                      "mode": "Paper",
                                                                       "asset": "BTC"})
     assert band is not None and band == float(next(x.bandRatio for x in b.status.weights if x.asset == "BTC"))
 

@@ -189,6 +189,7 @@ async def test_the_breaker_counts_every_pair_of_the_object_and_a_trip_closes_the
     metrics = c.r.metrics.registry
     for p in PAIRS:
         assert metrics.get_sample_value("hedgeops_breaker_tripped", {"namespace": "default", "name": "eth",
+                                                                     "mode": "Paper",
                                                                      "symbol": p["perp"]}) == 1
     orders = len(v.account.orders)
     for _ in range(6):  # half an hour of scans: nothing opens

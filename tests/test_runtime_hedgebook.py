@@ -227,7 +227,8 @@ async def test_replayed_basket_drift_breaches_the_band_and_is_rebalanced() -> No
     assert any(urgency == "Normal" for urgency, _ in completed)
     for (urgency, reason), n in completed.items():
         value = r.metrics.registry.get_sample_value(
-            "hedgeops_rebalances_total", {"namespace": "default", "book": "b1", "urgency": urgency, "reason": reason})
+            "hedgeops_rebalances_total", {"namespace": "default", "name": "b1", "mode": "Paper", "urgency": urgency,
+                                          "reason": reason})
         assert value == n, (urgency, reason, value, n)
     assert b.status is not None and b.status.basketMark is not None
     assert b.status.basketMark.tokenPriceQuote != D(4)  # the pool moved with real prices

@@ -84,7 +84,8 @@ async def test_accepted_signal_lands_in_status_and_a_resent_one_is_a_duplicate_e
     stream = next(iter(journal.streams.values()))
     assert [e["outcome"] for _, e in stream] == ["Accepted"] and PASS not in json.dumps(stream)
     assert metrics.registry.get_sample_value("hedgeops_signals_total",
-                                             {"namespace": ns, "book": name, "outcome": "Accepted"}) == 1
+                                             {"namespace": ns, "name": name, "mode": "Paper",
+                                              "outcome": "Accepted"}) == 1
 
 
 async def test_priority_decides_conflicts(redis_client: aioredis.Redis) -> None:
@@ -157,7 +158,7 @@ async def test_one_answer_for_unknown_disabled_unauthenticated_and_bad_names(red
     assert ("default", "../../other/hedgebooks/quiet") not in c.reads and ("DEFAULT", c.key[1]) not in c.reads
     for outcome, times in (("UnknownBook", 1), ("SignalsDisabled", 1), ("BadName", 2)):
         assert metrics.registry.get_sample_value("hedgeops_signals_total",
-                                                 {"namespace": "", "book": "", "outcome": outcome}) == times
+                                                 {"namespace": "", "name": "", "mode": "", "outcome": outcome}) == times
     assert list(journal.streams) == ["hedgeops:journal:hedgebook:" + "/".join(c.key)]  # only the real book's
 
 
@@ -178,7 +179,7 @@ async def test_per_book_state_only_for_books_that_take_signals(redis_client: aio
     assert list(journal.streams) == [f"hedgeops:journal:hedgebook:{ns}/{name}"]
     series = {tuple(sorted(s.labels.items())) for m in metrics.registry.collect() if m.name == "hedgeops_signals"
               for s in m.samples if s.name == "hedgeops_signals_total"}
-    assert {dict(x)["book"] for x in series} == {"", name}
+    assert {dict(x)["name"] for x in series} == {"", name}
     assert len(series) == 3  # UnknownBook, BadName (unlabelled) and the book's Accepted
 
 

@@ -82,7 +82,8 @@ async def test_each_source_is_rate_limited_before_anything_is_read(served: Serve
     assert headers["Retry-After"] == "1" and "retry" in body["message"]
     assert len(served.cluster.reads) == reads  # refused before the API server was asked anything
     assert served.metrics.registry.get_sample_value("hedgeops_signals_total",
-                                                    {"namespace": "", "book": "", "outcome": "RateLimited"}) == 1
+                                                    {"namespace": "", "name": "", "mode": "",
+                                                     "outcome": "RateLimited"}) == 1
     served.clock.t += 1  # one token a second at 60 a minute
     assert (await asyncio.to_thread(served.post, path, alert("r6")))[0] == 404
     assert (await asyncio.to_thread(served.post, path, alert("r7")))[0] == 429

@@ -65,6 +65,8 @@ def shared_conditions(metrics: Metrics, body: kopf.Body, mine: set[Claim], own: 
     was = next((c for c in conditions if c.type == "SharedPositions"), None)
     if own.shared and (was is None or was.status.value != "True" or was.reason != reason):
         events.append(CycleEvent("Warning", "SharedPositions", message))
+    metrics.track(kind, str(meta.get("namespace")), str(meta.get("name")),
+                  str((body.get("spec") or {}).get("mode") or "Paper"))  # the spec's default mode
     metrics.shared.labels(kind, meta.get("namespace"), meta.get("name")).set(len(own.shared))
     conds = set_condition(conditions, "SharedPositions", bool(own.shared), reason, message, now,
                           meta.get("generation"))

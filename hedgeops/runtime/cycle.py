@@ -78,6 +78,8 @@ class ObjectCycle:
         conds = set_condition(conds, "Degraded", degraded, reason if degraded else "Healthy",
                               message if degraded else "", self.now, self.generation)
         self.services.metrics.reconcile_errors.labels(self.kind, reason).inc()
+        if reason == "RebalanceFailed":  # a HedgeBook's plan failed at the exchange (ActionFailed renamed)
+            self.services.metrics.rebalance_failures.labels(self.namespace, self.name).inc()
         self.services.metrics.ready.labels(self.kind, self.namespace, self.name).set(0)
         self.services.metrics.degraded.labels(self.kind, self.namespace, self.name).set(1 if degraded else 0)
         return conds

@@ -20,6 +20,8 @@ from hedgeops import __version__
 from hedgeops.api.funding import CarryLegStatus
 from hedgeops.engine.hedge.exposure import BookExposure
 
+HEDGEBOOK, CARRY = "HedgeBook", "FundingArbitrage"
+
 
 def _remember_children(metric: Any) -> None:
     """`metric.labels(...)` answered from a dict after the first call for a label set: prometheus_client checks
@@ -28,13 +30,30 @@ def _remember_children(metric: Any) -> None:
     metric.labels = functools.lru_cache(maxsize=None)(metric.labels)
 
 
+def _add_mode(metric: Any, kind: str | None, modes: dict[tuple[str, str, str], str]) -> None:
+    """Callers name an object's series as before (`[kind,] namespace, name, ...`); its `mode` label is put in
+    from what `Metrics.track` last saw, so no series can carry another mode than its object's. `kind` is the
+    metric's one kind when its series have no kind label (book-only, carry-only)."""
+    cached = metric.labels  # _remember_children's cache, so the mode lookup is the only added cost
+    at = 3 if kind is None else 2
+
+    def labels(*values: str) -> Any:
+        k, ns, name = (values[0], values[1], values[2]) if kind is None else (kind, values[0], values[1])
+        return cached(*values[:at], modes.get((k, ns, name), ""), *values[at:])
+
+    labels.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    metric.labels = labels
+
+
 class Metrics:
     """Every metric HedgeOps exports, on one registry (tests make their own)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        book = ["namespace", "book"]
+        # Every object's series: `namespace`, `name` and the object's `mode` (Paper|Live: the alerts' routing
+        # pages only for Live), with `kind` where more than one kind writes the metric.
+        book = ["namespace", "name", "mode"]
         self.exposure = Gauge("hedgeops_exposure_quote", "Net exposure relative to target, in quote currency",
                               [*book, "asset"], registry=r)
         self.deviation = Gauge("hedgeops_deviation_ratio", "Net exposure ÷ target hedge notional (signed)",
@@ -52,13 +71,18 @@ class Metrics:
                                   [*book, "urgency", "reason"], registry=r)
         self.cost = Counter("hedgeops_rebalance_cost_quote_total", "Fees paid by rebalances, quote currency",
                             book, registry=r)
-        self.orders = Counter("hedgeops_orders_total", "Orders by outcome", [*book, "type", "outcome"],
+        self.orders = Counter("hedgeops_orders_total", "Orders by outcome", ["kind", *book, "type", "outcome"],
                               registry=r)
         self.refusals = Counter("hedgeops_plan_refusals_total", "Plans the risk gate refused", [*book, "reason"],
                                 registry=r)
-        self.alerts = Counter("hedgeops_alerts_total", "Engine alerts raised", [*book, "alert"], registry=r)
+        self.alerts = Counter("hedgeops_alerts_total", "Seed 000's alerts as the engine raised them: "
+                              "EmergencyRebalance (an emergency plan started), HighDeviationPersists", [*book, "alert"],
+                              registry=r)
+        self.rebalance_failures = Counter("hedgeops_rebalance_failures_total", "Rebalances that traded nothing: "
+                                          "every order refused or unfilled, or the exchange failed mid-plan",
+                                          book, registry=r)
         self.ready = Gauge("hedgeops_ready", "1 when the object is Ready", ["kind", *book], registry=r)
-        obj = ["namespace", "name"]
+        obj = book
         self.funding_earned = Gauge("hedgeops_funding_earned_quote", "Funding received minus paid since the position "
                                     "opened", [*obj, "symbol"], registry=r)
         self.margin_ratio = Gauge("hedgeops_margin_ratio", "Perp collateral ÷ initial margin (1 at entry)",
@@ -104,28 +128,56 @@ class Metrics:
         self.build_info = Gauge("hedgeops_build_info", "Always 1: the HedgeOps version and Python it runs on (join "
                                 "on it to tell which build raised an alert)", ["version", "python"], registry=r)
         self.build_info.labels(__version__, platform.python_version()).set(1)
-        for metric in vars(self).values():
-            if getattr(metric, "_labelnames", None):
-                _remember_children(metric)
+        self._modes: dict[tuple[str, str, str], str] = {}
+        self._kind_of: dict[str, str | None] = {}  # metric name -> its one kind (None: a kind label says)
+        for metric in list(vars(self).values()):
+            names = getattr(metric, "_labelnames", None)
+            if not names:
+                continue
+            _remember_children(metric)
+            if "mode" in names:
+                one = None if "kind" in names else CARRY if metric in (self.funding_earned, self.margin_ratio,
+                                                                       self.breaker) else HEDGEBOOK
+                self._kind_of[metric._name] = one
+                _add_mode(metric, one, self._modes)
         # process_* (CPU, resident memory, open files, start time) and python_info, as every exporter has them.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 
+    def track(self, kind: str, namespace: str, name: str, mode: str) -> None:
+        """The object's mode, read from its spec at every cycle. A changed mode (Paper to Live) first removes the
+        object's series under the old one: an alert must not keep routing a Live book as Paper."""
+        key = (kind, namespace, name)
+        was = self._modes.get(key)
+        if was == mode:
+            return
+        if was is not None or self._has_series(kind, namespace, name):
+            self.forget(kind, namespace, name)
+        self._modes[key] = mode
+
+    def _objects(self, kind: str) -> list[Any]:
+        return [m for m in vars(self).values() if getattr(m, "_name", None) in self._kind_of
+                and self._kind_of[m._name] in (None, kind)]
+
+    def _has_series(self, kind: str, namespace: str, name: str) -> bool:
+        return any(self._match(m, kind, namespace, name) for m in self._objects(kind))
+
+    def _match(self, metric: Any, kind: str, namespace: str, name: str) -> bool:
+        i = list(metric._labelnames).index("namespace")
+        return any(k[i] == namespace and k[i + 1] == name and (self._kind_of[metric._name] or k[0]) == kind
+                   for k in list(metric._metrics))
+
     def forget(self, kind: str, namespace: str, name: str) -> int:
-        """Remove every series of a deleted object (its gauges would otherwise keep alerting until a restart).
-        Series labelled only by namespace and book/name (no kind) go too: a name shared by two kinds in one
-        namespace loses them until the other's next cycle sets them again. Returns the series removed."""
+        """Remove every series of a deleted object (its gauges would otherwise keep alerting until a restart):
+        those labelled with its kind, and those of metrics only its kind writes. Returns the series removed."""
         removed = 0
-        for metric in vars(self).values():
-            names = getattr(metric, "_labelnames", ())
-            key = "name" if "name" in names else "book" if "book" in names else None
-            if key is None or "namespace" not in names:
-                continue
-            match = {"namespace": namespace, key: name, **({"kind": kind} if "kind" in names else {})}
+        for metric in self._objects(kind):
+            match = {"namespace": namespace, "name": name, **({"kind": kind} if "kind" in metric._labelnames else {})}
             before = len(metric._metrics)
             metric.remove_by_labels(match)
             metric.labels.cache_clear()  # the remembered children are gone from the registry
             removed += before - len(metric._metrics)
+        self._modes.pop((kind, namespace, name), None)
         return removed
 
     def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:

@@ -191,6 +191,7 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         slot: datetime | None = None
         lag: float | None = None
         key = f"{kind.kind}/{target.key}"
+        self.s.metrics.track(kind.kind, target.namespace, target.name, target.mode.value)
         if self.schedule is not None:
             fingerprint = (target.generation, controls.fingerprint(), kind.fingerprint(obj, inputs))  # type: ignore[arg-type]
             due = self.schedule.due(key, now, fingerprint)

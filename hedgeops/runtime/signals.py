@@ -188,6 +188,7 @@ class SignalDesk:
             book = _taking_signals(raw)
             if book is None:  # deleted or switched off in between
                 return self.count(_not_taking(raw))
+            self.metrics.track("HedgeBook", namespace, name, book.spec.mode.value)
             outcome = await self._receive(book, namespace, name, body, now)
             await self.journal.append(journal_stream("HedgeBook", key), {"at": now.isoformat(), **journal_doc(
                 SignalEntry(outcome=outcome.outcome, message=outcome.message,

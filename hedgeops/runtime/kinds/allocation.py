@@ -122,6 +122,8 @@ class AllocationCycle:
                 seq = plan.seq
                 working = await self._first_batch(ctx, plan, snap, now, quote, timeout)
                 emergency = plan.urgency is Urgency.EMERGENCY
+                if emergency:
+                    self.s.metrics.alerts.labels(*run.names, "EmergencyRebalance").inc()
                 events.append(CycleEvent(
                     "Warning" if emergency else "Normal", "EmergencyExit" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(plan.orders)} orders, forecast cost {plan.est_cost_quote:.2f} "
@@ -137,7 +139,7 @@ class AllocationCycle:
         (ns, name), spec, status, result = run.names, run.book.spec, run.status, run.result
         quote, decision, units, values = spec.quoteCurrency, out.decision, obs.units, out.values
         for order_type, outcome in run.ctx.outcomes:
-            self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
+            self.s.metrics.orders.labels(KIND, ns, name, order_type, outcome).inc()
         updates: dict[str, Any] = {"today": run.today}
         if working is not None and plan_done(working) and not working.queued:
             updates.update(await finish_plan(self.s, run, working))

@@ -93,7 +93,7 @@ async def pair_turn(t: CarryTick, pair: CarryPair, old: CarryLegStatus | None, s
                                            seq=result.state.seq))
         reason, message, changed = result.reason, result.message, True
         for order_type, outcome in ctx.outcomes:
-            metrics.orders.labels(fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
+            metrics.orders.labels(KIND, fa.metadata.namespace, fa.metadata.name, order_type, outcome).inc()
     elif perp_qty != 0 and next_at is None:
         _, next_at = await venue.funding_rate(pair.perp)  # once after each settlement: when is the next one
         changed = True

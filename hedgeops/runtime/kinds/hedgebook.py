@@ -219,6 +219,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
                 seq = plan.seq
                 working = await start_plan(ctx, plan, run.now, run.policy.maker_timeout_s())
                 emergency = plan.urgency is Urgency.EMERGENCY
+                if emergency:
+                    self.s.metrics.alerts.labels(*run.names, "EmergencyRebalance").inc()
                 events.append(CycleEvent(
                     "Warning" if emergency else "Normal", "EmergencyRebalance" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(working.orders)} orders; "
@@ -231,7 +233,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         ns, name = run.names
         spec, status, decision = run.book.spec, run.status, out.verdict.decision
         for order_type, outcome in run.ctx.outcomes:
-            self.s.metrics.orders.labels(ns, name, order_type, outcome).inc()
+            self.s.metrics.orders.labels(KIND, ns, name, order_type, outcome).inc()
         updates: dict[str, Any] = {"today": run.today}
         if working is not None and plan_done(working):
             updates.update(await finish_plan(self.s, run, working))

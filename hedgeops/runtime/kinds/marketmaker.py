@@ -136,7 +136,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         if await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting):
             cycle_no += 1
         for order_type, outcome in ctx.outcomes:
-            self.s.metrics.orders.labels(mm.metadata.namespace, mm.metadata.name, order_type, outcome).inc()
+            self.s.metrics.orders.labels(KIND, mm.metadata.namespace, mm.metadata.name, order_type, outcome).inc()
         if decision.reason != status.reason or decision.close is not None:
             kind = "Warning" if decision.reason in WARNING_REASONS else "Normal"
             events.append(CycleEvent(kind, decision.reason, decision.message))

@@ -1,0 +1,58 @@
+"""Every object's series carry the same labels (`namespace`, `name`, the object's `mode`, `kind` where more than one
+kind writes the metric): the alert routing pages only for Live objects, and joins need no label_replace."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from hedgeops.runtime.metrics import Metrics
+
+
+def _series(m: Metrics, metric: str) -> list[dict[str, str]]:
+    return [dict(s.labels) for f in m.registry.collect() for s in f.samples if s.name == metric]
+
+
+def test_object_series_share_one_label_set_with_the_objects_mode() -> None:
+    m = Metrics(CollectorRegistry())
+    m.track("HedgeBook", "ns", "jlp", "Live")
+    m.track("FundingArbitrage", "ns", "carry", "Paper")
+    m.healthy("HedgeBook", "ns", "jlp")
+    m.deviation.labels("ns", "jlp", "SOL").set(0.03)
+    m.orders.labels("HedgeBook", "ns", "jlp", "market", "filled").inc()
+    m.breaker.labels("ns", "carry", "BTC/USDT:USDT").set(1)
+    assert _series(m, "hedgeops_ready") == [{"kind": "HedgeBook", "namespace": "ns", "name": "jlp", "mode": "Live"}]
+    assert _series(m, "hedgeops_deviation_ratio") == [{"namespace": "ns", "name": "jlp", "mode": "Live",
+                                                        "asset": "SOL"}]
+    assert _series(m, "hedgeops_orders_total")[0]["mode"] == "Live"
+    assert _series(m, "hedgeops_breaker_tripped") == [{"namespace": "ns", "name": "carry", "mode": "Paper",
+                                                        "symbol": "BTC/USDT:USDT"}]
+    # No metric of an object is labelled `book` any more: one object label name everywhere.
+    names = {k for f in m.registry.collect() for s in f.samples for k in s.labels}
+    assert "book" not in names
+
+
+def test_a_mode_change_drops_the_series_labelled_with_the_old_mode() -> None:
+    m = Metrics(CollectorRegistry())
+    m.track("HedgeBook", "ns", "jlp", "Paper")
+    m.degraded.labels("HedgeBook", "ns", "jlp").set(1)
+    m.deviation.labels("ns", "jlp", "SOL").set(0.03)
+    m.track("HedgeBook", "ns", "jlp", "Paper")  # unchanged: nothing goes
+    assert len(_series(m, "hedgeops_degraded")) == 1
+    m.track("HedgeBook", "ns", "jlp", "Live")  # promoted: a Paper-labelled Degraded would never page
+    assert _series(m, "hedgeops_degraded") == [] and _series(m, "hedgeops_deviation_ratio") == []
+    m.degraded.labels("HedgeBook", "ns", "jlp").set(1)
+    assert _series(m, "hedgeops_degraded") == [{"kind": "HedgeBook", "namespace": "ns", "name": "jlp",
+                                                 "mode": "Live"}]
+
+
+def test_forgetting_one_kind_keeps_another_kinds_object_of_the_same_name() -> None:
+    m = Metrics(CollectorRegistry())
+    for kind in ("HedgeBook", "FundingArbitrage"):
+        m.track(kind, "ns", "same", "Live")
+        m.healthy(kind, "ns", "same")
+    m.deviation.labels("ns", "same", "SOL").set(0.01)
+    m.margin_ratio.labels("ns", "same", "BTC/USDT:USDT").set(0.9)
+    m.forget("HedgeBook", "ns", "same")
+    assert [s["kind"] for s in _series(m, "hedgeops_ready")] == ["FundingArbitrage"]
+    assert _series(m, "hedgeops_deviation_ratio") == []  # a book-only metric
+    assert len(_series(m, "hedgeops_margin_ratio")) == 1  # the carry's, untouched
