@@ -14,18 +14,50 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Every object carries the six recommended app.kubernetes.io labels (name, instance, version, component, part-of,
+managed-by; tests/test_chart_hygiene.py checks each rendered object). Pods get them too, without helm.sh/chart. Selectors use
+fewer (hedgeops.selectorLabels, and Redis's instance + component): a Deployment's selector cannot change on upgrade.
+
+  hedgeops.labels                      the operator's objects (component operator); takes the root context
+  hedgeops.componentLabels (list $ c)  another component's objects (redis, metrics, webhook, crds, test)
+  hedgeops.podLabels (list $ c)        a pod template's labels */}}
+{{- define "hedgeops.podLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "hedgeops.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/component: {{ index . 1 }}
+app.kubernetes.io/part-of: hedgeops
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+{{- end -}}
+
+{{- define "hedgeops.componentLabels" -}}
+{{ include "hedgeops.podLabels" . }}
+helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Version | replace "+" "_" }}
+{{- end -}}
+
 {{- define "hedgeops.labels" -}}
-app.kubernetes.io/name: {{ include "hedgeops.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "hedgeops.componentLabels" (list . "operator") }}
 {{- end -}}
 
 {{- define "hedgeops.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "hedgeops.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* The bundled Redis's selector: component redis, never the operator's (whose selector adds the name). Kept as it
+was first released: a Deployment's selector is immutable, a change would make `helm upgrade` fail. */}}
+{{- define "hedgeops.redisSelectorLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: redis
+{{- end -}}
+
+{{/* The `helm test` Pod's labels that the operator's NetworkPolicy admits. */}}
+{{- define "hedgeops.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "hedgeops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
 {{- end -}}
 
 {{- define "hedgeops.serviceAccountName" -}}
