@@ -1,14 +1,29 @@
-"""`hedgeops`: local, backtest, emulator, crds, validate, operator, journal."""
+"""`hedgeops`: local, backtest, emulator, crds, validate, operator, journal, approve, close-all, version,
+completion. Exit codes and `-o json`: hedgeops/cli_output.py."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from hedgeops.cli_output import (
+    EPILOG,
+    INTERRUPTED,
+    REFUSED,
+    USAGE,
+    Refused,
+    UsageError,
+    add_output_option,
+    print_json,
+    say_error,
+    say_refused,
+)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -42,15 +57,32 @@ def parse_amount(text: str) -> str:
     return text
 
 
+def parse_port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    if not text.strip().isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
+def parse_count(text: str) -> int:
+    """A positive whole number."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _cmd_local(args: argparse.Namespace) -> int:
     from hedgeops.local.runner import LocalOptions, run_local
 
+    if args.duration is not None and args.duration <= timedelta(0):
+        raise UsageError("--for must be longer than 0s")
+    as_json = args.output == "json"
     summary = asyncio.run(run_local(LocalOptions(
-        paths=[Path(p) for p in args.paths], duration=args.duration, start=args.start, json=args.json,
+        paths=[Path(p) for p in args.paths], duration=args.duration, start=args.start, json=as_json,
         metrics_port=args.metrics_port)))
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    return 130 if summary.get("interrupted") else 0
+    if as_json:
+        print_json(summary)
+    return INTERRUPTED if summary.get("interrupted") else 0
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -65,15 +97,21 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():
         raise LocalRunError(f"--out {out}: no such directory {out.parent}")
+    if out is not None and out.is_dir():  # found now, not after the run
+        raise UsageError(f"--out {out} is a folder: name the report's file, e.g. {out / 'report.html'}")
+    as_json = args.output == "json"
     summary = asyncio.run(run_local(LocalOptions(
-        paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=args.json, series=True,
+        paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=as_json, series=True,
         history=True, reset_breaker_after=args.reset_breaker_after)))
     if out is not None:
-        out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
+        try:
+            out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
         print(f"report: {out}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    return 130 if summary.get("interrupted") else 0
+    if as_json:
+        print_json(summary)
+    return INTERRUPTED if summary.get("interrupted") else 0
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
@@ -94,8 +132,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     if not (args.api_key and secret and passphrase):
         raise LocalRunError("the emulator needs --api-key, --secret and --passphrase (or HEDGEOPS_EMULATOR_SECRET "
                             "and HEDGEOPS_EMULATOR_PASSPHRASE)")
-    if args.speed <= 0:
-        raise LocalRunError(f"--speed must be positive, not {args.speed}")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        raise LocalRunError(f"--speed must be a positive number, not {args.speed}")
     fees = Fees(Decimal(args.maker_fee), Decimal(args.taker_fee))
     if not (fees.maker < Decimal("0.01") and fees.taker < Decimal("0.01")):
         raise LocalRunError(f"fee rates are fractions (0.0005 = 5 bp); got maker {fees.maker}, taker {fees.taker}")
@@ -110,7 +148,10 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     # The secret is never printed: only where to point ccxt and which history is replayed.
     print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
           f"key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
-    web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
+    try:
+        web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
+    except OSError as exc:  # the port is taken, or below 1024 without the right
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -130,10 +171,13 @@ def _cmd_crds(args: argparse.Namespace) -> int:
         print(f"{len(rendered)} CRDs in {', '.join(map(str, targets))} are up to date")
         return 0
     for out in targets:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in rendered.items():
-            (out / name).write_text(text, encoding="utf-8")
-            print(f"wrote {out / name}")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, text in rendered.items():
+                (out / name).write_text(text, encoding="utf-8")
+                print(f"wrote {out / name}")
+        except OSError as exc:
+            raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -142,6 +186,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from hedgeops.manifest_report import validate
 
     report = validate(args.paths, sys.stdin.buffer)
+    if args.output == "json":  # everything in the document: nothing on stderr
+        print_json({"valid": not report.problems, "files": report.files, "ok": report.ok,
+                    "problems": report.problems, "notes": report.notes,
+                    "invalidDocuments": report.invalid_documents, "skippedDocuments": report.skipped_documents,
+                    "summary": report.summary()})
+        return REFUSED if report.problems else 0
     # Flushed line by line: a CI log interleaves both streams, and should read in the order found.
     for line in report.ok:
         print(f"ok  {line}", flush=True)
@@ -163,6 +213,7 @@ def _cmd_journal(args: argparse.Namespace) -> int:
     import os
 
     import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
 
     from hedgeops.api import KINDS
     from hedgeops.runtime.journal import RedisJournal, journal_stream
@@ -171,21 +222,29 @@ def _cmd_journal(args: argparse.Namespace) -> int:
     kinds = {k.lower(): k for k in KINDS} | {c.PLURAL: k for k, c in KINDS.items()}
     kind = kinds.get(kind_name.lower())
     if kind is None or not name:
-        print(f"error: expected <kind>/<name> with kind one of {', '.join(sorted(KINDS))}", file=sys.stderr)
-        return 2
+        raise UsageError(f"expected <kind>/<name> with kind one of {', '.join(sorted(KINDS))}, got {args.ref!r}")
     url = args.redis_url or os.environ.get("HEDGEOPS_REDIS_URL")
     if not url:
-        print("error: no Redis: pass --redis-url or set HEDGEOPS_REDIS_URL", file=sys.stderr)
-        return 2
+        raise UsageError("no Redis: pass --redis-url or set HEDGEOPS_REDIS_URL")
 
     async def read() -> list[tuple[str, dict[str, object]]]:
-        client = aioredis.Redis.from_url(url)
+        # Short timeouts: an address nothing answers on is said in seconds, not after the kernel's minutes.
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
         try:
             return await RedisJournal(client).read(journal_stream(kind, f"{args.namespace}/{name}"), args.count)
         finally:
             await client.aclose()
 
-    entries = asyncio.run(read())
+    try:
+        entries = asyncio.run(read())
+    except ValueError as exc:  # the URL itself (its words never include the URL, which may carry a password)
+        raise UsageError(f"--redis-url: {exc}") from None
+    except (RedisError, OSError) as exc:
+        raise UsageError(f"cannot read the journal from Redis: {exc or type(exc).__name__}") from None
+    if args.output == "json":
+        print_json({"kind": kind, "namespace": args.namespace, "name": name,
+                    "entries": [{"id": entry_id, "entry": entry} for entry_id, entry in entries]})
+        return 0
     if not entries:
         print(f"no journal entries for {kind} {args.namespace}/{name}")
     for entry_id, entry in entries:
@@ -196,24 +255,28 @@ def _cmd_journal(args: argparse.Namespace) -> int:
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
-    from hedgeops import control, kube
+    from hedgeops import cli_control, control
 
-    print(control.approve(lambda: kube.connect(args.kubeconfig, args.context), args.ref, args.namespace,
-                          args.plan_id))
+    print(cli_control.run(lambda connect: control.approve(connect, args.ref, args.namespace, args.plan_id),
+                          args.kubeconfig, args.context))
     return 0
 
 
 def _cmd_close_all(args: argparse.Namespace) -> int:
-    from hedgeops import control, kube
+    from hedgeops import cli_control, control
 
     def confirm(question: str) -> bool:
         if args.yes:
             return True
         if not sys.stdin.isatty():
-            raise control.ControlError("no terminal to confirm on: pass --yes to close without asking")
-        return input(question).strip().lower() in ("y", "yes")
+            raise UsageError("no terminal to confirm on: pass --yes to close without asking")
+        try:
+            return input(question).strip().lower() in ("y", "yes")
+        except EOFError:  # Ctrl+D: no answer is no
+            return False
 
-    print(control.close_all(lambda: kube.connect(args.kubeconfig, args.context), args.ref, args.namespace, confirm))
+    print(cli_control.run(lambda connect: control.close_all(connect, args.ref, args.namespace, confirm),
+                          args.kubeconfig, args.context))
     return 0
 
 
@@ -233,26 +296,50 @@ def _version_line() -> str:
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
-    print(_version_line())
+    import platform
+
+    from hedgeops import __version__
+
+    if args.output == "json":
+        print_json({"version": __version__, "python": platform.python_version()})
+    else:
+        print(_version_line())
+    return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from hedgeops.completion import render
+
+    sys.stdout.write(render(build_parser(), args.shell))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hedgeops", description="Delta-neutral strategies, declared and reconciled.")
+    p = argparse.ArgumentParser(prog="hedgeops", description="Delta-neutral strategies, declared and reconciled.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     p.add_argument("--version", action="version", version=_version_line())
     sub = p.add_subparsers(dest="command", required=True)
 
     ve = sub.add_parser("version", help="print the HedgeOps version (and the Python it runs on)")
+    add_output_option(ve)
     ve.set_defaults(func=_cmd_version)
+
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or fish)",
+                        description="Print a completion script for the commands and their options, written from "
+                        "this CLI's own parser. bash: `source <(hedgeops completion bash)` in ~/.bashrc; zsh: "
+                        "`source <(hedgeops completion zsh)` after compinit in ~/.zshrc; fish: `hedgeops completion "
+                        "fish > ~/.config/fish/completions/hedgeops.fish`.")
+    co.add_argument("shell", choices=("bash", "zsh", "fish"))
+    co.set_defaults(func=_cmd_completion)
 
     lo = sub.add_parser("local", help="run the reconcilers on a laptop against the paper exchange replaying real data")
     lo.add_argument("paths", nargs="+", help="manifest files or folders")
     lo.add_argument("--for", dest="duration", type=parse_duration, default=None,
                     help="simulated time to run, e.g. 7d (default: all the data)")
     lo.add_argument("--from", dest="start", type=parse_time, default=None, help="replay start (default: data start)")
-    lo.add_argument("--json", action="store_true", help="print the summary as JSON (progress goes to stderr)")
-    lo.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on 127.0.0.1:PORT (0: any)")
+    add_output_option(lo, json_alias="same as -o json: the summary as JSON (progress goes to stderr)")
+    lo.add_argument("--metrics-port", type=parse_port, default=None, help="serve /metrics on 127.0.0.1:PORT (0: any)")
     lo.set_defaults(func=_cmd_local)
 
     bt = sub.add_parser("backtest", help="replay history through the reconcilers and write a report (the bundled "
@@ -261,14 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--from", dest="start", type=parse_time, default=None, help="start (default: data start)")
     bt.add_argument("--to", dest="end", type=parse_time, default=None, help="end (default: data end)")
     bt.add_argument("--out", default=None, help="write a self-contained HTML report here")
-    bt.add_argument("--json", action="store_true", help="print the figures and hourly series as JSON")
+    add_output_option(bt, json_alias="same as -o json: the figures and hourly series as JSON")
     bt.add_argument("--reset-breaker-after", type=parse_duration, default=None, metavar="DURATION",
                     help="a person resets a tripped carry breaker this long after it tripped (e.g. 24h; default: "
                          "never, as the seed's breaker waits for a person)")
     bt.set_defaults(func=_cmd_backtest)
 
     em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")
-    em.add_argument("--port", type=int, default=8443)
+    em.add_argument("--port", type=parse_port, default=8443)
     em.add_argument("--api-key", default="", help="the API key clients sign with")
     em.add_argument("--secret", default="", help="default: $HEDGEOPS_EMULATOR_SECRET")
     em.add_argument("--passphrase", default="", help="default: $HEDGEOPS_EMULATOR_PASSPHRASE")
@@ -296,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "line per problem naming the file and the field, then a summary. Exit 0 when valid, 1 when "
                         "anything is invalid, 2 for a usage error.")
     va.add_argument("paths", nargs="+", help="files, folders, or - for stdin")
+    add_output_option(va)
     va.set_defaults(func=_cmd_validate)
 
     op = sub.add_parser("operator", help="run the kopf operator against the current cluster")
@@ -308,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     jo.add_argument("ref", help="<kind>/<name>")
     jo.add_argument("--namespace", "-n", default="default")
     jo.add_argument("--redis-url", default=None, help="default: $HEDGEOPS_REDIS_URL")
-    jo.add_argument("--count", type=int, default=100)
+    jo.add_argument("--count", type=parse_count, default=100, help="the last COUNT entries (default: 100)")
+    add_output_option(jo)
     jo.set_defaults(func=_cmd_journal)
 
     ap = sub.add_parser("approve", help="approve a book's pending plan by its id (policy approval: Manual)")
@@ -342,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`hedgeops journal … | head`): not an error of ours. Point stdout at /dev/null so
         # the interpreter's own flush at exit does not complain again.
@@ -350,20 +439,27 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Refused as exc:
+        say_refused(str(exc))
+        return REFUSED
     except Exception as exc:
         validate = sys.modules.get("hedgeops.api.validate")
         if validate is not None and isinstance(exc, validate.ManifestError):
-            print("refused:", file=sys.stderr)
+            # The manifests given cannot run: a usage error; one line, or one indented line per problem.
+            if len(exc.problems) == 1:
+                say_error(str(exc.problems[0]))
+                return USAGE
+            print(f"hedgeops: error: the manifests cannot run ({len(exc.problems)} problems):", file=sys.stderr)
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
-            return 2
-        if isinstance(exc, _input_errors()):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return USAGE
+        if isinstance(exc, (UsageError, *_input_errors())):
+            say_error(str(exc))
+            return USAGE
         if args.debug:
             raise
-        print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
-        return 1
+        say_error(f"{type(exc).__name__}: {exc} (run with --debug for details)")
+        return REFUSED
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@ metrics, process metrics, and a closed pipe taken quietly."""
 
 from __future__ import annotations
 
+import json
+import platform
 import subprocess
 import sys
 
+import pytest
 from prometheus_client import generate_latest
 
 from hedgeops import __version__
+from hedgeops.cli import main
 from hedgeops.runtime.metrics import Metrics
 
 from .conftest import ROOT
@@ -41,3 +45,23 @@ def test_a_reader_that_goes_away_is_not_an_error() -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+def test_version_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version", "-o", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"version": __version__, "python": platform.python_version()} and err == ""
+    assert main(["version", "--output", "text"]) == 0
+    assert capsys.readouterr().out == f"hedgeops {__version__} (Python {platform.python_version()})\n"
+
+
+def test_the_top_level_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    epilog = help_text[help_text.index("exit codes:"):]
+    codes = [line.split()[0] for line in epilog.splitlines()[1:] if line[:3].strip().isdigit()]
+    assert codes == ["0", "1", "2", "130"]
+    for words in ("refused", "usage error", "hedgeops: error:", "interrupted", "-o json", "completion"):
+        assert words in epilog, words
