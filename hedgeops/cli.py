@@ -204,9 +204,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:
+    from hedgeops.operator.settings import OperatorSettings, SettingsError
+
+    # A bad HEDGEOPS_* value, or settings that cannot work together: a usage error, said before kopf starts.
+    try:
+        settings = OperatorSettings.from_env()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    if problems := settings.problems():
+        raise UsageError("; ".join(problems))
     from hedgeops.operator.main import run_operator
 
-    return run_operator(namespaces=args.namespace, clusterwide=not args.namespace, liveness=args.liveness)
+    return run_operator(settings, namespaces=args.namespace, clusterwide=not args.namespace, liveness=args.liveness)
 
 
 def _cmd_journal(args: argparse.Namespace) -> int:
@@ -386,7 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_option(va)
     va.set_defaults(func=_cmd_validate)
 
-    op = sub.add_parser("operator", help="run the kopf operator against the current cluster")
+    from hedgeops.operator.usage import SETTINGS_EPILOG, SettingsHelpFormatter
+
+    op = sub.add_parser("operator", help="run the kopf operator against the current cluster", epilog=SETTINGS_EPILOG,
+                        formatter_class=SettingsHelpFormatter)
     op.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
     op.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                     help="liveness endpoint ('' for none; the TradingView webhook is on $HEDGEOPS_WEBHOOK_PORT, 8081)")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
+
+from hedgeops.operator import logs
+from hedgeops.operator.settings import OperatorSettings
 
 
-def run_operator(namespaces: list[str], clusterwide: bool, liveness: str | None) -> int:
+def run_operator(settings: OperatorSettings, namespaces: list[str], clusterwide: bool, liveness: str | None) -> int:
     import kopf
 
     from hedgeops.operator import handlers  # noqa: F401  (registers the handlers)
 
-    # As `kopf run` does: INFO to stderr (HEDGEOPS_LOG_LEVEL=DEBUG for kopf's own detail, WARNING for quiet).
-    level = os.environ.get("HEDGEOPS_LOG_LEVEL", "INFO").upper()
-    kopf.configure(debug=level == "DEBUG", quiet=level == "WARNING", log_format=kopf.LogFormat.PLAIN)
+    # Before kopf logs anything, so that its lines come out in our format too (HEDGEOPS_LOG_FORMAT).
+    logs.configure(settings.log_level, settings.log_format)
     asyncio.run(kopf.operator(clusterwide=clusterwide, namespaces=namespaces, standalone=True,
                               liveness_endpoint=liveness or None))
     return 0
