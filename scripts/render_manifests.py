@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "hedgeops"
 RELEASE = NAMESPACE = "hedgeops"
 HEADER = "# Generated from charts/hedgeops by scripts/render_manifests.py: edit the chart, not this file.\n"
-MONITORING = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+MONITORING = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True},
+              "grafanaDashboard": {"enabled": True}}
 # The plain install names the Redis password Secret instead of letting the chart generate one: a password generated
 # at render time would be committed to git (and change at every render).
 REDIS_AUTH = "hedgeops-redis-auth"
@@ -42,10 +43,11 @@ INSTALL_NOTE = f"""\
 
 
 def render(values: dict[str, Any] | None = None) -> dict[str, str]:
-    """Template path (inside the chart) -> rendered text, without NOTES.txt and empty templates."""
+    """Template path (inside the chart) -> rendered text, without NOTES.txt, test hooks and empty templates."""
     out = helm.Chart.load(CHART).render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    # `helm test` hooks (templates/tests/) run only under `helm test`: `kubectl apply` would start them at once.
     return {path.split("/", 1)[1]: text for path, text in sorted(out.items())
-            if not path.endswith("NOTES.txt") and text.strip()}
+            if not path.endswith("NOTES.txt") and "/templates/tests/" not in path and text.strip()}
 
 
 def _join(parts: dict[str, str], note: str = "") -> str:
@@ -88,6 +90,10 @@ def expected() -> dict[Path, str]:
         ROOT / "manifests/monitoring/servicemonitor.yaml": _join(
             {"templates/servicemonitor.yaml": monitoring["templates/servicemonitor.yaml"]}),
         ROOT / "manifests/monitoring/hedgeops-rules.yaml": rules_file(monitoring["templates/prometheusrule.yaml"]),
+        ROOT / "manifests/monitoring/grafana-dashboard.json": (CHART / "files/grafana-dashboard.json").read_text(
+            encoding="utf-8"),
+        ROOT / "manifests/monitoring/grafana-dashboard-configmap.yaml": _join(
+            {"templates/grafana-dashboard.yaml": monitoring["templates/grafana-dashboard.yaml"]}),
         ROOT / "manifests/argocd/argocd-cm-health.yaml": argocd_health(
             (ROOT / "manifests/argocd/health.lua").read_text(encoding="utf-8")),
     }

@@ -66,7 +66,7 @@ async def test_manual_approval_and_close_all_through_the_cli(cluster: tuple[Clus
     assert status_of(emulator, "hedgebooks", "spot-bag").get("rebalancesTotal", 0) == 0
 
     wrong = await hedgeops(kubeconfig, "approve", "hedgebook/spot-bag", "00000000-00000000")
-    assert wrong.returncode == 2 and "not 00000000-00000000" in wrong.stderr
+    assert wrong.returncode == 1 and "not 00000000-00000000" in wrong.stderr  # a refusal, not a usage error
 
     ok = await hedgeops(kubeconfig, "approve", "hedgebook/spot-bag", pending["id"])
     assert ok.returncode == 0, ok.stderr

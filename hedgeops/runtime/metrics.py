@@ -89,6 +89,8 @@ class Metrics:
                                   [*obj, "symbol"], registry=r)
         self.pnl = Gauge("hedgeops_pnl_quote", "PnL in quote currency (carry: funding − fees + basis; market maker: "
                          "realised + unrealised)", ["kind", *obj, "symbol"], registry=r)
+        self.position = Gauge("hedgeops_position_base", "Market maker: its inventory in base units (negative: short)",
+                              ["kind", *obj, "symbol"], registry=r)
         self.breaker = Gauge("hedgeops_breaker_tripped", "1 while the loss circuit breaker refuses new positions",
                              [*obj, "symbol"], registry=r)
         self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",

@@ -184,6 +184,8 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         self.s.metrics.healthy(KIND, mm.metadata.namespace, mm.metadata.name)
         self.s.metrics.pnl.labels(KIND, mm.metadata.namespace, mm.metadata.name, mm.spec.symbol).set(
             float(led.realized_pnl + unrealized))
+        self.s.metrics.position.labels(KIND, mm.metadata.namespace, mm.metadata.name, mm.spec.symbol).set(
+            float(led.inventory.qty))
         return status.model_copy(update={
             "observedGeneration": gen, "conditions": conds, "bid": bid, "ask": ask,
             "position": led.inventory.qty, "entryPrice": _q(led.inventory.entry),
