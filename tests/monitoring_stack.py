@@ -28,6 +28,7 @@ from .conftest import ROOT, free_port
 RULES = ROOT / "manifests" / "monitoring" / "hedgeops-rules.yaml"
 ROUTING = ROOT / "manifests" / "monitoring" / "alertmanager.yaml"
 DASHBOARD = ROOT / "manifests" / "monitoring" / "grafana-dashboard.json"
+SERVICE_MONITOR = ROOT / "manifests" / "monitoring" / "servicemonitor.yaml"
 
 
 def _binary(name: str, package: str) -> str:
@@ -133,6 +134,19 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, timeout: flo
     pytest.fail(f"{what} did not become ready")
 
 
+def _scrape_config(job: str, target: str) -> dict[str, Any]:
+    """A scrape job as the Prometheus Operator makes it from the shipped ServiceMonitor: the target carries the
+    Service's namespace, service, pod, container and endpoint labels, and `honor_labels` is the ServiceMonitor's.
+    Without the same target labels, a clash between the series' `namespace` (the object's) and the target's would
+    go unseen here."""
+    monitor = next(d for d in yaml.safe_load_all(SERVICE_MONITOR.read_text()) if d)
+    endpoint = monitor["spec"]["endpoints"][0]
+    labels = {"namespace": monitor["metadata"]["namespace"], "service": f"{job}", "pod": f"{job}-7f9c4d-x2x7q",
+              "container": "operator", "endpoint": endpoint["port"]}
+    return {"job_name": job, "honor_labels": bool(endpoint.get("honorLabels", False)),
+            "metrics_path": endpoint["path"], "static_configs": [{"targets": [target], "labels": labels}]}
+
+
 async def start_stack(tmp: Path, targets: dict[str, str]) -> tuple[Stack, web.AppRunner]:
     """Webhook, Alertmanager, then Prometheus scraping `targets` (job -> host:port) every second."""
     hook = Webhook()
@@ -155,8 +169,7 @@ async def start_stack(tmp: Path, targets: dict[str, str]) -> tuple[Stack, web.Ap
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(tmp / "rules.yaml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
-                           for job, target in targets.items()],
+        "scrape_configs": [_scrape_config(job, target) for job, target in targets.items()],
     }
     (tmp / "prometheus.yaml").write_text(yaml.safe_dump(config))
     prom = subprocess.Popen([_binary("prometheus", "prometheus"), f"--config.file={tmp / 'prometheus.yaml'}",

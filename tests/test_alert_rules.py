@@ -233,3 +233,31 @@ def test_each_alert_fires_when_it_should_and_only_then(tmp_path: Path) -> None:
     result = _promtool("test", "rules", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_recording_rules_give_the_dashboard_zeros_not_gaps(tmp_path: Path) -> None:
+    # An exchange answering every request has an error ratio of 0: a panel with no line would read as "no data".
+    # A book whose rebalances were all normal still has its hourly count.
+    spec = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [
+            {"series": 'hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "values": "0+60x20"},
+            {"series": 'hedgeops_exchange_requests_total{exchange="binance",outcome="ok"}', "values": "0+30x20"},
+            {"series": 'hedgeops_exchange_requests_total{exchange="binance",outcome="rate_limited"}',
+             "values": "0+10x20"},
+            {"series": f'hedgeops_rebalances_total{{{BOOK},urgency="Normal",reason="AssetDeviation"}}',
+             "values": "0+1x70"}],
+        "promql_expr_test": [
+            {"expr": "exchange:hedgeops_exchange_request_errors:ratio_10m", "eval_time": "15m",
+             "exp_samples": [{"labels": 'exchange:hedgeops_exchange_request_errors:ratio_10m{exchange="okx"}',
+                              "value": 0},
+                             {"labels": 'exchange:hedgeops_exchange_request_errors:ratio_10m{exchange="binance"}',
+                              "value": 0.25}]},
+            {"expr": "namespace_name:hedgeops_rebalances:increase1h", "eval_time": "65m",
+             "exp_samples": [{"labels": 'namespace_name:hedgeops_rebalances:increase1h'
+                                        '{namespace="default",name="jlp",mode="Live",urgency="Normal"}',
+                              "value": 60}]}]}]}
+    path = tmp_path / "recording_test.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = _promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -58,3 +59,93 @@ def test_every_severity_the_rules_use_is_routed_and_the_inhibitions_name_real_al
     named = {m.split('"')[1] for rule in config["inhibit_rules"]
              for m in rule["source_matchers"] + rule["target_matchers"] if m.startswith('alertname="')}
     assert named and named <= set(alerts)
+
+
+# ---- the same routing as a Prometheus Operator AlertmanagerConfig (chart value alertmanagerConfig.enabled) --------
+
+_DURATION = {"type": "string", "pattern": r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?"
+                                          r"(([0-9]+)ms)?$"}
+_MATCHER = {"type": "object", "additionalProperties": False, "required": ["name"],
+            "properties": {"name": {"type": "string", "minLength": 1}, "value": {"type": "string"},
+                           "matchType": {"enum": ["=", "!=", "=~", "!~"]}, "regex": {"type": "boolean"}}}
+_ROUTE: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,  # child routes are decoded with DisallowUnknownFields
+    "properties": {"receiver": {"type": "string"}, "groupBy": {"type": "array", "items": {"type": "string"}},
+                   "groupWait": _DURATION, "groupInterval": _DURATION, "repeatInterval": _DURATION,
+                   "matchers": {"type": "array", "items": _MATCHER}, "continue": {"type": "boolean"},
+                   "routes": {"type": "array", "items": {"$ref": "#/$defs/route"}},
+                   "muteTimeIntervals": {"type": "array"}, "activeTimeIntervals": {"type": "array"}}}
+# What HedgeOps emits, held to monitoring.coreos.com/v1alpha1 as prometheus-operator's Go types define it
+# (pkg/apis/monitoring/v1alpha1/alertmanager_config_types.go): unknown fields refused, matchType an enum.
+AMCONFIG_SCHEMA = {
+    "$defs": {"route": _ROUTE},
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1alpha1"}, "kind": {"const": "AlertmanagerConfig"},
+        "spec": {"type": "object", "additionalProperties": False, "properties": {
+            "route": {"$ref": "#/$defs/route"},
+            "inhibitRules": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"sourceMatch": {"type": "array", "items": _MATCHER},
+                               "targetMatch": {"type": "array", "items": _MATCHER},
+                               "equal": {"type": "array", "items": {"type": "string"}}}}},
+            "receivers": {"type": "array", "items": {
+                "type": "object", "required": ["name"],
+                "properties": {"name": {"type": "string", "minLength": 1},
+                               "webhookConfigs": {"type": "array", "items": {
+                                   "type": "object", "additionalProperties": False,
+                                   "properties": {"url": {"type": "string"}, "sendResolved": {"type": "boolean"},
+                                                  "urlSecret": {"type": "object"}, "httpConfig": {"type": "object"},
+                                                  "maxAlerts": {"type": "integer"}, "timeout": _DURATION}}}},
+                "propertyNames": {"pattern": "^(name|[a-z0-9]+Configs)$"}}},
+            "muteTimeIntervals": {"type": "array"}}}}}
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """An AlertmanagerConfig's spec as alertmanager.yml (what the Prometheus Operator generates, without the
+    namespace matcher it adds under the default matcher strategy)."""
+    def matchers(ms: list[dict[str, str]]) -> list[str]:
+        return [f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"' for m in ms]
+
+    def route(r: dict[str, Any]) -> dict[str, Any]:
+        keys = {"receiver": "receiver", "groupBy": "group_by", "groupWait": "group_wait",
+                "groupInterval": "group_interval", "repeatInterval": "repeat_interval"}
+        out: dict[str, Any] = {keys[k]: v for k, v in r.items() if k in keys}
+        if "matchers" in r:
+            out["matchers"] = matchers(r["matchers"])
+        if "routes" in r:
+            out["routes"] = [route(c) for c in r["routes"]]
+        return out
+
+    spec = config["spec"]
+    return {"route": route(spec["route"]),
+            "inhibit_rules": [{"source_matchers": matchers(i["sourceMatch"]),
+                               "target_matchers": matchers(i["targetMatch"])} for i in spec["inhibitRules"]],
+            "receivers": [{"name": r["name"], "webhook_configs": [
+                {"url": w["url"], "send_resolved": w.get("sendResolved", False)} for w in r.get("webhookConfigs", [])]}
+                for r in spec["receivers"]]}
+
+
+def test_the_alertmanagerconfig_is_the_shipped_routing(tmp_path: Path) -> None:
+    import jsonschema
+
+    from .test_chart import one, render
+
+    assert not [d for d in render() if d["kind"] == "AlertmanagerConfig"]
+    assert one(render({"alertmanagerConfig": {"enabled": True}}), "AlertmanagerConfig")["spec"]["receivers"] == [
+        {"name": "pager"}, {"name": "chat"}]  # nothing invented: the user names where pages go
+    hooks = {name: {"webhookConfigs": [{"url": f"http://gateway.monitoring.svc:9095/{name}", "sendResolved": True}]}
+             for name in ("pager", "chat")}
+    config = one(render({"alertmanagerConfig": {"enabled": True, **hooks}}), "AlertmanagerConfig")
+    jsonschema.validate(config, AMCONFIG_SCHEMA)
+    plain, shipped = _plain(config), yaml.safe_load(CONFIG.read_text())
+    assert plain["route"] == shipped["route"] and plain["inhibit_rules"] == shipped["inhibit_rules"]
+    assert [r["name"] for r in plain["receivers"]] == [r["name"] for r in shipped["receivers"]]
+    path = tmp_path / "from-crd.yaml"
+    path.write_text(yaml.safe_dump(plain))
+    res = amtool("check-config", str(path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    # Receivers are the user's: any *Configs list, secrets by reference.
+    telegram = {"telegramConfigs": [{"botToken": {"name": "telegram", "key": "token"}, "chatID": -100123}]}
+    custom = one(render({"alertmanagerConfig": {"enabled": True, "chat": telegram}}), "AlertmanagerConfig")
+    assert custom["spec"]["receivers"][1] == {"name": "chat", **telegram}

@@ -20,6 +20,7 @@ from .operator_fixtures import handlers_registry
 
 CHART = ROOT / "charts" / "hedgeops"
 ALL_ON = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True},
+          "grafanaDashboard": {"enabled": True}, "alertmanagerConfig": {"enabled": True},
           "watchNamespaces": ["trading", "research"], "operator": {"exchangeUrls": {"okx": "https://gw.internal"}}}
 
 

@@ -31,11 +31,13 @@ CHART = ROOT / "charts" / "hedgeops"
 MANIFESTS = ROOT / "manifests"
 OURS = "hedgeops.io/"
 # Custom resources of other projects: no schema ships with kubernetes-validate and their CRDs are not ours to load.
-# Their content is checked elsewhere (the rules by promtool in tests/test_alert_rules.py, the health script by
+# Their content is checked elsewhere (the rules by promtool in tests/test_alert_rules.py, the routing by amtool in
+# tests/test_alertmanager_config.py, the health script by
 # tests/test_argocd_health.py); here only their metadata. An entry no file uses any more is an error (below).
 THIRD_PARTY = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "Prometheus Operator",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "Prometheus Operator",
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): "Prometheus Operator",
     ("argoproj.io/v1alpha1", "Application"): "Argo CD",
 }
 # Files in manifests/ that hold no Kubernetes object at all.
@@ -51,6 +53,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "monitoring-and-namespaces": {
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus"}},
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}},
+        "grafanaDashboard": {"enabled": True, "folder": "Trading"},
+        "alertmanagerConfig": {"enabled": True, "chat": {"telegramConfigs": [
+            {"botToken": {"name": "telegram", "key": "token"}, "chatID": -100123}]}},
         "watchNamespaces": ["trading", "research"],
         "operator": {"exchangeUrls": {"okx": "https://gw.internal"}, "replayStart": "2025-06-01T00:00:00Z"},
         "webhook": {"trustedProxies": ["10.0.0.0/8", "fd00::/8"]},
