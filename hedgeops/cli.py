@@ -121,7 +121,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from hedgeops.exchange.emulator.okx_http import EmulatorApp
-    from hedgeops.exchange.emulator.state import Credentials, Emulator
+    from hedgeops.exchange.emulator.state import Credentials, Emulator, load_keys
     from hedgeops.exchange.marketdata.replay import MarketReplay
     from hedgeops.local.runner import LocalRunError
     from hedgeops.model.market import Fees
@@ -129,25 +129,45 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     secret = args.secret or os.environ.get("HEDGEOPS_EMULATOR_SECRET", "")
     passphrase = args.passphrase or os.environ.get("HEDGEOPS_EMULATOR_PASSPHRASE", "")
-    if not (args.api_key and secret and passphrase):
+    if args.dialect == "binanceusdm" and args.api_key and secret:
+        passphrase = passphrase or "-"  # Binance signs without a passphrase
+    keys = {args.api_key: Credentials(secret, passphrase)} if args.api_key and secret and passphrase else {}
+    try:  # as many accounts as a benchmark needs, each with its own balances
+        for key, creds in load_keys(args.keys_file, args.account).items():
+            if key in keys:
+                raise ValueError(f"API key {key} is given twice")
+            keys[key] = creds
+    except (OSError, ValueError) as exc:
+        raise LocalRunError(f"the emulator's keys: {exc}") from None
+    if not keys:
         raise LocalRunError("the emulator needs --api-key, --secret and --passphrase (or HEDGEOPS_EMULATOR_SECRET "
-                            "and HEDGEOPS_EMULATOR_PASSPHRASE)")
+                            "and HEDGEOPS_EMULATOR_PASSPHRASE), --account KEY:SECRET:PASSPHRASE or --keys-file")
     if not (math.isfinite(args.speed) and args.speed > 0):
         raise LocalRunError(f"--speed must be a positive number, not {args.speed}")
     fees = Fees(Decimal(args.maker_fee), Decimal(args.taker_fee))
     if not (fees.maker < Decimal("0.01") and fees.taker < Decimal("0.01")):
         raise LocalRunError(f"fee rates are fractions (0.0005 = 5 bp); got maker {fees.maker}, taker {fees.taker}")
     replay = MarketReplay()
-    first, last = replay.common_window(["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"])
+    first, last = replay.common_window(MarketReplay.symbols())  # every instrument served has data from `first`
     at = args.at or first
     if not first <= at < last:
         raise LocalRunError(f"--at {at:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
     clock = ReplayClock(at, args.speed)
-    emu = Emulator(replay, clock.now, {args.api_key: Credentials(secret, passphrase)},
+    emu = Emulator(replay, clock.now, keys,
                    trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt), fees=fees)
+    if args.dialect == "binanceusdm":  # issue 19 item 5: the same Emulator in Binance USDⓈ-M's dialect
+        from hedgeops.exchange.emulator.binance_http import BinanceApp
+        print(f"Binance USDⓈ-M emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at "
+              f"{args.speed}x; key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
+        try:
+            web.run_app(BinanceApp(emu).app, host="127.0.0.1", port=args.port, print=None)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+        return 0
     # The secret is never printed: only where to point ccxt and which history is replayed.
+    shown = ", ".join(list(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
     print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
-          f"key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
+          f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops", file=sys.stderr, flush=True)
     try:
         web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
     except OSError as exc:  # the port is taken, or below 1024 without the right
@@ -365,10 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")
     em.add_argument("--port", type=parse_port, default=8443)
+    em.add_argument("--dialect", choices=("okx", "binanceusdm"), default="okx",
+                    help="the REST dialect served: OKX v5, or Binance USDⓈ-M futures (no passphrase needed)")
     em.add_argument("--api-key", default="", help="the API key clients sign with")
     em.add_argument("--secret", default="", help="default: $HEDGEOPS_EMULATOR_SECRET")
     em.add_argument("--passphrase", default="", help="default: $HEDGEOPS_EMULATOR_PASSPHRASE")
-    em.add_argument("--at", type=parse_time, default=None, help="replay start (default: data start)")
+    em.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:PASSPHRASE[:USDT]",
+                    help="one more API key, its own account (repeatable; USDT: its starting trading USDT)")
+    em.add_argument("--keys-file", default=None, metavar="PATH",
+                    help="API keys from a JSON or YAML list of {apiKey, secret, passphrase, usdt?}, one account each")
+    em.add_argument("--at", type=parse_time, default=None,
+                    help="replay start (default: the first time every instrument served has data)")
     em.add_argument("--speed", type=float, default=1.0, help="replayed seconds per wall second")
     em.add_argument("--trading-usdt", type=parse_amount, default="100000",
                     help="starting USDT in each key's trading account")
