@@ -693,7 +693,10 @@ class BinanceApp:
         params = _given(request)
         perp = _perp(params)
         assert perp is not None
-        lever = _int(params, "leverage")
+        raw = params.get("leverage", "")
+        if re.fullmatch(r"[0-9]{1,3}\.0+", raw):  # "5.0": what ccxt sends for a float (Binance's type is INT)
+            raw = raw.split(".")[0]
+        lever = _int({"leverage": raw}, "leverage")
         if lever is None:
             raise missing("leverage")
         if not 1 <= lever <= perp.max_leverage:
