@@ -90,6 +90,19 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     assert not failure, f"the operator failed: {failure[0]!r}"
 
 
+def static_book(name: str, mode: str, account: str, secret: str | None) -> dict[str, Any]:
+    """A HedgeBook of 100 SOL and 3 ETH held statically on the OKX emulator, hedged by the compact policy."""
+    exchange: dict[str, Any] = {"name": "okx", "account": account}
+    if secret:
+        exchange["credentialsSecretRef"] = {"name": secret}
+    return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": name},
+            "spec": {"mode": mode, "exchange": exchange,
+                     "holdings": {"source": "Static", "static": {"SOL": 100, "ETH": 3}},
+                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
+                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
+                     "policyRef": {"name": "compact"}}}
+
+
 def handlers_registry() -> Any:  # kopf.OperatorRegistry (kopf is imported late, as in the fixture)
     """A fresh registry and a fresh import of the handlers on it: they read their settings from the environment
     at import, and kopf's default registry is left as it was."""

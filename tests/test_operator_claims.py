@@ -77,7 +77,7 @@ async def test_books_sharing_a_position_are_told_and_cleared(cluster: tuple[Clus
 
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
-    assert 'hedgeops_shared_positions{kind="HedgeBook",name="spot-bag-2",namespace="default"} 1.0' in text
+    assert 'hedgeops_shared_positions{kind="HedgeBook",mode="Paper",name="spot-bag-2",namespace="default"} 1.0' in text
 
     # The second book and the market maker move to their own accounts: cleared on every object.
     assert (await kube.patch(f"{BOOKS}/spot-bag-2", json={"spec": {"exchange": {"account": "spot-2"}}},

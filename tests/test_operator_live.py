@@ -11,7 +11,7 @@ import pytest
 
 from .emulator_fixtures import KEY, SECRET, Rig, credentials_secret, live_operator_env
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, ready, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, ready, static_book, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 D = Decimal
@@ -22,24 +22,12 @@ def operator_env(exchange: Rig) -> dict[str, str]:
     return live_operator_env(exchange.url)
 
 
-def _book(name: str, mode: str, account: str, secret: str | None) -> dict[str, Any]:
-    exchange: dict[str, Any] = {"name": "okx", "account": account}
-    if secret:
-        exchange["credentialsSecretRef"] = {"name": secret}
-    return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": name},
-            "spec": {"mode": mode, "exchange": exchange,
-                     "holdings": {"source": "Static", "static": {"SOL": 100, "ETH": 3}},
-                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
-                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
-                     "policyRef": {"name": "compact"}}}
-
-
 async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, str], operator: dict[str, Any],
                                                 exchange: Rig) -> None:
     kube, _ = cluster
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
-    for body in (_book("live", "Live", "main", "okx-creds"), _book("paper", "Paper", "paper", None)):
+    for body in (static_book("live", "Live", "main", "okx-creds"), static_book("paper", "Paper", "paper", None)):
         assert (await kube.post(BOOKS, json=body)).status == 201
     # Another tenant names the same exchange, account label and Secret name, but holds no such Secret in its own
     # namespace: it must never reach the client built from the first tenant's Secret.
@@ -47,7 +35,7 @@ async def test_live_and_live_priced_paper_books(cluster: tuple[ClusterEmulator, 
     policy = example("rebalancepolicy-compact.yaml")
     policy["metadata"]["namespace"] = "attacker"
     assert (await kube.post(POLICIES.replace("/default/", "/attacker/"), json=policy)).status == 201
-    intruder = _book("nokey", "Live", "main", "okx-creds")
+    intruder = static_book("nokey", "Live", "main", "okx-creds")
     intruder["metadata"]["namespace"] = "attacker"
     intruder["spec"]["holdings"]["static"] = {"SOL": 500, "ETH": 30}
 

@@ -31,7 +31,7 @@ from .conftest import ROOT, free_port, start_redis
 from .emulator_fixtures import Rig, credentials_secret, live_operator_env
 from .kube_emulator import ClusterEmulator
 from .monitoring_stack import Stack, dashboard_queries, start_stack, stop_stack
-from .operator_fixtures import BOOKS, POLICIES, SECRETS, example
+from .operator_fixtures import BOOKS, POLICIES, SECRETS, example, static_book
 
 pytestmark = pytest.mark.slow
 
@@ -82,18 +82,6 @@ async def stack(tmp_path: Path, operator: dict[str, Any],
     await stop_stack(running, runner)
 
 
-def _book(name: str, mode: str, secret: str | None) -> dict[str, Any]:
-    exchange: dict[str, Any] = {"name": "okx", "account": name}
-    if secret:
-        exchange["credentialsSecretRef"] = {"name": secret}
-    return {"apiVersion": "hedgeops.io/v1alpha1", "kind": "HedgeBook", "metadata": {"name": name},
-            "spec": {"mode": mode, "exchange": exchange,
-                     "holdings": {"source": "Static", "static": {"SOL": 100, "ETH": 3}},
-                     "legs": [{"asset": "SOL", "symbol": "SOL/USDT:USDT"},
-                              {"asset": "ETH", "symbol": "ETH/USDT:USDT"}],
-                     "policyRef": {"name": "compact"}}}
-
-
 async def _until(check: Any, what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -127,7 +115,7 @@ async def test_live_pages_paper_chats_and_inhibited_alerts_stay_quiet(
     policy["spec"]["checkIntervalSeconds"] = 2  # Live books run on the wall clock: look every 2 s, not every minute
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     assert (await kube.post(POLICIES, json=policy)).status == 201
-    for body in (_book("live", "Live", "okx-creds"), _book("paper", "Paper", None)):
+    for body in (static_book("live", "Live", "live", "okx-creds"), static_book("paper", "Paper", "paper", None)):
         assert (await kube.post(BOOKS, json=body)).status == 201
 
     # 1. The emergency: the latency is from the counter first being served to the page arriving.
