@@ -14,7 +14,7 @@ from typing import Any
 from hedgeops.exchange.marketdata.funding_history import FundingHistory, Settlement
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 from hedgeops.exchange.marketdata.okx_instruments import OKX_SWAPS, OkxInstrument
-from hedgeops.exchange.marketdata.replay import Bar, CandleSeries, MarketReplay
+from hedgeops.exchange.marketdata.replay import Bar, Candle, CandleSeries, MarketReplay
 from hedgeops.exchange.paper.account import MarginCheck
 from hedgeops.exchange.paper.synthetic_book import BOOK_LEVELS, synthetic_book
 from hedgeops.exchange.paper.venue import PaperVenue
@@ -31,6 +31,61 @@ class Credentials:
 
     secret: str
     passphrase: str
+    trading_usdt: Decimal | None = None  # this key's starting trading USDT (None: the emulator's default)
+
+    def __repr__(self) -> str:  # never a secret in a log line or a traceback
+        return f"Credentials(secret=***, passphrase=***, trading_usdt={self.trading_usdt})"
+
+
+def load_keys(path: str | None = None, accounts: list[str] | None = None) -> dict[str, Credentials]:
+    """API keys for as many accounts as a run needs: a JSON or YAML file holding a list of {apiKey, secret,
+    passphrase, usdt?}, and/or KEY:SECRET:PASSPHRASE[:USDT] texts (the --account flag). Each key is its own
+    account with its own balances. Raises ValueError naming the entry at fault, never echoing a secret."""
+    entries: list[Any] = []
+    if path:
+        import json
+        from pathlib import Path
+
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError:
+            import yaml
+
+            try:
+                loaded = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path}: neither JSON nor YAML ({type(exc).__name__})") from None
+        if isinstance(loaded, dict) and isinstance(loaded.get("keys"), list):
+            loaded = loaded["keys"]
+        if not isinstance(loaded, list):
+            raise ValueError(f"{path}: expected a list of {{apiKey, secret, passphrase, usdt?}}")
+        entries += [(f"{path} entry {n + 1}", e) for n, e in enumerate(loaded)]
+    for n, text in enumerate(accounts or []):
+        parts = text.split(":")
+        if len(parts) not in (3, 4):
+            raise ValueError(f"--account {n + 1}: expected KEY:SECRET:PASSPHRASE[:USDT]")
+        entries.append((f"--account {n + 1}", dict(zip(("apiKey", "secret", "passphrase", "usdt"), parts,
+                                                        strict=False))))
+    keys: dict[str, Credentials] = {}
+    for where, e in entries:
+        if not isinstance(e, dict):
+            raise ValueError(f"{where}: expected {{apiKey, secret, passphrase, usdt?}}")
+        key, secret, passphrase = (str(e.get(k) or "") for k in ("apiKey", "secret", "passphrase"))
+        if not (key and secret and passphrase):
+            raise ValueError(f"{where}: apiKey, secret and passphrase are all needed")
+        if key in keys:
+            raise ValueError(f"{where}: API key {key} is given twice")
+        usdt = None
+        if e.get("usdt") not in (None, ""):
+            try:
+                usdt = Decimal(str(e["usdt"]))
+            except ArithmeticError:
+                raise ValueError(f"{where}: usdt must be a number") from None
+            if not usdt.is_finite() or usdt < 0:
+                raise ValueError(f"{where}: usdt must be a number not below 0")
+        keys[key] = Credentials(secret, passphrase, usdt)
+    return keys
 
 
 @dataclass
@@ -64,6 +119,30 @@ class ShockedSeries:
 
     def last_closed(self, at: datetime) -> Bar | None:
         return self._bar(self._series.last_closed(at))
+
+    def current(self, at: datetime) -> Bar | None:
+        return self._bar(self._series.current(at))
+
+    def range_between(self, start_ms: int, end_ms: int) -> tuple[Decimal, Decimal, Decimal] | None:
+        got = self._series.range_between(start_ms, end_ms)
+        k = 1 + self._ratio()
+        return None if got is None else (got[0] * k, got[1] * k, got[2] * k)
+
+    def aggregate(self, start_ms: int, end_ms: int, now_ms: int) -> Candle | None:
+        c = self._series.aggregate(start_ms, end_ms, now_ms)
+        k = 1 + self._ratio()
+        if c is None or k == 1:
+            return c
+        return Candle(c.start_ms, c.open * k, c.high * k, c.low * k, c.close * k, c.volume, c.volume_quote,
+                      c.confirmed)
+
+    def bar_at(self, i: int) -> Bar:
+        shocked = self._bar(self._series.bar_at(i))
+        assert shocked is not None
+        return shocked
+
+    def __len__(self) -> int:
+        return len(self._series)
 
     def bars_between(self, after: datetime, until: datetime) -> Iterator[Bar]:
         for bar in self._series.bars_between(after, until):
@@ -106,6 +185,33 @@ class ControlledFunding(FundingHistory):
         return [self._set(symbol, s) for s in super().last_before(symbol, at, limit)]
 
 
+@dataclass(frozen=True)
+class OrderMeta:
+    """What an order was sent with that the matching core does not keep: echoed back as OKX does."""
+
+    c_time: int  # replay-clock ms
+    tag: str = ""
+    reduce_only: bool = False
+    ord_type: str = "limit"  # OKX's: market, limit, post_only, ioc
+    td_mode: str = "cross"
+    tgt_ccy: str = ""
+    quote_sz: str = ""  # a spot market buy sized in quote: the size as sent
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One funding (6) <-> trading (18) transfer, at replay time."""
+
+    trans_id: str
+    ccy: str
+    amount: Decimal
+    src: str
+    dst: str
+    client_id: str
+    at_ms: int
+    trading_balance: Decimal  # the trading account's balance just after it
+
+
 @dataclass
 class Account:
     """An API key's private state."""
@@ -117,6 +223,9 @@ class Account:
     by_ord_id: dict[str, str] = field(default_factory=dict)  # ordId -> clOrdId
     created_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> creation (wall ms) for show delay
     transfers: int = 0
+    meta: dict[str, OrderMeta] = field(default_factory=dict)  # clOrdId -> what it was sent with
+    transfer_log: list[Transfer] = field(default_factory=list)
+    done_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> when it was cancelled (replay ms)
 
 
 class Emulator:
@@ -141,8 +250,10 @@ class Emulator:
         acct = self._accounts.get(api_key)
         if acct is None:
             leverage: dict[str, Decimal] = {}
-            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, self._trading_usdt,
-                               depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()))
+            creds = self.keys.get(api_key)
+            usdt = self._trading_usdt if creds is None or creds.trading_usdt is None else creds.trading_usdt
+            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, usdt,
+                               depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()), open_quotes=True)
             venue.account.fill_ratio = self._fill_ratio
             venue.funding = self.funding  # one history for every account: a rate a test set is paid by all
             venue.funded_until = self.clock()
@@ -183,6 +294,10 @@ class Emulator:
     def settle_funding(self, acct: Account) -> None:
         """Every 8-hour settlement the replay clock has passed since the account's last request."""
         acct.venue.settle_funding()
+
+    def now_ms(self) -> int:
+        """The replay clock in ms: the one clock every answer is stamped with."""
+        return int(self.clock().timestamp() * 1000)
 
     def next_ord_id(self) -> str:
         self._next_ord += 1

@@ -46,7 +46,19 @@ class OkxInstrument:
         return base_qty / self.ct_val
 
     def json(self) -> dict[str, Any]:
-        """GET /api/v5/public/instruments row (the fields ccxt reads, as strings like OKX sends them)."""
+        """GET /api/v5/public/instruments row: every field OKX documents, strings as OKX sends them (booleans, the
+        quote-currency list and the integer instIdCode as theirs)."""
+        return {**self._listing(), "auctionEndTime": "", "contTdSwTime": "", "openType": "", "ruleType": "normal",
+                "maxLmtAmt": "20000000", "maxMktAmt": "" if not self.spot else "1000000", "maxTwapSz": "",
+                "maxIcebergSz": "", "maxTriggerSz": "", "maxStopSz": "", "futureSettlement": False,
+                "tradeQuoteCcyList": [self.quote] if self.spot else [], "instIdCode": self.code}
+
+    @property
+    def code(self) -> int:
+        """A stable numeric code per instrument (OKX's instIdCode is a number of its own)."""
+        return int(sum(ord(c) * pow(31, n) for n, c in enumerate(self.inst_id))) % 1_000_000
+
+    def _listing(self) -> dict[str, Any]:
         if self.spot:
             return {
                 "instType": "SPOT", "instId": self.inst_id, "uly": "", "instFamily": "", "baseCcy": self.base,

@@ -49,6 +49,20 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class Candle:
+    """An aggregated candle as known at some time: `confirmed` once every bar in it had closed."""
+
+    start_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal  # base units
+    volume_quote: Decimal
+    confirmed: bool
+
+
+@dataclass(frozen=True)
 class Period:
     """A stretch of a series priced one way: a report says, per period, what the prices were."""
 
@@ -161,6 +175,56 @@ class CandleSeries:
         """The latest bar that had closed by `at` (what a trader could know then)."""
         i = bisect.bisect_right(self.te, int(at.timestamp() * 1000)) - 1
         return self._bar(i) if i >= 0 else None
+
+    def current(self, at: datetime) -> Bar | None:
+        """The bar that has opened by `at` but not yet closed (None in a gap or outside the data). Only its open is
+        known at `at`: a caller must not read its high, low or close before its end."""
+        ms = int(at.timestamp() * 1000)
+        i = bisect.bisect_right(self.ts, ms) - 1
+        return self._bar(i) if i >= 0 and self.te[i] > ms else None
+
+    def index_at(self, ms: int) -> int:
+        """The number of bars that opened before `ms` (bars [0, i) opened strictly earlier)."""
+        return bisect.bisect_left(self.ts, ms)
+
+    def bar_at(self, i: int) -> Bar:
+        """The i-th bar (0 is the first)."""
+        return self._bar(i)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def range_between(self, start_ms: int, end_ms: int) -> tuple[Decimal, Decimal, Decimal] | None:
+        """Open, high and low of the bars that opened at or after `start_ms` and closed by `end_ms` (None: none)."""
+        lo = bisect.bisect_left(self.ts, start_ms)
+        hi = bisect.bisect_right(self.te, end_ms)
+        if hi <= lo:
+            return None
+        return _dec(self.o[lo]), _dec(max(self.h[lo:hi])), _dec(min(self.l[lo:hi]))
+
+    def aggregate(self, start_ms: int, end_ms: int, now_ms: int) -> Candle | None:
+        """One candle over [start_ms, end_ms) as known at `now_ms`: the bars closed by then, and of the bar under way
+        only its open (never its high, low, close or volume). None where no bar had opened by then."""
+        lo = bisect.bisect_left(self.ts, start_ms)
+        opened = bisect.bisect_left(self.ts, min(end_ms, now_ms + 1))  # bars [lo, opened) had opened by now
+        if opened <= lo:
+            return None
+        closed = min(opened, bisect.bisect_right(self.te, now_ms))  # bars [lo, closed) had closed by now
+        highs, lows = list(self.h[lo:closed]), list(self.l[lo:closed])
+        close = self.c[closed - 1] if closed > lo else self.o[lo]
+        if closed < opened:  # the bar under way: its open is known, nothing more
+            close = self.o[closed]
+            highs.append(close)
+            lows.append(close)
+        ends_by = bisect.bisect_left(self.ts, end_ms)  # the bars the candle will hold once complete
+        done = closed == ends_by and end_ms <= now_ms
+        base, quote = self.cum_base[closed] - self.cum_base[lo], self.cum_quote[closed] - self.cum_quote[lo]
+        return Candle(start_ms, _dec(self.o[lo]), _dec(max(highs)), _dec(min(lows)), _dec(close), _dec(base),
+                      _dec(quote), done)
+
+    def volume_at(self, i: int) -> tuple[Decimal, Decimal]:
+        """The i-th bar's traded volume: base units and quote (valued at its close)."""
+        return (_dec(self.cum_base[i + 1] - self.cum_base[i]), _dec(self.cum_quote[i + 1] - self.cum_quote[i]))
 
     def volume_24h(self, at: datetime) -> tuple[Decimal, Decimal]:
         """Base and quote volume of the bars that closed in the 24 h before `at` (the exchange's 24 h figure)."""

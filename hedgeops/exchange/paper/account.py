@@ -39,6 +39,7 @@ class FundingBill:
     rate: Decimal
     mark: Decimal
     amount: Decimal
+    balance: Decimal = ZERO  # the quote balance just after it
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,22 @@ class _Resting:
 
 
 @dataclass
-class _PositionBook:
+class PositionBook:
+    """A perp position's running figures. Since it last opened from flat: `pnl` from closing trades, `fee` paid
+    (positive) and `funding` received (negative when paid); `generation` counts those openings."""
+
     qty: Decimal = ZERO
     entry: Decimal = ZERO
     realized: Decimal = ZERO
+    pnl: Decimal = ZERO
+    fee: Decimal = ZERO
+    funding: Decimal = ZERO
+    generation: int = 0
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_PositionBook = PositionBook
 
 
 def _full() -> Decimal:
@@ -81,6 +94,7 @@ class PaperAccount:
     fills: list[Fill] = field(default_factory=list)
     bills: list[FundingBill] = field(default_factory=list)
     fill_ratio: Callable[[], Decimal] = _full  # a fault hook: the share of the next fill that executes
+    fill_book: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # trade id -> (pnl, balance after)
     _resting: dict[str, _Resting] = field(default_factory=dict)
     _positions: dict[str, _PositionBook] = field(default_factory=dict)
 
@@ -156,11 +170,13 @@ class PaperAccount:
     def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck) -> str | None:
         rules = self.rules(req.symbol)
         if is_spot(req.symbol):
+            held = self.reserved()  # resting orders hold what they would spend
             if req.side == Side.SELL:
-                have = self.assets.get(rules.base, ZERO)
+                have = self.assets.get(rules.base, ZERO) - held.get(rules.base, ZERO)
                 return None if have >= req.amount else f"insufficient {rules.base} balance: {have} < {req.amount}"
             need = req.amount * price * (ONE + self.fees.taker)
-            return None if self.quote_balance >= need else f"insufficient {rules.quote}: {need} needed"
+            free = self.quote_balance - held.get(rules.quote, ZERO)
+            return None if free >= need else f"insufficient {rules.quote}: {need} needed, {free} free"
         pos = self._positions.get(req.symbol, _PositionBook()).qty
         signed = req.side.signed(req.amount)
         if abs(pos + signed) <= abs(pos):
@@ -174,6 +190,25 @@ class PaperAccount:
         free = self.quote_balance + upl - used
         return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
 
+    def reserved(self) -> dict[str, Decimal]:
+        """What resting spot orders hold: a buy its quote (with the taker fee), a sell its base."""
+        out: dict[str, Decimal] = {}
+        for r in self._resting.values():
+            s = r.state
+            if not is_spot(s.symbol):
+                continue
+            rules = self.rules(s.symbol)
+            if s.side == Side.BUY:
+                cost = s.remaining * (s.price or ZERO) * (ONE + self.fees.taker)
+                out[rules.quote] = out.get(rules.quote, ZERO) + cost
+            else:
+                out[rules.base] = out.get(rules.base, ZERO) + s.remaining
+        return out
+
+    def position_book(self, symbol: str) -> PositionBook | None:
+        """A perp's running figures (None if it never traded)."""
+        return self._positions.get(symbol)
+
     @staticmethod
     def _state(req: OrderRequest, status: OrderStatus) -> OrderState:
         return OrderState(req.client_order_id, req.symbol, req.side, req.amount, ZERO, req.price, None,
@@ -182,15 +217,19 @@ class PaperAccount:
     def _fill(self, state: OrderState, price: Decimal, rate: Decimal, qty: Decimal, at: datetime, *,
               maker: bool) -> OrderState:
         fee = qty * price * rate
-        self._apply(state.symbol, state.side.signed(qty), price)
+        pnl = self._apply(state.symbol, state.side.signed(qty), price, at)
         self.fees_paid += fee
         self.quote_balance -= fee
+        book = self._positions.get(state.symbol)
+        if book is not None:
+            book.fee += fee
         filled = state.filled + qty
         average = ((state.average or ZERO) * state.filled + price * qty) / filled
         done = replace(state, filled=filled, average=average, fee_quote=state.fee_quote + fee,
                        status=OrderStatus.CLOSED if filled == state.amount else OrderStatus.OPEN)
         self.fills.append(Fill(str(len(self.fills) + 1), state.client_order_id, state.symbol, state.side, qty, price,
                                fee, maker, at))
+        self.fill_book[self.fills[-1].trade_id] = (pnl, self.quote_balance)
         self.orders[state.client_order_id] = done
         if done.status == OrderStatus.CLOSED:
             self._resting.pop(state.client_order_id, None)
@@ -198,21 +237,28 @@ class PaperAccount:
             self._resting[state.client_order_id].state = done
         return done
 
-    def _apply(self, symbol: str, signed_qty: Decimal, price: Decimal) -> None:
+    def _apply(self, symbol: str, signed_qty: Decimal, price: Decimal, at: datetime | None = None) -> Decimal:
+        """Book a trade; returns the PnL it realised (0 for spot and for opening trades)."""
         if is_spot(symbol):  # spot: the base asset moves against quote
             base = self.rules(symbol).base
             self.assets[base] = self.assets.get(base, ZERO) + signed_qty
             self.quote_balance -= signed_qty * price
-            return
+            return ZERO
         pos = self._positions.setdefault(symbol, _PositionBook())
+        pos.updated_at = at
+        if pos.qty == 0:  # opened from flat: a new position's running figures
+            pos.pnl = pos.fee = pos.funding = ZERO
+            pos.generation += 1
+            pos.opened_at = at
         if pos.qty == 0 or (pos.qty > 0) == (signed_qty > 0):
             new_qty = pos.qty + signed_qty
             pos.entry = (pos.entry * abs(pos.qty) + price * abs(signed_qty)) / abs(new_qty)
             pos.qty = new_qty
-            return
+            return ZERO
         closing = min(abs(signed_qty), abs(pos.qty))
         pnl = closing * (price - pos.entry) * (1 if pos.qty > 0 else -1)
         pos.realized += pnl
+        pos.pnl += pnl
         self.quote_balance += pnl
         new_qty = pos.qty + signed_qty
         if new_qty == 0:
@@ -220,6 +266,7 @@ class PaperAccount:
         elif (new_qty > 0) != (pos.qty > 0):
             pos.entry = price  # flipped through zero: the remainder opened at this price
         pos.qty = new_qty
+        return pnl
 
     def on_bars(self, symbol: str, bars: list[Bar]) -> None:
         """Fill resting orders that a later bar traded through (strictly: touching is not enough)."""
@@ -262,7 +309,8 @@ class PaperAccount:
             return None
         amount = -pos.qty * mark * rate
         self.quote_balance += amount
-        bill = FundingBill(len(self.bills) + 1, symbol, at, rate, mark, amount)
+        pos.funding += amount
+        bill = FundingBill(len(self.bills) + 1, symbol, at, rate, mark, amount, self.quote_balance)
         self.bills.append(bill)
         return bill
 

@@ -24,12 +24,16 @@ class PaperVenue:
     def __init__(self, replay: MarketReplay, clock: Callable[[], datetime], fees: Fees | None = None,
                  markets: Mapping[str, MarketRules] | None = None, quote_balance: Decimal = Decimal(100_000), *,
                  depth: Callable[[Quote], OrderBook] | None = None,
-                 margin: Callable[[], MarginCheck] | None = None) -> None:
+                 margin: Callable[[], MarginCheck] | None = None, open_quotes: bool = False) -> None:
         self.replay = replay
         self.clock = clock
         self.account = PaperAccount(dict(markets or PAPER_MARKETS), fees or Fees(), quote_balance)
         self.depth = depth  # takers walk this book when given (the emulator's); else they fill at the touch
         self.margin = margin  # funds are checked when given (the emulator); local mode trusts the policy
+        # The emulator quotes from the first instant: before a symbol's first bar closes (or after a gap in the
+        # data) the open of the bar under way is the latest price known. Local mode and backtests keep the last
+        # close only (their figures do not move).
+        self.open_quotes = open_quotes
         self.requests = 0  # calls made, for "requests per cycle" figures
         self.leverage: dict[str, Decimal] = {}  # by perp symbol, as set_leverage left it
         self.funding = FundingHistory(replay.directory)
@@ -49,12 +53,18 @@ class PaperVenue:
 
     def _quote(self, symbol: str, now: datetime) -> Quote:
         rules = self._rules(symbol)
-        bar = self.replay.series(symbol).last_closed(now)
-        if bar is None:
+        series = self.replay.series(symbol)
+        bar = series.last_closed(now)
+        price, at = (bar.close, bar.end) if bar is not None else (None, None)
+        if self.open_quotes:
+            current = series.current(now)
+            if current is not None and (bar is None or current.start > bar.end):
+                price, at = current.open, current.start  # known since the bar opened: no look at its close
+        if price is None or at is None:
             raise RetryableVenueError(f"no {symbol} price before {now.isoformat()}")
         tick = rules.price_step
-        last = (bar.close / tick).to_integral_value(ROUND_HALF_EVEN) * tick
-        return Quote(symbol, last - tick, last + tick, last, bar.end)
+        last = (price / tick).to_integral_value(ROUND_HALF_EVEN) * tick
+        return Quote(symbol, last - tick, last + tick, last, at)
 
     def data_interval_s(self, symbol: str) -> float:
         """A quote here is the last closed bar's: up to one bar old by design (runtime/freshness.py), and a bar is
