@@ -195,7 +195,9 @@ async def test_every_endpoints_keys_are_binances_documented_fields(rig: Any) -> 
     assert all(set(r) == DOC["fundingInfo"] for r in await get("/fapi/v1/fundingInfo"))
     klines = await get("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h", "limit": 3})
     assert len(klines) == 3 and all(len(k) == 12 for k in klines)
-    assert klines[-1][6] < int(START.timestamp() * 1000)  # closed candles only, in replay time
+    start_ms = int(START.timestamp() * 1000)
+    assert klines[-2][6] < start_ms == klines[-1][0]  # closed candles, then the one under way (replay time)
+    assert klines[-1][1] == klines[-1][4] and klines[-1][5] == "0.000"  # nothing of it traded yet but its open
 
     # Private: an account with a position, a resting order, fills, a transfer and a funding settlement.
     assert (await call(url, "POST", "/fapi/v1/order", {"symbol": "SOLUSDT", "side": "SELL", "type": "MARKET",

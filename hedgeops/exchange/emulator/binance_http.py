@@ -493,7 +493,8 @@ class BinanceApp:
                                    "disclaimer": False} for p in PERPS.values()])
 
     async def klines(self, request: web.Request) -> web.Response:
-        """Closed candles of the replayed data, aggregated to `interval` (a multiple of the data's own step)."""
+        """Candles of the replayed data aggregated to `interval` (a multiple of the data's own step): the closed
+        ones, then the one under way (its closed bars so far, or the latest price alone)."""
         params = _given(request)
         perp = _perp(params, required=False) or PERPS.get(params.get("pair", ""))
         if perp is None:
@@ -532,7 +533,12 @@ class BinanceApp:
                 row[2], row[3], row[4] = max(row[2], bar.high), min(row[3], bar.low), bar.close
                 row[5] += vol
                 row[7] += qvol
-        done = [r for r in out if r[6] < _ms(until) and (start is None or r[0] >= start)]
+        if until == now:  # the candle under way ends the list, as on Binance: what is known of it so far
+            bucket = _ms(now) // ms * ms
+            if bucket not in rows:
+                last = self._quote(perp).last
+                out.append([bucket, last, last, last, last, ZERO, bucket + ms - 1, ZERO, 0, ZERO, ZERO, "0"])
+        done = [r for r in out if r[0] <= _ms(until) and (start is None or r[0] >= start)]
         done = done[:limit] if start is not None else done[-limit:]
         return web.json_response([[r[0], _num(r[1]), _num(r[2]), _num(r[3]), _num(r[4]), _fixed(r[5], 3), r[6],
                                    _fixed(r[7], 4), 0, "0", "0", "0"] for r in done])
