@@ -410,3 +410,30 @@ async def test_the_projects_venue_hedges_and_makes_markets_on_it(rig: Any) -> No
         assert at > clock.t and rate == emu.funding.next_after("SOL/USDT:USDT", clock.t).rate  # type: ignore[union-attr]
     finally:
         await venue.close()
+
+
+async def test_injected_faults_answer_as_binance_and_its_load_balancer_do(rig: Any) -> None:
+    emu, app, _, url = rig
+    emu.faults.rate_limited = 1
+    status, answer = await call(url, "GET", "/fapi/v1/ticker/price", signed=False)
+    assert (status, answer["code"]) == (429, -1003)
+    emu.faults.maintenance = 1
+    assert (await call(url, "GET", "/fapi/v2/balance"))[0] == 503
+    emu.faults.rejects = 1
+    order = {"symbol": "SOLUSDT", "side": "BUY", "type": "MARKET", "quantity": "1", "newClientOrderId": "f-1"}
+    assert (await call(url, "POST", "/fapi/v1/order", order, body=True))[1]["code"] == -2019
+    emu.faults.timeouts, emu.faults.timeout_seconds = 1, 0.5
+    started = time.monotonic()
+    status, placed = await call(url, "POST", "/fapi/v1/order", order, body=True)  # the refused id is free again
+    assert status == 200 and placed["status"] == "FILLED" and time.monotonic() - started >= 0.5
+    assert emu.orders_placed() == 1 and app.requests == 4
+    ex = binanceusdm(url)
+    try:
+        emu.faults.rate_limited = 1
+        with pytest.raises(ccxt.DDoSProtection):
+            await ex.fetch_balance()
+        emu.faults.maintenance = 1
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            await ex.fetch_balance()
+    finally:
+        await ex.close()
