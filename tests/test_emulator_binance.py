@@ -437,3 +437,19 @@ async def test_injected_faults_answer_as_binance_and_its_load_balancer_do(rig: A
             await ex.fetch_balance()
     finally:
         await ex.close()
+
+
+async def test_klines_page_forward_from_start_time_and_aggregate_the_replayed_candles(rig: Any) -> None:
+    emu, _, _, url = rig
+    series = emu.replay.series("BTC/USDT:USDT")
+    first_ms = int(series.first.timestamp() * 1000)
+    long_ago = {"symbol": "BTCUSDT", "interval": "1d", "startTime": 1_500_000_000_000, "limit": 2}
+    status, early = await call(url, "GET", "/fapi/v1/klines", long_ago, signed=False)
+    assert status == 200 and [k[0] for k in early] == [first_ms, first_ms + 86_400_000]  # from the data's first day
+    hour = int(START.timestamp() * 1000) - 3 * 3_600_000
+    status, hours = await call(url, "GET", "/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h",
+                                                                "startTime": hour, "limit": 2}, signed=False)
+    bars = list(series.bars_between(START - timedelta(hours=3), START - timedelta(hours=2)))
+    assert len(bars) == 12 and hours[0][0] == hour and hours[1][0] == hour + 3_600_000
+    assert Decimal(hours[0][1]) == bars[0].open and Decimal(hours[0][4]) == bars[-1].close
+    assert Decimal(hours[0][2]) == max(b.high for b in bars) and Decimal(hours[0][3]) == min(b.low for b in bars)

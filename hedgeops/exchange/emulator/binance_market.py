@@ -160,6 +160,9 @@ class BinanceMarket(BinanceBase):
         until = min(now, _at(end + 1)) if end is not None else now
         span = timedelta(seconds=seconds)
         since = _at(start) if start is not None else until - span * (limit + 1)
+        if start is not None:  # from the first candle the data has, and no more bars read than `limit` need
+            since = max(since, series.first)
+            until = min(until, since + span * (limit + 1))
         out: list[list[Any]] = []
         rows: dict[int, list[Any]] = {}
         ms = seconds * 1000
