@@ -155,17 +155,18 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     clock = ReplayClock(at, args.speed)
     emu = Emulator(replay, clock.now, keys,
                    trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt), fees=fees)
+    # The secret is never printed: only where to point ccxt and which history is replayed.
+    shown = ", ".join(list(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
     if args.dialect == "binanceusdm":  # issue 19 item 5: the same Emulator in Binance USDⓈ-M's dialect
         from hedgeops.exchange.emulator.binance_http import BinanceApp
         print(f"Binance USDⓈ-M emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at "
-              f"{args.speed}x; key {args.api_key}; Ctrl+C stops", file=sys.stderr, flush=True)
+              f"{args.speed}x; {'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops",
+              file=sys.stderr, flush=True)
         try:
             web.run_app(BinanceApp(emu).app, host="127.0.0.1", port=args.port, print=None)
         except OSError as exc:
             raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
         return 0
-    # The secret is never printed: only where to point ccxt and which history is replayed.
-    shown = ", ".join(list(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
     print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
           f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops", file=sys.stderr, flush=True)
     try:
