@@ -453,3 +453,35 @@ async def test_klines_page_forward_from_start_time_and_aggregate_the_replayed_ca
     assert len(bars) == 12 and hours[0][0] == hour and hours[1][0] == hour + 3_600_000
     assert Decimal(hours[0][1]) == bars[0].open and Decimal(hours[0][4]) == bars[-1].close
     assert Decimal(hours[0][2]) == max(b.high for b in bars) and Decimal(hours[0][3]) == min(b.low for b in bars)
+
+
+async def test_each_api_key_is_its_own_account() -> None:
+    """Issue 19 item 4 on the Binance dialect: keys (as --account or --keys-file give them) do not share books."""
+    keys = {"bench0": Credentials("s0", "-", Decimal(500)), "bench1": Credentials("s1", "-")}
+    emu = Emulator(MarketReplay(), Clock(), keys)
+    async with serving(emu) as (_, url):
+        async def as_key(n: int, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+            headers = {"X-MBX-APIKEY": f"bench{n}"}
+            query = sign(params or {}, secret=f"s{n}")
+            async with aiohttp.ClientSession() as s:
+                kwargs: dict[str, Any] = ({"data": query.encode(), "headers": {
+                    **headers, "Content-Type": "application/x-www-form-urlencoded"}} if method == "POST"
+                    else {"headers": headers})
+                target = url + path + ("" if method == "POST" else "?" + query)
+                async with s.request(method, target, **kwargs) as resp:
+                    return resp.status, await resp.json(content_type=None)
+
+        assert (await as_key(0, "GET", "/fapi/v2/balance"))[1][0]["balance"] == "500.00000000"
+        assert (await as_key(1, "GET", "/fapi/v2/balance"))[1][0]["balance"] == "100000.00000000"
+        status, placed = await as_key(0, "POST", "/fapi/v1/order", {"symbol": "SOLUSDT", "side": "BUY",
+                                                                    "type": "MARKET", "quantity": "1"})
+        assert status == 200 and placed["status"] == "FILLED"
+        assert len((await as_key(0, "GET", "/fapi/v3/positionRisk"))[1]) == 1
+        assert (await as_key(1, "GET", "/fapi/v3/positionRisk"))[1] == []
+        assert (await as_key(1, "GET", "/fapi/v1/order", {"symbol": "SOLUSDT", "orderId": placed["orderId"]}))[1][
+            "code"] == -2013  # another key's order does not exist for this one
+        assert (await as_key(1, "GET", "/fapi/v2/balance", {"unknownParameter": "1"}))[0] == 200  # extra: ignored
+        headers = {"X-MBX-APIKEY": "bench1"}
+        async with aiohttp.ClientSession() as s, s.get(url + "/fapi/v2/balance?" + sign({}, secret="s0"),
+                                                        headers=headers) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == -1022  # signed with another key's secret
