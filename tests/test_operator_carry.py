@@ -67,5 +67,6 @@ async def test_funding_arbitrage_end_to_end(cluster: tuple[ClusterEmulator, str]
 
     url = f"http://127.0.0.1:{operator['metrics_port']}/metrics"
     text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
-    assert 'hedgeops_funding_earned_quote{mode="Paper",name="eth-carry",namespace="default",symbol="ETH/USDT:USDT"}' in text
+    earned = 'hedgeops_funding_earned_quote{mode="Paper",name="eth-carry",namespace="default",symbol="ETH/USDT:USDT"}'
+    assert earned in text
     assert "hedgeops_margin_ratio{" in text and "hedgeops_breaker_tripped{" in text
