@@ -48,7 +48,6 @@ def okx(url: str, key: str = KEY, secret: str = SECRET, passphrase: str = PASSPH
                    "timeout": opts.pop("timeout", 10_000),
                    "options": {"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap"}})
     ex.urls["api"] = {"rest": url}
-    ex.has["fetchCurrencies"] = False
     return ex
 
 

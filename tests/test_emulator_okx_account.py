@@ -83,8 +83,7 @@ async def test_candles_show_real_bars_and_never_look_ahead(rig: Rig) -> None:
     series = rig.emu.replay.series(SOL)
     now = rig.clock()  # 12:02, inside the 12:00 bar
     rows = await data(rig, "GET", "/api/v5/market/candles?instId=SOL-USDT-SWAP&bar=5m&limit=3")
-    assert [r[0] for r in rows] == [ms(now.replace(minute=m)) for m in (0, 55, 50)][:1] + [
-        ms(now.replace(minute=0) - timedelta(minutes=m)) for m in (5, 10)]
+    assert [r[0] for r in rows] == [ms(now.replace(minute=0) - timedelta(minutes=m)) for m in (0, 5, 10)]
     current = series.current(now)
     assert current is not None
     o = str(current.open.quantize(D("0.01")).normalize())
@@ -124,6 +123,18 @@ async def test_resting_orders_reserve_funds() -> None:
         assert await code(r, "POST", "/api/v5/trade/order", {**sell, "sz": "1.5"}) == "0"
         assert await code(r, "POST", "/api/v5/trade/order", {**sell, "sz": "1"}) == "51008"  # 0.5 SOL left free
         assert await code(r, "POST", "/api/v5/trade/order", {**sell, "sz": "0.5"}) == "0"
+        # Perps: a resting order holds its margin (at the default 3x, 9k of margin is 27k of notional).
+        perp_bid = D((await data(r, "GET", "/api/v5/market/ticker?instId=ETH-USDT-SWAP"))[0]["bidPx"]) - 10
+        contracts = (D(27_000) / perp_bid / D("0.1") * D("0.9")).quantize(D("0.01"))
+        perp = {"instId": "ETH-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "px": str(perp_bid),
+                "sz": str(contracts)}
+        codes = [await code(r, "POST", "/api/v5/trade/order", perp) for _ in range(3)]
+        assert codes == ["51008"] * 3  # the spot buys above already hold the cash
+        await data(r, "POST", "/api/v5/trade/cancel-batch-orders", [
+            {"instId": "SOL-USDT", "ordId": o["ordId"]} for o in await data(r, "GET", "/api/v5/trade/orders-pending")
+            if o["side"] == "buy"])
+        codes = [await code(r, "POST", "/api/v5/trade/order", perp) for _ in range(20)]
+        assert codes == ["0"] + ["51008"] * 19
 
 
 async def test_ticks_lots_and_malformed_numbers_earn_okx_codes(rig: Rig) -> None:

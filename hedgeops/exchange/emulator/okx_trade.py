@@ -178,15 +178,16 @@ class TradeRoutes(OkxBase):
         failed = sum(1 for r in rows if r["sCode"] != "0")
         code = "0" if not failed else ("1" if failed == len(rows) else "2")
         msg = "" if not failed else "All operations failed" if code == "1" else "Bulk operation partially succeeded"
-        return ok(rows, code, msg, inTime=str(started * 1000), outTime=str(int(time.time() * 1_000_000)))
+        # OKX's gateway stamps (µs), on the replay clock like every other stamp.
+        return ok(rows, code, msg, inTime=str(started * 1000), outTime=str(self._now() * 1000))
 
     async def place_one(self, request: web.Request) -> web.Response:
-        started = int(time.time() * 1000)
+        started = self._now()
         body = await self._object(request)
         return self._batch([await self._place(self._account(request), body)], started)
 
     async def place_batch(self, request: web.Request) -> web.Response:
-        started = int(time.time() * 1000)
+        started = self._now()
         items = await self._items(request, 20)
         acct = self._account(request)
         return self._batch([await self._place(acct, o) for o in items], started)
@@ -273,12 +274,12 @@ class TradeRoutes(OkxBase):
                     "ts": str(self._now()), "sCode": exc.code, "sMsg": exc.msg}
 
     async def cancel_one(self, request: web.Request) -> web.Response:
-        started = int(time.time() * 1000)
+        started = self._now()
         body = await self._object(request)
         return self._batch([await self._cancel(self._account(request), body)], started)
 
     async def cancel_batch(self, request: web.Request) -> web.Response:
-        started = int(time.time() * 1000)
+        started = self._now()
         items = await self._items(request, 20)
         acct = self._account(request)
         return self._batch([await self._cancel(acct, o) for o in items], started)

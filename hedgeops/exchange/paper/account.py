@@ -170,25 +170,29 @@ class PaperAccount:
     def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck) -> str | None:
         rules = self.rules(req.symbol)
         if is_spot(req.symbol):
-            held = self.reserved()  # resting orders hold what they would spend
-            if req.side == Side.SELL:
-                have = self.assets.get(rules.base, ZERO) - held.get(rules.base, ZERO)
+            if req.side == Side.SELL:  # resting sells hold their base
+                have = self.assets.get(rules.base, ZERO) - self.reserved().get(rules.base, ZERO)
                 return None if have >= req.amount else f"insufficient {rules.base} balance: {have} < {req.amount}"
             need = req.amount * price * (ONE + self.fees.taker)
-            free = self.quote_balance - held.get(rules.quote, ZERO)
-            return None if free >= need else f"insufficient {rules.quote}: {need} needed, {free} free"
+            free = self.free_quote(rules.quote, margin)
+            return None if free >= need else f"insufficient {rules.quote}: {need:.2f} needed, {free:.2f} free"
         pos = self._positions.get(req.symbol, _PositionBook()).qty
         signed = req.side.signed(req.amount)
         if abs(pos + signed) <= abs(pos):
             return None  # reducing never needs margin
+        need = req.amount * price / margin.leverage.get(req.symbol, DEFAULT_LEVERAGE)
+        free = self.free_quote(rules.quote, margin)
+        return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
+
+    def free_quote(self, quote: str, margin: MarginCheck) -> Decimal:
+        """The quote an order may still commit (one cross account, as OKX's): cash and unrealised PnL, less the
+        margin of perp positions and resting perp orders and what resting spot buys hold."""
         used = sum((abs(p.qty) * margin.marks.get(s, p.entry) / margin.leverage.get(s, DEFAULT_LEVERAGE)
                     for s, p in self._positions.items()), ZERO)
         used += sum((r.state.remaining * (r.state.price or ZERO) / margin.leverage.get(r.state.symbol, DEFAULT_LEVERAGE)
                      for r in self._resting.values() if not is_spot(r.state.symbol)), ZERO)
         upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
-        need = req.amount * price / margin.leverage.get(req.symbol, DEFAULT_LEVERAGE)
-        free = self.quote_balance + upl - used
-        return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
+        return self.quote_balance + upl - used - self.reserved().get(quote, ZERO)
 
     def reserved(self) -> dict[str, Decimal]:
         """What resting spot orders hold: a buy its quote (with the taker fee), a sell its base."""
