@@ -76,7 +76,7 @@ class AccountRoutes(OkxBase):
                 "isoLiab": "0", "mgnRatio": _q(eq / c_mmr) if c_mmr else "", "imr": _q(c_imr), "mmr": _q(c_mmr),
                 "interest": "0", "twap": "0", "frpType": "0", "maxLoan": "", "eqUsd": _q(eq * price),
                 "borrowFroz": "0", "notionalLever": _q(notional / eq) if usdt and eq > 0 else "0",
-                "stgyEq": "0", "isoUpl": "0", "spotInUseAmt": "", "clSpotInUseAmt": "", "maxSpotInUseAmt": "",
+                "stgyEq": "0", "isoUpl": "0", "spotInUseAmt": "", "clSpotInUseAmt": "", "maxSpotInUse": "",
                 "spotIsoBal": "0", "smtSyncEq": "0", "spotCopyTradingEq": "0", "spotBal": "", "openAvgPx": "",
                 "accAvgPx": "", "spotUpl": "", "spotUplRatio": "", "totalPnl": "", "totalPnlRatio": "",
                 "colRes": "0", "colBorrAutoConversion": "0", "collateralRestrict": False, "collateralEnabled": False,
@@ -85,7 +85,8 @@ class AccountRoutes(OkxBase):
                     "ordFroz": _q(frozen_total), "imr": _q(imr), "mmr": _q(mmr), "borrowFroz": "0",
                     "mgnRatio": _q(total / mmr) if mmr else "", "notionalUsd": _q(notional),
                     "notionalUsdForBorrow": "0", "notionalUsdForSwap": _q(notional), "notionalUsdForFutures": "0",
-                    "notionalUsdForOption": "0", "upl": _q(upl), "details": details}])
+                    "notionalUsdForOption": "0", "upl": _q(upl), "delta": "", "deltaLever": "",
+                    "deltaNeutralStatus": "0", "details": details}])
 
     async def positions(self, request: web.Request) -> web.Response:
         acct = self._account(request)
@@ -121,7 +122,7 @@ class AccountRoutes(OkxBase):
             rows.append({
                 "instType": "SWAP", "mgnMode": "cross", "posId": pos_id, "posSide": "net", "pos": _num(contracts),
                 "baseBal": "", "quoteBal": "", "baseBorrowed": "", "baseInterest": "", "quoteBorrowed": "",
-                "quoteInterest": "", "posCcy": "", "availPos": _num(abs(contracts)), "avgPx": _num(pos.entry_price),
+                "quoteInterest": "", "posCcy": "", "availPos": "", "avgPx": _num(pos.entry_price),  # MARGIN/OPTION only
                 "nonSettleAvgPx": _num(pos.entry_price), "markPx": _num(mark), "upl": _q(pos.unrealized_pnl),
                 "uplRatio": _q(pos.unrealized_pnl / (cost / lever)) if cost else "0",
                 "uplLastPx": _q(pos.unrealized_pnl),
@@ -170,7 +171,8 @@ class AccountRoutes(OkxBase):
             rows.append({"ccy": ccy, "name": name, "logoLink": "", "chain": chain, "ctAddr": "", "canDep": False,
                          "canWd": False, "canInternal": False, "depEstOpenTime": "", "wdEstOpenTime": "",
                          "minDep": "0", "minWd": min_wd, "maxWd": "0", "wdTickSz": "8", "wdQuota": "0",
-                         "usedWdQuota": "0", "fee": "0", "minFee": "0", "maxFee": "0", "burningFeeRate": "",
+                         "usedWdQuota": "0", "fee": "0", "minFee": "0", "maxFee": "0", "minFeeForCtAddr": "",
+                         "maxFeeForCtAddr": "", "burningFeeRate": "",
                          "mainNet": True, "needTag": False, "minInternal": "0", "minDepArrivalConfirm": "0",
                          "minWdUnlockConfirm": "0", "depQuotaFixed": "", "usedDepQuotaFixed": "",
                          "depQuoteDailyLayer2": ""})

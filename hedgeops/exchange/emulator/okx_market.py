@@ -114,7 +114,7 @@ class MarketRoutes(OkxBase):
                 "fundingRate": _num(nxt.rate), "nextFundingRate": "", "fundingTime": _ms(nxt.at),
                 "nextFundingTime": _ms(after.at) if after else _ms(nxt.at), "minFundingRate": "",
                 "maxFundingRate": "", "interestRate": "", "impactValue": "", "settState": "settled",
-                "settFundingRate": _num(last[0].rate) if last else "", "premium": "", "sprdType": "",
+                "settFundingRate": _num(last[0].rate) if last else "", "premium": "",
                 "ts": _ms(now)}
 
     async def funding_rate(self, request: web.Request) -> web.Response:
@@ -129,7 +129,7 @@ class MarketRoutes(OkxBase):
         inst = _inst(request.query.get("instId"))
         if inst.spot:
             raise OkxError("51000", "Parameter instId error")
-        limit = max(1, _int(request.query, "limit", MAX_ROWS, MAX_ROWS))
+        limit = max(1, _int(request.query, "limit", 400, 400))  # OKX: at most 400, 400 by default
         after, before = _ms_param(request.query, "after"), _ms_param(request.query, "before")
         now = self.emu.clock()
         top = now if after is None else min(now, datetime.fromtimestamp((after - 1) / 1000, now.tzinfo))

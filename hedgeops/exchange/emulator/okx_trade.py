@@ -53,7 +53,7 @@ class TradeRoutes(OkxBase):
             "ordId": acct.ord_ids[cl], "clOrdId": cl, "tag": meta.tag,
             "px": "" if state.price is None or meta.ord_type == "market" else _num(state.price), "pxUsd": "",
             "pxVol": "", "pxType": "", "sz": meta.quote_sz or _num(inst.to_contracts(state.amount)), "pnl": _num(pnl),
-            "ordType": meta.ord_type, "side": str(state.side), "posSide": "net" if not inst.spot else "",
+            "ordType": meta.ord_type, "side": str(state.side), "posSide": "net",
             "tdMode": meta.td_mode, "accFillSz": _num(inst.to_contracts(state.filled)),
             "fillPx": "" if last is None else _num(last.price), "tradeId": "" if last is None else last.trade_id,
             "fillSz": "0" if last is None else _num(inst.to_contracts(last.qty)),
@@ -288,7 +288,7 @@ class TradeRoutes(OkxBase):
         """Executions, newest first."""
         acct = self._account(request)
         q = request.query
-        kind = _inst_type(q, required=False)
+        kind = _inst_type(q, required=request.path.endswith("fills-history"))  # required there, as on OKX
         wanted, ord_id = q.get("instId", ""), q.get("ordId", "")
         limit = max(1, _int(q, "limit", MAX_ROWS, MAX_ROWS))
         begin, end = _ms_param(q, "begin"), _ms_param(q, "end")
@@ -312,7 +312,7 @@ class TradeRoutes(OkxBase):
                          "fillSz": _num(inst.to_contracts(f.qty)), "fillIdxPx": _num(f.price), "fillPnl": _num(pnl),
                          "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
                          "fillMarkPx": "" if inst.spot else _num(f.price), "side": str(f.side),
-                         "posSide": "" if inst.spot else "net", "execType": "M" if f.maker else "T",
+                         "posSide": "net", "execType": "M" if f.maker else "T",
                          "feeCcy": inst.quote, "fee": _num(-f.fee_quote),
                          "feeRate": _num(-(fees.maker if f.maker else fees.taker)), "ts": str(at), "fillTime": str(at),
                          "tradeQuoteCcy": inst.quote if inst.spot else ""})

@@ -48,7 +48,8 @@ class OkxInstrument:
     def json(self) -> dict[str, Any]:
         """GET /api/v5/public/instruments row: every field OKX documents, strings as OKX sends them (booleans, the
         quote-currency list and the integer instIdCode as theirs)."""
-        return {**self._listing(), "auctionEndTime": "", "contTdSwTime": "", "openType": "", "ruleType": "normal",
+        return {**self._listing(), "category": "", "auctionEndTime": "", "contTdSwTime": "", "preMktSwTime": "",
+                "openType": "", "ruleType": "normal",
                 "maxLmtAmt": "20000000", "maxMktAmt": "" if not self.spot else "1000000", "maxTwapSz": "",
                 "maxIcebergSz": "", "maxTriggerSz": "", "maxStopSz": "", "futureSettlement": False,
                 "tradeQuoteCcyList": [self.quote] if self.spot else [], "instIdCode": self.code}
