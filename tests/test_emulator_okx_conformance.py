@@ -101,7 +101,7 @@ def test_stock_ccxt_okx_runs_a_full_session_against_a_fresh_emulator(tmp_path: P
         [sys.executable, "-m", "hedgeops.cli", "emulator", "--port", str(port), "--api-key", key, "--secret", secret,
          "--passphrase", passphrase], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # loading six series takes a few seconds; more on a busy machine
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/api/v5/public/time", timeout=1) as resp:
