@@ -62,7 +62,12 @@ def test_every_alert_is_documented_and_labelled() -> None:
 
 def _exported() -> dict[str, set[str]]:
     """Sample name -> label names, for every metric the operator exports."""
-    out: dict[str, set[str]] = {}
+    from prometheus_client import CollectorRegistry
+
+    from hedgeops.operator.ha import leader_gauge
+
+    leader = leader_gauge(CollectorRegistry())  # on the operator's registry when it elects a leader
+    out: dict[str, set[str]] = {leader._name: set(leader._labelnames)}
     for metric in vars(Metrics()).values():
         if not hasattr(metric, "_labelnames"):
             continue
@@ -79,7 +84,7 @@ def test_rules_use_only_exported_metrics_and_their_labels() -> None:
     for rule in _rules():  # the alerts and the dashboard's recording rules
         name, expr = rule.get("alert") or rule["record"], rule["expr"]
         used = set(re.findall(r"\bhedgeops_[a-z_]+", expr))
-        assert used or name == "HedgeOpsOperatorDown", f"{name} reads no hedgeops metric"
+        assert used or name.startswith("HedgeOpsOperator"), f"{name} reads no hedgeops metric"  # up{job}
         unknown = used - set(exported)
         assert not unknown, f"{name} reads metrics nobody exports: {unknown}"
         available = set().union(*(exported[m] for m in used)) if used else set()
@@ -96,6 +101,7 @@ BOOK = 'namespace="default",name="jlp",mode="Live"'
 JLP = {"namespace": "default", "name": "jlp", "mode": "Live"}
 CARRY = 'namespace="default",name="eth-carry",mode="Live",symbol="ETH/USDT:USDT"'
 ETH_CARRY = {"namespace": "default", "name": "eth-carry", "mode": "Live", "symbol": "ETH/USDT:USDT"}
+LOCK_STORE = 'hedgeops_lock_store_up{store="redis",instance="10.0.0.7:9108"}'
 DEGRADED = 'hedgeops_degraded{kind="HedgeBook",namespace="default",name="jlp",mode="Live"}'
 
 
@@ -105,15 +111,29 @@ def _case(alert: str, at: str, series: list[tuple[str, str]], fires: list[dict[s
 
 
 CASES = [
-    _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1 1 0x10")],
-          [{"job": "hedgeops-metrics", "instance": "10.0.0.7:9108"}]),
+    _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1 1 0x10"),
+                                         ('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x10")],
+          [{"job": "hedgeops-metrics"}]),
+    # The standby down, the leader up: cycles run; a warning, not "nothing is hedged" (and no inhibition of all).
+    _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1x10"),
+                                         ('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x10")], []),
+    _case("HedgeOpsOperatorReplicaDown", "13m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1x15"),
+                                                 ('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x15")],
+          [{"job": "hedgeops-metrics", "instance": "10.0.0.8:9108"}]),
+    _case("HedgeOpsOperatorReplicaDown", "13m",
+          [('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x5 1x10")], []),
+    _case("HedgeOpsNoLeader", "5m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6"),
+                                     ('hedgeops_leader{job="hedgeops-metrics",instance="b"}', "0x7")],
+          [{"job": "hedgeops-metrics"}]),
+    # The Lease moving from one replica to the other within a scrape or two: no page.
+    _case("HedgeOpsNoLeader", "5m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6"),
+                                     ('hedgeops_leader{job="hedgeops-metrics",instance="b"}', "0 0 1x5")], []),
     _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1x10")], []),
     # Never scraped at all (the Service or ServiceMonitor is wrong): absent() pages too.
     _case("HedgeOpsOperatorDown", "6m", [('up{job="something-else",instance="x"}', "1x10")],
           [{"job": "hedgeops-metrics"}]),
-    _case("HedgeOpsLockStoreDown", "3m", [('hedgeops_lock_store_up{pod="hedgeops-7f9c"}', "1 0x5")],
-          [{"pod": "hedgeops-7f9c"}]),
-    _case("HedgeOpsLockStoreDown", "3m", [('hedgeops_lock_store_up{pod="hedgeops-7f9c"}', "1 0 1x5")], []),
+    _case("HedgeOpsLockStoreDown", "3m", [(LOCK_STORE, "1 0x5")], [{"store": "redis", "instance": "10.0.0.7:9108"}]),
+    _case("HedgeOpsLockStoreDown", "3m", [(LOCK_STORE, "1 0 1x5")], []),
     _case("HedgeOpsCycleLagging", "15m", [
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+0x30"),
@@ -178,25 +198,25 @@ CASES = [
     _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.4x5")], [ETH_CARRY],
           value="40%"),
     _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.8x5")], []),
-    # A book's first emergency: its counter appears already at 1, with no earlier sample for increase() to
-    # compare with; it must page anyway. A later one is an increase.
+    # A book's first emergency at 5 min (its time as the gauge's value, seconds): paged a minute later.
     _case("HedgeBookEmergencyRebalance", "6m",
-          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "_x3 1x10")], [JLP], value="1"),
-    _case("HedgeBookEmergencyRebalance", "25m",
-          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "1x20 2x10")], [JLP], value="1"),
-    # Long ago: quiet (and a persisting deviation alone is not an emergency).
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "_x5 300x10")], [JLP],
+          value="1m 0s"),
+    # Long ago, even seen again after a gap in scraping (a Prometheus restart): quiet.
     _case("HedgeBookEmergencyRebalance", "35m",
-          [(f'hedgeops_alerts_total{{{BOOK},alert="EmergencyRebalance"}}', "1x40"),
-           (f'hedgeops_alerts_total{{{BOOK},alert="HighDeviationPersists"}}', "0+1x40")], []),
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "60x5 _x20 60x10"),
+           (f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "1800x40")], []),
     # Seed 000: above 2% for 10 minutes.
     _case("HedgeBookDeviationPersists", "12m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.03x15"),
                                                 (f'hedgeops_deviation_ratio{{{BOOK},asset="ETH"}}', "0.01x15")],
           [JLP], value="3%"),
     _case("HedgeBookDeviationPersists", "12m",
           [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "0.03x5 0.01x10")], []),
-    _case("HedgeBookRebalanceFailed", "5m", [(f"hedgeops_rebalance_failures_total{{{BOOK}}}", "_x2 1x10")],
-          [JLP], value="1"),
-    _case("HedgeBookRebalanceFailed", "35m", [(f"hedgeops_rebalance_failures_total{{{BOOK}}}", "2x40")], []),
+    _case("HedgeBookRebalanceFailed", "5m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 120x10")], [JLP],
+          value="3m 0s"),
+    _case("HedgeBookRebalanceFailed", "45m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "120x50")], []),
 ]
 
 

@@ -42,10 +42,13 @@ def test_the_commented_receivers_are_valid_once_uncommented(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("labels, receiver", [
-    ({"alertname": "HedgeOpsObjectDegraded", "severity": "critical", "mode": "Live"}, "pager"),
-    ({"alertname": "HedgeOpsLockStoreDown", "severity": "critical"}, "pager"),  # no mode said: treated as Live
-    ({"alertname": "HedgeOpsObjectDegraded", "severity": "critical", "mode": "Paper"}, "chat"),
-    ({"alertname": "HedgeBookOutOfBand", "severity": "warning", "mode": "Live"}, "chat"),
+    ({"alertname": "HedgeOpsObjectDegraded", "severity": "critical", "mode": "Live", "source": "hedgeops"}, "pager"),
+    ({"alertname": "HedgeOpsLockStoreDown", "severity": "critical", "source": "hedgeops"}, "pager"),  # no mode: Live
+    ({"alertname": "HedgeOpsObjectDegraded", "severity": "critical", "mode": "Paper", "source": "hedgeops"}, "chat"),
+    ({"alertname": "HedgeBookOutOfBand", "severity": "warning", "mode": "Live", "source": "hedgeops"}, "chat"),
+    # Not ours: the rest of the cluster's alerts stay with the user's own routes.
+    ({"alertname": "KubeAPIDown", "severity": "critical"}, "default"),
+    ({"alertname": "Watchdog", "severity": "none"}, "default"),
 ])
 def test_each_alert_reaches_its_receiver(labels: dict[str, str], receiver: str) -> None:
     res = amtool("config", "routes", "test", f"--config.file={CONFIG}", *(f"{k}={v}" for k, v in labels.items()))
@@ -55,6 +58,7 @@ def test_each_alert_reaches_its_receiver(labels: dict[str, str], receiver: str) 
 def test_every_severity_the_rules_use_is_routed_and_the_inhibitions_name_real_alerts() -> None:
     alerts = {r["alert"]: r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r}
     assert {a["labels"]["severity"] for a in alerts.values()} == {"critical", "warning"}
+    assert {a["labels"].get("source") for a in alerts.values()} == {"hedgeops"}  # what the routing matches on
     config = yaml.safe_load(CONFIG.read_text())
     named = {m.split('"')[1] for rule in config["inhibit_rules"]
              for m in rule["source_matchers"] + rule["target_matchers"] if m.startswith('alertname="')}
@@ -132,20 +136,22 @@ def test_the_alertmanagerconfig_is_the_shipped_routing(tmp_path: Path) -> None:
     from .test_chart import one, render
 
     assert not [d for d in render() if d["kind"] == "AlertmanagerConfig"]
-    assert one(render({"alertmanagerConfig": {"enabled": True}}), "AlertmanagerConfig")["spec"]["receivers"] == [
-        {"name": "pager"}, {"name": "chat"}]  # nothing invented: the user names where pages go
+    with pytest.raises(Exception, match=r"needs alertmanagerConfig\.pager and \.chat"):
+        render({"alertmanagerConfig": {"enabled": True}})  # an empty receiver would drop every alert
     hooks = {name: {"webhookConfigs": [{"url": f"http://gateway.monitoring.svc:9095/{name}", "sendResolved": True}]}
              for name in ("pager", "chat")}
     config = one(render({"alertmanagerConfig": {"enabled": True, **hooks}}), "AlertmanagerConfig")
     jsonschema.validate(config, AMCONFIG_SCHEMA)
     plain, shipped = _plain(config), yaml.safe_load(CONFIG.read_text())
-    assert plain["route"] == shipped["route"] and plain["inhibit_rules"] == shipped["inhibit_rules"]
-    assert [r["name"] for r in plain["receivers"]] == [r["name"] for r in shipped["receivers"]]
-    path = tmp_path / "from-crd.yaml"
-    path.write_text(yaml.safe_dump(plain))
+    assert [plain["route"]] == shipped["route"]["routes"] and plain["inhibit_rules"] == shipped["inhibit_rules"]
+    ours = [r["name"] for r in shipped["receivers"] if r["name"] != "default"]
+    assert [r["name"] for r in plain["receivers"]] == ours
+    path = tmp_path / "from-crd.yaml"  # as the Prometheus Operator nests it: under a root route of the user's
+    path.write_text(yaml.safe_dump({**plain, "route": {"receiver": "chat", "routes": [plain["route"]]}}))
     res = amtool("check-config", str(path))
     assert res.returncode == 0, res.stdout + res.stderr
     # Receivers are the user's: any *Configs list, secrets by reference.
     telegram = {"telegramConfigs": [{"botToken": {"name": "telegram", "key": "token"}, "chatID": -100123}]}
-    custom = one(render({"alertmanagerConfig": {"enabled": True, "chat": telegram}}), "AlertmanagerConfig")
+    custom = one(render({"alertmanagerConfig": {"enabled": True, "chat": telegram, "pager": telegram}}),
+                 "AlertmanagerConfig")
     assert custom["spec"]["receivers"][1] == {"name": "chat", **telegram}

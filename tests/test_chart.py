@@ -20,7 +20,9 @@ from .operator_fixtures import handlers_registry
 
 CHART = ROOT / "charts" / "hedgeops"
 ALL_ON = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True},
-          "grafanaDashboard": {"enabled": True}, "alertmanagerConfig": {"enabled": True},
+          "grafanaDashboard": {"enabled": True},
+          "alertmanagerConfig": {"enabled": True, "pager": {"webhookConfigs": [{"url": "http://gw:9095/pager"}]},
+                                 "chat": {"webhookConfigs": [{"url": "http://gw:9095/chat"}]}},
           "watchNamespaces": ["trading", "research"], "operator": {"exchangeUrls": {"okx": "https://gw.internal"}}}
 
 
@@ -222,4 +224,4 @@ def test_the_operator_down_rule_reads_the_job_prometheus_gives_it(job: str, expe
     # Another scrape config names the job otherwise: with the default name, absent() would page for ever.
     rule = one(render({"prometheusRule": {"enabled": True, "job": job}}), "PrometheusRule")
     down = next(r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("alert") == "HedgeOpsOperatorDown")
-    assert down["expr"] == f'up{{job="{expected}"}} == 0 or absent(up{{job="{expected}"}})'
+    assert down["expr"] == f'max by (job) (up{{job="{expected}"}}) == 0 or absent(up{{job="{expected}"}})'

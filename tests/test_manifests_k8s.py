@@ -55,7 +55,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}},
         "grafanaDashboard": {"enabled": True, "folder": "Trading"},
         "alertmanagerConfig": {"enabled": True, "chat": {"telegramConfigs": [
-            {"botToken": {"name": "telegram", "key": "token"}, "chatID": -100123}]}},
+            {"botToken": {"name": "telegram", "key": "token"}, "chatID": -100123}]},
+            "pager": {"pagerdutyConfigs": [{"routingKey": {"name": "pagerduty", "key": "routingKey"}}]}},
         "watchNamespaces": ["trading", "research"],
         "operator": {"exchangeUrls": {"okx": "https://gw.internal"}, "replayStart": "2025-06-01T00:00:00Z"},
         "webhook": {"trustedProxies": ["10.0.0.0/8", "fd00::/8"]},

@@ -56,3 +56,31 @@ def test_forgetting_one_kind_keeps_another_kinds_object_of_the_same_name() -> No
     assert [s["kind"] for s in _series(m, "hedgeops_ready")] == ["FundingArbitrage"]
     assert _series(m, "hedgeops_deviation_ratio") == []  # a book-only metric
     assert len(_series(m, "hedgeops_margin_ratio")) == 1  # the carry's, untouched
+
+
+def test_an_invalid_spec_leaves_ready_0_and_nothing_stale() -> None:
+    from hedgeops.operator.objects import invalid_series
+
+    m = Metrics(CollectorRegistry())
+    m.track("HedgeBook", "ns", "b", "Live")
+    m.degraded.labels("HedgeBook", "ns", "b").set(1)  # it was Degraded, then its spec was edited into nonsense
+    m.deviation.labels("ns", "b", "SOL").set(0.1)
+    invalid_series(m, {"kind": "HedgeBook", "metadata": {"namespace": "ns", "name": "b"}, "spec": {"mode": "Live"}})
+    assert _series(m, "hedgeops_degraded") == [] and _series(m, "hedgeops_deviation_ratio") == []
+    ready = [(dict(s.labels), s.value) for f in m.registry.collect() for s in f.samples if s.name == "hedgeops_ready"]
+    assert ready == [({"kind": "HedgeBook", "namespace": "ns", "name": "b", "mode": "Live"}, 0.0)]
+
+
+def test_a_replica_that_loses_the_lease_exports_no_object_and_no_lock_store_state() -> None:
+    m = Metrics(CollectorRegistry())
+    assert _series(m, "hedgeops_lock_store_up") == []  # nothing known of Redis yet: no 0 to page on
+    m.track("HedgeBook", "ns", "b", "Live")
+    m.degraded.labels("HedgeBook", "ns", "b").set(1)
+    m.lock_store_up.labels("redis").set(1)
+    m.event("ns", "b", "EmergencyRebalance")
+    m.forget_objects()
+    kept = {s.name for f in m.registry.collect() for s in f.samples if s.name.startswith("hedgeops_")}
+    assert kept == {"hedgeops_build_info"}
+    m.track("HedgeBook", "ns", "b", "Live")  # leading again: a cycle tracks the object before it measures
+    m.degraded.labels("HedgeBook", "ns", "b").set(0)
+    assert _series(m, "hedgeops_degraded") == [{"kind": "HedgeBook", "namespace": "ns", "name": "b", "mode": "Live"}]

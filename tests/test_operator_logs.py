@@ -112,3 +112,16 @@ def test_redact_keeps_what_is_not_a_credential() -> None:
     text = "Secret desk/okx-creds not found; credentialsSecretRef: okx-creds; tokens=3; name=jlp"
     assert logs.redact(text) == text
     assert logs.redact("apiKey=abc&secret='x y'") == "apiKey=***&secret='***'"
+
+
+@pytest.mark.parametrize("text", [
+    "{'api_key': b'KEY123'}",  # a bytes value in a dict's repr
+    '{\\"apiKey\\": \\"KEY123\\"}',  # JSON quoted inside a string
+    "redis://default:KEY/123@redis:6379/0",  # a password with a slash
+    "redis://:KEY@123@redis:6379/0",  # and with an @
+    "Authorization: Bearer KEY123",
+    "Authorization: Basic KEY123",
+])
+def test_credentials_in_every_spelling_are_masked(text: str) -> None:
+    masked = logs.redact(text)
+    assert "KEY" not in masked and "123" not in masked.replace("6379", ""), masked

@@ -57,7 +57,7 @@ async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
     assert (await kube.post(BOOKS, json=example("hedgebook-spot.yaml"))).status == 201
     first = await wait_for(lambda: (s := status_of(kube, "hedgebooks", "spot-bag")).get("exposures")
                            and sol(s) == pytest.approx(-17.5) and s, what="the first hedge observed")
-    assert "hedgeops_lock_store_up 1.0" in await metrics(operator["metrics_port"])
+    assert 'hedgeops_lock_store_up{store="redis"} 1.0' in await metrics(operator["metrics_port"])
 
     own_redis[0].kill()
     own_redis[0].wait(10)
@@ -69,7 +69,7 @@ async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
                           == ("True", "LockUnavailable") and s, what="Degraded: LockUnavailable")
     assert condition(down, "Ready") == ("False", "LockUnavailable")
     text = await metrics(operator["metrics_port"])
-    assert "hedgeops_lock_store_up 0.0" in text
+    assert 'hedgeops_lock_store_up{store="redis"} 0.0' in text
     assert 'hedgeops_degraded{kind="HedgeBook",mode="Paper",name="spot-bag",namespace="default"} 1.0' in text
     assert 'hedgeops_lock_acquisitions_total{account="spot",exchange="okx",outcome="unavailable"}' in text
     await asyncio.sleep(1.5)  # a dozen more ticks, several policy intervals of replay time: still nothing traded
@@ -80,4 +80,4 @@ async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
     healed = await wait_for(lambda: sol(s := status_of(kube, "hedgebooks", "spot-bag")) == pytest.approx(-28.0)
                             and s, timeout=30, what="the hedge to follow the holdings once Redis is back")
     assert condition(healed, "Degraded") == ("False", "Healthy")
-    assert "hedgeops_lock_store_up 1.0" in await metrics(operator["metrics_port"])
+    assert 'hedgeops_lock_store_up{store="redis"} 1.0' in await metrics(operator["metrics_port"])

@@ -61,7 +61,7 @@ def test_values_are_read_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "said"), [
-    ("TICK_SECONDS", "5s", "HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds"),
+    ("TICK_SECONDS", "5s", "HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds above 0"),
     ("MAX_DATA_AGE_SECONDS", "", "HEDGEOPS_MAX_DATA_AGE_SECONDS: '' is not a number of seconds (or off)"),
     ("METRICS_PORT", "70000", "HEDGEOPS_METRICS_PORT: '70000' is not a port (0-65535)"),
     ("LIVE_TRADING", "ture", "HEDGEOPS_LIVE_TRADING: 'ture' is not true or false"),
@@ -69,6 +69,12 @@ def test_values_are_read_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
     ("REPLAY_START", "yesterday", "HEDGEOPS_REPLAY_START: 'yesterday' is not an ISO 8601 time"),
     ("EXCHANGE_URLS", "okx", "HEDGEOPS_EXCHANGE_URLS: 'okx' is not a comma-separated list of name=url"),
     ("LOG_FORMAT", "yaml", "HEDGEOPS_LOG_FORMAT: 'yaml' is not one of text, json"),
+    ("TICK_SECONDS", "-1", "HEDGEOPS_TICK_SECONDS: '-1' is not a number of seconds above 0"),
+    ("TICK_SECONDS", "nan", "HEDGEOPS_TICK_SECONDS: 'nan' is not a number of seconds above 0"),
+    ("REPLAY_SPEED", "inf", "HEDGEOPS_REPLAY_SPEED: 'inf' is not a number above 0"),
+    # A bad port, named at start-up, and the password in it not repeated.
+    ("REDIS_URL", "redis://:hunter2@redis:notaport/0",
+     "HEDGEOPS_REDIS_URL: 'redis://:***@redis:notaport/0' is not a redis://[:password@]host:port/db URL"),
 ])
 def test_a_bad_value_names_the_variable_and_the_form(monkeypatch: pytest.MonkeyPatch, key: str, value: str,
                                                      said: str) -> None:
@@ -83,7 +89,7 @@ def test_a_bad_value_exits_2_before_kopf_starts(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("HEDGEOPS_TICK_SECONDS", "5s")
     monkeypatch.setenv("HEDGEOPS_LEADER_ELECTION", "maybe")
     assert main(["operator"]) == 2
-    assert capsys.readouterr().err == ("hedgeops: error: HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds; "
+    assert capsys.readouterr().err == ("hedgeops: error: HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds above 0; "
                                        "HEDGEOPS_LEADER_ELECTION: 'maybe' is not true or false\n")
 
 

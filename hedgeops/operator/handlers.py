@@ -115,8 +115,14 @@ async def _elect(runtime: Runtime, settings: kopf.OperatorSettings,
     api = KubeLeaseApi(settings, logger, SETTINGS.namespace, SETTINGS.lease_name,
                        timeout_s=min(5.0, timing.renew_deadline / 2))
     runtime.elector = LeaderElector(api, SETTINGS.identity, timing, logger=logger,
-                                    on_change=lambda leading: gauge.set(int(leading)))
+                                    on_change=lambda leading: _leading(runtime, gauge, leading))
     runtime.election = asyncio.create_task(runtime.elector.run(), name="hedgeops-leader-election")
+
+
+def _leading(runtime: Runtime, gauge: Any, leading: bool) -> None:
+    gauge.set(int(leading))
+    if not leading:  # the new leader exports them now; ours would stay frozen
+        runtime.app.metrics.forget_objects()
 
 
 @kopf.on.cleanup()

@@ -12,11 +12,15 @@ from typing import Any, TextIO
 
 # The keys whose values are secrets: a credentials Secret's (apiKey, secret, passphrase), ccxt's (password), OKX's
 # request headers (OK-ACCESS-KEY, -SIGN, -PASSPHRASE), a bearer token's.
-_KEYS = r"api[_-]?key|secret|passphrase|password|passwd|token|access[_-]?key|access[_-]?sign"
+_KEYS = r"api[_-]?key|secret|passphrase|password|passwd|token|access[_-]?key|access[_-]?sign|authorization"
 _KEY = re.compile(rf"(?i)^[\w-]*?(?:{_KEYS})$")
-# `apiKey=x`, `"secret": "x"`, `'password': 'x'`, `OK-ACCESS-KEY: x`: the key, then a quoted or a bare value.
-_KEY_VALUE = re.compile(rf"""(?i)(\b[\w-]*?(?:{_KEYS})["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s"',;&}}\]]+)""")
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)[^/\s@]+(@)")  # redis://:password@host
+# `apiKey=x`, `"secret": "x"`, `'password': 'x'`, `{'api_key': b'x'}`, `\"apiKey\": \"x\"` (JSON inside a string),
+# `OK-ACCESS-KEY: x`, `Authorization: Bearer x`: the key, then a quoted, bytes, scheme-prefixed or bare value.
+_VALUE = (r"""\\"(?:[^"\\]|\\[^"])*\\"|b?"[^"]*"|b?'[^']*'|(?:Bearer|Basic|Token)\s+[^\s"',;&}\]]+"""
+          r"""|[^\s"',;&}\]]+""")
+_KEY_VALUE = re.compile(rf"""(?i)(\b[\w-]*?(?:{_KEYS})\\?["']?\s*[:=]\s*)({_VALUE})""")
+# redis://:password@host, redis://user:pa/ss@host, redis://:p@ss@host: up to the last @ of the address.
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)\S+(@)")
 MASK = "***"
 
 # What a LogRecord carries itself, and what kopf's per-object loggers add (kopf/_core/actions/loggers.py,
@@ -33,8 +37,13 @@ def redact(text: str) -> str:
 
 
 def _quoted(value: str) -> str:
-    quote = value[0] if value[0] in "\"'" else ""
-    return f"{quote}{MASK}{quote}"
+    """The value masked inside whatever delimits it (quotes, a bytes prefix, an escaped quote, a scheme)."""
+    opening = re.match(r"""\\"|b?["']|(?:Bearer|Basic|Token)\s+""", value, re.I)
+    if opening is None:
+        return MASK
+    start = opening.group(0)
+    end = "" if start[-1].isspace() else start.lstrip("b")
+    return f"{start}{MASK}{end}"
 
 
 def _scrubbed(value: Any) -> Any:

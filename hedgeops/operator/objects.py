@@ -117,7 +117,20 @@ def parse(model: type[ModelT], body: kopf.Body, patch: kopf.Patch, memo: Any, no
         if getattr(memo, "invalid_generation", None) != generation:
             mark_invalid(body, patch, exc, now)
             memo.invalid_generation = generation
+            runtime = getattr(memo, "runtime", None)
+            if runtime is not None:
+                invalid_series(runtime.app.metrics, body)
         return None
+
+
+def invalid_series(metrics: Metrics, body: Mapping[str, Any]) -> None:
+    """An object whose spec no longer parses: what its last valid spec exported is stale (a Degraded 1 would page
+    on), so it goes; Ready 0 stays, for HedgeOpsObjectNotReady."""
+    meta, kind = body.get("metadata") or {}, str(body.get("kind"))
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    metrics.forget(kind, namespace, name)
+    metrics.track(kind, namespace, name, str((body.get("spec") or {}).get("mode") or "Paper"))
+    metrics.ready.labels(kind, namespace, name).set(0)
 
 
 def report(body: kopf.Body, patch: kopf.Patch, old: BaseModel | None, new: BaseModel,

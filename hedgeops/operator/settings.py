@@ -4,6 +4,7 @@ naming the variable and what it should be."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import textwrap
@@ -46,7 +47,9 @@ class Form:
         try:
             return self.parse(value.strip())
         except ValueError:
-            raise ValueError(f"{value.strip()!r} is not {self.expected}") from None
+            from hedgeops.operator.logs import redact  # a bad Redis URL still holds its password
+
+            raise ValueError(f"{redact(repr(value.strip()))} is not {self.expected}") from None
 
 
 def _blank_is_default(value: Any) -> Any:
@@ -97,6 +100,24 @@ def _urls(text: str) -> dict[str, str]:
     return out
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):  # a tick of -1 s or nan, a speed of inf: nothing would run right
+        raise ValueError(text)
+    return value
+
+
+def _redis_url(text: str) -> str:
+    """A URL redis-py can use, checked now rather than at the first lock request (a bad port would otherwise show
+    as kopf retrying its start-up every minute, naming no variable)."""
+    from redis.connection import parse_url
+
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(text)
+    parse_url(text)  # type: ignore[no-untyped-call]  # ValueError for a bad port or scheme
+    return text
+
+
 def _choice(*options: str) -> Form:
     by_lower = {o.lower(): o for o in options}
 
@@ -110,6 +131,8 @@ def _choice(*options: str) -> Form:
 Seconds = Annotated[float, Form("seconds", "a number of seconds", float)]
 SecondsOrOff = Annotated[float | None, Form("seconds|off", "a number of seconds (or off)", _or_off(float))]
 Number = Annotated[float, Form("number", "a number", float)]
+PositiveSeconds = Annotated[float, Form("seconds", "a number of seconds above 0", _positive)]
+PositiveNumber = Annotated[float, Form("number", "a number above 0", _positive)]
 Port = Annotated[int, Form("port", "a port (0-65535)", _port)]
 PortOrOff = Annotated[int | None, Form("port|off", "a port (0-65535) or off", _or_off(_port, blank_is_off=True))]
 Switch = Annotated[bool, Form("true|false", "true or false", _switch)]
@@ -122,16 +145,17 @@ class OperatorSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
-    redis_url: Annotated[str | None, Form("URL"), BLANK_IS_DEFAULT] = Field(
+    redis_url: Annotated[str | None, Form("URL", "a redis://[:password@]host:port/db URL", _redis_url),
+                         BLANK_IS_DEFAULT] = Field(
         None, description="Redis for the account locks and the journal (redis://:password@host:6379/0); unset: "
         "in-process locks and journal (one replica only)")
     metrics_port: Port = Field(9108, description="port of the Prometheus /metrics endpoint")
     metrics_addr: Text = Field("0.0.0.0", description="address the /metrics endpoint listens on")
-    tick_seconds: Seconds = Field(5.0, description="how often each book's timer wakes to see whether its policy "
-                                  "interval is due")
+    tick_seconds: PositiveSeconds = Field(5.0, description="how often each book's timer wakes to see whether its "
+                                          "policy interval is due")
     replay_start: Annotated[datetime | None, Form("time", "an ISO 8601 time (2024-01-01T00:00:00Z)", _time)] = Field(
         None, description="Paper books replay history from here (no zone: UTC; unset: the data's start)")
-    replay_speed: Number = Field(1.0, description="simulated seconds per wall second for Paper books")
+    replay_speed: PositiveNumber = Field(1.0, description="simulated seconds per wall second for Paper books")
     identity: TextOrDefault = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
                                     description="this replica's name in the account locks and the Lease (the chart "
                                     "gives the pod's name)", json_schema_extra={"shown_default": "<hostname>-<pid>"})

@@ -79,7 +79,7 @@ class ObjectCycle:
                               message if degraded else "", self.now, self.generation)
         self.services.metrics.reconcile_errors.labels(self.kind, reason).inc()
         if reason == "RebalanceFailed":  # a HedgeBook's plan failed at the exchange (ActionFailed renamed)
-            self.services.metrics.rebalance_failures.labels(self.namespace, self.name).inc()
+            self.services.metrics.event(self.namespace, self.name, "RebalanceFailed")
         self.services.metrics.ready.labels(self.kind, self.namespace, self.name).set(0)
         self.services.metrics.degraded.labels(self.kind, self.namespace, self.name).set(1 if degraded else 0)
         return conds
@@ -145,13 +145,13 @@ class Guard:
             try:
                 self.lease = await s.locks.acquire(key, s.owner, s.lock_ttl_seconds)
             except Exception as exc:  # Redis down, out of memory, read-only: fail closed
-                s.metrics.lock_store_up.set(0)
+                s.metrics.lock_store_up.labels(s.locks.store).set(0)
                 s.metrics.locks.labels(*labels, "unavailable").inc()
                 self.failure = ("LockUnavailable", f"cannot reach the lock store: {_redis_reason(exc)}", True)
                 return self
             finally:
                 s.metrics.lock_wait.labels(*labels).observe(time.perf_counter() - started)
-            s.metrics.lock_store_up.set(1)
+            s.metrics.lock_store_up.labels(s.locks.store).set(1)
             s.metrics.locks.labels(*labels, "busy" if self.lease is None else "acquired").inc()
             if self.lease is None:
                 self.failure = ("AccountLocked", f"account {self.exchange.name}/{self.exchange.account} is locked "

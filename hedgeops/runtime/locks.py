@@ -27,6 +27,8 @@ class Lease:
 
 
 class AccountLocks(Protocol):
+    store: str  # "redis", "memory": the lock store's label on hedgeops_lock_store_up
+
     async def acquire(self, key: str, owner: str, ttl_seconds: float) -> Lease | None: ...
 
     async def renew(self, lease: Lease, ttl_seconds: float) -> bool: ...
@@ -43,6 +45,8 @@ def account_lock_key(account: str) -> str:
 
 class InMemoryLocks:
     """Locks for one process (local mode, tests)."""
+
+    store = "memory"
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic, *, renews: bool = True) -> None:
         self._time = monotonic
@@ -97,6 +101,8 @@ return 0
 
 class RedisLocks:
     """Locks shared by every operator process on one Redis (SET PX + a fencing counter, in Lua)."""
+
+    store = "redis"
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client

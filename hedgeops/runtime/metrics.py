@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import time
 from typing import Any
 
 from prometheus_client import (
@@ -78,6 +79,10 @@ class Metrics:
         self.alerts = Counter("hedgeops_alerts_total", "Seed 000's alerts as the engine raised them: "
                               "EmergencyRebalance (an emergency plan started), HighDeviationPersists", [*book, "alert"],
                               registry=r)
+        # Seed 000's event alerts read these (wall-clock seconds): a counter's first appearance or a gap in
+        # scraping cannot fake or hide an increase.
+        self.last_event = Gauge("hedgeops_last_event_timestamp_seconds", "When the book last had the event "
+                                "(EmergencyRebalance, RebalanceFailed), Unix seconds", [*book, "event"], registry=r)
         self.rebalance_failures = Counter("hedgeops_rebalance_failures_total", "Rebalances that traded nothing: "
                                           "every order refused or unfilled, or the exchange failed mid-plan",
                                           book, registry=r)
@@ -123,8 +128,11 @@ class Metrics:
                                    "this process's other cycles on the account, then the lock store",
                                    account, registry=r,
                                    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-        self.lock_store_up = Gauge("hedgeops_lock_store_up", "1 when the last lock request reached the lock store "
-                                   "(Redis); 0 means no new orders anywhere", registry=r)
+        # Labelled by the store so that it has no series until a lock request has been answered: a standby replica
+        # or an operator with no object yet knows nothing of Redis and must not say 0 (that pages).
+        self.lock_store_up = Gauge("hedgeops_lock_store_up", "1 when the last lock request reached the lock store; "
+                                   "0 means no new orders anywhere (no series until this process has asked)",
+                                   ["store"], registry=r)
         self.reconcile_errors = Counter("hedgeops_reconcile_errors_total", "Reconcile cycles that failed",
                                         ["kind", "reason"], registry=r)
         self.build_info = Gauge("hedgeops_build_info", "Always 1: the HedgeOps version and Python it runs on (join "
@@ -168,6 +176,23 @@ class Metrics:
         i = list(metric._labelnames).index("namespace")
         return any(k[i] == namespace and k[i + 1] == name and (self._kind_of[metric._name] or k[0]) == kind
                    for k in list(metric._metrics))
+
+    def event(self, namespace: str, name: str, event: str) -> None:
+        """A seed 000 event of a book: counted, and its time kept for the alert rules."""
+        if event == "RebalanceFailed":
+            self.rebalance_failures.labels(namespace, name).inc()
+        else:
+            self.alerts.labels(namespace, name, event).inc()
+        self.last_event.labels(namespace, name, event).set(time.time())
+
+    def forget_objects(self) -> None:
+        """Every object's series and the lock store's state: a replica that lost the Lease no longer observes
+        them, and frozen copies next to the new leader's would page (a stale Degraded) and double every sum."""
+        for metric in vars(self).values():
+            if getattr(metric, "_name", None) in self._kind_of or metric is self.lock_store_up:
+                metric.clear()
+                metric.labels.cache_clear()
+        self._modes.clear()
 
     def forget(self, kind: str, namespace: str, name: str) -> int:
         """Remove every series of a deleted object (its gauges would otherwise keep alerting until a restart):

@@ -123,7 +123,7 @@ class AllocationCycle:
                 working = await self._first_batch(ctx, plan, snap, now, quote, timeout)
                 emergency = plan.urgency is Urgency.EMERGENCY
                 if emergency:
-                    self.s.metrics.alerts.labels(*run.names, "EmergencyRebalance").inc()
+                    self.s.metrics.event(*run.names, "EmergencyRebalance")
                 events.append(CycleEvent(
                     "Warning" if emergency else "Normal", "EmergencyExit" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(plan.orders)} orders, forecast cost {plan.est_cost_quote:.2f} "

@@ -87,7 +87,7 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
         result.failed = (f"plan {working.planId}: no order filled ({', '.join(refused)}); the book was not "
                          "brought back and is tried again at its next interval")
         result.events.append(CycleEvent("Warning", "RebalanceFailed", result.failed))
-        s.metrics.rebalance_failures.labels(*run.names).inc()
+        s.metrics.event(*run.names, "RebalanceFailed")
         await ctx.record(RebalanceFailedEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
                                               states=tuple(refused)))
         return {}

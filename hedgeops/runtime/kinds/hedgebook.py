@@ -220,7 +220,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
                 working = await start_plan(ctx, plan, run.now, run.policy.maker_timeout_s())
                 emergency = plan.urgency is Urgency.EMERGENCY
                 if emergency:
-                    self.s.metrics.alerts.labels(*run.names, "EmergencyRebalance").inc()
+                    self.s.metrics.event(*run.names, "EmergencyRebalance")
                 events.append(CycleEvent(
                     "Warning" if emergency else "Normal", "EmergencyRebalance" if emergency else "Rebalancing",
                     f"plan {plan.plan_id}: {len(working.orders)} orders; "
