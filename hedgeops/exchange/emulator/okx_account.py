@@ -121,6 +121,7 @@ class AccountRoutes(OkxBase):
             be_px = pos.entry_price + (book.fee - book.funding - book.pnl) / pos.qty  # where the PnL is zero
             rows.append({
                 "instType": "SWAP", "mgnMode": "cross", "posId": pos_id, "posSide": "net", "pos": _num(contracts),
+                "hedgedPos": "",  # delta-neutral strategy accounts only
                 "baseBal": "", "quoteBal": "", "baseBorrowed": "", "baseInterest": "", "quoteBorrowed": "",
                 "quoteInterest": "", "posCcy": "", "availPos": "", "avgPx": _num(pos.entry_price),  # MARGIN/OPTION only
                 "nonSettleAvgPx": _num(pos.entry_price), "markPx": _num(mark), "upl": _q(pos.unrealized_pnl),
