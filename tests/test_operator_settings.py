@@ -89,8 +89,8 @@ def test_a_bad_value_exits_2_before_kopf_starts(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("HEDGEOPS_TICK_SECONDS", "5s")
     monkeypatch.setenv("HEDGEOPS_LEADER_ELECTION", "maybe")
     assert main(["operator"]) == 2
-    assert capsys.readouterr().err == ("hedgeops: error: HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds above 0; "
-                                       "HEDGEOPS_LEADER_ELECTION: 'maybe' is not true or false\n")
+    assert capsys.readouterr().err == ("hedgeops: error: HEDGEOPS_TICK_SECONDS: '5s' is not a number of seconds "
+                                       "above 0; HEDGEOPS_LEADER_ELECTION: 'maybe' is not true or false\n")
 
 
 def test_settings_that_cannot_work_together_exit_2(monkeypatch: pytest.MonkeyPatch,
