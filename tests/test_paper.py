@@ -101,3 +101,23 @@ async def test_realised_pnl_on_close(venue: PaperVenue, clock: SimClock) -> None
     assert SOL not in (await venue.snapshot([SOL])).positions
     fee = D("10.00") * q.ask * D("0.0005")
     assert venue.account.quote_balance == balance + (entry - q.ask) * 10 - fee
+
+
+def test_a_crossing_limit_order_never_trades_beyond_its_price() -> None:
+    # A limit buy of 2 at 100.1 against asks of 1 at 100.0, 1 at 100.1, 5 at 100.5: it takes the first two levels
+    # only (average 100.05), never the 100.5 one. What its price cannot reach is cancelled (an IOC: the paper account
+    # does not rest the remainder of a taker limit as an exchange rests a GTC one).
+    from hedgeops.exchange.paper.account import PaperAccount
+    from hedgeops.model.book import OrderBook
+    from hedgeops.model.market import MarketRules, Quote
+
+    D = Decimal
+    rules = MarketRules("X/USDT:USDT", "X", "USDT", D("0.01"), D("0.1"), D("0.01"), linear_swap=True)
+    account = PaperAccount({"X/USDT:USDT": rules})
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    quote = Quote("X/USDT:USDT", D("99.9"), D("100.0"), D("100.0"), now)
+    book = OrderBook(((D("99.9"), D(5)),), ((D("100.0"), D(1)), (D("100.1"), D(1)), (D("100.5"), D(5))))
+    buy = account.submit(OrderRequest("b1", "X/USDT:USDT", "buy", D(3), "limit", D("100.1")), quote, now, book=book)
+    assert (buy.filled, buy.average) == (D(2), D("100.05"))
+    market = account.submit(OrderRequest("m1", "X/USDT:USDT", "buy", D(3), "market"), quote, now, book=book)
+    assert market.filled == D(3) and market.average is not None and market.average > D("100.1")  # a market order walks

@@ -80,6 +80,13 @@ def _full() -> Decimal:
     return ONE
 
 
+def _within(book: OrderBook, side: Side, limit: Decimal) -> OrderBook:
+    """The levels an order of `side` limited at `limit` may take (the rest of the book is out of its reach)."""
+    if side == Side.BUY:
+        return OrderBook(book.bids, tuple(lv for lv in book.asks if lv[0] <= limit))
+    return OrderBook(tuple(lv for lv in book.bids if lv[0] >= limit), book.asks)
+
+
 @dataclass
 class PaperAccount:
     """Orders are filled by the rules every backtester agrees on: taker at the far touch (or walking a given
@@ -139,6 +146,8 @@ class PaperAccount:
             return state
         qty, price = req.amount, far
         if book is not None:
+            if req.type == OrderType.LIMIT and req.price is not None:
+                book = _within(book, req.side, req.price)  # a limit order never trades beyond its price
             w = walk(book, req.side, qty)
             qty = rules.round_amount(w.filled)
             w = walk(book, req.side, qty)
