@@ -357,18 +357,9 @@ async def test_ccxt_maps_the_dialects_errors_to_its_own_exceptions(rig: Any) -> 
 
 
 def project_client(url: str) -> Any:
-    """The project's own ccxt client for binanceusdm with the emulator's base URL, and the three changes
-    hedgeops/exchange/ccxt/client.py needs to take Binance (not made there: not this change's file): every
-    URL keeps its path (make_client's rewrite drops /fapi/v1, /sapi/v1...); fetchMarkets asks for the types
-    Binance knows ('linear'; make_client's 'spot'/'swap' is OKX's vocabulary and ccxt.binance raises on 'swap');
-    and the venue's one open-orders call for every symbol is acknowledged (ccxt.binance raises a warning as an
-    error otherwise)."""
-    client = make_client("binanceusdm", ApiCredentials(KEY, SECRET), base_url=url, rate_limit=False)
-    stock = ccxt.binanceusdm()
-    client.urls["api"] = {k: url + urlsplit(v).path for k, v in stock.urls["api"].items() if isinstance(v, str)}
-    client.options["fetchMarkets"] = {"types": ["linear"]}
-    client.options["fetchOpenOrders"] = {**client.options.get("fetchOpenOrders", {}), "warnWithoutSymbol": False}
-    return client
+    """The project's own ccxt client for binanceusdm, pointed at the emulator as the operator would
+    (HEDGEOPS_EXCHANGE_URLS=binanceusdm=<url>)."""
+    return make_client("binanceusdm", ApiCredentials(KEY, SECRET), base_url=url, rate_limit=False)
 
 
 async def test_the_projects_venue_hedges_and_makes_markets_on_it(rig: Any) -> None:

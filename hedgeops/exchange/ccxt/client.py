@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt
 
@@ -38,10 +39,16 @@ class ApiCredentials:
         return cls(data["apiKey"], data["secret"], data.get("passphrase", ""))
 
 
+# The market types ccxt's fetch_markets should ask each venue for (its own vocabulary): OKX's spot and swaps by
+# default; Binance USDⓈ-M has only linear perps (ccxt.binance raises on 'swap').
+MARKET_TYPES: dict[str, list[str]] = {"binanceusdm": ["linear"]}
+
+
 def _rewrite(urls: Any, base: str) -> Any:
-    """Every URL string in ccxt's nested `urls['api']` replaced by `base` (paths are added by ccxt)."""
+    """Every URL string in ccxt's nested `urls['api']` moved to `base`, keeping its own path (OKX's is the bare
+    host, ccxt adding /api/v5/...; Binance's carry /fapi/v1, /sapi/v1...)."""
     if isinstance(urls, str):
-        return base
+        return base + urlsplit(urls).path.rstrip("/")
     if isinstance(urls, dict):
         return {k: _rewrite(v, base) for k, v in urls.items()}
     return urls
@@ -55,7 +62,10 @@ def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, 
     if exchange_id not in ccxt.exchanges or cls is None:
         raise UnknownExchange(f"ccxt has no exchange {exchange_id!r}")
     config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
-                              "options": {"defaultType": "swap", "fetchMarkets": {"types": ["spot", "swap"]}}}
+                              "options": {"defaultType": "swap",
+                                          "fetchMarkets": {"types": MARKET_TYPES.get(exchange_id, ["spot", "swap"])},
+                                          # the venue asks for every symbol's open orders in one call, on purpose
+                                          "fetchOpenOrders": {"warnWithoutSymbol": False}}}
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase)
     client = cls(config)
