@@ -384,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "never, as the seed's breaker waits for a person)")
     bt.set_defaults(func=_cmd_backtest)
 
-    em = sub.add_parser("emulator", help="serve the OKX v5 REST dialect on replayed real prices for any ccxt client")
+    em = sub.add_parser("emulator", help="serve OKX v5 (or Binance USDⓈ-M) REST on replayed real prices for any ccxt "
+                        "client")
     em.add_argument("--port", type=parse_port, default=8443)
     em.add_argument("--dialect", choices=("okx", "binanceusdm"), default="okx",
                     help="the REST dialect served: OKX v5, or Binance USDⓈ-M futures (no passphrase needed)")
