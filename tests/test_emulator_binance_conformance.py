@@ -6,15 +6,9 @@ fetchMargins stay on (ccxt then signs /sapi/v1/capital/config/getall and /sapi/v
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conformance_run import run_against_fresh_emulator
 
 SCRIPT = r'''
 import sys
@@ -86,45 +80,10 @@ print("conformance: " + " ".join(log))
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_stock_ccxt_binanceusdm_runs_a_full_session_against_a_fresh_emulator(tmp_path: Path) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     key, secret = "conf-key", "conf-secret"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hedgeops.cli", "emulator", "--dialect", "binanceusdm", "--port", str(port),
-         "--api-key", key, "--secret", secret], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/fapi/v1/ping", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if emulator.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the emulator did not start: {emulator.communicate(timeout=5)}") from None
-                time.sleep(0.1)
-        script = tmp_path / "conformance.py"
-        script.write_text(SCRIPT)
-        started = time.monotonic()
-        run = subprocess.run([sys.executable, str(script), url, key, secret], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert run.returncode == 0, run.stderr[-4000:]
-        assert "conformance: load_markets" in run.stdout and "fetch_ohlcv_since" in run.stdout
-        assert time.monotonic() - started < 30
-    finally:
-        emulator.terminate()
-        try:
-            _, err = emulator.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            emulator.kill()
-            _, err = emulator.communicate()
+    run, err = run_against_fresh_emulator(tmp_path, SCRIPT, ["--dialect", "binanceusdm", "--api-key", key, "--secret",
+                                                             secret], "/fapi/v1/ping", [key, secret])
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "conformance: load_markets" in run.stdout and "fetch_ohlcv_since" in run.stdout
     assert "Binance USDⓈ-M emulator on" in err and secret not in err  # the banner names the key, never its secret

@@ -4,15 +4,9 @@ port given). The only change to ccxt is `urls['api']['rest']`: fetchCurrencies s
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conformance_run import run_against_fresh_emulator
 
 SCRIPT = r'''
 import sys
@@ -86,42 +80,11 @@ print("conformance: " + " ".join(log))
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_stock_ccxt_okx_runs_a_full_session_against_a_fresh_emulator(tmp_path: Path) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     key, secret, passphrase = "conf-key", "conf-secret", "conf-pass"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hedgeops.cli", "emulator", "--port", str(port), "--api-key", key, "--secret", secret,
-         "--passphrase", passphrase], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60  # loading six series takes a few seconds; more on a busy machine
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v5/public/time", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if emulator.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the emulator did not start: {emulator.communicate(timeout=5)}") from None
-                time.sleep(0.1)
-        script = tmp_path / "conformance.py"
-        script.write_text(SCRIPT)
-        run = subprocess.run([sys.executable, str(script), url, key, secret, passphrase], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert run.returncode == 0, run.stderr[-4000:]
-        assert "conformance: load_markets" in run.stdout and "fetch_ohlcv_since" in run.stdout
-    finally:
-        emulator.terminate()
-        try:
-            _, err = emulator.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            emulator.kill()
-            _, err = emulator.communicate()
+    run, err = run_against_fresh_emulator(tmp_path, SCRIPT, ["--api-key", key, "--secret", secret, "--passphrase",
+                                                             passphrase], "/api/v5/public/time",
+                                          [key, secret, passphrase])
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "conformance: load_markets" in run.stdout and "fetch_ohlcv_since" in run.stdout
     assert secret not in err and passphrase not in err  # the banner names the key, never its secret
