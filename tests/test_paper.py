@@ -121,3 +121,22 @@ def test_a_crossing_limit_order_never_trades_beyond_its_price() -> None:
     assert (buy.filled, buy.average) == (D(2), D("100.05"))
     market = account.submit(OrderRequest("m1", "X/USDT:USDT", "buy", D(3), "market"), quote, now, book=book)
     assert market.filled == D(3) and market.average is not None and market.average > D("100.1")  # a market order walks
+
+
+async def test_a_resting_fill_before_a_settlement_pays_it_even_when_nothing_is_asked_in_between() -> None:
+    # A maker buy fills at 06:25; the next call is at 08:30. The 08:00 settlement is on the position it opened,
+    # booked after the fill (it was lost when settlements were booked before resting orders were advanced).
+    clock = SimClock(datetime(2025, 6, 1, 5, 0, tzinfo=UTC))
+    venue = PaperVenue(MarketReplay(), clock.now)
+    await venue.snapshot([SOL])
+    settlement = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+    bars = list(venue.replay.series(SOL).bars_between(clock.now(), settlement))
+    price = min(b.low for b in bars) + D("0.05")  # traded through before 08:00, and not at once
+    fill = next(b for b in bars if b.low < price)
+    assert fill.end < settlement and fill.start > clock.now()
+    assert (await venue.place(OrderRequest("m1", SOL, "buy", D(2), "limit", price, post_only=True))).status == "open"
+    clock.set(datetime(2025, 6, 1, 8, 30, tzinfo=UTC))
+    snap = await venue.snapshot([SOL])
+    assert snap.positions[SOL].qty == 2
+    assert [(b.symbol, b.at) for b in venue.account.bills] == [(SOL, settlement)]
+    assert venue.account.bills[0].amount == -2 * venue.account.bills[0].mark * venue.account.bills[0].rate

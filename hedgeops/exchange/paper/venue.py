@@ -83,8 +83,9 @@ class PaperVenue:
 
     def settle_funding(self) -> None:
         """Book every 8-hourly settlement the clock has passed since the last call, at the real rate (OKX's own
-        where the bundled file has it, Binance's otherwise) on the position held, at the replayed mark. Lazy
-        but exact: positions only change through calls, and every call settles first."""
+        where the bundled file has it, Binance's otherwise) on the position held at that moment, at the replayed
+        mark. Lazy but exact: every call settles first, and resting orders a bar filled before a settlement are
+        booked before it (a maker's fill at 06:25 pays the 08:00 funding even when the next call is at 08:30)."""
         now = self.clock()
         if self.funded_until is None or now <= self.funded_until:
             self.funded_until = self.funded_until or now
@@ -92,13 +93,18 @@ class PaperVenue:
         if self.next_settlement is not None and now < self.next_settlement:
             self.funded_until = now  # nothing settled in between (every call comes through here: a backtest's hot path)
             return
-        for symbol in self.account.held():  # only a position held pays or earns (no other market's data is read)
-            if is_spot(symbol) or not self.funding.has(symbol):
-                continue
-            for s in self.funding.between(symbol, self.funded_until, now):
-                bar = self.replay.series(symbol).last_closed(s.at)
-                if bar is not None:
-                    self.account.settle_funding(symbol, s.rate, bar.close, s.at)
+        resting = sorted({o.symbol for o in self.account.open_orders()})
+        # Only a position held, or one a resting order may open or close, pays or earns (no other market is read).
+        settling = [s for s in sorted(set(self.account.held()) | set(resting))
+                    if not is_spot(s) and self.funding.has(s)]
+        due = sorted((s.at, symbol, s.rate) for symbol in settling
+                     for s in self.funding.between(symbol, self.funded_until, now))
+        for at, symbol, rate in due:
+            if resting:
+                self._advance(resting, at)  # fills up to the settlement first: positions in time order
+            bar = self.replay.series(symbol).last_closed(at)
+            if bar is not None:
+                self.account.settle_funding(symbol, rate, bar.close, at)
         self.funded_until = now
         upcoming = [s.at for s in (self.funding.next_after(m, now) for m in self.account.markets
                                    if not is_spot(m) and self.funding.has(m)) if s is not None]
