@@ -135,7 +135,11 @@ def _ms(at: datetime) -> int:
 
 
 def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
+    """A time parameter in milliseconds; beyond what a date can hold (20 digits pass the syntax) it is invalid."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BinanceError(-1130, "Data sent for a time parameter is not valid.") from None
 
 
 def _int(params: Params, name: str, default: int | None = None) -> int | None:
