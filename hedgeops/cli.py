@@ -25,6 +25,7 @@ from hedgeops.cli_output import (
     say_refused,
 )
 
+EMULATOR_WARM_UP = timedelta(days=14)  # the emulator starts this far into the data by default
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -149,7 +150,9 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         raise LocalRunError(f"fee rates are fractions (0.0005 = 5 bp); got maker {fees.maker}, taker {fees.taker}")
     replay = MarketReplay()
     first, last = replay.common_window(MarketReplay.symbols())  # every instrument served has data from `first`
-    at = args.at or first
+    # Two weeks in by default: a bot's indicators warm up on the history before it (300 hourly candles), and 24 h
+    # volumes are real from the first call.
+    at = args.at or min(first + EMULATOR_WARM_UP, last - timedelta(days=1))
     if not first <= at < last:
         raise LocalRunError(f"--at {at:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
     clock = ReplayClock(at, args.speed)
@@ -160,14 +163,16 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     if args.dialect == "binanceusdm":  # issue 19 item 5: the same Emulator in Binance USDⓈ-M's dialect
         from hedgeops.exchange.emulator.binance_http import BinanceApp
         print(f"Binance USDⓈ-M emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at "
-              f"{args.speed}x; {'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops",
+              f"{args.speed}x (history from {first:%Y-%m-%d}, data until {last:%Y-%m-%d}); "
+              f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops",
               file=sys.stderr, flush=True)
         try:
             web.run_app(BinanceApp(emu).app, host="127.0.0.1", port=args.port, print=None)
         except OSError as exc:
             raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
         return 0
-    print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x; "
+    print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x "
+          f"(history from {first:%Y-%m-%d}, data until {last:%Y-%m-%d}); "
           f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops", file=sys.stderr, flush=True)
     try:
         web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
@@ -397,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--keys-file", default=None, metavar="PATH",
                     help="API keys from a JSON or YAML list of {apiKey, secret, passphrase, usdt?}, one account each")
     em.add_argument("--at", type=parse_time, default=None,
-                    help="replay start (default: the first time every instrument served has data)")
+                    help="replay start (default: two weeks after the first time every instrument served has data, "
+                    "so indicators have history to warm up on)")
     em.add_argument("--speed", type=float, default=1.0, help="replayed seconds per wall second")
     em.add_argument("--trading-usdt", type=parse_amount, default="100000",
                     help="starting USDT in each key's trading account")

@@ -27,6 +27,7 @@ assert "USDT" in ex.currencies and ex.currencies["USDT"]["info"], ex.currencies
 SWAP, SPOT, ETH = "SOL/USDT:USDT", "SOL/USDT", "ETH/USDT:USDT"
 ticker = step("fetch_ticker", ex.fetch_ticker(SWAP))
 assert ticker["bid"] < ticker["last"] < ticker["ask"], ticker
+assert ticker["baseVolume"] > 0, ticker  # a pair filter on 24 h volume keeps the pair from the first call
 tickers = step("fetch_tickers", ex.fetch_tickers([SWAP, ETH]))
 assert set(tickers) == {SWAP, ETH}, tickers
 book = step("fetch_order_book", ex.fetch_order_book(SWAP, 5))
@@ -76,6 +77,8 @@ candles = step("fetch_ohlcv", ex.fetch_ohlcv(SWAP, "5m", limit=10))
 assert candles and all(len(c) == 6 and c[2] >= c[3] for c in candles), candles
 hours = step("fetch_ohlcv_since", ex.fetch_ohlcv(SWAP, "1h", since=candles[-1][0] - 3_600_000, limit=5))
 assert hours, hours
+warm = step("fetch_ohlcv_warm_up", ex.fetch_ohlcv(SWAP, "1h", limit=100))
+assert len(warm) == 100, len(warm)  # history before the start for an indicator to warm up on
 print("conformance: " + " ".join(log))
 '''
 
