@@ -75,4 +75,9 @@ def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, 
         client.urls["api"] = _rewrite(client.urls["api"], base_url.rstrip("/"))
         # Currencies come from a private endpoint on most venues; the markets tell us all we need.
         client.has["fetchCurrencies"] = False
+        # ccxt.binance picks its USDⓈ-M error table by the request's host (fapi.binance.com): through any other
+        # URL a -2019 (margin insufficient) would be a bare ExchangeError, not the refusal the venue acts on.
+        linear = client.exceptions.get("linear") if isinstance(client.exceptions, dict) else None
+        if exchange_id == "binanceusdm" and linear:
+            client.exceptions["exact"].update(linear.get("exact", {}))
     return client
