@@ -476,3 +476,54 @@ async def test_each_api_key_is_its_own_account() -> None:
         async with aiohttp.ClientSession() as s, s.get(url + "/fapi/v2/balance?" + sign({}, secret="s0"),
                                                         headers=headers) as resp:
             assert resp.status == 400 and (await resp.json())["code"] == -1022  # signed with another key's secret
+
+
+async def test_closing_orders_hold_no_margin_and_withdrawals_and_leverage_respect_margin_in_use() -> None:
+    # The review's bn2.py and inproc_transfer.py: a 1 ETH sell at 300000 against a 1 ETH long showed 60637 of
+    # open-order margin; a transfer of the whole wallet went through with 0.8 BTC long or bid (availableBalance
+    # -7928); nothing refused a leverage the position could not carry.
+    clock = Clock()
+    emu = Emulator(MarketReplay(), clock, {KEY: Credentials(SECRET, "")}, trading_usdt=Decimal(10_000))
+    async with serving(emu) as (_, url):
+        async def post(path: str, **p: Any) -> tuple[int, Any]:
+            return await call(url, "POST", path, p, body=True)
+
+        async def account() -> dict[str, Any]:
+            got = (await call(url, "GET", "/fapi/v3/account"))[1]
+            assert Decimal(got["availableBalance"]) >= 0 and Decimal(got["maxWithdrawAmount"]) >= 0
+            return dict(got)
+
+        assert (await post("/fapi/v1/leverage", symbol="ETHUSDT", leverage=5))[0] == 200
+        assert (await post("/fapi/v1/order", symbol="ETHUSDT", side="BUY", type="MARKET", quantity="1"))[0] == 200
+        bid = Decimal((await call(url, "GET", "/fapi/v1/ticker/bookTicker", {"symbol": "ETHUSDT"}, signed=False))[1][
+            "bidPrice"])
+        rest = (bid * Decimal("0.95")).quantize(Decimal("0.01"))
+        limit = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1"}
+        assert (await post("/fapi/v1/order", **limit, side="BUY", price=str(rest)))[0] == 200
+        assert (await post("/fapi/v1/order", **limit, side="SELL", price="300000"))[0] == 200  # closes the long
+        assert Decimal((await account())["totalOpenOrderInitialMargin"]) == rest / 5  # the bid's margin only
+        near = str((bid * Decimal("1.01")).quantize(Decimal("0.01")))
+        status, refused = await post("/fapi/v1/order", **limit, side="SELL", price=near, reduceOnly="true")
+        assert status == 400 and refused["code"] == -2019  # the 300000 sell would then open a short
+        row = next(p for p in (await call(url, "GET", "/fapi/v3/positionRisk", {"symbol": "ETHUSDT"}))[1])
+        assert row["liquidationPrice"] == "0"  # the emulator never liquidates: Binance's "none"
+        await call(url, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": "ETHUSDT"})
+        assert (await post("/fapi/v1/order", symbol="ETHUSDT", side="SELL", type="MARKET", quantity="1"))[0] == 200
+
+        assert (await post("/fapi/v1/leverage", symbol="BTCUSDT", leverage=10))[0] == 200
+        assert (await post("/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.5"))[0] == 200
+        assert (await post("/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                           quantity="0.3", price="90000"))[0] == 200
+        before = await account()
+        most = Decimal(before["maxWithdrawAmount"])
+        assert 0 < most < Decimal(before["totalWalletBalance"]) - 7000
+        for amount in (Decimal(before["totalWalletBalance"]) - 1, most + 1):
+            status, answer = await post("/sapi/v1/futures/transfer", asset="USDT", amount=str(amount), type=2)
+            assert status == 400 and answer["code"] == -5013
+        assert (await post("/sapi/v1/futures/transfer", asset="USDT", amount=str(most - 1), type=2))[0] == 200
+        assert Decimal((await account())["maxWithdrawAmount"]) < 2
+        status, answer = await post("/fapi/v1/leverage", symbol="BTCUSDT", leverage=1)
+        assert status == 400 and answer["code"] == -2028
+        risk = (await call(url, "GET", "/fapi/v2/positionRisk", {"symbol": "BTCUSDT"}))[1][0]
+        assert risk["leverage"] == "10" and risk["liquidationPrice"] == "0"
+        assert (await post("/fapi/v1/leverage", symbol="BTCUSDT", leverage=20))[0] == 200  # higher frees margin

@@ -244,3 +244,72 @@ async def test_many_accounts_each_with_its_own_balances(tmp_path: Path) -> None:
             positions.append(len(got["data"]))
         assert positions == [1, 0]  # books that do not share positions
         assert (await call(url, "GET", "/api/v5/account/balance", key="bench1", secret="s0", passphrase="p1"))[0] == 401
+
+
+BTC = "BTC-USDT-SWAP"
+NOON = datetime(2025, 6, 1, 12, 2, tzinfo=UTC)
+
+
+async def usdt_row(r: Rig) -> dict[str, Any]:
+    return dict(next(d for d in (await data(r, "GET", "/api/v5/account/balance"))[0]["details"]
+                     if d["ccy"] == "USDT"))
+
+
+async def test_closing_orders_hold_no_margin_and_a_far_order_cannot_lock_the_account() -> None:
+    # The review's lock.py: long 1 contract, a reduce-only sell at +1% held 1 contract's margin again, and a plain
+    # sell at 1e11 (taken as "reducing") then froze 3e8, so every order and transfer after it was refused.
+    async for r in rig_at(NOON, usdt=D(10_000)):
+        order = {"instId": BTC, "tdMode": "cross", "ordType": "limit"}
+        assert await code(r, "POST", "/api/v5/trade/order", {**order, "side": "buy", "ordType": "market",
+                                                              "sz": "1"}) == "0"
+        held = await usdt_row(r)
+        ask = D((await data(r, "GET", f"/api/v5/market/ticker?instId={BTC}"))[0]["askPx"])
+        near = {**order, "side": "sell", "sz": "1", "px": str((ask * D("1.01")).quantize(D("0.1")))}
+        ro = (await data(r, "POST", "/api/v5/trade/order", {**near, "reduceOnly": True}))[0]
+        row = await usdt_row(r)
+        assert row["ordFrozen"] == "0" and row["availEq"] == held["availEq"]  # closing: no margin
+        far = {**order, "side": "sell", "sz": "1", "px": "100000000000"}
+        assert await code(r, "POST", "/api/v5/trade/order", far) == "51008"  # it would open a 1e11 short
+        await data(r, "POST", "/api/v5/trade/cancel-order", {"instId": BTC, "ordId": ro["ordId"]})
+        assert await code(r, "POST", "/api/v5/trade/order", far) == "0"  # alone, it closes the long
+        assert (await usdt_row(r))["ordFrozen"] == "0"
+        assert await code(r, "POST", "/api/v5/trade/order", {**near, "reduceOnly": True}) == "51008"
+        assert await code(r, "POST", "/api/v5/trade/order", {**order, "side": "buy", "ordType": "market",
+                                                              "sz": "1"}) == "0"  # the account is not locked
+        assert await code(r, "POST", "/api/v5/asset/transfer", {"ccy": "USDT", "amt": "1", "from": "18",
+                                                                 "to": "6"}) == "0"
+        row = await usdt_row(r)
+        assert D(row["availEq"]) > 0 and D(row["availBal"]) > 0 and row["ordFrozen"] == "0"  # 2 long, 1 closing
+        position = (await data(r, "GET", f"/api/v5/account/positions?instId={BTC}"))[0]
+        assert position["liqPx"] == ""  # the emulator never liquidates: no liquidation price
+
+
+async def test_transfers_out_and_lower_leverage_are_held_to_the_margin_in_use() -> None:
+    # The review's inproc_transfer.py and inproc_lever.py: 8% against a 10x long, and a transfer of cash less
+    # initial margin (ignoring the unrealised loss) took availEq to -4182; 20x -> 1x went through on 2000 USDT
+    # holding 0.3 BTC.
+    async for r in rig_at(NOON, usdt=D(10_000)):
+        lever = {"instId": BTC, "mgnMode": "cross"}
+        await data(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": "10"})
+        await data(r, "POST", "/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy",
+                                                       "ordType": "market", "sz": "50"})
+        r.emu.shock("BTC/USDT:USDT", D("-0.08"))
+        row = await usdt_row(r)
+        avail = D(row["availEq"])
+        assert D(row["upl"]) < -4000 and 0 < avail < D(row["cashBal"]) - D(row["imr"]) - 4000
+        out = {"ccy": "USDT", "from": "18", "to": "6"}
+        assert await code(r, "POST", "/api/v5/asset/transfer", {**out, "amt": str(avail + 1)}) == "58350"
+        assert await code(r, "POST", "/api/v5/asset/transfer", {**out, "amt": str(avail - 1)}) == "0"
+        assert 0 <= D((await usdt_row(r))["availEq"]) < 2
+        for to in ("1", "9"):  # lower leverage the position cannot carry
+            assert await code(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": to}) == "59108"
+        await data(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": "20"})  # higher frees margin
+        assert D((await usdt_row(r))["availEq"]) > avail
+    async for r in rig_at(NOON, usdt=D(2000)):
+        await data(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": "20"})
+        await data(r, "POST", "/api/v5/trade/order", {"instId": BTC, "tdMode": "cross", "side": "buy",
+                                                       "ordType": "market", "sz": "30"})
+        assert await code(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": "1"}) == "59108"
+        position = (await data(r, "GET", f"/api/v5/account/positions?instId={BTC}"))[0]
+        assert position["lever"] == "20" and D((await usdt_row(r))["availEq"]) >= 0
+        assert await code(r, "POST", "/api/v5/account/set-leverage", {**lever, "lever": "18"}) == "0"  # 1750 of 1984

@@ -140,3 +140,65 @@ async def test_a_resting_fill_before_a_settlement_pays_it_even_when_nothing_is_a
     assert snap.positions[SOL].qty == 2
     assert [(b.symbol, b.at) for b in venue.account.bills] == [(SOL, settlement)]
     assert venue.account.bills[0].amount == -2 * venue.account.bills[0].mark * venue.account.bills[0].rate
+
+
+def test_closing_orders_hold_no_margin_and_no_order_takes_free_funds_below_zero() -> None:
+    # One-way (net) mode, as OKX and Binance margin it: what would close the position holds no margin (reduce-only
+    # orders first, then the closing side's orders in fill order), what would open holds its notional at its own
+    # price over the leverage; an order that would take the free quote below zero is refused, one that frees margin
+    # is taken even when a price move has already taken the free quote below zero.
+    from hedgeops.exchange.paper.account import InsufficientFunds, MarginCheck, PaperAccount
+    from hedgeops.model.market import MarketRules, Quote
+
+    x = "X/USDT:USDT"
+    account = PaperAccount({x: MarketRules(x, "X", "USDT", D("0.01"), D("0.1"), D("0.01"), linear_swap=True)},
+                           quote_balance=D(1000))
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    check = MarginCheck({x: D(2)}, {x: D(100)})
+
+    def place(cl: str, side: str, amount: str, price: str | None = None, *, reduce: bool = False,
+              margin: MarginCheck = check) -> bool:
+        req = OrderRequest(cl, x, side, D(amount), "limit" if price else "market", D(price) if price else None,
+                           reduce_only=reduce)
+        mark = margin.marks[x]
+        try:
+            account.submit(req, Quote(x, mark - D("0.1"), mark, mark, now), now, margin=margin)
+        except InsufficientFunds:
+            return False
+        finally:
+            assert account.free_quote("USDT", margin) >= 0 or margin is not check
+        return True
+
+    assert place("long", "buy", "4")  # 4 at 100.0: 200 of margin at 2x
+    free = account.free_quote("USDT", check)
+    assert free == D(1000) - 4 * D(100) * D("0.0005") - 200
+    assert place("ro", "sell", "4", "101", reduce=True)
+    assert account.order_margins(check.leverage) == {"ro": 0} and account.free_quote("USDT", check) == free
+    assert not place("far", "sell", "4", "1E11")  # the reduce-only sell closes the position: this one would open
+    account.cancel("ro")
+    assert place("far2", "sell", "4", "1E11")  # alone it closes: no margin
+    assert account.free_quote("USDT", check) == free
+    assert not place("ro2", "sell", "2", "101", reduce=True)  # it would push half the far sell into opening
+    assert not place("near", "sell", "6", "102")  # it fills first: 4 close, and the far sell would open
+    assert not place("close", "sell", "4")  # closing at once would leave the far sell opening a short at 1e11
+    assert place("bid", "buy", "2", "99")  # an opening buy holds 2 × 99 / 2
+    assert account.order_margins(check.leverage) == {"far2": 0, "bid": 99}
+    account.cancel("far2")
+    assert place("flip", "sell", "10")  # closes 4, opens 6
+    assert account.positions({x: D(100)})[x].qty == -6
+    account.cancel("bid")
+    assert place("b90", "buy", "2", "90") and account.order_margins(check.leverage) == {"b90": 0}
+    assert place("b99", "buy", "6", "99")  # fills first, closes all 6: the bid at 90 would now open
+    assert account.order_margins(check.leverage) == {"b99": 0, "b90": 90}
+    account.cancel("b90")
+    account.cancel("b99")
+    # A price move takes the free quote below zero: closing still goes through, opening does not.
+    assert place("more", "sell", "8.5")
+    crashed = MarginCheck({x: D(2)}, {x: D(115)})
+    assert account.free_quote("USDT", crashed) < 0 and account.transferable("USDT", crashed) == 0
+    assert not place("add", "sell", "0.01", margin=crashed)
+    assert not place("add2", "buy", "40", margin=crashed)  # flips: the new long's margin is more than it frees
+    assert place("cut", "buy", "5", reduce=True, margin=crashed)
+    assert 0 < account.transferable("USDT", crashed) == account.free_quote("USDT", crashed)  # a loss counts in full
+    assert account.transferable("USDT", MarginCheck(check.leverage, {x: D(90)})) < account.free_quote(
+        "USDT", MarginCheck(check.leverage, {x: D(90)}))  # a profit not at all

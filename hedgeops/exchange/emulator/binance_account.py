@@ -30,7 +30,7 @@ from hedgeops.exchange.emulator.binance_rules import (
     missing,
 )
 from hedgeops.exchange.emulator.state import Account
-from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE
+from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck
 from hedgeops.model.orders import Side
 
 
@@ -48,13 +48,16 @@ class BinanceAccount(BinanceBase):
             notional = abs(p.qty) * snap.quotes[s].last
             pos_im += notional / acct.leverage.get(s, DEFAULT_LEVERAGE)
             maint += notional * MAINT_RATE
-        ord_im = sum(((o.remaining * (o.price or ZERO)) / acct.leverage.get(o.symbol, DEFAULT_LEVERAGE)
-                      for o in snap.open_orders if o.symbol in BY_CCXT), ZERO)
+        # Open orders hold margin only for what they would open (what closes the position holds none).
+        order_im = acct.venue.account.order_margins(acct.leverage)
+        ord_im = sum((order_im.get(o.client_order_id, ZERO) for o in snap.open_orders if o.symbol in BY_CCXT), ZERO)
         available = wallet + upl - pos_im - ord_im
+        # What may be transferred out: the available balance less any unrealised profit (paid out only once
+        # realised; an unrealised loss does reduce it), as PaperAccount.transferable.
         return {"wallet": wallet, "upl": upl, "margin": wallet + upl, "pos_im": pos_im, "ord_im": ord_im,
                 "im": pos_im + ord_im, "maint": maint, "available": available,
-                "max_withdraw": max(ZERO, min(wallet, available)), "positions": positions, "quotes": snap.quotes,
-                "orders": snap.open_orders, "at": _ms(snap.at)}
+                "max_withdraw": max(ZERO, available - max(upl, ZERO)), "positions": positions,
+                "quotes": snap.quotes, "orders": snap.open_orders, "order_im": order_im, "at": _ms(snap.at)}
 
     async def balance(self, request: web.Request) -> web.Response:
         f = await self._figures(self._account(request))
@@ -98,7 +101,8 @@ class BinanceAccount(BinanceBase):
         ask = sum((o.remaining * (o.price or ZERO) for o in orders if o.side == Side.SELL), ZERO)
         return {"qty": qty, "entry": pos.entry_price if pos else ZERO, "upl": pos.unrealized_pnl if pos else ZERO,
                 "mark": mark, "lever": lever, "notional": notional, "im": abs(notional) / lever,
-                "ord_im": (bid + ask) / lever, "maint": abs(notional) * MAINT_RATE, "bid": bid, "ask": ask,
+                "ord_im": sum((f["order_im"].get(o.client_order_id, ZERO) for o in orders), ZERO),
+                "maint": abs(notional) * MAINT_RATE, "bid": bid, "ask": ask,
                 "open": bool(pos) or bool(orders), "at": f["at"]}
 
     async def account_v2(self, request: web.Request) -> web.Response:
@@ -199,7 +203,16 @@ class BinanceAccount(BinanceBase):
             raise missing("leverage")
         if not 1 <= lever <= perp.max_leverage:
             raise BinanceError(-4028, f"Leverage {lever} is not valid")
-        self._account(request).leverage[perp.ccxt] = D(lever)
+        acct = self._account(request)
+        await acct.venue.snapshot(CCXT_SYMBOLS)  # resting orders fill and funding settles first
+        if acct.venue.margin is not None:
+            now = acct.venue.margin()
+            paper = acct.venue.account
+            free = paper.free_quote("USDT", now)
+            free_after = paper.free_quote("USDT", MarginCheck({**now.leverage, perp.ccxt: D(lever)}, now.marks))
+            if free_after < 0 and free_after < free:  # a lower leverage the position and orders cannot carry
+                raise BinanceError(-2028, "Leverage is smaller than permitted: insufficient margin balance.")
+        acct.leverage[perp.ccxt] = D(lever)
         return web.json_response({"leverage": lever, "maxNotionalValue": "1000000", "symbol": perp.symbol})
 
 
@@ -243,7 +256,10 @@ class BinanceAccount(BinanceBase):
             raise BinanceError(-1130, "Data sent for parameter 'amount' is not valid.")
         acct = self._account(request)
         paper = acct.venue.account
-        have = acct.funding_wallet.get("USDT", ZERO) if into_futures else paper.quote_balance
+        if into_futures:
+            have = acct.funding_wallet.get("USDT", ZERO)
+        else:  # maxWithdrawAmount: what the futures account does not need (see PaperAccount.transferable)
+            have = paper.transferable("USDT", acct.venue.margin()) if acct.venue.margin else paper.quote_balance
         if amount > have:
             raise BinanceError(-5013, "Asset transfer failed: insufficient balance")
         if into_futures:
@@ -266,6 +282,7 @@ class BinanceAccount(BinanceBase):
             raise missing("type")
         if kind not in ("MAIN_UMFUTURE", "UMFUTURE_MAIN", "FUNDING_UMFUTURE", "UMFUTURE_FUNDING"):
             raise BinanceError(-1130, "Data sent for parameter 'type' is not valid.")
+        await self._account(request).venue.snapshot(CCXT_SYMBOLS)  # orders fill and funding settles first
         tran = self._move(request, params.get("asset", ""), _decimal(params, "amount"), kind.endswith("_UMFUTURE"))
         return web.json_response({"tranId": tran})
 
@@ -274,6 +291,7 @@ class BinanceAccount(BinanceBase):
         kind = _int(params, "type")
         if kind not in (1, 2):
             raise BinanceError(-1130, "Data sent for parameter 'type' is not valid.")
+        await self._account(request).venue.snapshot(CCXT_SYMBOLS)  # orders fill and funding settles first
         tran = self._move(request, params.get("asset", ""), _decimal(params, "amount"), kind == 1)
         return web.json_response({"tranId": tran})
 

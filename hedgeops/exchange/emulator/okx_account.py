@@ -31,7 +31,7 @@ from hedgeops.exchange.emulator.okx_common import (
 )
 from hedgeops.exchange.emulator.state import Account, Transfer
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_SWAPS
-from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, is_spot
+from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck
 from hedgeops.model.orders import Side
 
 
@@ -49,9 +49,8 @@ class AccountRoutes(OkxBase):
         imr = sum((abs(p.qty) * snap.quotes[s].last / acct.leverage.get(s, DEFAULT_LEVERAGE)
                    for s, p in snap.positions.items()), ZERO)
         mmr = notional * MMR_RATE
-        held = paper.reserved()
-        held["USDT"] = held.get("USDT", ZERO) + sum((self._perp_margin(acct, o) for o in paper.open_orders()
-                                                     if not is_spot(o.symbol)), ZERO)
+        held = paper.reserved()  # spot orders' holds, and perp orders' margin (their opening parts only)
+        held["USDT"] = held.get("USDT", ZERO) + sum(paper.order_margins(acct.leverage).values(), ZERO)
         details, total, avail_total, frozen_total = [], ZERO, ZERO, ZERO
         balances = dict(snap.balances)
         for ccy in held:
@@ -150,7 +149,16 @@ class AccountRoutes(OkxBase):
             raise OkxError("51000", "Parameter mgnMode error")
         if inst.spot or not 1 <= lever <= inst.lever:
             raise OkxError("51000", "Parameter lever error")
-        self._account(request).leverage[inst.symbol] = lever
+        acct = self._account(request)
+        await acct.venue.snapshot(ALL_SYMBOLS)  # resting orders fill and funding settles first
+        if acct.venue.margin is not None:
+            now = acct.venue.margin()
+            paper = acct.venue.account
+            after = MarginCheck({**now.leverage, inst.symbol: lever}, now.marks)
+            free, free_after = paper.free_quote("USDT", now), paper.free_quote("USDT", after)
+            if free_after < 0 and free_after < free:  # a lower leverage the position and orders cannot carry
+                raise OkxError("59108", "Low leverage and insufficient margin, please adjust the leverage")
+        acct.leverage[inst.symbol] = lever
         return ok([{"lever": _num(lever), "mgnMode": mode, "instId": inst.inst_id,
                     "posSide": str(body.get("posSide", "net") or "net")}])
 
@@ -195,7 +203,11 @@ class AccountRoutes(OkxBase):
         if client_id and not CLORDID.match(client_id):
             raise OkxError("51000", "Parameter clientId error")
         paper = acct.venue.account
-        have = acct.funding_wallet.get("USDT", ZERO) if src == "6" else paper.quote_balance - self._trading_frozen(acct)
+        if src == "6":
+            have = acct.funding_wallet.get("USDT", ZERO)
+        else:  # the trading account's available equity, less unrealised profit (see PaperAccount.transferable)
+            await acct.venue.snapshot(ALL_SYMBOLS)  # resting orders fill and funding settles first
+            have = paper.transferable("USDT", acct.venue.margin()) if acct.venue.margin else paper.quote_balance
         if amount > have:
             raise OkxError("58350", "Insufficient balance")
         if src == "6":
@@ -209,15 +221,6 @@ class AccountRoutes(OkxBase):
         acct.transfer_log.append(record)
         return ok([{"transId": record.trans_id, "ccy": ccy, "clientId": client_id, "from": src, "amt": _num(amount),
                     "to": dst}])
-
-    def _trading_frozen(self, acct: Account) -> Decimal:
-        """USDT the trading account cannot move: position margin, resting orders' margin and spot buys."""
-        paper = acct.venue.account
-        marks = {s: self.emu.quote(BY_SYMBOL[s]).last for s in paper.held()}
-        imr = sum((abs(p.qty) * marks[s] / acct.leverage.get(s, DEFAULT_LEVERAGE)
-                   for s, p in paper.positions(marks).items()), ZERO)
-        orders = sum((self._perp_margin(acct, o) for o in paper.open_orders() if not is_spot(o.symbol)), ZERO)
-        return imr + orders + paper.reserved().get("USDT", ZERO)
 
     async def transfer_state(self, request: web.Request) -> web.Response:
         acct = self._account(request)

@@ -55,6 +55,7 @@ class _Resting:
     state: OrderState
     placed_at: datetime
     seen_until: datetime
+    reduce_only: bool = False
 
 
 @dataclass
@@ -78,6 +79,30 @@ _PositionBook = PositionBook
 
 def _full() -> Decimal:
     return ONE
+
+
+def _order_margins(pos: Decimal, orders: list[tuple[OrderState, bool]], lever: Decimal) -> dict[str, Decimal]:
+    """The margin each resting order on one perp holds, in one-way (net) mode, as OKX and Binance hold it: what
+    would close the position `pos` holds none, what would open one holds its notional at its own price over the
+    leverage. The closing side's orders share the position: reduce-only ones first (they can never open), then
+    the rest in the order they would fill (best price first, then the oldest), so what lies beyond the position
+    (further from the market) is the part that opens. Opening at the order's own price is the margin the position
+    needs the moment the order fills there (a resting buy sits below the market and a sell above it: a price that
+    would cross fills at once instead), so an order far from the market reserves in full: a sell that would open a
+    short at 1e11 reserves its 1e11 notional and is refused unless the account can carry it."""
+    closing = Side.SELL if pos > 0 else Side.BUY if pos < 0 else None
+    left = abs(pos)
+    out: dict[str, Decimal] = {}
+    sign = ONE if closing == Side.SELL else -ONE  # sells fill lowest first, buys highest first
+    ranked = sorted((o for o in orders if o[0].side == closing), key=lambda o: (not o[1], sign * (o[0].price or ZERO)))
+    for state, reduce_only in ranked:
+        closes = state.remaining if reduce_only else min(state.remaining, left)
+        left = max(ZERO, left - closes)
+        out[state.client_order_id] = (state.remaining - closes) * (state.price or ZERO) / lever
+    for state, _ in orders:
+        if state.side != closing:
+            out[state.client_order_id] = state.remaining * (state.price or ZERO) / lever
+    return out
 
 
 def _within(book: OrderBook, side: Side, limit: Decimal) -> OrderBook:
@@ -135,14 +160,14 @@ class PaperAccount:
             self.orders[req.client_order_id] = self._state(req, OrderStatus.REJECTED)
             raise OrderRejected(f"post-only {req.side} at {req.price} would cross {far}")
         if margin is not None:
-            short = self._funds_problem(req, far if crosses else req.price or far, margin)
+            short = self._funds_problem(req, far if crosses else req.price or far, margin, crosses)
             if short:
                 self.orders[req.client_order_id] = self._state(req, OrderStatus.REJECTED)
                 raise InsufficientFunds(short)
         state = self._state(req, OrderStatus.OPEN)
         if not crosses:
             self.orders[req.client_order_id] = state
-            self._resting[req.client_order_id] = _Resting(state, now, now)
+            self._resting[req.client_order_id] = _Resting(state, now, now, req.reduce_only)
             return state
         qty, price = req.amount, far
         if book is not None:
@@ -176,7 +201,7 @@ class PaperAccount:
                 return "reduce-only order would not reduce the position"
         return None
 
-    def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck) -> str | None:
+    def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck, crosses: bool) -> str | None:
         rules = self.rules(req.symbol)
         if is_spot(req.symbol):
             if req.side == Side.SELL:  # resting sells hold their base
@@ -185,23 +210,60 @@ class PaperAccount:
             need = req.amount * price * (ONE + self.fees.taker)
             free = self.free_quote(rules.quote, margin)
             return None if free >= need else f"insufficient {rules.quote}: {need:.2f} needed, {free:.2f} free"
-        pos = self._positions.get(req.symbol, _PositionBook()).qty
-        signed = req.side.signed(req.amount)
-        if abs(pos + signed) <= abs(pos):
-            return None  # reducing never needs margin
-        need = req.amount * price / margin.leverage.get(req.symbol, DEFAULT_LEVERAGE)
-        free = self.free_quote(rules.quote, margin)
-        return None if need <= free else f"insufficient margin: {need:.2f} needed, {free:.2f} free"
+        short = self._perp_need(req, price, margin, crosses) - self.free_quote(rules.quote, margin)
+        return None if short <= 0 else f"insufficient margin: {short:.2f} more needed"
+
+    def _perp_need(self, req: OrderRequest, price: Decimal, margin: MarginCheck, crosses: bool) -> Decimal:
+        """What accepting a perp order takes from the free quote: the margin the symbol holds afterwards (its
+        position and resting orders, the resting ones re-sorted into closing and opening parts) less what it holds
+        now, and for a taker also its fee and the gap between its price and the mark (the loss it books at once).
+        Zero or less for an order that frees margin (closing): such an order is accepted even when an adverse move
+        has already taken the free quote below zero; any other must leave it at zero or above."""
+        symbol = req.symbol
+        lever = margin.leverage.get(symbol, DEFAULT_LEVERAGE)
+        book = self._positions.get(symbol)
+        pos = book.qty if book is not None else ZERO
+        mark = margin.marks.get(symbol, price)
+        resting = [(r.state, r.reduce_only) for r in self._resting.values() if r.state.symbol == symbol]
+        before = abs(pos) * mark / lever + sum(_order_margins(pos, resting, lever).values(), ZERO)
+        if crosses:
+            signed = req.side.signed(req.amount)
+            after = abs(pos + signed) * mark / lever + sum(_order_margins(pos + signed, resting, lever).values(), ZERO)
+            return after - before + req.amount * price * self.fees.taker + signed * (price - mark)
+        order = OrderState(req.client_order_id, symbol, req.side, req.amount, ZERO, req.price, None, OrderStatus.OPEN,
+                           ZERO, req.type, req.post_only)
+        after = abs(pos) * mark / lever + sum(_order_margins(pos, [*resting, (order, req.reduce_only)],
+                                                              lever).values(), ZERO)
+        return after - before
+
+    def order_margins(self, leverage: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        """The margin each resting perp order holds, by client order id (see _order_margins)."""
+        by_symbol: dict[str, list[tuple[OrderState, bool]]] = {}
+        for r in self._resting.values():
+            if not is_spot(r.state.symbol):
+                by_symbol.setdefault(r.state.symbol, []).append((r.state, r.reduce_only))
+        out: dict[str, Decimal] = {}
+        for symbol, orders in by_symbol.items():
+            book = self._positions.get(symbol)
+            out.update(_order_margins(book.qty if book is not None else ZERO, orders,
+                                      leverage.get(symbol, DEFAULT_LEVERAGE)))
+        return out
 
     def free_quote(self, quote: str, margin: MarginCheck) -> Decimal:
         """The quote an order may still commit (one cross account, as OKX's): cash and unrealised PnL, less the
-        margin of perp positions and resting perp orders and what resting spot buys hold."""
+        margin of perp positions (at the mark) and of resting perp orders (their opening parts only) and what
+        resting spot buys hold."""
         used = sum((abs(p.qty) * margin.marks.get(s, p.entry) / margin.leverage.get(s, DEFAULT_LEVERAGE)
                     for s, p in self._positions.items()), ZERO)
-        used += sum((r.state.remaining * (r.state.price or ZERO) / margin.leverage.get(r.state.symbol, DEFAULT_LEVERAGE)
-                     for r in self._resting.values() if not is_spot(r.state.symbol)), ZERO)
+        used += sum(self.order_margins(margin.leverage).values(), ZERO)
         upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
         return self.quote_balance + upl - used - self.reserved().get(quote, ZERO)
+
+    def transferable(self, quote: str, margin: MarginCheck) -> Decimal:
+        """What may leave the account: the free quote, less any unrealised profit in it (an exchange pays out
+        no profit it has not realised; an unrealised loss does reduce it). Never below zero."""
+        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
+        return max(ZERO, self.free_quote(quote, margin) - max(upl, ZERO))
 
     def reserved(self) -> dict[str, Decimal]:
         """What resting spot orders hold: a buy its quote (with the taker fee), a sell its base."""
