@@ -17,7 +17,6 @@ from aiohttp import web
 
 from hedgeops.exchange.emulator.state import Account, Emulator
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS, OkxInstrument
-from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE
 from hedgeops.model.orders import Fill, OrderState, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -197,10 +196,6 @@ class OkxBase:
 
     def _now(self) -> int:
         return self.emu.now_ms()
-
-    def _perp_margin(self, acct: Account, state: OrderState) -> Decimal:
-        lever = acct.leverage.get(state.symbol, DEFAULT_LEVERAGE)
-        return state.remaining * (state.price or ZERO) / lever
 
     def _visible(self, acct: Account, cl_ord_id: str) -> bool:
         delay = self.emu.faults.show_delay_seconds
