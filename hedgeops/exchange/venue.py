@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from hedgeops.model.book import OrderBook
+from hedgeops.model.candles import Candle
 from hedgeops.model.market import Fees, MarketRules
 from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
 
@@ -77,3 +78,9 @@ class CarryVenue(Venue, Protocol):
     async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None: ...
 
     async def carry_universe(self, quote: str) -> list[CarryCandidate]: ...
+
+    async def candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        """The last `limit` (at most MAX_CANDLES) closed candles of `timeframe` ("5m", "1h", "4h", "1d"), oldest
+        first; fewer where the market's history is shorter. The bar under way is never among them: indicators
+        read only what is settled."""
+        ...

@@ -12,6 +12,7 @@ from hedgeops.exchange.ccxt.venue import CcxtVenue
 from hedgeops.exchange.marketdata.replay import Bar
 from hedgeops.exchange.paper.account import PaperAccount
 from hedgeops.model.book import OrderBook
+from hedgeops.model.candles import Candle
 from hedgeops.model.market import Fees, MarketRules, Quote
 from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
 
@@ -93,6 +94,9 @@ class LivePaperVenue:
 
     async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
         self.leverage[symbol] = Decimal(leverage)
+
+    async def candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        return await self.public.candles(symbol, timeframe, limit)  # public data: the live exchange's own
 
     async def close(self) -> None:
         await self.public.close()

@@ -9,10 +9,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from hedgeops.exchange.marketdata.funding_history import FundingHistory
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.marketdata.replay_candles import closed_candles
 from hedgeops.exchange.paper.account import MarginCheck, PaperAccount, is_spot
 from hedgeops.exchange.paper.synthetic_book import synthetic_book
-from hedgeops.exchange.venue import RetryableVenueError, UnknownSymbol
+from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol
 from hedgeops.model.book import OrderBook
+from hedgeops.model.candles import Candle, TimeframeError
 from hedgeops.model.market import Fees, MarketRules, Quote
 from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderRequest, OrderState
 
@@ -199,6 +201,15 @@ class PaperVenue:
         self.requests += 1
         self._rules(symbol)
         self.leverage[symbol] = Decimal(leverage)
+
+    async def candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        """The replayed candles of `timeframe` closed by the clock's time (the bar under way never among them)."""
+        self.requests += 1
+        self._rules(symbol)
+        try:
+            return closed_candles(self.replay.series(symbol), timeframe, limit, self.clock())
+        except TimeframeError as exc:
+            raise FinalVenueError(str(exc)) from exc
 
     async def close(self) -> None:
         return None
