@@ -185,6 +185,25 @@ class DecisionEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MakerCycleEntry:
+    """A market maker's cycle summary (seed 003), when the cycle traded, filled, booked funding or decided anew."""
+
+    TYPE: ClassVar[str] = "makerCycle"
+    cycle: int
+    bid: Decimal
+    ask: Decimal
+    position: Decimal
+    skewOffset: Decimal
+    bought: Decimal
+    sold: Decimal
+    feesQuote: Decimal
+    fundingQuote: Decimal
+    cyclePnlQuote: Decimal
+    pnlQuote: Decimal
+    quotes: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class AbnormalExitEntry:
     """A carry pair found mid-trade at bootstrap (an intent left by a killed process)."""
 
@@ -246,11 +265,12 @@ class SignalEntry:
 
 JournalEntry = (PlanEntry | OrderEntry | FillEntry | CancelEntry | RecoveredEntry | FailureEntry | RebalanceEntry
                 | RebalanceFailedEntry | ApprovalEntry | ApprovalBypassedEntry | RefusedEntry | DecisionEntry
-                | AbnormalExitEntry | BreakerEntry | FundingEntry | SelectionEntry | TransferEntry | SignalEntry)
+                | MakerCycleEntry | AbnormalExitEntry | BreakerEntry | FundingEntry | SelectionEntry | TransferEntry | SignalEntry)
 
 ENTRY_TYPES: tuple[type[JournalEntry], ...] = (
     PlanEntry, OrderEntry, FillEntry, CancelEntry, RecoveredEntry, FailureEntry, RebalanceEntry,
-    RebalanceFailedEntry, ApprovalEntry, ApprovalBypassedEntry, RefusedEntry, DecisionEntry, AbnormalExitEntry,
+    RebalanceFailedEntry, ApprovalEntry, ApprovalBypassedEntry, RefusedEntry, DecisionEntry, MakerCycleEntry,
+    AbnormalExitEntry,
     BreakerEntry, FundingEntry, SelectionEntry, TransferEntry, SignalEntry)
 BY_TYPE: dict[str, type[JournalEntry]] = {cls.TYPE: cls for cls in ENTRY_TYPES}
 
