@@ -265,7 +265,8 @@ class SignalEntry:
 
 JournalEntry = (PlanEntry | OrderEntry | FillEntry | CancelEntry | RecoveredEntry | FailureEntry | RebalanceEntry
                 | RebalanceFailedEntry | ApprovalEntry | ApprovalBypassedEntry | RefusedEntry | DecisionEntry
-                | MakerCycleEntry | AbnormalExitEntry | BreakerEntry | FundingEntry | SelectionEntry | TransferEntry | SignalEntry)
+                | MakerCycleEntry | AbnormalExitEntry | BreakerEntry | FundingEntry | SelectionEntry | TransferEntry
+                | SignalEntry)
 
 ENTRY_TYPES: tuple[type[JournalEntry], ...] = (
     PlanEntry, OrderEntry, FillEntry, CancelEntry, RecoveredEntry, FailureEntry, RebalanceEntry,
