@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, WithJsonSchema, model_validator
 
+from hedgeops.api.allocation import PendingPlanDoc, RebalanceNowStatus, ScheduleStatus, Weighting
 from hedgeops.api.cel import linear_swap_rule, rule, with_rules
 from hedgeops.api.common import (
     MAX_ASSETS,
@@ -36,6 +37,7 @@ from hedgeops.api.common import (
     live_account_rule,
     symbol_base,
 )
+from hedgeops.api.policy import VolatilityWindow
 
 # Enums read by CEL rules carry a maxLength so the API server can bound the rules' cost.
 _ENUM_BOUND: dict[str, Any] = {"maxLength": 16}
@@ -190,6 +192,12 @@ class Objective(Schema):
     assets. A TradingView signal may override it for a while."""
     targetWeights: Annotated[dict[AssetCode, Ratio], Field(max_length=MAX_ASSETS)] | None = None
     """Allocation: target share of value per asset (sums to 1)."""
+    weighting: Annotated[Weighting, Field(json_schema_extra=_ENUM_BOUND)] = Weighting.STATIC
+    """Allocation: Static (targetWeights as written), InverseVolatility (wᵢ ∝ 1/σᵢ) or RiskParity (equal risk
+    contributions under the sample covariance). The assets with a target above zero form the universe and
+    share the sum of their targets; the quote currency keeps its target as cash."""
+    weightingWindow: VolatilityWindow = Field(default_factory=VolatilityWindow)
+    """Allocation: the candles σ and the covariance are estimated from (weighting other than Static)."""
 
     @model_validator(mode="after")
     def _allocation_weights(self) -> Objective:
@@ -383,6 +391,12 @@ class AssetWeightStatus(Schema):
     """weight − targetWeight."""
     bandRatio: Quantity
     """The drift that triggers a rebalance."""
+    staticWeight: Quantity | None = None
+    """The target as written in targetWeights (weighting other than Static)."""
+    volatilityRatio: Quantity | None = None
+    """The asset's annualised realised volatility the weighting read."""
+    weightingReason: StatusMessage | None = None
+    """Why the asset got its target, in words."""
 
 
 class OrderSummary(Schema):
@@ -466,41 +480,6 @@ class DailyCounters(Schema):
     """Fees paid today."""
 
 
-class PlanOrderDoc(Schema):
-    """One order of a plan awaiting approval, as runtime/approval.py writes it."""
-
-    symbol: StatusSymbol
-    """Market symbol."""
-    side: ShortText
-    """buy or sell."""
-    amount: DecimalText
-    """Amount in units of the base asset (exact, as a string)."""
-    type: ShortText
-    """maker or taker."""
-
-
-class PendingPlanDoc(Schema):
-    """status.pendingPlan as runtime/approval.py writes it (kept a dict in memory; this is its declared shape,
-    so the API server keeps every field instead of pruning the object to {})."""
-
-    id: ShortText
-    """The id to approve (hedgeops.io/approve=<id>)."""
-    state: ShortText
-    """Proposed, Approved, Executed, Expired or Superseded."""
-    proposedAt: TimeText
-    """When the plan was proposed (RFC 3339)."""
-    expiresAt: TimeText
-    """When an unapproved plan expires (RFC 3339)."""
-    approvedBy: Annotated[str, Field(max_length=256)] | None = None
-    """Who approved it."""
-    orders: list[PlanOrderDoc] = Field(default_factory=list, max_length=MAX_PLAN_ORDERS)
-    """The plan's orders."""
-    reasons: list[StatusMessage] = Field(default_factory=list, max_length=4 * MAX_ASSETS)
-    """Why the plan was made, in words (a few per asset at most)."""
-    approve: Annotated[str, Field(max_length=256)] = ""
-    """The command that approves it."""
-
-
 class SignalDoc(Schema):
     """status.activeSignal as engine/signals.py writes it (no secret: the passphrase is never stored)."""
 
@@ -563,6 +542,10 @@ class HedgeBookStatus(Schema):
     """A plan awaiting manual approval (id, expiry, orders)."""
     activeSignal: Annotated[dict[str, Any] | None, WithJsonSchema(inline_schema(SignalDoc))] = None
     """The TradingView signal currently overriding the target."""
+    rebalanceNow: RebalanceNowStatus | None = None
+    """The last hedgeops.io/rebalance-now request handled."""
+    schedule: ScheduleStatus | None = None
+    """Allocation books with a schedule: when it fires next."""
 
 
 class HedgeBook(Resource[HedgeBookSpec, HedgeBookStatus]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from croniter import croniter
 from pydantic import ConfigDict, Field, model_validator
@@ -16,6 +16,7 @@ from hedgeops.api.common import (
     AssetCode,
     Condition,
     PositiveQuantity,
+    Quantity,
     Ratio,
     Resource,
     Schema,
@@ -170,12 +171,37 @@ class Limits(Schema):
     adjustment_cost_threshold: 0.01)."""
 
 
+class AllocationPreset(StrEnum):
+    """Seed 002's strategy presets for Allocation books: the drift band and the schedule each fills where the
+    policy leaves them unset (explicit fields win). Biweekly is cron's nearest: the 1st and the 15th."""
+
+    STABLECOIN_VAULT = "StablecoinVault"  # 10 % drift, weekly (Monday 00:00 UTC)
+    INDEX_FUND = "IndexFund"  # 5 % drift, monthly (the 1st, 00:00 UTC)
+    BITCOIN_STRATEGY = "BitcoinStrategy"  # 7 % drift, every two weeks (the 1st and the 15th, 00:00 UTC)
+    ETHER_STRATEGY = "EtherStrategy"  # 7 % drift, every two weeks (the 1st and the 15th, 00:00 UTC)
+    CUSTOM = "Custom"  # nothing filled: driftRatio 0.05 unless set, no schedule unless set
+
+
+class Opportunity(Schema):
+    """Opportunity-based rebalancing (seed 002): rebalance before the band is reached when it is cheap: some
+    asset has drifted at least `minDriftFraction` of its band and the plan's forecast cost (fees and the
+    book-walk slippage) is at most `maxCostRatio` of the notional it trades."""
+
+    minDriftFraction: Annotated[Ratio, Field(gt=0)] = Decimal("0.5")
+    """Share of its band an asset's drift must reach first (0.5: half-way to the band)."""
+    maxCostRatio: Ratio = Decimal("0.0015")
+    """The forecast cost, as a share of the traded notional, at or below which the rebalance is cheap."""
+
+
 class AllocationRules(Schema):
     """Allocation books (seed 002): how far weights may drift before trading, and what a trade may cost."""
 
-    driftRatio: Ratio = Decimal("0.05")
-    """Rebalance when any asset's weight is this many points from its target (0.05: 30% → 35%). Seed 002:
-    index fund 5%, BTC/ETH strategies 7%, stablecoin vault 10%."""
+    preset: Annotated[AllocationPreset, Field(json_schema_extra={"maxLength": 16})] = AllocationPreset.CUSTOM
+    """Seed 002's strategies: StablecoinVault (10 %, weekly), IndexFund (5 %, monthly), BitcoinStrategy and
+    EtherStrategy (7 %, every two weeks). They fill driftRatio and the schedule's cron where unset."""
+    driftRatio: Ratio | None = None
+    """Rebalance when any asset's weight is this many points from its target (0.05: 30% → 35%). Unset: the
+    preset's (seed 002: index fund 5%, BTC/ETH strategies 7%, stablecoin vault 10%), else 0.05."""
     assetDrift: dict[AssetCode, Ratio] = Field(default_factory=dict, max_length=MAX_ASSETS)
     """Per-asset drift thresholds that replace driftRatio."""
     minTradeQuote: PositiveQuantity = Decimal(10)
@@ -183,18 +209,78 @@ class AllocationRules(Schema):
     maxCostRatio: Ratio = Decimal("0.005")
     """A plan whose forecast cost (fees and slippage) exceeds this share of the book's value waits (seed 002:
     cost tolerance), unless it is an emergency exit."""
+    opportunity: Opportunity | None = None
+    """Rebalance early when it is cheap (unset: only on drift, schedule or request)."""
+
+
+class VolatilityWindow(Schema):
+    """Realised volatility, as HedgeOps estimates it: the sample standard deviation of the log returns of the
+    last `candles` closed candles of `timeframe` (candles − 1 returns), annualised by √(periods a year: 365 for
+    1d, 2190 for 4h)."""
+
+    timeframe: Annotated[Literal["1d", "4h"], Field(json_schema_extra={"maxLength": 2})] = "1d"
+    """Candle length: 1d or 4h."""
+    candles: Annotated[int, Field(ge=3, le=365)] = 30
+    """How many closed candles the estimate reads."""
+
+
+class VolatilityRegime(Schema):
+    """One row of the seed's volatility table: at or above this annualised volatility, this schedule."""
+
+    minVolatilityRatio: Annotated[Quantity, Field(ge=0, le=100)]
+    """Annualised volatility (0.40 = 40 %) from which the row applies."""
+    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$", max_length=256)]
+    """Five-field cron expression, UTC."""
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> VolatilityRegime:
+        if not croniter.is_valid(self.cron):
+            raise ValueError(f"cron: {self.cron!r} is not a valid five-field cron expression")
+        return self
+
+
+def _seed_regimes() -> list[VolatilityRegime]:
+    """Seed 002's volatility table (15 / 25 / 40 / 60 % → monthly / bi-weekly / weekly / daily) with its
+    quarterly schedule for stable books below the first row."""
+    rows = (("0", "0 0 1 1,4,7,10 *"), ("0.15", "0 0 1 * *"), ("0.25", "0 0 1,15 * *"), ("0.40", "0 0 * * 1"),
+            ("0.60", "0 0 * * *"))
+    return [VolatilityRegime(minVolatilityRatio=Decimal(v), cron=c) for v, c in rows]
+
+
+class DynamicSchedule(Schema):
+    """Dynamic frequency (seed 002): the schedule follows the book's realised volatility, the volatility of its
+    target weights over the window's candles (√(wᵀΣw), Σ the sample covariance of the assets' log returns, the
+    quote currency riskless). The row with the highest minVolatilityRatio at or below it applies; without
+    enough candles, the first row."""
+
+    window: VolatilityWindow = Field(default_factory=VolatilityWindow)
+    """How volatility is estimated."""
+    regimes: list[VolatilityRegime] = Field(default_factory=_seed_regimes, min_length=1, max_length=8)
+    """The table (default: seed 002's, quarterly below 15 %, monthly, bi-weekly from 25 %, weekly from 40 %,
+    daily from 60 %)."""
 
 
 class Schedule(Schema):
-    """Time-based rebalancing (seed 002)."""
+    """Time-based rebalancing (seed 002): a fixed cron, or a dynamic one that follows volatility; with neither,
+    the allocation preset's cron. Each scheduled rebalance is announced `noticeSeconds` ahead."""
 
-    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$", max_length=256)]
+    model_config = with_rules(
+        rule("!has(self.cron) || !has(self.dynamic)", "set cron or dynamic, not both", ".dynamic"),
+    )
+
+    cron: Annotated[str, Field(pattern=r"^(\S+\s+){4}\S+$", max_length=256)] | None = None
     """Standard five-field cron expression, UTC (seed 002: monthly "0 0 1 * *", weekly "0 0 * * 1")."""
+    dynamic: DynamicSchedule | None = None
+    """Dynamic frequency: the cron follows the book's realised volatility."""
+    noticeSeconds: Annotated[int, Field(ge=0, le=30 * 86400)] = 3600
+    """How long before a scheduled rebalance the event RebalanceScheduled is posted (0: no notice)."""
 
     @model_validator(mode="after")
     def _valid_cron(self) -> Schedule:
-        if not croniter.is_valid(self.cron):
+        if self.cron is not None and not croniter.is_valid(self.cron):
             raise ValueError(f"cron: {self.cron!r} is not a valid five-field cron expression")
+        if self.cron is not None and self.dynamic is not None:
+            raise ValueError("dynamic: set cron or dynamic, not both")
         return self
 
 
@@ -209,6 +295,12 @@ class Alerts(Schema):
 
 class RebalancePolicySpec(Schema):
     """When and how books that reference this policy are rebalanced."""
+
+    model_config = with_rules(
+        rule("!has(self.schedule) || has(self.schedule.cron) || has(self.schedule.dynamic) || "
+             "(has(self.allocation) && has(self.allocation.preset) && self.allocation.preset != 'Custom')",
+             "schedule needs cron or dynamic (or an allocation preset whose cron it takes)", ".schedule"),
+    )
 
     checkIntervalSeconds: Annotated[int, Field(ge=1, le=86400)] = 60
     """How often each book is observed and decided."""
@@ -241,7 +333,7 @@ class RebalancePolicySpec(Schema):
     allocation: AllocationRules = Field(default_factory=AllocationRules)
     """Rules for books with objective Allocation."""
     schedule: Schedule | None = None
-    """Time-based rebalancing."""
+    """Time-based rebalancing (an allocation preset fills its cron when unset)."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert rules."""
 
@@ -263,6 +355,9 @@ class RebalancePolicySpec(Schema):
         for asset, band in self.assetOverrides.items():
             if band.emergencyRatio <= band.ratio:
                 raise ValueError(f"assetOverrides.{asset}.emergencyRatio: must be above ratio")
+        s = self.schedule
+        if s is not None and s.cron is None and s.dynamic is None and self.allocation.preset is AllocationPreset.CUSTOM:
+            raise ValueError("schedule: needs cron or dynamic (or an allocation preset whose cron it takes)")
         return self
 
 

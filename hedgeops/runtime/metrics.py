@@ -68,6 +68,9 @@ class Metrics:
                           [*book, "asset"], registry=r)
         self.book_value = Gauge("hedgeops_book_value_quote", "Allocation books: value in the quote currency", book,
                                 registry=r)
+        self.next_rebalance = Gauge("hedgeops_next_rebalance_timestamp_seconds", "Allocation books with a schedule: "
+                                    "when it fires next (Unix time; its notice is the event RebalanceScheduled)",
+                                    book, registry=r)
         self.rebalances = Counter("hedgeops_rebalances_total", "Completed rebalances",
                                   [*book, "urgency", "reason"], registry=r)
         self.cost = Counter("hedgeops_rebalance_cost_quote_total", "Fees paid by rebalances, quote currency",
@@ -93,9 +96,20 @@ class Metrics:
         self.margin_ratio = Gauge("hedgeops_margin_ratio", "Perp collateral ÷ initial margin (1 at entry)",
                                   [*obj, "symbol"], registry=r)
         self.pnl = Gauge("hedgeops_pnl_quote", "PnL in quote currency (carry: funding − fees + basis; market maker: "
-                         "realised + unrealised)", ["kind", *obj, "symbol"], registry=r)
+                         "realised + unrealised + funding)", ["kind", *obj, "symbol"], registry=r)
         self.position = Gauge("hedgeops_position_base", "Market maker: its inventory in base units (negative: short)",
                               ["kind", *obj, "symbol"], registry=r)
+        # Seed 003's monitoring list: fill rate, fee share and the funding a held position costs.
+        self.maker_quotes = Counter("hedgeops_maker_quotes_total", "Market maker: quotes placed, and quotes that "
+                                    "filled in part or whole (outcome placed|filled; filled ÷ placed is the fill "
+                                    "rate)", ["kind", *obj, "symbol", "outcome"], registry=r)
+        self.maker_fill_ratio = Gauge("hedgeops_maker_fill_ratio", "Market maker: quotes filled ÷ quotes placed "
+                                      "since the start", ["kind", *obj, "symbol"], registry=r)
+        self.maker_fees = Gauge("hedgeops_maker_fees_quote", "Market maker: fees paid since the start, quote "
+                                "currency", ["kind", *obj, "symbol"], registry=r)
+        self.maker_funding = Gauge("hedgeops_maker_funding_quote", "Market maker: funding received (+) or paid (−) "
+                                   "on its position since the start, quote currency", ["kind", *obj, "symbol"],
+                                   registry=r)
         self.breaker = Gauge("hedgeops_breaker_tripped", "1 while the loss circuit breaker refuses new positions",
                              [*obj, "symbol"], registry=r)
         self.reconcile_seconds = Histogram("hedgeops_reconcile_duration_seconds", "Reconcile cycle duration",

@@ -35,6 +35,13 @@ class AllocationOrder:
     type: Liquidity
     est_price: Decimal
     client_order_id: str
+    mid: Decimal  # the price the slippage is measured against
+    est_fee_quote: Decimal
+    est_slippage_quote: Decimal
+
+    @property
+    def notional_quote(self) -> Decimal:
+        return self.amount * self.mid
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,17 @@ class AllocationPlan:
 
     @property
     def cost_ratio(self) -> Decimal:
+        """The forecast cost as a share of the book's value (what the cost tolerance reads)."""
         return self.est_cost_quote / self.value_quote if self.value_quote else ZERO
+
+    @property
+    def notional_quote(self) -> Decimal:
+        return sum((o.notional_quote for o in self.orders), ZERO)
+
+    @property
+    def traded_cost_ratio(self) -> Decimal:
+        """The forecast cost as a share of the notional traded (what an approver and the opportunity read)."""
+        return self.est_cost_quote / self.notional_quote if self.notional_quote else ZERO
 
 
 @dataclass(frozen=True)
@@ -128,12 +145,13 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
                     skipped.append(Skipped(asset, f"plan full at {MAX_ORDERS} orders: the rest trades next cycle"))
                     break
                 est = _est_price(inp, asset, side, part)
-                fees += part * est * rate
-                slippage += part * abs(est - inp.prices[asset])
+                fee, slip = part * est * rate, part * abs(est - inp.prices[asset])
+                fees += fee
+                slippage += slip
                 slot = len(orders)
                 attempt = "m" if inp.order_type is Liquidity.MAKER else "t"
                 orders.append(AllocationOrder(slot, batch, asset, market.symbol, side, part, inp.order_type, est,
-                                              client_order_id(pid, slot, attempt)))
+                                              client_order_id(pid, slot, attempt), inp.prices[asset], fee, slip))
     return AllocationPlan(pid, seq, tuple(orders), tuple(skipped), total, fees, slippage)
 
 

@@ -4,17 +4,32 @@ of the cost tolerance and the risk gate on it out. No I/O and no clock.
 
 A taker plan's cost forecast walks the order books, and the runtime fetches them only for such a plan: a step
 without them (`books` None) that would plan taker orders says so (`needs_books`) instead of planning, and the
-runtime observes them and steps again."""
+runtime observes them and steps again.
+
+Targets come from the book's weighting (engine/allocation/weighting.py) over the candles the runtime observed;
+the schedule (engine/allocation/schedule.py) says whether a fire is due; a person's rebalance-now request comes
+from the memory (the runtime keeps it until it is handled). An opportunity (policy `allocation.opportunity`) is a
+rebalance made early because it is cheap: drift at least a share of the band, and the plan's forecast cost at
+most a share of what it trades."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from hedgeops.api.policy import OrderStyle, RebalancePolicySpec
-from hedgeops.engine.allocation.plan import AllocationInputs, as_rebalance_plan, cost_verdict, plan_allocation
+from hedgeops.api.allocation import Weighting
+from hedgeops.api.policy import OrderStyle, RebalancePolicySpec, VolatilityWindow
+from hedgeops.engine.allocation.plan import (
+    AllocationInputs,
+    AllocationPlan,
+    as_rebalance_plan,
+    cost_verdict,
+    plan_allocation,
+)
+from hedgeops.engine.allocation.schedule import ScheduleMemory, ScheduleView, schedule_of
+from hedgeops.engine.allocation.weighting import AssetTarget, weigh
 from hedgeops.engine.allocation.weights import AllocationDecision, decide_allocation
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.hedge.gate import DayUsage, GateVerdict, gate
@@ -41,6 +56,9 @@ class AllocationObservation:
     fees: Fees
     working: bool  # a plan is in flight: it is progressed (or halted), not replaced
     books: Mapping[str, OrderBook] | None = None  # asset → its book; None: not observed (see the module's doc)
+    weighting: Weighting = Weighting.STATIC
+    window: VolatilityWindow = field(default_factory=VolatilityWindow)  # the weighting's candles
+    closes: Mapping[str, Mapping[str, Sequence[Decimal]]] | None = None  # timeframe → asset → closes, oldest first
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,8 @@ class AllocationMemory:
     last_rebalance_at: datetime | None
     today: DayUsage  # already started afresh on a new UTC day
     rebalance_seq: int
+    schedule: ScheduleMemory = field(default_factory=ScheduleMemory)
+    rebalance_now: str | None = None  # a person's request not yet handled, in words (None: none)
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,9 @@ class AllocationStep:
     plan: RebalancePlan | None
     verdict: GateVerdict | None
     needs_books: bool = False
+    targets: Mapping[str, AssetTarget] = field(default_factory=dict)
+    schedule: ScheduleView | None = None
+    alloc: AllocationPlan | None = None  # the plan with its per-order forecast (fees, slippage)
 
     @property
     def exit_all(self) -> bool:
@@ -74,26 +97,52 @@ def order_type(policy: RebalancePolicySpec, exit_all: bool) -> Liquidity:
     return Liquidity.MAKER if style is OrderStyle.MAKER else Liquidity.TAKER
 
 
+def closes_for(obs: AllocationObservation, window: VolatilityWindow) -> dict[str, Sequence[Decimal]] | None:
+    """The last `window.candles` closes of each asset for the window's timeframe, or None if not observed."""
+    if obs.closes is None or window.timeframe not in obs.closes:
+        return None
+    return {a: tuple(c[-window.candles:]) for a, c in obs.closes[window.timeframe].items()}
+
+
 def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: AllocationMemory, controls: Controls,
          now: datetime) -> AllocationStep:
-    """Values → the decision (close-all is the emergency exit) → the plan through the cost tolerance and the
-    risk gate."""
+    """Targets → values → schedule → the decision (close-all is the emergency exit) → the plan through the
+    cost tolerance and the risk gate; an opportunity is tried when nothing else wants a plan."""
     prices = {a: q.mid for a, q in obs.quotes.items()}
     values = {a: q * (Decimal(1) if a == obs.quote else prices[a]) for a, q in obs.units.items()}
-    decision = decide_allocation(obs.targets, values, policy.allocation, now=now,
-                                 last_rebalance_at=memory.last_rebalance_at,
-                                 cron=policy.schedule.cron if policy.schedule else None, paused=obs.paused,
-                                 emergency_exit=controls.close_all)
+    targets = weigh(obs.targets, obs.quote, obs.weighting, closes_for(obs, obs.window), obs.window.timeframe)
+    weights = {a: t.weight for a, t in targets.items()}
+    dynamic = policy.schedule.dynamic if policy.schedule else None
+    sched = schedule_of(policy, weights, closes_for(obs, dynamic.window) if dynamic else None, memory.schedule,
+                        memory.last_rebalance_at, now)
+    due = f"schedule {sched.cron!r} ({sched.why}) fired at {sched.due.isoformat()}" if sched and sched.due else None
+    decision = decide_allocation(weights, values, policy.allocation, now=now,
+                                 last_rebalance_at=memory.last_rebalance_at, paused=obs.paused,
+                                 emergency_exit=controls.close_all, manual=memory.rebalance_now, scheduled=due)
+    out = AllocationStep(prices, values, decision, None, None, targets=targets, schedule=sched)
+    if obs.working:
+        return out
+    opportunity = policy.allocation.opportunity
+    if decision.action == "Hold" and (decision.reason != "WithinBands" or opportunity is None or not any(
+            abs(d.drift) >= opportunity.minDriftFraction * d.threshold for d in decision.drifts)):
+        return out  # nothing wanted, and no opportunity to look at
     exit_all = decision.action == "Exit"
-    if decision.action == "Hold" or obs.working:
-        return AllocationStep(prices, values, decision, None, None)
     kind = order_type(policy, exit_all)
     if kind is Liquidity.TAKER and obs.books is None:  # the cost forecast walks the book (a maker pays no slippage)
-        return AllocationStep(prices, values, decision, None, None, needs_books=True)
+        return replace(out, needs_books=True)
     inputs = AllocationInputs(obs.quote, obs.markets, prices, obs.books or {}, obs.fees, kind,
                               policy.allocation.minTradeQuote, policy.execution.maxOrderQuote)
-    alloc = plan_allocation(obs.targets, obs.units, inputs, uid=obs.uid, seq=memory.rebalance_seq + 1,
+    alloc = plan_allocation(weights, obs.units, inputs, uid=obs.uid, seq=memory.rebalance_seq + 1,
                             exit_all=exit_all)
+    if decision.action == "Hold":  # an opportunity: only when the plan is cheap
+        assert opportunity is not None
+        if not alloc.orders or alloc.traded_cost_ratio > opportunity.maxCostRatio:
+            return out
+        worst = max(decision.drifts, key=lambda d: abs(d.drift) / d.threshold if d.threshold else ZERO)
+        decision = decide_allocation(weights, values, policy.allocation, now=now, last_rebalance_at=now,
+                                     opportunity=f"{worst.asset} drifted {worst.drift:+.2%} of a ±{worst.threshold:.2%}"
+                                     f" band and the forecast cost is {alloc.traded_cost_ratio:.3%} of the "
+                                     f"{alloc.notional_quote:.2f} traded (cheap at ≤ {opportunity.maxCostRatio:.3%})")
     plan = as_rebalance_plan(alloc, obs.quotes, obs.markets, now=now,
                              urgency=Urgency.EMERGENCY if exit_all else Urgency.NORMAL,
                              reason=Reason(decision.reason, decision.message))
@@ -101,4 +150,4 @@ def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: Alloca
     if verdict.allowed or verdict.reason == "NothingToTrade":
         verdict = gate(plan, policy.limits, memory.today, memory.last_rebalance_at, now,
                        paused=obs.paused and not exit_all, halted=controls.halted)
-    return AllocationStep(prices, values, decision, plan, verdict)
+    return replace(out, decision=decision, plan=plan, verdict=verdict, alloc=alloc)

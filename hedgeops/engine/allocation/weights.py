@@ -11,6 +11,7 @@ from decimal import Decimal
 from croniter import croniter
 
 from hedgeops.api.policy import AllocationRules
+from hedgeops.engine.allocation.presets import drift_ratio
 
 ZERO = Decimal(0)
 
@@ -54,8 +55,8 @@ def drifts(targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules:
     """Drift of every asset that has a target or a value, sorted by asset."""
     w = weights(values)
     assets = sorted(set(targets) | set(values))
-    return tuple(WeightDrift(a, w.get(a, ZERO), targets.get(a, ZERO), rules.assetDrift.get(a, rules.driftRatio))
-                 for a in assets)
+    band = drift_ratio(rules)
+    return tuple(WeightDrift(a, w.get(a, ZERO), targets.get(a, ZERO), rules.assetDrift.get(a, band)) for a in assets)
 
 
 def schedule_due(cron: str, last_rebalance_at: datetime | None, now: datetime) -> bool:
@@ -69,22 +70,27 @@ def schedule_due(cron: str, last_rebalance_at: datetime | None, now: datetime) -
 def decide_allocation(
     targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules: AllocationRules, *, now: datetime,
     last_rebalance_at: datetime | None, cron: str | None = None, opportunity: str | None = None,
-    paused: bool = False, emergency_exit: bool = False,
+    paused: bool = False, emergency_exit: bool = False, manual: str | None = None, scheduled: str | None = None,
 ) -> AllocationDecision:
-    """Emergency exit first (it overrides pause: it is the user's own stop), then pause, then drift beyond
-    the band, the schedule, and an opportunity hook (a named external trigger: a yield change, a market
-    event, a manual 'rebalance now')."""
+    """Emergency exit first (it overrides pause: it is the user's own stop), then pause, then a person's
+    'rebalance now' (`manual`: what they asked, in words), drift beyond the band, the schedule (`scheduled`: the
+    caller's word that a fire is due, from engine/allocation/schedule.py; else `cron` fired since
+    `last_rebalance_at`), and an opportunity (in words: what makes it one)."""
     d = drifts(targets, values, rules)
     if emergency_exit:
         return AllocationDecision("Exit", "EmergencyExit", "emergency exit: selling every asset to the quote", d)
     if paused:
         return AllocationDecision("Hold", "Paused", "rebalancing is paused", d)
+    if manual:
+        return AllocationDecision("Rebalance", "Manual", f"rebalance now: {manual}", d)
     beyond = [x for x in d if x.beyond]
     if beyond:
         worst = max(beyond, key=lambda x: abs(x.drift))
         return AllocationDecision("Rebalance", "WeightDrift",
                                   f"{worst.asset} weight {worst.weight:.2%} vs target {worst.target:.2%} "
                                   f"(band ±{worst.threshold:.2%})", d)
+    if scheduled:
+        return AllocationDecision("Rebalance", "Scheduled", scheduled, d)
     if cron is not None and schedule_due(cron, last_rebalance_at, now):
         return AllocationDecision("Rebalance", "Scheduled", f"schedule {cron!r} is due", d)
     if opportunity:

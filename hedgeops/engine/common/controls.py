@@ -17,18 +17,20 @@ class Controls:
     approval: str | None = None  # the plan id approved (one-shot)
     close_all: bool = False
     reset_breaker: bool = False  # one-shot
+    rebalance_now: str | None = None  # a request's value: acted on once per value (the book records it in status)
 
     @property
     def halted(self) -> bool:
         return self.halt is not None
 
     def fingerprint(self) -> Hashable:
-        return (self.halt, self.approval, self.close_all, self.reset_breaker)
+        return (self.halt, self.approval, self.close_all, self.reset_breaker, self.rebalance_now)
 
 
 APPROVE = "hedgeops.io/approve"
 CLOSE_ALL = "hedgeops.io/close-all"
 RESET_BREAKER = "hedgeops.io/reset-breaker"
+REBALANCE_NOW = "hedgeops.io/rebalance-now"
 
 
 def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Controls:
@@ -36,4 +38,5 @@ def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Co
     a = annotations or {}
     return Controls(halt=halt, approval=a.get(APPROVE) or None,
                     close_all=a.get(CLOSE_ALL, "").lower() == "true",
-                    reset_breaker=a.get(RESET_BREAKER, "").lower() == "true")
+                    reset_breaker=a.get(RESET_BREAKER, "").lower() == "true",
+                    rebalance_now=a.get(REBALANCE_NOW, "").strip()[:256] or None)

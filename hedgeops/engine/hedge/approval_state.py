@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from hedgeops.engine.common.controls import APPROVE
+from hedgeops.engine.common.forecast import PlanForecast
 from hedgeops.engine.hedge.approval import ApprovalError, PendingPlan, PlanState, approve, fingerprint, propose, settle
 from hedgeops.engine.hedge.planner import RebalancePlan
 
@@ -20,13 +21,21 @@ def approval_id(plan: RebalancePlan) -> str:
     return f"{plan.plan_id[:8]}-{digest[:8]}"
 
 
-def to_status(p: PendingPlan, plan: RebalancePlan | None, previous: dict[str, Any] | None) -> dict[str, Any]:
-    orders = ([{"symbol": o.symbol, "side": o.side, "amount": str(o.amount), "type": o.type.value}
+def to_status(p: PendingPlan, plan: RebalancePlan | None, previous: dict[str, Any] | None,
+              forecast: PlanForecast | None = None) -> dict[str, Any]:
+    """status.pendingPlan: the plan's orders (each with its forecast price, fee and slippage when `forecast`
+    covers it) and the forecast's totals, so the approver sees the cost before approving."""
+    by_order = forecast.by_order() if forecast is not None else {}
+    orders = ([{"symbol": o.symbol, "side": o.side, "amount": str(o.amount), "type": o.type.value,
+                **(by_order[o.client_order_id].doc() if o.client_order_id in by_order else {})}
                for o in plan.orders] if plan is not None else (previous or {}).get("orders", []))
     reasons = [r.message for r in plan.reasons] if plan is not None else (previous or {}).get("reasons", [])
+    # A plan no longer shown keeps its last figures, as its orders stay.
+    shown = (forecast.doc() if forecast else None) if plan is not None else (previous or {}).get("forecast")
     return {"id": p.plan_id, "state": p.state.value, "proposedAt": p.proposed_at.isoformat(),
             "expiresAt": p.expires_at.isoformat(), "approvedBy": p.approved_by, "orders": orders,
-            "reasons": reasons, "approve": f"kubectl annotate ... {APPROVE}={p.plan_id}"}
+            "reasons": reasons, "approve": f"kubectl annotate ... {APPROVE}={p.plan_id}",
+            **({"forecast": shown} if shown else {})}
 
 
 def from_status(doc: dict[str, Any] | None) -> PendingPlan | None:

@@ -1,6 +1,8 @@
 """One cycle of an Allocation book (seed 002): observe spot balances → weights → decide → gate → approve →
 sell batch → buy batch → report. Execution, the risk gate and manual approval are the hedge objective's own;
-what differs is what is observed (spot balances and mids) and that the buys wait for the sells' cash."""
+what differs is what is observed (spot balances and mids, and candles for a volatility weighting or a dynamic
+schedule) and that the buys wait for the sells' cash. A rebalance-now request and the schedule's fires and notices
+are kept in status (`rebalanceNow`, `schedule`) so each is acted on once."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hedgeops.api.allocation import ScheduleStatus, Weighting
 from hedgeops.api.hedgebook import (
     AssetWeightStatus,
     HedgeBook,
@@ -17,11 +20,13 @@ from hedgeops.api.hedgebook import (
     OrderSummary,
     WorkingPlan,
 )
-from hedgeops.engine.allocation.plan import (
-    fit_to_cash,
-)
+from hedgeops.api.policy import VolatilityWindow
+from hedgeops.engine.allocation import requests
+from hedgeops.engine.allocation.plan import AllocationPlan, fit_to_cash
+from hedgeops.engine.allocation.schedule import ScheduleMemory
 from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservation, AllocationStep, step
-from hedgeops.engine.hedge.approval import PendingPlan
+from hedgeops.engine.common.forecast import OrderForecast, PlanForecast
+from hedgeops.engine.hedge.approval import PendingPlan, PlanState
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.gate import DayUsage
 from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan
@@ -76,7 +81,11 @@ class AllocationCycle:
         self.s.metrics.decision_seconds.labels(KIND).observe(seconds)  # the decision's time, not the books'
         run.result.plan = out.plan
         working, seq, pending = await self._execute(run, out, snap)
-        return await self._report(run, obs, out, working, seq, pending)
+        started = working.planId if working is not None and run.status.workingPlan is None else None
+        facts = requests.CycleFacts(out.decision, out.verdict, run.status.workingPlan is not None, started,
+                                    pending.plan_id if pending is not None and pending.state is PlanState.PROPOSED
+                                    else None)
+        return await self._report(run, obs, out, working, seq, pending, facts)
 
     async def _observe(self, run: BookRun) -> tuple[AllocationObservation, AccountSnapshot]:
         spec = run.book.spec
@@ -88,7 +97,9 @@ class AllocationCycle:
         return AllocationObservation(
             run.book.metadata.uid or run.book.key, spec.quoteCurrency, dict(spec.objective.targetWeights or {}),
             spec.paused, {a: by_symbol[s] for a, s in symbols.items()}, {a: snap.quotes[s] for a, s in symbols.items()},
-            {a: snap.balances.get(a, ZERO) for a in owned}, run.venue.fees, run.status.workingPlan is not None), snap
+            {a: snap.balances.get(a, ZERO) for a in owned}, run.venue.fees, run.status.workingPlan is not None,
+            weighting=spec.objective.weighting, window=spec.objective.weightingWindow,
+            closes=await _closes(run, symbols)), snap
 
     async def _execute(self, run: BookRun, out: AllocationStep,
                        snap: AccountSnapshot) -> tuple[WorkingPlan | None, int, PendingPlan | None]:
@@ -134,13 +145,15 @@ class AllocationCycle:
         return working, seq, pending
 
     async def _report(self, run: BookRun, obs: AllocationObservation, out: AllocationStep,
-                      working: WorkingPlan | None, seq: int, pending: PendingPlan | None) -> CycleResult:
-        """Metrics, a finished plan's bookkeeping, the conditions and the new status."""
+                      working: WorkingPlan | None, seq: int, pending: PendingPlan | None,
+                      facts: requests.CycleFacts) -> CycleResult:
+        """Metrics, a finished plan's bookkeeping, the request and the schedule, the conditions and the status."""
         (ns, name), spec, status, result = run.names, run.book.spec, run.status, run.result
         quote, decision, units, values = spec.quoteCurrency, out.decision, obs.units, out.values
         for order_type, outcome in run.ctx.outcomes:
             self.s.metrics.orders.labels(KIND, ns, name, order_type, outcome).inc()
-        updates: dict[str, Any] = {"today": run.today}
+        updates: dict[str, Any] = {"today": run.today, "rebalanceNow": self._request(run, facts),
+                                   "schedule": self._schedule(run, out, facts)}
         if working is not None and plan_done(working) and not working.queued:
             updates.update(await finish_plan(self.s, run, working))
             working = None
@@ -158,14 +171,44 @@ class AllocationCycle:
             **updates, "observedGeneration": run.book.metadata.generation, "conditions": conds,
             "lastCheck": run.now, "workingPlan": working, "rebalanceSeq": seq, "valueQuote": q8(total),
             "totalDeviationRatio": q8(worst),
-            "weights": [AssetWeightStatus(asset=d.asset, priceQuote=Decimal(1) if d.asset == quote
-                                          else out.prices[d.asset], qty=q8(units.get(d.asset, ZERO)),
-                                          valueQuote=q8(values.get(d.asset, ZERO)), weight=q8(d.weight),
-                                          targetWeight=d.target, driftRatio=q8(d.drift), bandRatio=d.threshold)
+            "weights": [_weight_status(d, out, quote, units, values, spec.objective.weighting)
                         for d in decision.drifts],
-            "pendingPlan": pending_status(pending, result.plan, status.pendingPlan),
+            "pendingPlan": pending_status(pending, result.plan, status.pendingPlan,
+                                          _forecast(out.alloc, quote) if out.alloc is not None else None),
         })
         return result
+
+    def _request(self, run: BookRun, facts: requests.CycleFacts) -> Any:
+        """status.rebalanceNow after this cycle: a request outstanding is settled (see engine/allocation/requests)."""
+        value, handled = run.controls.rebalance_now, run.status.rebalanceNow
+        if value is None or not requests.outstanding(value, handled):
+            return handled
+        after = requests.settle(value, handled, facts, run.now, run.policy.approvalTtlSeconds)
+        if after.state != requests.PENDING or handled is None or handled.value != value:
+            run.result.events.append(CycleEvent("Warning" if after.state == requests.REFUSED else "Normal",
+                                                f"RebalanceNow{after.state}",
+                                                f"rebalance-now {value!r}: {after.message}"))
+        return after
+
+    def _schedule(self, run: BookRun, out: AllocationStep, facts: requests.CycleFacts) -> ScheduleStatus | None:
+        """status.schedule after this cycle: the fire acted on (a plan started, or nothing to trade), the next
+        fire as a metric, and its notice (event RebalanceScheduled) once per fire."""
+        view, was = out.schedule, run.status.schedule
+        if view is None:
+            return None
+        fired = was.lastFiredAt if was is not None else None
+        if view.due is not None and out.decision.reason == "Scheduled" and (
+                facts.started is not None or (out.verdict is not None and out.verdict.reason == "NothingToTrade")):
+            fired = view.due
+        noticed = was.noticedFor if was is not None else None
+        if view.notice:
+            noticed = view.next_at
+            run.result.events.append(CycleEvent(
+                "Normal", "RebalanceScheduled", f"scheduled rebalance at {view.next_at.isoformat()} ({view.cron!r}, "
+                f"{view.why}); largest drift now {max((abs(d.drift) for d in out.decision.drifts), default=ZERO):.2%}"))
+        self.s.metrics.next_rebalance.labels(*run.names).set(view.next_at.timestamp())
+        return ScheduleStatus(cron=view.cron, since=was.since if was is not None else run.now, lastFiredAt=fired,
+                              nextAt=view.next_at, noticedFor=noticed, volatilityRatio=view.volatility)
 
     async def _first_batch(self, ctx: ExecutionContext, plan: RebalancePlan, snap: AccountSnapshot, now: datetime,
                            quote: str, maker_timeout_s: int) -> WorkingPlan:
@@ -234,9 +277,47 @@ def _timed(run: BookRun, obs: AllocationObservation) -> tuple[AllocationStep, fl
 
 
 def _memory(run: BookRun) -> AllocationMemory:
-    last = run.status.lastRebalance
+    last, sched, value = run.status.lastRebalance, run.status.schedule, run.controls.rebalance_now
+    asked = value if requests.outstanding(value, run.status.rebalanceNow) else None
+    memory = ScheduleMemory(sched.since, sched.lastFiredAt, sched.noticedFor) if sched else ScheduleMemory()
     return AllocationMemory(last.time if last else None, DayUsage(run.today.rebalances, run.today.costQuote),
-                            run.status.rebalanceSeq)
+                            run.status.rebalanceSeq, memory,
+                            f"requested by hedgeops.io/rebalance-now={asked}" if asked else None)
+
+
+async def _closes(run: BookRun, symbols: dict[str, str]) -> dict[str, dict[str, tuple[Decimal, ...]]] | None:
+    """Closes of the assets' spot markets for every window the book reads (a volatility weighting, a dynamic
+    schedule), timeframe → asset → closes oldest first; None when it reads none."""
+    windows: list[VolatilityWindow] = []
+    if run.book.spec.objective.weighting is not Weighting.STATIC:
+        windows.append(run.book.spec.objective.weightingWindow)
+    if run.policy.schedule is not None and run.policy.schedule.dynamic is not None:
+        windows.append(run.policy.schedule.dynamic.window)
+    if not windows:
+        return None
+    limits: dict[str, int] = {}
+    for w in windows:
+        limits[w.timeframe] = max(limits.get(w.timeframe, 0), w.candles)
+    return {tf: {a: tuple(c.close for c in await run.venue.candles(sym, tf, n)) for a, sym in sorted(symbols.items())}
+            for tf, n in sorted(limits.items())}
+
+
+def _forecast(alloc: AllocationPlan, quote: str) -> PlanForecast:
+    return PlanForecast(quote, tuple(OrderForecast(o.client_order_id, o.est_price, o.est_fee_quote,
+                                                   o.est_slippage_quote, o.notional_quote) for o in alloc.orders))
+
+
+def _weight_status(d: Any, out: AllocationStep, quote: str, units: Any, values: Any,
+                   weighting: Weighting) -> AssetWeightStatus:
+    """One asset's weight against the target it got, and (for a volatility weighting) why it got it."""
+    t = out.targets.get(d.asset)
+    why = weighting is not Weighting.STATIC and t is not None
+    return AssetWeightStatus(asset=d.asset, priceQuote=Decimal(1) if d.asset == quote else out.prices[d.asset],
+                             qty=q8(units.get(d.asset, ZERO)), valueQuote=q8(values.get(d.asset, ZERO)),
+                             weight=q8(d.weight), targetWeight=d.target, driftRatio=q8(d.drift), bandRatio=d.threshold,
+                             staticWeight=t.static if why and t else None,
+                             volatilityRatio=t.volatility if why and t else None,
+                             weightingReason=t.reason if why and t else None)
 
 
 def _with_orders(plan: RebalancePlan, orders: tuple[PlannedOrder, ...]) -> RebalancePlan:

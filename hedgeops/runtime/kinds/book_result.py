@@ -13,6 +13,7 @@ from hedgeops.api.hedgebook import DailyCounters, HedgeBook, HedgeBookStatus, Re
 from hedgeops.api.policy import Approval, RebalancePolicySpec
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import APPROVE, Controls
+from hedgeops.engine.common.forecast import PlanForecast
 from hedgeops.engine.hedge.approval import PendingPlan, PlanState, executed
 from hedgeops.engine.hedge.approval_state import review, to_status
 from hedgeops.engine.hedge.exposure import BookExposure
@@ -169,9 +170,10 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
 
 
 def pending_status(pending: PendingPlan | None, plan: RebalancePlan | None,
-                   previous: dict[str, Any] | None) -> dict[str, Any] | None:
-    """status.pendingPlan: the plan's orders shown while it is proposed, approved or just executed."""
+                   previous: dict[str, Any] | None, forecast: PlanForecast | None = None) -> dict[str, Any] | None:
+    """status.pendingPlan: the plan's orders (and its cost forecast) shown while it is proposed, approved or just
+    executed."""
     if pending is None:
         return None
     shown = plan if pending.state in (PlanState.PROPOSED, PlanState.APPROVED, PlanState.EXECUTED) else None
-    return to_status(pending, shown, previous)
+    return to_status(pending, shown, previous, forecast)

@@ -1,0 +1,61 @@
+"""A person's "rebalance now" (hedgeops.io/rebalance-now=<value>, or `hedgeops rebalance-now`) on an Allocation
+book, as a small state kept in `status.rebalanceNow`: each annotation value is acted on once. It is Pending while
+its plan awaits approval or another plan is in flight, Done once its plan started (or found nothing to trade), and
+Refused when the book is paused, closing all, halted, or the cost tolerance or a risk limit refuses the plan, or
+nobody approved it within the policy's approval TTL. The same value left on the book asks for nothing more; a new
+value asks again. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hedgeops.api.allocation import RebalanceNowStatus
+from hedgeops.engine.allocation.weights import AllocationDecision
+from hedgeops.engine.hedge.gate import GateVerdict
+
+PENDING, DONE, REFUSED = "Pending", "Done", "Refused"
+
+
+def outstanding(value: str | None, handled: RebalanceNowStatus | None) -> bool:
+    """Whether the annotation's value still asks for a rebalance: set, and not the value already settled."""
+    return value is not None and not (handled is not None and handled.value == value and handled.state != PENDING)
+
+
+@dataclass(frozen=True)
+class CycleFacts:
+    """What the cycle did, as far as a request is concerned."""
+
+    decision: AllocationDecision
+    verdict: GateVerdict | None
+    in_flight: bool  # a plan was in flight at the cycle's start
+    started: str | None  # the id of the plan this cycle started
+    awaiting: str | None  # the id of the plan awaiting approval
+
+
+def settle(value: str, handled: RebalanceNowStatus | None, facts: CycleFacts, now: datetime,
+           approval_ttl_s: int) -> RebalanceNowStatus:
+    """The request's state after a cycle that saw it."""
+    since = handled.at if handled is not None and handled.value == value and handled.state == PENDING else now
+    d, v = facts.decision, facts.verdict
+
+    def to(state: str, message: str) -> RebalanceNowStatus:
+        return RebalanceNowStatus(value=value, state=state, at=since if state == PENDING else now, message=message)
+
+    if d.action == "Exit":
+        return to(REFUSED, "close-all is in force: nothing is bought back")
+    if d.reason == "Paused":
+        return to(REFUSED, "the book is paused (spec.paused)")
+    if facts.in_flight:
+        return to(PENDING, "a plan is in flight: the request is handled once it is done")
+    if facts.started is not None:
+        return to(DONE, f"plan {facts.started} started ({d.reason}: {d.message})")
+    if v is not None and v.reason == "NothingToTrade":
+        return to(DONE, f"nothing to trade: {v.message or 'every weight is at its target'}")
+    if v is not None and not v.allowed:
+        return to(REFUSED, f"{v.reason}: {v.message}")
+    if facts.awaiting is not None:
+        if now - since >= timedelta(seconds=approval_ttl_s):
+            return to(REFUSED, f"plan {facts.awaiting} was not approved within {approval_ttl_s} s")
+        return to(PENDING, f"plan {facts.awaiting} awaits approval")
+    return to(PENDING, "waiting for the order books or the next cycle")
