@@ -99,7 +99,8 @@ def _symbols(obj: Resource) -> set[str]:  # type: ignore[type-arg]
     if isinstance(obj, HedgeBook):
         return set(traded_symbols(obj))
     if isinstance(obj, FundingArbitrage):
-        return {s for p in obj.spec.pairs for s in (p.spot, p.perp)}
+        grid = obj.spec.enhancement.grid if obj.spec.enhancement is not None else None
+        return {s for p in obj.spec.pairs for s in (p.spot, p.perp)} | ({grid.symbol} if grid is not None else set())
     assert isinstance(obj, MarketMaker)
     return {obj.spec.symbol}
 

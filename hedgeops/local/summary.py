@@ -217,6 +217,7 @@ class CarryTally:
     tripped_at: datetime | None = None  # when the breaker last tripped (None: not tripped now)
     halted_s: float = 0.0  # time spent halted or with the breaker tripped
     last_seen: tuple[datetime, bool] | None = None  # (when, halted then)
+    grid: dict[str, Any] | None = None  # spec.enhancement.grid as its status last stood (its PnL is in pnl already)
 
     def _bank_closed(self, status: FundingArbitrageStatus) -> None:
         now_legs = {leg.perp: (leg.fundingEarnedQuote, leg.feesQuote, leg.pnlQuote) for leg in status.legs}
@@ -248,6 +249,12 @@ class CarryTally:
         elif not status.breaker.tripped:
             self.tripped_at = None
         self.margin_ratio, self.breaker_tripped = status.marginRatio, status.breaker.tripped
+        g = status.grid
+        if g is not None:
+            self.grid = {"symbol": g.symbol, "phase": g.phase.value, "reason": g.reason, "generations": g.generation,
+                         "stops": g.stops, "adx": None if g.adx is None else round(float(g.adx), 2),
+                         "position": float(g.position), "ordersResting": len(g.orders),
+                         "pnlQuote": round(float(g.pnlQuote), 4), "feesQuote": round(float(g.feesQuote), 4)}
 
     def _slippage(self) -> Decimal:
         return self.trades.slippage if self.trades is not None else Decimal(0)
@@ -271,7 +278,8 @@ class CarryTally:
                 "pnlSources": self.sources(),
                 "performance": performance(self.pnl_path, self.capital).as_json(),
                 "byYear": by_period(self._paths(), self.capital, "year"),
-                "byMonth": by_period(self._paths(), self.capital, "month")}
+                "byMonth": by_period(self._paths(), self.capital, "month"),
+                **({"grid": self.grid} if self.grid is not None else {})}
 
     def _paths(self) -> dict[str, list[tuple[datetime, float]]]:
         return {"pnl": self.pnl_path, "funding": self.funding_path, "fees": self.fees_path}

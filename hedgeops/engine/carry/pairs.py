@@ -26,7 +26,7 @@ from hedgeops.engine.carry.codec import (
 from hedgeops.engine.carry.intent import CarryIntent
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.machine import CarryState, Transfer
-from hedgeops.engine.carry.rules import margin_ratio, next_funding_time
+from hedgeops.engine.carry.rules import carry_capital, margin_ratio, next_funding_time
 from hedgeops.model.orders import OrderState, Side
 
 ZERO = Decimal(0)
@@ -58,8 +58,8 @@ class PairMemory:
         """The pair as its status left it, or a fresh machine with its share of the capital."""
         if leg is not None and leg.machine:
             return PairMemory(decode(leg.machine), leg.spotWalletQuote, leg.collateralQuote)
-        cap, n = spec.capital, slots(spec)
-        return PairMemory(CarryState(), cap.amountQuote * cap.spotRatio / n, cap.amountQuote * cap.perpRatio / n)
+        cap, n, amount = spec.capital, slots(spec), carry_capital(spec)
+        return PairMemory(CarryState(), amount * cap.spotRatio / n, amount * cap.perpRatio / n)
 
     @staticmethod
     def recovered(intent: CarryIntent) -> PairMemory:

@@ -104,10 +104,17 @@ def liquidity_ok(spec: FundingArbitrageSpec, market: CarryMarket, qty: Decimal) 
     return OK
 
 
+def carry_capital(spec: FundingArbitrageSpec) -> Decimal:
+    """The capital the carry sizes its pairs on: capital.amountQuote less the second layer's share (seed 004: the
+    carry 70%-80%, the enhancement layer 20%-30%)."""
+    share = spec.enhancement.capitalShare if spec.enhancement is not None else ZERO
+    return spec.capital.amountQuote * (1 - share)
+
+
 def pair_notional(spec: FundingArbitrageSpec, pairs: int) -> Decimal:
-    """Quote notional per leg for one pair: the spot share of capital split over the pairs, capped, less the
-    slippage allowance, so that the pair's spot share can pay for the spot leg at the worst accepted price."""
-    share = spec.capital.amountQuote * spec.capital.spotRatio / max(pairs, 1)
+    """Quote notional per leg for one pair: the spot share of the carry's capital split over the pairs, capped, less
+    the slippage allowance, so that the pair's spot share can pay for the spot leg at the worst accepted price."""
+    share = carry_capital(spec) * spec.capital.spotRatio / max(pairs, 1)
     notional = share / (1 + spec.liquidity.maxSlippageRatio)
     cap = spec.capital.maxPerPositionQuote
     return min(notional, cap) if cap is not None else notional

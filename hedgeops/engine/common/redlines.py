@@ -35,3 +35,13 @@ def check_not_averaging_down(position: Decimal, unrealized_pnl: Decimal, signed_
         raise RedLineError("NoAveragingDown",
                            f"{what}: adding {signed_qty} to a losing position of {position} "
                            f"(unrealised {unrealized_pnl})")
+
+
+def check_fixed_levels(position: Decimal, buys: Decimal, sells: Decimal, cap: Decimal, what: str) -> None:
+    """A grid's fixed levels are not averaging down only while they stay fixed: with every resting buy (sell)
+    filled, the position may reach at most `cap` (−`cap`), the levels' fixed size times their count a side. Any
+    order beyond that adds to a position outside the levels it was laid with: refused."""
+    if position + buys > cap or position - sells < -cap:
+        raise RedLineError("NoAveragingDown",
+                           f"{what}: position {position} with {buys} bought and {sells} sold on its resting orders "
+                           f"would pass its fixed levels' {cap} either way")

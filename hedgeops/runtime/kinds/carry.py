@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from hedgeops.api.funding import BootstrapStatus, CarryLegStatus, FundingArbitrage, FundingArbitrageStatus, Phase
+from hedgeops.engine.carry.codec import breaker_doc
 from hedgeops.engine.carry.intent import CarryIntent
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.pairs import breaker_condition, object_breaker, share_breaker, totals, trip_message
@@ -27,6 +28,7 @@ from hedgeops.model.journal import BreakerEntry, RefusedEntry
 from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
+from hedgeops.runtime.kinds.carry_grid import grid_breaker, grid_due, grid_spec, grid_turn, with_grid
 from hedgeops.runtime.kinds.carry_pair import pair_turn
 from hedgeops.runtime.kinds.carry_select import auto_select
 from hedgeops.runtime.kinds.carry_tick import KIND, CarryTick
@@ -70,6 +72,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         # tick, from the account snapshot. Settlements are found on the venue's own clock there too.
         if not controls.halted and any(leg.spotQty != 0 or leg.perpQty != 0 for leg in status.legs):
             due.add("watch")
+        if grid_due(fa.spec, status.grid, now):  # the second layer: its orders, or a candle closed since its last
+            due.add("grid")
         return due or None
 
     async def step(self, fa: FundingArbitrage, status: Status, controls: Controls, now: datetime, inputs: None,
@@ -83,7 +87,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             selection, pairs = await auto_select(t, events)
         else:
             pairs = list(spec.pairs)
-        symbols = sorted({s for p in pairs for s in (p.spot, p.perp)})
+        grid = grid_spec(spec)
+        symbols = sorted({s for p in pairs for s in (p.spot, p.perp)} | ({grid.symbol} if grid is not None else set()))
         markets = await venue.markets(symbols)
         snap = await venue.snapshot(symbols)
         boot = status.bootstrap
@@ -101,10 +106,17 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         elif pairs:
             pairs = await check_new_pairs(t, snap, pairs, events)
         old = {(leg.spot, leg.perp): leg for leg in status.legs}
-        breaker = object_breaker(status.legs).roll(now.date().isoformat())
+        kept = grid_breaker(status.grid)  # an object with no pair yet keeps its breaker with the grid
+        breaker = (object_breaker(status.legs) if status.legs or kept is None else kept).roll(now.date().isoformat())
         if controls.reset_breaker:  # once for the object: a loss booked by one pair this cycle is not reset by the next
             breaker = breaker.reset()
-        was_tripped, changed = breaker.tripped, due != {"watch"}
+        was_tripped, changed = breaker.tripped, bool(due - {"watch", "grid"})
+        grid_status = status.grid
+        if grid is not None and due & {"grid", "step"}:
+            # Before the pairs: a generation the grid closes at a loss counts in the breaker the pairs then obey.
+            grid_status, evs, breaker, acted = await grid_turn(t, snap, markets, breaker)
+            events += evs
+            changed = changed or acted
         legs: list[CarryLegStatus] = []
         for pair in pairs:
             leg, evs, breaker, acted = await pair_turn(t, pair, old.get((pair.spot, pair.perp)), snap, markets,
@@ -116,6 +128,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         in_play = {(p.spot, p.perp) for p in pairs}
         legs += [leg for key, leg in old.items() if key not in in_play]
         legs = [share_breaker(leg, breaker) for leg in legs]
+        if grid_status is not None and grid_status.breaker != breaker_doc(breaker):
+            grid_status = grid_status.model_copy(update={"breaker": breaker_doc(breaker)})
         for leg in legs:
             self.s.metrics.observe_carry(fa.metadata.namespace, fa.metadata.name, leg)
         if breaker.tripped and not was_tripped:
@@ -124,8 +138,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                                             dailyLossQuote=breaker.daily_loss_quote))
         if not changed:  # a watch that found nothing: metrics are current, the status is not rewritten
             return Outcome(status, events, changed=False)
-        return Outcome(self._status(fa, status, legs, now, due, boot, controls, breaker)
-                       .model_copy(update={"selection": selection}), events)
+        return Outcome(with_grid(self._status(fa, status, legs, now, due, boot, controls, breaker)
+                                 .model_copy(update={"selection": selection}), grid_status), events)
 
     def _status(self, fa: FundingArbitrage, status: Status, legs: list[CarryLegStatus], now: datetime,
                 due: set[str], boot: BootstrapStatus, controls: Controls, breaker: Breaker) -> Status:

@@ -1,0 +1,251 @@
+"""A FundingArbitrage's second layer in a tick (spec.enhancement.grid, seed 004): the trend-filtered grid's turn.
+Recover the orders a killed process was sending, book what the grid's own orders filled since they were last
+seen, fetch candles when one has closed, step the pure grid machine (engine/grid/machine.py) and execute its
+cancels, close and limit orders, fenced and journalled. A generation that ends is one close for the object's
+breaker (the carry's, over its pairs and its grid alike)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus, GridOrder, GridPhase, GridStatus
+from hedgeops.engine.carry.codec import breaker_doc, decode_breaker
+from hedgeops.engine.carry.ledger import Breaker
+from hedgeops.engine.carry.pairs import q8
+from hedgeops.engine.common.pnl import LegBook
+from hedgeops.engine.grid.machine import GridState, GridStep, GridView, Resting, step
+from hedgeops.model.candles import Candle, timeframe_seconds
+from hedgeops.model.journal import CancelEntry, DecisionEntry, RecoveredEntry
+from hedgeops.model.market import MarketRules
+from hedgeops.model.orders import AccountSnapshot, Liquidity, OrderRequest, OrderState, OrderType, Side, parse_enum
+from hedgeops.runtime.cycle import CycleEvent, MarketMismatch
+from hedgeops.runtime.execution import ExecutionContext, submit
+from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.kinds.carry_tick import KIND, ZERO, CarryTick
+
+CANDLES = 100  # the window ADX and ATR are computed over: always the same length, so the same ADX at each candle
+WARNING_REASONS = {"Breakout", "TrendFilter", "StopLoss", "BreakerTripped", "CloseAll", "Halted", "LeftoverPosition",
+                   "PlanRecovered", "SymbolChanged"}
+GridTurn = tuple[GridStatus, list[CycleEvent], Breaker, bool]  # status, events, breaker after, changed
+
+
+@dataclass(frozen=True)
+class GridIntentOrder:
+    """One order of a grid plan, enough to find it on the venue and book it."""
+
+    clientOrderId: str
+    side: Side
+    price: Decimal  # 0 for the market close
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class GridIntent:
+    """The orders one grid plan is about to send, written before the first of them (runtime/intents.py)."""
+
+    seq: int  # the grid's plan sequence: newer than the status's, the plan was cut short
+    orders: tuple[GridIntentOrder, ...]
+
+
+def grid_spec(spec: FundingArbitrageSpec) -> Any:
+    return spec.enhancement.grid if spec.enhancement is not None else None
+
+
+def grid_capital(spec: FundingArbitrageSpec) -> Decimal:
+    """The layer's quote: capital.amountQuote × enhancement.capitalShare (the carry sizes its pairs on the rest)."""
+    return spec.capital.amountQuote * spec.enhancement.capitalShare if spec.enhancement is not None else ZERO
+
+
+def grid_due(spec: FundingArbitrageSpec, grid: GridStatus | None, now: datetime) -> bool:
+    """Whether a tick has grid work: orders or a position to look after, or a candle closed since the last one."""
+    g = grid_spec(spec)
+    if g is None:
+        return False
+    if grid is None or grid.orders or grid.position != 0 or grid.phase in (GridPhase.RUNNING, GridPhase.STOPPING):
+        return True
+    return grid_due_candle(g.timeframe, now, grid.lastCandle)
+
+
+def _state(g: GridStatus) -> GridState:
+    return GridState(g.phase, g.generation, g.seq, tuple(g.levels), g.levelQty, g.adx, g.lastCandle, g.stoppedAt,
+                     g.stops)
+
+
+class _Books:
+    """The grid's own orders as last seen and the ledger their fills feed (lifetime: realised, fees, position)."""
+
+    def __init__(self, g: GridStatus) -> None:
+        self.leg = LegBook(g.position, g.entryPrice, g.grossRealizedQuote)
+        self.fees = g.feesQuote
+        self.known: dict[str, GridOrder] = {o.clientOrderId: o for o in g.orders}
+
+    def account(self, state: OrderState) -> None:
+        seen = self.known.get(state.client_order_id)
+        if seen is None:
+            return
+        delta, fee = state.filled - seen.filled, state.fee_quote - seen.feeQuote
+        if delta > 0:
+            price = state.average if state.average is not None else seen.price
+            self.leg = self.leg.fill(delta if state.side == Side.BUY else -delta, price)
+            self.fees += fee
+        if state.done:
+            del self.known[state.client_order_id]
+        else:
+            self.known[state.client_order_id] = seen.model_copy(update={"filled": state.filled,
+                                                                         "feeQuote": state.fee_quote})
+
+    def pnl(self, mark: Decimal) -> Decimal:
+        return self.leg.realized - self.fees + self.leg.unrealized(mark)
+
+
+async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: Breaker) -> GridTurn:
+    """The grid's turn with the object's breaker as it stands."""
+    spec, guard, g = t.fa.spec, t.guard, grid_spec(t.fa.spec)
+    venue, symbol = guard.venue, g.symbol
+    old = t.status.grid or GridStatus(symbol=symbol)
+    events: list[CycleEvent] = []
+    if old.symbol != symbol and (old.position != 0 or old.orders):
+        message = (f"enhancement.grid.symbol changed from {old.symbol} while its grid holds {old.position} and "
+                   f"{len(old.orders)} order(s): close-all first, then change it")
+        if old.reason != "SymbolChanged":
+            events.append(CycleEvent("Warning", "GridSymbolChanged", message))
+        return old.model_copy(update={"reason": "SymbolChanged", "message": message}), events, breaker, \
+            old.reason != "SymbolChanged"
+    if old.symbol != symbol:
+        old = GridStatus(symbol=symbol)
+    rules: MarketRules = markets[symbol]
+    if not rules.linear_swap:
+        raise MarketMismatch(f"enhancement.grid.symbol {symbol} is not a linear perpetual swap on this venue")
+    ctx = guard.context(f"{guard.stream}:grid", markets)
+    books = _Books(old)
+    state = _state(old)
+    intents: IntentStore[GridIntent] = IntentStore(t.services.journal, GridIntent)
+    intent = await intents.pending(f"{guard.stream}:grid", old.seq)
+    changed = False
+    if intent is not None:  # orders a killed process sent: ours, booked by client id, none sent again
+        for o in intent.orders:
+            books.known.setdefault(o.clientOrderId, GridOrder(clientOrderId=o.clientOrderId, side=o.side.value,
+                                                              price=o.price, amount=o.amount))
+        state = replace(state, seq=intent.seq)
+        t.services.metrics.recoveries.labels(KIND).inc()
+        await ctx.record(RecoveredEntry(seq=intent.seq, found=tuple(o.clientOrderId for o in intent.orders)))
+        events.append(CycleEvent("Warning", "GridPlanRecovered", f"{symbol}: grid plan {intent.seq} was cut short "
+                                 "by a restart; its orders were found by client id, none sent again"))
+        changed = True
+    open_orders = {o.client_order_id: o for o in snap.open_orders if o.symbol == symbol}
+    for cid in list(books.known):
+        found = open_orders.get(cid) or await venue.order(cid, symbol)
+        if found is None:  # never reached the venue
+            del books.known[cid]
+        else:
+            books.account(found)
+    pos = snap.positions.get(symbol)
+    venue_position = pos.qty if pos else ZERO
+    # Between two generations the venue's position is what a new grid must find flat; while one runs, the grid's
+    # own fills are its position (consistent with the order states just read, however late the snapshot was).
+    holding = state.phase in (GridPhase.RUNNING, GridPhase.STOPPING) or bool(state.levels)
+    position = books.leg.qty if holding else venue_position
+    last = snap.quotes[symbol].last
+    candles: list[Candle] | None = None
+    if grid_due_candle(g.timeframe, snap.at, old.lastCandle):
+        fetched = await venue.candles(symbol, g.timeframe, CANDLES)
+        if fetched and (old.lastCandle is None or fetched[-1].start > old.lastCandle):
+            candles = fetched
+    resting = tuple(Resting(o.client_order_id, parse_enum(Side, o.side, "side"), o.price or ZERO, o.remaining)
+                    for o in snap.open_orders if o.symbol == symbol and o.client_order_id in books.known)
+    total = books.pnl(last)
+    result = step(state, GridView(
+        g, grid_capital(spec), rules, f"{t.fa.metadata.uid or t.fa.key}", snap.at, last, position, resting,
+        total - old.generationStartPnlQuote, candles, candles[-1].start if candles else None,
+        tuple(c.start for c in candles) if candles else (), breaker.tripped, t.controls.halt, spec.paused,
+        t.controls.close_all))
+    start_pnl = old.generationStartPnlQuote
+    if result.reason == "Laid":
+        await venue.set_leverage(symbol, g.leverage)
+        start_pnl = total
+    await _execute(ctx, books, result, symbol)
+    acted = bool(result.cancels or result.close or result.places)
+    if result.finished:
+        day = snap.at.astimezone(UTC).date().isoformat()
+        breaker = breaker.record_close(books.pnl(last) - start_pnl, day, spec.circuitBreaker)
+    if acted or result.reason != old.reason or candles is not None or result.finished:
+        changed = True
+    if result.reason != old.reason or result.finished or result.reason == "Laid":
+        kind = "Warning" if result.reason in WARNING_REASONS else "Normal"
+        events.append(CycleEvent(kind, f"Grid{result.reason}", f"{symbol}: {result.message}"))
+        await ctx.record(DecisionEntry(reason=f"Grid{result.reason}", message=result.message,
+                                       phase=result.state.phase.value, seq=result.state.seq))
+    for order_type, outcome in ctx.outcomes:
+        t.services.metrics.orders.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, order_type, outcome).inc()
+    status = _status(old, result, books, last, start_pnl, breaker)
+    t.services.metrics.pnl.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
+        float(status.pnlQuote))
+    t.services.metrics.position.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
+        float(status.position))
+    return status, events, breaker, changed
+
+
+def grid_due_candle(timeframe: str, at: datetime, last: datetime | None) -> bool:
+    """Whether a candle newer than `last` may have closed by the venue's time `at`."""
+    step_s = timeframe_seconds(timeframe)
+    newest = int(at.timestamp()) // step_s * step_s - step_s
+    return last is None or newest > last.timestamp()
+
+
+async def _execute(ctx: ExecutionContext, books: _Books, result: GridStep, symbol: str) -> None:
+    """Cancel, then close at market (reduce-only), then place the levels' limit orders (post-only), the intent
+    written before the first order."""
+    for cid in result.cancels:
+        state = await ctx.venue.cancel(cid, symbol)
+        books.account(state)
+        await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=f"Grid{result.reason}"))
+    orders: list[OrderRequest] = []
+    if result.close is not None:
+        c = result.close
+        orders.append(OrderRequest(c.client_order_id, symbol, c.side, c.qty, OrderType.MARKET, reduce_only=True))
+    orders += [OrderRequest(p.client_order_id, symbol, p.side, p.qty, OrderType.LIMIT, p.price, post_only=True)
+               for p in result.places]
+    if not orders:
+        return
+    await ctx.write_intent(IntentStore.doc(GridIntent(result.state.seq, tuple(
+        GridIntentOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
+    for req in orders:
+        books.known[req.client_order_id] = GridOrder(clientOrderId=req.client_order_id, side=req.side.value,
+                                                     price=req.price or ZERO, amount=req.amount)
+        placed = await submit(ctx, req, Liquidity.MAKER if req.post_only else Liquidity.TAKER)
+        if placed is None:
+            del books.known[req.client_order_id]  # refused (a post-only that would cross): the next tick retries
+        else:
+            books.account(placed)
+
+
+def _status(old: GridStatus, result: GridStep, books: _Books, last: Decimal, start_pnl: Decimal,
+            breaker: Breaker) -> GridStatus:
+    s = result.state
+    return old.model_copy(update={
+        "phase": s.phase, "reason": result.reason, "message": result.message,
+        "adx": None if s.adx is None else q8(s.adx),
+        "lastCandle": s.last_candle, "generation": s.generation, "seq": s.seq,
+        "lowerPrice": s.levels[0] if s.levels else None, "upperPrice": s.levels[-1] if s.levels else None,
+        "levels": list(s.levels), "levelQty": s.level_qty, "position": books.leg.qty,
+        "entryPrice": q8(books.leg.entry), "grossRealizedQuote": q8(books.leg.realized), "feesQuote": q8(books.fees),
+        "pnlQuote": q8(books.pnl(last)), "generationStartPnlQuote": q8(start_pnl), "stops": s.stops,
+        "stoppedAt": s.stopped_at,
+        "orders": list(books.known.values()), "breaker": breaker_doc(breaker),
+    })
+
+
+def with_grid(status: FundingArbitrageStatus, grid: GridStatus | None) -> FundingArbitrageStatus:
+    """The object's status with its grid, whose PnL and fees (since the first grid) count in the object's."""
+    if grid is None:
+        return status
+    return status.model_copy(update={"grid": grid, "pnlQuote": q8(status.pnlQuote + grid.pnlQuote),
+                                     "feesQuote": q8(status.feesQuote + grid.feesQuote)})
+
+
+def grid_breaker(grid: GridStatus | None) -> Breaker | None:
+    """The object's breaker as the grid kept it (None: the grid has none)."""
+    return decode_breaker({"breaker": grid.breaker}) if grid is not None and grid.breaker else None
