@@ -1,5 +1,5 @@
-"""`hedgeops`: local, backtest, emulator, crds, validate, operator, journal, approve, close-all, version,
-completion. Exit codes and `-o json`: hedgeops/cli_output.py."""
+"""`hedgeops`: local, backtest, emulator, crds, validate, operator, journal, approve, close-all, rebalance-now,
+version, completion. Exit codes and `-o json`: hedgeops/cli_output.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -297,20 +298,34 @@ def _cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_close_all(args: argparse.Namespace) -> int:
-    from hedgeops import cli_control, control
-
+def _confirmer(args: argparse.Namespace, what: str) -> Callable[[str], bool]:
+    """Ask on the terminal (y/yes is yes; Ctrl+D no), or take --yes; without a terminal, a usage error."""
     def confirm(question: str) -> bool:
         if args.yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError("no terminal to confirm on: pass --yes to close without asking")
+            raise UsageError(f"no terminal to confirm on: pass --yes to {what} without asking")
         try:
             return input(question).strip().lower() in ("y", "yes")
         except EOFError:  # Ctrl+D: no answer is no
             return False
+    return confirm
 
+
+def _cmd_close_all(args: argparse.Namespace) -> int:
+    from hedgeops import cli_control, control
+
+    confirm = _confirmer(args, "close")
     print(cli_control.run(lambda connect: control.close_all(connect, args.ref, args.namespace, confirm),
+                          args.kubeconfig, args.context))
+    return 0
+
+
+def _cmd_rebalance_now(args: argparse.Namespace) -> int:
+    from hedgeops import cli_control, control
+
+    confirm = _confirmer(args, "rebalance")
+    print(cli_control.run(lambda connect: control.rebalance_now(connect, args.ref, args.namespace, confirm),
                           args.kubeconfig, args.context))
     return 0
 
@@ -458,6 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _kube_options(ca)
     ca.set_defaults(func=_cmd_close_all)
+
+    rn = sub.add_parser("rebalance-now", help="rebalance an Allocation book to its target weights once, now "
+                        "(approval, risk limits and cost tolerance still apply)")
+    rn.add_argument("ref", help="hedgebook/<name>")
+    rn.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _kube_options(rn)
+    rn.set_defaults(func=_cmd_rebalance_now)
     return p
 
 

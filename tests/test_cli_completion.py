@@ -18,7 +18,7 @@ from hedgeops.cli import build_parser, main
 from .conftest import ROOT
 
 COMMANDS = {"version", "completion", "local", "backtest", "emulator", "crds", "validate", "operator", "journal",
-            "approve", "close-all"}
+            "approve", "close-all", "rebalance-now"}
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
