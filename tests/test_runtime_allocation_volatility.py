@@ -5,6 +5,7 @@ with the standard library's statistics, from the candles the venue serves."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from datetime import UTC, datetime
@@ -13,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from hedgeops.api.hedgebook import HedgeBookStatus
-
 from hedgeops.api import HedgeBook
+from hedgeops.api.hedgebook import HedgeBookStatus
 
 from .runtime_fixtures import Rig, book, policy, rig
 from .test_runtime_allocation import alloc_book, venue_of
@@ -29,7 +29,7 @@ STATIC = {"BTC": D("0.35"), "ETH": D("0.35"), "USDT": D("0.30")}
 async def daily_returns(r: Rig, asset: str, n: int = 30) -> list[float]:
     closes = [float(c.close) for c in await venue_of(r).candles(f"{asset}/USDT", "1d", n)]
     assert len(closes) == n  # the bundled data has a month behind March 2025
-    return [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False)]
+    return [math.log(b / a) for a, b in itertools.pairwise(closes)]
 
 
 def weighted(weighting: str, **objective: Any) -> HedgeBook:
