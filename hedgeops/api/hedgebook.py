@@ -37,6 +37,7 @@ from hedgeops.api.common import (
     live_account_rule,
     symbol_base,
 )
+from hedgeops.api.instruments import MAX_INSTRUMENTS, DeltaInstrument, InstrumentDeltaStatus, check_instruments
 from hedgeops.api.policy import VolatilityWindow
 
 # Enums read by CEL rules carry a maxLength so the API server can bound the rules' cost.
@@ -282,6 +283,12 @@ class HedgeBookSpec(Schema):
         ),
         live_account_rule(),
         rule(
+            "!has(self.instruments) || "
+            "self.instruments.all(i, has(self.legs) && self.legs.exists(l, l.asset == i.asset))",
+            "every instrument's asset must have a leg",
+            ".instruments",
+        ),
+        rule(
             "!has(self.holdings.static) || !has(self.legs) || self.legs.all(l, l.asset in self.holdings.static)",
             "every leg's asset must be held",
             ".legs",
@@ -315,6 +322,10 @@ class HedgeBookSpec(Schema):
     """The RebalancePolicy that says when and how to trade."""
     signals: Signals = Field(default_factory=Signals)
     """External signals."""
+    instruments: list[DeltaInstrument] = Field(default_factory=list, max_length=MAX_INSTRUMENTS)
+    """Objective Hedge: other instruments whose venue positions count in an asset's delta besides its perp leg (seed
+    001): the account's spot balance of the asset, dated futures, options (by the delta the venue reports: an
+    option without one stops the book, Degraded, rather than be guessed). Observed only: the legs are traded."""
 
     @model_validator(mode="after")
     def _legs_match_holdings(self) -> HedgeBookSpec:
@@ -339,6 +350,12 @@ class HedgeBookSpec(Schema):
         for asset in self.objective.hedgeRatioOverrides:
             if asset not in assets:
                 raise ValueError(f"objective.hedgeRatioOverrides: {asset} has no leg")
+        if self.instruments and self.objective.type is ObjectiveType.ALLOCATION:
+            raise ValueError("instruments: objective Allocation trades spot balances; instruments count in a Hedge "
+                             "book's delta")
+        balance = self.holdings.exchangeBalance
+        check_instruments(self.instruments, set(assets), set(balance.assets) if balance is not None
+                          and self.holdings.source is HoldingsSource.EXCHANGE_BALANCE else set())
         return self
 
     def leg_for(self, asset: str) -> Leg | None:
@@ -370,6 +387,9 @@ class AssetExposureStatus(Schema):
     """The normal band in force for this asset at this check (volatility-scaled bands move)."""
     driftVariancePerHour: Quantity | None = None
     """Estimated variance per hour of this asset's deviation drift (volatility-scaled bands only)."""
+    instruments: list[InstrumentDeltaStatus] = Field(default_factory=list, max_length=MAX_INSTRUMENTS + 1)
+    """Books naming spec.instruments: the asset's delta instrument by instrument (its perp leg first); hedgeQty is
+    their sum."""
 
 
 class AssetWeightStatus(Schema):

@@ -152,9 +152,27 @@ class Execution(Schema):
     """Slice orders larger than this notional into several."""
 
 
+class LimitsPreset(StrEnum):
+    """Named risk-limit sets (RebalancePolicy.spec.limits.preset); the limits' own fields win over them."""
+
+    SEED_001 = "Seed001"  # seed 001's RISK_CONTROLS and adjustment_cost_threshold, as written
+
+
+# Seed 001 §9.1 RISK_CONTROLS, and §3.3's adjustment_cost_threshold: 10 adjustments a day, a delta change of 5 units
+# per trade, 1000 of cost a day, 300 s between adjustments, 30% concentration, cost at most 1% of what is traded.
+# (Its min/max_adjustment_amount, 0.1 and 10 units, are per asset: the policy's minOrder and maxOrder.)
+LIMITS_PRESETS: dict[LimitsPreset, dict[str, Any]] = {LimitsPreset.SEED_001: {
+    "maxRebalancesPerDay": 10, "maxDeltaChangePerTrade": Decimal("5.0"), "maxDailyCostQuote": Decimal(1000),
+    "minSecondsBetweenRebalances": 300, "maxConcentrationRatio": Decimal("0.3"), "maxCostRatio": Decimal("0.01")}}
+
+
 class Limits(Schema):
     """Risk limits (seed 001). Emergency rebalances ignore the count and spacing limits."""
 
+    preset: Annotated[LimitsPreset, Field(json_schema_extra={"maxLength": 16})] | None = None
+    """A named set of limits, field by field under the explicit ones: Seed001 is seed 001's (10 rebalances a day,
+    5 units per order, 1000 of cost a day, 300 s apart, 30% concentration, cost at most 1% of the notional
+    traded)."""
     maxRebalancesPerDay: Annotated[int, Field(ge=1)] | None = None
     """At most this many rebalances per UTC day."""
     maxDailyCostQuote: PositiveQuantity | None = None
@@ -169,6 +187,13 @@ class Limits(Schema):
     maxCostRatio: Ratio | None = None
     """Refuse a normal plan whose estimated cost exceeds this share of the notional it trades (seed 001
     adjustment_cost_threshold: 0.01)."""
+
+    def effective(self) -> Limits:
+        """The limits in force: the explicit fields, and the preset's values where a field is unset."""
+        if self.preset is None:
+            return self
+        unset = {k: v for k, v in LIMITS_PRESETS[self.preset].items() if getattr(self, k) is None}
+        return self.model_copy(update=unset)
 
 
 class AllocationPreset(StrEnum):

@@ -16,12 +16,15 @@ __all__ = ["DONE", "AccountSnapshot", "CarryCandidate", "Fill", "FundingPayment"
 
 @dataclass(frozen=True)
 class Position:
-    """A signed perp position in base units."""
+    """A signed derivative position in base units."""
 
     symbol: str
     qty: Decimal
     entry_price: Decimal
     unrealized_pnl: Decimal
+    # Options: the whole position's delta in units of the underlying as the venue reports it (OKX's deltaBS); None
+    # where the venue reports none (and for every other instrument, whose delta is its quantity).
+    delta: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,15 @@ orders still working counted in, so a resting order is never traded a second tim
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
+from hedgeops.api.instruments import DeltaInstrument
+from hedgeops.api.instruments import InstrumentKind as SpecKind
 from hedgeops.engine.common.errors import DeltaCalculationError
-from hedgeops.model.orders import Side
+from hedgeops.model.orders import Position, Side
 
 ZERO = Decimal(0)
 
@@ -33,6 +35,12 @@ class DeltaPosition:
     qty: Decimal
     option_delta: Decimal | None = None  # per unit, as the venue reports it (options only)
 
+    @classmethod
+    def option(cls, symbol: str, asset: str, qty: Decimal, reported: Decimal | None) -> DeltaPosition:
+        """An option position from the venue's delta of the whole position (units of the underlying)."""
+        per_unit = None if reported is None or qty == 0 or not reported.is_finite() else reported / qty
+        return cls(symbol, asset, InstrumentKind.OPTION, qty, per_unit)
+
 
 @dataclass(frozen=True)
 class WorkingOrder:
@@ -46,7 +54,7 @@ class WorkingOrder:
 
 def position_delta(p: DeltaPosition) -> Decimal:
     """Units of exposure to the underlying. An option without a reported delta is an error, never a guess."""
-    if p.kind is not InstrumentKind.OPTION:
+    if p.kind is not InstrumentKind.OPTION or p.qty == 0:  # nothing held: nothing to guess
         return p.qty
     if p.option_delta is None or not p.option_delta.is_finite() or abs(p.option_delta) > 1:
         raise DeltaCalculationError(f"{p.symbol}: the venue reported no usable option delta ({p.option_delta})")
@@ -72,3 +80,24 @@ def rounded(deltas: dict[str, Decimal], precision: int = 4) -> dict[str, Decimal
     """Deltas for display at `precision` decimal places (seed 001 get_position_delta(precision=4))."""
     q = Decimal(1).scaleb(-precision)
     return {a: d.quantize(q, rounding=ROUND_HALF_EVEN) for a, d in deltas.items()}
+
+
+def observed_positions(instruments: Sequence[DeltaInstrument], balances: Mapping[str, Decimal],
+                       positions: Mapping[str, Position]) -> tuple[DeltaPosition, ...]:
+    """A book's observed instruments as delta positions: a spot balance less its reserve (never below zero), a
+    future's position, an option's position with the delta the venue reported for it (None when it reported
+    none: position_delta refuses it). An instrument the account does not hold counts zero."""
+    out = []
+    for i in instruments:
+        if i.kind is SpecKind.SPOT:
+            held = max(balances.get(i.asset, ZERO) - (i.reserve or ZERO), ZERO)
+            out.append(DeltaPosition(i.key, i.asset, InstrumentKind.SPOT, held))
+            continue
+        assert i.symbol is not None  # the spec's rule
+        pos = positions.get(i.symbol)
+        qty = pos.qty if pos is not None else ZERO
+        if i.kind is SpecKind.FUTURE:
+            out.append(DeltaPosition(i.symbol, i.asset, InstrumentKind.FUTURE, qty))
+        else:
+            out.append(DeltaPosition.option(i.symbol, i.asset, qty, pos.delta if pos is not None else None))
+    return tuple(out)

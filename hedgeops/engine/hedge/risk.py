@@ -42,7 +42,9 @@ def _concentration(plan: RebalancePlan, exposure: BookExposure, limit: Decimal) 
 
 def check_risk_limits(plan: RebalancePlan, limits: Limits, today: DayUsage, last_rebalance_at: datetime | None,
                       now: datetime, exposure: BookExposure | None = None) -> None:
-    """Raise RiskLimitExceededError for the first limit the plan breaks; return if it passes them all."""
+    """Raise RiskLimitExceededError for the first limit the plan breaks; return if it passes them all. A preset's
+    values fill the fields the policy leaves unset."""
+    limits = limits.effective()
     if limits.maxDailyCostQuote is not None and today.cost_quote + plan.est_cost_quote > limits.maxDailyCostQuote:
         raise RiskLimitExceededError("DailyCostLimit",
                                      f"today's cost {today.cost_quote:.2f} + {plan.est_cost_quote:.2f} would exceed "

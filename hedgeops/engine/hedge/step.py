@@ -46,6 +46,9 @@ class HedgeObservation:
     foreign: tuple[WorkingOrder, ...]  # orders open on the legs that are not ours (they count in the delta)
     fees: Fees
     working: WorkingPlan | None  # the plan in flight: while it runs no new plan is made
+    # Seed 001: the book's other instruments on the account (spot balances, dated futures, options with the venue's
+    # delta), counted in their assets' delta beside the perp legs; observed, never traded.
+    observed: tuple[DeltaPosition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,8 @@ def foreign_orders(open_orders: Iterable[OrderState], legs: Mapping[str, str], u
 def step(obs: HedgeObservation, policy: RebalancePolicySpec, memory: HedgeMemory, controls: Controls,
          now: datetime) -> HedgeStep:
     """Exposure → bands and triggers → persisting deviation → the plan and the gate's verdict on it."""
-    deltas = asset_deltas([DeltaPosition(sym, asset, InstrumentKind.PERP, obs.positions[sym])
-                           for asset, sym in obs.legs.items() if sym in obs.positions], obs.foreign)
+    deltas = asset_deltas([*(DeltaPosition(sym, asset, InstrumentKind.PERP, obs.positions[sym])
+                             for asset, sym in obs.legs.items() if sym in obs.positions), *obs.observed], obs.foreign)
     exposure = compute_exposure(
         [AssetObservation(asset, obs.quotes[sym].last, obs.held.get(asset, ZERO), deltas.get(asset, ZERO))
          for asset, sym in obs.legs.items()],

@@ -53,7 +53,7 @@ def _step(precision: Any, mode: int) -> Decimal:
 
 def market_rules(m: Mapping[str, Any], precision_mode: int) -> MarketRules:
     """Steps and minimums in base units: contract markets multiply by the contract size."""
-    size = dec(m.get("contractSize"), Decimal(1)) if m.get("contract") else Decimal(1)
+    size = contract_size(m)
     amount_step = _step(m["precision"]["amount"], precision_mode)
     min_native = dec((m.get("limits") or {}).get("amount", {}).get("min"), amount_step)
     linear_swap = bool(m.get("swap")) and bool(m.get("linear")) and m.get("settle") == m.get("quote")
@@ -72,12 +72,38 @@ def quote(symbol: str, t: Mapping[str, Any]) -> Quote:
     return Quote(symbol, bid, ask, last or (bid + ask) / 2, _at(t.get("timestamp")))
 
 
-def position(p: Mapping[str, Any], contract_size: Decimal) -> Position:
-    """A signed position in base units (ccxt reports unsigned contracts and a side)."""
+def contract_size(m: Mapping[str, Any]) -> Decimal:
+    """Base units in one contract of a market (1 for spot). OKX states an option's size in ctMult (a BTC option is
+    ctVal 1 × ctMult 0.01 BTC) where ccxt's contractSize reads ctVal alone, so the raw listing's product wins."""
+    if not m.get("contract"):
+        return Decimal(1)
+    info = m.get("info") or {}
+    if m.get("option") and info.get("ctVal") not in (None, "") and info.get("ctMult") not in (None, ""):
+        return dec(info["ctVal"]) * dec(info["ctMult"])
+    return dec(m.get("contractSize"), Decimal(1))
+
+
+def option_delta(p: Mapping[str, Any]) -> Decimal | None:
+    """The venue's delta of a whole option position in units of the underlying (OKX: deltaBS, the Black-Scholes
+    delta of the position's USD value, the one a book measured in its quote currency hedges), or None when the
+    venue reports none or something that is no finite number: the caller refuses to guess."""
+    raw = (p.get("info") or {}).get("deltaBS")
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() else None
+
+
+def position(p: Mapping[str, Any], contract_size: Decimal, *, option: bool = False) -> Position:
+    """A signed position in base units (ccxt reports unsigned contracts and a side); an option's with its delta."""
     qty = dec(p.get("contracts")) * contract_size
     if p.get("side") == "short" and qty > 0:
         qty = -qty
-    return Position(str(p["symbol"]), qty, dec(p.get("entryPrice")), dec(p.get("unrealizedPnl")))
+    return Position(str(p["symbol"]), qty, dec(p.get("entryPrice")), dec(p.get("unrealizedPnl")),
+                    option_delta(p) if option else None)
 
 
 def _fee_quote(fee: Mapping[str, Any] | None, price: Decimal | None, market: Mapping[str, Any]) -> Decimal:

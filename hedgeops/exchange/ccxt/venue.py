@@ -16,7 +16,16 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt
 
 from hedgeops.exchange.ccxt.errors import request_outcome, translate
-from hedgeops.exchange.ccxt.parse import dec, fill, market_rules, order_state, position, quote, quote_volume
+from hedgeops.exchange.ccxt.parse import (
+    contract_size,
+    dec,
+    fill,
+    market_rules,
+    order_state,
+    position,
+    quote,
+    quote_volume,
+)
 from hedgeops.exchange.venue import (
     DuplicateClientOrderId,
     FinalVenueError,
@@ -45,6 +54,13 @@ DEFAULT_SNAPSHOT_AGE_S = 2.0
 # slot whose cycles stretch out (a busy machine, many books queued on one account) observes the account again
 # rather than let a late cycle decide on positions a change outside this process has made since.
 SLOT_SNAPSHOT_AGE_S = 10.0
+
+
+def _dated_kind(symbol: str) -> str | None:
+    """ccxt's market type of a dated symbol: BTC/USDT:USDT-260327 a future, BTC/USD:BTC-260327-100000-C an option."""
+    if ":" not in symbol or "-" not in symbol.split(":", 1)[1]:
+        return None
+    return "option" if symbol.endswith(("-C", "-P")) else "future"
 
 
 class CcxtVenue:
@@ -111,12 +127,24 @@ class CcxtVenue:
         return rules
 
     def _contract_size(self, symbol: str) -> Decimal:
-        m = self._market(symbol)
-        return Decimal(str(m.get("contractSize") or 1)) if m.get("contract") else Decimal(1)
+        return contract_size(self._market(symbol))
 
     async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
         await self._load()
+        await self._load_dated(symbols)
         return {s: self._rule(s) for s in symbols}
+
+    async def _load_dated(self, symbols: Sequence[str]) -> None:
+        """Dated futures and options asked for by name are loaded on first use, one market type each: the client
+        loads spot and swaps only (an exchange's whole option chain is large, and most accounts never ask)."""
+        assert self._markets is not None
+        kinds = sorted({_dated_kind(s) for s in symbols if s not in self._markets} - {None})  # type: ignore[type-var]
+        if not kinds:
+            return
+        async with self._markets_lock:
+            loaded = [m for kind in kinds for m in await self._call(self.client.fetch_markets_by_type, kind)]
+            self.client.set_markets([*self._markets.values(), *loaded])
+            self._markets = dict(self.client.markets)
 
     # ---- observation --------------------------------------------------------------------------------------
 
@@ -224,7 +252,7 @@ class CcxtVenue:
         positions = {}
         for p in raw_positions:
             if p.get("symbol") in listed:
-                pos = position(p, self._contract_size(p["symbol"]))
+                pos = position(p, self._contract_size(p["symbol"]), option=bool(listed[p["symbol"]].get("option")))
                 if pos.qty != 0:
                     positions[pos.symbol] = pos
         balances = {str(c): Decimal(str(v)) for c, v in (balance.get("total") or {}).items() if v is not None}

@@ -29,13 +29,14 @@ from hedgeops.exchange.emulator.okx_common import (
     _q,
     ok,
 )
+from hedgeops.exchange.emulator.okx_derivatives import DerivativeRoutes
 from hedgeops.exchange.emulator.state import Account, Transfer
-from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_SWAPS
-from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS
+from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck, is_option
 from hedgeops.model.orders import Side
 
 
-class AccountRoutes(OkxBase):
+class AccountRoutes(DerivativeRoutes, OkxBase):
     """/api/v5/account/* and /api/v5/asset/*."""
 
     async def balance(self, request: web.Request) -> web.Response:
@@ -44,10 +45,12 @@ class AccountRoutes(OkxBase):
         paper = acct.venue.account
         wanted = {c for c in request.query.get("ccy", "").split(",") if c}
         now = str(self._now())
-        upl = sum((p.unrealized_pnl for p in snap.positions.values()), ZERO)
-        notional = sum((abs(p.qty) * snap.quotes[s].last for s, p in snap.positions.items()), ZERO)
+        # Options are bought in full in their settlement currency (BTC): no margin, their value and upl not USDT's.
+        linear = {s: p for s, p in snap.positions.items() if not is_option(s)}
+        upl = sum((p.unrealized_pnl for p in linear.values()), ZERO)
+        notional = sum((abs(p.qty) * snap.quotes[s].last for s, p in linear.items()), ZERO)
         imr = sum((abs(p.qty) * snap.quotes[s].last / acct.leverage.get(s, DEFAULT_LEVERAGE)
-                   for s, p in snap.positions.items()), ZERO)
+                   for s, p in linear.items()), ZERO)
         mmr = notional * MMR_RATE
         held = paper.reserved()  # spot orders' holds, and perp orders' margin (their opening parts only)
         held["USDT"] = held.get("USDT", ZERO) + sum(paper.order_margins(acct.leverage).values(), ZERO)
@@ -94,16 +97,18 @@ class AccountRoutes(OkxBase):
         pos_ids = {i for i in request.query.get("posId", "").split(",") if i}
         snap = await acct.venue.snapshot(ALL_SYMBOLS)
         paper = acct.venue.account
-        notional_all = sum((abs(p.qty) * snap.quotes[s].last for s, p in snap.positions.items()), ZERO)
-        upl_all = sum((p.unrealized_pnl for p in snap.positions.values()), ZERO)
+        linear = {s: p for s, p in snap.positions.items() if not is_option(s)}
+        notional_all = sum((abs(p.qty) * snap.quotes[s].last for s, p in linear.items()), ZERO)
+        upl_all = sum((p.unrealized_pnl for p in linear.values()), ZERO)
         eq = paper.quote_balance + upl_all
         mgn_ratio = _q(eq / (notional_all * MMR_RATE)) if notional_all else ""
         last_trade = {f.symbol: f.trade_id for f in paper.fills}
         rows = []
-        for n, inst in enumerate(OKX_SWAPS.values()):
+        for n, inst in enumerate(i for i in OKX_INSTRUMENTS.values() if not i.spot):
             pos = snap.positions.get(inst.symbol)
             book = paper.position_book(inst.symbol)
-            if pos is None or book is None or kind not in (None, "SWAP") or (wanted and inst.inst_id not in wanted):
+            if pos is None or book is None or kind not in (None, inst.inst_type) or (
+                    wanted and inst.inst_id not in wanted):
                 continue
             pos_id = str(900_000_000_000 + n * 1_000_000 + book.generation)
             if pos_ids and pos_id not in pos_ids:
@@ -118,8 +123,9 @@ class AccountRoutes(OkxBase):
             # OKX: realizedPnl = pnl + fee + fundingFee (+ liqPenalty), fee negative when paid.
             realized = book.pnl - book.fee + book.funding
             be_px = pos.entry_price + (book.fee - book.funding - book.pnl) / pos.qty  # where the PnL is zero
-            rows.append({
-                "instType": "SWAP", "mgnMode": "cross", "posId": pos_id, "posSide": "net", "pos": _num(contracts),
+            row = {
+                "instType": inst.inst_type, "mgnMode": "cross", "posId": pos_id, "posSide": "net",
+                "pos": _num(contracts),
                 "hedgedPos": "",  # delta-neutral strategy accounts only
                 "baseBal": "", "quoteBal": "", "baseBorrowed": "", "baseInterest": "", "quoteBorrowed": "",
                 "quoteInterest": "", "posCcy": "", "availPos": "", "avgPx": _num(pos.entry_price),  # MARGIN/OPTION only
@@ -137,7 +143,10 @@ class AccountRoutes(OkxBase):
                 "realizedPnl": _q(realized), "settledPnl": "", "pnl": _q(book.pnl), "fee": _q(-book.fee),
                 "fundingFee": _q(book.funding), "liqPenalty": "0", "closeOrderAlgo": [],
                 "cTime": _ms(book.opened_at) if book.opened_at else str(self._now()),
-                "uTime": _ms(book.updated_at) if book.updated_at else str(self._now())})
+                "uTime": _ms(book.updated_at) if book.updated_at else str(self._now())}
+            if inst.option:
+                row.update(self.option_position(inst, pos.qty, pos.entry_price, self.emu.clock()))
+            rows.append(row)
         return ok(rows)
 
     async def set_leverage(self, request: web.Request) -> web.Response:
@@ -275,7 +284,7 @@ class AccountRoutes(OkxBase):
                 rows.append((at, bill_id + 1, self._bill(**common, billId=str(bill_id + 1), ccy=inst.base,
                                                          balChg=_num(signed), bal=_num(base_held[inst.base]))))
             else:
-                rows.append((at, bill_id, self._bill(**common, billId=str(bill_id), ccy=inst.quote,
+                rows.append((at, bill_id, self._bill(**common, billId=str(bill_id), ccy=inst.settle,
                                                      balChg=_num(pnl - f.fee_quote), bal=_num(bal), pnl=_num(pnl),
                                                      fee=_num(-f.fee_quote))))
         for b in paper.bills:

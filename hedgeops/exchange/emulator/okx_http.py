@@ -58,6 +58,8 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         r.add_get("/api/v5/market/history-candles", self.candles)
         r.add_get("/api/v5/public/funding-rate", self.funding_rate)
         r.add_get("/api/v5/public/funding-rate-history", self.funding_rate_history)
+        r.add_get("/api/v5/public/opt-summary", self.opt_summary)
+        r.add_get("/api/v5/public/mark-price", self.mark_price)
         r.add_get("/api/v5/account/bills-archive", self.bills)
         r.add_get("/api/v5/account/bills", self.bills)
         r.add_get("/api/v5/trade/fills-history", self.fills)

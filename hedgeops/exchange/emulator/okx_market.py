@@ -23,10 +23,11 @@ from hedgeops.exchange.emulator.okx_common import (
     _num,
     ok,
 )
-from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS, OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.emulator.okx_derivatives import DerivativeRoutes, of_family
+from hedgeops.exchange.marketdata.okx_instruments import OKX_SWAPS, OkxInstrument
 
 
-class MarketRoutes(OkxBase):
+class MarketRoutes(DerivativeRoutes, OkxBase):
     """GET /api/v5/public/* and /api/v5/market/*."""
 
     async def time(self, request: web.Request) -> web.Response:
@@ -35,7 +36,7 @@ class MarketRoutes(OkxBase):
     async def instruments(self, request: web.Request) -> web.Response:
         kind = _inst_type(request.query, required=True)
         wanted = request.query.get("instId", "")
-        return ok([i.json() for i in OKX_INSTRUMENTS.values()
+        return ok([i.json() for i in of_family(kind, request.query)
                    if i.inst_type == kind and (not wanted or i.inst_id == wanted)])
 
     def _ticker(self, inst: OkxInstrument) -> dict[str, str]:
@@ -64,7 +65,7 @@ class MarketRoutes(OkxBase):
 
     async def tickers(self, request: web.Request) -> web.Response:
         kind = _inst_type(request.query, required=True)
-        return ok([self._ticker(i) for i in OKX_INSTRUMENTS.values() if i.inst_type == kind])
+        return ok([self._ticker(i) for i in of_family(kind, request.query) if i.inst_type == kind])
 
     async def books(self, request: web.Request) -> web.Response:
         inst = _inst(request.query.get("instId"))
@@ -121,13 +122,13 @@ class MarketRoutes(OkxBase):
         """The rate that settles next (the real one: OKX shows its estimate converging to it)."""
         wanted = request.query.get("instId")
         insts = list(OKX_SWAPS.values()) if wanted == "ANY" else [_inst(wanted)]
-        if any(i.spot for i in insts):
+        if any(i.inst_type != "SWAP" for i in insts):  # only perpetual swaps fund
             raise OkxError("51000", "Parameter instId error")
         return ok([self._funding_row(i) for i in insts])
 
     async def funding_rate_history(self, request: web.Request) -> web.Response:
         inst = _inst(request.query.get("instId"))
-        if inst.spot:
+        if inst.inst_type != "SWAP":
             raise OkxError("51000", "Parameter instId error")
         limit = max(1, _int(request.query, "limit", 400, 400))  # OKX: at most 400, 400 by default
         after, before = _ms_param(request.query, "after"), _ms_param(request.query, "before")

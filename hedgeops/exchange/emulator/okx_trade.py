@@ -58,11 +58,11 @@ class TradeRoutes(OkxBase):
             "fillPx": "" if last is None else _num(last.price), "tradeId": "" if last is None else last.trade_id,
             "fillSz": "0" if last is None else _num(inst.to_contracts(last.qty)),
             "fillTime": "" if last is None else _ms(last.at), "avgPx": _opt(state.average), "state": _status(state),
-            "stpId": "", "stpMode": "cancel_maker", "lever": "" if inst.spot else _num(
+            "stpId": "", "stpMode": "cancel_maker", "lever": "" if inst.spot or inst.option else _num(
                 acct.leverage.get(state.symbol, DEFAULT_LEVERAGE)),
             "attachAlgoClOrdId": "", "tpTriggerPx": "", "tpTriggerPxType": "", "tpOrdPx": "", "slTriggerPx": "",
             "slTriggerPxType": "", "slOrdPx": "", "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""},
-            "feeCcy": inst.quote, "fee": _num(-state.fee_quote), "rebateCcy": inst.quote, "rebate": "0",
+            "feeCcy": inst.settle, "fee": _num(-state.fee_quote), "rebateCcy": inst.settle, "rebate": "0",
             "source": "", "category": "normal", "reduceOnly": "true" if meta.reduce_only else "false",
             "isTpLimit": "false", "cancelSource": "", "cancelSourceReason": "", "quickMgnType": "",
             "algoClOrdId": "", "algoId": "", "tradeQuoteCcy": inst.quote if inst.spot else "",
@@ -89,6 +89,8 @@ class TradeRoutes(OkxBase):
                 raise OkxError("51000", "Parameter side error") from None
             if ord_type not in ("market", "limit", "post_only", "ioc"):
                 raise OkxError("51000", "Parameter ordType error")
+            if ord_type == "market" and inst.option:  # OKX's options take priced orders only
+                raise OkxError("51000", "Parameter ordType error: options take limit, post_only or ioc orders")
             td_mode = str(body.get("tdMode") or ("cash" if inst.spot else "cross"))
             if td_mode not in (("cash", "cross", "isolated", "spot_isolated") if inst.spot else ("cross", "isolated")):
                 raise OkxError("51000", "Parameter tdMode error")
@@ -313,7 +315,7 @@ class TradeRoutes(OkxBase):
                          "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
                          "fillMarkPx": "" if inst.spot else _num(f.price), "side": str(f.side),
                          "posSide": "net", "execType": "M" if f.maker else "T",
-                         "feeCcy": inst.quote, "fee": _num(-f.fee_quote),
+                         "feeCcy": inst.settle, "fee": _num(-f.fee_quote),
                          "feeRate": _num(-(fees.maker if f.maker else fees.taker)), "ts": str(at), "fillTime": str(at),
                          "tradeQuoteCcy": inst.quote if inst.spot else ""})
             if len(rows) == limit:

@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from hedgeops.exchange.marketdata.funding_history import FundingHistory, Settlement
-from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
-from hedgeops.exchange.marketdata.okx_instruments import OKX_SWAPS, OkxInstrument
+from hedgeops.exchange.marketdata.instruments import EMULATOR_MARKETS
+from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS, OkxInstrument
 from hedgeops.exchange.marketdata.replay import Bar, Candle, CandleSeries, MarketReplay
 from hedgeops.exchange.paper.account import MarginCheck
 from hedgeops.exchange.paper.synthetic_book import BOOK_LEVELS, synthetic_book
@@ -100,6 +100,7 @@ class Faults:
     show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
     stall_after_orders: int | None = None  # orders after the first N go in but are answered after timeout_seconds
     partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
+    no_greeks: bool = False  # option positions and summaries answer their greeks empty, as a venue might
 
 
 class ShockedSeries:
@@ -252,7 +253,7 @@ class Emulator:
             leverage: dict[str, Decimal] = {}
             creds = self.keys.get(api_key)
             usdt = self._trading_usdt if creds is None or creds.trading_usdt is None else creds.trading_usdt
-            venue = PaperVenue(self.replay, self.clock, self.fees, PAPER_MARKETS, usdt,
+            venue = PaperVenue(self.replay, self.clock, self.fees, EMULATOR_MARKETS, usdt,
                                depth=self._depth, margin=lambda: MarginCheck(leverage, self._marks()), open_quotes=True)
             venue.account.fill_ratio = self._fill_ratio
             venue.funding = self.funding  # one history for every account: a rate a test set is paid by all
@@ -286,10 +287,10 @@ class Emulator:
         return Decimal(1)
 
     def _marks(self) -> dict[str, Decimal]:
-        return {i.symbol: self.quote(i).last for i in OKX_SWAPS.values()}
+        return {i.symbol: self.quote(i).last for i in OKX_INSTRUMENTS.values() if not i.spot and not i.option}
 
     def _depth(self, quote: Quote) -> OrderBook:
-        return synthetic_book(quote, PAPER_MARKETS[quote.symbol])
+        return synthetic_book(quote, EMULATOR_MARKETS[quote.symbol])
 
     def settle_funding(self, acct: Account) -> None:
         """Every 8-hour settlement the replay clock has passed since the account's last request."""

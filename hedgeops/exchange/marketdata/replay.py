@@ -318,7 +318,14 @@ class MarketReplay:
     def series(self, symbol: str) -> CandleSeries:
         found = self._series.get(symbol)
         if found is None:
-            found = self._series[symbol] = _load(symbol, self.directory, self.history)
+            from hedgeops.exchange.marketdata.derived import DERIVED, DerivedSeries  # synthetic, from a real series
+
+            made: CandleSeries
+            if symbol in DERIVED:  # answers every lookup a CandleSeries does
+                made = DerivedSeries(symbol, self.series(DERIVED[symbol]))  # type: ignore[assignment]
+            else:
+                made = _load(symbol, self.directory, self.history)
+            found = self._series[symbol] = made
         return found
 
     def common_window(self, symbols: list[str]) -> tuple[datetime, datetime]:

@@ -29,6 +29,16 @@ def is_spot(symbol: str) -> bool:
     return ":" not in symbol
 
 
+def is_option(symbol: str) -> bool:
+    """ccxt's option symbols end in the strike and C or P: BTC/USD:BTC-260327-100000-C."""
+    return not is_spot(symbol) and symbol.endswith(("-C", "-P"))
+
+
+def settle_currency(symbol: str) -> str:
+    """A derivative's settlement currency (BTC of BTC/USD:BTC-260327-100000-C, USDT of BTC/USDT:USDT)."""
+    return symbol.split(":", 1)[1].split("-", 1)[0]
+
+
 @dataclass(frozen=True)
 class FundingBill:
     """One funding settlement on a perp position: received when positive, paid when negative."""
@@ -203,6 +213,8 @@ class PaperAccount:
 
     def _funds_problem(self, req: OrderRequest, price: Decimal, margin: MarginCheck, crosses: bool) -> str | None:
         rules = self.rules(req.symbol)
+        if is_option(req.symbol):
+            return self._option_funds_problem(req, price)
         if is_spot(req.symbol):
             if req.side == Side.SELL:  # resting sells hold their base
                 have = self.assets.get(rules.base, ZERO) - self.reserved().get(rules.base, ZERO)
@@ -212,6 +224,20 @@ class PaperAccount:
             return None if free >= need else f"insufficient {rules.quote}: {need:.2f} needed, {free:.2f} free"
         short = self._perp_need(req, price, margin, crosses) - self.free_quote(rules.quote, margin)
         return None if short <= 0 else f"insufficient margin: {short:.2f} more needed"
+
+    def _option_funds_problem(self, req: OrderRequest, price: Decimal) -> str | None:
+        """An option is bought with its premium (and fee) in the settlement currency, and sold only out of a long
+        position: this account writes no options (it holds no option margin)."""
+        ccy = settle_currency(req.symbol)
+        if req.side == Side.SELL:
+            held = self._positions.get(req.symbol, _PositionBook()).qty
+            resting = sum((r.state.remaining for r in self._resting.values()
+                           if r.state.symbol == req.symbol and r.state.side == Side.SELL), ZERO)
+            return None if held - resting >= req.amount else (
+                f"options are sold only out of a long position here (no option writing): {held - resting} held")
+        need = req.amount * price * (ONE + self.fees.taker)
+        free = self.assets.get(ccy, ZERO) - self.reserved().get(ccy, ZERO)
+        return None if free >= need else f"insufficient {ccy} for the premium: {need} needed, {free} free"
 
     def _perp_need(self, req: OrderRequest, price: Decimal, margin: MarginCheck, crosses: bool) -> Decimal:
         """What accepting a perp order takes from the free quote: the margin the symbol holds afterwards (its
@@ -240,7 +266,7 @@ class PaperAccount:
         """The margin each resting perp order holds, by client order id (see _order_margins)."""
         by_symbol: dict[str, list[tuple[OrderState, bool]]] = {}
         for r in self._resting.values():
-            if not is_spot(r.state.symbol):
+            if not is_spot(r.state.symbol) and not is_option(r.state.symbol):  # an option's premium is held instead
                 by_symbol.setdefault(r.state.symbol, []).append((r.state, r.reduce_only))
         out: dict[str, Decimal] = {}
         for symbol, orders in by_symbol.items():
@@ -253,16 +279,18 @@ class PaperAccount:
         """The quote an order may still commit (one cross account, as OKX's): cash and unrealised PnL, less the
         margin of perp positions (at the mark) and of resting perp orders (their opening parts only) and what
         resting spot buys hold."""
+        linear = {s: p for s, p in self._positions.items() if not is_option(s)}  # options: paid in full, no margin
         used = sum((abs(p.qty) * margin.marks.get(s, p.entry) / margin.leverage.get(s, DEFAULT_LEVERAGE)
-                    for s, p in self._positions.items()), ZERO)
+                    for s, p in linear.items()), ZERO)
         used += sum(self.order_margins(margin.leverage).values(), ZERO)
-        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
+        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in linear.items()), ZERO)
         return self.quote_balance + upl - used - self.reserved().get(quote, ZERO)
 
     def transferable(self, quote: str, margin: MarginCheck) -> Decimal:
         """What may leave the account: the free quote, less any unrealised profit in it (an exchange pays out
         no profit it has not realised; an unrealised loss does reduce it). Never below zero."""
-        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()), ZERO)
+        upl = sum((p.qty * (margin.marks.get(s, p.entry) - p.entry) for s, p in self._positions.items()
+                   if not is_option(s)), ZERO)
         return max(ZERO, self.free_quote(quote, margin) - max(upl, ZERO))
 
     def reserved(self) -> dict[str, Decimal]:
@@ -270,6 +298,10 @@ class PaperAccount:
         out: dict[str, Decimal] = {}
         for r in self._resting.values():
             s = r.state
+            if is_option(s.symbol) and s.side == Side.BUY:  # a resting option buy holds its premium
+                ccy = settle_currency(s.symbol)
+                out[ccy] = out.get(ccy, ZERO) + s.remaining * (s.price or ZERO) * (ONE + self.fees.taker)
+                continue
             if not is_spot(s.symbol):
                 continue
             rules = self.rules(s.symbol)
@@ -293,8 +325,12 @@ class PaperAccount:
               maker: bool) -> OrderState:
         fee = qty * price * rate
         pnl = self._apply(state.symbol, state.side.signed(qty), price, at)
-        self.fees_paid += fee
-        self.quote_balance -= fee
+        if is_option(state.symbol):  # premium and fee in the settlement currency (BTC for OKX's BTC options)
+            ccy = settle_currency(state.symbol)
+            self.assets[ccy] = self.assets.get(ccy, ZERO) - fee
+        else:
+            self.fees_paid += fee
+            self.quote_balance -= fee
         book = self._positions.get(state.symbol)
         if book is not None:
             book.fee += fee
@@ -319,6 +355,9 @@ class PaperAccount:
             self.assets[base] = self.assets.get(base, ZERO) + signed_qty
             self.quote_balance -= signed_qty * price
             return ZERO
+        if is_option(symbol):  # the premium changes hands in the settlement currency; the position is its units
+            ccy = settle_currency(symbol)
+            self.assets[ccy] = self.assets.get(ccy, ZERO) - signed_qty * price
         pos = self._positions.setdefault(symbol, _PositionBook())
         pos.updated_at = at
         if pos.qty == 0:  # opened from flat: a new position's running figures
@@ -334,7 +373,8 @@ class PaperAccount:
         pnl = closing * (price - pos.entry) * (1 if pos.qty > 0 else -1)
         pos.realized += pnl
         pos.pnl += pnl
-        self.quote_balance += pnl
+        if not is_option(symbol):  # an option's closing premium was already booked in its settlement currency
+            self.quote_balance += pnl
         new_qty = pos.qty + signed_qty
         if new_qty == 0:
             pos.entry = ZERO

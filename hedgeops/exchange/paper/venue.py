@@ -10,7 +10,7 @@ from hedgeops.exchange.marketdata.funding_history import FundingHistory
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.exchange.marketdata.replay_candles import closed_candles
-from hedgeops.exchange.paper.account import MarginCheck, PaperAccount, is_spot
+from hedgeops.exchange.paper.account import MarginCheck, PaperAccount, is_option, is_spot
 from hedgeops.exchange.paper.synthetic_book import synthetic_book
 from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol
 from hedgeops.model.book import OrderBook
@@ -48,6 +48,10 @@ class PaperVenue:
 
     def _rules(self, symbol: str) -> MarketRules:
         rules = self.account.markets.get(symbol)
+        if rules is None and is_option(symbol):
+            raise UnknownSymbol(f"{symbol}: the paper venue lists no options: it has no venue greeks to report, and "
+                                "an option's delta is never guessed (run the book against an exchange, or the "
+                                "emulator, that reports them)")
         if rules is None:
             raise UnknownSymbol(f"{symbol} is not listed (paper markets: {', '.join(sorted(self.account.markets))})")
         self.replay.series(symbol)  # raises UnknownSymbol when there is no data to replay

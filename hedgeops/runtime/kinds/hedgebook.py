@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from hedgeops.api.hedgebook import (
@@ -18,13 +19,16 @@ from hedgeops.api.hedgebook import (
     ObjectiveType,
     WorkingPlan,
 )
+from hedgeops.api.instruments import InstrumentDeltaStatus
 from hedgeops.api.policy import RebalancePolicy
+from hedgeops.engine.allocation.requests import refused_on_hedge
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import DeltaCalculationError
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.bands import Thresholds
+from hedgeops.engine.hedge.delta import observed_positions, position_delta
 from hedgeops.engine.hedge.exposure import AssetExposure
 from hedgeops.engine.hedge.held import HoldingsUnavailable, resolve_holdings
 from hedgeops.engine.hedge.signals import signal_from_status
@@ -54,6 +58,7 @@ from hedgeops.runtime.kinds.book_result import (
     finish_plan,
     idle_review,
     pending_status,
+    plan_forecast,
     q8,
     today_of,
 )
@@ -89,7 +94,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
     kind = KIND
     status_type = HedgeBookStatus
     failures: Mapping[type[Exception], tuple[str, bool]] = {
-        DeltaCalculationError: ("DeltaUnavailable", False), HoldingsUnavailable: ("HoldingsUnavailable", False),
+        DeltaCalculationError: ("DeltaUnavailable", True), HoldingsUnavailable: ("HoldingsUnavailable", False),
         LegMismatch: ("LegMismatch", False)}
 
     def __init__(self, services: Services) -> None:
@@ -170,7 +175,10 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         symbols = sorted(legs.values())
         run.ctx.markets = await run.venue.markets(symbols)
         check_legs(legs, run.ctx.markets)  # before a working plan moves or a new one is made: not one order
-        snap = await run.venue.snapshot(symbols)
+        observed = sorted({i.symbol for i in spec.instruments if i.symbol is not None})  # read, never traded
+        if observed:
+            await run.venue.markets(observed)  # an instrument the venue does not list: UnknownSymbol, nothing sent
+        snap = await run.venue.snapshot([*symbols, *observed])
         prices = {asset: snap.quotes[sym].last for asset, sym in legs.items()}
         fetched = await self.s.http_holdings.units(spec.holdings.http, run.now) if spec.holdings.http is not None \
             and spec.holdings.source is HoldingsSource.HTTP else None
@@ -180,7 +188,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             uid, spec.objective, signal_from_status(status.activeSignal), spec.paused, legs, run.ctx.markets,
             snap.quotes, held.units, {sym: p.qty for sym, p in snap.positions.items()},
             foreign_orders(snap.open_orders, legs, uid, status.rebalanceSeq, status.workingPlan is not None),
-            run.venue.fees, status.workingPlan)
+            run.venue.fees, status.workingPlan, observed_positions(spec.instruments, snap.balances, snap.positions))
         return obs, held.mark, {o.client_order_id for o in snap.open_orders}
 
     def _measure(self, run: BookRun, out: HedgeStep) -> None:
@@ -235,6 +243,9 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         for order_type, outcome in run.ctx.outcomes:
             self.s.metrics.orders.labels(KIND, ns, name, order_type, outcome).inc()
         updates: dict[str, Any] = {"today": run.today}
+        if (refused := refused_on_hedge(run.controls.rebalance_now, status.rebalanceNow, run.now)) is not None:
+            run.result.events.append(CycleEvent("Warning", "RebalanceNowRefused", refused.message))
+            updates["rebalanceNow"] = refused
         if working is not None and plan_done(working):
             updates.update(await finish_plan(self.s, run, working))
             working = None
@@ -249,7 +260,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             **updates,
             "observedGeneration": run.book.metadata.generation,
             "conditions": conds,
-            "exposures": [_exposure_status(a, out.verdict.thresholds, out.verdict.volatility.get(a.asset))
+            "exposures": [_exposure_status(a, out.verdict.thresholds, out.verdict.volatility.get(a.asset),
+                                           by_instrument(obs, a.asset) if spec.instruments else [])
                           for a in out.exposure.assets],
             "totalExposureQuote": q8(out.exposure.total_abs_net_quote),
             "totalDeviationRatio": q8(out.exposure.total_deviation),
@@ -258,7 +270,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             "rebalanceSeq": seq,
             "basketMark": mark,
             "highDeviationSince": out.memory.high_deviation_since,
-            "pendingPlan": pending_status(pending, run.result.plan, status.pendingPlan),
+            "pendingPlan": pending_status(pending, run.result.plan, status.pendingPlan,
+                                          plan_forecast(run.result.plan, obs.quotes, obs.fees, spec.quoteCurrency)),
         })
         return run.result
 
@@ -292,13 +305,24 @@ class HedgeBookReconciler(Reconciler[HedgeBook, HedgeBookStatus, RebalancePolicy
         super().__init__(HedgeBookCycle(services), services, schedule)
 
 
-def _exposure_status(a: AssetExposure, thresholds: Thresholds,
-                     vol: DeviationVolatility | None) -> AssetExposureStatus:
+def _exposure_status(a: AssetExposure, thresholds: Thresholds, vol: DeviationVolatility | None,
+                     instruments: list[InstrumentDeltaStatus]) -> AssetExposureStatus:
     return AssetExposureStatus(asset=a.asset, priceQuote=a.price, holdingQty=q8(a.holding_qty),
                                hedgeQty=q8(a.hedge_qty), targetHedgeQty=q8(a.target_hedge_qty),
                                netExposureQuote=q8(a.net_quote), deviationRatio=q8(a.deviation),
                                bandRatio=thresholds.band_for(a.asset).ratio,
-                               driftVariancePerHour=vol.variance_per_hour if vol else None)
+                               driftVariancePerHour=vol.variance_per_hour if vol else None, instruments=instruments)
+
+
+def by_instrument(obs: HedgeObservation, asset: str) -> list[InstrumentDeltaStatus]:
+    """An asset's delta instrument by instrument: its perp leg, then the observed ones (the step has already
+    refused any without a usable delta)."""
+    leg = obs.legs[asset]
+    perp = obs.positions.get(leg, Decimal(0))
+    rows = [InstrumentDeltaStatus(symbol=leg, kind="Perp", qty=q8(perp), delta=q8(perp))]
+    rows += [InstrumentDeltaStatus(symbol=p.symbol, kind=p.kind.value.capitalize(), qty=q8(p.qty),
+                                   delta=q8(position_delta(p))) for p in obs.observed if p.asset == asset]
+    return rows
 
 
 def _held_message(decision: TriggerDecision) -> str:
