@@ -30,17 +30,35 @@ def test_local_json_summary_on_the_examples() -> None:
         assert b["rebalances"] >= 1 and b["costQuote"] > 0  # at least the initial hedge, which pays fees
         assert 0 <= b["meanAbsDeviationRatio"] <= b["maxAbsDeviationRatio"] < 0.05
     # Every kind runs, through the operator's own reconcilers: the carry and the market maker too.
-    [carry] = summary["fundingArbitrages"]
-    assert carry["fundingArbitrage"] == "default/eth-carry" and carry["state"] == "Ready" and carry["cycles"] > 0
+    carries = {c["fundingArbitrage"]: c for c in summary["fundingArbitrages"]}
+    assert set(carries) == {"default/eth-carry", "default/eth-carry-grid"}  # the second: seed 004's second layer
+    carry = carries["default/eth-carry"]
+    assert carry["state"] == "Ready" and carry["cycles"] > 0
     assert carry["pairs"] == 1 and carry["phase"] in ("Idle", "Opening", "Open")
     [maker] = summary["marketMakers"]
     assert maker["marketMaker"] == "default/sol-mm" and maker["cycles"] > 0
     assert maker["state"] in ("Ready", "Finished") and maker["boughtQty"] + maker["soldQty"] > 0
+    # Seed 003's monitoring figures: fill rate, and the funding the status booked from the venue's bills equals
+    # what the runner read from the account (two paths to the same bills); the last cycle's summary.
+    assert maker["quotesPlaced"] >= maker["quotesFilled"] > 0
+    assert maker["fillRatio"] == round(maker["quotesFilled"] / maker["quotesPlaced"], 4)
+    assert maker["fundingQuote"] == pytest.approx(maker["pnlSources"]["fundingQuote"], abs=1e-4)
+    assert set(maker["lastCycle"]) >= {"bid", "ask", "position", "skewOffset", "cyclePnlQuote", "pnlQuote", "quotes"}
     # A track record for each: over a day, one day of PnL (hedgeops/local/performance.py has the arithmetic).
     perf = carry["performance"]
     assert perf["days"] == 1 and perf["pnlQuote"] == pytest.approx(carry["pnlQuote"], abs=1e-4)
     assert perf["returnPerYearPct"] is not None and perf["maxDrawdownPct"] is not None
     assert maker["performance"]["days"] == 1 and maker["performance"]["returnPerYearPct"] is None
+
+
+def test_local_market_maker_books_the_funding_its_position_paid() -> None:
+    """Over two days the example's inventory is held across settlements: the funding its status booked from the
+    paper venue's bills (the runtime's path) is the funding the runner read from the account's bills."""
+    run = hedgeops("local", "manifests/examples/marketmaker-sol.yaml", "--for", "2d", "--json")
+    assert run.returncode == 0, run.stderr
+    [maker] = json.loads(run.stdout)["marketMakers"]
+    assert maker["fundingQuote"] != 0
+    assert maker["fundingQuote"] == pytest.approx(maker["pnlSources"]["fundingQuote"], abs=1e-4)
 
 
 def test_local_is_deterministic() -> None:

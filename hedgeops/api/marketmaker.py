@@ -108,6 +108,52 @@ class QuoteDoc(Schema):
     """Fees paid on it, in the quote currency."""
 
 
+class MakerCycleSummary(Schema):
+    """Seed 003's summary of the last cycle: the market, the position against its lines, the skew, this cycle's
+    fills and PnL, the run's PnL and the quotes resting."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+    at: datetime
+    """When the cycle ran."""
+    bid: Quantity
+    """Best bid of the market."""
+    ask: Quantity
+    """Best ask of the market."""
+    mid: Quantity
+    """(bid + ask) / 2."""
+    spreadRatio: Quantity
+    """The market's spread over mid."""
+    position: Quantity
+    """Signed position after the cycle's fills."""
+    targetPosition: Quantity
+    """spec.targetPosition."""
+    maxPosition: Quantity
+    """spec.maxPosition."""
+    skewRatio: Quantity
+    """How far inventory skew moved both quotes, over mid (positive: down, when long)."""
+    skewOffset: Quantity
+    """The same in price."""
+    bought: Quantity
+    """Units bought this cycle."""
+    sold: Quantity
+    """Units sold this cycle."""
+    feesQuote: Quantity
+    """Fees paid this cycle."""
+    fundingQuote: Quantity
+    """Funding received (+) or paid (−) this cycle."""
+    cyclePnlQuote: Quantity
+    """Change of the run's PnL (realised + unrealised + funding) since the previous cycle."""
+    pnlQuote: Quantity
+    """The run's PnL: realised after fees + unrealised + funding."""
+    quotes: Annotated[int, Field(ge=0)]
+    """Quotes resting after the cycle."""
+    bestBidQuote: Quantity | None = None
+    """Our highest bid resting."""
+    bestAskQuote: Quantity | None = None
+    """Our lowest ask resting."""
+
+
 class MarketMakerStatus(Schema):
     """Observed state of a MarketMaker (the seed's cycle summary)."""
 
@@ -141,6 +187,18 @@ class MarketMakerStatus(Schema):
     """Average cost of the position held."""
     grossRealizedQuote: Quantity = Decimal(0)
     """Realised PnL before fees (realizedPnlQuote is after them)."""
+    fundingQuote: Quantity = Decimal(0)
+    """Funding received (+) or paid (−) on the position since the start (seed 003: the cost of holding)."""
+    fundingBookedUntil: datetime | None = None
+    """The last funding settlement booked in fundingQuote (later ones are still to book)."""
+    fundingCheckedAt: datetime | None = None
+    """When the venue's funding payments were last read (at most every 5 minutes)."""
+    quotesPlaced: Annotated[int, Field(ge=0)] = 0
+    """Quotes placed since the start."""
+    quotesFilled: Annotated[int, Field(ge=0)] = 0
+    """Quotes of those that filled, in part or whole: quotesFilled / quotesPlaced is the fill rate."""
+    summary: MakerCycleSummary | None = None
+    """The last cycle's summary (also journalled when the cycle traded, filled, booked funding or decided anew)."""
     startedAt: datetime | None = None
     """First cycle (durationSeconds counts from here)."""
     cycle: int = 0

@@ -311,6 +311,10 @@ class MakerTally:
     unrealized: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     quotes: int = 0
+    funding: Decimal = Decimal(0)  # what the status booked from the venue's bills (seed 003's holding cost)
+    placed: int = 0
+    filled: int = 0
+    last_cycle: dict[str, Any] = field(default_factory=dict)  # the status's summary of the last cycle
     events: list[str] = field(default_factory=list)
     pnl_path: list[tuple[datetime, float]] = field(default_factory=list)  # the status's: realised + unrealised
     fees_path: list[tuple[datetime, float]] = field(default_factory=list)
@@ -331,6 +335,9 @@ class MakerTally:
         self.position, self.bought, self.sold = status.position, status.boughtQty, status.soldQty
         self.realized, self.unrealized = status.realizedPnlQuote, status.unrealizedPnlQuote
         self.fees, self.quotes = status.feesQuote, len(status.quotes)
+        self.funding, self.placed, self.filled = status.fundingQuote, status.quotesPlaced, status.quotesFilled
+        if status.summary is not None:
+            self.last_cycle = status.summary.model_dump(mode="json", exclude_none=True)
 
     def as_json(self) -> dict[str, Any]:
         return {"marketMaker": self.key, "state": self.state, "reason": self.reason, "cycles": self.cycles,
@@ -338,6 +345,10 @@ class MakerTally:
                 "realizedPnlQuote": round(float(self.realized), 4),
                 "unrealizedPnlQuote": round(float(self.unrealized), 4), "feesQuote": round(float(self.fees), 4),
                 "restingQuotes": self.quotes, "positionLines": self.lines,
+                "fundingQuote": round(float(self.funding), 4), "quotesPlaced": self.placed,
+                "quotesFilled": self.filled,
+                "fillRatio": round(self.filled / self.placed, 4) if self.placed else None,
+                "lastCycle": self.last_cycle,
                 **(self.trades.as_json() if self.trades is not None else {}),
                 "pnlSources": self.sources(),
                 # A market maker commits no stated capital: figures in quote, and Sharpe/Sortino (scale-free).

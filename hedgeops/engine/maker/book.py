@@ -11,7 +11,7 @@ from typing import Any
 
 from hedgeops.engine.maker.decide import MakerLedger
 from hedgeops.engine.maker.quotes import Resting
-from hedgeops.model.orders import OrderState, Side, parse_enum
+from hedgeops.model.orders import OrderState, OrderType, Side, parse_enum
 
 ZERO = Decimal(0)
 
@@ -34,6 +34,7 @@ class Book:
 
     ledger: MakerLedger
     known: dict[str, dict[str, Any]]  # clientOrderId → {side, price, amount, filled, feeQuote}
+    quotes_filled: int = 0  # quotes (limit orders) whose first fill this book has seen: the fill rate's numerator
 
     def account(self, state: OrderState) -> None:
         """Book what `state` filled since we last saw it."""
@@ -43,6 +44,8 @@ class Book:
         delta = state.filled - Decimal(str(seen["filled"]))
         fee = state.fee_quote - Decimal(str(seen["feeQuote"]))
         if delta > 0:
+            if state.type == OrderType.LIMIT and Decimal(str(seen["filled"])) == 0:
+                self.quotes_filled += 1
             price = state.average if state.average is not None else Decimal(str(seen["price"]))
             self.ledger = self.ledger.apply_fill(state.side, delta, price, fee)
         seen.update(filled=str(state.filled), feeQuote=str(state.fee_quote))

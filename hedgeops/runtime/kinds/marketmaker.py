@@ -7,11 +7,11 @@ however often it is observed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from hedgeops.api.marketmaker import MarketMaker, MarketMakerStatus
+from hedgeops.api.marketmaker import MakerCycleSummary, MarketMaker, MarketMakerStatus
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.ids import client_order_id, plan_id
@@ -20,7 +20,9 @@ from hedgeops.engine.maker.book import Book, intended, known_of
 from hedgeops.engine.maker.close import decide_close_all
 from hedgeops.engine.maker.decide import MakerDecision, MakerLedger, decide_maker
 from hedgeops.engine.maker.quotes import diff_quotes
-from hedgeops.model.journal import CancelEntry, DecisionEntry
+from hedgeops.engine.maker.summary import CycleSummary, summarize
+from hedgeops.exchange.venue import CarryVenue
+from hedgeops.model.journal import CancelEntry, DecisionEntry, FundingEntry, MakerCycleEntry
 from hedgeops.model.orders import Liquidity, OrderRequest, OrderState, OrderType, Side
 from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
@@ -31,6 +33,9 @@ ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
 KIND = "MarketMaker"
 WARNING_REASONS = {"StopLoss", "RiskClose", "Halted", "PlanRecovered", "CloseAll"}
+# Funding settles on the hour (every 1, 4 or 8 h) on the venues served; reading the payments every 5 minutes books a
+# settlement within minutes of its bill at one request in thirty 10-second cycles.
+FUNDING_CHECK = timedelta(minutes=5)
 
 
 def _q(x: Decimal) -> Decimal:
@@ -103,6 +108,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         book = Book(MakerLedger(LegBook(status.position, status.entryPrice, status.grossRealizedQuote),
                                 status.feesQuote, status.boughtQty, status.soldQty),
                     {str(q["clientOrderId"]): dict(q) for q in status.quotes})
+        before = book.ledger
         cycle_no = status.cycle
         intent = await self.intents.pending(guard.stream, cycle_no)
         if intent is not None:  # orders a killed process sent: ours
@@ -133,20 +139,66 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
             decision = decide_maker(spec, rules, uid=uid, cycle=cycle_no + 1, now=now, started_at=started,
                                     bid=quote.bid, ask=quote.ask, position=position,
                                     unrealized_pnl=book.ledger.unrealized_pnl(mid), halted=controls.halted)
-        if await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting):
+        placed = await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting)
+        if placed is not None:
             cycle_no += 1
+        funding = await self._funding(ctx, venue, symbol, status, now, started)
         for order_type, outcome in ctx.outcomes:
             self.s.metrics.orders.labels(KIND, mm.metadata.namespace, mm.metadata.name, order_type, outcome).inc()
-        if decision.reason != status.reason or decision.close is not None:
+        decided = decision.reason != status.reason or decision.close is not None
+        if decided:
             kind = "Warning" if decision.reason in WARNING_REASONS else "Normal"
             events.append(CycleEvent(kind, decision.reason, decision.message))
             await ctx.record(DecisionEntry(reason=decision.reason, message=decision.message))
+        previous = status.summary.pnlQuote if status.summary is not None else ZERO
+        summary = summarize(spec, before=before, after=book.ledger, previous_pnl=previous, bid=quote.bid,
+                            ask=quote.ask, funding_cycle=funding.cycle, funding_total=funding.total,
+                            resting=book.resting(book.known))
+        if placed is not None or decided or funding.cycle or summary.bought or summary.sold:
+            # Quiet cycles (nothing filled, sent, booked or decided) stay out: every 10 s they would push the
+            # orders out of the capped stream. The status always holds the last cycle's summary.
+            await ctx.record(MakerCycleEntry(
+                cycle=cycle_no, bid=summary.bid, ask=summary.ask, position=summary.position,
+                skewOffset=summary.skew_offset, bought=summary.bought, sold=summary.sold,
+                feesQuote=summary.fees_quote, fundingQuote=summary.funding_quote,
+                cyclePnlQuote=summary.cycle_pnl_quote, pnlQuote=summary.pnl_quote, quotes=summary.quotes))
         new = self._status(mm, status, book, decision, now, quote.bid, quote.ask, cycle_no, controls)
+        placed_total = status.quotesPlaced + (placed or 0)
+        filled_total = status.quotesFilled + book.quotes_filled
+        labels = (KIND, mm.metadata.namespace, mm.metadata.name, symbol)
+        self.s.metrics.maker_quotes.labels(*labels, "placed").inc(placed or 0)
+        self.s.metrics.maker_quotes.labels(*labels, "filled").inc(book.quotes_filled)
+        if placed_total:
+            self.s.metrics.maker_fill_ratio.labels(*labels).set(filled_total / placed_total)
+        self.s.metrics.maker_fees.labels(*labels).set(float(book.ledger.fees_quote))
+        self.s.metrics.maker_funding.labels(*labels).set(float(funding.total))
+        self.s.metrics.pnl.labels(*labels).set(float(summary.pnl_quote))
+        new = new.model_copy(update={
+            "quotesPlaced": placed_total, "quotesFilled": filled_total, "fundingQuote": funding.total,
+            "fundingBookedUntil": funding.booked_until, "fundingCheckedAt": funding.checked_at,
+            "summary": _summary_doc(summary, now)})
         return Outcome(new, events)
 
+    async def _funding(self, ctx: ExecutionContext, venue: CarryVenue, symbol: str, status: MarketMakerStatus,
+                       now: datetime, started: datetime) -> FundingBooked:
+        """Funding settled on the position since the last payment booked, read at most every FUNDING_CHECK. Each
+        payment is booked once: only those after the last one booked count, whenever the venue posts them."""
+        until = status.fundingBookedUntil or started
+        if status.fundingCheckedAt is not None and now - status.fundingCheckedAt < FUNDING_CHECK:
+            return FundingBooked(ZERO, status.fundingQuote, until, status.fundingCheckedAt)
+        cycle = ZERO
+        for p in sorted(await venue.funding_payments(symbol, since=until), key=lambda p: p.at):
+            if p.at <= until or p.at > now:
+                continue
+            cycle += p.amount
+            until = p.at
+            await ctx.record(FundingEntry(symbol=symbol, amount=p.amount, settledAt=p.at))
+        return FundingBooked(cycle, status.fundingQuote + cycle, until, now)
+
     async def _act(self, ctx: ExecutionContext, book: Book, d: MakerDecision, uid: str, cycle: int, symbol: str,
-                   resting: dict[str, OrderState]) -> bool:
-        """Cancel, reduce, quote. Returns whether orders were sent (the cycle number is then used up)."""
+                   resting: dict[str, OrderState]) -> int | None:
+        """Cancel, reduce, quote. Returns the quotes the venue took, or None when no order was sent (an order sent
+        uses the cycle number up)."""
         mine = book.resting(resting)
         cancel, place = ((tuple(r.client_order_id for r in mine), ()) if d.cancel_all
                          else diff_quotes(mine, d.quotes))
@@ -162,15 +214,17 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         orders += [OrderRequest(client_order_id(pid, q.layer * 2 + (q.side == Side.SELL), "m"), symbol,
                                 q.side, q.amount, OrderType.LIMIT, q.price, post_only=True) for q in place]
         if not orders:
-            return False
+            return None
         await ctx.write_intent(IntentStore.doc(MakerIntent(cycle, tuple(
             IntendedOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
+        quotes = 0
         for req in orders:
             placed = await submit(ctx, req, Liquidity.MAKER if req.post_only else Liquidity.TAKER)
             if placed is not None:
+                quotes += req.post_only
                 book.known[placed.client_order_id] = known_of(placed)
                 book.account(placed)
-        return True
+        return quotes
 
     def _status(self, mm: MarketMaker, status: MarketMakerStatus, book: Book, d: MakerDecision, now: datetime,
                 bid: Decimal, ask: Decimal, cycle: int, controls: Controls) -> MarketMakerStatus:
@@ -182,8 +236,6 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
                               d.message if d.finished else "", now, gen)
         unrealized = led.unrealized_pnl(mid)
         self.s.metrics.healthy(KIND, mm.metadata.namespace, mm.metadata.name)
-        self.s.metrics.pnl.labels(KIND, mm.metadata.namespace, mm.metadata.name, mm.spec.symbol).set(
-            float(led.realized_pnl + unrealized))
         self.s.metrics.position.labels(KIND, mm.metadata.namespace, mm.metadata.name, mm.spec.symbol).set(
             float(led.inventory.qty))
         return status.model_copy(update={
@@ -195,6 +247,24 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
             "startedAt": status.startedAt or now, "cycle": cycle, "reason": d.reason, "message": d.message,
             "lastCheck": now,
         })
+
+
+@dataclass(frozen=True)
+class FundingBooked:
+    cycle: Decimal  # booked this cycle
+    total: Decimal  # since the start
+    booked_until: datetime  # the last settlement booked
+    checked_at: datetime  # when the venue was last read
+
+
+def _summary_doc(s: CycleSummary, now: datetime) -> MakerCycleSummary:
+    return MakerCycleSummary.model_validate({
+        "at": now, "bid": s.bid, "ask": s.ask, "mid": s.mid, "spreadRatio": s.spread_ratio,
+        "position": s.position, "targetPosition": s.target_position, "maxPosition": s.max_position,
+        "skewRatio": s.skew_ratio, "skewOffset": s.skew_offset, "bought": s.bought, "sold": s.sold,
+        "feesQuote": s.fees_quote, "fundingQuote": s.funding_quote, "cyclePnlQuote": s.cycle_pnl_quote,
+        "pnlQuote": s.pnl_quote, "quotes": s.quotes, "bestBidQuote": s.best_bid_quote,
+        "bestAskQuote": s.best_ask_quote})
 
 
 class MarketMakerReconciler(Reconciler[MarketMaker, MarketMakerStatus, None]):
