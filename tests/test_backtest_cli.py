@@ -49,7 +49,10 @@ def _at(obj: Any, path: str) -> Any:
 def test_every_example_object_is_in_the_backtest_with_its_series(run: tuple[dict[str, Any], Path]) -> None:
     summary, _ = run
     objects = _objects(summary)
-    assert set(objects) == {"default/jlp", "default/spot-bag", "default/index", "default/eth-carry", "default/sol-mm"}
+    assert set(objects) == {"default/jlp", "default/spot-bag", "default/index", "default/eth-carry", "default/sol-mm",
+                            "default/eth-carry-grid"}
+    grid = objects["default/eth-carry-grid"]["grid"]  # a backtest runs seed 004's second layer too
+    assert grid["generations"] >= 1 and grid["feesQuote"] > 0
     for o in objects.values():
         assert len(o["series"]["pnlQuote"]) > 24  # hourly over two days
         assert o["performance"]["days"] == 2 or o["book"] is not None
@@ -92,10 +95,10 @@ def test_the_report_draws_in_a_real_browser(run: tuple[dict[str, Any], Path], tm
     dom = subprocess.run([*common, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
-    # Every chart drew: four per book (deviation against the band, PnL sources, drawdown, cost), two per carry,
-    # three per market maker; and each has its lines.
+    # Every chart drew: four per book (deviation against the band, PnL sources, drawdown, cost), two per carry
+    # (the examples have two), three per market maker; and each has its lines.
     charts = re.findall(r'<svg class="chart".*?</svg>', dom.stdout, re.S)
-    assert len(charts) == 3 * 4 + 2 + 3 and "not enough points" not in dom.stdout
+    assert len(charts) == 3 * 4 + 2 * 2 + 3 and "not enough points" not in dom.stdout
     assert all("<polyline" in c for c in charts)
     assert dom.stdout.count('data-label="its band"') == 3 and dom.stdout.count('class="mark"') > 20
     shot = tmp_path / "report.png"

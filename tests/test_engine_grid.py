@@ -194,7 +194,7 @@ def test_the_grid_re_arms_only_after_the_cool_down_and_with_adx_below_the_thresh
     still = step(replace(stopped, stopped_at=TRENDING_AT - timedelta(hours=10)),
                  view(candles=trending, candle_start=trending[-1].start, now=TRENDING_AT,
                       candle_starts=tuple(c.start for c in trending), last=trending[-1].close))
-    assert still.reason == "Trending" and not still.places
+    assert still.reason == "Trending" and still.state.phase is GridPhase.WAITING and not still.places
 
 
 def test_no_grid_over_a_position_it_did_not_open() -> None:

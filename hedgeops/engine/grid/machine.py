@@ -197,7 +197,7 @@ def _evaluate(state: GridState, view: GridView) -> tuple[GridState, Decimal | No
 def _waiting(state: GridState, view: GridView, average_true_range: Decimal | None) -> GridStep:
     spec, adx_now = view.spec, state.adx
     cancels = tuple(r.client_order_id for r in view.resting)
-    phase = state.phase if state.phase is GridPhase.COOLING_DOWN else GridPhase.WAITING
+    phase = GridPhase.WAITING  # the cool-down, if any, is over once past this
     if state.stopped_at is not None:
         opened = sum(1 for s in view.candle_starts if s >= state.stopped_at)
         if opened < spec.cooldownCandles:
