@@ -97,7 +97,7 @@ async def refused_with(live: Live, b: HedgeBook, pol: RebalancePolicy, reason: s
     assert any(e.reason == reason for e in res.events), res.events
     assert b.status is not None and b.status.workingPlan is None
     ns, name = b.metadata.namespace or "default", b.metadata.name
-    assert live.metrics.refusals.labels(ns, name, reason)._value.get() >= 1  # type: ignore[attr-defined]
+    assert live.metrics.refusals.labels(ns, name, reason)._value.get() >= 1
     return b
 
 
