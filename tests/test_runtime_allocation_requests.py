@@ -9,7 +9,7 @@ from typing import Any
 
 from hedgeops.api import HedgeBook
 
-from .runtime_fixtures import policy, rig
+from .runtime_fixtures import book, policy, rig
 from .test_runtime_allocation import alloc_book, retarget, venue_of
 from .test_runtime_allocation_schedule import cycle
 
@@ -103,3 +103,18 @@ async def test_an_opportunity_rebalances_early_only_when_it_is_cheap() -> None:
             assert "forecast cost" in res.plan.reasons[0].message  # type: ignore[union-attr]
         else:
             assert res.plan is None and res.completed is None, opportunity
+
+
+async def test_a_hedge_book_refuses_rebalance_now_once_and_shows_its_plan_s_forecast_to_the_approver() -> None:
+    r = rig()
+    pol = policy(approval="Manual")  # the Compact preset; the book's first hedge waits for a person
+    b, res = await cycle(r, book(), pol, rebalance_now="r1")
+    assert [e.reason for e in res.events if e.reason.startswith("RebalanceNow")] == ["RebalanceNowRefused"]
+    assert b.status is not None and b.status.rebalanceNow is not None and b.status.rebalanceNow.state == "Refused"
+    pending = b.status.pendingPlan
+    assert pending is not None and pending["state"] == "Proposed"
+    fc = pending["forecast"]
+    assert D(fc["feesQuote"]) > 0 and D(fc["costQuote"]) == D(fc["feesQuote"]) + D(fc["slippageQuote"])
+    assert sum(D(o["estFeeQuote"]) for o in pending["orders"]) == D(fc["feesQuote"])
+    b, res = await cycle(r, b, pol, rebalance_now="r1")  # the same value: not refused again
+    assert not [e for e in res.events if e.reason.startswith("RebalanceNow")]

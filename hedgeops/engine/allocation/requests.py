@@ -59,3 +59,15 @@ def settle(value: str, handled: RebalanceNowStatus | None, facts: CycleFacts, no
             return to(REFUSED, f"plan {facts.awaiting} was not approved within {approval_ttl_s} s")
         return to(PENDING, f"plan {facts.awaiting} awaits approval")
     return to(PENDING, "waiting for the order books or the next cycle")
+
+
+def refused_on_hedge(value: str | None, handled: RebalanceNowStatus | None,
+                     now: datetime) -> RebalanceNowStatus | None:
+    """A Hedge-objective book does not take rebalance-now (it trades on its bands, and a hedge back to the band
+    centre on request would bypass the triggers its policy was tuned for): each new value is refused once, so the
+    request is never silently ignored. None: nothing new to refuse."""
+    if not outstanding(value, handled):
+        return None
+    assert value is not None
+    return RebalanceNowStatus(value=value, state=REFUSED, at=now, message="rebalance-now applies to Allocation books; "
+                              "a Hedge book trades on its bands (narrow them in its policy to trade sooner)")

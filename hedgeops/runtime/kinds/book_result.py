@@ -3,6 +3,7 @@ the bookkeeping of a completed plan, and the standard conditions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -13,7 +14,7 @@ from hedgeops.api.hedgebook import DailyCounters, HedgeBook, HedgeBookStatus, Re
 from hedgeops.api.policy import Approval, RebalancePolicySpec
 from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.controls import APPROVE, Controls
-from hedgeops.engine.common.forecast import PlanForecast
+from hedgeops.engine.common.forecast import PlanForecast, forecast
 from hedgeops.engine.hedge.approval import PendingPlan, PlanState, executed
 from hedgeops.engine.hedge.approval_state import review, to_status
 from hedgeops.engine.hedge.exposure import BookExposure
@@ -28,6 +29,8 @@ from hedgeops.model.journal import (
     RebalanceFailedEntry,
     RefusedEntry,
 )
+from hedgeops.model.market import Fees, Quote
+from hedgeops.model.orders import Liquidity
 from hedgeops.runtime.cycle import CycleEvent, Services
 from hedgeops.runtime.execution import ExecutionContext, plan_cost
 from hedgeops.runtime.reconcile import Outcome, standard_conditions
@@ -167,6 +170,17 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
         await ctx.record(RefusedEntry(planId=plan.plan_id, reason=verdict.reason, message=verdict.message))
         result.events.append(CycleEvent("Normal", verdict.reason, verdict.message))
     return False, pending
+
+
+def plan_forecast(plan: RebalancePlan | None, quotes: Mapping[str, Quote], fees: Fees,
+                  quote: str) -> PlanForecast | None:
+    """A hedge plan's cost forecast for its approver: each order's fee at its type's rate and its forecast price's
+    slippage against the symbol's mid (an allocation plan carries its own, from the book walk)."""
+    if plan is None:
+        return None
+    return forecast(quote, [(o.client_order_id, o.amount, o.est_price, quotes[o.symbol].mid,
+                             fees.maker if o.type is Liquidity.MAKER else fees.taker)
+                            for o in plan.orders if o.symbol in quotes])
 
 
 def pending_status(pending: PendingPlan | None, plan: RebalancePlan | None,
