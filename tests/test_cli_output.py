@@ -21,8 +21,9 @@ from .conftest import ROOT
 
 WITH_OUTPUT = ("version", "local", "backtest", "validate", "journal")
 # Commands that print no object, decided one by one: a server's banner (emulator, operator), files written (crds:
-# its exit code is the answer), a script (completion), a sentence about an action requested (approve, close-all).
-WITHOUT_OUTPUT = ("emulator", "operator", "crds", "completion", "approve", "close-all")
+# its exit code is the answer), a script (completion), a sentence about an action requested (approve, close-all,
+# rebalance-now).
+WITHOUT_OUTPUT = ("emulator", "operator", "crds", "completion", "approve", "close-all", "rebalance-now")
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
