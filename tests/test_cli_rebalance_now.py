@@ -87,3 +87,21 @@ def test_rebalance_now_without_a_cluster_is_a_usage_error(monkeypatch: pytest.Mo
     assert main(["rebalance-now", "hedgebook/index", "--yes"]) == 2
     err: Any = capsys.readouterr().err
     assert err.startswith("hedgeops: error: ") and "no kubeconfig at /nonexistent" in err
+
+
+def test_approve_repeats_the_plans_cost_forecast(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pending = {"id": "3f2a9c1e-7b0d44aa", "state": "Proposed", "expiresAt": "2025-06-01T00:10:00Z",
+               "orders": [{"side": "buy", "amount": "0.0255", "symbol": "BTC/USDT", "estFeeQuote": "1.09"}],
+               "forecast": {"quote": "USDT", "notionalQuote": "2182.5", "costQuote": "1.2", "costRatio": "0.00055"}}
+    fake = FakeApi({("hedgebooks", "default", "index"): {"kind": "HedgeBook", "spec": ALLOCATION,
+                                                         "status": {"pendingPlan": pending}}})
+
+    @contextmanager
+    def connect(kubeconfig: str | None = None, context: str | None = None) -> Iterator[kube.Cluster]:
+        yield kube.Cluster(fake, "https://127.0.0.1:6443", "default", "context 'test'")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kube, "connect", connect)
+    assert main(["approve", "hedgebook/index", "3f2a9c1e-7b0d44aa"]) == 0
+    out = capsys.readouterr().out
+    assert "(buy 0.0255 BTC/USDT); forecast cost 1.2 USDT (0.00055 of 2182.5 traded)" in out
