@@ -124,6 +124,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     from hedgeops.exchange.emulator.okx_http import EmulatorApp
     from hedgeops.exchange.emulator.state import Credentials, Emulator, load_keys
+    from hedgeops.exchange.marketdata.okx_instruments import OKX_FUTURES, OKX_OPTIONS
     from hedgeops.exchange.marketdata.replay import MarketReplay
     from hedgeops.local.runner import LocalRunError
     from hedgeops.model.market import Fees
@@ -175,6 +176,9 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x "
           f"(history from {first:%Y-%m-%d}, data until {last:%Y-%m-%d}); "
           f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops", file=sys.stderr, flush=True)
+    print(f"SYNTHETIC instruments: {', '.join(i.inst_id for i in (*OKX_FUTURES.values(), *OKX_OPTIONS.values()))} are "
+          "derived from the real BTC perp candles (future = perp price; option = Black-Scholes on it with 30-day "
+          "trailing realised volatility), not market data of their own", file=sys.stderr, flush=True)
     try:
         web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
     except OSError as exc:  # the port is taken, or below 1024 without the right

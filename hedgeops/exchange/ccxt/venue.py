@@ -138,7 +138,7 @@ class CcxtVenue:
         """Dated futures and options asked for by name are loaded on first use, one market type each: the client
         loads spot and swaps only (an exchange's whole option chain is large, and most accounts never ask)."""
         assert self._markets is not None
-        kinds = sorted({_dated_kind(s) for s in symbols if s not in self._markets} - {None})  # type: ignore[type-var]
+        kinds = sorted({kind for s in symbols if s not in self._markets and (kind := _dated_kind(s)) is not None})
         if not kinds:
             return
         async with self._markets_lock:
@@ -171,7 +171,7 @@ class CcxtVenue:
         await self._load()
         tickers: dict[str, Any] = {}
         for syms in self._by_type(symbols).values():
-            tickers.update(await self._call(self.client.fetch_tickers, syms))
+            tickers.update(await self._call(self.client.fetch_tickers, syms, self._ticker_params(syms)))
         missing = [s for s in symbols if s not in tickers]
         if missing:
             raise RetryableVenueError(f"{self.client.id} sent no ticker for {', '.join(missing)}")
@@ -205,11 +205,20 @@ class CcxtVenue:
                 for spot, perp in pairs if spot in tickers and perp in tickers]
 
     def _by_type(self, symbols: Sequence[str]) -> dict[str, list[str]]:
-        """Symbols grouped by market type: OKX serves tickers one instrument type per call."""
+        """Symbols grouped by market type: OKX serves tickers one instrument type per call (options one underlying
+        per call)."""
         out: dict[str, list[str]] = {}
         for s in symbols:
-            out.setdefault(str(self._market(s)["type"]), []).append(s)
+            m = self._market(s)
+            family = (m.get("info") or {}).get("uly") if m.get("option") else None
+            out.setdefault(f"{m['type']}:{family}" if family else str(m["type"]), []).append(s)
         return out
+
+    def _ticker_params(self, symbols: Sequence[str]) -> dict[str, Any]:
+        """OKX's options are asked for by underlying (ccxt would ask for its default, BTC-USD, only)."""
+        m = self._market(symbols[0])
+        family = (m.get("info") or {}).get("uly") if m.get("option") else None
+        return {"uly": family} if family else {}
 
     def begin_slot(self, slot: object | None) -> None:
         """A cycle starts under the schedule's `slot`: one observation serves every cycle of this account in one
@@ -226,7 +235,8 @@ class CcxtVenue:
 
     async def _observe(self, symbols: list[str]) -> AccountSnapshot:
         by_type = self._by_type(symbols)
-        calls: list[Awaitable[Any]] = [self._call(self.client.fetch_tickers, syms) for syms in by_type.values()]
+        calls: list[Awaitable[Any]] = [self._call(self.client.fetch_tickers, syms, self._ticker_params(syms))
+                                       for syms in by_type.values()]
         contracts = [s for s in symbols if self._market(s).get("contract")]
         calls += [self._call(self.client.fetch_balance), self._call(self.client.fetch_open_orders)]
         if contracts:
