@@ -30,7 +30,8 @@ ALLOWED = {
 # kind (allocation is a HedgeBook objective built on the hedge kind's plans, gates and triggers: the one edge).
 SUBPACKAGES = {
     "engine": {"common": {"common"}, "hedge": {"common", "hedge"}, "allocation": {"common", "hedge", "allocation"},
-               "carry": {"common", "carry"}, "maker": {"common", "maker"}, "grid": {"common", "grid"}},
+               "carry": {"common", "carry"}, "maker": {"common", "maker"}, "grid": {"common", "grid"},
+               "contrarian": {"common", "contrarian"}},
     "exchange": {"venue": {"venue"}, "marketdata": {"venue", "marketdata"},
                  "ccxt": {"venue", "ccxt"}, "paper": {"venue", "marketdata", "ccxt", "paper"},
                  "emulator": {"venue", "marketdata", "paper", "emulator"}},

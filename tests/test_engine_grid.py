@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from hedgeops.api.funding import Grid, GridPhase
+from hedgeops.api.enhancement import Grid, GridPhase
 from hedgeops.engine.common.errors import RedLineError
+from hedgeops.engine.common.indicators import adx, atr, dx_series, true_ranges
 from hedgeops.engine.common.redlines import check_fixed_levels
-from hedgeops.engine.grid.indicators import adx, atr, dx_series, true_ranges
 from hedgeops.engine.grid.machine import GridState, GridStep, GridView, Resting, desired, step
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
 from hedgeops.exchange.marketdata.replay import MarketReplay

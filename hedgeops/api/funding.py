@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -29,9 +29,8 @@ from hedgeops.api.common import (
     live_account_rule,
     symbol_base,
 )
+from hedgeops.api.enhancement import MAX_LEVERAGE, ContrarianStatus, Enhancement, GridStatus
 
-# The red line of seed 004: never more than 3x. Enforced here, in the CRD schema and in the engine.
-MAX_LEVERAGE = Decimal(3)
 # The lowest emergencyMarginRatio accepted. marginRatio is derivatives equity ÷ the perp's initial margin (notional ÷
 # leverage), and the exchange liquidates when equity falls to notional × its maintenance margin rate, that is at a
 # marginRatio of leverage × that rate: at 3x and OKX's 0.4%-3.3% tiers, somewhere up to 0.1. A guard set below that
@@ -178,52 +177,6 @@ class Liquidity(Schema):
     """Largest expected slippage for an entry."""
 
 
-# The seed's second layer takes 20%-30% of the system's capital: never more than this share of it.
-MAX_ENHANCEMENT_SHARE = Decimal("0.3")
-# Grid levels on each side of the price the grid is laid at: 2 × this + 1 price levels (client ids number 0-98).
-MAX_GRID_LEVELS = 20
-GridTimeframe = Literal["5m", "15m", "1h", "4h"]
-
-
-class Grid(Schema):
-    """Seed 004's trend-filtered neutral grid (顾问 2): on one linear perp the carry does not trade, a grid of limit
-    orders only while the market ranges (Wilder's ADX on `timeframe` below `adxThreshold`), buys below the price and
-    sells above, each fill replaced by the opposite order one level away. A breakout (the price leaves the range,
-    or ADX rises to the threshold) cancels every order and closes the position at market; the grid re-arms after
-    `cooldownCandles` candles once ADX is back below the threshold."""
-
-    model_config = with_rules(linear_swap_rule("symbol", "BTC/USDT:USDT"))
-
-    symbol: SwapSymbol
-    """ccxt symbol of the linear perpetual the grid trades (never one of the carry's perps)."""
-    timeframe: GridTimeframe = "1h"
-    """Candles the trend filter and the range are computed on."""
-    adxPeriod: Annotated[int, Field(ge=2, le=50)] = 14
-    """Wilder's ADX (and ATR) period, in candles."""
-    adxThreshold: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] = Decimal(25)
-    """A grid is laid only while ADX is below this; ADX reaching it is a breakout."""
-    levels: Annotated[int, Field(ge=1, le=MAX_GRID_LEVELS)] = 5
-    """Price levels on each side of the price the grid is laid at."""
-    rangeAtr: Annotated[Decimal, Field(gt=0, le=20, allow_inf_nan=False)] = Decimal(3)
-    """Half the range's width in ATRs: the range is the price ± rangeAtr × ATR, split into `levels` steps a side."""
-    leverage: Annotated[Decimal, Field(gt=0, le=MAX_LEVERAGE, allow_inf_nan=False)] = Decimal(1)
-    """The grid perp's leverage. Never above 3."""
-    stopLossRatio: Annotated[Decimal, Field(lt=0, ge=-1, allow_inf_nan=False)]
-    """Stop the grid when its PnL ÷ its capital falls to this. Required and negative: no strategy without a stop."""
-    cooldownCandles: Annotated[int, Field(ge=0, le=500)] = 6
-    """Candles of `timeframe` to wait after a stop before a new grid may be laid."""
-
-
-class Enhancement(Schema):
-    """Seed 004's second layer (第二层：辅助增强): a share of this object's capital traded by the trend-filtered
-    grid, under the carry's red lines and circuit breaker. The carry sizes its pairs on the rest."""
-
-    capitalShare: Annotated[Decimal, Field(gt=0, le=MAX_ENHANCEMENT_SHARE, allow_inf_nan=False)]
-    """Share of capital.amountQuote the layer trades (the seed: 20%-30%; at most 0.3)."""
-    grid: Grid | None = None
-    """The trend-filtered neutral grid."""
-
-
 class FundingArbitrageSpec(Schema):
     """Cash and carry on one exchange account."""
 
@@ -238,6 +191,9 @@ class FundingArbitrageSpec(Schema):
         rule("!has(self.enhancement) || !has(self.enhancement.grid) || !has(self.pairs) || "
              "self.pairs.all(p, p.perp != self.enhancement.grid.symbol)",
              "enhancement.grid.symbol must not be one of the pairs' perps", ".enhancement.grid.symbol"),
+        rule("!has(self.enhancement) || !has(self.enhancement.contrarian) || !has(self.pairs) || "
+             "self.pairs.all(p, p.perp != self.enhancement.contrarian.symbol)",
+             "enhancement.contrarian.symbol must not be one of the pairs' perps", ".enhancement.contrarian.symbol"),
     )
 
     exchange: ExchangeRef = Field(default_factory=ExchangeRef)
@@ -279,10 +235,11 @@ class FundingArbitrageSpec(Schema):
             if twice:
                 raise ValueError(f"pairs: each spot and each perp may appear in one pair only ({', '.join(twice)} "
                                  "appears more than once)")
-        grid = self.enhancement.grid if self.enhancement is not None else None
-        if grid is not None and any(p.perp == grid.symbol for p in self.pairs):
-            raise ValueError(f"enhancement.grid.symbol: {grid.symbol} is a carry pair's perp; a grid's position would "
-                             "net with the carry's short (give the grid another perp)")
+        enh = self.enhancement
+        for name, layer in (("grid", enh.grid if enh else None), ("contrarian", enh.contrarian if enh else None)):
+            if layer is not None and any(p.perp == layer.symbol for p in self.pairs):
+                raise ValueError(f"enhancement.{name}.symbol: {layer.symbol} is a carry pair's perp; its position "
+                                 f"would net with the carry's short (give the {name} another perp)")
         return self
 
 
@@ -392,83 +349,6 @@ class BreakerStatus(Schema):
     """Today's realised loss."""
 
 
-class GridPhase(StrEnum):
-    """Where the grid is (engine/grid/machine.py)."""
-
-    WAITING = "Waiting"  # no grid: the market trends (ADX at or above the threshold) or too few candles yet
-    RUNNING = "Running"  # orders rest on the levels
-    STOPPING = "Stopping"  # a breakout: orders cancelled, the position being closed at market
-    COOLING_DOWN = "CoolingDown"  # stopped: no grid until the cool-down has passed and ADX is below the threshold
-    HALTED = "Halted"  # halted, paused or the breaker tripped: no orders rest, nothing is laid
-
-
-class GridOrder(Schema):
-    """One of the grid's own orders as last seen (what was filled and paid then)."""
-
-    clientOrderId: ShortText
-    """Deterministic client order id (grid generation, plan, level)."""
-    side: ShortText
-    """buy or sell."""
-    price: Quantity
-    """Limit price (0 for the market close)."""
-    amount: Quantity
-    """Units ordered."""
-    filled: Quantity = Decimal(0)
-    """Units filled when last seen."""
-    feeQuote: Quantity = Decimal(0)
-    """Fee paid when last seen."""
-
-
-class GridStatus(Schema):
-    """The trend-filtered grid (spec.enhancement.grid): its state, indicators, range, levels, position and PnL."""
-
-    phase: GridPhase = GridPhase.WAITING
-    """Where the grid is."""
-    reason: ShortText | None = None
-    """The last decision's CamelCase reason (Laid, Trending, Breakout, TrendFilter, StopLoss, CoolingDown, ...)."""
-    message: StatusMessage | None = None
-    """The last decision in words."""
-    symbol: StatusSymbol = ""
-    """The grid's perp."""
-    adx: Quantity | None = None
-    """ADX of the last closed candle."""
-    lastCandle: datetime | None = None
-    """Open time of the last closed candle evaluated."""
-    generation: int = 0
-    """Grids laid so far (client order ids derive from it)."""
-    seq: int = 0
-    """Order plans sent in this generation (client order ids derive from it)."""
-    lowerPrice: Quantity | None = None
-    """Lowest level: a price below it is a breakout."""
-    upperPrice: Quantity | None = None
-    """Highest level: a price above it is a breakout."""
-    levels: list[Quantity] = Field(default_factory=list, max_length=2 * MAX_GRID_LEVELS + 1)
-    """Level prices, lowest first; the middle one is the price the grid was laid at."""
-    levelQty: Quantity = Decimal(0)
-    """Units each level's order trades (fixed for the generation)."""
-    position: Quantity = Decimal(0)
-    """Signed units held on the grid's perp."""
-    entryPrice: Quantity = Decimal(0)
-    """Average entry of the position."""
-    grossRealizedQuote: Quantity = Decimal(0)
-    """Price PnL realised since the first grid (before fees)."""
-    feesQuote: Quantity = Decimal(0)
-    """Fees paid since the first grid."""
-    pnlQuote: Quantity = Decimal(0)
-    """Realised − fees + unrealised since the first grid."""
-    generationStartPnlQuote: Quantity = Decimal(0)
-    """pnlQuote when this generation was laid: the generation's PnL is the difference."""
-    stops: int = 0
-    """Grids stopped so far (breakout, trend filter, stop-loss)."""
-    stoppedAt: datetime | None = None
-    """When the last grid stopped (the venue's clock)."""
-    orders: list[GridOrder] = Field(default_factory=list, max_length=2 * MAX_GRID_LEVELS + 2)
-    """The grid's own orders not yet known to be done."""
-    breaker: dict[str, Any] = Field(default_factory=dict,
-                                    json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
-    """The object's breaker as the grid left it (kept here too: an object with no pair yet has no leg to keep it)."""
-
-
 class FundingArbitrageStatus(Schema):
     """Observed state of a FundingArbitrage."""
 
@@ -504,6 +384,8 @@ class FundingArbitrageStatus(Schema):
     """autoSelect: the last scan's picks."""
     grid: GridStatus | None = None
     """spec.enhancement.grid: the trend-filtered grid."""
+    contrarian: ContrarianStatus | None = None
+    """spec.enhancement.contrarian: the low-frequency contrarian trade."""
     lastCheck: datetime | None = None
     """Last reconcile."""
 

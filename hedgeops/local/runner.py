@@ -99,8 +99,9 @@ def _symbols(obj: Resource) -> set[str]:  # type: ignore[type-arg]
     if isinstance(obj, HedgeBook):
         return set(traded_symbols(obj))
     if isinstance(obj, FundingArbitrage):
-        grid = obj.spec.enhancement.grid if obj.spec.enhancement is not None else None
-        return {s for p in obj.spec.pairs for s in (p.spot, p.perp)} | ({grid.symbol} if grid is not None else set())
+        enh = obj.spec.enhancement
+        layers = {x.symbol for x in (enh.grid, enh.contrarian) if x is not None} if enh is not None else set()
+        return {s for p in obj.spec.pairs for s in (p.spot, p.perp)} | layers
     assert isinstance(obj, MarketMaker)
     return {obj.spec.symbol}
 

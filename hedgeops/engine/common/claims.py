@@ -57,10 +57,11 @@ def carry_claims(fa: FundingArbitrage) -> set[Claim]:
     for spot, perp in pairs:
         claims.add(_key(spec.mode, fa.metadata.namespace, spec.exchange, f"perp:{perp}"))
         claims.add(_key(spec.mode, fa.metadata.namespace, spec.exchange, f"balance:{spot.split('/')[0]}"))
-    grids = {fa.status.grid.symbol} if fa.status and fa.status.grid and fa.status.grid.symbol else set()
-    if spec.enhancement is not None and spec.enhancement.grid is not None:  # the second layer's perp is its too
-        grids.add(spec.enhancement.grid.symbol)
-    claims |= {_key(spec.mode, fa.metadata.namespace, spec.exchange, f"perp:{g}") for g in grids}
+    status, enh = fa.status, spec.enhancement
+    layers = {x.symbol for x in ((status.grid, status.contrarian) if status else ()) if x is not None and x.symbol}
+    if enh is not None:  # the second layer's perps are the object's too
+        layers |= {x.symbol for x in (enh.grid, enh.contrarian) if x is not None}
+    claims |= {_key(spec.mode, fa.metadata.namespace, spec.exchange, f"perp:{g}") for g in layers}
     return claims
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedgeops.api.funding import MAX_LEVERAGE  # one constant for the schema and the engine
+from hedgeops.api.enhancement import MAX_LEVERAGE  # one constant for the schema and the engine
 from hedgeops.engine.common.errors import RedLineError
 
 

@@ -3,7 +3,7 @@ venue shows and, when a candle has closed, the candles; the next state and the o
 
 The rules, exactly:
 
-- Trend filter: Wilder's ADX (engine/grid/indicators.py) of the last closed candle of `timeframe`, over the window
+- Trend filter: Wilder's ADX (engine/common/indicators.py) of the last closed candle of `timeframe`, over the window
   the runtime fetches. A grid is laid only while ADX < adxThreshold (the seed: ADX < 25, a ranging market).
 - Range: laid at the last price P with ATR A (Wilder's, same period): levels P + i × s for i = −n .. n, where
   n = `levels` and s = rangeAtr × A / n, rounded to the tick away from P. The range is [lowest, highest level].
@@ -34,14 +34,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from hedgeops.api.funding import Grid, GridPhase
+from hedgeops.api.enhancement import Grid, GridPhase
 from hedgeops.engine.common.ids import client_order_id, plan_id
+from hedgeops.engine.common.indicators import Bar, adx, atr
 from hedgeops.engine.common.redlines import check_fixed_levels, check_leverage, check_stop
-from hedgeops.engine.grid.indicators import Bar, adx, atr
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import Side
 
 ZERO = Decimal(0)
+QUIET = "Waiting"  # a step with nothing new to decide: the runtime keeps the last decision's reason
 CLOSE_LEG = 99  # the market close's leg in its client order id (levels are 0 .. 2n ≤ 40)
 
 
@@ -281,12 +282,8 @@ def step(state: GridState, view: GridView) -> GridStep:
     if state.phase is GridPhase.HALTED:
         state = replace(state, phase=GridPhase.RUNNING if state.levels else GridPhase.WAITING)
     if state.phase is not GridPhase.RUNNING:
-        if view.candles is None and state.phase is not GridPhase.WAITING:
-            return GridStep(state, "CoolingDown", "waiting for the next candle",
-                            tuple(r.client_order_id for r in view.resting))
-        if view.candles is None:
-            return GridStep(state, "Waiting", "waiting for the next candle",
-                            tuple(r.client_order_id for r in view.resting))
+        if view.candles is None:  # nothing new to decide on: the last decision stands
+            return GridStep(state, QUIET, "waiting for the next candle", tuple(r.client_order_id for r in view.resting))
         return _waiting(state, view, average_true_range)
     spec, low, high = view.spec, state.levels[0], state.levels[-1]
     if view.last < low or view.last > high:

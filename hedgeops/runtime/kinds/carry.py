@@ -28,6 +28,7 @@ from hedgeops.model.journal import BreakerEntry, RefusedEntry
 from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
+from hedgeops.runtime.kinds.carry_contrarian import contrarian_due, contrarian_turn, with_contrarian
 from hedgeops.runtime.kinds.carry_grid import grid_breaker, grid_due, grid_spec, grid_turn, with_grid
 from hedgeops.runtime.kinds.carry_pair import pair_turn
 from hedgeops.runtime.kinds.carry_select import auto_select
@@ -74,6 +75,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             due.add("watch")
         if grid_due(fa.spec, status.grid, now):  # the second layer: its orders, or a candle closed since its last
             due.add("grid")
+        if contrarian_due(fa.spec, status.contrarian, now):
+            due.add("contrarian")
         return due or None
 
     async def step(self, fa: FundingArbitrage, status: Status, controls: Controls, now: datetime, inputs: None,
@@ -88,7 +91,9 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         else:
             pairs = list(spec.pairs)
         grid = grid_spec(spec)
-        symbols = sorted({s for p in pairs for s in (p.spot, p.perp)} | ({grid.symbol} if grid is not None else set()))
+        contrarian = spec.enhancement.contrarian if spec.enhancement is not None else None
+        layers = {x.symbol for x in (grid, contrarian) if x is not None}
+        symbols = sorted({s for p in pairs for s in (p.spot, p.perp)} | layers)
         markets = await venue.markets(symbols)
         snap = await venue.snapshot(symbols)
         boot = status.bootstrap
@@ -110,11 +115,16 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         breaker = (object_breaker(status.legs) if status.legs or kept is None else kept).roll(now.date().isoformat())
         if controls.reset_breaker:  # once for the object: a loss booked by one pair this cycle is not reset by the next
             breaker = breaker.reset()
-        was_tripped, changed = breaker.tripped, bool(due - {"watch", "grid"})
+        was_tripped, changed = breaker.tripped, bool(due - {"watch", "grid", "contrarian"})
         grid_status = status.grid
         if grid is not None and due & {"grid", "step"}:
             # Before the pairs: a generation the grid closes at a loss counts in the breaker the pairs then obey.
             grid_status, evs, breaker, acted = await grid_turn(t, snap, markets, breaker)
+            events += evs
+            changed = changed or acted
+        contrarian_status = status.contrarian
+        if contrarian is not None and due & {"contrarian", "step"}:
+            contrarian_status, evs, breaker, acted = await contrarian_turn(t, snap, markets, breaker)
             events += evs
             changed = changed or acted
         legs: list[CarryLegStatus] = []
@@ -138,8 +148,9 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                                             dailyLossQuote=breaker.daily_loss_quote))
         if not changed:  # a watch that found nothing: metrics are current, the status is not rewritten
             return Outcome(status, events, changed=False)
-        return Outcome(with_grid(self._status(fa, status, legs, now, due, boot, controls, breaker)
-                                 .model_copy(update={"selection": selection}), grid_status), events)
+        new = self._status(fa, status, legs, now, due, boot, controls, breaker).model_copy(
+            update={"selection": selection})
+        return Outcome(with_contrarian(with_grid(new, grid_status), contrarian_status), events)
 
     def _status(self, fa: FundingArbitrage, status: Status, legs: list[CarryLegStatus], now: datetime,
                 due: set[str], boot: BootstrapStatus, controls: Controls, breaker: Breaker) -> Status:

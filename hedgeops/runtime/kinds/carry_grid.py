@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus, GridOrder, GridPhase, GridStatus
+from hedgeops.api.enhancement import GridOrder, GridPhase, GridStatus
+from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus
 from hedgeops.engine.carry.codec import breaker_doc, decode_breaker
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.pairs import q8
 from hedgeops.engine.common.pnl import LegBook
-from hedgeops.engine.grid.machine import GridState, GridStep, GridView, Resting, step
+from hedgeops.engine.grid.machine import QUIET, GridState, GridStep, GridView, Resting, step
 from hedgeops.model.candles import Candle, timeframe_seconds
 from hedgeops.model.journal import CancelEntry, DecisionEntry, RecoveredEntry
 from hedgeops.model.market import MarketRules
@@ -33,8 +34,8 @@ GridTurn = tuple[GridStatus, list[CycleEvent], Breaker, bool]  # status, events,
 
 
 @dataclass(frozen=True)
-class GridIntentOrder:
-    """One order of a grid plan, enough to find it on the venue and book it."""
+class LayerIntentOrder:
+    """One order of a second-layer plan (grid or contrarian), enough to find it on the venue and book it."""
 
     clientOrderId: str
     side: Side
@@ -43,20 +44,26 @@ class GridIntentOrder:
 
 
 @dataclass(frozen=True)
-class GridIntent:
-    """The orders one grid plan is about to send, written before the first of them (runtime/intents.py)."""
+class LayerIntent:
+    """The orders one plan of the grid or of the contrarian trade is about to send, written before the first of them
+    (runtime/intents.py), each under its own key."""
 
-    seq: int  # the grid's plan sequence: newer than the status's, the plan was cut short
-    orders: tuple[GridIntentOrder, ...]
+    seq: int  # the part's plan sequence: newer than its status's, the plan was cut short
+    orders: tuple[LayerIntentOrder, ...]
 
 
 def grid_spec(spec: FundingArbitrageSpec) -> Any:
     return spec.enhancement.grid if spec.enhancement is not None else None
 
 
-def grid_capital(spec: FundingArbitrageSpec) -> Decimal:
-    """The layer's quote: capital.amountQuote × enhancement.capitalShare (the carry sizes its pairs on the rest)."""
-    return spec.capital.amountQuote * spec.enhancement.capitalShare if spec.enhancement is not None else ZERO
+def layer_capital(spec: FundingArbitrageSpec) -> Decimal:
+    """What each part of the second layer trades: capital.amountQuote × enhancement.capitalShare, split equally
+    between the grid and the contrarian trade when both are set (the carry sizes its pairs on the rest)."""
+    enh = spec.enhancement
+    if enh is None:
+        return ZERO
+    parts = (enh.grid is not None) + (enh.contrarian is not None)
+    return spec.capital.amountQuote * enh.capitalShare / max(parts, 1)
 
 
 def grid_due(spec: FundingArbitrageSpec, grid: GridStatus | None, now: datetime) -> bool:
@@ -122,7 +129,7 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     ctx = guard.context(f"{guard.stream}:grid", markets)
     books = _Books(old)
     state = _state(old)
-    intents: IntentStore[GridIntent] = IntentStore(t.services.journal, GridIntent)
+    intents: IntentStore[LayerIntent] = IntentStore(t.services.journal, LayerIntent)
     intent = await intents.pending(f"{guard.stream}:grid", old.seq)
     changed = False
     if intent is not None:  # orders a killed process sent: ours, booked by client id, none sent again
@@ -158,10 +165,12 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
                     for o in snap.open_orders if o.symbol == symbol and o.client_order_id in books.known)
     total = books.pnl(last)
     result = step(state, GridView(
-        g, grid_capital(spec), rules, f"{t.fa.metadata.uid or t.fa.key}", snap.at, last, position, resting,
+        g, layer_capital(spec), rules, f"{t.fa.metadata.uid or t.fa.key}", snap.at, last, position, resting,
         total - old.generationStartPnlQuote, candles, candles[-1].start if candles else None,
         tuple(c.start for c in candles) if candles else (), breaker.tripped, t.controls.halt, spec.paused,
         t.controls.close_all))
+    if result.reason == QUIET and old.reason:
+        result = replace(result, reason=old.reason, message=old.message or result.message)
     start_pnl = old.generationStartPnlQuote
     if result.reason == "Laid":
         await venue.set_leverage(symbol, g.leverage)
@@ -210,8 +219,8 @@ async def _execute(ctx: ExecutionContext, books: _Books, result: GridStep, symbo
                for p in result.places]
     if not orders:
         return
-    await ctx.write_intent(IntentStore.doc(GridIntent(result.state.seq, tuple(
-        GridIntentOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
+    await ctx.write_intent(IntentStore.doc(LayerIntent(result.state.seq, tuple(
+        LayerIntentOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
     for req in orders:
         books.known[req.client_order_id] = GridOrder(clientOrderId=req.client_order_id, side=req.side.value,
                                                      price=req.price or ZERO, amount=req.amount)

@@ -22,10 +22,11 @@ async def auto_select(t: CarryTick, events: list[CycleEvent]) -> tuple[Selection
         universe = await venue.carry_universe(spec.quoteCurrency)
         within = {(p.spot, p.perp) for p in spec.pairs} or None
         # The second layer's grid perp is never carried: a one-way perp position would net with the carry's short.
-        grid = spec.enhancement.grid.symbol if spec.enhancement is not None and spec.enhancement.grid else None
+        enh = spec.enhancement
+        layers = {x.symbol for x in (enh.grid, enh.contrarian) if x is not None} if enh is not None else set()
         scored = [Candidate(c.spot, c.perp, c.volume_quote, (await venue.funding_rate(c.perp))[0])
-                  for c in liquid([Candidate(u.spot, u.perp, u.volume_quote) for u in universe if u.perp != grid],
-                                  auto, within)]
+                  for c in liquid([Candidate(u.spot, u.perp, u.volume_quote) for u in universe
+                                   if u.perp not in layers], auto, within)]
         picked = select(scored, auto, spec.entry, held)
         fresh = Selection(at=t.now, candidates=len(universe), pairs=[
             SelectedPair(spot=c.spot, perp=c.perp, fundingRate=c.rate or ZERO,

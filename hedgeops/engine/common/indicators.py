@@ -1,4 +1,4 @@
-"""Indicators on closed candles, in Decimal: Wilder's true range, ATR and ADX (J. Welles Wilder, "New Concepts in
+"""Indicators on closed candles, in Decimal: Wilder's true range, ATR, ADX and RSI (J. Welles Wilder, "New Concepts in
 Technical Trading Systems", 1978), the definitions the seed's "ADX<25" means.
 
 For a period n over candles c_0 .. c_m (oldest first):
@@ -95,3 +95,32 @@ def adx(bars: Sequence[Bar], period: int) -> Decimal | None:
     for dx in dxs[period:]:
         value = (value * (period - 1) + dx) / period
     return value
+
+
+def ema(values: Sequence[Decimal], period: int) -> Decimal | None:
+    """The exponential moving average of the last value: seeded with the mean of the first `period` values, then
+    EMA_t = EMA_{t−1} + (x_t − EMA_{t−1}) × 2 / (period + 1). None with fewer than `period` values."""
+    if period < 1 or len(values) < period:
+        return None
+    value = sum(values[:period], ZERO) / period
+    k = Decimal(2) / (period + 1)
+    for x in values[period:]:
+        value += (x - value) * k
+    return value
+
+
+def rsi(closes: Sequence[Decimal], period: int) -> Decimal | None:
+    """Wilder's relative strength index of the last close: average gain and loss over the first `period` changes,
+    then each smoothed as (previous × (n−1) + this) / n; RSI = 100 − 100 / (1 + gain / loss) (100 with no loss).
+    None with fewer than period + 1 closes."""
+    changes = [b - a for a, b in pairwise(closes)]
+    if period < 1 or len(changes) < period:
+        return None
+    gain = sum((c for c in changes[:period] if c > 0), ZERO) / period
+    loss = sum((-c for c in changes[:period] if c < 0), ZERO) / period
+    for c in changes[period:]:
+        gain = (gain * (period - 1) + max(c, ZERO)) / period
+        loss = (loss * (period - 1) + max(-c, ZERO)) / period
+    if loss == 0:
+        return HUNDRED if gain > 0 else Decimal(50)
+    return HUNDRED - HUNDRED / (1 + gain / loss)
