@@ -20,7 +20,7 @@ from hedgeops.exchange.marketdata.replay import MarketReplay
 
 from .emulator_controls import call
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
-from .test_emulator_okx_fields import INSTRUMENT, POSITION, check
+from .test_emulator_okx_fields import INSTRUMENT, POSITION, TICKER, check
 
 D = Decimal
 PERP, FUTURE, OPTION = "BTC/USDT:USDT", "BTC/USDT:USDT-260327", "BTC/USD:BTC-260327-100000-C"
@@ -115,6 +115,9 @@ async def test_ccxt_loads_trades_and_reads_the_future_and_the_option(rig: Rig) -
         assert D(info["deltaPA"]) == pytest.approx(D(info["deltaBS"]) - D("0.1") * D(info["markPx"]), abs=D("0.00005"))
         for p in positions.values():
             check(p["info"], POSITION, f"position {p['symbol']}")
+        _, bills = await call(rig.url, "GET", "/api/v5/account/bills?instType=OPTION")
+        [bill] = bills["data"]
+        assert bill["ccy"] == "BTC" and -D(bill["balChg"]) == premium  # the premium and its fee, in BTC
 
         # OKX refuses a market order on an option, and this emulator writes no options.
         with pytest.raises(ccxt.ExchangeError, match="ordType"):
@@ -136,6 +139,10 @@ async def test_listings_summaries_and_marks_answer_okx_fields(rig: Rig) -> None:
     assert answer["code"] == "50014"  # OKX: OPTION needs uly or instFamily
     _, answer = await call(rig.url, "GET", "/api/v5/public/instruments?instType=OPTION&uly=ETH-USD")
     assert answer["code"] == "0" and answer["data"] == []
+    for kind, family in (("FUTURES", ""), ("OPTION", "&instFamily=BTC-USD")):
+        _, answer = await call(rig.url, "GET", f"/api/v5/market/tickers?instType={kind}{family}")
+        [ticker] = answer["data"]
+        check(ticker, TICKER, f"tickers {kind}")
     _, answer = await call(rig.url, "GET", "/api/v5/public/opt-summary?instFamily=BTC-USD")
     [summary] = answer["data"]
     check(summary, OPT_SUMMARY, "opt-summary")

@@ -193,7 +193,7 @@ class Objective(Schema):
     assets. A TradingView signal may override it for a while."""
     targetWeights: Annotated[dict[AssetCode, Ratio], Field(max_length=MAX_ASSETS)] | None = None
     """Allocation: target share of value per asset (sums to 1)."""
-    weighting: Annotated[Weighting, Field(json_schema_extra=_ENUM_BOUND)] = Weighting.STATIC
+    weighting: Annotated[Weighting, Field(json_schema_extra={"maxLength": 32})] = Weighting.STATIC
     """Allocation: Static (targetWeights as written), InverseVolatility (wᵢ ∝ 1/σᵢ) or RiskParity (equal risk
     contributions under the sample covariance). The assets with a target above zero form the universe and
     share the sum of their targets; the quote currency keeps its target as cash."""
@@ -376,7 +376,8 @@ class AssetExposureStatus(Schema):
     holdingQty: Quantity
     """Units held."""
     hedgeQty: Quantity
-    """Signed perp position in units (negative is short)."""
+    """Signed delta of the hedge in units (negative is short): the perp position, with the book's other instruments
+    (spec.instruments) and orders still working counted in."""
     targetHedgeQty: Quantity
     """Signed perp position the objective asks for."""
     netExposureQuote: Quantity

@@ -283,6 +283,11 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
                                                      fee=_num(-f.fee_quote))))
                 rows.append((at, bill_id + 1, self._bill(**common, billId=str(bill_id + 1), ccy=inst.base,
                                                          balChg=_num(signed), bal=_num(base_held[inst.base]))))
+            elif inst.option:  # the premium and its fee change the settlement currency (BTC) hands
+                premium = -f.side.signed(f.qty) * f.price
+                rows.append((at, bill_id, self._bill(**common, billId=str(bill_id), ccy=inst.settle,
+                                                     balChg=_num(premium - f.fee_quote), bal="",
+                                                     fee=_num(-f.fee_quote))))
             else:
                 rows.append((at, bill_id, self._bill(**common, billId=str(bill_id), ccy=inst.settle,
                                                      balChg=_num(pnl - f.fee_quote), bal=_num(bal), pnl=_num(pnl),
