@@ -10,6 +10,7 @@ from typing import Any
 from hedgeops.api import HedgeBook
 
 from .runtime_fixtures import book, policy, rig
+from .test_crd_pruning import _assert_kept
 from .test_runtime_allocation import alloc_book, retarget, venue_of
 from .test_runtime_allocation_schedule import cycle
 
@@ -118,3 +119,17 @@ async def test_a_hedge_book_refuses_rebalance_now_once_and_shows_its_plan_s_fore
     assert sum(D(o["estFeeQuote"]) for o in pending["orders"]) == D(fc["feesQuote"])
     b, res = await cycle(r, b, pol, rebalance_now="r1")  # the same value: not refused again
     assert not [e for e in res.events if e.reason.startswith("RebalanceNow")]
+
+
+async def test_seed_002_status_fields_survive_the_api_servers_pruning() -> None:
+    """What a manual, scheduled, volatility-weighted book writes (the request, the schedule, the forecast, each
+    weight's reason) is declared in the CRD: a real API server keeps all of it."""
+    r, b = await invested(taker())
+    b = b.model_copy(update={"spec": b.spec.model_copy(update={"objective": b.spec.objective.model_copy(
+        update={"weighting": "RiskParity"})})})
+    pol = taker(approval="Manual", allocation={"preset": "IndexFund"}, schedule={"noticeSeconds": 86400 * 30})
+    b, _ = await cycle(r, b, pol, rebalance_now="2025-01-02T00:05:00Z")
+    s = b.status
+    assert s is not None and s.rebalanceNow is not None and s.schedule is not None and s.schedule.noticedFor
+    assert s.pendingPlan is not None and s.pendingPlan["forecast"] and all(w.weightingReason for w in s.weights)
+    _assert_kept("HedgeBook", s)
