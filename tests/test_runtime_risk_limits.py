@@ -1,7 +1,8 @@
-"""Seed 001's risk limits and maxOrder at run time: a Live book's cycle through the ccxt venue, real ccxt, over
-loopback to the OKX emulator. Each limit refuses a plan the book would otherwise trade: the refusal is journalled
-(`refused`, with the limit's reason), told as an event, counted, and not one order reaches the exchange. The
-Seed001 preset fills the limits the policy leaves unset, and an explicit field wins over it."""
+"""Seed 001's risk limits and maxOrder at run time, each test twice: a Live book's cycle through the ccxt venue, real
+ccxt, over loopback to the OKX emulator; and a Paper book on local mode's paper venue. Each limit refuses a plan
+the book would otherwise trade: the refusal is journalled (`refused`, with the limit's reason), told as an event,
+counted, and not one order reaches the exchange. The Seed001 preset fills the limits the policy leaves unset, and
+an explicit field wins over it."""
 
 from __future__ import annotations
 
@@ -38,9 +39,17 @@ async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
 class Live:
     rig: Rig
     venues: Venues
+    paper: PaperVenues
     journal: InMemoryJournal
     metrics: Metrics
     reconciler: HedgeBookReconciler
+    mode: str  # Live (the emulator through ccxt) or Paper (local mode's paper venue)
+
+    def book(self, **spec: Any) -> HedgeBook:
+        if self.mode == "Paper":
+            return book(exchange={"name": "okx", "account": "main"}, **spec)
+        return book(mode="Live", exchange={"name": "okx", "account": "main",
+                                           "credentialsSecretRef": {"name": "okx-creds"}}, **spec)
 
     async def step(self, b: HedgeBook, pol: RebalancePolicy) -> tuple[HedgeBook, CycleResult]:
         result = as_result(await self.reconciler.reconcile(b, self.rig.clock(), None, pol))
@@ -50,30 +59,30 @@ class Live:
         return [e for _, e in self.journal.streams[journal_stream("HedgeBook", b.key)]]
 
     def position(self, symbol: str) -> Decimal:
-        pos = self.rig.emu.account(KEY).venue.account.positions({}).get(symbol)
+        venue = self.rig.emu.account(KEY).venue if self.mode == "Live" else self.paper.paper("okx", "main")
+        pos = venue.account.positions({}).get(symbol) if venue is not None else None
         return pos.qty if pos is not None else D(0)
 
     def orders(self) -> int:
-        return self.rig.emu.orders_placed()
+        if self.mode == "Live":
+            return self.rig.emu.orders_placed()
+        venue = self.paper.paper("okx", "main")
+        return len(venue.account.orders) if venue is not None else 0
 
 
-@pytest.fixture
-async def live() -> AsyncIterator[Live]:
+@pytest.fixture(params=["Live", "Paper"])
+async def live(request: pytest.FixtureRequest) -> AsyncIterator[Live]:
     async for rig in start():
         for symbol in (SOL, ETH, "SOL/USDT", "ETH/USDT"):  # loaded here, not inside a request ccxt times out
             rig.emu.replay.series(symbol)
-        venues = Venues(PaperVenues(rig.clock), CcxtVenues(read_secret, {"okx": rig.url}, snapshot_max_age_s=0))
+        paper = PaperVenues(rig.clock)
+        venues = Venues(paper, CcxtVenues(read_secret, {"okx": rig.url}, snapshot_max_age_s=0))
         journal, metrics = InMemoryJournal(), Metrics()
         reconciler = HedgeBookReconciler(Services(venues, InMemoryLocks(lambda: 0.0), journal, metrics, "test"))
         try:
-            yield Live(rig, venues, journal, metrics, reconciler)
+            yield Live(rig, venues, paper, journal, metrics, reconciler, request.param)
         finally:
             await venues.close()
-
-
-def live_book(**spec: Any) -> HedgeBook:
-    return book(mode="Live", exchange={"name": "okx", "account": "main",
-                                       "credentialsSecretRef": {"name": "okx-creds"}}, **spec)
 
 
 def holding(b: HedgeBook, sol: int) -> HedgeBook:
@@ -103,7 +112,7 @@ async def refused_with(live: Live, b: HedgeBook, pol: RebalancePolicy, reason: s
 
 async def hedged(live: Live, pol: RebalancePolicy) -> HedgeBook:
     """A book hedged by its first (emergency) plan, then 4 SOL longer: 4% off, a normal rebalance is due."""
-    b, res = await live.step(live_book(), pol)
+    b, res = await live.step(live.book(), pol)
     assert res.completed is not None and live.position(SOL) == D(-100)
     live.rig.clock.advance(300)
     return holding(b, 104)
@@ -111,7 +120,7 @@ async def hedged(live: Live, pol: RebalancePolicy) -> HedgeBook:
 
 async def test_max_order_clips_each_plan_and_the_rest_follows_in_later_cycles(live: Live) -> None:
     pol = policy(maxOrder={"SOL": 30})
-    b, res = await live.step(live_book(), pol)
+    b, res = await live.step(live.book(), pol)
     assert res.plan is not None
     sol = [o for o in res.plan.orders if o.symbol == SOL]
     assert [o.amount for o in sol] == [D(30)]  # 100 needed, 30 allowed
@@ -154,13 +163,13 @@ async def test_the_cost_threshold_refuses_a_plan_too_dear_for_what_it_trades(liv
 
 async def test_the_daily_cost_limit_refuses_even_an_emergency(live: Live) -> None:
     pol = limited(maxDailyCostQuote=1)  # the first hedge's taker fees are several USDT
-    await refused_with(live, live_book(), pol, "DailyCostLimit")
+    await refused_with(live, live.book(), pol, "DailyCostLimit")
     assert live.position(SOL) == 0 and live.position(ETH) == 0
 
 
 async def test_concentration_refuses_an_order_that_would_concentrate_the_book(live: Live) -> None:
     pol = limited(maxConcentrationRatio="0.3")  # SOL is about two thirds of this book's value
-    await refused_with(live, live_book(), pol, "ConcentrationLimit")
+    await refused_with(live, live.book(), pol, "ConcentrationLimit")
     assert live.position(SOL) == 0
 
 
@@ -174,7 +183,7 @@ async def test_the_seed001_preset_fills_unset_limits_and_explicit_fields_win(liv
     # At run time: the seed's 30% concentration would refuse this book's first hedge; an explicit 1 lets it, and
     # the seed's 300 s spacing then refuses a normal plan two minutes later.
     pol = limited(preset="Seed001", maxConcentrationRatio=1)
-    b, res = await live.step(live_book(), pol)
+    b, res = await live.step(live.book(), pol)
     assert res.completed is not None and live.position(SOL) == D(-100)
     live.rig.clock.advance(120)
     b = await refused_with(live, holding(b, 104), pol, "TooSoon")
