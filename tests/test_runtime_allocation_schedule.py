@@ -106,3 +106,15 @@ async def test_a_fire_with_nothing_to_trade_is_settled_once() -> None:
     assert refused == [(day(1), "NothingToTrade")]
     assert b.status is not None and b.status.schedule is not None and b.status.schedule.lastFiredAt == day(1)
     assert b.status.rebalancesTotal == 1
+
+
+async def test_a_schedule_removed_takes_its_next_rebalance_series_with_it() -> None:
+    r = rig(THU)
+    labels = {"namespace": "default", "name": "b1", "mode": "Paper"}
+    metric = "hedgeops_next_rebalance_timestamp_seconds"
+    b, _ = await cycle(r, alloc_book(), policy(execution={"normal": "Taker"}, allocation={"preset": "IndexFund"}))
+    assert r.metrics.registry.get_sample_value(metric, labels) == day(1).timestamp()
+    r.clock.advance(300)
+    b, _ = await cycle(r, b, policy(execution={"normal": "Taker"}))  # Custom: no calendar
+    assert b.status is not None and b.status.schedule is None
+    assert r.metrics.registry.get_sample_value(metric, labels) is None

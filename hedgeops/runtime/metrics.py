@@ -221,6 +221,11 @@ class Metrics:
         self._modes.pop((kind, namespace, name), None)
         return removed
 
+    def no_next_rebalance(self, namespace: str, name: str) -> None:
+        """A book whose schedule was removed: its next-rebalance series goes (a stale time would read as a plan)."""
+        self.next_rebalance.remove_by_labels({"namespace": namespace, "name": name})
+        self.next_rebalance.labels.cache_clear()  # type: ignore[attr-defined]  # _remember_children's cache
+
     def healthy(self, kind: str, namespace: str, name: str, *, ready: bool = True) -> None:
         """The object completed a cycle: not Degraded, and Ready unless the cycle says otherwise."""
         self.ready.labels(kind, namespace, name).set(1 if ready else 0)

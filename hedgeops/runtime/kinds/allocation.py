@@ -195,6 +195,8 @@ class AllocationCycle:
         fire as a metric, and its notice (event RebalanceScheduled) once per fire."""
         view, was = out.schedule, run.status.schedule
         if view is None:
+            if was is not None:  # the schedule was removed
+                self.s.metrics.no_next_rebalance(*run.names)
             return None
         fired = was.lastFiredAt if was is not None else None
         if view.due is not None and out.decision.reason == "Scheduled" and (
