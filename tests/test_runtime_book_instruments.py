@@ -5,12 +5,17 @@ sent), and in local mode on the paper venue (spot and the future work; the optio
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
+import yaml
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.common import Mode
@@ -40,8 +45,8 @@ async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
     return SECRETS[(namespace, name)]
 
 
-def btc_book(instruments: list[dict[str, Any]], btc: str = "1", **spec: Any) -> HedgeBook:
-    return book(holdings={"source": "Static", "static": {"BTC": btc}}, legs=[{"asset": "BTC", "symbol": PERP}],
+def btc_book(instruments: list[dict[str, Any]], btc: str = "1", name: str = "b1", **spec: Any) -> HedgeBook:
+    return book(name, holdings={"source": "Static", "static": {"BTC": btc}}, legs=[{"asset": "BTC", "symbol": PERP}],
                 instruments=instruments, **spec)
 
 
@@ -142,3 +147,21 @@ async def test_local_mode_refuses_a_book_naming_an_option_with_a_clear_condition
     assert (status, reason) == ("False", "UnknownSymbol") and OPTION in message and "greeks" in message
     venue = r.venues.paper("okx", "b1")
     assert venue is None or not venue.account.orders  # nothing traded, not even the perp
+
+
+def test_hedgeops_local_runs_a_spot_and_future_book_and_refuses_an_option_book(tmp_path: Path) -> None:
+    """The command itself: the spot-and-future book is hedged (nothing of its own is held on the fresh paper
+    account, so its perp hedges the whole holding); the option book is refused with its condition."""
+    books = [btc_book(INSTRUMENTS[:2]), btc_book(INSTRUMENTS, name="opt", exchange={"name": "okx", "account": "opt"})]
+    docs = [POLICY.model_dump(mode="json", exclude_none=True) | {"apiVersion": "hedgeops.io/v1alpha1"}]
+    docs += [b.model_dump(mode="json", exclude_none=True) | {"apiVersion": "hedgeops.io/v1alpha1"} for b in books]
+    for d in docs:
+        d["metadata"] = {"name": d["metadata"]["name"], "namespace": "default"}
+        d.pop("status", None)
+    (tmp_path / "books.yaml").write_text(yaml.safe_dump_all(docs))
+    run = subprocess.run([sys.executable, "-m", "hedgeops.cli", "local", str(tmp_path), "--for", "1h", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    states = {b["book"]: b for b in json.loads(run.stdout)["books"]}
+    assert states["default/b1"]["state"] == "Ready" and states["default/b1"]["rebalances"] == 1
+    assert states["default/opt"]["state"] == "UnknownSymbol" and states["default/opt"]["rebalances"] == 0

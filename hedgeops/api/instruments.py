@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, PlainSerializer, model_validator
 
 from hedgeops.api.cel import rule, with_rules
 from hedgeops.api.common import AssetCode, Quantity, Schema, StatusSymbol, symbol_base
@@ -20,7 +20,9 @@ OPTION_PATTERN = r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}:[A-Z0-9]{2,12}-[0-9]{6}-[0-9]{
 # A dated ccxt symbol: a future BASE/QUOTE:SETTLE-YYMMDD, an option BASE/QUOTE:SETTLE-YYMMDD-STRIKE-C|P.
 DatedSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}:[A-Z0-9]{2,12}-[0-9]{6}"
                                            r"(-[0-9]{1,12}([.][0-9]{1,8})?-[CP])?$", max_length=64)]
-NonNegativeQuantity = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+# A number in JSON, as the schema says (common.Quantity's serialiser).
+NonNegativeQuantity = Annotated[Decimal, Field(ge=0, allow_inf_nan=False),
+                                PlainSerializer(float, return_type=float, when_used="json")]
 MAX_INSTRUMENTS = 20
 
 
