@@ -143,7 +143,8 @@ class CcxtVenue:
             return
         async with self._markets_lock:
             loaded = [m for kind in kinds for m in await self._call(self.client.fetch_markets_by_type, kind)]
-            self.client.set_markets([*self._markets.values(), *loaded])
+            # The currencies loaded with the markets are kept (without them ccxt would rebuild them from markets).
+            self.client.set_markets([*self._markets.values(), *loaded], self.client.currencies or None)
             self._markets = dict(self.client.markets)
 
     # ---- observation --------------------------------------------------------------------------------------
