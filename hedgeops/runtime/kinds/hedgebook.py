@@ -168,8 +168,9 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         return await self._report(run, obs, out, working, seq, pending, mark)
 
     async def _observe(self, run: BookRun) -> tuple[HedgeObservation, BasketMark | None, set[str]]:
-        """The legs' markets (checked before anything moves), one snapshot, the holdings: (what the step
-        decides on, the basket's new mark, the ids of every order open on the account)."""
+        """The legs' markets (checked before anything moves), the observed instruments' (spec.instruments), one
+        snapshot of them all, the holdings: (what the step decides on, the basket's new mark, the ids of every order
+        open on the account)."""
         spec, status = run.book.spec, run.status
         legs = {leg.asset: leg.symbol for leg in spec.legs}
         symbols = sorted(legs.values())
