@@ -63,7 +63,7 @@ def _vol_of_day(series: CandleSeries, day_ms: int) -> float:
         return found
     start = max(day_ms - int(VOL_WINDOW.total_seconds() * 1000), series.ts[0])
     closes: list[float] = []
-    t = start - start % HOUR_MS + HOUR_MS
+    t = -(-start // HOUR_MS) * HOUR_MS  # the first whole hour in the window
     while t <= day_ms:
         i = bisect.bisect_right(series.te, t) - 1  # the last bar closed by the hour
         if i >= 0:
