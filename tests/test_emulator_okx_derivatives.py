@@ -147,6 +147,7 @@ async def test_listings_summaries_and_marks_answer_okx_fields(rig: Rig) -> None:
     [summary] = answer["data"]
     check(summary, OPT_SUMMARY, "opt-summary")
     assert 0 < D(summary["deltaBS"]) < 1 and D(summary["delta"]) < D(summary["deltaBS"])
+    assert float(summary["markVol"]) == pytest.approx(hourly_vol(rig.clock()), rel=1e-9)  # the documented rule
     _, answer = await call(rig.url, "GET", "/api/v5/public/mark-price?instType=FUTURES")
     [mark] = answer["data"]
     check(mark, MARK_PRICE, "mark-price")
