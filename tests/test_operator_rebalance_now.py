@@ -1,7 +1,8 @@
-"""hedgeops.io/rebalance-now in the operator: kopf on the strict test API server, a Live Allocation book through
-real ccxt to the OKX emulator's spot markets, real Redis. A book inside its bands trades only when asked; one
-annotation value is one rebalance (reason Manual) however long it stays; the outcome is in status.rebalanceNow
-and an event."""
+"""hedgeops.io/rebalance-now and the opportunity in the operator: kopf on the strict test API server, a Live
+Allocation book through real ccxt to the OKX emulator's spot markets, real Redis. A book inside its bands trades
+only when asked; one annotation value is one rebalance (reason Manual) however long it stays; the outcome is in
+status.rebalanceNow and an event. Then, given an opportunity rule, the same book inside its band rebalances early
+because the trade is cheap (reason Opportunity)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def operator_env(exchange: Rig) -> dict[str, str]:
     return live_operator_env(exchange.url)
 
 
-async def test_rebalance_now_trades_a_book_inside_its_bands_once_per_request(
+async def test_rebalance_now_trades_once_per_request_and_an_opportunity_trades_early_when_cheap(
         cluster: tuple[ClusterEmulator, str], operator: dict[str, Any], exchange: Rig) -> None:
     kube, _ = cluster
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
@@ -67,3 +68,13 @@ async def test_rebalance_now_trades_a_book_inside_its_bands_once_per_request(
     assert len(sent) == 4 and status()["rebalancesTotal"] == 2
     weights = {w["asset"]: D(str(w["weight"])) for w in status()["weights"]}
     assert abs(weights["BTC"] - D("0.43")) < D("0.01") and abs(weights["ETH"] - D("0.27")) < D("0.01"), weights
+
+    # Back to 40/30/30: 3 points, inside the band; with an opportunity rule (half the band, at most 1% of what is
+    # traded: the emulator's taker fee is 0.05%) the operator rebalances now, not at the band.
+    back = {"objective": {"type": "Allocation", "targetWeights": {"BTC": 0.4, "ETH": 0.3, "USDT": 0.3}}}
+    assert (await kube.patch(f"{BOOKS}/index", json={"spec": back}, headers=MERGE)).status == 200
+    rule = {"spec": {"allocation": {"opportunity": {"minDriftFraction": 0.5, "maxCostRatio": 0.01}}}}
+    assert (await kube.patch(f"{POLICIES}/index-fund", json=rule, headers=MERGE)).status == 200
+    early = await wait_for(lambda: status() if status()["lastRebalance"]["reason"] == "Opportunity" else None,
+                           timeout=30, what="an opportunity rebalance")
+    assert early["rebalancesTotal"] == 3 and len(sent) == 6
