@@ -7,12 +7,13 @@ are kept in status (`rebalanceNow`, `schedule`) so each is acted on once."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hedgeops.api.allocation import ScheduleStatus, Weighting
+from hedgeops.api.allocation import RebalanceNowStatus, ScheduleStatus, Weighting
 from hedgeops.api.hedgebook import (
     AssetWeightStatus,
     HedgeBook,
@@ -25,6 +26,7 @@ from hedgeops.engine.allocation import requests
 from hedgeops.engine.allocation.plan import AllocationPlan, fit_to_cash
 from hedgeops.engine.allocation.schedule import ScheduleMemory
 from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservation, AllocationStep, step
+from hedgeops.engine.allocation.weights import WeightDrift
 from hedgeops.engine.common.forecast import OrderForecast, PlanForecast
 from hedgeops.engine.hedge.approval import PendingPlan, PlanState
 from hedgeops.engine.hedge.approval_state import from_status
@@ -178,7 +180,7 @@ class AllocationCycle:
         })
         return result
 
-    def _request(self, run: BookRun, facts: requests.CycleFacts) -> Any:
+    def _request(self, run: BookRun, facts: requests.CycleFacts) -> RebalanceNowStatus | None:
         """status.rebalanceNow after this cycle: a request outstanding is settled (see engine/allocation/requests)."""
         value, handled = run.controls.rebalance_now, run.status.rebalanceNow
         if value is None or not requests.outstanding(value, handled):
@@ -309,8 +311,8 @@ def _forecast(alloc: AllocationPlan, quote: str) -> PlanForecast:
                                                    o.est_slippage_quote, o.notional_quote) for o in alloc.orders))
 
 
-def _weight_status(d: Any, out: AllocationStep, quote: str, units: Any, values: Any,
-                   weighting: Weighting) -> AssetWeightStatus:
+def _weight_status(d: WeightDrift, out: AllocationStep, quote: str, units: Mapping[str, Decimal],
+                   values: Mapping[str, Decimal], weighting: Weighting) -> AssetWeightStatus:
     """One asset's weight against the target it got, and (for a volatility weighting) why it got it."""
     t = out.targets.get(d.asset)
     why = weighting is not Weighting.STATIC and t is not None
