@@ -157,3 +157,19 @@ async def test_listings_summaries_and_marks_answer_okx_fields(rig: Rig) -> None:
     rig.emu.faults.no_greeks = True
     _, answer = await call(rig.url, "GET", "/api/v5/public/opt-summary?instFamily=BTC-USD")
     assert answer["data"][0]["deltaBS"] == ""
+
+
+async def test_a_market_shock_moves_the_derived_instruments_once_with_their_underlying() -> None:
+    from hedgeops.exchange.emulator.okx_http import serving
+    from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
+
+    from .emulator_controls import control
+
+    async for r in start():
+        async with serving(r.emu, controls=True) as (_, url):
+            before = {s: r.emu.quote(BY_SYMBOL[s]).last for s in (PERP, FUTURE, OPTION)}
+            status, _ = await control(url, "/emulator/shock", {"instFamily": "BTC-USDT", "ratio": "0.1"})
+            assert status == 200
+            after = {s: r.emu.quote(BY_SYMBOL[s]).last for s in (PERP, FUTURE, OPTION)}
+        assert after[FUTURE] == after[PERP] == (before[PERP] * D("1.1")).quantize(D("0.1"))
+        assert after[OPTION] > before[OPTION]  # the call follows its underlying up

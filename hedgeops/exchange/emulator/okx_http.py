@@ -35,6 +35,7 @@ from hedgeops.exchange.emulator.okx_common import (
 from hedgeops.exchange.emulator.okx_market import MarketRoutes
 from hedgeops.exchange.emulator.okx_trade import TradeRoutes
 from hedgeops.exchange.emulator.state import Emulator
+from hedgeops.exchange.marketdata.derived import DERIVED
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 
 __all__ = ["EmulatorApp", "OkxError", "ok", "serving"]
@@ -151,7 +152,10 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         body = await self._object(request)
         ratio = _dec(body.get("ratio"), "ratio")
         if "instFamily" in body:
-            insts = [i for i in OKX_INSTRUMENTS.values() if f"{i.base}-{i.quote}" == str(body["instFamily"])]
+            # The synthetic future and option follow the perp they are derived from: shocking them too would
+            # move them twice.
+            insts = [i for i in OKX_INSTRUMENTS.values()
+                     if f"{i.base}-{i.quote}" == str(body["instFamily"]) and i.symbol not in DERIVED]
             if not insts:
                 raise OkxError("51001", "Instrument ID does not exist")
         else:
