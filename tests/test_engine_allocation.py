@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from hedgeops.api.policy import AllocationRules, RebalancePolicySpec
 from hedgeops.engine.allocation.plan import AllocationInputs, cost_verdict, plan_allocation
-from hedgeops.engine.allocation.weights import decide_allocation, schedule_due, weights
+from hedgeops.engine.allocation.schedule import ScheduleMemory, schedule_of
+from hedgeops.engine.allocation.weights import decide_allocation, weights
 from hedgeops.engine.common.slicing import MAX_SLICES, slice_qty
 from hedgeops.engine.hedge.approval import ApprovalError, PlanState, approve, executed, fingerprint, propose, settle
 from hedgeops.model.book import OrderBook
@@ -48,35 +49,36 @@ def values(holdings: dict[str, Decimal]) -> dict[str, Decimal]:
 # ---- when ----------------------------------------------------------------------------------------------------
 
 def test_the_seed_drift_example_triggers_a_rebalance() -> None:
-    d = decide_allocation(TARGETS, values(drifted()), RULES, now=NOW, last_rebalance_at=NOW)
+    d = decide_allocation(TARGETS, values(drifted()), RULES)
     assert (d.action, d.reason) == ("Rebalance", "WeightDrift") and "BTC" in d.message
 
 
 def test_within_bands_holds_and_per_asset_bands_apply() -> None:
     near = {"BTC": D("0.16"), "ETH": D("5.6"), "SOL": D("150")}  # 30.5% / 26.7% / 42.9% of 52,500
-    assert decide_allocation(TARGETS, values(near), RULES, now=NOW, last_rebalance_at=NOW).reason == "WithinBands"
+    assert decide_allocation(TARGETS, values(near), RULES).reason == "WithinBands"
     tight = AllocationRules(assetDrift={"ETH": D("0.01")})
-    assert decide_allocation(TARGETS, values(near), tight, now=NOW, last_rebalance_at=NOW).reason == "WeightDrift"
+    assert decide_allocation(TARGETS, values(near), tight).reason == "WeightDrift"
 
 
 def test_schedule_fires_once_per_period() -> None:
-    monthly = "0 0 1 * *"
-    assert schedule_due(monthly, None, NOW)
-    assert schedule_due(monthly, datetime(2025, 5, 20, tzinfo=UTC), NOW)  # June 1st 00:00 passed since
-    assert not schedule_due(monthly, datetime(2025, 6, 1, 0, 5, tzinfo=UTC), NOW)
+    monthly = RebalancePolicySpec.model_validate({"schedule": {"cron": "0 0 1 * *"}})
+    began = ScheduleMemory(since=datetime(2025, 5, 1, tzinfo=UTC))
+    due = schedule_of(monthly, {}, None, began, datetime(2025, 5, 20, tzinfo=UTC), NOW)
+    assert due is not None and due.due == datetime(2025, 6, 1, tzinfo=UTC)  # June 1st 00:00 passed since
+    done = schedule_of(monthly, {}, None, began, datetime(2025, 6, 1, 0, 5, tzinfo=UTC), NOW)
+    assert done is not None and done.due is None
     near = {"BTC": D("0.15"), "ETH": D(5), "SOL": D(150)}
-    d = decide_allocation(TARGETS, values(near), RULES, now=NOW, last_rebalance_at=NOW - timedelta(days=40),
-                          cron=monthly)
+    d = decide_allocation(TARGETS, values(near), RULES, scheduled="schedule '0 0 1 * *' fired")
     assert d.reason == "Scheduled"
 
 
 def test_opportunity_hook_pause_and_exit() -> None:
     near = values({"BTC": D("0.15"), "ETH": D(5), "SOL": D(150)})
-    hook = decide_allocation(TARGETS, near, RULES, now=NOW, last_rebalance_at=NOW, opportunity="yield moved 0.5%")
+    hook = decide_allocation(TARGETS, near, RULES, opportunity="yield moved 0.5%")
     assert (hook.action, hook.reason) == ("Rebalance", "Opportunity")
     far = values(drifted())
-    assert decide_allocation(TARGETS, far, RULES, now=NOW, last_rebalance_at=NOW, paused=True).action == "Hold"
-    out = decide_allocation(TARGETS, far, RULES, now=NOW, last_rebalance_at=NOW, paused=True, emergency_exit=True)
+    assert decide_allocation(TARGETS, far, RULES, paused=True).action == "Hold"
+    out = decide_allocation(TARGETS, far, RULES, paused=True, emergency_exit=True)
     assert (out.action, out.reason) == ("Exit", "EmergencyExit")
 
 

@@ -116,8 +116,7 @@ def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: Alloca
     sched = schedule_of(policy, weights, closes_for(obs, dynamic.window) if dynamic else None, memory.schedule,
                         memory.last_rebalance_at, now)
     due = f"schedule {sched.cron!r} ({sched.why}) fired at {sched.due.isoformat()}" if sched and sched.due else None
-    decision = decide_allocation(weights, values, policy.allocation, now=now,
-                                 last_rebalance_at=memory.last_rebalance_at, paused=obs.paused,
+    decision = decide_allocation(weights, values, policy.allocation, paused=obs.paused,
                                  emergency_exit=controls.close_all, manual=memory.rebalance_now, scheduled=due)
     out = AllocationStep(prices, values, decision, None, None, targets=targets, schedule=sched)
     if obs.working:
@@ -139,7 +138,7 @@ def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: Alloca
         if not alloc.orders or alloc.traded_cost_ratio > opportunity.maxCostRatio:
             return out
         worst = max(decision.drifts, key=lambda d: abs(d.drift) / d.threshold if d.threshold else ZERO)
-        decision = decide_allocation(weights, values, policy.allocation, now=now, last_rebalance_at=now,
+        decision = decide_allocation(weights, values, policy.allocation,
                                      opportunity=f"{worst.asset} drifted {worst.drift:+.2%} of a ±{worst.threshold:.2%}"
                                      f" band and the forecast cost is {alloc.traded_cost_ratio:.3%} of the "
                                      f"{alloc.notional_quote:.2f} traded (cheap at ≤ {opportunity.maxCostRatio:.3%})")

@@ -1,14 +1,12 @@
-"""Allocation books (seed 002): keep target weights among spot assets. When to trade: weight drift beyond
-a band, a schedule, an opportunity hook, or an emergency exit; pause holds everything but the exit."""
+"""Allocation books (seed 002): keep target weights among spot assets. When to trade: a person's request, weight
+drift beyond a band, a schedule's fire, an opportunity, or an emergency exit; pause holds everything but the
+exit."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-
-from croniter import croniter
 
 from hedgeops.api.policy import AllocationRules
 from hedgeops.engine.allocation.presets import drift_ratio
@@ -59,23 +57,15 @@ def drifts(targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules:
     return tuple(WeightDrift(a, w.get(a, ZERO), targets.get(a, ZERO), rules.assetDrift.get(a, band)) for a in assets)
 
 
-def schedule_due(cron: str, last_rebalance_at: datetime | None, now: datetime) -> bool:
-    """Whether the schedule fired since the last rebalance (a book never rebalanced is due at once)."""
-    if last_rebalance_at is None:
-        return True
-    fired: datetime = croniter(cron, now).get_prev(datetime)
-    return fired > last_rebalance_at
-
-
 def decide_allocation(
-    targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules: AllocationRules, *, now: datetime,
-    last_rebalance_at: datetime | None, cron: str | None = None, opportunity: str | None = None,
-    paused: bool = False, emergency_exit: bool = False, manual: str | None = None, scheduled: str | None = None,
+    targets: Mapping[str, Decimal], values: Mapping[str, Decimal], rules: AllocationRules, *,
+    opportunity: str | None = None, paused: bool = False, emergency_exit: bool = False, manual: str | None = None,
+    scheduled: str | None = None,
 ) -> AllocationDecision:
     """Emergency exit first (it overrides pause: it is the user's own stop), then pause, then a person's
-    'rebalance now' (`manual`: what they asked, in words), drift beyond the band, the schedule (`scheduled`: the
-    caller's word that a fire is due, from engine/allocation/schedule.py; else `cron` fired since
-    `last_rebalance_at`), and an opportunity (in words: what makes it one)."""
+    'rebalance now' (`manual`: what they asked, in words), drift beyond the band, a schedule's fire that is due
+    (`scheduled`, in words: engine/allocation/schedule.py decides), and an opportunity (in words: what makes it
+    one)."""
     d = drifts(targets, values, rules)
     if emergency_exit:
         return AllocationDecision("Exit", "EmergencyExit", "emergency exit: selling every asset to the quote", d)
@@ -91,8 +81,6 @@ def decide_allocation(
                                   f"(band ±{worst.threshold:.2%})", d)
     if scheduled:
         return AllocationDecision("Rebalance", "Scheduled", scheduled, d)
-    if cron is not None and schedule_due(cron, last_rebalance_at, now):
-        return AllocationDecision("Rebalance", "Scheduled", f"schedule {cron!r} is due", d)
     if opportunity:
         return AllocationDecision("Rebalance", "Opportunity", f"opportunity: {opportunity}", d)
     return AllocationDecision("Hold", "WithinBands", "every weight is within its band", d)
