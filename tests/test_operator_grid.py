@@ -1,9 +1,11 @@
-"""Seed 004's second layer end to end: kopf on kmock, real Redis, a Live FundingArbitrage with a BTC grid trading
-through real ccxt against the OKX emulator on the bundled real prices. The emulator's clock starts on 2025-01-06
-00:00 UTC, where BTC's hourly ADX is 16.8 (a range): the grid is laid from the candles the emulator serves. The test
-then moves the emulator's clock to the first bar that trades through a level (found in the data): the fill is
-replaced by the opposite order one level away; and then to the first bar that closes outside the range (found in
-the data too): the breakout stop cancels every order and closes the position at market, reduce-only."""
+"""Seed 004's second layer end to end: kopf on kmock, real Redis, a Live FundingArbitrage with a SOL grid and a BTC
+contrarian trade, through real ccxt against the OKX emulator on the bundled real prices. The emulator's clock starts
+on 2025-04-21 16:00 UTC, where SOL's hourly ADX is 20.7 (a range: the grid is laid from the candles the emulator
+serves) and BTC's 4-hour RSI is 72.4 under a falling daily EMA with ADX 24.1 (euphoria in a downtrend: sold, with its
+stop and target). The test then moves the emulator's clock to the first bar that trades through a grid level (found
+in the data): the fill is replaced by the opposite order one level away; to the first bar closing outside the range
+(found in the data too): the breakout stop cancels every order and closes the grid's position at market; and to the
+first BTC bar closing through the contrarian's stop (from the data as well): it is closed at market, reduce-only."""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from .operator_fixtures import SECRETS, events_posted, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 CARRY = "/apis/hedgeops.io/v1alpha1/namespaces/default/fundingarbitrages"
-BTC = "BTC/USDT:USDT"
-START = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
+SOL, BTC = "SOL/USDT:USDT", "BTC/USDT:USDT"
+START = datetime(2025, 4, 21, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -51,29 +53,35 @@ def carry() -> dict[str, Any]:
                      "exit": {"stopLossRatio": -0.02},
                      "liquidity": {"minDepthQuote": 10000},
                      "enhancement": {"capitalShare": 0.2,
-                                     "grid": {"symbol": BTC, "leverage": 2, "stopLossRatio": -0.05}}}}
+                                     "grid": {"symbol": SOL, "leverage": 2, "stopLossRatio": -0.05},
+                                     "contrarian": {"symbol": BTC, "stopLossRatio": -0.03}}}}
 
 
 def grid(kube: ClusterEmulator) -> dict[str, Any]:
     return dict(status_of(kube, "fundingarbitrages", "layers").get("grid") or {})
 
 
-def first_bar(after: datetime, hit: Any) -> datetime:
-    """The end of the first replayed 5-minute BTC bar after `after` for which `hit(bar)` holds."""
-    series = MarketReplay().series(BTC)
-    return next(b.end for b in series.bars_between(after, datetime(2025, 1, 8, tzinfo=UTC)) if hit(b))
+def contrarian(kube: ClusterEmulator) -> dict[str, Any]:
+    return dict(status_of(kube, "fundingarbitrages", "layers").get("contrarian") or {})
+
+
+def first_bar(symbol: str, after: datetime, hit: Any) -> datetime:
+    """The end of the first replayed 5-minute bar of `symbol` after `after` for which `hit(bar)` holds: from then on
+    the emulator's quote is that bar's close."""
+    series = MarketReplay().series(symbol)
+    return next(b.end for b in series.bars_between(after, datetime(2025, 4, 28, tzinfo=UTC)) if hit(b))
 
 
 async def resting_on_the_exchange(url: str) -> list[dict[str, Any]]:
     person = okx(url)
     try:
         await person.load_markets()
-        return list(await person.fetch_open_orders(BTC))
+        return list(await person.fetch_open_orders(SOL))
     finally:
         await person.close()
 
 
-async def test_the_grid_lays_replaces_and_stops_on_the_operator_against_the_emulator(
+async def test_the_second_layer_on_the_operator_against_the_emulator(
         cluster: tuple[ClusterEmulator, str], operator: dict[str, Any], exchange: Rig) -> None:
     kube, _ = cluster
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
@@ -84,12 +92,18 @@ async def test_the_grid_lays_replaces_and_stops_on_the_operator_against_the_emul
     assert laid["adx"] < 25 and laid["generation"] == 1
     levels = [Decimal(str(x)) for x in laid["levels"]]
     assert len(levels) == 11 and len(await resting_on_the_exchange(exchange.url)) == 10
+    short = await wait_for(lambda: (c := contrarian(kube)).get("phase") == "Short" and c, timeout=30,
+                           what=f"the contrarian short: {contrarian(kube)}")
+    assert short["rsi"] >= 70 and short["trend"] == "Down" and short["adx"] < 25 and short["trades"] == 1
+    entry, stop = Decimal(str(short["entryPrice"])), Decimal(str(short["stopPrice"]))
+    assert stop == entry * Decimal("1.03") and Decimal(str(short["takeProfitPrice"])) == entry * Decimal("0.94")
 
     # The first bar that trades through the level next to the price, while every close stays in the range.
     inner_buy, inner_sell = levels[4], levels[6]
-    fill_at = first_bar(START, lambda b: b.low < inner_buy or b.high > inner_sell)
-    first = first_bar(START, lambda b: b.close < levels[0] or b.close > levels[-1])
-    assert fill_at < first, "the data's first fill comes after its breakout: pick another start"
+    fill_at = first_bar(SOL, START, lambda b: b.low < inner_buy or b.high > inner_sell)
+    first = first_bar(SOL, START, lambda b: b.close < levels[0] or b.close > levels[-1])
+    stopped_out = first_bar(BTC, START, lambda b: b.close >= stop)
+    assert fill_at < first < stopped_out, "the data's events come in another order: pick another start"
     exchange.clock.t = fill_at
     filled = await wait_for(lambda: (g := grid(kube)).get("position", 0) != 0 and g.get("seq", 0) > laid["seq"] and g,
                             timeout=30, what=f"a level filled and replaced: {grid(kube)}")
@@ -115,4 +129,15 @@ async def test_the_grid_lays_replaces_and_stops_on_the_operator_against_the_emul
     docs = [json.loads(f[b"e"]) for _, f in entries]
     reasons = [d.get("reason") for d in docs if d["type"] == "decision"]
     assert "GridLaid" in reasons and "GridBreakout" in reasons
-    assert any(d["type"] == "cancel" for d in docs) and sum(d["type"] == "order" for d in docs) >= 12
+    assert any(d["type"] == "cancel" for d in docs) and sum(d["type"] == "order" for d in docs) >= 13
+
+    # The contrarian's stop: the first BTC close through it; closed at market, reduce-only, and a cool-down.
+    exchange.clock.t = stopped_out
+    closed = await wait_for(lambda: (c := contrarian(kube)).get("phase") == "CoolingDown" and c, timeout=30,
+                            what=f"the contrarian stopped out: {contrarian(kube)}")
+    assert closed["position"] == 0 and closed["pnlQuote"] < 0 and closed["trades"] == 1
+    await events_posted(kube, "ContrarianEntry", "ContrarianStopLoss", "ContrarianClosed")
+    state = status_of(kube, "fundingarbitrages", "layers")
+    # The grid's generation and this trade are closes of the object's breaker, in that order.
+    assert state["breaker"]["consecutiveLosses"] == (2 if stopped["pnlQuote"] < 0 else 1)
+    assert state["breaker"]["dailyLossQuote"] >= -closed["pnlQuote"] - 1e-6

@@ -218,6 +218,7 @@ class CarryTally:
     halted_s: float = 0.0  # time spent halted or with the breaker tripped
     last_seen: tuple[datetime, bool] | None = None  # (when, halted then)
     grid: dict[str, Any] | None = None  # spec.enhancement.grid as its status last stood (its PnL is in pnl already)
+    contrarian: dict[str, Any] | None = None  # spec.enhancement.contrarian likewise
 
     def _bank_closed(self, status: FundingArbitrageStatus) -> None:
         now_legs = {leg.perp: (leg.fundingEarnedQuote, leg.feesQuote, leg.pnlQuote) for leg in status.legs}
@@ -255,6 +256,12 @@ class CarryTally:
                          "stops": g.stops, "adx": None if g.adx is None else round(float(g.adx), 2),
                          "position": float(g.position), "ordersResting": len(g.orders),
                          "pnlQuote": round(float(g.pnlQuote), 4), "feesQuote": round(float(g.feesQuote), 4)}
+        c = status.contrarian
+        if c is not None:
+            self.contrarian = {"symbol": c.symbol, "phase": c.phase.value, "reason": c.reason, "trades": c.trades,
+                               "rsi": None if c.rsi is None else round(float(c.rsi), 2), "trend": c.trend,
+                               "position": float(c.position), "pnlQuote": round(float(c.pnlQuote), 4),
+                               "feesQuote": round(float(c.feesQuote), 4)}
 
     def _slippage(self) -> Decimal:
         return self.trades.slippage if self.trades is not None else Decimal(0)
@@ -279,7 +286,8 @@ class CarryTally:
                 "performance": performance(self.pnl_path, self.capital).as_json(),
                 "byYear": by_period(self._paths(), self.capital, "year"),
                 "byMonth": by_period(self._paths(), self.capital, "month"),
-                **({"grid": self.grid} if self.grid is not None else {})}
+                **({"grid": self.grid} if self.grid is not None else {}),
+                **({"contrarian": self.contrarian} if self.contrarian is not None else {})}
 
     def _paths(self) -> dict[str, list[tuple[datetime, float]]]:
         return {"pnl": self.pnl_path, "funding": self.funding_path, "fees": self.fees_path}

@@ -143,9 +143,8 @@ def _flat(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
     spec = view.spec
     if view.candles is None:
         return ContrarianStep(state, QUIET, "waiting for the next candle")
-    value, strength, trend = signal(spec, view.candles, view.trend_closes)
-    state = replace(state, rsi=value, adx=strength, trend=trend, last_candle=view.candle_start,
-                    phase=ContrarianPhase.FLAT)
+    value, strength, trend = state.rsi, state.adx, state.trend
+    state = replace(state, phase=ContrarianPhase.FLAT)
     if view.breaker_tripped or view.halt is not None or view.paused:
         why = "the breaker is tripped" if view.breaker_tripped else view.halt or "spec.paused is true"
         return ContrarianStep(replace(state, phase=ContrarianPhase.HALTED), "Halted", f"no entry: {why}")
@@ -185,6 +184,9 @@ def step(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
     spec = view.spec
     check_leverage(spec.leverage)
     check_stop(spec.stopLossRatio, "Contrarian")
+    if view.candles is not None:  # a candle closed: the readings are of it, whatever the phase
+        value, strength, trend = signal(spec, view.candles, view.trend_closes)
+        state = replace(state, rsi=value, adx=strength, trend=trend, last_candle=view.candle_start)
     held = view.rules.round_amount(abs(view.position)) >= view.rules.min_amount
     if state.phase in IN_TRADE or (state.phase is ContrarianPhase.HALTED and state.stop is not None):
         if not held:

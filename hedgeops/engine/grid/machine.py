@@ -7,8 +7,8 @@ The rules, exactly:
   the runtime fetches. A grid is laid only while ADX < adxThreshold (the seed: ADX < 25, a ranging market).
 - Range: laid at the last price P with ATR A (Wilder's, same period): levels P + i × s for i = −n .. n, where
   n = `levels` and s = rangeAtr × A / n, rounded to the tick away from P. The range is [lowest, highest level].
-- Size: every level trades the same q = capital × leverage ÷ (2n × P), the layer's capital over both sides'
-  levels, so every order resting at once never needs more margin than the layer's capital.
+- Size: every level trades the same q = capital × leverage ÷ (2n × P): the grid's capital (its share of the
+  layer's) over both sides' levels, so every order resting at once never needs more margin than that capital.
 - Neutral grid: no position at laying; buys on the levels below P, sells on the levels above. With position
   k × q (k = position ÷ q, rounded), the current level is c = n − k: buys rest on every level below c, sells on
   every level above, none on c. So a filled buy at level i is replaced by a sell at i + 1 and a filled sell by a

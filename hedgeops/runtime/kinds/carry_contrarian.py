@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC
 from decimal import Decimal
 
 from hedgeops.api.enhancement import ContrarianPhase, ContrarianStatus
@@ -132,7 +131,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
                 new = replace(new, entry=done.average, stop=stop, take_profit=target)
     pnl = leg.realized - fees + leg.unrealized(last)
     if result.finished:
-        day = snap.at.astimezone(UTC).date().isoformat()
+        day = t.now.date().isoformat()  # the breaker's day is the carry's (runtime/kinds/carry.py rolls it)
         breaker = breaker.record_close(pnl - start_pnl, day, spec.circuitBreaker)
     if result.order is not None or result.reason != old.reason or candles is not None or result.finished:
         changed = True

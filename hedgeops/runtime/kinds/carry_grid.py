@@ -7,7 +7,7 @@ breaker (the carry's, over its pairs and its grid alike)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -178,7 +178,7 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     await _execute(ctx, books, result, symbol)
     acted = bool(result.cancels or result.close or result.places)
     if result.finished:
-        day = snap.at.astimezone(UTC).date().isoformat()
+        day = t.now.date().isoformat()  # the breaker's day is the carry's (runtime/kinds/carry.py rolls it)
         breaker = breaker.record_close(books.pnl(last) - start_pnl, day, spec.circuitBreaker)
     if acted or result.reason != old.reason or candles is not None or result.finished:
         changed = True
