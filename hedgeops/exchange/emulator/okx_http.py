@@ -34,6 +34,7 @@ from hedgeops.exchange.emulator.okx_common import (
 )
 from hedgeops.exchange.emulator.okx_market import MarketRoutes
 from hedgeops.exchange.emulator.okx_trade import TradeRoutes
+from hedgeops.exchange.emulator.okx_ws import WS_PREFIX, Streams
 from hedgeops.exchange.emulator.state import Emulator
 from hedgeops.exchange.marketdata.derived import DERIVED
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
@@ -83,9 +84,12 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         if controls:
             r.add_post("/emulator/shock", self.shock)
             r.add_post("/emulator/funding", self.set_funding)
+        self.streams = Streams(self, controls=controls)  # OKX's websockets on the same port, state and clock
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(WS_PREFIX):  # the websockets answer in their own dialect (okx_ws)
+            return await handler(request)
         self.requests += 1
         faults = self.emu.faults
         if faults.maintenance > 0:

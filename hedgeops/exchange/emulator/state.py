@@ -101,6 +101,11 @@ class Faults:
     stall_after_orders: int | None = None  # orders after the first N go in but are answered after timeout_seconds
     partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
     no_greeks: bool = False  # option positions and summaries answer their greeks empty, as a venue might
+    # The websocket streams (okx_ws): every connection closed with this code at the next tick; the next N pushes
+    # of a channel never sent (missed messages); no push at all while frozen (a stale stream).
+    ws_drop_code: int | None = None
+    ws_skip: dict[str, int] = field(default_factory=dict)
+    ws_frozen: bool = False
 
 
 class ShockedSeries:

@@ -1,0 +1,380 @@
+"""The emulator's websocket face: OKX v5 at /ws/v5/public, /ws/v5/private and /ws/v5/business, as ccxt.pro
+speaks it. Text "ping" is answered "pong"; `login` checks the REST key's HMAC-SHA256 over timestamp + "GET" +
+"/users/self/verify" with a 30 s window; `subscribe`/`unsubscribe` and the `order`, `batch-orders`,
+`cancel-order` and `batch-cancel-orders` ops answer as OKX does, every refusal an OKX event/error code.
+
+One mechanism moves every push, whatever moves the clock (a test's Clock, or `hedgeops emulator`'s wall-paced
+replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the
+logged-in accounts' resting orders and funding to the replay clock (as any REST call would), and pushes what
+changed (okx_ws_channels). Faults (state.Faults): drop every connection, skip the next N pushes of a channel,
+freeze every push."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from hedgeops.exchange.emulator.okx_common import MAX_SKEW_SECONDS, OkxError, log, ok
+from hedgeops.exchange.emulator.okx_ws_channels import PRIVATE_CHANNELS, ArgError, Channels, Sub, parse_arg
+from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
+
+if TYPE_CHECKING:
+    from hedgeops.exchange.emulator.okx_http import EmulatorApp
+
+WS_PREFIX = "/ws/v5/"
+TICK_SECONDS = 0.02  # how often the replay clock is looked at: a push follows a price move within this
+DROP_CODE = 4000  # the close code of a dropped connection unless the control names one
+OPS = {"order": 1, "batch-orders": 20, "cancel-order": 1, "batch-cancel-orders": 20}  # op -> most args
+MSG_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+BY_CODE = {i.code: i for i in OKX_INSTRUMENTS.values()}
+
+
+@dataclass(eq=False)
+class Conn:
+    """One websocket connection: its URL's kind, the key it logged in with, its subscriptions."""
+
+    ws: web.WebSocketResponse
+    kind: str  # public, private or business
+    conn_id: str
+    api_key: str | None = None
+    subs: dict[str, Sub] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        if self.ws.closed:
+            return
+        async with self.lock:  # the reader and the pusher both send: one frame at a time
+            text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
+            with contextlib.suppress(ConnectionError):  # the client went away mid-send: its reader ends it
+                await self.ws.send_str(text)
+
+    async def error(self, code: str, msg: str) -> None:
+        await self.send({"event": "error", "code": code, "msg": msg, "connId": self.conn_id})
+
+
+class Streams:
+    """The websocket routes, their connections and the pusher, on an EmulatorApp."""
+
+    def __init__(self, app: EmulatorApp, *, controls: bool = False) -> None:
+        self.app = app
+        self.emu = app.emu
+        self.channels = Channels(app)
+        self.conns: set[Conn] = set()
+        self._nudge = asyncio.Event()
+        self._clock_ms: int | None = None
+        self._events: dict[str, Any] = {}  # api key -> the account event last pushed
+        r = app.app.router
+        r.add_get(WS_PREFIX + "{kind:public|private|business}", self.handle)
+        app.app.cleanup_ctx.append(self._pusher)
+        app.app.on_shutdown.append(self._close_all)
+        if controls:
+            r.add_post("/emulator/ws/drop", self.control_drop)
+            r.add_post("/emulator/ws/skip", self.control_skip)
+            r.add_post("/emulator/ws/freeze", self.control_freeze)
+
+    # ---- connections ------------------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        conn = Conn(ws, request.match_info["kind"], secrets.token_hex(4))
+        self.conns.add(conn)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    try:
+                        await self._on_text(conn, msg.data)
+                    except Exception:  # a bug of ours: OKX's internal error, logged, the connection kept
+                        log.exception("emulator websocket: message failed")
+                        await conn.error("63999", "Internal error. Please try again later.")
+                elif msg.type == WSMsgType.BINARY:
+                    await conn.error("60012", "Illegal request: binary frames are not accepted")
+        finally:
+            self.conns.discard(conn)
+        return ws
+
+    async def _close_all(self, _app: web.Application, code: int = 1001, reason: bytes = b"") -> None:
+        for conn in list(self.conns):
+            await conn.ws.close(code=code, message=reason)
+        self.conns.clear()
+
+    async def _on_text(self, conn: Conn, text: str) -> None:
+        if text == "ping":
+            await conn.send("pong")
+            return
+        try:
+            message = json.loads(text, parse_constant=lambda _: None)
+        except (json.JSONDecodeError, RecursionError):
+            message = None
+        if not isinstance(message, dict):
+            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            return
+        op = message.get("op")
+        if op == "login":
+            await self._login(conn, message, text)
+        elif op in ("subscribe", "unsubscribe"):
+            await self._subscribe(conn, str(op), message, text)
+        elif isinstance(op, str) and op in OPS:
+            await self._op(conn, op, message, text)
+        elif op in (None, ""):
+            await conn.error("60012", f"Illegal request: {text[:1000]}")
+        else:
+            await conn.error("60019", f"Invalid op: {op}")
+
+    # ---- login ------------------------------------------------------------------------------------------------
+
+    async def _login(self, conn: Conn, message: dict[str, Any], text: str) -> None:
+        args = message.get("args")
+        if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
+            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            return
+        if len(args) > 1:
+            await conn.error("60021", "This operation does not support multiple accounts login.")
+            return
+        arg = args[0]
+        for name in ("apiKey", "passphrase", "timestamp", "sign"):
+            if not isinstance(arg.get(name), str) or not arg[name]:
+                await conn.error("60027", f"Parameter {name} can not be empty.")
+                return
+        if conn.api_key is not None:
+            await conn.error("60030", "The WebSocket endpoint does not allow multiple or repeated logins.")
+            return
+        problem = self._check_login(arg)
+        if problem is not None:
+            await conn.error(*problem)
+            return
+        conn.api_key = arg["apiKey"]
+        await conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
+
+    def _check_login(self, arg: dict[str, str]) -> tuple[str, str] | None:
+        """OKX's order of checks: the timestamp, the key, the passphrase, the signature."""
+        stamp = arg["timestamp"]
+        if not re.fullmatch(r"\d{1,13}(\.\d{1,6})?", stamp):
+            return "60004", "Invalid timestamp"
+        sent = float(stamp)
+        # Fresh against the wall (the signer's clock) or the replay clock (a client synchronised to /public/time).
+        if min(abs(time.time() - sent), abs(self.emu.clock().timestamp() - sent)) > MAX_SKEW_SECONDS:
+            return "60006", "Timestamp request expired"
+        creds = self.emu.keys.get(arg["apiKey"])
+        if creds is None:
+            return "60005", "Invalid OK-ACCESS-KEY"
+        if not hmac.compare_digest(arg["passphrase"].encode(), creds.passphrase.encode()):
+            return "60024", "Wrong passphrase"
+        want = base64.b64encode(hmac.new(creds.secret.encode(), f"{stamp}GET/users/self/verify".encode(),
+                                         hashlib.sha256).digest())
+        if not hmac.compare_digest(arg["sign"].encode(), want):
+            return "60007", "Invalid sign"
+        return None
+
+    # ---- subscriptions ----------------------------------------------------------------------------------------
+
+    async def _subscribe(self, conn: Conn, op: str, message: dict[str, Any], text: str) -> None:
+        args = message.get("args")
+        if not isinstance(args, list) or not args:
+            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            return
+        for raw in args:  # each argument is answered on its own, as OKX does
+            try:
+                sub = parse_arg(raw, private_url=conn.kind == "private")
+                if sub.channel in PRIVATE_CHANNELS and conn.api_key is None and op == "subscribe":
+                    raise ArgError("60011", "Please log in")
+            except ArgError as exc:
+                await conn.error(exc.code, exc.msg)
+                continue
+            if op == "unsubscribe":
+                conn.subs.pop(sub.key, None)
+                await conn.send({"event": "unsubscribe", "arg": sub.arg, "connId": conn.conn_id})
+                continue
+            sub = conn.subs.setdefault(sub.key, sub)  # a repeated subscription is one subscription
+            await conn.send({"event": "subscribe", "arg": sub.arg, "connId": conn.conn_id})
+            await self._first_push(conn, sub)
+
+    async def _first_push(self, conn: Conn, sub: Sub) -> None:
+        """What OKX sends on subscribing: the market's current state, the account's snapshot (orders: none)."""
+        if sub.inst is not None and sub.channel not in PRIVATE_CHANNELS:
+            await self._push(conn, sub, self.channels.market(sub, first=True))
+            return
+        assert conn.api_key is not None
+        acct = self.emu.account(conn.api_key)
+        self.emu.settle_funding(acct)
+        # The snapshot below is the account as it stands: the next event push is the next change, not this.
+        self._events.setdefault(conn.api_key, self.channels.event_of(acct))
+        if sub.channel == "orders":
+            self.channels.seen_orders(sub, acct)
+        elif sub.channel == "account":
+            await self._push(conn, sub, await self.channels.account(sub, conn.api_key, first=True))
+        else:
+            await self._push(conn, sub, await self.channels.positions(sub, conn.api_key, first=True))
+
+    # ---- trading ops ------------------------------------------------------------------------------------------
+
+    async def _op(self, conn: Conn, op: str, message: dict[str, Any], text: str) -> None:
+        msg_id = message.get("id")
+        if not isinstance(msg_id, str) or not MSG_ID.match(msg_id):
+            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            return
+        started = self.emu.now_ms()
+
+        async def refuse(code: str, msg: str) -> None:
+            await conn.send({"id": msg_id, "op": op, "code": code, "msg": msg, "data": [],
+                             "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
+
+        if conn.kind != "private":
+            await refuse("60028", "The current operation is not supported by this URL. Please use the correct "
+                                  "WebSocket URL for the operation.")
+            return
+        if conn.api_key is None:
+            await refuse("60011", "Please log in")
+            return
+        args = message.get("args")
+        if (not isinstance(args, list) or not 1 <= len(args) <= OPS[op]
+                or not all(isinstance(a, dict) for a in args)):
+            await refuse("60013", "Invalid args")
+            return
+        acct = self.emu.account(conn.api_key)
+        self.emu.settle_funding(acct)
+        rows = []
+        for arg in args:
+            body = self._with_inst_id(arg)
+            if body is None:
+                rows.append({"clOrdId": str(arg.get("clOrdId", "") or ""), "ordId": str(arg.get("ordId", "") or ""),
+                             "tag": "", "ts": str(self.emu.now_ms()), "sCode": "51001",
+                             "sMsg": "Instrument ID does not exist"})
+            elif op in ("order", "batch-orders"):
+                rows.append(await self.app._place(acct, body))
+            else:
+                rows.append(await self.app._cancel(acct, body))
+        failed = sum(1 for r in rows if r["sCode"] != "0")
+        code = "0" if not failed else "1" if failed == len(rows) else "2"
+        await conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": rows,
+                         "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
+        self._nudge.set()  # the account changed: its pushes go out now, not at the next tick
+
+    @staticmethod
+    def _with_inst_id(arg: dict[str, Any]) -> dict[str, Any] | None:
+        """OKX's websocket ops take instIdCode (an integer; it wins when both are given) or instId: the REST
+        checks read instId. None: an instIdCode no instrument has."""
+        code = arg.get("instIdCode")
+        if code in (None, ""):
+            return arg
+        inst = BY_CODE.get(code) if isinstance(code, int) and not isinstance(code, bool) else None
+        return None if inst is None else {**arg, "instId": inst.inst_id}
+
+    # ---- pushes -----------------------------------------------------------------------------------------------
+
+    async def _push(self, conn: Conn, sub: Sub, message: dict[str, Any] | None) -> None:
+        """One push, unless the missed-messages fault swallows it (the subscription's state moves on all the
+        same: the client never hears of it, as with a message lost on the way)."""
+        if message is None:
+            return
+        skips = self.emu.faults.ws_skip
+        if skips.get(sub.channel, 0) > 0:
+            skips[sub.channel] -= 1
+            return
+        await conn.send(message)
+
+    async def _pusher(self, _app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), TICK_SECONDS)
+            self._nudge.clear()
+            try:
+                await self.tick()
+            except Exception:  # a bug of ours must not end every stream: logged, the next tick tries again
+                log.exception("emulator websocket: push failed")
+
+    async def tick(self) -> None:
+        """Drop, freeze, or push what changed since the last tick."""
+        faults = self.emu.faults
+        if faults.ws_drop_code is not None:
+            code, faults.ws_drop_code = faults.ws_drop_code, None
+            await self._close_all(self.app.app, code, b"dropped by the emulator's fault control")
+            return
+        if faults.ws_frozen:
+            return
+        now = self.emu.now_ms()
+        moved, self._clock_ms = now != self._clock_ms, now
+        events: dict[str, bool] = {}
+        for conn in list(self.conns):
+            for sub in list(conn.subs.values()):
+                if sub.channel not in PRIVATE_CHANNELS:
+                    if moved:
+                        await self._push(conn, sub, self.channels.market(sub, first=False))
+                    continue
+                assert conn.api_key is not None
+                if conn.api_key not in events:
+                    events[conn.api_key] = await self._account_event(conn.api_key, moved)
+                if events[conn.api_key]:
+                    await self._push_private(conn, sub, conn.api_key)
+        for key, changed in events.items():
+            if changed:
+                self._events[key] = self.channels.event_of(self.emu.account(key))
+
+    async def _account_event(self, api_key: str, moved: bool) -> bool:
+        acct = self.emu.account(api_key)
+        if moved:  # resting orders fill as the replay trades through them, funding settles: as a REST call would
+            await acct.venue.snapshot([])
+        return self.channels.event_of(acct) != self._events.get(api_key)
+
+    async def _push_private(self, conn: Conn, sub: Sub, api_key: str) -> None:
+        if sub.channel == "orders":
+            for message in self.channels.orders(sub, api_key, self.emu.account(api_key)):
+                await self._push(conn, sub, message)
+        elif sub.channel == "account":
+            await self._push(conn, sub, await self.channels.account(sub, api_key, first=False))
+        else:
+            await self._push(conn, sub, await self.channels.positions(sub, api_key, first=False))
+
+    # ---- fault controls (POST /emulator/ws/*, signed like any private call) -------------------------------------
+
+    async def control_drop(self, request: web.Request) -> web.Response:
+        """{code?}: every websocket connection is closed with `code` (default 4000) at the next tick."""
+        body = await self.app._object(request)
+        code = body.get("code", DROP_CODE)
+        if not isinstance(code, int) or isinstance(code, bool) or not (code in (1000, 1001, 1011)
+                                                                       or 3000 <= code <= 4999):
+            raise OkxError("51000", "Parameter code error")
+        self.emu.faults.ws_drop_code = code
+        self._nudge.set()
+        return ok([{"connections": str(len(self.conns)), "code": str(code)}])
+
+    async def control_skip(self, request: web.Request) -> web.Response:
+        """{channel, count}: the next `count` pushes of `channel` (on any connection) are never sent."""
+        body = await self.app._object(request)
+        channel, count = body.get("channel"), body.get("count")
+        if channel not in ("tickers", "books5", "books", *PRIVATE_CHANNELS):
+            raise OkxError("51000", "Parameter channel error")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise OkxError("51000", "Parameter count error")
+        self.emu.faults.ws_skip[str(channel)] = count
+        return ok([{"channel": str(channel), "count": str(count)}])
+
+    async def control_freeze(self, request: web.Request) -> web.Response:
+        """{frozen}: true stops every push (connections stay open, pings and requests are answered: a stale
+        stream); false resumes, the first pushes carrying what changed meanwhile."""
+        body = await self.app._object(request)
+        frozen = body.get("frozen")
+        if not isinstance(frozen, bool):
+            raise OkxError("51000", "Parameter frozen error")
+        self.emu.faults.ws_frozen = frozen
+        self._nudge.set()
+        return ok([{"frozen": "true" if frozen else "false"}])
