@@ -82,10 +82,18 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
     intents: IntentStore[LayerIntent] = IntentStore(t.services.journal, LayerIntent)
     intent = await intents.pending(key, old.seq)
     if intent is not None:  # an order a killed process was sending: booked if the venue has it, never sent again
+        if intent.state:  # the trade as the plan decided it (an entry's stop and target), before the order's fill
+            old = ContrarianStatus.model_validate(intent.state)
+            leg, fees = LegBook(old.position, old.entryPrice, old.grossRealizedQuote), old.feesQuote
+            state = _state(old)
         for sent in intent.orders:
             found = await venue.order(sent.clientOrderId, symbol)
             if found is not None:
                 leg, fees = _book(leg, fees, found)
+                if state.phase in (ContrarianPhase.LONG, ContrarianPhase.SHORT) and found.average is not None \
+                        and old.position == 0:
+                    stop, target = brackets(c, sent.side, found.average)
+                    state = replace(state, entry=found.average, stop=stop, take_profit=target)
         state = replace(state, seq=intent.seq)
         await ctx.record(RecoveredEntry(seq=intent.seq, found=tuple(x.clientOrderId for x in intent.orders)))
         events.append(CycleEvent("Warning", "ContrarianPlanRecovered", f"{symbol}: order {intent.seq} was cut short "
@@ -113,11 +121,13 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
     if result.order is not None:
         o = result.order
         req = OrderRequest(o.client_order_id, symbol, o.side, o.qty, OrderType.MARKET, reduce_only=o.reduce_only)
+        if result.reason == "Entry":
+            start_pnl = leg.realized - fees + leg.unrealized(last)
+        planned = _doc(old, result, new, leg, fees, last, start_pnl).model_dump(mode="json")
         await ctx.write_intent(IntentStore.doc(LayerIntent(new.seq, (LayerIntentOrder(o.client_order_id, o.side, ZERO,
-                                                                                    o.qty),))))
+                                                                                    o.qty),), planned)))
         if result.reason == "Entry":
             await venue.set_leverage(symbol, c.leverage)
-            start_pnl = leg.realized - fees + leg.unrealized(last)
         done = await submit(ctx, req, Liquidity.TAKER)
         if done is not None:
             leg, fees = _book(leg, fees, done)
@@ -142,18 +152,24 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
                                        phase=new.phase.value, seq=new.seq))
     for order_type, outcome in ctx.outcomes:
         t.services.metrics.orders.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, order_type, outcome).inc()
-    status = old.model_copy(update={
+    status = _doc(old, result, new, leg, fees, last, start_pnl)
+    t.services.metrics.pnl.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(float(pnl))
+    t.services.metrics.position.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
+        float(leg.qty))
+    return status, events, breaker, changed
+
+
+def _doc(old: ContrarianStatus, result: ContrarianStep, new: ContrarianState, leg: LegBook, fees: Decimal,
+         last: Decimal, start_pnl: Decimal) -> ContrarianStatus:
+    """The status of the trade: the machine's state, the ledger's figures."""
+    return old.model_copy(update={
         "phase": new.phase, "reason": result.reason, "message": result.message,
         "rsi": None if new.rsi is None else q8(new.rsi), "adx": None if new.adx is None else q8(new.adx),
         "trend": new.trend, "lastCandle": new.last_candle, "seq": new.seq, "position": leg.qty,
         "entryPrice": q8(leg.entry), "stopPrice": None if new.stop is None else q8(new.stop),
         "takeProfitPrice": None if new.take_profit is None else q8(new.take_profit), "exitedAt": new.exited_at,
-        "trades": new.trades, "grossRealizedQuote": q8(leg.realized), "feesQuote": q8(fees), "pnlQuote": q8(pnl),
-        "tradeStartPnlQuote": q8(start_pnl)})
-    t.services.metrics.pnl.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(float(pnl))
-    t.services.metrics.position.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
-        float(leg.qty))
-    return status, events, breaker, changed
+        "trades": new.trades, "grossRealizedQuote": q8(leg.realized), "feesQuote": q8(fees),
+        "pnlQuote": q8(leg.realized - fees + leg.unrealized(last)), "tradeStartPnlQuote": q8(start_pnl)})
 
 
 def with_contrarian(status: FundingArbitrageStatus, c: ContrarianStatus | None) -> FundingArbitrageStatus:

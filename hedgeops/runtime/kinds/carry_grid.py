@@ -6,7 +6,7 @@ breaker (the carry's, over its pairs and its grid alike)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,9 @@ class LayerIntent:
 
     seq: int  # the part's plan sequence: newer than its status's, the plan was cut short
     orders: tuple[LayerIntentOrder, ...]
+    # The part's status as the plan decided it, before its orders' fills (the grid's levels, the trade's stop): a
+    # process that recovers the plan resumes from it and books the orders it finds on top.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def grid_spec(spec: FundingArbitrageSpec) -> Any:
@@ -133,6 +136,9 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     intent = await intents.pending(f"{guard.stream}:grid", old.seq)
     changed = False
     if intent is not None:  # orders a killed process sent: ours, booked by client id, none sent again
+        if intent.state:  # the grid as the plan decided it (its levels), the orders known before the plan kept
+            old = GridStatus.model_validate({**intent.state, "orders": [o.model_dump() for o in old.orders]})
+            books, state = _Books(old), _state(old)
         for o in intent.orders:
             books.known.setdefault(o.clientOrderId, GridOrder(clientOrderId=o.clientOrderId, side=o.side.value,
                                                               price=o.price, amount=o.amount))
@@ -175,7 +181,8 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     if result.reason == "Laid":
         await venue.set_leverage(symbol, g.leverage)
         start_pnl = total
-    await _execute(ctx, books, result, symbol)
+    planned = _status(old, result, books, last, start_pnl, breaker).model_dump(mode="json", exclude={"orders"})
+    await _execute(ctx, books, result, symbol, planned)
     acted = bool(result.cancels or result.close or result.places)
     if result.finished:
         day = t.now.date().isoformat()  # the breaker's day is the carry's (runtime/kinds/carry.py rolls it)
@@ -204,7 +211,8 @@ def grid_due_candle(timeframe: str, at: datetime, last: datetime | None) -> bool
     return last is None or newest > last.timestamp()
 
 
-async def _execute(ctx: ExecutionContext, books: _Books, result: GridStep, symbol: str) -> None:
+async def _execute(ctx: ExecutionContext, books: _Books, result: GridStep, symbol: str,
+                   planned: dict[str, Any]) -> None:
     """Cancel, then close at market (reduce-only), then place the levels' limit orders (post-only), the intent
     written before the first order."""
     for cid in result.cancels:
@@ -220,7 +228,7 @@ async def _execute(ctx: ExecutionContext, books: _Books, result: GridStep, symbo
     if not orders:
         return
     await ctx.write_intent(IntentStore.doc(LayerIntent(result.state.seq, tuple(
-        LayerIntentOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders))))
+        LayerIntentOrder(o.client_order_id, o.side, o.price or ZERO, o.amount) for o in orders), planned)))
     for req in orders:
         books.known[req.client_order_id] = GridOrder(clientOrderId=req.client_order_id, side=req.side.value,
                                                      price=req.price or ZERO, amount=req.amount)
