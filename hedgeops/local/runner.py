@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from hedgeops.engine.common.claims import (
     ownership,
     refusal,
 )
-from hedgeops.engine.common.controls import Controls
+from hedgeops.engine.common.controls import Controls, controls_from, halt_annotation
 from hedgeops.exchange.marketdata.replay import CandleSeries, MarketReplay
 from hedgeops.local.summary import BookTally, CarryTally, MakerTally
 from hedgeops.local.trades import TradeLog
@@ -195,7 +195,13 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                     continue
                 reset = (opts.reset_breaker_after is not None and isinstance(tally, CarryTally)
                          and tally.tripped_at is not None and now - tally.tripped_at >= opts.reset_breaker_after)
-                outcome = await _reconcile(app, obj, policies, now, Controls(reset_breaker=reset))
+                # The manifest's own annotations act as on a cluster (halt, close-all, approve, rebalance-now);
+                # --reset-breaker-after stands for the person who would reset a tripped breaker.
+                annotations = obj.metadata.annotations
+                controls = controls_from(annotations, halt_annotation(annotations))
+                if reset:
+                    controls = replace(controls, reset_breaker=True)
+                outcome = await _reconcile(app, obj, policies, now, controls)
                 if reset:
                     view.event(f"{now:%Y-%m-%d %H:%M} {key} breaker reset (--reset-breaker-after)")
                 if tally.trades is None:

@@ -31,6 +31,12 @@ APPROVE = "hedgeops.io/approve"
 CLOSE_ALL = "hedgeops.io/close-all"
 RESET_BREAKER = "hedgeops.io/reset-breaker"
 REBALANCE_NOW = "hedgeops.io/rebalance-now"
+HALT = "hedgeops.io/halt"
+
+
+def halt_annotation(annotations: Mapping[str, str] | None) -> str | None:
+    """Why the object's own annotation stops it (None: it does not). The operator adds the halt ConfigMaps."""
+    return f"{HALT}=true is set on the object" if (annotations or {}).get(HALT, "").lower() == "true" else None
 
 
 def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Controls:

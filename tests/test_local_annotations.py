@@ -1,0 +1,44 @@
+"""`hedgeops local` honours the manifests' own annotations as the operator does (engine/common/controls.py parses
+them for both): a halted book never trades, a market maker under close-all never quotes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conftest import ROOT
+from .test_cli import hedgeops
+
+
+def annotated(tmp_path: Path, example: str, annotations: dict[str, str]) -> Path:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "manifests" / "examples" / example).read_text())
+    doc["metadata"]["annotations"] = annotations
+    path = tmp_path / example
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run(*paths: Path) -> dict[str, Any]:
+    done = hedgeops("local", *map(str, paths), "--for", "3h", "--json")
+    assert done.returncode == 0, done.stderr
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
+
+
+def test_a_halt_annotation_keeps_a_book_out_of_the_market(tmp_path: Path) -> None:
+    policy = ROOT / "manifests" / "examples" / "rebalancepolicy-adaptive.yaml"
+    free = run(ROOT / "manifests" / "examples" / "hedgebook-jlp.yaml", policy)["books"][0]
+    assert free["rebalances"] >= 1  # the same book, not halted, hedges at once
+    [halted] = run(annotated(tmp_path, "hedgebook-jlp.yaml", {"hedgeops.io/halt": "true"}), policy)["books"]
+    assert halted["rebalances"] == 0 and halted["costQuote"] == 0
+
+
+def test_close_all_on_a_market_maker_keeps_it_flat_and_quoting_nothing(tmp_path: Path) -> None:
+    [free] = run(ROOT / "manifests" / "examples" / "marketmaker-sol.yaml")["marketMakers"]
+    assert free["quotesPlaced"] > 0
+    [closed] = run(annotated(tmp_path, "marketmaker-sol.yaml", {"hedgeops.io/close-all": "true"}))["marketMakers"]
+    assert closed["quotesPlaced"] == 0 and closed["boughtQty"] == closed["soldQty"] == 0
+    assert closed["reason"] == "ClosedAll"
