@@ -403,6 +403,7 @@ class FundingArbitrage(Resource[FundingArbitrageSpec, FundingArbitrageStatus]):
         {"name": "Funding", "type": "number", "jsonPath": ".status.fundingEarnedQuote"},
         {"name": "PnL", "type": "number", "jsonPath": ".status.pnlQuote"},
         {"name": "Margin", "type": "number", "jsonPath": ".status.marginRatio"},
+        {"name": "Grid", "type": "string", "jsonPath": ".status.grid.phase", "priority": 1},
         {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )

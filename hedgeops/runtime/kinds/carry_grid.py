@@ -159,7 +159,8 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     venue_position = pos.qty if pos else ZERO
     # Between two generations the venue's position is what a new grid must find flat; while one runs, the grid's
     # own fills are its position (consistent with the order states just read, however late the snapshot was).
-    holding = state.phase in (GridPhase.RUNNING, GridPhase.STOPPING) or bool(state.levels)
+    # A stop closes what the venue holds (the perp is the object's alone), whatever the books say.
+    holding = state.phase is GridPhase.RUNNING or (state.phase is GridPhase.HALTED and bool(state.levels))
     position = books.leg.qty if holding else venue_position
     last = snap.quotes[symbol].last
     candles: list[Candle] | None = None
