@@ -28,6 +28,28 @@ def test_hedge_books_own_their_perps_and_allocation_books_their_balances() -> No
     assert "balance:SOL" in {c[4] for c in book_claims(HedgeBook.model_validate(spot))}  # its holdings are balances
 
 
+def test_the_instruments_a_book_counts_are_its_own() -> None:
+    """A spot balance, dated future or option counted in one book's delta is claimed: a second book counting it
+    (here through its holdings) shares it, and the newer is refused."""
+    legs, objective = [{"asset": "BTC", "symbol": "BTC/USDT:USDT"}], {"type": "Hedge", "hedgeRatio": 1}
+    counting = HedgeBook.model_validate(obj("hedgebook-spot.yaml", legs=legs, objective=objective, holdings={
+        "source": "Static", "static": {"BTC": 1}}, instruments=[
+        {"asset": "BTC", "kind": "Spot"}, {"asset": "BTC", "kind": "Future", "symbol": "BTC/USDT:USDT-260327"},
+        {"asset": "BTC", "kind": "Option", "symbol": "BTC/USD:BTC-260327-100000-C"}]))
+    assert {c[4] for c in book_claims(counting)} == {
+        "perp:BTC/USDT:USDT", "balance:BTC", "position:BTC/USDT:USDT-260327", "position:BTC/USD:BTC-260327-100000-C"}
+    holder = obj("hedgebook-spot.yaml", legs=legs, objective=objective,
+                 holdings={"source": "ExchangeBalance", "exchangeBalance": {"assets": ["BTC"]}})
+    holder["metadata"]["name"] = "holder"
+    other = HedgeBook.model_validate(holder)
+    shared = book_claims(counting) & book_claims(other)
+    assert {c[4] for c in shared} == {"perp:BTC/USDT:USDT", "balance:BTC"}
+    old, new = Holder("2025-01-01T00:00:00Z", "a", "HedgeBook/default/holder"), Holder(
+        "2025-02-01T00:00:00Z", "b", "HedgeBook/default/spot-bag")
+    assert ownership(new, book_claims(counting), {c: [old] for c in shared}).owned_by == {
+        "balance:BTC": old.ref, "perp:BTC/USDT:USDT": old.ref}
+
+
 def test_paper_and_live_accounts_of_one_name_are_different_accounts() -> None:
     paper = HedgeBook.model_validate(example("hedgebook-spot.yaml"))
     live = HedgeBook.model_validate(obj("hedgebook-spot.yaml", mode="Live"))

@@ -1,4 +1,5 @@
-"""What an object owns on its exchange account: perp positions (by symbol) and spot balances (by asset).
+"""What an object owns on its exchange account: perp positions (by symbol), spot balances (by asset) and the dated
+futures and options a book counts in its delta (by symbol).
 
 Positions and balances are per account, not per object, so two objects owning the same thing on one account
 would each count the other's trades as their own (two hedge books with the same legs each see the account's
@@ -21,7 +22,8 @@ from hedgeops.api import FundingArbitrage, HedgeBook, MarketMaker
 from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.api.hedgebook import HoldingsSource, ObjectiveType
 
-Claim = tuple[str, str, str, str, str]  # (mode, namespace, exchange, account, "perp:<sym>" | "balance:<asset>")
+# (mode, namespace, exchange, account, "perp:<sym>" | "balance:<asset>" | "position:<dated future or option>")
+Claim = tuple[str, str, str, str, str]
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +47,9 @@ def book_claims(book: HedgeBook) -> set[Claim]:
     claims = {_key(spec.mode, ns, spec.exchange, f"perp:{leg.symbol}") for leg in spec.legs}
     if spec.holdings.source is HoldingsSource.EXCHANGE_BALANCE:
         claims |= {_key(spec.mode, ns, spec.exchange, f"balance:{a}") for a in owned}
+    # Observed instruments count in the delta: two books counting one balance or one future would each hedge it.
+    claims |= {_key(spec.mode, ns, spec.exchange, f"position:{i.symbol}" if i.symbol else f"balance:{i.asset}")
+               for i in spec.instruments}
     return claims
 
 
