@@ -33,13 +33,20 @@ def book_table(tallies: Iterable[BookTally], title: str) -> Table:
 
 def carry_table(tallies: Iterable[CarryTally]) -> Table:
     table = Table(title="FundingArbitrage", expand=False)
-    for col in ("Object", "State", "Phase", "Pairs", "Funding", "Fees", "PnL", "Margin", "Breaker"):
-        table.add_column(col, justify="left" if col in ("Object", "State", "Phase") else "right")
+    for col in ("Object", "State", "Phase", "Pairs", "Funding", "Fees", "PnL", "Margin", "Breaker", "Layer"):
+        table.add_column(col, justify="left" if col in ("Object", "State", "Phase", "Layer") else "right")
     for t in tallies:
         table.add_row(t.key, t.state, t.phase, str(t.pairs), f"{float(t.funding):,.2f}", f"{float(t.fees):,.2f}",
                       f"{float(t.pnl):,.2f}", "-" if t.margin_ratio is None else f"{float(t.margin_ratio):.2f}",
-                      "tripped" if t.breaker_tripped else "armed")
+                      "tripped" if t.breaker_tripped else "armed", _layer(t))
     return table
+
+
+def _layer(t: CarryTally) -> str:
+    """Seed 004's second layer in one cell: each part's phase and PnL (both are in the object's PnL already)."""
+    parts = [f"{name} {p['phase']} {p['pnlQuote']:,.2f}" for name, p in (("grid", t.grid), ("contrarian", t.contrarian))
+             if p is not None]
+    return " · ".join(parts) or "-"
 
 
 def maker_table(tallies: Iterable[MakerTally]) -> Table:
