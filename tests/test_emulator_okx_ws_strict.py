@@ -44,6 +44,14 @@ async def test_ping_and_malformed_requests(rig: Rig, session: aiohttp.ClientSess
         assert await answer(ws, "ping") == "pong"  # and the connection is still there
 
 
+async def test_plain_http_on_the_websocket_paths_is_answered_in_json(rig: Rig,
+                                                                     session: aiohttp.ClientSession) -> None:
+    async with session.get(rig.url + "/ws/v5/public") as plain:
+        assert (plain.status, (await plain.json())["code"]) == (400, "400")
+    async with session.get(rig.url + "/ws/v5/nowhere") as unknown:
+        assert (unknown.status, (await unknown.json())["code"]) == (404, "404")
+
+
 async def test_subscription_arguments_are_checked(rig: Rig, session: aiohttp.ClientSession) -> None:
     async with session.ws_connect(ws_base(rig.url) + "/public") as ws:
         unknown = await answer(ws, {"op": "subscribe", "args": [{"channel": "ticker", "instId": INST_ID}]})

@@ -88,7 +88,8 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(WS_PREFIX):  # the websockets answer in their own dialect (okx_ws)
+        # The websockets answer in their own dialect (okx_ws); an unknown path there is REST's JSON 404 below.
+        if request.path.startswith(WS_PREFIX) and request.match_info.http_exception is None:
             return await handler(request)
         self.requests += 1
         faults = self.emu.faults

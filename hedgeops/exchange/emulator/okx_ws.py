@@ -88,6 +88,9 @@ class Streams:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse()
+        if not ws.can_prepare(request).ok:  # a plain HTTP request: OKX's JSON envelope, as every other answer
+            return web.json_response({"code": "400", "msg": "Bad Request: a websocket upgrade is expected",
+                                      "data": []}, status=400)
         await ws.prepare(request)
         conn = Conn(ws, request.match_info["kind"], secrets.token_hex(4))
         self.conns.add(conn)
