@@ -32,6 +32,7 @@ def test_the_second_layer_trades_in_local_mode_and_shows_in_the_summary() -> Non
     assert contrarian["symbol"] == "SOL/USDT:USDT" and contrarian["trades"] == 1
     assert contrarian["phase"] == "CoolingDown" and contrarian["position"] == 0
     assert contrarian["pnlQuote"] > 0  # closed at its take-profit, 6% below the entry, less fees
+    assert contrarian["fundingQuote"] != 0  # four days short through twelve settlements: the bills are its own
 
     # Both parts' fills and PnL are the object's: the carry bought nothing (ETH funding below its entry range).
     assert carry["fills"] > 10 and carry["fundingEarnedQuote"] == 0

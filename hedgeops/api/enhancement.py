@@ -189,8 +189,12 @@ class GridStatus(Schema):
     """Price PnL realised since the first grid (before fees)."""
     feesQuote: Quantity = Decimal(0)
     """Fees paid since the first grid."""
+    fundingQuote: Quantity = Decimal(0)
+    """Funding the grid's positions received (+) or paid (−) since the first grid."""
+    fundingBookedUntil: datetime | None = None
+    """Settlements up to here are in fundingQuote (the venue's clock)."""
     pnlQuote: Quantity = Decimal(0)
-    """Realised − fees + unrealised since the first grid."""
+    """Realised − fees + funding + unrealised since the first grid."""
     generationStartPnlQuote: Quantity = Decimal(0)
     """pnlQuote when this generation was laid: the generation's PnL is the difference."""
     stops: int = 0
@@ -251,7 +255,11 @@ class ContrarianStatus(Schema):
     """Price PnL realised so far (before fees)."""
     feesQuote: Quantity = Decimal(0)
     """Fees paid so far."""
+    fundingQuote: Quantity = Decimal(0)
+    """Funding its positions received (+) or paid (−) so far."""
+    fundingBookedUntil: datetime | None = None
+    """Settlements up to here are in fundingQuote (the venue's clock)."""
     pnlQuote: Quantity = Decimal(0)
-    """Realised − fees + unrealised so far."""
+    """Realised − fees + funding + unrealised so far."""
     tradeStartPnlQuote: Quantity = Decimal(0)
     """pnlQuote when the open position was entered: the trade's PnL is the difference."""

@@ -255,13 +255,15 @@ class CarryTally:
             self.grid = {"symbol": g.symbol, "phase": g.phase.value, "reason": g.reason, "generations": g.generation,
                          "stops": g.stops, "adx": None if g.adx is None else round(float(g.adx), 2),
                          "position": float(g.position), "ordersResting": len(g.orders),
-                         "pnlQuote": round(float(g.pnlQuote), 4), "feesQuote": round(float(g.feesQuote), 4)}
+                         "pnlQuote": round(float(g.pnlQuote), 4), "feesQuote": round(float(g.feesQuote), 4),
+                         "fundingQuote": round(float(g.fundingQuote), 4)}
         c = status.contrarian
         if c is not None:
             self.contrarian = {"symbol": c.symbol, "phase": c.phase.value, "reason": c.reason, "trades": c.trades,
                                "rsi": None if c.rsi is None else round(float(c.rsi), 2), "trend": c.trend,
                                "position": float(c.position), "pnlQuote": round(float(c.pnlQuote), 4),
-                               "feesQuote": round(float(c.feesQuote), 4)}
+                               "feesQuote": round(float(c.feesQuote), 4),
+                               "fundingQuote": round(float(c.fundingQuote), 4)}
 
     def _slippage(self) -> Decimal:
         return self.trades.slippage if self.trades is not None else Decimal(0)

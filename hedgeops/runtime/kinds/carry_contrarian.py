@@ -29,7 +29,13 @@ from hedgeops.model.orders import AccountSnapshot, Liquidity, OrderRequest, Orde
 from hedgeops.runtime.cycle import CycleEvent, MarketMismatch
 from hedgeops.runtime.execution import submit
 from hedgeops.runtime.intents import IntentStore
-from hedgeops.runtime.kinds.carry_grid import LayerIntent, LayerIntentOrder, grid_due_candle, layer_capital
+from hedgeops.runtime.kinds.carry_grid import (
+    LayerIntent,
+    LayerIntentOrder,
+    grid_due_candle,
+    layer_capital,
+    layer_funding,
+)
 from hedgeops.runtime.kinds.carry_tick import KIND, ZERO, CarryTick
 
 CANDLES = 100  # RSI and ADX are read over the same window at every candle
@@ -99,6 +105,10 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
         events.append(CycleEvent("Warning", "ContrarianPlanRecovered", f"{symbol}: order {intent.seq} was cut short "
                                  "by a restart; found by client id, not sent again"))
         changed = True
+    paid, booked = await layer_funding(venue, symbol, old.fundingBookedUntil, snap.at)
+    funding = old.fundingQuote + paid
+    old = old.model_copy(update={"fundingBookedUntil": booked})  # what a plan's intent records is booked already
+    changed = changed or paid != 0
     pos = snap.positions.get(symbol)
     position = pos.qty if pos else ZERO
     last = snap.quotes[symbol].last
@@ -122,8 +132,8 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
         o = result.order
         req = OrderRequest(o.client_order_id, symbol, o.side, o.qty, OrderType.MARKET, reduce_only=o.reduce_only)
         if result.reason == "Entry":
-            start_pnl = leg.realized - fees + leg.unrealized(last)
-        planned = _doc(old, result, new, leg, fees, last, start_pnl).model_dump(mode="json")
+            start_pnl = leg.realized - fees + funding + leg.unrealized(last)
+        planned = _doc(old, result, new, leg, fees, funding, last, start_pnl).model_dump(mode="json")
         await ctx.write_intent(IntentStore.doc(LayerIntent(new.seq, (LayerIntentOrder(o.client_order_id, o.side, ZERO,
                                                                                     o.qty),), planned)))
         if result.reason == "Entry":
@@ -139,7 +149,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
             else:  # the stop and the target from the price it filled at
                 stop, target = brackets(c, o.side, done.average)
                 new = replace(new, entry=done.average, stop=stop, take_profit=target)
-    pnl = leg.realized - fees + leg.unrealized(last)
+    pnl = leg.realized - fees + funding + leg.unrealized(last)
     if result.finished:
         day = t.now.date().isoformat()  # the breaker's day is the carry's (runtime/kinds/carry.py rolls it)
         breaker = breaker.record_close(pnl - start_pnl, day, spec.circuitBreaker)
@@ -152,7 +162,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
                                        phase=new.phase.value, seq=new.seq))
     for order_type, outcome in ctx.outcomes:
         t.services.metrics.orders.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, order_type, outcome).inc()
-    status = _doc(old, result, new, leg, fees, last, start_pnl)
+    status = _doc(old, result, new, leg, fees, funding, last, start_pnl)
     t.services.metrics.pnl.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(float(pnl))
     t.services.metrics.position.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
         float(leg.qty))
@@ -160,7 +170,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
 
 
 def _doc(old: ContrarianStatus, result: ContrarianStep, new: ContrarianState, leg: LegBook, fees: Decimal,
-         last: Decimal, start_pnl: Decimal) -> ContrarianStatus:
+         funding: Decimal, last: Decimal, start_pnl: Decimal) -> ContrarianStatus:
     """The status of the trade: the machine's state, the ledger's figures."""
     return old.model_copy(update={
         "phase": new.phase, "reason": result.reason, "message": result.message,
@@ -169,7 +179,8 @@ def _doc(old: ContrarianStatus, result: ContrarianStep, new: ContrarianState, le
         "entryPrice": q8(leg.entry), "stopPrice": None if new.stop is None else q8(new.stop),
         "takeProfitPrice": None if new.take_profit is None else q8(new.take_profit), "exitedAt": new.exited_at,
         "trades": new.trades, "grossRealizedQuote": q8(leg.realized), "feesQuote": q8(fees),
-        "pnlQuote": q8(leg.realized - fees + leg.unrealized(last)), "tradeStartPnlQuote": q8(start_pnl)})
+        "fundingQuote": q8(funding), "pnlQuote": q8(leg.realized - fees + funding + leg.unrealized(last)),
+        "tradeStartPnlQuote": q8(start_pnl)})
 
 
 def with_contrarian(status: FundingArbitrageStatus, c: ContrarianStatus | None) -> FundingArbitrageStatus:

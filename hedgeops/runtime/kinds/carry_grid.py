@@ -7,7 +7,7 @@ breaker (the carry's, over its pairs and its grid alike)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +16,10 @@ from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus
 from hedgeops.engine.carry.codec import breaker_doc, decode_breaker
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.pairs import q8
+from hedgeops.engine.carry.rules import next_funding_time
 from hedgeops.engine.common.pnl import LegBook
 from hedgeops.engine.grid.machine import QUIET, GridState, GridStep, GridView, Resting, step
+from hedgeops.exchange.venue import CarryVenue
 from hedgeops.model.candles import Candle, timeframe_seconds
 from hedgeops.model.journal import CancelEntry, DecisionEntry, RecoveredEntry
 from hedgeops.model.market import MarketRules
@@ -27,6 +29,7 @@ from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.carry_tick import KIND, ZERO, CarryTick
 
+FUNDING_GRACE = timedelta(minutes=10)
 CANDLES = 100  # the window ADX and ATR are computed over: always the same length, so the same ADX at each candle
 WARNING_REASONS = {"Breakout", "TrendFilter", "StopLoss", "BreakerTripped", "CloseAll", "Halted", "LeftoverPosition",
                    "PlanRecovered", "SymbolChanged"}
@@ -90,6 +93,7 @@ class _Books:
     def __init__(self, g: GridStatus) -> None:
         self.leg = LegBook(g.position, g.entryPrice, g.grossRealizedQuote)
         self.fees = g.feesQuote
+        self.funding = g.fundingQuote
         self.known: dict[str, GridOrder] = {o.clientOrderId: o for o in g.orders}
 
     def account(self, state: OrderState) -> None:
@@ -108,7 +112,7 @@ class _Books:
                                                                          "feeQuote": state.fee_quote})
 
     def pnl(self, mark: Decimal) -> Decimal:
-        return self.leg.realized - self.fees + self.leg.unrealized(mark)
+        return self.leg.realized - self.fees + self.funding + self.leg.unrealized(mark)
 
 
 async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: Breaker) -> GridTurn:
@@ -155,6 +159,10 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
             del books.known[cid]
         else:
             books.account(found)
+    paid, booked = await layer_funding(venue, symbol, old.fundingBookedUntil, snap.at)
+    books.funding += paid
+    old = old.model_copy(update={"fundingBookedUntil": booked})  # what a plan's intent records is booked already
+    changed = changed or paid != 0
     pos = snap.positions.get(symbol)
     venue_position = pos.qty if pos else ZERO
     # Between two generations the venue's position is what a new grid must find flat; while one runs, the grid's
@@ -205,6 +213,24 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     return status, events, breaker, changed
 
 
+async def layer_funding(venue: CarryVenue, symbol: str, booked: datetime | None,
+                        at: datetime) -> tuple[Decimal, datetime]:
+    """Funding a second-layer part's perp received (+) or paid (−) in the settlements since `booked`, and the time
+    booked up to after (both on the venue's clock). The perp is the object's alone, so every payment on it is the
+    part's. Asked only once a settlement time has passed: a venue books one within minutes, so after FUNDING_GRACE
+    with nothing booked (no position was held) the settlement is taken as passed."""
+    if booked is None:
+        return ZERO, at  # nothing was held before the first look
+    settlement = next_funding_time(booked)
+    if settlement > at:
+        return ZERO, booked
+    pays = [p for p in await venue.funding_payments(symbol, since=booked) if p.at > booked]
+    latest = max((p.at for p in pays), default=booked)
+    if at - settlement >= FUNDING_GRACE:
+        latest = max(latest, settlement)
+    return sum((p.amount for p in pays), ZERO), latest
+
+
 def grid_due_candle(timeframe: str, at: datetime, last: datetime | None) -> bool:
     """Whether a candle newer than `last` may have closed by the venue's time `at`."""
     step_s = timeframe_seconds(timeframe)
@@ -250,7 +276,8 @@ def _status(old: GridStatus, result: GridStep, books: _Books, last: Decimal, sta
         "lowerPrice": s.levels[0] if s.levels else None, "upperPrice": s.levels[-1] if s.levels else None,
         "levels": list(s.levels), "levelQty": s.level_qty, "position": books.leg.qty,
         "entryPrice": q8(books.leg.entry), "grossRealizedQuote": q8(books.leg.realized), "feesQuote": q8(books.fees),
-        "pnlQuote": q8(books.pnl(last)), "generationStartPnlQuote": q8(start_pnl), "stops": s.stops,
+        "fundingQuote": q8(books.funding), "pnlQuote": q8(books.pnl(last)),
+        "generationStartPnlQuote": q8(start_pnl), "stops": s.stops,
         "stoppedAt": s.stopped_at,
         "orders": list(books.known.values()), "breaker": breaker_doc(breaker),
     })
