@@ -9,7 +9,9 @@ pair that needs it is stepped at once; a settlement the venue's clock has passed
 breaker is the object's, one over all its pairs (engine `Breaker`): each pair's machine carries the same copy.
 
 The tick is split by what it does: the autoSelect scan (carry_select.py), the self-checks (carry_bootstrap.py),
-one pair's turn and its execution (carry_pair.py); what they all read of one tick is a `CarryTick` (carry_tick.py)."""
+one pair's turn and its execution (carry_pair.py); what they all read of one tick is a `CarryTick` (carry_tick.py).
+Seed 004's second layer (spec.enhancement) takes its turn before the pairs, on the same snapshot and breaker: the
+trend-filtered grid (carry_grid.py) and the contrarian trade (carry_contrarian.py)."""
 
 from __future__ import annotations
 
