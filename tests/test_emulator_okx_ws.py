@@ -1,12 +1,12 @@
 """Real ccxt.pro okx against the emulator's websockets (issue 21, item 3): market channels follow the replay
 clock; a logged-in client sees its orders, positions and balance move with orders placed over REST and over the
-websocket, a resting order's fill as the replay trades through it, and a cancel."""
+websocket, a resting order's fill as the replay trades through it, a cancel, and a funding settlement."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -14,8 +14,18 @@ import pytest
 
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 
-from .emulator_fixtures import START, Rig, start
-from .emulator_ws import INST_ID, SWAP, advance_to_new_price, okx_pro, until, warm, while_doing
+from .emulator_controls import control
+from .emulator_fixtures import KEY, START, Rig, start
+from .emulator_ws import (
+    INST_ID,
+    SWAP,
+    advance_to_new_price,
+    okx_pro,
+    rig_with_controls,
+    until,
+    warm,
+    while_doing,
+)
 
 ETH = "ETH/USDT:USDT"
 
@@ -128,3 +138,28 @@ async def test_ccxt_pro_sees_orders_fills_positions_and_balance(rig: Rig, pro: A
     # A REST cancel is pushed too.
     gone = await while_doing(pro.watch_orders(SWAP), lambda: pro.cancel_order(rest_order["id"], SWAP))
     assert any(o["id"] == rest_order["id"] and o["status"] == "canceled" for o in gone)
+
+
+async def test_a_funding_settlement_is_pushed_to_positions_and_balance() -> None:
+    async for rig in rig_with_controls():
+        pro = okx_pro(rig.url)
+        try:
+            await pro.create_order(SWAP, "market", "sell", 10)  # short: a positive rate is received
+            await asyncio.wait_for(pro.watch_balance(), 5)
+            (short,) = [p for p in await asyncio.wait_for(pro.watch_positions(), 5) if p["contracts"]]
+            assert short["side"] == "short" and short["info"]["fundingFee"] == "0"
+            status, body = await control(rig.url, "/emulator/funding", {"instId": INST_ID, "rate": "0.001"})
+            assert status == 200
+            settles = datetime.fromtimestamp(int(body["data"][0]["fundingTime"]) / 1000, UTC)
+            cash = rig.emu.account(KEY).venue.account.quote_balance
+            positions_watch = asyncio.ensure_future(pro.watch_positions())
+            balance_watch = asyncio.ensure_future(pro.watch_balance())
+            await asyncio.sleep(0.05)
+            rig.clock.t = settles + timedelta(minutes=1)  # the replay passes the settlement: nothing else happens
+            positions = await asyncio.wait_for(positions_watch, 5)
+            paid = Decimal(next(p for p in positions if p["contracts"])["info"]["fundingFee"])
+            assert paid > 0
+            balance = await asyncio.wait_for(balance_watch, 5)
+            assert Decimal(balance["info"]["data"][0]["details"][0]["cashBal"]) == cash + paid
+        finally:
+            await pro.close()
