@@ -1,33 +1,32 @@
 """The emulator's websocket face: OKX v5 at /ws/v5/public, /ws/v5/private and /ws/v5/business, as ccxt.pro
 speaks it. Text "ping" is answered "pong"; `login` checks the REST key's HMAC-SHA256 over timestamp + "GET" +
 "/users/self/verify" with a 30 s window; `subscribe`/`unsubscribe` and the `order`, `batch-orders`,
-`cancel-order` and `batch-cancel-orders` ops answer as OKX does, every refusal an OKX event/error code.
+`cancel-order` and `batch-cancel-orders` ops answer as OKX does, every refusal an OKX event/error code
+(okx_ws_login checks logins).
 
 One mechanism moves every push, whatever moves the clock (a test's Clock, or `hedgeops emulator`'s wall-paced
 replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the
 logged-in accounts' resting orders and funding to the replay clock (as any REST call would), and pushes what
-changed (okx_ws_channels). Faults (state.Faults): drop every connection, skip the next N pushes of a channel,
-freeze every push."""
+changed (okx_ws_channels). Faults (state.Faults, set by tests or okx_ws_controls): drop every connection, skip
+the next N pushes of a channel, freeze every push."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from hedgeops.exchange.emulator.okx_common import MAX_SKEW_SECONDS, OkxError, log, ok
+from hedgeops.exchange.emulator.okx_common import log
 from hedgeops.exchange.emulator.okx_ws_channels import PRIVATE_CHANNELS, ArgError, Channels, Sub, parse_arg
+from hedgeops.exchange.emulator.okx_ws_controls import WsControls
+from hedgeops.exchange.emulator.okx_ws_login import login_problem
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 WS_PREFIX = "/ws/v5/"
 TICK_SECONDS = 0.02  # how often the replay clock is looked at: a push follows a price move within this
-DROP_CODE = 4000  # the close code of a dropped connection unless the control names one
 OPS = {"order": 1, "batch-orders": 20, "cancel-order": 1, "batch-cancel-orders": 20}  # op -> most args
 MSG_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 BY_CODE = {i.code: i for i in OKX_INSTRUMENTS.values()}
@@ -80,9 +78,7 @@ class Streams:
         app.app.cleanup_ctx.append(self._pusher)
         app.app.on_shutdown.append(self._close_all)
         if controls:
-            r.add_post("/emulator/ws/drop", self.control_drop)
-            r.add_post("/emulator/ws/skip", self.control_skip)
-            r.add_post("/emulator/ws/freeze", self.control_freeze)
+            WsControls(app, lambda: len(self.conns), self._nudge.set)
 
     # ---- connections ------------------------------------------------------------------------------------------
 
@@ -139,47 +135,14 @@ class Streams:
     # ---- login ------------------------------------------------------------------------------------------------
 
     async def _login(self, conn: Conn, message: dict[str, Any], text: str) -> None:
-        args = message.get("args")
-        if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
-            await conn.error("60012", f"Illegal request: {text[:1000]}")
-            return
-        if len(args) > 1:
-            await conn.error("60021", "This operation does not support multiple accounts login.")
-            return
-        arg = args[0]
-        for name in ("apiKey", "passphrase", "timestamp", "sign"):
-            if not isinstance(arg.get(name), str) or not arg[name]:
-                await conn.error("60027", f"Parameter {name} can not be empty.")
-                return
-        if conn.api_key is not None:
-            await conn.error("60030", "The WebSocket endpoint does not allow multiple or repeated logins.")
-            return
-        problem = self._check_login(arg)
+        problem = login_problem(self.emu, message.get("args"), text)
+        if problem is None and conn.api_key is not None:
+            problem = "60030", "The WebSocket endpoint does not allow multiple or repeated logins."
         if problem is not None:
             await conn.error(*problem)
             return
-        conn.api_key = arg["apiKey"]
+        conn.api_key = message["args"][0]["apiKey"]
         await conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
-
-    def _check_login(self, arg: dict[str, str]) -> tuple[str, str] | None:
-        """OKX's order of checks: the timestamp, the key, the passphrase, the signature."""
-        stamp = arg["timestamp"]
-        if not re.fullmatch(r"\d{1,13}(\.\d{1,6})?", stamp):
-            return "60004", "Invalid timestamp"
-        sent = float(stamp)
-        # Fresh against the wall (the signer's clock) or the replay clock (a client synchronised to /public/time).
-        if min(abs(time.time() - sent), abs(self.emu.clock().timestamp() - sent)) > MAX_SKEW_SECONDS:
-            return "60006", "Timestamp request expired"
-        creds = self.emu.keys.get(arg["apiKey"])
-        if creds is None:
-            return "60005", "Invalid OK-ACCESS-KEY"
-        if not hmac.compare_digest(arg["passphrase"].encode(), creds.passphrase.encode()):
-            return "60024", "Wrong passphrase"
-        want = base64.b64encode(hmac.new(creds.secret.encode(), f"{stamp}GET/users/self/verify".encode(),
-                                         hashlib.sha256).digest())
-        if not hmac.compare_digest(arg["sign"].encode(), want):
-            return "60007", "Invalid sign"
-        return None
 
     # ---- subscriptions ----------------------------------------------------------------------------------------
 
@@ -346,38 +309,3 @@ class Streams:
             await self._push(conn, sub, await self.channels.account(sub, api_key, first=False))
         else:
             await self._push(conn, sub, await self.channels.positions(sub, api_key, first=False))
-
-    # ---- fault controls (POST /emulator/ws/*, signed like any private call) -------------------------------------
-
-    async def control_drop(self, request: web.Request) -> web.Response:
-        """{code?}: every websocket connection is closed with `code` (default 4000) at the next tick."""
-        body = await self.app._object(request)
-        code = body.get("code", DROP_CODE)
-        if not isinstance(code, int) or isinstance(code, bool) or not (code in (1000, 1001, 1011)
-                                                                       or 3000 <= code <= 4999):
-            raise OkxError("51000", "Parameter code error")
-        self.emu.faults.ws_drop_code = code
-        self._nudge.set()
-        return ok([{"connections": str(len(self.conns)), "code": str(code)}])
-
-    async def control_skip(self, request: web.Request) -> web.Response:
-        """{channel, count}: the next `count` pushes of `channel` (on any connection) are never sent."""
-        body = await self.app._object(request)
-        channel, count = body.get("channel"), body.get("count")
-        if channel not in ("tickers", "books5", "books", *PRIVATE_CHANNELS):
-            raise OkxError("51000", "Parameter channel error")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise OkxError("51000", "Parameter count error")
-        self.emu.faults.ws_skip[str(channel)] = count
-        return ok([{"channel": str(channel), "count": str(count)}])
-
-    async def control_freeze(self, request: web.Request) -> web.Response:
-        """{frozen}: true stops every push (connections stay open, pings and requests are answered: a stale
-        stream); false resumes, the first pushes carrying what changed meanwhile."""
-        body = await self.app._object(request)
-        frozen = body.get("frozen")
-        if not isinstance(frozen, bool):
-            raise OkxError("51000", "Parameter frozen error")
-        self.emu.faults.ws_frozen = frozen
-        self._nudge.set()
-        return ok([{"frozen": "true" if frozen else "false"}])
