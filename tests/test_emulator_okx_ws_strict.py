@@ -3,6 +3,8 @@ refusal is an OKX event/error (or op reply) with OKX's code, never silence, and 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -141,3 +143,23 @@ async def test_trading_ops_are_checked(rig: Rig, session: aiohttp.ClientSession)
         assert missing["data"][0]["sCode"] == "50015"
     fills = rig.emu.account(KEY).venue.account.fills
     assert len(fills) == 2  # the order by instIdCode and the batch's good one
+
+
+async def test_private_pushes_follow_the_subscription_filters(rig: Rig, session: aiohttp.ClientSession) -> None:
+    order = {"instId": INST_ID, "side": "buy", "ordType": "market", "sz": "1", "tdMode": "cross"}
+    async with session.ws_connect(ws_base(rig.url) + "/private") as ws:
+        await answer(ws, login_args())
+        assert (await answer(ws, {"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP",
+                                                               "instFamily": "NOPE-USDT"}]}))["code"] == "60018"
+        for arg in ({"channel": "orders", "instType": "SWAP", "instFamily": "ETH-USDT"},
+                    {"channel": "orders", "instType": "SPOT"}, {"channel": "orders", "instType": "SWAP",
+                                                                "instFamily": "SOL-USDT"}):
+            assert (await answer(ws, {"op": "subscribe", "args": [arg]}))["event"] == "subscribe"
+        placed = await answer(ws, {"id": "1", "op": "order", "args": [order]})
+        assert placed["code"] == "0"
+        pushed = json.loads(await asyncio.wait_for(ws.receive_str(), 3))
+        assert pushed["arg"] == {"channel": "orders", "instType": "SWAP", "instFamily": "SOL-USDT",
+                                 "uid": pushed["arg"]["uid"]}
+        assert pushed["data"][0]["state"] == "filled" and pushed["data"][0]["fillFee"].startswith("-")
+        with pytest.raises(TimeoutError):  # the other two subscriptions hear nothing of it
+            await asyncio.wait_for(ws.receive_str(), 0.3)

@@ -62,6 +62,7 @@ class Sub:
     arg: dict[str, str]
     inst: OkxInstrument | None = None
     inst_type: str = "ANY"
+    family: str = ""  # instFamily: the orders and positions of one family only
     last: Any = None
     seq: int = 0
     orders: dict[str, tuple[OrderStatus, Decimal]] = field(default_factory=dict)
@@ -95,15 +96,19 @@ def parse_arg(raw: Any, private_url: bool) -> Sub:
     if channel != "account" and ((channel == "positions" and inst_type == "SPOT")
                                  or inst_type not in (*INST_TYPES, "ANY")):
         raise _missing(arg, "instType")
+    family = arg.get("instFamily", "")
+    if family and (channel == "account" or not any(
+            i.family == family and not i.spot for i in OKX_INSTRUMENTS.values())):  # derivatives have families
+        raise _absent(arg)
     wanted = arg.get("instId", "")
     inst = None
     if wanted:
         inst = OKX_INSTRUMENTS.get(wanted)
-        if inst is None or inst_type not in ("ANY", inst.inst_type):
+        if inst is None or inst_type not in ("ANY", inst.inst_type) or (family and inst.family != family):
             raise _absent(arg)
     if channel == "account" and arg.get("ccy", "") not in ("", "USDT", "BTC", "ETH", "SOL"):
         raise _absent(arg)
-    return Sub(channel, arg, inst, inst_type or "ANY")
+    return Sub(channel, arg, inst, inst_type or "ANY", family)
 
 
 def checksum(bids: Levels, asks: Levels) -> int:
@@ -194,7 +199,8 @@ class Channels:
         if sub.inst is not None:
             query += ("&" if query else "") + f"instId={sub.inst.inst_id}"
         rows = await self._rest(api_key, "/api/v5/account/positions" + (f"?{query}" if query else ""), "positions")
-        now = {r["instId"]: r for r in rows}
+        now = {r["instId"]: r for r in rows
+               if not sub.family or OKX_INSTRUMENTS[r["instId"]].family == sub.family}
         changed = [r for i, r in now.items() if first or _pos_key(sub.positions.get(i)) != _pos_key(r)]
         # A position closed is pushed once more with pos 0 (REST lists it no more; OKX's push says it closed).
         changed += [{**r, "pos": "0", "availPos": "", "upl": "0", "notionalUsd": "0", "imr": "0", "mmr": "0",
@@ -214,8 +220,8 @@ class Channels:
             if cl not in acct.ord_ids or not self.app._visible(acct, cl):
                 continue
             inst = BY_SYMBOL[state.symbol]
-            if (sub.inst_type != "ANY" and inst.inst_type != sub.inst_type) or (
-                    sub.inst is not None and sub.inst is not inst):
+            if ((sub.inst_type != "ANY" and inst.inst_type != sub.inst_type) or (sub.inst not in (None, inst))
+                    or (sub.family and (inst.spot or inst.family != sub.family))):
                 continue
             now = (state.status, state.filled)
             was = sub.orders.get(cl)
