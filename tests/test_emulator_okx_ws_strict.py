@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -15,7 +17,7 @@ import pytest
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 
 from .emulator_fixtures import KEY, Rig, start
-from .emulator_ws import INST_ID, answer, login_args, warm, ws_base
+from .emulator_ws import INST_ID, advance_to_new_price, answer, login_args, warm, ws_base
 
 
 @pytest.fixture
@@ -163,3 +165,40 @@ async def test_private_pushes_follow_the_subscription_filters(rig: Rig, session:
         assert pushed["data"][0]["state"] == "filled" and pushed["data"][0]["fillFee"].startswith("-")
         with pytest.raises(TimeoutError):  # the other two subscriptions hear nothing of it
             await asyncio.wait_for(ws.receive_str(), 0.3)
+
+
+def _okx_checksum(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """OKX's documented checksum, written out again here: bid:size:ask:size over the best 25 levels, CRC32 signed."""
+    parts = []
+    for i in range(25):
+        parts += [f"{bids[i][0]}:{bids[i][1]}"] if i < len(bids) else []
+        parts += [f"{asks[i][0]}:{asks[i][1]}"] if i < len(asks) else []
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - 2 ** 32 if crc > 2 ** 31 - 1 else crc
+
+
+async def test_books_updates_chain_and_their_checksums_hold(rig: Rig, session: aiohttp.ClientSession) -> None:
+    async with session.ws_connect(ws_base(rig.url) + "/public") as ws:
+        await answer(ws, {"op": "subscribe", "args": [{"channel": "books", "instId": INST_ID}]})
+        snap = json.loads(await ws.receive_str())
+        assert snap["action"] == "snapshot" and snap["data"][0]["prevSeqId"] == -1
+        data = snap["data"][0]
+        book = {side: {lv[0]: lv for lv in data[side]} for side in ("bids", "asks")}
+        assert data["checksum"] == _okx_checksum(data["bids"], data["asks"])
+        seq = data["seqId"]
+        for _ in range(2):
+            advance_to_new_price(rig)
+            update = json.loads(await asyncio.wait_for(ws.receive_str(), 3))
+            data = update["data"][0]
+            assert update["action"] == "update" and data["prevSeqId"] == seq
+            seq = data["seqId"]
+            for side in ("bids", "asks"):
+                for lv in data[side]:
+                    if lv[1] == "0":
+                        del book[side][lv[0]]
+                    else:
+                        book[side][lv[0]] = lv
+            bids = sorted(book["bids"].values(), key=lambda lv: -Decimal(lv[0]))
+            asks = sorted(book["asks"].values(), key=lambda lv: Decimal(lv[0]))
+            assert data["checksum"] == _okx_checksum(bids, asks)
+            assert bids[0][0] == str(rig.emu.quote(OKX_INSTRUMENTS[INST_ID]).bid.normalize())
