@@ -5,6 +5,7 @@ sent; on the seqId'd `books` channel the gap is detectable), and a stale stream 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,3 +122,16 @@ async def test_missed_private_messages(rig: Rig, pro: Any) -> None:
     await pro.cancel_order(placed["id"], SWAP)
     orders = await asyncio.wait_for(pending, 5)
     assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "canceled")]
+
+
+async def test_an_order_the_show_delay_hides_is_pushed_only_when_it_shows(rig: Rig, pro: Any) -> None:
+    """The REST fault that keeps a new order out of queries for a while keeps it out of the orders channel too."""
+    rig.emu.faults.show_delay_seconds = 0.5
+    await asyncio.wait_for(pro.watch_balance(), 5)  # logged in
+    pending = asyncio.ensure_future(pro.watch_orders(SWAP))
+    await until(lambda: any(s.channel == "orders" for c in rig.app.streams.conns for s in c.subs.values()))
+    started = time.monotonic()
+    placed = await pro.create_order(SWAP, "market", "buy", 1)
+    orders = await asyncio.wait_for(pending, 5)
+    assert time.monotonic() - started >= 0.45
+    assert [(o["id"], o["status"]) for o in orders] == [(placed["id"], "closed")]

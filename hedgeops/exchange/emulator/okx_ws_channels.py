@@ -170,13 +170,14 @@ class Channels:
 
     # ---- private ----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def event_of(acct: Account) -> tuple[Any, ...]:
+    def event_of(self, acct: Account) -> tuple[Any, ...]:
         """What changes when the account has an event (an order placed, cancelled or filled, a funding fee, a
-        transfer, a leverage change): pushes follow it, not the mark's every tick (OKX's event pushes)."""
+        transfer, a leverage change): pushes follow it, not the mark's every tick (OKX's event pushes). An order
+        the show-delay fault still hides becomes an event when it shows."""
         paper = acct.venue.account
         return (len(paper.fills), len(paper.bills), len(acct.transfer_log), paper.quote_balance,
-                tuple((cl, s.status, s.filled) for cl, s in paper.orders.items() if cl in acct.ord_ids),
+                tuple((cl, s.status, s.filled, self.app._visible(acct, cl)) for cl, s in paper.orders.items()
+                      if cl in acct.ord_ids),
                 tuple(sorted(acct.leverage.items())))
 
     async def _rest(self, api_key: str, path: str, handler_name: str) -> list[dict[str, Any]]:
