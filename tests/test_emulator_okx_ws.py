@@ -115,7 +115,8 @@ async def test_ccxt_pro_sees_orders_fills_positions_and_balance(rig: Rig, pro: A
 
     positions_watch = asyncio.ensure_future(pro.watch_positions())
     balance_watch = asyncio.ensure_future(pro.watch_balance())
-    await asyncio.sleep(0.05)
+    trades_watch = asyncio.ensure_future(pro.watch_my_trades(SWAP))  # ccxt reads them off the orders pushes
+    await asyncio.sleep(0.1)
     for _ in range(24):
         rig.clock.advance(300)
         await asyncio.sleep(0.06)
@@ -129,6 +130,9 @@ async def test_ccxt_pro_sees_orders_fills_positions_and_balance(rig: Rig, pro: A
     assert long["symbol"] == SWAP and long["contracts"] == 1 and long["entryPrice"] == resting
     balance = await asyncio.wait_for(balance_watch, 5)
     assert balance["USDT"]["used"] > 0  # the position's margin
+    (trade,) = await asyncio.wait_for(trades_watch, 5)
+    assert (trade["order"], trade["price"], trade["amount"], trade["takerOrMaker"]) == (ws_order["id"], resting, 1,
+                                                                                         "maker")
 
     # cancel_order_ws: its answer, then the orders channel says canceled (REST agrees).
     cancelled = await while_doing(pro.watch_orders(SWAP),
