@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.emulator.okx_http import serving
 from hedgeops.exchange.emulator.state import Credentials, Emulator
 from hedgeops.exchange.marketdata.replay import MarketReplay
+from hedgeops.exchange.paper.account import FundingBill
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.journal import InMemoryJournal, journal_stream
 from hedgeops.runtime.kinds.marketmaker import MarketMakerReconciler
@@ -165,6 +166,25 @@ async def test_take_profit_closes_on_the_venue_and_the_fill_rate_is_counted() ->
         assert len(journalled) == len(statuses)
         assert sum(D(e["sold"]) for e in journalled) == s.soldQty
         assert s.summary is not None and D(journalled[-1]["pnlQuote"]) == s.summary.pnlQuote
+
+
+async def test_funding_bills_are_each_booked_once_however_many_and_however_stamped(run: Run) -> None:
+    """More bills than OKX returns in one call (paged back by bill id), and two stamped with the same second (told
+    apart by id): each booked once, and a later read books none of them again."""
+    await run.tick()  # 15:00: funding read (nothing yet)
+    paper = run.rig.emu.account(KEY).venue.account
+    stamp = datetime(2025, 6, 1, 15, 1, tzinfo=UTC)
+    for i in range(120):
+        paper.bills.append(FundingBill(len(paper.bills) + 1, SOL, stamp + timedelta(seconds=i), D(0), D(150),
+                                       D("0.001")))
+    last = stamp + timedelta(seconds=119)
+    paper.bills.append(FundingBill(len(paper.bills) + 1, SOL, last, D(0), D(150), D("0.5")))  # the same second
+    s = await run.tick()  # 15:05: five minutes on, the bills are read
+    assert s.fundingQuote == D("0.62") and len(run.entries("funding")) == 121
+    assert s.fundingBookedUntil == last and len(s.fundingBookedIds) == 2
+    for _ in range(3):
+        s = await run.tick()
+    assert s.fundingQuote == D("0.62") and len(run.entries("funding")) == 121
 
 
 async def test_close_all_flattens_on_the_venue_and_holds(run: Run) -> None:

@@ -141,6 +141,8 @@ async def test_quotes_of_a_killed_process_are_adopted_not_forgotten() -> None:
     assert len(open_ids) == 4 and {q["clientOrderId"] for q in res.status.quotes} == open_ids
     ids = list(v.account.orders)
     assert len(ids) == len(set(ids))
+    # The fill rate's denominator counts the killed process's quotes too: every quote the venue got, once.
+    assert res.status.quotesPlaced == len(ids) == 4
 
 
 async def test_a_symbol_the_venue_lists_as_no_linear_swap_is_never_quoted() -> None:

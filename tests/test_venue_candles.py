@@ -70,6 +70,11 @@ async def test_paper_candles_start_where_the_data_does_and_refuse_what_cannot_be
     paper = PaperVenue(replay, Clock(first + timedelta(hours=3, minutes=30)))
     got = await paper.candles(BTC, "1h", 10)
     assert got and got[0].start >= first and len(got) <= 3  # no candle from before the data, none made up
+    end = replay.series(BTC).last_known  # the data ends inside a day: that day is never served whole
+    after = await PaperVenue(replay, Clock(end + timedelta(days=3))).candles(BTC, "1d", 2)
+    assert after and after[-1].start + timedelta(days=1) <= end
+    if end.hour or end.minute:
+        assert after[-1].start.date() < end.date()
     days = await PaperVenue(replay, Clock(NOW)).candles(BTC, "1d", 5)
     assert [c.start for c in days] == [datetime(2025, 5, d, tzinfo=UTC) for d in range(27, 32)]
     with pytest.raises(FinalVenueError, match="1m"):

@@ -191,6 +191,8 @@ class MarketMakerStatus(Schema):
     """Funding received (+) or paid (−) on the position since the start (seed 003: the cost of holding)."""
     fundingBookedUntil: datetime | None = None
     """The last funding settlement booked in fundingQuote (later ones are still to book)."""
+    fundingBookedIds: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    """The ids of the payments booked at fundingBookedUntil (told apart from another bill of the same time)."""
     fundingCheckedAt: datetime | None = None
     """When the venue's funding payments were last read (at most every 5 minutes)."""
     quotesPlaced: Annotated[int, Field(ge=0)] = 0

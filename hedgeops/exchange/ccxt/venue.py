@@ -54,6 +54,7 @@ DEFAULT_SNAPSHOT_AGE_S = 2.0
 # slot whose cycles stretch out (a busy machine, many books queued on one account) observes the account again
 # rather than let a late cycle decide on positions a change outside this process has made since.
 SLOT_SNAPSHOT_AGE_S = 10.0
+OKX_PAGE, OKX_FUNDING_PAGES = 100, 20  # OKX's most bills a call; pages read back at most (2,000 settlements)
 
 
 def _dated_kind(symbol: str) -> str | None:
@@ -369,10 +370,29 @@ class CcxtVenue:
         """Funding received (+) or paid (−) on `symbol`, oldest first."""
         await self._load()
         since_ms = None if since is None else int(since.timestamp() * 1000)
-        rows = await self._call(self.client.fetch_funding_history, symbol, since_ms)
+        if self.client.id != "okx":
+            rows = await self._call(self.client.fetch_funding_history, symbol, since_ms)
+        else:
+            rows = await self._okx_funding(symbol, since_ms)
         return [FundingPayment(str(r["symbol"]), datetime.fromtimestamp(r["timestamp"] / 1000, UTC),
                                Decimal(str(r["amount"])), str(r.get("code") or ""), str(r.get("id") or ""))
                 for r in rows]
+
+    async def _okx_funding(self, symbol: str, since_ms: int | None) -> list[dict[str, Any]]:
+        """ccxt reads OKX's newest 100 funding bills of every USDT swap and filters by time itself: after downtime, or
+        on an account with many perps, the wanted ones fall outside them. Ask for this instrument from `since` on,
+        and page back by bill id (`after`) until a page is short or reaches `since`."""
+        params: dict[str, Any] = {"instId": self._market(symbol)["id"]}
+        if since_ms is not None:
+            params["begin"] = str(since_ms)
+        out: dict[str, dict[str, Any]] = {}
+        for _ in range(OKX_FUNDING_PAGES):
+            page = await self._call(self.client.fetch_funding_history, symbol, since_ms, OKX_PAGE, params)
+            out.update({str(r.get("id")): r for r in page})
+            if len(page) < OKX_PAGE or (since_ms is not None and min(r["timestamp"] for r in page) <= since_ms):
+                break
+            params = {**params, "after": str(min(page, key=lambda r: r["timestamp"])["id"])}
+        return sorted(out.values(), key=lambda r: (r["timestamp"], str(r.get("id"))))
 
     async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         """Executions on `symbol` (ours and any other client's on this account), oldest first."""

@@ -13,8 +13,8 @@ _WEEK_OFFSET_MS = 4 * 86_400_000
 
 def closed_candles(series: CandleSeries, timeframe: str, limit: int, now: datetime) -> list[Candle]:
     """The last `limit` candles of `timeframe` that had closed by `now`, oldest first, aggregated from the replayed
-    bars (UTC-aligned buckets, as OKX's and Binance's UTC candles). A bucket the data starts inside of is left
-    out (an exchange's candle would hold bars the data lacks), as is a bucket the data has no bar in (a gap).
+    bars (UTC-aligned buckets, as OKX's and Binance's UTC candles). A bucket the data starts or ends inside of is
+    left out (an exchange's candle would hold bars the data lacks), as is a bucket the data has no bar in (a gap).
     TimeframeError for a name no exchange uses or a timeframe finer than the replayed bars at `now`."""
     step_s = timeframe_seconds(timeframe)
     if not 1 <= limit <= MAX_CANDLES:
@@ -27,7 +27,8 @@ def closed_candles(series: CandleSeries, timeframe: str, limit: int, now: dateti
     offset = _WEEK_OFFSET_MS if timeframe.endswith("w") else 0
     now_ms = int(now.timestamp() * 1000)
     start = (now_ms - offset) // ms * ms + offset - ms  # the newest bucket that may have closed by now
-    first = series.ts[0]
+    first, last = series.ts[0], series.te[-1]
+    start = min(start, (last - offset) // ms * ms + offset - ms)  # nor one the data ends inside
     out: list[Candle] = []
     while len(out) < limit and start >= first:
         c = series.aggregate(start, start + ms, now_ms)

@@ -111,7 +111,9 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         before = book.ledger
         cycle_no = status.cycle
         intent = await self.intents.pending(guard.stream, cycle_no)
+        adopted: set[str] = set()  # quotes a killed process placed: counted as placed once they are found
         if intent is not None:  # orders a killed process sent: ours
+            adopted = {o.clientOrderId for o in intent.orders if o.price != 0 and o.clientOrderId not in book.known}
             for o in intent.orders:
                 book.known.setdefault(o.clientOrderId, intended(o.clientOrderId, o.side, o.price, o.amount))
             cycle_no = intent.cycle
@@ -124,6 +126,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
             state = resting.get(cid) or await venue.order(cid, symbol)
             if state is None:  # never reached the venue
                 del book.known[cid]
+                adopted.discard(cid)
             else:
                 book.account(state)
         quote = snap.quotes[symbol]
@@ -163,7 +166,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
                 feesQuote=summary.fees_quote, fundingQuote=summary.funding_quote,
                 cyclePnlQuote=summary.cycle_pnl_quote, pnlQuote=summary.pnl_quote, quotes=summary.quotes))
         new = self._status(mm, status, book, decision, now, quote.bid, quote.ask, cycle_no, controls)
-        placed_total = status.quotesPlaced + (placed or 0)
+        placed_total = status.quotesPlaced + len(adopted) + (placed or 0)
         filled_total = status.quotesFilled + book.quotes_filled
         labels = (KIND, mm.metadata.namespace, mm.metadata.name, symbol)
         self.s.metrics.maker_quotes.labels(*labels, "placed").inc(placed or 0)
@@ -176,6 +179,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         new = new.model_copy(update={
             "quotesPlaced": placed_total, "quotesFilled": filled_total, "fundingQuote": funding.total,
             "fundingBookedUntil": funding.booked_until, "fundingCheckedAt": funding.checked_at,
+            "fundingBookedIds": list(funding.booked_ids),
             "summary": _summary_doc(summary, now)})
         return Outcome(new, events)
 
@@ -183,17 +187,22 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
                        now: datetime, started: datetime) -> FundingBooked:
         """Funding settled on the position since the last payment booked, read at most every FUNDING_CHECK. Each
         payment is booked once: only those after the last one booked count, whenever the venue posts them."""
-        until = status.fundingBookedUntil or started
+        until, ids = status.fundingBookedUntil or started, set(status.fundingBookedIds)
         if status.fundingCheckedAt is not None and now - status.fundingCheckedAt < FUNDING_CHECK:
-            return FundingBooked(ZERO, status.fundingQuote, until, status.fundingCheckedAt)
+            return FundingBooked(ZERO, status.fundingQuote, until, status.fundingCheckedAt, tuple(sorted(ids)))
         cycle = ZERO
-        for p in sorted(await venue.funding_payments(symbol, since=until), key=lambda p: p.at):
-            if p.at <= until or p.at > now:
+        # Asked from the last settlement booked, inclusive: a second bill stamped with that same time (two
+        # settlements booked in one second, a correction) is told apart by its id.
+        payments = await venue.funding_payments(symbol, since=until - timedelta(milliseconds=1))
+        for p in sorted(payments, key=lambda p: (p.at, p.id)):
+            if p.at < until or p.at > now or (p.at == until and p.id in ids):
                 continue
+            if p.at > until:
+                until, ids = p.at, set()
+            ids.add(p.id)
             cycle += p.amount
-            until = p.at
             await ctx.record(FundingEntry(symbol=symbol, amount=p.amount, settledAt=p.at))
-        return FundingBooked(cycle, status.fundingQuote + cycle, until, now)
+        return FundingBooked(cycle, status.fundingQuote + cycle, until, now, tuple(sorted(ids)))
 
     async def _act(self, ctx: ExecutionContext, book: Book, d: MakerDecision, uid: str, cycle: int, symbol: str,
                    resting: dict[str, OrderState]) -> int | None:
@@ -255,6 +264,7 @@ class FundingBooked:
     total: Decimal  # since the start
     booked_until: datetime  # the last settlement booked
     checked_at: datetime  # when the venue was last read
+    booked_ids: tuple[str, ...]  # the payments booked at booked_until
 
 
 def _summary_doc(s: CycleSummary, now: datetime) -> MakerCycleSummary:
