@@ -37,7 +37,13 @@ from hedgeops.api.common import (
     live_account_rule,
     symbol_base,
 )
-from hedgeops.api.instruments import MAX_INSTRUMENTS, DeltaInstrument, InstrumentDeltaStatus, check_instruments
+from hedgeops.api.instruments import (
+    MAX_INSTRUMENTS,
+    DeltaInstrument,
+    InstrumentDeltaStatus,
+    book_rules,
+    check_instruments,
+)
 from hedgeops.api.policy import VolatilityWindow
 
 # Enums read by CEL rules carry a maxLength so the API server can bound the rules' cost.
@@ -288,6 +294,7 @@ class HedgeBookSpec(Schema):
             "every instrument's asset must have a leg",
             ".instruments",
         ),
+        *book_rules(),
         rule(
             "!has(self.holdings.static) || !has(self.legs) || self.legs.all(l, l.asset in self.holdings.static)",
             "every leg's asset must be held",
@@ -355,7 +362,7 @@ class HedgeBookSpec(Schema):
                              "book's delta")
         balance = self.holdings.exchangeBalance
         check_instruments(self.instruments, set(assets), set(balance.assets) if balance is not None
-                          and self.holdings.source is HoldingsSource.EXCHANGE_BALANCE else set())
+                          and self.holdings.source is HoldingsSource.EXCHANGE_BALANCE else set(), self.exchange.name)
         return self
 
     def leg_for(self, asset: str) -> Leg | None:
