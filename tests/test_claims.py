@@ -35,9 +35,10 @@ def test_the_instruments_a_book_counts_are_its_own() -> None:
     counting = HedgeBook.model_validate(obj("hedgebook-spot.yaml", legs=legs, objective=objective, holdings={
         "source": "Static", "static": {"BTC": 1}}, instruments=[
         {"asset": "BTC", "kind": "Spot"}, {"asset": "BTC", "kind": "Future", "symbol": "BTC/USDT:USDT-260327"},
-        {"asset": "BTC", "kind": "Option", "symbol": "BTC/USD:BTC-260327-100000-C"}]))
+        {"asset": "BTC", "kind": "Option", "symbol": "BTC/USDT:USDT-260327-100000-C"}]))
     assert {c[4] for c in book_claims(counting)} == {
-        "perp:BTC/USDT:USDT", "balance:BTC", "position:BTC/USDT:USDT-260327", "position:BTC/USD:BTC-260327-100000-C"}
+        "perp:BTC/USDT:USDT", "balance:BTC", "position:BTC/USDT:USDT-260327",
+        "position:BTC/USDT:USDT-260327-100000-C"}  # USDT-settled: a BTC-settled option beside the balance is refused
     holder = obj("hedgebook-spot.yaml", legs=legs, objective=objective,
                  holdings={"source": "ExchangeBalance", "exchangeBalance": {"assets": ["BTC"]}})
     holder["metadata"]["name"] = "holder"

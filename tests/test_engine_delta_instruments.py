@@ -71,3 +71,20 @@ def test_a_book_s_instruments_are_checked_against_its_legs_and_holdings(
             "legs": [{"asset": "BTC", "symbol": "BTC/USDT:USDT"}], "instruments": instruments}
     with pytest.raises(ValidationError, match=message):
         HedgeBookSpec.model_validate(spec)
+
+
+def test_an_instrument_past_its_expiry_counts_zero_whatever_the_venue_still_reports() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hedgeops.engine.hedge.delta import expired
+
+    expiry = datetime(2026, 3, 27, 8, tzinfo=UTC)  # OKX: 08:00 UTC on the day the symbol names
+    assert FUT.expiry == OPT.expiry == expiry and SPOT.expiry is None
+    positions = {FUTURE: Position(FUTURE, D("-0.3"), D(100_000), D(0)),
+                 OPTION: Position(OPTION, D("0.5"), D("0.15"), D(0), delta=None)}
+    before = expiry - timedelta(seconds=1)
+    assert expired([SPOT, FUT, OPT], before) == [] and expired([SPOT, FUT, OPT], expiry) == [FUT, OPT]
+    assert position_delta(observed_positions([FUT], {}, positions, before)[0]) == D("-0.3")
+    # Expired: zero, and the option's missing greek is not needed for a position that is gone.
+    assert [position_delta(p) for p in observed_positions([SPOT, FUT, OPT], {"BTC": D(1)}, positions, expiry)] \
+        == [D("0.75"), 0, 0]

@@ -1,5 +1,6 @@
-"""Seed 001 through the operator: kopf on the strict test API server, a Live HedgeBook naming its BTC spot balance,
-the emulator's synthetic dated future and option, real ccxt to the OKX emulator. The policy's Seed001 risk limits
+"""Seed 001 through the operator: kopf on the strict test API server, a Live HedgeBook naming the emulator's
+synthetic dated future and option (a spot balance is counted in tests/test_runtime_book_instruments.py: never beside
+a BTC-settled option, whose value OKX's BTC balance includes), real ccxt to the OKX emulator. The Seed001 risk limits
 refuse the first hedge (seed 001's 30% concentration: one asset is all of this book), told as an event with nothing
 sent; an explicit limit over the preset lets it trade, and the status shows the delta instrument by instrument. A
 venue that stops reporting the option's greek makes the book Degraded, naming the option."""
@@ -7,6 +8,7 @@ venue that stops reporting the option's greek makes the book Degraded, naming th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +34,22 @@ async def exchange() -> AsyncIterator[Rig]:
         yield r
 
 
+class EmulatorTimeline:
+    """Wall time moved onto the emulator's replay (it starts at the emulator's time and runs at wall speed). The
+    operator judges an instrument's expiry on its clock: on the wall clock the emulator's synthetic 2026-03-27
+    series, listed as live on the replay's 2025, would have expired (issue 19 gives the emulator and the operator
+    one clock)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
 @pytest.fixture
-def operator_env(exchange: Rig) -> dict[str, str]:
+def operator_env(exchange: Rig, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setattr("hedgeops.runtime.app.WallClock", lambda: EmulatorTimeline(exchange.clock()))
     return live_operator_env(exchange.url)
 
 
@@ -49,8 +65,7 @@ def btc_book() -> dict[str, Any]:
                      "exchange": {"name": "okx", "account": "main", "credentialsSecretRef": {"name": "okx-creds"}},
                      "holdings": {"source": "Static", "static": {"BTC": 1}},
                      "legs": [{"asset": "BTC", "symbol": PERP}],
-                     "instruments": [{"asset": "BTC", "kind": "Spot", "reserve": 0.1},
-                                     {"asset": "BTC", "kind": "Future", "symbol": FUTURE},
+                     "instruments": [{"asset": "BTC", "kind": "Future", "symbol": FUTURE},
                                      {"asset": "BTC", "kind": "Option", "symbol": OPTION}],
                      "policyRef": {"name": "seed"}}}
 
@@ -77,6 +92,12 @@ async def test_the_operator_counts_every_instrument_and_applies_the_seed_limits(
     bad["spec"]["instruments"][1].pop("symbol")
     refused = await kube.post(BOOKS, json=bad)
     assert refused.status == 422 and "instruments[1].symbol" in await refused.text()
+    # ... and a Spot balance beside the BTC-settled option (OKX's BTC balance includes the option's value).
+    bad = btc_book()
+    bad["metadata"]["name"] = "bad"
+    bad["spec"]["instruments"].append({"asset": "BTC", "kind": "Spot"})
+    refused = await kube.post(BOOKS, json=bad)
+    assert refused.status == 422 and "details.eq" in await refused.text()
 
     assert (await kube.post(SECRETS, json=credentials_secret())).status == 201
     assert (await kube.post(POLICIES, json=policy())).status == 201
@@ -90,7 +111,7 @@ async def test_the_operator_counts_every_instrument_and_applies_the_seed_limits(
                             and s, timeout=60, what="the book's first rebalance")
     [btc] = status["exposures"]
     assert [(i["symbol"], i["kind"]) for i in btc["instruments"]] == [
-        (PERP, "Perp"), ("BTC balance", "Spot"), (FUTURE, "Future"), (OPTION, "Option")]
+        (PERP, "Perp"), (FUTURE, "Future"), (OPTION, "Option")]
     observed = sum((D(str(i["delta"])) for i in btc["instruments"][1:]), D(0))
     assert abs(account.positions({})[PERP].qty - (-1 - observed)) < D("0.0001")
     assert {o.symbol for o in account.orders.values()} - {"BTC/USDT", FUTURE, OPTION} == {PERP}

@@ -50,8 +50,8 @@ def btc_book(instruments: list[dict[str, Any]], btc: str = "1", name: str = "b1"
                 instruments=instruments, **spec)
 
 
-def live_book(btc: str = "1") -> HedgeBook:
-    return btc_book(INSTRUMENTS, btc, mode="Live",
+def live_book(btc: str = "1", instruments: list[dict[str, Any]] = INSTRUMENTS[:2]) -> HedgeBook:
+    return btc_book(instruments, btc, mode="Live",
                     exchange={"name": "okx", "account": "main", "credentialsSecretRef": {"name": "okx-creds"}})
 
 
@@ -85,8 +85,8 @@ async def test_spot_future_and_option_count_in_the_delta_and_only_the_perp_trade
         option_delta = D(next(p for p in await ex.fetch_positions() if p["symbol"] == OPTION)["info"]["deltaBS"])
     finally:
         await ex.close()
-    observed = (balance - D("0.1")) + D("-0.3") + option_delta  # spot less its reserve, future, the option's delta
-    assert D("0.1") < observed < D("0.2")
+    observed = (balance - D("0.1")) + D("-0.3")  # spot less its reserve, the future
+    assert D("0.05") < observed < D("0.1")  # the option's premium and fee were paid in BTC
 
     venues = Venues(PaperVenues(emulator.clock), CcxtVenues(read_secret, {"okx": emulator.url}, snapshot_max_age_s=0))
     reconciler = HedgeBookReconciler(Services(venues, InMemoryLocks(lambda: 0.0), InMemoryJournal(), Metrics(), "t"))
@@ -102,8 +102,23 @@ async def test_spot_future_and_option_count_in_the_delta_and_only_the_perp_trade
         assert btc.hedgeQty == observed.quantize(D("0.00000001")) and btc.targetHedgeQty == D(-1)
         assert [(i.symbol, i.kind, i.qty, i.delta) for i in btc.instruments] == [
             (PERP, "Perp", 0, 0), ("BTC balance", "Spot", balance - D("0.1"), balance - D("0.1")),
-            (FUTURE, "Future", D("-0.3"), D("-0.3")), (OPTION, "Option", D("0.1"), option_delta)]
+            (FUTURE, "Future", D("-0.3"), D("-0.3"))]
         # Only the perp traded, and it made up what the other instruments do not: -1 - observed.
+        assert res.plan is not None and {o.symbol for o in res.plan.orders} == {PERP}
+        perp = acct.positions({})[PERP].qty
+        assert abs(perp - (-1 - observed)) < D("0.0001")
+
+        # The book counts the option instead of its spot balance (not both: OKX's BTC balance includes the
+        # option's value): the option by its deltaBS, and the perp makes up the difference.
+        emulator.clock.advance(300)
+        b, res = await step(live_book(instruments=INSTRUMENTS[1:]).model_copy(update={"status": b.status}))
+        assert condition(b.status, "Ready")[0] == "True", condition(b.status, "Ready")
+        [btc] = b.status.exposures  # type: ignore[union-attr]
+        assert [(i.symbol, i.kind, i.qty) for i in btc.instruments][1:] == [(FUTURE, "Future", D("-0.3")),
+                                                                             (OPTION, "Option", D("0.1"))]
+        delta = btc.instruments[2].delta  # the venue's deltaBS five minutes on
+        assert abs(delta - option_delta) < D("0.001")
+        observed = D("-0.3") + delta
         assert res.plan is not None and {o.symbol for o in res.plan.orders} == {PERP}
         perp = acct.positions({})[PERP].qty
         assert abs(perp - (-1 - observed)) < D("0.0001")
@@ -114,7 +129,7 @@ async def test_spot_future_and_option_count_in_the_delta_and_only_the_perp_trade
         emulator.emu.faults.no_greeks = True
         sent = emulator.emu.orders_placed()
         emulator.clock.advance(300)
-        b, res = await step(live_book("1.5").model_copy(update={"status": b.status}))
+        b, res = await step(live_book("1.5", INSTRUMENTS[1:]).model_copy(update={"status": b.status}))
         status, reason, message = condition(b.status, "Degraded")
         assert (status, reason) == ("True", "DeltaUnavailable") and OPTION in message, b.status
         assert condition(b.status, "Ready")[0] == "False" and res.plan is None
@@ -142,7 +157,7 @@ async def test_local_mode_counts_spot_balances_and_the_dated_future() -> None:
 
 async def test_local_mode_refuses_a_book_naming_an_option_with_a_clear_condition() -> None:
     r = rig()
-    result = as_result(await r.reconciler.reconcile(btc_book(INSTRUMENTS), r.clock.now(), controls(), POLICY))
+    result = as_result(await r.reconciler.reconcile(btc_book(INSTRUMENTS[1:]), r.clock.now(), controls(), POLICY))
     status, reason, message = condition(result.status, "Ready")
     assert (status, reason) == ("False", "UnknownSymbol") and OPTION in message and "greeks" in message
     venue = r.venues.paper("okx", "b1")
@@ -152,7 +167,8 @@ async def test_local_mode_refuses_a_book_naming_an_option_with_a_clear_condition
 def test_hedgeops_local_runs_a_spot_and_future_book_and_refuses_an_option_book(tmp_path: Path) -> None:
     """The command itself: the spot-and-future book is hedged (nothing of its own is held on the fresh paper
     account, so its perp hedges the whole holding); the option book is refused with its condition."""
-    books = [btc_book(INSTRUMENTS[:2]), btc_book(INSTRUMENTS, name="opt", exchange={"name": "okx", "account": "opt"})]
+    books = [btc_book(INSTRUMENTS[:2]),
+             btc_book(INSTRUMENTS[1:], name="opt", exchange={"name": "okx", "account": "opt"})]
     docs = [POLICY.model_dump(mode="json", exclude_none=True) | {"apiVersion": "hedgeops.io/v1alpha1"}]
     docs += [b.model_dump(mode="json", exclude_none=True) | {"apiVersion": "hedgeops.io/v1alpha1"} for b in books]
     for d in docs:

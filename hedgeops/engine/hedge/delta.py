@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
@@ -82,19 +83,27 @@ def rounded(deltas: dict[str, Decimal], precision: int = 4) -> dict[str, Decimal
     return {a: d.quantize(q, rounding=ROUND_HALF_EVEN) for a, d in deltas.items()}
 
 
+def expired(instruments: Sequence[DeltaInstrument], now: datetime) -> list[DeltaInstrument]:
+    """The futures and options whose expiry (08:00 UTC on the day their symbol names) is `now` or before: the venue
+    has settled them, so they are not asked for (a venue delists them) and count zero."""
+    return [i for i in instruments if (at := i.expiry) is not None and at <= now]
+
+
 def observed_positions(instruments: Sequence[DeltaInstrument], balances: Mapping[str, Decimal],
-                       positions: Mapping[str, Position]) -> tuple[DeltaPosition, ...]:
+                       positions: Mapping[str, Position], now: datetime | None = None) -> tuple[DeltaPosition, ...]:
     """A book's observed instruments as delta positions: a spot balance less its reserve (never below zero), a
     future's position, an option's position with the delta the venue reported for it (None when it reported
-    none: position_delta refuses it). An instrument the account does not hold counts zero."""
+    none: position_delta refuses it). An instrument the account does not hold counts zero, and so does one
+    expired by `now` (whatever a venue still reports for it)."""
     out = []
+    gone = {i.key for i in expired(instruments, now)} if now is not None else set()
     for i in instruments:
         if i.kind is SpecKind.SPOT:
             held = max(balances.get(i.asset, ZERO) - (i.reserve or ZERO), ZERO)
             out.append(DeltaPosition(i.key, i.asset, InstrumentKind.SPOT, held))
             continue
         assert i.symbol is not None  # the spec's rule
-        pos = positions.get(i.symbol)
+        pos = None if i.key in gone else positions.get(i.symbol)
         qty = pos.qty if pos is not None else ZERO
         if i.kind is SpecKind.FUTURE:
             out.append(DeltaPosition(i.symbol, i.asset, InstrumentKind.FUTURE, qty))

@@ -83,6 +83,13 @@ def contract_size(m: Mapping[str, Any]) -> Decimal:
     return dec(m.get("contractSize"), Decimal(1))
 
 
+def base_sized(m: Mapping[str, Any]) -> bool:
+    """Whether contract_size is in base units. ccxt's contractSize of an inverse (coin-margined) dated future is in
+    the quote currency (OKX BTC-USD-261225: 100 USD), and a position in it is no number of BTC without a price; an
+    option keeps its own ctVal × ctMult sizing, and inverse swaps are refused as legs where they are checked."""
+    return not (m.get("future") and m.get("inverse"))
+
+
 def option_delta(p: Mapping[str, Any]) -> Decimal | None:
     """The venue's delta of a whole option position in units of the underlying (OKX: deltaBS, the Black-Scholes
     delta of the position's USD value, the one a book measured in its quote currency hedges), or None when the

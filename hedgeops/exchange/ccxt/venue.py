@@ -17,6 +17,7 @@ import ccxt.async_support as ccxt
 
 from hedgeops.exchange.ccxt.errors import request_outcome, translate
 from hedgeops.exchange.ccxt.parse import (
+    base_sized,
     contract_size,
     dec,
     fill,
@@ -133,6 +134,11 @@ class CcxtVenue:
     async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
         await self._load()
         await self._load_dated(symbols)
+        for s in symbols:
+            if not base_sized(self._market(s)):
+                raise UnknownSymbol(f"{self.client.id} lists {s} as a coin-margined (inverse) future: its contracts "
+                                    "are worth the quote currency, not the base, so its position cannot be counted "
+                                    "in base units; only linear futures (settled in their quote) are")
         return {s: self._rule(s) for s in symbols}
 
     async def _load_dated(self, symbols: Sequence[str]) -> None:
@@ -142,6 +148,10 @@ class CcxtVenue:
         kinds = sorted({kind for s in symbols if s not in self._markets and (kind := _dated_kind(s)) is not None})
         if not kinds:
             return
+        if not hasattr(self.client, "fetch_markets_by_type"):  # ccxt has it for okx, htx and deepcoin only
+            wanted = ", ".join(s for s in symbols if s not in self._markets)
+            raise UnknownSymbol(f"{self.client.id}: dated futures and options are loaded from okx only; {wanted} "
+                                "cannot be loaded here")
         async with self._markets_lock:
             loaded = [m for kind in kinds for m in await self._call(self.client.fetch_markets_by_type, kind)]
             # The currencies loaded with the markets are kept (without them ccxt would rebuild them from markets).

@@ -28,7 +28,7 @@ from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.bands import Thresholds
-from hedgeops.engine.hedge.delta import observed_positions, position_delta
+from hedgeops.engine.hedge.delta import expired, observed_positions, position_delta
 from hedgeops.engine.hedge.exposure import AssetExposure
 from hedgeops.engine.hedge.held import HoldingsUnavailable, resolve_holdings
 from hedgeops.engine.hedge.signals import signal_from_status
@@ -176,7 +176,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         symbols = sorted(legs.values())
         run.ctx.markets = await run.venue.markets(symbols)
         check_legs(legs, run.ctx.markets)  # before a working plan moves or a new one is made: not one order
-        observed = sorted({i.symbol for i in spec.instruments if i.symbol is not None})  # read, never traded
+        gone = {i.key for i in expired(spec.instruments, run.now)}  # settled: not asked for, counted zero
+        observed = sorted({i.symbol for i in spec.instruments if i.symbol is not None and i.key not in gone})
         if observed:
             await run.venue.markets(observed)  # an instrument the venue does not list: UnknownSymbol, nothing sent
         snap = await run.venue.snapshot([*symbols, *observed])
@@ -189,7 +190,10 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             uid, spec.objective, signal_from_status(status.activeSignal), spec.paused, legs, run.ctx.markets,
             snap.quotes, held.units, {sym: p.qty for sym, p in snap.positions.items()},
             foreign_orders(snap.open_orders, legs, uid, status.rebalanceSeq, status.workingPlan is not None),
-            run.venue.fees, status.workingPlan, observed_positions(spec.instruments, snap.balances, snap.positions))
+            run.venue.fees, status.workingPlan,
+            observed_positions(spec.instruments, snap.balances, snap.positions, run.now))
+        if (note := expiry_note(run)) and not any(note in c.message for c in status.conditions if c.type == "Ready"):
+            run.result.events.append(CycleEvent("Warning", "InstrumentExpired", note))
         return obs, held.mark, {o.client_order_id for o in snap.open_orders}
 
     def _measure(self, run: BookRun, out: HedgeStep) -> None:
@@ -251,7 +255,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             updates.update(await finish_plan(self.s, run, working))
             working = None
         conds = book_conditions(
-            run, ready_message=f"observed {len(obs.legs)} legs on {spec.exchange.name}/{spec.exchange.account}",
+            run, ready_message=f"observed {len(obs.legs)} legs on {spec.exchange.name}/{spec.exchange.account}"
+            + (f"; {note}" if (note := expiry_note(run)) else ""),
             within=decision.urgency is Urgency.NONE and not decision.untradeable,
             band_reason=decision.primary.code if decision.primary else "BelowMinimumOrder",
             band_message=decision.primary.message if decision.primary else _held_message(decision),
@@ -324,6 +329,16 @@ def by_instrument(obs: HedgeObservation, asset: str) -> list[InstrumentDeltaStat
     rows += [InstrumentDeltaStatus(symbol=p.symbol, kind=p.kind.value.capitalize(), qty=q8(p.qty),
                                    delta=q8(position_delta(p))) for p in obs.observed if p.asset == asset]
     return rows
+
+
+def expiry_note(run: BookRun) -> str:
+    """What the Ready condition and the InstrumentExpired event say of the book's expired instruments ("" if none):
+    they count zero while the perp legs go on hedging; the spec should drop them or name the next series."""
+    gone = expired(run.book.spec.instruments, run.now)
+    if not gone:
+        return ""
+    named = ", ".join(f"{i.symbol} (expired {i.expiry:%Y-%m-%d %H:%M} UTC)" for i in gone)
+    return f"{named} counted zero: remove it from spec.instruments or name the next series"
 
 
 def _held_message(decision: TriggerDecision) -> str:
