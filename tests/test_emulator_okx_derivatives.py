@@ -47,6 +47,10 @@ def okx(rig: Rig) -> Any:
     return ex
 
 
+def btc_cash(balance: dict[str, Any]) -> Decimal:
+    return D(next(d for d in balance["info"]["data"][0]["details"] if d["ccy"] == "BTC")["cashBal"])
+
+
 def hourly_vol(at: datetime) -> float:
     """The documented volatility, from the bundled file itself: annualised stdev of the hourly closes' log returns
     over the 30 days before `at`'s UTC day."""
@@ -99,12 +103,13 @@ async def test_ccxt_loads_trades_and_reads_the_future_and_the_option(rig: Rig) -
 
         # Trade: BTC for the premium, then the call with it, a short future.
         await ex.create_order("BTC/USDT", "market", "buy", 0.5, None, {"tgtCcy": "base_ccy"})
-        btc_before = (await ex.fetch_balance())["total"]["BTC"]
+        btc_before = btc_cash(await ex.fetch_balance())
         ask = (await ex.fetch_ticker(OPTION))["ask"]
         await ex.create_order(OPTION, "limit", "buy", 10, ask)  # 10 contracts of 0.01 BTC
         await ex.create_order(FUTURE, "market", "sell", 30)  # 0.3 BTC short
-        premium = D(str(btc_before)) - D(str((await ex.fetch_balance())["total"]["BTC"]))
-        assert premium == D("0.1") * D(str(ask)) * (1 + rig.emu.fees.taker)  # paid in BTC, with the fee
+        # Paid in BTC, with the fee, out of cashBal (eq, ccxt's total, counts the option's value back in).
+        premium = btc_before - btc_cash(await ex.fetch_balance())
+        assert premium == D("0.1") * D(str(ask)) * (1 + rig.emu.fees.taker)
 
         positions = {p["symbol"]: p for p in await ex.fetch_positions()}
         assert positions[FUTURE]["contracts"] == 30 and positions[FUTURE]["side"] == "short"

@@ -3,6 +3,7 @@ the funding wallet, currencies and transfers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from aiohttp import web
@@ -33,7 +34,7 @@ from hedgeops.exchange.emulator.okx_derivatives import DerivativeRoutes
 from hedgeops.exchange.emulator.state import Account, Transfer
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS
 from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck, is_option
-from hedgeops.model.orders import Side
+from hedgeops.model.orders import Position, Side
 
 
 class AccountRoutes(DerivativeRoutes, OkxBase):
@@ -54,7 +55,8 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
         mmr = notional * MMR_RATE
         held = paper.reserved()  # spot orders' holds, and perp orders' margin (their opening parts only)
         held["USDT"] = held.get("USDT", ZERO) + sum(paper.order_margins(acct.leverage).values(), ZERO)
-        details, total, avail_total, frozen_total = [], ZERO, ZERO, ZERO
+        opt_val, opt_upl = self._options_by_currency(snap.positions)
+        details, total, avail_total, frozen_total, upl_usd = [], ZERO, ZERO, ZERO, upl
         balances = dict(snap.balances)
         for ccy in held:
             balances.setdefault(ccy, ZERO)
@@ -63,18 +65,21 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
             price = ONE if usdt else snap.quotes[f"{ccy}/USDT"].last
             ord_frozen = held.get(ccy, ZERO)
             frozen = ord_frozen + (imr if usdt else ZERO)
-            eq = cash + (upl if usdt else ZERO)
+            ccy_upl = (upl if usdt else ZERO) + opt_upl.get(ccy, ZERO)
+            eq = cash + (upl if usdt else ZERO) + opt_val.get(ccy, ZERO)
+            avail_eq = eq - opt_val.get(ccy, ZERO) - frozen  # an option's value is not margin to spend
             total += eq * price
-            avail_total += (eq - frozen) * price
+            avail_total += avail_eq * price
+            upl_usd += opt_upl.get(ccy, ZERO) * price
             frozen_total += ord_frozen * price
             if wanted and ccy not in wanted:
                 continue
             c_imr, c_mmr = (imr, mmr) if usdt else (ZERO, ZERO)
             details.append({
                 "ccy": ccy, "eq": _num(eq), "cashBal": _num(cash), "uTime": now, "isoEq": "0",
-                "availEq": _num(eq - frozen), "disEq": _num(eq * price), "fixedBal": "0",
+                "availEq": _num(avail_eq), "disEq": _num(eq * price), "fixedBal": "0",
                 "availBal": _num(cash - frozen), "frozenBal": _num(frozen), "ordFrozen": _num(ord_frozen),
-                "liab": "0", "upl": _num(upl if usdt else ZERO), "uplLiab": "0", "crossLiab": "0", "rewardBal": "0",
+                "liab": "0", "upl": _num(ccy_upl), "uplLiab": "0", "crossLiab": "0", "rewardBal": "0",
                 "isoLiab": "0", "mgnRatio": _q(eq / c_mmr) if c_mmr else "", "imr": _q(c_imr), "mmr": _q(c_mmr),
                 "interest": "0", "twap": "0", "frpType": "0", "maxLoan": "", "eqUsd": _q(eq * price),
                 "borrowFroz": "0", "notionalLever": _q(notional / eq) if usdt and eq > 0 else "0",
@@ -87,8 +92,24 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
                     "ordFroz": _q(frozen_total), "imr": _q(imr), "mmr": _q(mmr), "borrowFroz": "0",
                     "mgnRatio": _q(total / mmr) if mmr else "", "notionalUsd": _q(notional),
                     "notionalUsdForBorrow": "0", "notionalUsdForSwap": _q(notional), "notionalUsdForFutures": "0",
-                    "notionalUsdForOption": "0", "upl": _q(upl), "delta": "", "deltaLever": "",
+                    "notionalUsdForOption": "0", "upl": _q(upl_usd), "delta": "", "deltaLever": "",
                     "deltaNeutralStatus": "0", "details": details}])
+
+    def _options_by_currency(self, positions: Mapping[str, Position]) -> tuple[dict[str, Decimal],
+                                                                               dict[str, Decimal]]:
+        """Per settlement currency, the market value of the options held and their unrealised PnL. OKX counts the
+        first in the currency's eq (its help on margin-free mode: "Equity = Available + In use + Options value";
+        the premium paid has left cashBal) and the second in its upl ("Sum of unrealized profit & loss of all margin
+        and derivatives positions of currency")."""
+        value: dict[str, Decimal] = {}
+        pnl: dict[str, Decimal] = {}
+        for symbol, pos in positions.items():
+            if is_option(symbol):
+                inst = BY_SYMBOL[symbol]
+                mark = self.mark(inst)
+                value[inst.settle] = value.get(inst.settle, ZERO) + pos.qty * mark
+                pnl[inst.settle] = pnl.get(inst.settle, ZERO) + pos.qty * (mark - pos.entry_price)
+        return value, pnl
 
     async def positions(self, request: web.Request) -> web.Response:
         acct = self._account(request)
