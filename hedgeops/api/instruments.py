@@ -71,7 +71,9 @@ class DeltaInstrument(Schema):
     kind: Annotated[InstrumentKind, Field(json_schema_extra=_ENUM_BOUND)]
     """Spot (the account's balance of the asset), Future or Option."""
     symbol: DatedSymbol | None = None
-    """Future and Option: the ccxt symbol (a future BTC/USDT:USDT-260327, an option BTC/USD:BTC-260327-100000-C)."""
+    """Future and Option: the ccxt symbol (a future BTC/USDT:USDT-260327, an option BTC/USD:BTC-260327-100000-C). A
+    Future is linear (settled in its quote). Past its expiry (08:00 UTC on the day it names) it counts zero and the
+    book says so; a series the venue does not list before then is refused. OKX only."""
     reserve: NonNegativeQuantity | None = None
     """Spot: units of the balance left out of the delta (kept for fees or withdrawals); the rest counts, never
     below zero."""
