@@ -1,6 +1,12 @@
 """The orders that bring an allocation book back to its target weights (seed 002): one batch of sells
 that funds one batch of buys, large legs sliced, and a cost forecast (fees plus the slippage of walking
-the book) before anything trades."""
+the book) before anything trades.
+
+The forecast walks each asset's fetched book once per side: the slices of one order take the levels one after
+another, so the second slice starts where the first ended. What the fetched levels cannot fill is priced at the
+worst level seen moved a further BEYOND_BOOK_PENALTY against the order (buys higher, sells lower; the mid when
+the side is empty): the venue's deeper book is not known, so its cost is assumed to be at least that bad, and such
+a plan (`beyond_book`) is never an opportunity."""
 
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ from hedgeops.engine.common.slicing import slice_qty
 from hedgeops.engine.hedge.gate import GateVerdict
 from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan, Skipped
 from hedgeops.engine.hedge.triggers import Reason, Urgency
-from hedgeops.model.book import OrderBook, walk
+from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules, Quote
 from hedgeops.model.orders import Liquidity, Side
 
 ZERO = Decimal(0)
 MAX_ORDERS = 100
+BEYOND_BOOK_PENALTY = Decimal("0.01")  # past the fetched levels: 1 % worse than the worst level seen
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class AllocationPlan:
     value_quote: Decimal
     est_fees_quote: Decimal
     est_slippage_quote: Decimal
+    beyond_book: bool = False  # some order is larger than the fetched book: priced with the penalty
 
     @property
     def est_cost_quote(self) -> Decimal:
@@ -89,14 +97,34 @@ class AllocationInputs:
     max_order_quote: Decimal | None
 
 
-def _est_price(inp: AllocationInputs, asset: str, side: Side, qty: Decimal) -> Decimal:
-    """What the order is expected to average: the book walk when a book is known, else the mid."""
-    book = inp.books.get(asset)
-    if book is not None and inp.order_type is Liquidity.TAKER:
-        w = walk(book, side, qty)
-        if w.average_price is not None:
-            return w.average_price
-    return inp.prices[asset]
+def _walk_cost(book: OrderBook | None, side: Side, qty: Decimal, mid: Decimal) -> tuple[Decimal, bool]:
+    """The quote cost of taking `qty` from the top of `book`'s side, and whether the levels covered it; the part
+    beyond them is priced at the worst level seen (the mid when there is none) moved BEYOND_BOOK_PENALTY against
+    the order."""
+    levels = book.side_for(side) if book is not None else ()
+    left, cost, worst = qty, ZERO, mid
+    for price, amount in levels:
+        take = min(left, amount)
+        cost += take * price
+        left -= take
+        worst = price
+        if left == 0:
+            return cost, True
+    beyond = worst * (1 + BEYOND_BOOK_PENALTY if side == Side.BUY else 1 - BEYOND_BOOK_PENALTY)
+    return cost + left * beyond, False
+
+
+def _est_price(inp: AllocationInputs, asset: str, side: Side, qty: Decimal,
+               taken: Decimal = ZERO) -> tuple[Decimal, bool]:
+    """What `qty` is expected to average after `taken` of the same side already walked the book (the slices
+    of one order), and whether the fetched book covered it. A maker order (or a taker without a book) is
+    forecast at the mid."""
+    if inp.order_type is not Liquidity.TAKER or asset not in inp.books:
+        return inp.prices[asset], True
+    book, mid = inp.books[asset], inp.prices[asset]
+    before, _ = _walk_cost(book, side, taken, mid)
+    after, complete = _walk_cost(book, side, taken + qty, mid)
+    return (after - before) / qty, complete
 
 
 def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decimal], inp: AllocationInputs, *,
@@ -128,8 +156,8 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
     buys = [w for w in wanted if w[1] == Side.BUY]
     rate = inp.fees.maker if inp.order_type is Liquidity.MAKER else inp.fees.taker
     cash = value_of.get(inp.quote_asset, ZERO)
-    cash += sum((q * _est_price(inp, a, Side.SELL, q) * (1 - rate) for a, _, q in sells), ZERO)
-    need = sum((q * _est_price(inp, a, Side.BUY, q) * (1 + rate) for a, _, q in buys), ZERO)
+    cash += sum((q * _est_price(inp, a, Side.SELL, q)[0] * (1 - rate) for a, _, q in sells), ZERO)
+    need = sum((q * _est_price(inp, a, Side.BUY, q)[0] * (1 + rate) for a, _, q in buys), ZERO)
     if need > cash and need > 0:
         scale = cash / need
         buys = [(a, s, inp.markets[a].round_amount(q * scale)) for a, s, q in buys]
@@ -137,14 +165,18 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
     pid = plan_id(uid, seq)
     orders: list[AllocationOrder] = []
     fees = slippage = ZERO
+    beyond = False
     for batch, group in enumerate((sells, buys)):
         for asset, side, qty in group:
             market = inp.markets[asset]
+            taken = ZERO  # what this order's earlier slices took from the book
             for part in slice_qty(qty, inp.prices[asset], inp.max_order_quote, market, market.min_amount):
                 if len(orders) >= MAX_ORDERS:  # client order ids have room for 100 orders a plan
                     skipped.append(Skipped(asset, f"plan full at {MAX_ORDERS} orders: the rest trades next cycle"))
                     break
-                est = _est_price(inp, asset, side, part)
+                est, complete = _est_price(inp, asset, side, part, taken)
+                taken += part
+                beyond = beyond or not complete
                 fee, slip = part * est * rate, part * abs(est - inp.prices[asset])
                 fees += fee
                 slippage += slip
@@ -152,7 +184,7 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
                 attempt = "m" if inp.order_type is Liquidity.MAKER else "t"
                 orders.append(AllocationOrder(slot, batch, asset, market.symbol, side, part, inp.order_type, est,
                                               client_order_id(pid, slot, attempt), inp.prices[asset], fee, slip))
-    return AllocationPlan(pid, seq, tuple(orders), tuple(skipped), total, fees, slippage)
+    return AllocationPlan(pid, seq, tuple(orders), tuple(skipped), total, fees, slippage, beyond)
 
 
 def cost_verdict(plan: AllocationPlan, max_cost_ratio: Decimal, *, exit_all: bool) -> GateVerdict:

@@ -10,7 +10,10 @@ Targets come from the book's weighting (engine/allocation/weighting.py) over the
 the schedule (engine/allocation/schedule.py) says whether a fire is due; a person's rebalance-now request comes
 from the memory (the runtime keeps it until it is handled). An opportunity (policy `allocation.opportunity`) is a
 rebalance made early because it is cheap: drift at least a share of the band, and the plan's forecast cost at
-most a share of what it trades."""
+most a share of what it trades. That cost is always forecast as for taker orders (the taker fee and the walk of
+the books), even when the policy trades maker orders: a maker order that does not fill in time falls back to a
+taker one (execution's fallback), and forecasting it at the mid with the maker fee would make every plan look
+cheap whatever the book. A plan larger than the fetched books is never an opportunity (engine/allocation/plan.py)."""
 
 from __future__ import annotations
 
@@ -127,21 +130,25 @@ def step(obs: AllocationObservation, policy: RebalancePolicySpec, memory: Alloca
         return out  # nothing wanted, and no opportunity to look at
     exit_all = decision.action == "Exit"
     kind = order_type(policy, exit_all)
-    if kind is Liquidity.TAKER and obs.books is None:  # the cost forecast walks the book (a maker pays no slippage)
-        return replace(out, needs_books=True)
+    if obs.books is None and (kind is Liquidity.TAKER or decision.action == "Hold"):
+        return replace(out, needs_books=True)  # the forecast walks the books (an opportunity's as a taker's)
     inputs = AllocationInputs(obs.quote, obs.markets, prices, obs.books or {}, obs.fees, kind,
                               policy.allocation.minTradeQuote, policy.execution.maxOrderQuote)
     alloc = plan_allocation(weights, obs.units, inputs, uid=obs.uid, seq=memory.rebalance_seq + 1,
                             exit_all=exit_all)
     if decision.action == "Hold":  # an opportunity: only when the plan is cheap
         assert opportunity is not None
-        if not alloc.orders or alloc.traded_cost_ratio > opportunity.maxCostRatio:
+        probe = alloc if kind is Liquidity.TAKER else plan_allocation(
+            weights, obs.units, replace(inputs, order_type=Liquidity.TAKER), uid=obs.uid,
+            seq=memory.rebalance_seq + 1)  # a maker plan is judged at its taker fallback's cost
+        if not alloc.orders or probe.beyond_book or probe.traded_cost_ratio > opportunity.maxCostRatio:
             return out
         worst = max(decision.drifts, key=lambda d: abs(d.drift) / d.threshold if d.threshold else ZERO)
         decision = decide_allocation(weights, values, policy.allocation,
                                      opportunity=f"{worst.asset} drifted {worst.drift:+.2%} of a ±{worst.threshold:.2%}"
-                                     f" band and the forecast cost is {alloc.traded_cost_ratio:.3%} of the "
-                                     f"{alloc.notional_quote:.2f} traded (cheap at ≤ {opportunity.maxCostRatio:.3%})")
+                                     f" band and the forecast cost is {probe.traded_cost_ratio:.3%} of the "
+                                     f"{probe.notional_quote:.2f} traded as taker orders (cheap at ≤ "
+                                     f"{opportunity.maxCostRatio:.3%})")
     plan = as_rebalance_plan(alloc, obs.quotes, obs.markets, now=now,
                              urgency=Urgency.EMERGENCY if exit_all else Urgency.NORMAL,
                              reason=Reason(decision.reason, decision.message))

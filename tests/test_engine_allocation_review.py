@@ -1,0 +1,79 @@
+"""Seed 002 review findings, in the pure engine: the cost forecast past the fetched book and across slices, the
+opportunity judging maker plans at their taker fallback, rebalance-now's approval time limit, the schedule's
+fires kept once noticed, the regime table's rules and the weighting's estimator (aligned candles, risk parity
+to a tolerance)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hedgeops.api.policy import RebalancePolicySpec
+from hedgeops.engine.allocation.plan import BEYOND_BOOK_PENALTY, AllocationInputs, plan_allocation
+from hedgeops.engine.allocation.step import AllocationMemory, step
+from hedgeops.engine.common.controls import Controls
+from hedgeops.engine.hedge.gate import DayUsage
+from hedgeops.model.book import OrderBook
+from hedgeops.model.market import Fees, MarketRules
+from hedgeops.model.orders import Liquidity
+
+from .test_engine_allocation_step import NOW, PRICES, observe
+
+D = Decimal
+BTC = {"BTC": MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.1"), D("0.00001"))}
+# 20 levels a side, 0.1 BTC each, 10 apart: 2 BTC visible, as a venue's 20-level book shows it.
+TWENTY = OrderBook(tuple((D(100_000) - 10 * i, D("0.1")) for i in range(20)),
+                   tuple((D("100000.5") + 10 * i, D("0.1")) for i in range(20)))
+MID = {"BTC": D("100000.25")}
+
+
+def _inputs(max_order: Decimal | None = None) -> AllocationInputs:
+    return AllocationInputs("USDT", BTC, MID, {"BTC": TWENTY}, Fees(D("0.0008"), D("0.001")), Liquidity.TAKER,
+                            D(10), max_order)
+
+
+def test_an_order_larger_than_the_fetched_book_is_priced_past_its_worst_level() -> None:
+    plan = plan_allocation({"BTC": D(1)}, {"USDT": D(1_000_000)}, _inputs(), uid="u", seq=1)
+    (order,) = plan.orders
+    assert order.amount > 2 and plan.beyond_book
+    worst = TWENTY.asks[-1][0]
+    visible = sum((p * a for p, a in TWENTY.asks), D(0))
+    beyond = (order.amount - 2) * worst * (1 + BEYOND_BOOK_PENALTY)
+    assert order.est_price == (visible + beyond) / order.amount  # not the mid: slippage is not zero
+    assert order.est_slippage_quote == order.amount * (order.est_price - MID["BTC"]) > 0
+    inside = plan_allocation({"BTC": D(1)}, {"USDT": D(150_000)}, _inputs(), uid="u", seq=1)
+    assert not inside.beyond_book
+
+
+def test_the_slices_of_one_order_walk_one_book_one_after_another() -> None:
+    whole = plan_allocation({"BTC": D(1)}, {"USDT": D(190_000)}, _inputs(), uid="u", seq=1)
+    sliced = plan_allocation({"BTC": D(1)}, {"USDT": D(190_000)}, _inputs(D(50_000)), uid="u", seq=1)
+    assert len(sliced.orders) > 1 and sum(o.amount for o in sliced.orders) == whole.orders[0].amount
+    prices = [o.est_price for o in sliced.orders]
+    assert prices == sorted(prices) and len(set(prices)) == len(prices)  # each slice starts where the last ended
+    assert round(sliced.est_slippage_quote, 8) == round(whole.est_slippage_quote, 8)  # the same levels, in pieces
+
+
+def _drifted_maker(book: OrderBook) -> tuple[object, object]:
+    pol = RebalancePolicySpec.model_validate({"execution": {"normal": "Maker"},
+                                              "allocation": {"opportunity": {"minDriftFraction": "0.5"}}})
+    books = {a: book if a == "BTC" else OrderBook(((p - 1, D(1000)),), ((p + 1, D(1000)),))
+             for a, p in PRICES.items()}
+    obs = observe({"BTC": "0.86", "ETH": "11.2", "USDT": "30000"}, books=books)  # BTC +2.7 points of 5
+    return obs, pol
+
+
+def test_a_maker_plan_is_an_opportunity_only_when_its_taker_fallback_is_cheap() -> None:
+    memory = AllocationMemory(None, DayUsage(0, D(0)), 0)
+    deep = OrderBook(((PRICES["BTC"] - 1, D(1000)),), ((PRICES["BTC"] + 1, D(1000)),))
+    obs, pol = _drifted_maker(deep)
+    out = step(obs, pol, memory, Controls(), NOW)  # type: ignore[arg-type]
+    assert out.decision.reason == "Opportunity" and out.plan is not None
+    assert {o.type for o in out.plan.orders} == {Liquidity.MAKER} and "as taker orders" in out.decision.message
+    # 2 % wide and 0.001 BTC deep: a maker plan at the mid would cost only its fee; its fallback is dear.
+    thin = OrderBook(((D(49_500), D("0.001")),), ((D(50_500), D("0.001")),))
+    obs, pol = _drifted_maker(thin)
+    held = step(obs, pol, memory, Controls(), NOW)  # type: ignore[arg-type]
+    assert held.decision.reason == "WithinBands" and held.plan is None
+    without_books = step(replace(obs, books=None), pol, memory, Controls(), NOW)  # type: ignore[arg-type]
+    assert without_books.needs_books  # the maker opportunity's forecast walks the books too
