@@ -173,7 +173,7 @@ class CcxtVenue:
             fresh = self._snap is not None and recent and wanted <= self._watched and not wanted & self._dirty
             if not fresh:
                 self._watched |= wanted
-                self._snap = await self._observe(sorted(self._watched))
+                self._snap = await self._observe(sorted(self._watched), wanted)
                 self._taken, self._dirty = self._monotonic(), set()
             assert self._snap is not None
             return self._snap
@@ -245,7 +245,7 @@ class CcxtVenue:
         """Forget the shared snapshot: the next one is fetched anew (the start of a cycle)."""
         self._snap = None
 
-    async def _observe(self, symbols: list[str]) -> AccountSnapshot:
+    async def _observe(self, symbols: list[str], wanted: set[str]) -> AccountSnapshot:
         by_type = self._by_type(symbols)
         calls: list[Awaitable[Any]] = [self._call(self.client.fetch_tickers, syms, self._ticker_params(syms))
                                        for syms in by_type.values()]
@@ -265,8 +265,14 @@ class CcxtVenue:
             tickers.update(t)
         balance, orders = results[n], results[n + 1]
         raw_positions = results[n + 2] if contracts else []
+        # A symbol watched for an earlier caller that this one does not want and the venue no longer quotes (a dated
+        # series that expired, a book that dropped it) is forgotten: it must not stop every book on the account.
+        gone = {s for s in symbols if s not in tickers and s not in wanted}
+        self._watched -= gone
         quotes: dict[str, Quote] = {}
         for s in symbols:
+            if s in gone:
+                continue
             if s not in tickers:
                 raise RetryableVenueError(f"{self.client.id} sent no ticker for {s}")
             quotes[s] = quote(s, tickers[s])
