@@ -164,16 +164,23 @@ async def test_after_a_restart_an_expired_series_is_not_asked_for_and_an_unknown
         await venues.close()
 
 
-async def test_an_inverse_future_is_refused_by_the_venue_not_counted_a_hundredfold(emulator: Rig) -> None:
+async def test_an_inverse_future_is_refused_by_the_venue_not_counted_a_hundredfold(
+        emulator: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OKX's futures list as real OKX has it: the emulator's linear future and the coin-margined quarterly."""
+    listed = accxt.okx.fetch_markets_by_type
+
+    async def with_inverse(self: Any, kind: str, params: Any = None) -> Any:
+        markets = await listed(self, kind, params or {})
+        return [*markets, self.parse_market(INVERSE_LISTING)] if kind == "future" else markets
+
+    monkeypatch.setattr(accxt.okx, "fetch_markets_by_type", with_inverse)
+    inverse = ccxt.okx().parse_market(INVERSE_LISTING)
+    assert inverse["inverse"] and inverse["contractSize"] == 100  # USD, which ccxt leaves for the caller to know
     ex = venue(emulator)
     try:
-        await ex.markets([PERP, FUTURE])  # the linear future is served
-        inverse = ccxt.okx().parse_market(INVERSE_LISTING)
-        assert inverse["inverse"] and inverse["contractSize"] == 100  # USD, which ccxt leaves for the caller
-        ex.client.set_markets([*ex.client.markets.values(), inverse], ex.client.currencies or None)
-        ex._markets = dict(ex.client.markets)  # as _load_dated leaves them after OKX listed it
         with pytest.raises(UnknownSymbol, match=r"BTC/USD:BTC-261225 as a coin-margined \(inverse\) future"):
-            await ex.markets([PERP, inverse["symbol"]])
+            await ex.markets([PERP, FUTURE, inverse["symbol"]])
+        assert set(await ex.markets([PERP, FUTURE])) == {PERP, FUTURE}  # the linear future is served
     finally:
         await ex.close()
 
