@@ -6,13 +6,17 @@ to a tolerance)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
+from hedgeops.api.allocation import RebalanceNowStatus
 from hedgeops.api.policy import RebalancePolicySpec
+from hedgeops.engine.allocation import requests
 from hedgeops.engine.allocation.plan import BEYOND_BOOK_PENALTY, AllocationInputs, plan_allocation
 from hedgeops.engine.allocation.step import AllocationMemory, step
+from hedgeops.engine.allocation.weights import AllocationDecision
 from hedgeops.engine.common.controls import Controls
-from hedgeops.engine.hedge.gate import DayUsage
+from hedgeops.engine.hedge.gate import DayUsage, GateVerdict
 from hedgeops.model.book import OrderBook
 from hedgeops.model.market import Fees, MarketRules
 from hedgeops.model.orders import Liquidity
@@ -77,3 +81,30 @@ def test_a_maker_plan_is_an_opportunity_only_when_its_taker_fallback_is_cheap() 
     assert held.decision.reason == "WithinBands" and held.plan is None
     without_books = step(replace(obs, books=None), pol, memory, Controls(), NOW)  # type: ignore[arg-type]
     assert without_books.needs_books  # the maker opportunity's forecast walks the books too
+
+
+MANUAL = AllocationDecision("Rebalance", "Manual", "rebalance now: by hand")
+
+
+def test_rebalance_now_approval_time_counts_from_its_plans_proposal_not_from_the_wait_behind_another() -> None:
+    behind = requests.settle("v1", None, requests.CycleFacts(MANUAL, None, True, None, None), NOW, 600)
+    assert behind.state == "Pending"
+    later = NOW + timedelta(minutes=20)  # the plan in flight finished; the request's own plan is proposed now
+    proposed = requests.settle("v1", behind, requests.CycleFacts(MANUAL, GateVerdict(True), False, None, "p2"),
+                               later, 600)
+    assert (proposed.state, proposed.at) == ("Pending", later)
+    still = requests.settle("v1", proposed, requests.CycleFacts(MANUAL, GateVerdict(True), False, None, "p2"),
+                            later + timedelta(seconds=599), 600)
+    assert still.state == "Pending"
+    expired = requests.settle("v1", still, requests.CycleFacts(MANUAL, GateVerdict(True), False, None, "p2"),
+                              later + timedelta(seconds=600), 600)
+    assert expired.state == "Refused" and "not approved within 600 s" in expired.message
+
+
+def test_a_pending_request_whose_annotation_is_removed_is_withdrawn() -> None:
+    pending = RebalanceNowStatus(value="v1", state="Pending", at=NOW, message="plan p awaits approval")
+    gone = requests.withdrawn(None, pending, NOW + timedelta(minutes=1))
+    assert gone is not None and (gone.value, gone.state) == ("v1", "Withdrawn")
+    assert requests.withdrawn("v2", pending, NOW) is not None  # replaced by another value: the old one is withdrawn
+    assert requests.withdrawn("v1", pending, NOW) is None  # still asked for
+    assert requests.withdrawn(None, pending.model_copy(update={"state": "Done"}), NOW) is None  # settled: kept

@@ -97,7 +97,8 @@ class RebalanceNowStatus(Schema):
     value: Annotated[str, Field(max_length=256)]
     """The annotation's value."""
     state: ShortText
-    """Pending (a plan awaits approval or a plan is in flight), Done (a plan started), Refused (see message)."""
+    """Pending (a plan awaits approval or a plan is in flight), Done (a plan started), Refused (see message),
+    Withdrawn (the annotation was removed or replaced while it was Pending)."""
     at: datetime
     """When the state was reached."""
     message: StatusMessage = ""

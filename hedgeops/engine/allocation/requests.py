@@ -2,7 +2,8 @@
 book, as a small state kept in `status.rebalanceNow`: each annotation value is acted on once. It is Pending while
 its plan awaits approval or another plan is in flight, Done once its plan started (or found nothing to trade), and
 Refused when the book is paused, closing all, halted, or the cost tolerance or a risk limit refuses the plan, or
-nobody approved it within the policy's approval TTL. The same value left on the book asks for nothing more; a new
+nobody approved it within the policy's approval TTL (counted from its plan's proposal), and Withdrawn when the
+annotation is removed (or changed) while it is Pending. The same value left on the book asks for nothing more; a new
 value asks again. Pure."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hedgeops.api.allocation import RebalanceNowStatus
 from hedgeops.engine.allocation.weights import AllocationDecision
 from hedgeops.engine.hedge.gate import GateVerdict
 
-PENDING, DONE, REFUSED = "Pending", "Done", "Refused"
+PENDING, DONE, REFUSED, WITHDRAWN = "Pending", "Done", "Refused", "Withdrawn"
 
 
 def outstanding(value: str | None, handled: RebalanceNowStatus | None) -> bool:
@@ -35,12 +36,16 @@ class CycleFacts:
 
 def settle(value: str, handled: RebalanceNowStatus | None, facts: CycleFacts, now: datetime,
            approval_ttl_s: int) -> RebalanceNowStatus:
-    """The request's state after a cycle that saw it."""
-    since = handled.at if handled is not None and handled.value == value and handled.state == PENDING else now
+    """The request's state after a cycle that saw it. A Pending request's `at` is when it began waiting for what
+    its message names (a plan in flight, or its own plan's approval): the approval time limit counts from its
+    plan's proposal, not from the time it spent behind another plan."""
     d, v = facts.decision, facts.verdict
 
     def to(state: str, message: str) -> RebalanceNowStatus:
-        return RebalanceNowStatus(value=value, state=state, at=since if state == PENDING else now, message=message)
+        same_wait = handled is not None and handled.value == value and handled.state == PENDING \
+            and handled.message == message
+        at = handled.at if same_wait and handled is not None else now
+        return RebalanceNowStatus(value=value, state=state, at=at, message=message)
 
     if d.action == "Exit":
         return to(REFUSED, "close-all is in force: nothing is bought back")
@@ -55,10 +60,20 @@ def settle(value: str, handled: RebalanceNowStatus | None, facts: CycleFacts, no
     if v is not None and not v.allowed:
         return to(REFUSED, f"{v.reason}: {v.message}")
     if facts.awaiting is not None:
-        if now - since >= timedelta(seconds=approval_ttl_s):
+        waiting = to(PENDING, f"plan {facts.awaiting} awaits approval")
+        if now - waiting.at >= timedelta(seconds=approval_ttl_s):
             return to(REFUSED, f"plan {facts.awaiting} was not approved within {approval_ttl_s} s")
-        return to(PENDING, f"plan {facts.awaiting} awaits approval")
+        return waiting
     return to(PENDING, "waiting for the order books or the next cycle")
+
+
+def withdrawn(value: str | None, handled: RebalanceNowStatus | None, now: datetime) -> RebalanceNowStatus | None:
+    """A Pending request whose annotation was removed or replaced is settled as Withdrawn (never left Pending);
+    None: nothing to withdraw."""
+    if handled is None or handled.state != PENDING or handled.value == value:
+        return None
+    return RebalanceNowStatus(value=handled.value, state=WITHDRAWN, at=now,
+                              message="the annotation was removed or replaced while the request was pending")
 
 
 def refused_on_hedge(value: str | None, handled: RebalanceNowStatus | None,

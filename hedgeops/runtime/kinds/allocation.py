@@ -183,6 +183,11 @@ class AllocationCycle:
     def _request(self, run: BookRun, facts: requests.CycleFacts) -> RebalanceNowStatus | None:
         """status.rebalanceNow after this cycle: a request outstanding is settled (see engine/allocation/requests)."""
         value, handled = run.controls.rebalance_now, run.status.rebalanceNow
+        gone = requests.withdrawn(value, handled, run.now)
+        if gone is not None:
+            run.result.events.append(CycleEvent("Normal", "RebalanceNowWithdrawn",
+                                                f"rebalance-now {gone.value!r}: {gone.message}"))
+            handled = gone
         if value is None or not requests.outstanding(value, handled):
             return handled
         after = requests.settle(value, handled, facts, run.now, run.policy.approvalTtlSeconds)
@@ -194,7 +199,8 @@ class AllocationCycle:
 
     def _schedule(self, run: BookRun, out: AllocationStep, facts: requests.CycleFacts) -> ScheduleStatus | None:
         """status.schedule after this cycle: the fire acted on (a plan started, or nothing to trade), the next
-        fire as a metric, and its notice (event RebalanceScheduled) once per fire."""
+        fire as a metric, and its notice (event RebalanceScheduled) once per fire, never while the book is on
+        hold (paused, halted, closing all)."""
         view, was = out.schedule, run.status.schedule
         if view is None:
             if was is not None:  # the schedule was removed
@@ -205,7 +211,10 @@ class AllocationCycle:
                 facts.started is not None or (out.verdict is not None and out.verdict.reason == "NothingToTrade")):
             fired = view.due
         noticed = was.noticedFor if was is not None else None
-        if view.notice:
+        # A paused, halted or closing-all book would not act on the fire: no notice for it (if the hold is lifted
+        # before the fire, the notice follows at the next cycle).
+        on_hold = run.book.spec.paused or run.controls.halted or run.controls.close_all
+        if view.notice and not on_hold:
             noticed = view.next_at
             run.result.events.append(CycleEvent(
                 "Normal", "RebalanceScheduled", f"scheduled rebalance at {view.next_at.isoformat()} ({view.cron!r}, "

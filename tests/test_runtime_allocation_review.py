@@ -1,0 +1,72 @@
+"""Seed 002 review findings in local mode's runtime (paper venue, real prices, simulated clock): a rebalance-now
+request withdrawn while pending, no notice for a book on hold, and a restart keeping one trade per request value
+and one notice per fire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hedgeops.runtime.cycle import Services
+from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
+
+from .runtime_fixtures import Rig, policy, rig
+from .test_runtime_allocation import alloc_book, venue_of
+from .test_runtime_allocation_requests import invested, taker
+from .test_runtime_allocation_schedule import cycle
+
+
+async def test_a_pending_request_whose_annotation_is_removed_is_settled_as_withdrawn() -> None:
+    r, b = await invested(taker())
+    pol = taker(approval="Manual")
+    b, _ = await cycle(r, b, pol, rebalance_now="r1")
+    assert b.status is not None and b.status.rebalanceNow is not None and b.status.rebalanceNow.state == "Pending"
+    r.clock.advance(60)
+    b, res = await cycle(r, b, pol)  # the annotation is gone
+    assert [e.reason for e in res.events if e.reason.startswith("RebalanceNow")] == ["RebalanceNowWithdrawn"]
+    assert b.status is not None and b.status.rebalanceNow is not None
+    assert (b.status.rebalanceNow.value, b.status.rebalanceNow.state) == ("r1", "Withdrawn")
+    r.clock.advance(60)
+    b, res = await cycle(r, b, pol)
+    assert not [e for e in res.events if e.reason.startswith("RebalanceNow")]  # settled once
+
+
+async def test_a_book_on_hold_gets_no_notice_of_a_fire_it_would_not_act_on() -> None:
+    r = rig(datetime(2025, 1, 31, 23, 0, tzinfo=UTC))
+    pol = policy(execution={"normal": "Taker"}, allocation={"preset": "IndexFund"}, schedule={"noticeSeconds": 3600})
+    b = alloc_book(paused=True)
+    b, res = await cycle(r, b, pol)
+    assert not [e for e in res.events if e.reason == "RebalanceScheduled"]
+    b, res = await cycle(r, b, pol, halt="hedgeops.io/halt is set")
+    assert not [e for e in res.events if e.reason == "RebalanceScheduled"]
+    r.clock.advance(600)
+    running = b.model_copy(update={"spec": b.spec.model_copy(update={"paused": False})})
+    b, res = await cycle(r, running, pol)  # the hold is lifted before the fire: the notice follows
+    assert [e.reason for e in res.events if e.reason == "RebalanceScheduled"] == ["RebalanceScheduled"]
+
+
+def restarted(r: Rig) -> Rig:
+    """The next process: a reconciler of its own over the same venue, journal, locks and metrics; the book's
+    status is what the last cycle wrote (as the API server keeps it)."""
+    return Rig(r.clock, r.venues, r.locks, r.journal, r.metrics,
+               HedgeBookReconciler(Services(r.venues, r.locks, r.journal, r.metrics, owner="test")))
+
+
+async def test_a_restart_neither_repeats_a_rebalance_now_nor_a_notice() -> None:
+    r = rig(datetime(2025, 1, 31, 22, 0, tzinfo=UTC))
+    pol = policy(execution={"normal": "Taker"}, allocation={"preset": "IndexFund", "driftRatio": "0.5"},
+                 schedule={"noticeSeconds": 3600})
+    b, res = await cycle(r, alloc_book(), pol, rebalance_now="v1")
+    assert res.completed is not None and res.completed.reason == "Manual"
+    orders = len(venue_of(r).account.orders)
+    r.clock.advance(60 * 65)  # 23:05: inside the hour before Feb 1st's fire
+    b, res = await cycle(r, b, pol, rebalance_now="v1")
+    assert [e.reason for e in res.events] == ["RebalanceScheduled"]
+    for _ in range(2):
+        r = restarted(r)
+        r.clock.advance(600)
+        b, res = await cycle(r, b, pol, rebalance_now="v1")
+        assert res.plan is None and not res.events  # no second trade for v1, no second notice for the fire
+    assert len(venue_of(r).account.orders) == orders
+    r = restarted(r)
+    b, res = await cycle(r, b, pol, rebalance_now="v2")  # a new value is a new request
+    assert res.completed is not None and res.completed.reason == "Manual"
