@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from hedgeops.local.runner import consume, manifest_controls
+
 from .conftest import ROOT
 from .test_cli import hedgeops
 
@@ -42,3 +44,20 @@ def test_close_all_on_a_market_maker_keeps_it_flat_and_quoting_nothing(tmp_path:
     [closed] = run(annotated(tmp_path, "marketmaker-sol.yaml", {"hedgeops.io/close-all": "true"}))["marketMakers"]
     assert closed["quotesPlaced"] == 0 and closed["boughtQty"] == closed["soldQty"] == 0
     assert closed["reason"] == "ClosedAll"
+
+
+def test_one_shot_annotations_act_once_a_run_as_the_operator_removes_them() -> None:
+    """reset-breaker and approve are consumed by the step that saw them (the operator deletes them); halt,
+    close-all and rebalance-now stay in force while set. Before, a manifest's reset-breaker reset a tripped breaker
+    at every cycle, so it could never hold (a 20-day grid carry: 5 trips instead of 1)."""
+    notes = {"hedgeops.io/reset-breaker": "true", "hedgeops.io/approve": "p1", "hedgeops.io/halt": "true",
+             "hedgeops.io/rebalance-now": "r1"}
+    consumed: set[tuple[str, str]] = set()
+    first = manifest_controls("default/a", notes, consumed)
+    assert first.reset_breaker and first.approval == "p1" and first.halt and first.rebalance_now == "r1"
+    consume("default/a", notes, consumed)
+    later = manifest_controls("default/a", notes, consumed)
+    assert not later.reset_breaker and later.approval is None
+    assert later.halt and later.rebalance_now == "r1"
+    assert manifest_controls("default/b", notes, consumed).reset_breaker  # another object's are its own
+    assert manifest_controls("default/a", {}, consumed, reset=True).reset_breaker  # --reset-breaker-after

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from hedgeops.engine.common.claims import (
     ownership,
     refusal,
 )
-from hedgeops.engine.common.controls import Controls, controls_from, halt_annotation
+from hedgeops.engine.common.controls import APPROVE, RESET_BREAKER, Controls, controls_from, halt_annotation
 from hedgeops.exchange.marketdata.replay import CandleSeries, MarketReplay
 from hedgeops.local.summary import BookTally, CarryTally, MakerTally
 from hedgeops.local.trades import TradeLog
@@ -38,6 +38,24 @@ from hedgeops.runtime.venues import PaperVenues
 
 class LocalRunError(Exception):
     """The run cannot start (the message says why)."""
+
+
+ONE_SHOT = (APPROVE, RESET_BREAKER)  # annotations the operator removes once a step has seen them
+
+
+def manifest_controls(key: str, annotations: Mapping[str, str], consumed: set[tuple[str, str]], *,
+                      reset: bool = False) -> Controls:
+    """The controls a manifest's annotations ask for, as the operator reads them, less the one-shot ones a step has
+    already acted on; `reset`: --reset-breaker-after's person resets the breaker now."""
+    left = {k: v for k, v in annotations.items() if (key, k) not in consumed}
+    controls = controls_from(left, halt_annotation(left))
+    return replace(controls, reset_breaker=True) if reset else controls
+
+
+def consume(key: str, annotations: Mapping[str, str], consumed: set[tuple[str, str]]) -> None:
+    """A step saw the object's one-shot annotations: as the operator removes them then, they act once a run (a
+    manifest's reset-breaker resets once, not at every cycle)."""
+    consumed.update((key, k) for k in ONE_SHOT if k in annotations)
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         if port is not None:
             view.event(f"serving metrics on http://127.0.0.1:{port}/metrics")
         ticks, interrupted, stop = 0, False, _interrupt_flag()
+        consumed: set[tuple[str, str]] = set()  # (object, annotation) one-shot controls already acted on
         while clock.now() < end:
             if ticks % 64 == 0:
                 await asyncio.sleep(0)  # lets the loop deliver Ctrl+C (and anything else waiting) mid-run
@@ -197,11 +216,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                          and tally.tripped_at is not None and now - tally.tripped_at >= opts.reset_breaker_after)
                 # The manifest's own annotations act as on a cluster (halt, close-all, approve, rebalance-now);
                 # --reset-breaker-after stands for the person who would reset a tripped breaker.
-                annotations = obj.metadata.annotations
-                controls = controls_from(annotations, halt_annotation(annotations))
-                if reset:
-                    controls = replace(controls, reset_breaker=True)
+                controls = manifest_controls(key, obj.metadata.annotations, consumed, reset=reset)
                 outcome = await _reconcile(app, obj, policies, now, controls)
+                if outcome is not None and outcome.changed and outcome.acted:
+                    consume(key, obj.metadata.annotations, consumed)
                 if reset:
                     view.event(f"{now:%Y-%m-%d %H:%M} {key} breaker reset (--reset-breaker-after)")
                 if tally.trades is None:
