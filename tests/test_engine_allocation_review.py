@@ -6,13 +6,18 @@ to a tolerance)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+from pydantic import ValidationError
+
 from hedgeops.api.allocation import RebalanceNowStatus
-from hedgeops.api.policy import RebalancePolicySpec
+from hedgeops.api.hedgebook import Objective
+from hedgeops.api.policy import DynamicSchedule, RebalancePolicySpec
 from hedgeops.engine.allocation import requests
 from hedgeops.engine.allocation.plan import BEYOND_BOOK_PENALTY, AllocationInputs, plan_allocation
+from hedgeops.engine.allocation.schedule import ScheduleMemory, ScheduleNeverFires, regime_cron, schedule_of, view
 from hedgeops.engine.allocation.step import AllocationMemory, step
 from hedgeops.engine.allocation.weights import AllocationDecision
 from hedgeops.engine.common.controls import Controls
@@ -108,3 +113,81 @@ def test_a_pending_request_whose_annotation_is_removed_is_withdrawn() -> None:
     assert requests.withdrawn("v2", pending, NOW) is not None  # replaced by another value: the old one is withdrawn
     assert requests.withdrawn("v1", pending, NOW) is None  # still asked for
     assert requests.withdrawn(None, pending.model_copy(update={"state": "Done"}), NOW) is None  # settled: kept
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"schedule": {"cron": "0 0 31 2 *"}}, "never fires"),
+    ({"schedule": {"dynamic": {"regimes": [{"minVolatilityRatio": 0, "cron": "0 0 30 2 *"}]}}}, "never fires"),
+    ({"schedule": {"dynamic": {"regimes": [{"minVolatilityRatio": "0.4", "cron": "0 0 * * 1"}]}}}, "must be 0"),
+    ({"schedule": {"dynamic": {"regimes": [{"minVolatilityRatio": 0, "cron": "0 0 1 * *"},
+                                           {"minVolatilityRatio": "0.4", "cron": "0 0 * * 1"},
+                                           {"minVolatilityRatio": "0.4", "cron": "0 0 * * *"}]}}}, "strictly increase"),
+    ({"schedule": {"dynamic": {"window": {"candles": 300}}}}, "less than or equal to 299"),
+])
+def test_the_policy_refuses_schedules_that_cannot_be_followed(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        RebalancePolicySpec.model_validate(body)
+    assert RebalancePolicySpec.model_validate({"schedule": {"dynamic": {"window": {"candles": 299}}}})
+    assert RebalancePolicySpec.model_validate({"schedule": {"cron": "0 0 29 2 *"}})  # leap days do come
+
+
+def test_a_schedule_whose_cron_never_fires_raises_a_named_error() -> None:
+    with pytest.raises(ScheduleNeverFires, match="0 0 31 2"):
+        view("0 0 31 2 *", "policy schedule", None, ScheduleMemory(), None, NOW, 3600)
+
+
+@pytest.mark.parametrize("objective", [{"weighting": "RiskParity"}, {"weightingWindow": {"candles": 60}}])
+def test_a_hedge_book_refuses_the_allocation_weighting(objective: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="objective Allocation only"):
+        Objective.model_validate({"type": "Hedge", **objective})
+    Objective.model_validate({"type": "Hedge", "weighting": "Static", "weightingWindow": {}})  # the defaults
+
+
+DYNAMIC = RebalancePolicySpec.model_validate({"schedule": {"dynamic": {"window": {"timeframe": "1d", "candles": 5}}}})
+BOOK = {"BTC": D("0.9"), "USDT": D("0.1")}
+BUSY = [D(110), D(100), D(100), D(100), D("100.5")]  # about 83 % a year: the daily row
+CALM = [D(100), D(100), D(100), D("100.5"), D("100.6")]  # about 4 %: the quarterly row
+SINCE = datetime(2025, 3, 1, tzinfo=UTC)
+SUNDAY = datetime(2025, 3, 9, 23, 10, tzinfo=UTC)
+MONDAY = datetime(2025, 3, 10, 0, 5, tzinfo=UTC)  # the daily candle that closed at 00:00 changed the row
+
+
+def test_an_announced_dynamic_fire_is_kept_when_the_row_changes_at_its_own_time() -> None:
+    before = schedule_of(DYNAMIC, BOOK, {"BTC": BUSY}, ScheduleMemory(SINCE), None, SUNDAY)
+    assert before is not None and before.notice and before.next_at == datetime(2025, 3, 10, tzinfo=UTC)
+    noticed = ScheduleMemory(SINCE, None, before.next_at)
+    at_fire = schedule_of(DYNAMIC, BOOK, {"BTC": CALM}, noticed, None, MONDAY)
+    assert at_fire is not None and at_fire.cron == "0 0 1 1,4,7,10 *"  # calm now: quarterly from here on
+    assert at_fire.due == before.next_at  # but the fire announced happens
+    early = schedule_of(DYNAMIC, BOOK, {"BTC": CALM}, noticed, None, SUNDAY + timedelta(minutes=20))
+    assert early is not None and early.next_at == before.next_at and early.due is None and not early.notice
+
+
+def test_an_unannounced_dynamic_fire_does_not_fire() -> None:
+    before = schedule_of(DYNAMIC, BOOK, {"BTC": CALM}, ScheduleMemory(SINCE), None, SUNDAY)
+    assert before is not None and not before.notice  # quarterly: nothing to announce on Sunday night
+    after = schedule_of(DYNAMIC, BOOK, {"BTC": [*BUSY[1:], D(110)]}, ScheduleMemory(SINCE), None, MONDAY)
+    assert after is not None and after.cron == "0 0 * * *" and after.due is None  # 00:00 was never announced
+    assert after.next_at == datetime(2025, 3, 11, tzinfo=UTC)
+
+
+def test_an_announced_fire_the_policys_new_cron_does_not_have_is_moved() -> None:
+    weekly = RebalancePolicySpec.model_validate({"schedule": {"cron": "0 0 * * 1"}})
+    monday = datetime(2025, 3, 10, tzinfo=UTC)
+    noticed = ScheduleMemory(SINCE, None, monday)
+    kept = schedule_of(weekly, BOOK, None, noticed, None, SUNDAY)
+    assert kept is not None and kept.moved is None and kept.next_at == monday
+    edited = RebalancePolicySpec.model_validate({"schedule": {"cron": "0 0 * * 2"}})
+    moved = schedule_of(edited, BOOK, None, noticed, None, SUNDAY)
+    assert moved is not None and moved.moved == monday and moved.next_at == datetime(2025, 3, 11, tzinfo=UTC)
+
+
+def test_unknown_volatility_takes_the_busiest_row_and_says_so() -> None:
+    assert DYNAMIC.schedule is not None and DYNAMIC.schedule.dynamic is not None
+    cron, why = regime_cron(DYNAMIC.schedule.dynamic, None)
+    assert cron == "0 0 * * *" and "unknown" in why and "busiest" in why  # the seed table's daily row
+    inverted = DynamicSchedule.model_validate({"regimes": [{"minVolatilityRatio": 0, "cron": "0 * * * *"},
+                                                           {"minVolatilityRatio": "0.5", "cron": "0 0 * * 1"}]})
+    assert regime_cron(inverted, None)[0] == "0 * * * *"  # the busiest, wherever it sits in the table
+    view_ = schedule_of(DYNAMIC, BOOK, {"BTC": [D(100), D(101)]}, ScheduleMemory(SINCE), None, SUNDAY)
+    assert view_ is not None and view_.volatility is None and view_.cron == "0 0 * * *"

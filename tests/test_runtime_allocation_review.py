@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hedgeops.api.policy import Schedule
 from hedgeops.runtime.cycle import Services
 from hedgeops.runtime.kinds.hedgebook import HedgeBookReconciler
 
@@ -70,3 +71,17 @@ async def test_a_restart_neither_repeats_a_rebalance_now_nor_a_notice() -> None:
     r = restarted(r)
     b, res = await cycle(r, b, pol, rebalance_now="v2")  # a new value is a new request
     assert res.completed is not None and res.completed.reason == "Manual"
+
+
+async def test_a_stored_cron_that_never_fires_is_a_condition_not_a_crash() -> None:
+    """The API refuses "0 0 31 2 *" now; a policy stored before (or written around the API) says so as a
+    condition naming the cron."""
+    r = rig()
+    pol = policy(execution={"normal": "Taker"})
+    never = Schedule.model_construct(cron="0 0 31 2 *", dynamic=None, noticeSeconds=3600)
+    pol = pol.model_copy(update={"spec": pol.spec.model_copy(update={"schedule": never})})
+    b, res = await cycle(r, alloc_book(), pol)
+    assert b.status is not None
+    ready = next(c for c in b.status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "ScheduleInvalid") and "0 0 31 2 *" in ready.message
+    assert [e.reason for e in res.events] == ["ScheduleInvalid"]

@@ -120,3 +120,6 @@ class ScheduleStatus(Schema):
     """The fire the RebalanceScheduled notice was posted for."""
     volatilityRatio: Quantity | None = None
     """Dynamic schedules: the book's annualised realised volatility that chose the cron."""
+    reason: StatusMessage | None = None
+    """Why this cron: the policy's, a preset's, or the dynamic table's row and the volatility that chose it (or
+    that the volatility is unknown and the busiest row stands in)."""

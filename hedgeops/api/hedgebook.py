@@ -186,6 +186,12 @@ class Objective(Schema):
             "objective Allocation needs targetWeights",
             ".targetWeights",
         ),
+        rule("self.type == 'Allocation' || !has(self.weighting) || self.weighting == 'Static'",
+             "weighting applies to objective Allocation only (a Hedge book's targets are its deltas)", ".weighting"),
+        rule("self.type == 'Allocation' || !has(self.weightingWindow) || ("
+             "(!has(self.weightingWindow.timeframe) || self.weightingWindow.timeframe == '1d') && "
+             "(!has(self.weightingWindow.candles) || self.weightingWindow.candles == 30))",
+             "weightingWindow applies to objective Allocation only", ".weightingWindow"),
     )
 
     type: Annotated[ObjectiveType, Field(json_schema_extra=_ENUM_BOUND)] = ObjectiveType.HEDGE
@@ -208,6 +214,11 @@ class Objective(Schema):
 
     @model_validator(mode="after")
     def _allocation_weights(self) -> Objective:
+        if self.type is not ObjectiveType.ALLOCATION:  # defaults are what the API server fills in: they pass
+            if self.weighting is not Weighting.STATIC:
+                raise ValueError("weighting: applies to objective Allocation only")
+            if self.weightingWindow != VolatilityWindow():
+                raise ValueError("weightingWindow: applies to objective Allocation only")
         if self.type is ObjectiveType.ALLOCATION:
             if not self.targetWeights:
                 raise ValueError("targetWeights: objective Allocation needs targetWeights")

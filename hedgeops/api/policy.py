@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import ConfigDict, Field, model_validator
 
 from hedgeops.api.cel import rule, with_rules
@@ -23,6 +23,20 @@ from hedgeops.api.common import (
 )
 
 SEED_MAKER_TIMEOUT_S = 30  # seed 000: maker_timeout_seconds
+MAX_WINDOW_CANDLES = 299  # model.candles.MAX_CANDLES, what a venue serves in one call (the api imports only api)
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why `cron` cannot schedule anything (None: it can): not a five-field expression, or one that never fires
+    ("0 0 31 2 *": croniter gives up looking for its next and previous dates)."""
+    if not croniter.is_valid(cron):
+        return f"{cron!r} is not a valid five-field cron expression"
+    try:
+        croniter(cron, 0).get_next(float)
+        croniter(cron, 0).get_prev(float)
+    except CroniterBadDateError:
+        return f"{cron!r} never fires (no such date)"
+    return None
 ADAPTIVE_MAKER_TIMEOUT_S = 120
 
 
@@ -245,8 +259,8 @@ class VolatilityWindow(Schema):
 
     timeframe: Annotated[Literal["1d", "4h"], Field(json_schema_extra={"maxLength": 2})] = "1d"
     """Candle length: 1d or 4h."""
-    candles: Annotated[int, Field(ge=3, le=365)] = 30
-    """How many closed candles the estimate reads."""
+    candles: Annotated[int, Field(ge=3, le=MAX_WINDOW_CANDLES)] = 30
+    """How many closed candles the estimate reads (at most 299: what a venue serves in one call)."""
 
 
 class VolatilityRegime(Schema):
@@ -259,8 +273,9 @@ class VolatilityRegime(Schema):
 
     @model_validator(mode="after")
     def _valid_cron(self) -> VolatilityRegime:
-        if not croniter.is_valid(self.cron):
-            raise ValueError(f"cron: {self.cron!r} is not a valid five-field cron expression")
+        problem = cron_problem(self.cron)
+        if problem is not None:
+            raise ValueError(f"cron: {problem}")
         return self
 
 
@@ -275,14 +290,33 @@ def _seed_regimes() -> list[VolatilityRegime]:
 class DynamicSchedule(Schema):
     """Dynamic frequency (seed 002): the schedule follows the book's realised volatility, the volatility of its
     target weights over the window's candles (√(wᵀΣw), Σ the sample covariance of the assets' log returns, the
-    quote currency riskless). The row with the highest minVolatilityRatio at or below it applies; without
-    enough candles, the first row."""
+    quote currency riskless). The row with the highest minVolatilityRatio at or below it applies; the first row
+    starts at 0 and the thresholds strictly increase, so every volatility has exactly one row. Without enough
+    candles the volatility is unknown and the busiest row (the one that fires most often) applies."""
+
+    model_config = with_rules(
+        rule("self.regimes[0].minVolatilityRatio == 0.0", "the first regime's minVolatilityRatio must be 0",
+             ".regimes"),
+        rule("[1, 2, 3, 4, 5, 6, 7].all(i, i >= size(self.regimes) || "
+             "self.regimes[i - 1].minVolatilityRatio < self.regimes[i].minVolatilityRatio)",
+             "regimes' minVolatilityRatio must strictly increase", ".regimes"),
+    )
 
     window: VolatilityWindow = Field(default_factory=VolatilityWindow)
     """How volatility is estimated."""
     regimes: list[VolatilityRegime] = Field(default_factory=_seed_regimes, min_length=1, max_length=8)
     """The table (default: seed 002's, quarterly below 15 %, monthly, bi-weekly from 25 %, weekly from 40 %,
     daily from 60 %)."""
+
+    @model_validator(mode="after")
+    def _one_row_each(self) -> DynamicSchedule:
+        if self.regimes[0].minVolatilityRatio != 0:
+            raise ValueError("regimes: the first regime's minVolatilityRatio must be 0")
+        for a, b in zip(self.regimes, self.regimes[1:], strict=False):
+            if not a.minVolatilityRatio < b.minVolatilityRatio:
+                raise ValueError("regimes: minVolatilityRatio must strictly increase "
+                                 f"({a.minVolatilityRatio} then {b.minVolatilityRatio})")
+        return self
 
 
 class Schedule(Schema):
@@ -302,8 +336,9 @@ class Schedule(Schema):
 
     @model_validator(mode="after")
     def _valid_cron(self) -> Schedule:
-        if self.cron is not None and not croniter.is_valid(self.cron):
-            raise ValueError(f"cron: {self.cron!r} is not a valid five-field cron expression")
+        problem = cron_problem(self.cron) if self.cron is not None else None
+        if problem is not None:
+            raise ValueError(f"cron: {problem}")
         if self.cron is not None and self.dynamic is not None:
             raise ValueError("dynamic: set cron or dynamic, not both")
         return self

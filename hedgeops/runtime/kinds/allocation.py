@@ -211,6 +211,11 @@ class AllocationCycle:
                 facts.started is not None or (out.verdict is not None and out.verdict.reason == "NothingToTrade")):
             fired = view.due
         noticed = was.noticedFor if was is not None else None
+        if view.moved is not None:  # the policy's cron changed under an announced fire
+            noticed = None
+            run.result.events.append(CycleEvent(
+                "Warning", "RebalanceRescheduled", f"the scheduled rebalance announced for {view.moved.isoformat()} "
+                f"will not happen: the schedule is now {view.cron!r}, next at {view.next_at.isoformat()}"))
         # A paused, halted or closing-all book would not act on the fire: no notice for it (if the hold is lifted
         # before the fire, the notice follows at the next cycle).
         on_hold = run.book.spec.paused or run.controls.halted or run.controls.close_all
@@ -221,7 +226,8 @@ class AllocationCycle:
                 f"{view.why}); largest drift now {max((abs(d.drift) for d in out.decision.drifts), default=ZERO):.2%}"))
         self.s.metrics.next_rebalance.labels(*run.names).set(view.next_at.timestamp())
         return ScheduleStatus(cron=view.cron, since=was.since if was is not None else run.now, lastFiredAt=fired,
-                              nextAt=view.next_at, noticedFor=noticed, volatilityRatio=view.volatility)
+                              nextAt=view.next_at, noticedFor=noticed, volatilityRatio=view.volatility,
+                              reason=view.why)
 
     async def _first_batch(self, ctx: ExecutionContext, plan: RebalancePlan, snap: AccountSnapshot, now: datetime,
                            quote: str, maker_timeout_s: int) -> WorkingPlan:

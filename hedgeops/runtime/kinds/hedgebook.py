@@ -22,6 +22,7 @@ from hedgeops.api.hedgebook import (
 from hedgeops.api.instruments import InstrumentDeltaStatus
 from hedgeops.api.policy import RebalancePolicy
 from hedgeops.engine.allocation.requests import refused_on_hedge
+from hedgeops.engine.allocation.schedule import ScheduleNeverFires
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import DeltaCalculationError
 from hedgeops.engine.common.ids import client_order_id, plan_id
@@ -95,7 +96,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
     status_type = HedgeBookStatus
     failures: Mapping[type[Exception], tuple[str, bool]] = {
         DeltaCalculationError: ("DeltaUnavailable", True), HoldingsUnavailable: ("HoldingsUnavailable", False),
-        LegMismatch: ("LegMismatch", False)}
+        LegMismatch: ("LegMismatch", False), ScheduleNeverFires: ("ScheduleInvalid", False)}
 
     def __init__(self, services: Services) -> None:
         self.s = services
