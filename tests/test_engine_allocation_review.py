@@ -12,13 +12,14 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from hedgeops.api.allocation import RebalanceNowStatus
+from hedgeops.api.allocation import RebalanceNowStatus, Weighting
 from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import DynamicSchedule, RebalancePolicySpec
-from hedgeops.engine.allocation import requests
+from hedgeops.engine.allocation import requests, weighting
 from hedgeops.engine.allocation.plan import BEYOND_BOOK_PENALTY, AllocationInputs, plan_allocation
 from hedgeops.engine.allocation.schedule import ScheduleMemory, ScheduleNeverFires, regime_cron, schedule_of, view
 from hedgeops.engine.allocation.step import AllocationMemory, step
+from hedgeops.engine.allocation.weighting import MAX_SWEEPS, solve_risk_parity, weigh
 from hedgeops.engine.allocation.weights import AllocationDecision
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.hedge.gate import DayUsage, GateVerdict
@@ -191,3 +192,30 @@ def test_unknown_volatility_takes_the_busiest_row_and_says_so() -> None:
     assert regime_cron(inverted, None)[0] == "0 * * * *"  # the busiest, wherever it sits in the table
     view_ = schedule_of(DYNAMIC, BOOK, {"BTC": [D(100), D(101)]}, ScheduleMemory(SINCE), None, SUNDAY)
     assert view_ is not None and view_.volatility is None and view_.cron == "0 0 * * *"
+
+
+def _constant_correlation(vols: list[float], rho: float) -> tuple[dict[tuple[str, str], float], list[str]]:
+    assets = [f"A{i}" for i in range(len(vols))]
+    return {(a, b): vols[i] * vols[j] * (1.0 if i == j else rho) for i, a in enumerate(assets)
+            for j, b in enumerate(assets)}, assets
+
+
+def test_risk_parity_meets_its_tolerance_on_strongly_negatively_correlated_assets() -> None:
+    """Independent solution: under one common correlation, equal risk contributions are w ∝ 1/σ (Maillard,
+    Roncalli and Teiletche 2010). At ρ = −0.333 (the limit for four assets is −1/3) 300 sweeps were 9e-5 off."""
+    vols = [0.02, 0.03, 0.04, 0.05]
+    cov, assets = _constant_correlation(vols, -0.333)
+    solved = solve_risk_parity(cov, assets)
+    inverse = [1 / v for v in vols]
+    assert solved.converged
+    assert max(abs(solved.weights[a] - inverse[i] / sum(inverse)) for i, a in enumerate(assets)) < 1e-9
+    closer, _ = _constant_correlation(vols, -0.3333)
+    slow = solve_risk_parity(closer, assets)
+    assert not slow.converged and slow.sweeps == MAX_SWEEPS  # capped, and says so
+
+
+def test_a_risk_parity_that_did_not_converge_says_so_in_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weighting, "MAX_SWEEPS", 1)
+    closes = {"BTC": [D(100), D(103), D(99), D(104), D(101)], "ETH": [D(10), D("9.6"), D("10.5"), D("9.9"), D(10)]}
+    out = weigh({"BTC": D("0.5"), "ETH": D("0.5")}, "USDT", Weighting.RISK_PARITY, closes, "1d")
+    assert all("NOT converged" in out[a].reason for a in ("BTC", "ETH"))

@@ -6,8 +6,10 @@ targeted at zero stays at zero. Within the budget:
 
 - InverseVolatility: wᵢ ∝ 1/σᵢ, σᵢ the asset's realised volatility (engine/common/volatility_estimators.py);
 - RiskParity: equal risk contributions wᵢ(Σw)ᵢ = wᵀΣw / n under the sample covariance Σ of log returns, solved by
-  cyclical coordinate descent on ½yᵀΣy − Σ ln(yᵢ)/n (Griveau-Billion, Richard and Roncalli 2013) for a fixed
-  300 sweeps from y = 1/σ, then w = y / Σy.
+  cyclical coordinate descent on ½yᵀΣy − Σ ln(yᵢ)/n (Griveau-Billion, Richard and Roncalli 2013) from y = 1/σ,
+  sweep after sweep until every asset's risk contribution is within TOLERANCE (relative, 1e-10) of the equal
+  share, n·yᵢ(Σy)ᵢ = 1 (checked every 10 sweeps), or MAX_SWEEPS (10 000) have run; then w = y / Σy. Strongly
+  (negatively) correlated assets converge slowly: a solve that stops at the cap says so in every asset's reason.
 
 Weights are rounded to 6 places (half even) and the rounding's remainder goes to the largest, so they sum to the
 budget exactly. Without at least three closes for every asset of the universe, or with an asset that did not
@@ -25,7 +27,9 @@ from hedgeops.engine.common.volatility_estimators import annualise, log_returns,
 
 ZERO = Decimal(0)
 Q6 = Decimal("0.000001")
-SWEEPS = 300
+TOLERANCE = 1e-10
+MAX_SWEEPS = 10_000  # about 0.3 s for 5 assets: a cycle never waits long on a solve that will not settle
+CHECK_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -53,17 +57,42 @@ def _rounded(raw: Mapping[str, float], budget: Decimal) -> dict[str, Decimal]:
     return out
 
 
-def risk_parity(cov: Mapping[tuple[str, str], float], assets: Sequence[str]) -> dict[str, float]:
-    """Equal-risk-contribution weights (summing to 1) for `assets` under covariance `cov` (variances > 0)."""
+@dataclass(frozen=True)
+class RiskParity:
+    """Equal-risk-contribution weights (summing to 1), whether the solve met TOLERANCE, and the sweeps it took."""
+
+    weights: dict[str, float]
+    converged: bool
+    sweeps: int
+
+
+def _gap(cov: Mapping[tuple[str, str], float], assets: Sequence[str], y: Mapping[str, float]) -> float:
+    """The largest relative distance of a risk contribution from the equal share: max |n·yᵢ(Σy)ᵢ − 1|."""
+    n = len(assets)
+    return max(abs(n * y[a] * math.fsum(cov[(a, b)] * y[b] for b in assets) - 1) for a in assets)
+
+
+def solve_risk_parity(cov: Mapping[tuple[str, str], float], assets: Sequence[str]) -> RiskParity:
+    """Equal risk contributions for `assets` under covariance `cov` (variances > 0), to TOLERANCE or MAX_SWEEPS."""
     n = len(assets)
     y = {a: 1 / math.sqrt(cov[(a, a)]) for a in assets}
-    for _ in range(SWEEPS):
+    sweeps = 0
+    converged = _gap(cov, assets, y) <= TOLERANCE
+    while not converged and sweeps < MAX_SWEEPS:
         for a in assets:
             c = math.fsum(cov[(a, b)] * y[b] for b in assets if b != a)
             var = cov[(a, a)]
             y[a] = (-c + math.sqrt(c * c + 4 * var / n)) / (2 * var)
+        sweeps += 1
+        if sweeps % CHECK_EVERY == 0 or sweeps == MAX_SWEEPS:
+            converged = _gap(cov, assets, y) <= TOLERANCE
     total = math.fsum(y.values())
-    return {a: y[a] / total for a in assets}
+    return RiskParity({a: y[a] / total for a in assets}, converged, sweeps)
+
+
+def risk_parity(cov: Mapping[tuple[str, str], float], assets: Sequence[str]) -> dict[str, float]:
+    """Equal-risk-contribution weights (summing to 1) for `assets` under covariance `cov` (variances > 0)."""
+    return solve_risk_parity(cov, assets).weights
 
 
 def weigh(targets: Mapping[str, Decimal], quote: str, weighting: Weighting,
@@ -89,8 +118,11 @@ def weigh(targets: Mapping[str, Decimal], quote: str, weighting: Weighting,
         raw = {a: 1 / math.sqrt(cov[(a, a)]) for a in universe}
         how = "1/σ share of {budget}"
     else:
-        raw = risk_parity(cov, universe)
-        how = "equal risk contribution within {budget}"
+        solved = solve_risk_parity(cov, universe)
+        raw = solved.weights
+        how = "equal risk contribution within {budget}" + ("" if solved.converged else (
+            f" (NOT converged: risk contributions still differ by more than {TOLERANCE:g} after "
+            f"{solved.sweeps} sweeps; strongly correlated assets)"))
     weights = _rounded(raw, budget)
     out = _static(targets, "kept as written (quote currency or zero target)")
     for a in universe:
