@@ -110,9 +110,28 @@ def test_no_consecutive_entries_a_cool_down_after_every_exit() -> None:
     assert later.reason == "Entry" and later.state.trades == 2
 
 
-def test_no_entry_over_a_position_it_did_not_open() -> None:
-    s = step(ContrarianState(), view(EUPHORIA_IN_A_FALL, position=D(1)))
-    assert s.reason == "LeftoverPosition" and s.order is None
+def test_a_position_it_did_not_open_is_closed_reduce_only_never_entered_over() -> None:
+    for at in (EUPHORIA_IN_A_FALL, ONE_SIDED):  # with or without a candle, halted too: it has no stop
+        for halt in (None, "maintenance"):
+            s = step(ContrarianState(), view(at, position=D(1), halt=halt))
+            assert s.reason == "LeftoverPosition" and s.order is not None
+            assert (s.order.side, s.order.qty, s.order.reduce_only) == (Side.SELL, D(1), True)
+    assert step(ContrarianState(), view(EUPHORIA_IN_A_FALL, candles=None, position=D(-1))).order is not None
+
+
+def test_halted_or_paused_the_stop_and_the_target_still_act() -> None:
+    st, q = short(), D("3.48")
+    assert st.stop is not None and st.take_profit is not None
+    for controls in ({"halt": "maintenance"}, {"paused": True}):
+        stop = step(st, view(EUPHORIA_IN_A_FALL, candles=None, position=-q, last=st.stop, **controls))
+        assert stop.reason == "StopLoss" and stop.order is not None and stop.order.reduce_only
+        target = step(st, view(EUPHORIA_IN_A_FALL, candles=None, position=-q, last=st.take_profit, **controls))
+        assert target.reason == "TakeProfit" and target.order is not None and target.order.reduce_only
+        kept = step(st, view(EUPHORIA_IN_A_FALL, candles=None, position=-q, **controls))
+        assert kept.reason == "Halted" and kept.order is None and kept.state.stop == st.stop
+        # a stop watched from the halted state too, a tick later
+        again = step(kept.state, view(EUPHORIA_IN_A_FALL, candles=None, position=-q, last=st.stop, **controls))
+        assert again.reason == "StopLoss" and again.order is not None
 
 
 def test_halt_keeps_the_position_the_breaker_and_close_all_close_it() -> None:

@@ -197,9 +197,37 @@ def test_the_grid_re_arms_only_after_the_cool_down_and_with_adx_below_the_thresh
     assert still.reason == "Trending" and still.state.phase is GridPhase.WAITING and not still.places
 
 
-def test_no_grid_over_a_position_it_did_not_open() -> None:
+def test_no_grid_over_a_position_it_did_not_open_it_is_closed() -> None:
     out = step(GridState(), view(position=D("0.01")))
     assert out.reason == "LeftoverPosition" and not out.places
+    assert out.close is not None and (out.close.side, out.close.qty) == (Side.SELL, D("0.01"))
+    assert out.state.phase is GridPhase.STOPPING
+
+
+def test_halted_or_paused_a_laid_grid_keeps_its_stops() -> None:
+    s = laid()
+    q, levels = s.state.level_qty, s.state.levels
+    for controls in ({"halt": "maintenance"}, {"paused": True}):
+        halted = step(s.state, view(candles=None, position=q, resting=resting_of(s, {4}), **controls))
+        assert halted.state.phase is GridPhase.HALTED and halted.close is None
+        out = step(halted.state, view(candles=None, position=q, last=levels[0] - 1, **controls))
+        assert out.reason == "Breakout" and out.close is not None and out.close.side == Side.SELL
+        loss = step(halted.state, view(candles=None, position=q, last=levels[4], pnl=D(-100), **controls))
+        assert loss.reason == "StopLoss" and loss.close is not None
+        trending = hourly(TRENDING_AT)
+        flip = step(halted.state, view(candles=trending, candle_start=trending[-1].start, position=q,
+                                       last=levels[5], **controls))
+        assert flip.reason == "TrendFilter" and flip.close is not None
+        done = step(out.state, view(candles=None, position=D(0), last=levels[0] - 1, **controls))
+        assert done.finished and done.state.phase is GridPhase.COOLING_DOWN
+
+
+def test_a_position_past_the_fixed_levels_is_stopped_not_raised() -> None:
+    s = laid()
+    q = s.state.level_qty
+    out = step(s.state, view(candles=None, position=6 * q, last=s.state.levels[5], resting=resting_of(s)))
+    assert out.reason == "OverLevels" and out.close is not None and out.close.qty == 6 * q
+    assert out.close.side == Side.SELL and len(out.cancels) == 10 and not out.places
 
 
 def test_halt_cancels_and_keeps_the_position_breaker_closes_it() -> None:
@@ -223,3 +251,8 @@ def test_close_all_stops_and_stays_flat() -> None:
     assert done.finished and done.state.phase is GridPhase.COOLING_DOWN
     held = step(done.state, view(close_all=True))
     assert held.reason == "ClosedAll" and not held.places
+    # waiting or cooling down, a position left on the perp is closed, not reported flat
+    for state in (GridState(), done.state):
+        left = step(state, view(candles=None, position=D("-0.01"), close_all=True))
+        assert left.reason == "CloseAll" and left.close is not None
+        assert (left.close.side, left.close.qty) == (Side.BUY, D("0.01"))

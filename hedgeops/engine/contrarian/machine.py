@@ -15,8 +15,10 @@ The rules, exactly (all on closed candles the venue serves, engine/common/indica
   on every tick from the venue's last price and closed at market, reduce-only.
 - No consecutive entries (不连续出手): after every exit, `cooldownCandles` candles of `timeframe` must open before
   the next entry is considered. Entries are decided once a candle (low frequency), exits on every tick.
-- Halt or spec.paused: no entry (a position is kept, with its stop watched only once the halt clears, as the
-  carry keeps its legs). A tripped breaker closes the position; close-all closes it and keeps it flat."""
+- Halt or spec.paused: no entry; a position is kept (as the carry keeps its legs) and its stop and target still
+  act, reduce-only. A tripped breaker closes the position; close-all closes it and keeps it flat.
+- A position on its perp that no trade of its own holds (an entry that filled after it was read as not filled, a
+  hand-made order) has no stop: it is closed reduce-only at market (LeftoverPosition), never left or adopted."""
 
 from __future__ import annotations
 
@@ -141,6 +143,10 @@ def signal(spec: Contrarian, candles: Sequence[Bar], trend_closes: Sequence[Deci
 
 def _flat(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
     spec = view.spec
+    if view.rules.round_amount(abs(view.position)) >= view.rules.min_amount:  # nothing manages it: closed
+        return _exit(replace(state, phase=ContrarianPhase.FLAT), view, "LeftoverPosition",
+                     f"{view.position} held on {spec.symbol}, which is the trade's alone, with no stop: closed "
+                     "reduce-only")
     if view.candles is None:
         return ContrarianStep(state, QUIET, "waiting for the next candle")
     value, strength, trend = state.rsi, state.adx, state.trend
@@ -155,9 +161,6 @@ def _flat(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
                                   f"{opened} of {spec.cooldownCandles} candles since the last exit")
     if value is None or strength is None or trend is None:
         return ContrarianStep(state, "WarmingUp", "too few closed candles for RSI, ADX or the trend's EMA")
-    if view.rules.round_amount(abs(view.position)) >= view.rules.min_amount:
-        return ContrarianStep(state, "LeftoverPosition",
-                              f"{view.position} already held on {spec.symbol}: entries only from flat")
     if strength >= spec.adxThreshold:
         return ContrarianStep(state, "OneSided", f"ADX {strength:.1f} ≥ {spec.adxThreshold}: no forcing a "
                               "one-sided market")
@@ -195,16 +198,19 @@ def step(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
             return _exit(state, view, "CloseAll", "close-all requested: closing at market")
         if view.breaker_tripped:
             return _exit(state, view, "BreakerTripped", "the object's circuit breaker tripped: closing")
-        if view.halt is not None or view.paused:
-            return ContrarianStep(replace(state, phase=ContrarianPhase.HALTED), "Halted",
-                                  view.halt or "spec.paused is true: position kept, no entry")
         long = view.position > 0
-        state = replace(state, phase=ContrarianPhase.LONG if long else ContrarianPhase.SHORT)
+        halted = view.halt is not None or view.paused
+        # The stop and the target act halted or paused too (every position has a stop); they only reduce.
+        state = replace(state, phase=ContrarianPhase.HALTED if halted else
+                        ContrarianPhase.LONG if long else ContrarianPhase.SHORT)
         if state.stop is not None and (view.last <= state.stop if long else view.last >= state.stop):
             return _exit(state, view, "StopLoss", f"price {view.last} through the stop {_p(state.stop)}")
         if state.take_profit is not None and (view.last >= state.take_profit if long
                                               else view.last <= state.take_profit):
             return _exit(state, view, "TakeProfit", f"price {view.last} reached the target {_p(state.take_profit)}")
+        if halted:
+            return ContrarianStep(state, "Halted", view.halt or "spec.paused is true: position kept with its stop "
+                                  "and target, no entry")
         return ContrarianStep(state, "Holding", f"{view.position} from {_p(state.entry)}, stop {_p(state.stop)}, "
                               f"target {_p(state.take_profit)}")
     if view.close_all:

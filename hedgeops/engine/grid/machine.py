@@ -24,8 +24,12 @@ The rules, exactly:
 - Re-arming: after a stop, no grid until `cooldownCandles` candles have opened since the stop, and then only when
   ADX is back below the threshold (Waiting while it is not).
 - Halt, spec.paused or a tripped breaker: no grid is laid and no order rests (a position is kept through a halt,
-  as the carry keeps its legs; a tripped breaker closes it, as it closes the carry's pairs). close-all: stop now
-  and stay flat while it is set."""
+  as the carry keeps its legs, and the stops above still act on it, reduce-only: every position has a stop; a
+  tripped breaker closes it, as it closes the carry's pairs). close-all: stop now (a position left on the perp
+  too) and stay flat while it is set.
+- A position the grid holds past its fixed levels (n × q either way) is stopped (OverLevels), never refused with
+  an error; a position on its perp while no grid is laid (nothing manages it, it has no stop) is closed
+  reduce-only (LeftoverPosition)."""
 
 from __future__ import annotations
 
@@ -210,9 +214,9 @@ def _waiting(state: GridState, view: GridView, average_true_range: Decimal | Non
     if adx_now >= spec.adxThreshold:
         return GridStep(replace(state, phase=phase), "Trending",
                         f"ADX {adx_now:.1f} ≥ {spec.adxThreshold}: no grid in a trend", cancels)
-    if view.rules.round_amount(abs(view.position)) >= view.rules.min_amount:
-        return GridStep(replace(state, phase=phase), "LeftoverPosition",
-                        f"{view.position} already held on {spec.symbol}: the grid lays only over a flat perp", cancels)
+    if view.rules.round_amount(abs(view.position)) >= view.rules.min_amount:  # nothing manages it: closed
+        return _stop(replace(state, phase=phase), view, "LeftoverPosition",
+                     f"{view.position} held on {spec.symbol}, which is the grid's alone: closed reduce-only")
     levels, qty = layout(spec, view.rules, view.last, average_true_range, view.capital)
     if not levels:
         return GridStep(replace(state, phase=phase), "RangeTooNarrow",
@@ -266,6 +270,9 @@ def step(state: GridState, view: GridView) -> GridStep:
         if state.phase is GridPhase.STOPPING or (running and (view.position != 0 or view.resting)):
             return _stopping(state, view) if state.phase is GridPhase.STOPPING else \
                 _stop(state, view, "CloseAll", "close-all requested: orders cancelled, position closed at market")
+        if view.rules.round_amount(abs(view.position)) >= view.rules.min_amount:  # a leftover on its perp
+            return _stop(state, view, "CloseAll", f"close-all requested: {view.position} left on {view.spec.symbol}"
+                         " closed at market")
         return GridStep(replace(state, phase=GridPhase.HALTED, levels=(), level_qty=ZERO), "ClosedAll",
                         "flat; close-all keeps it so", tuple(r.client_order_id for r in view.resting))
     if state.phase is GridPhase.STOPPING:
@@ -275,6 +282,10 @@ def step(state: GridState, view: GridView) -> GridStep:
             return _stop(state, view, "BreakerTripped", "the object's circuit breaker tripped: grid closed")
         return _halt(replace(state, levels=(), level_qty=ZERO), view, "BreakerTripped",
                      "the object's circuit breaker is tripped: no grid")
+    if running and state.levels:  # its stops act whatever the controls say: every position has a stop
+        stopped = _stops(state, view)
+        if stopped is not None:
+            return stopped
     if view.halt is not None:
         return _halt(state, view, "Halted", view.halt)
     if view.paused:
@@ -285,6 +296,12 @@ def step(state: GridState, view: GridView) -> GridStep:
         if view.candles is None:  # nothing new to decide on: the last decision stands
             return GridStep(state, QUIET, "waiting for the next candle", tuple(r.client_order_id for r in view.resting))
         return _waiting(state, view, average_true_range)
+    return _orders(state, view)
+
+
+def _stops(state: GridState, view: GridView) -> GridStep | None:
+    """The grid's stops (breakout, trend filter, loss, and a position past its fixed levels), checked on every
+    step of a laid grid, halted or paused too: a stop only cancels and closes reduce-only."""
     spec, low, high = view.spec, state.levels[0], state.levels[-1]
     if view.last < low or view.last > high:
         return _stop(state, view, "Breakout", f"price {view.last} left the range [{low}, {high}]: grid stopped")
@@ -293,4 +310,8 @@ def step(state: GridState, view: GridView) -> GridStep:
                      "grid stopped")
     if view.pnl <= spec.stopLossRatio * view.capital:
         return _stop(state, view, "StopLoss", f"grid PnL {view.pnl:.2f} ≤ {spec.stopLossRatio} × {view.capital:.2f}")
-    return _orders(state, view)
+    cap = len(state.levels) // 2 * state.level_qty
+    if abs(view.position) > cap:  # more than its fixed levels can hold: never added to, closed (no martingale)
+        return _stop(state, view, "OverLevels", f"position {view.position} is past the fixed levels' {cap}: "
+                     "grid stopped")
+    return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hedgeops.api.enhancement import ContrarianStatus, GridStatus
 from hedgeops.api.funding import BootstrapStatus, CarryLegStatus, FundingArbitrage, FundingArbitrageStatus, Phase
 from hedgeops.engine.carry.codec import breaker_doc
 from hedgeops.engine.carry.intent import CarryIntent
@@ -31,7 +32,15 @@ from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
 from hedgeops.runtime.kinds.carry_contrarian import contrarian_due, contrarian_turn, with_contrarian
-from hedgeops.runtime.kinds.carry_grid import grid_breaker, grid_due, grid_spec, grid_turn, with_grid
+from hedgeops.runtime.kinds.carry_grid import (
+    PART_ERRORS,
+    grid_breaker,
+    grid_due,
+    grid_spec,
+    grid_turn,
+    part_failed,
+    with_grid,
+)
 from hedgeops.runtime.kinds.carry_pair import pair_turn
 from hedgeops.runtime.kinds.carry_select import auto_select
 from hedgeops.runtime.kinds.carry_tick import KIND, CarryTick
@@ -121,12 +130,21 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         grid_status = status.grid
         if grid is not None and due & {"grid", "step"}:
             # Before the pairs: a generation the grid closes at a loss counts in the breaker the pairs then obey.
-            grid_status, evs, breaker, acted = await grid_turn(t, snap, markets, breaker)
+            try:
+                grid_status, evs, breaker, acted = await grid_turn(t, snap, markets, breaker)
+            except PART_ERRORS as exc:  # the grid alone is degraded: the pairs below are still stepped
+                grid_status, evs = part_failed("Grid", status.grid or GridStatus(symbol=grid.symbol), exc)
+                acted = grid_status != status.grid
             events += evs
             changed = changed or acted
         contrarian_status = status.contrarian
-        if contrarian is not None and due & {"contrarian", "step"}:
-            contrarian_status, evs, breaker, acted = await contrarian_turn(t, snap, markets, breaker)
+        if contrarian is not None and due & {"contrarian", "step", "scan"}:  # scan: a leftover found in 5 minutes
+            try:
+                contrarian_status, evs, breaker, acted = await contrarian_turn(t, snap, markets, breaker)
+            except PART_ERRORS as exc:  # the contrarian trade alone is degraded
+                contrarian_status, evs = part_failed(
+                    "Contrarian", status.contrarian or ContrarianStatus(symbol=contrarian.symbol), exc)
+                acted = contrarian_status != status.contrarian
             events += evs
             changed = changed or acted
         legs: list[CarryLegStatus] = []

@@ -87,23 +87,43 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
     state, events, changed = _state(old), [], False
     intents: IntentStore[LayerIntent] = IntentStore(t.services.journal, LayerIntent)
     intent = await intents.pending(key, old.seq)
-    if intent is not None:  # an order a killed process was sending: booked if the venue has it, never sent again
+    if intent is not None:  # an order sent without a known result (a killed process, an entry not yet visible):
+        # read back by client id and booked if the venue has it, never sent again
+        before = old
         if intent.state:  # the trade as the plan decided it (an entry's stop and target), before the order's fill
             old = ContrarianStatus.model_validate(intent.state)
             leg, fees = LegBook(old.position, old.entryPrice, old.grossRealizedQuote), old.feesQuote
             state = _state(old)
+        entering = state.phase in (ContrarianPhase.LONG, ContrarianPhase.SHORT) and old.position == 0
+        held = snap.positions.get(symbol)
         for sent in intent.orders:
             found = await venue.order(sent.clientOrderId, symbol)
+            if entering and found is not None and not found.done and found.filled <= 0:
+                # accepted, not filled yet: the trade waits on it (the intent stays pending), nothing is sent
+                message = f"{symbol}: the entry {sent.side} {sent.amount} is accepted, its fill not yet shown"
+                return before.model_copy(update={"reason": "EntryPending", "message": message}), [], breaker, \
+                    before.reason != "EntryPending"
             if found is not None:
                 leg, fees = _book(leg, fees, found)
-                if state.phase in (ContrarianPhase.LONG, ContrarianPhase.SHORT) and found.average is not None \
-                        and old.position == 0:
-                    stop, target = brackets(c, sent.side, found.average)
-                    state = replace(state, entry=found.average, stop=stop, take_profit=target)
+            price = found.average if found is not None and found.filled > 0 else None
+            if entering and price is None and held is not None and held.qty != 0 and held.entry_price > 0 \
+                    and (held.qty > 0) == (sent.side == Side.BUY):
+                # the venue holds the entry's position but does not show the order yet: booked from the position
+                leg, price = leg.fill(held.qty, held.entry_price), held.entry_price
+            if entering and price is not None:  # the stop and the target from the price it filled at
+                stop, target = brackets(c, sent.side, price)
+                state = replace(state, entry=price, stop=stop, take_profit=target)
+            elif entering and found is None:  # it never reached the venue: not entered, still flat, no trade
+                old = before.model_copy(update={"phase": ContrarianPhase.FLAT, "stopPrice": None,
+                                                "takeProfitPrice": None, "trades": state.trades - 1})
+                leg, fees = LegBook(old.position, old.entryPrice, old.grossRealizedQuote), old.feesQuote
+                state = replace(_state(old), last_candle=state.last_candle, rsi=state.rsi, adx=state.adx,
+                                trend=state.trend)
         state = replace(state, seq=intent.seq)
         await ctx.record(RecoveredEntry(seq=intent.seq, found=tuple(x.clientOrderId for x in intent.orders)))
-        events.append(CycleEvent("Warning", "ContrarianPlanRecovered", f"{symbol}: order {intent.seq} was cut short "
-                                 "by a restart; found by client id, not sent again"))
+        if before.reason != "EntryPending":
+            events.append(CycleEvent("Warning", "ContrarianPlanRecovered", f"{symbol}: order {intent.seq} was cut "
+                                     "short by a restart; found by client id, not sent again"))
         changed = True
     paid, booked = await layer_funding(venue, symbol, old.fundingBookedUntil, snap.at)
     funding = old.fundingQuote + paid
@@ -120,6 +140,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
             candles = fetched
             trend = await venue.candles(symbol, c.trendTimeframe, min(MAX_CANDLES, max(CANDLES, 3 * c.trendEmaPeriod)))
     start_pnl = old.tradeStartPnlQuote
+    pending_seq: int | None = None
     result = step(state, ContrarianView(
         c, layer_capital(spec), rules, f"{t.fa.metadata.uid or t.fa.key}", snap.at, last, position,
         leg.unrealized(last), candles, candles[-1].start if candles else None,
@@ -138,14 +159,25 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
                                                                                     o.qty),), planned)))
         if result.reason == "Entry":
             await venue.set_leverage(symbol, c.leverage)
+        elif o.reduce_only and leg.qty != position:
+            # A close of what the venue holds and the books do not (a leftover): adopted at the venue's entry price,
+            # so the close's fill nets the books to zero instead of booking the opposite position.
+            entry = pos.entry_price if pos is not None and pos.entry_price > 0 else last
+            leg = LegBook(position, entry, leg.realized)
         done = await submit(ctx, req, Liquidity.TAKER)
         if done is not None:
             leg, fees = _book(leg, fees, done)
         if result.reason == "Entry":
-            if done is None or done.filled <= 0 or done.average is None:  # refused: still flat, nothing to stop
+            if done is None:  # refused by the venue (OrderRejected): still flat, nothing to stop
                 new = replace(state, seq=new.seq, last_candle=new.last_candle, rsi=new.rsi, adx=new.adx,
                               trend=new.trend)
-                result = ContrarianStep(new, "EntryRefused", f"the entry {o.side} {o.qty} was not filled")
+                result = ContrarianStep(new, "EntryRefused", f"the entry {o.side} {o.qty} was refused")
+            elif done.filled <= 0 or done.average is None:  # accepted, its fill not shown yet (not refused)
+                # In the trade on the plan's stop and target; the status keeps the sequence before the plan, so its
+                # intent stays pending and the next tick reads the order back by client id (prices from its fill).
+                pending_seq = old.seq
+                result = ContrarianStep(new, "EntryPending", f"the entry {o.side} {o.qty} is accepted, its fill "
+                                        "not yet shown: read back by client id")
             else:  # the stop and the target from the price it filled at
                 stop, target = brackets(c, o.side, done.average)
                 new = replace(new, entry=done.average, stop=stop, take_profit=target)
@@ -163,6 +195,8 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
     for order_type, outcome in ctx.outcomes:
         t.services.metrics.orders.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, order_type, outcome).inc()
     status = _doc(old, result, new, leg, fees, funding, last, start_pnl)
+    if pending_seq is not None:
+        status = status.model_copy(update={"seq": pending_seq})
     t.services.metrics.pnl.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(float(pnl))
     t.services.metrics.position.labels(KIND, t.fa.metadata.namespace, t.fa.metadata.name, symbol).set(
         float(leg.qty))

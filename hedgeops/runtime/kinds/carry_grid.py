@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from hedgeops.api.enhancement import GridOrder, GridPhase, GridStatus
+from hedgeops.api.enhancement import ContrarianStatus, GridOrder, GridPhase, GridStatus
 from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus
 from hedgeops.engine.carry.codec import breaker_doc, decode_breaker
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.pairs import q8
 from hedgeops.engine.carry.rules import next_funding_time
+from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.engine.common.pnl import LegBook
 from hedgeops.engine.grid.machine import QUIET, GridState, GridStep, GridView, Resting, step
 from hedgeops.exchange.venue import CarryVenue
@@ -56,6 +57,21 @@ class LayerIntent:
     # The part's status as the plan decided it, before its orders' fills (the grid's levels, the trade's stop): a
     # process that recovers the plan resumes from it and books the orders it finds on top.
     state: dict[str, Any] = field(default_factory=dict)
+
+
+PartStatus = TypeVar("PartStatus", GridStatus, ContrarianStatus)
+# What a second-layer part may fail with alone (a red line its engine refuses, an error of the engine's): that part
+# is degraded, its status saying why, while the carry pair and the other part keep being stepped. A venue or lease
+# error is the object's and still fails its tick.
+PART_ERRORS = (PositionAdjustmentError,)
+
+
+def part_failed(part: str, current: PartStatus, exc: Exception) -> tuple[PartStatus, list[CycleEvent]]:
+    """A part that failed this tick: its last status with reason Failed and the error; a Warning when it is new."""
+    message = f"{current.symbol}: {exc}; the {part.lower()} is skipped until it is fixed, the carry runs on"
+    events = [] if (current.reason, current.message) == ("Failed", message) else [
+        CycleEvent("Warning", f"{part}Failed", message)]
+    return current.model_copy(update={"reason": "Failed", "message": message}), events
 
 
 def grid_spec(spec: FundingArbitrageSpec) -> Any:
@@ -140,8 +156,10 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     intent = await intents.pending(f"{guard.stream}:grid", old.seq)
     changed = False
     if intent is not None:  # orders a killed process sent: ours, booked by client id, none sent again
-        if intent.state:  # the grid as the plan decided it (its levels), the orders known before the plan kept
-            old = GridStatus.model_validate({**intent.state, "orders": [o.model_dump() for o in old.orders]})
+        if intent.state:  # the grid as the plan decided it: its levels, and its books and known orders as of the
+            # plan, so a fill the killed tick booked is in both its position and its order's filled (booked once).
+            # An intent written without orders keeps the status's (older) ones.
+            old = GridStatus.model_validate({"orders": [o.model_dump() for o in old.orders], **intent.state})
             books, state = _Books(old), _state(old)
         for o in intent.orders:
             books.known.setdefault(o.clientOrderId, GridOrder(clientOrderId=o.clientOrderId, side=o.side.value,
@@ -190,7 +208,12 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     if result.reason == "Laid":
         await venue.set_leverage(symbol, g.leverage)
         start_pnl = total
-    planned = _status(old, result, books, last, start_pnl, breaker).model_dump(mode="json", exclude={"orders"})
+    if result.close is not None and not holding and books.leg.qty != venue_position:
+        # A close of what the venue holds and the books do not (a position left on the perp): adopted at the venue's
+        # entry price, so the close's fill nets the books to zero instead of booking the opposite position.
+        entry = pos.entry_price if pos is not None and pos.entry_price > 0 else last
+        books.leg = LegBook(venue_position, entry, books.leg.realized)
+    planned = _status(old, result, books, last, start_pnl, breaker).model_dump(mode="json")
     await _execute(ctx, books, result, symbol, planned)
     acted = bool(result.cancels or result.close or result.places)
     if result.finished:
