@@ -5,6 +5,7 @@ to a tolerance)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,8 +23,10 @@ from hedgeops.engine.allocation.step import AllocationMemory, step
 from hedgeops.engine.allocation.weighting import MAX_SWEEPS, solve_risk_parity, weigh
 from hedgeops.engine.allocation.weights import AllocationDecision
 from hedgeops.engine.common.controls import Controls
+from hedgeops.engine.common.volatility_estimators import aligned_closes, log_returns, sample_covariance
 from hedgeops.engine.hedge.gate import DayUsage, GateVerdict
 from hedgeops.model.book import OrderBook
+from hedgeops.model.candles import Candle
 from hedgeops.model.market import Fees, MarketRules
 from hedgeops.model.orders import Liquidity
 
@@ -219,3 +222,21 @@ def test_a_risk_parity_that_did_not_converge_says_so_in_the_reason(monkeypatch: 
     closes = {"BTC": [D(100), D(103), D(99), D(104), D(101)], "ETH": [D(10), D("9.6"), D("10.5"), D("9.9"), D(10)]}
     out = weigh({"BTC": D("0.5"), "ETH": D("0.5")}, "USDT", Weighting.RISK_PARITY, closes, "1d")
     assert all("NOT converged" in out[a].reason for a in ("BTC", "ETH"))
+
+
+def _candles(closes: dict[int, str]) -> list[Candle]:
+    """Daily candles of March 2025 by day of the month (synthetic closes: only their alignment matters)."""
+    return [Candle(datetime(2025, 3, d, tzinfo=UTC), D(c), D(c), D(c), D(c), D(1)) for d, c in sorted(closes.items())]
+
+
+def test_returns_are_paired_by_time_not_by_position() -> None:
+    # BTC's venue has closed the 5th already; ETH's has not, and ETH misses the 2nd.
+    btc = _candles({1: "100", 2: "110", 3: "99", 4: "105", 5: "120"})
+    eth = _candles({1: "10", 3: "11", 4: "10.5"})
+    closes = aligned_closes({"BTC": btc, "ETH": eth})
+    assert closes == {"BTC": (D(100), D(99), D(105)), "ETH": (D(10), D(11), D("10.5"))}
+    cov = sample_covariance({a: log_returns(c) for a, c in closes.items()})
+    by_hand = [math.log(99 / 100), math.log(105 / 99)], [math.log(11 / 10), math.log(10.5 / 11)]
+    mean = [sum(x) / 2 for x in by_hand]
+    expected = sum((by_hand[0][i] - mean[0]) * (by_hand[1][i] - mean[1]) for i in range(2))
+    assert cov is not None and cov[("BTC", "ETH")] == pytest.approx(expected, rel=1e-12)

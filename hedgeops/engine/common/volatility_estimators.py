@@ -1,6 +1,8 @@
 """Realised volatility and covariance from closing prices, the one estimator seed 002's weighting and dynamic
 schedule read: log returns rₜ = ln(cₜ / cₜ₋₁) of consecutive closed candles, their sample variance and covariance
-(divided by n − 1), annualised by the candles a year (365 for 1d, 2190 for 4h).
+(divided by n − 1), annualised by the candles a year (365 for 1d, 2190 for 4h). Several assets' candles are first
+aligned on their open times (`aligned_closes`): only the candles every asset has count, so each return of one asset
+is paired with the other assets' returns over the same period.
 
 Computed in binary floating point in a fixed order (the same inputs give the same bits on every IEEE 754
 machine); results leave as Decimal rounded to 8 places. Pure: no I/O, no clock."""
@@ -12,9 +14,22 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from hedgeops.model.candles import Candle
+
 PERIODS_A_YEAR = {"1d": 365, "4h": 6 * 365}
 MIN_RETURNS = 2  # a sample variance needs two returns: three closes
 Q8 = Decimal("0.00000001")
+
+
+def aligned_closes(candles: Mapping[str, Sequence[Candle]]) -> dict[str, tuple[Decimal, ...]]:
+    """Each asset's closes, oldest first, at the open times every asset has a candle for. Venues do not close
+    every market's candle at the same instant, and one may miss a candle: pairing by position would set one
+    asset's Tuesday against another's Monday."""
+    if not candles:
+        return {}
+    common = set.intersection(*({c.start for c in cs} for cs in candles.values()))
+    return {a: tuple(c.close for c in sorted(cs, key=lambda c: c.start) if c.start in common)
+            for a, cs in candles.items()}
 
 
 def log_returns(closes: Sequence[Decimal]) -> list[float]:

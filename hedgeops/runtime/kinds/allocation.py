@@ -28,6 +28,7 @@ from hedgeops.engine.allocation.schedule import ScheduleMemory
 from hedgeops.engine.allocation.step import AllocationMemory, AllocationObservation, AllocationStep, step
 from hedgeops.engine.allocation.weights import WeightDrift
 from hedgeops.engine.common.forecast import OrderForecast, PlanForecast
+from hedgeops.engine.common.volatility_estimators import aligned_closes
 from hedgeops.engine.hedge.approval import PendingPlan, PlanState
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.gate import DayUsage
@@ -317,8 +318,10 @@ async def _closes(run: BookRun, symbols: dict[str, str]) -> dict[str, dict[str, 
     limits: dict[str, int] = {}
     for w in windows:
         limits[w.timeframe] = max(limits.get(w.timeframe, 0), w.candles)
-    return {tf: {a: tuple(c.close for c in await run.venue.candles(sym, tf, n)) for a, sym in sorted(symbols.items())}
-            for tf, n in sorted(limits.items())}
+    out: dict[str, dict[str, tuple[Decimal, ...]]] = {}
+    for tf, n in sorted(limits.items()):  # aligned on the candles' open times (engine/common/volatility_estimators)
+        out[tf] = aligned_closes({a: await run.venue.candles(sym, tf, n) for a, sym in sorted(symbols.items())})
+    return out
 
 
 def _forecast(alloc: AllocationPlan, quote: str) -> PlanForecast:
