@@ -85,3 +85,18 @@ async def test_a_stored_cron_that_never_fires_is_a_condition_not_a_crash() -> No
     ready = next(c for c in b.status.conditions if c.type == "Ready")
     assert (ready.status, ready.reason) == ("False", "ScheduleInvalid") and "0 0 31 2 *" in ready.message
     assert [e.reason for e in res.events] == ["ScheduleInvalid"]
+
+
+async def test_an_edited_cron_that_drops_an_announced_fire_says_so_once() -> None:
+    r = rig(datetime(2025, 2, 2, 23, 10, tzinfo=UTC))  # a Sunday: Monday's fire is within the hour
+    weekly = policy(execution={"normal": "Taker"}, schedule={"cron": "0 0 * * 1", "noticeSeconds": 3600})
+    b, res = await cycle(r, alloc_book(), weekly)
+    assert [e.reason for e in res.events if e.reason == "RebalanceScheduled"] == ["RebalanceScheduled"]
+    r.clock.advance(300)
+    tuesdays = policy(execution={"normal": "Taker"}, schedule={"cron": "0 0 * * 2", "noticeSeconds": 3600})
+    b, res = await cycle(r, b, tuesdays)
+    moved = [e for e in res.events if e.reason == "RebalanceRescheduled"]
+    assert len(moved) == 1 and "2025-02-03T00:00:00+00:00" in moved[0].message
+    r.clock.advance(300)
+    b, res = await cycle(r, b, tuesdays)
+    assert not [e for e in res.events if e.reason == "RebalanceRescheduled"]
