@@ -19,6 +19,10 @@ MAX_LEVERAGE = Decimal(3)
 MAX_ENHANCEMENT_SHARE = Decimal("0.3")
 # Grid levels on each side of the price the grid is laid at: 2 × this + 1 price levels (client ids number 0-98).
 MAX_GRID_LEVELS = 20
+# The trend filter's ceiling: ADX above 50 is a strong trend, where neither a grid nor a fade belongs.
+MAX_ADX_THRESHOLD = 50
+# A contrarian stop must come before liquidation: |stopLossRatio| × leverage (the margin the stop loses) under this.
+STOP_BEFORE_LIQUIDATION = "0.5"
 GridTimeframe = Literal["5m", "15m", "1h", "4h"]
 
 
@@ -37,8 +41,9 @@ class Grid(Schema):
     """Candles the trend filter and the range are computed on."""
     adxPeriod: Annotated[int, Field(ge=2, le=50)] = 14
     """Wilder's ADX (and ATR) period, in candles."""
-    adxThreshold: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] = Decimal(25)
-    """A grid is laid only while ADX is below this; ADX reaching it is a breakout."""
+    adxThreshold: Annotated[Decimal, Field(gt=0, le=MAX_ADX_THRESHOLD, allow_inf_nan=False)] = Decimal(25)
+    """A grid is laid only while ADX is below this; ADX reaching it is a breakout. At most 50: above it the trend
+    filter would let a grid lie in a strongly trending market."""
     levels: Annotated[int, Field(ge=1, le=MAX_GRID_LEVELS)] = 5
     """Price levels on each side of the price the grid is laid at."""
     rangeAtr: Annotated[Decimal, Field(gt=0, le=20, allow_inf_nan=False)] = Decimal(3)
@@ -47,8 +52,9 @@ class Grid(Schema):
     """The grid perp's leverage. Never above 3."""
     stopLossRatio: Annotated[Decimal, Field(lt=0, ge=-1, allow_inf_nan=False)]
     """Stop the grid when its PnL ÷ its capital falls to this. Required and negative: no strategy without a stop."""
-    cooldownCandles: Annotated[int, Field(ge=0, le=500)] = 6
-    """Candles of `timeframe` to wait after a stop before a new grid may be laid."""
+    cooldownCandles: Annotated[int, Field(ge=1, le=500)] = 6
+    """Candles of `timeframe` to wait after a stop before a new grid may be laid (at least one: no re-laying in
+    the candle that broke out)."""
 
 
 class Contrarian(Schema):
@@ -61,6 +67,9 @@ class Contrarian(Schema):
     model_config = with_rules(
         linear_swap_rule("symbol", "SOL/USDT:USDT"),
         rule("self.rsiHigh > self.rsiLow", "rsiHigh must be above rsiLow", ".rsiHigh"),
+        rule(f"-double(self.stopLossRatio) * double(self.leverage) < {STOP_BEFORE_LIQUIDATION}",
+             f"|stopLossRatio| × leverage must be under {STOP_BEFORE_LIQUIDATION}: the stop would sit at or past "
+             "liquidation", ".stopLossRatio"),
     )
 
     symbol: SwapSymbol
@@ -79,14 +88,16 @@ class Contrarian(Schema):
     """The big trend is up while the last close is above this EMA of closes, down while below."""
     adxPeriod: Annotated[int, Field(ge=2, le=50)] = 14
     """Wilder's ADX period on `timeframe`."""
-    adxThreshold: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] = Decimal(25)
-    """No entry while ADX is at or above this (单边行情不硬做: no forcing a one-sided market)."""
+    adxThreshold: Annotated[Decimal, Field(gt=0, le=MAX_ADX_THRESHOLD, allow_inf_nan=False)] = Decimal(25)
+    """No entry while ADX is at or above this (单边行情不硬做: no forcing a one-sided market). At most 50."""
     sizeRatio: Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)] = Decimal("0.5")
     """Margin per trade as a share of its capital (light: one position of this size, never added to)."""
     leverage: Annotated[Decimal, Field(gt=0, le=MAX_LEVERAGE, allow_inf_nan=False)] = Decimal(1)
     """The perp's leverage. Never above 3."""
     stopLossRatio: Annotated[Decimal, Field(lt=0, ge=Decimal("-0.5"), allow_inf_nan=False)]
-    """Close when the price has moved this far against the entry (−0.03: 3%). Required: no trade without a stop."""
+    """Close when the price has moved this far against the entry (−0.03: 3%). Required: no trade without a stop.
+    |stopLossRatio| × leverage must stay under 0.5: the stop comes well before the position's margin is gone (at
+    3x a move of about a third liquidates), so a stop never sits past liquidation."""
     takeProfitRatio: Annotated[Decimal, Field(gt=0, le=1, allow_inf_nan=False)] = Decimal("0.06")
     """Close when the price has moved this far in favour of the entry."""
     cooldownCandles: Annotated[int, Field(ge=1, le=500)] = 6
@@ -96,6 +107,9 @@ class Contrarian(Schema):
     def _bounds(self) -> Contrarian:
         if self.rsiHigh <= self.rsiLow:
             raise ValueError("rsiHigh: rsiHigh must be above rsiLow")
+        if -self.stopLossRatio * self.leverage >= Decimal(STOP_BEFORE_LIQUIDATION):
+            raise ValueError(f"stopLossRatio: |stopLossRatio| × leverage must be under {STOP_BEFORE_LIQUIDATION}: "
+                             "the stop would sit at or past liquidation")
         return self
 
 
