@@ -295,9 +295,9 @@ class DynamicSchedule(Schema):
     candles the volatility is unknown and the busiest row (the one that fires most often) applies."""
 
     model_config = with_rules(
-        rule("self.regimes[0].minVolatilityRatio == 0.0", "the first regime's minVolatilityRatio must be 0",
-             ".regimes"),
-        rule("[1, 2, 3, 4, 5, 6, 7].all(i, i >= size(self.regimes) || "
+        rule("!has(self.regimes) || size(self.regimes) == 0 || self.regimes[0].minVolatilityRatio == 0.0",
+             "the first regime's minVolatilityRatio must be 0", ".regimes"),
+        rule("!has(self.regimes) || [1, 2, 3, 4, 5, 6, 7].all(i, i >= size(self.regimes) || "
              "self.regimes[i - 1].minVolatilityRatio < self.regimes[i].minVolatilityRatio)",
              "regimes' minVolatilityRatio must strictly increase", ".regimes"),
     )
