@@ -63,6 +63,39 @@ async def test_an_entry_not_yet_visible_stays_in_the_trade_and_takes_its_stop_fr
     assert res.status.contrarian is not None and res.status.contrarian.position == await position(a, SOL) == held
 
 
+async def test_an_entry_still_hidden_when_read_back_is_booked_from_the_position_the_venue_holds() -> None:
+    """The ccxt venue with OKX (the emulator's show-delay fault) answers an order it cannot see yet with nothing:
+    the position the venue already holds is the entry, its stop and target from the position's entry price."""
+    a = Carry(rig(EUPHORIA), layered())
+    venue = await a.venue()
+    place, order = venue.place, venue.order
+
+    async def not_yet_visible(req: OrderRequest) -> OrderState:
+        done = await place(req)
+        if req.symbol != SOL:
+            return done
+        return OrderState(req.client_order_id, req.symbol, req.side, req.amount, D(0), req.price, None,
+                          OrderStatus.OPEN, D(0), req.type, req.post_only)
+
+    async def hidden(cid: str, symbol: str) -> OrderState | None:
+        return None if symbol == SOL else await order(cid, symbol)
+
+    venue.place, venue.order = not_yet_visible, hidden  # type: ignore[method-assign]
+    try:
+        await a.tick()
+        res = await a.tick(60)
+    finally:
+        venue.place, venue.order = place, order  # type: ignore[method-assign]
+    c = res.status.contrarian
+    snap = await venue.snapshot([SOL])
+    held = snap.positions[SOL]
+    assert c is not None and c.phase is ContrarianPhase.SHORT and c.position == held.qty < 0
+    spec = a.fa.spec.enhancement.contrarian  # type: ignore[union-attr]
+    assert isinstance(spec, Contrarian)
+    stop, _ = brackets(spec, Side.SELL, held.entry_price)
+    assert c.stopPrice == stop.quantize(D("1e-8"))
+
+
 async def test_a_position_nobody_manages_on_the_layers_perp_is_closed() -> None:
     a = Carry(rig(), layered())
     venue = await a.venue()
