@@ -156,3 +156,6 @@ def test_the_red_lines_hold_for_a_spec_built_around_the_schema() -> None:
     with pytest.raises(RedLineError, match="stop"):
         step(ContrarianState(), view(EUPHORIA_IN_A_FALL, spec=Contrarian.model_construct(**{**dict(SPEC),
                                                                                              "stopLossRatio": D(0)})))
+    with pytest.raises(RedLineError, match="liquidation"):  # 0.2 × 3 of the margin: past liquidation
+        step(ContrarianState(), view(EUPHORIA_IN_A_FALL, spec=Contrarian.model_construct(**{
+            **dict(SPEC), "stopLossRatio": D("-0.2"), "leverage": D(3)})))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedgeops.api.enhancement import MAX_LEVERAGE  # one constant for the schema and the engine
+from hedgeops.api.enhancement import MAX_LEVERAGE, STOP_BEFORE_LIQUIDATION  # one constant for schema and engine
 from hedgeops.engine.common.errors import RedLineError
 
 
@@ -21,6 +21,14 @@ def check_stop(stop: Decimal | None, what: str) -> None:
         raise RedLineError("StopRequired", f"{what} has no stop-loss")
     if not stop.is_finite() or stop >= 0:
         raise RedLineError("StopRequired", f"{what} stop-loss {stop} must be negative")
+
+
+def check_stop_before_liquidation(stop: Decimal, leverage: Decimal, what: str) -> None:
+    """A stop must come before liquidation: the margin it loses, |stop| × leverage, stays under
+    STOP_BEFORE_LIQUIDATION of it (at 3x, a 1/3 move against the entry would take all the margin)."""
+    if -stop * leverage >= Decimal(STOP_BEFORE_LIQUIDATION):
+        raise RedLineError("StopRequired", f"{what} stop-loss {stop} at {leverage}x loses {-stop * leverage} of its "
+                           f"margin, not under {STOP_BEFORE_LIQUIDATION}: it would sit at or past liquidation")
 
 
 def increases(position: Decimal, signed_qty: Decimal) -> bool:

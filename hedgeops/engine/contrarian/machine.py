@@ -30,7 +30,12 @@ from decimal import Decimal
 from hedgeops.api.enhancement import Contrarian, ContrarianPhase
 from hedgeops.engine.common.ids import client_order_id, plan_id
 from hedgeops.engine.common.indicators import Bar, adx, ema, rsi
-from hedgeops.engine.common.redlines import check_leverage, check_not_averaging_down, check_stop
+from hedgeops.engine.common.redlines import (
+    check_leverage,
+    check_not_averaging_down,
+    check_stop,
+    check_stop_before_liquidation,
+)
 from hedgeops.model.market import MarketRules
 from hedgeops.model.orders import Side
 
@@ -187,6 +192,7 @@ def step(state: ContrarianState, view: ContrarianView) -> ContrarianStep:
     spec = view.spec
     check_leverage(spec.leverage)
     check_stop(spec.stopLossRatio, "Contrarian")
+    check_stop_before_liquidation(spec.stopLossRatio, spec.leverage, "Contrarian")
     if view.candles is not None:  # a candle closed: the readings are of it, whatever the phase
         value, strength, trend = signal(spec, view.candles, view.trend_closes)
         state = replace(state, rsi=value, adx=strength, trend=trend, last_candle=view.candle_start)
