@@ -151,7 +151,7 @@ DYNAMIC = RebalancePolicySpec.model_validate({"schedule": {"dynamic": {"window":
 BOOK = {"BTC": D("0.9"), "USDT": D("0.1")}
 BUSY = [D(110), D(100), D(100), D(100), D("100.5")]  # about 83 % a year: the daily row
 CALM = [D(100), D(100), D(100), D("100.5"), D("100.6")]  # about 4 %: the quarterly row
-SINCE = datetime(2025, 3, 1, tzinfo=UTC)
+SINCE = datetime(2025, 3, 9, 23, 0, tzinfo=UTC)  # the book started on Sunday night
 SUNDAY = datetime(2025, 3, 9, 23, 10, tzinfo=UTC)
 MONDAY = datetime(2025, 3, 10, 0, 5, tzinfo=UTC)  # the daily candle that closed at 00:00 changed the row
 
@@ -167,12 +167,17 @@ def test_an_announced_dynamic_fire_is_kept_when_the_row_changes_at_its_own_time(
     assert early is not None and early.next_at == before.next_at and early.due is None and not early.notice
 
 
-def test_an_unannounced_dynamic_fire_does_not_fire() -> None:
+def test_an_unannounced_dynamic_fire_is_announced_before_it_runs() -> None:
     before = schedule_of(DYNAMIC, BOOK, {"BTC": CALM}, ScheduleMemory(SINCE), None, SUNDAY)
     assert before is not None and not before.notice  # quarterly: nothing to announce on Sunday night
-    after = schedule_of(DYNAMIC, BOOK, {"BTC": [*BUSY[1:], D(110)]}, ScheduleMemory(SINCE), None, MONDAY)
+    busy = {"BTC": [*BUSY[1:], D(110)]}
+    after = schedule_of(DYNAMIC, BOOK, busy, ScheduleMemory(SINCE), None, MONDAY)
+    midnight = datetime(2025, 3, 10, tzinfo=UTC)
     assert after is not None and after.cron == "0 0 * * *" and after.due is None  # 00:00 was never announced
-    assert after.next_at == datetime(2025, 3, 11, tzinfo=UTC)
+    assert after.notice and after.next_at == midnight and "announced late" in after.why
+    announced = ScheduleMemory(SINCE, None, midnight)
+    again = schedule_of(DYNAMIC, BOOK, busy, announced, None, MONDAY)
+    assert again is not None and again.due == midnight and not again.notice  # the next look runs it
 
 
 def test_an_announced_fire_the_policys_new_cron_does_not_have_is_moved() -> None:

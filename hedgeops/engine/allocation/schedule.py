@@ -94,7 +94,8 @@ def view(cron: str, why: str, volatility: Decimal | None, memory: ScheduleMemory
     A fire once announced is kept: until it is due it is the next fire whatever the cron in force says now (a
     dynamic schedule's row follows the daily candle that closes at the very time of a fire, so re-reading it
     could drop an announced fire or bring an unannounced one). A dynamic schedule with a notice fires only fires
-    it announced. Only a change of a fixed cron (the policy's or its preset's, edited) moves an announced fire
+    it announced: one due but never announced (the row changed at its time, the notice fell between two looks or
+    in downtime) is announced now, late, and runs at the next look. Only a change of a fixed cron (the policy's or its preset's, edited) moves an announced fire
     that the new cron does not have: `moved` names it, and the schedule goes on with the new cron."""
     try:
         last: datetime = croniter(cron, now).get_prev(datetime)
@@ -116,8 +117,9 @@ def view(cron: str, why: str, volatility: Decimal | None, memory: ScheduleMemory
         due: datetime | None = kept
     else:
         due = last if after is not None and last > after else None
-        if dynamic and notice_s > 0 and due is not None:
-            due = None  # never announced (the row changed at the fire, or the notice fell in downtime)
+        if dynamic and notice_s > 0 and due is not None:  # never announced: announced now, run at the next look
+            return ScheduleView(cron, f"{why}; announced late: it runs at the next look", volatility, None, due,
+                                memory.noticed_for != due)
     notice = notice_s > 0 and nxt - now <= timedelta(seconds=notice_s) and memory.noticed_for != nxt
     return ScheduleView(cron, why, volatility, due, nxt, notice, moved)
 
