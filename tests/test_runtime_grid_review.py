@@ -173,3 +173,26 @@ async def test_halted_the_contrarian_stop_still_closes_the_trade() -> None:
     res = await a.tick(60, halted="hedgeops.io/halt is set")
     assert "ContrarianStopLoss" in {e.reason for e in res.events}, (stop, res.events)
     assert await position(a, SOL) == 0
+
+
+async def test_halted_a_grid_that_breaks_out_is_still_closed() -> None:
+    a = Carry(rig(), layered())
+    await a.tick()
+    for _ in range(200):  # the bundled data's BTC until a level fills
+        res = await a.tick(60)
+        if res.status.grid is not None and res.status.grid.position != 0:
+            break
+    g = res.status.grid
+    assert g is not None and g.position != 0 and g.position == await position(a, BTC)
+    halted = await a.tick(60, halted="hedgeops.io/halt is set")
+    assert halted.status.grid is not None and halted.status.grid.phase is GridPhase.HALTED
+    # the range as if the price had left it (the data decides the price): levels moved above it, halt still set
+    h = halted.status.grid
+    shift = h.levels[-1] - h.levels[0] + 1
+    moved = h.model_copy(update={"levels": [x + shift for x in h.levels]})
+    a.fa = a.fa.model_copy(update={"status": a.fa.status.model_copy(update={"grid": moved})})  # type: ignore[union-attr]
+    res = await a.tick(60, halted="hedgeops.io/halt is set")
+    assert "GridBreakout" in {e.reason for e in res.events}
+    assert await position(a, BTC) == 0
+    res = await a.tick(60, halted="hedgeops.io/halt is set")
+    assert res.status.grid is not None and res.status.grid.reason == "Stopped" and res.status.grid.position == 0
