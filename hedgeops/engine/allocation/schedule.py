@@ -93,10 +93,11 @@ def view(cron: str, why: str, volatility: Decimal | None, memory: ScheduleMemory
 
     A fire once announced is kept: until it is due it is the next fire whatever the cron in force says now (a
     dynamic schedule's row follows the daily candle that closes at the very time of a fire, so re-reading it
-    could drop an announced fire or bring an unannounced one). A dynamic schedule with a notice fires only fires
+    could drop an announced fire or bring an unannounced one). A dynamic schedule with a notice runs only fires
     it announced: one due but never announced (the row changed at its time, the notice fell between two looks or
-    in downtime) is announced now, late, and runs at the next look. Only a change of a fixed cron (the policy's or its preset's, edited) moves an announced fire
-    that the new cron does not have: `moved` names it, and the schedule goes on with the new cron."""
+    in downtime) is announced now, late, and runs at the next look. Only a change of a fixed cron (the policy's
+    or its preset's, edited) moves an announced fire that the new cron does not have: `moved` names it, and the
+    schedule goes on with the new cron."""
     try:
         last: datetime = croniter(cron, now).get_prev(datetime)
         nxt: datetime = croniter(cron, now).get_next(datetime)
