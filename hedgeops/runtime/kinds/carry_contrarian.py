@@ -1,7 +1,13 @@
 """A FundingArbitrage's low-frequency contrarian trade in a tick (spec.enhancement.contrarian, seed 004's second
 layer): recover an order a killed process was sending, fetch candles when one has closed, step the pure machine
 (engine/contrarian/machine.py), send its one market order fenced and journalled, and book the fill. A trade that
-ends is one close for the object's breaker, as a carry pair's round trip or a grid generation is."""
+ends is one close for the object's breaker, as a carry pair's round trip or a grid generation is.
+
+An entry the venue accepted without showing its fill (ccxt on OKX while an order is not yet visible) is not a
+refusal: the trade is in (EntryPending, on the plan's stop and target) and its intent stays pending, so the next tick
+reads the order back by client id and prices the stop and target from its fill (or, the order still hidden, from
+the position the venue holds); an order that never reached the venue, or ended unfilled, leaves the trade flat.
+Only the venue's OrderRejected is EntryRefused."""
 
 from __future__ import annotations
 
@@ -113,7 +119,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
             if entering and price is not None:  # the stop and the target from the price it filled at
                 stop, target = brackets(c, sent.side, price)
                 state = replace(state, entry=price, stop=stop, take_profit=target)
-            elif entering and found is None:  # it never reached the venue: not entered, still flat, no trade
+            elif entering:  # it never reached the venue, or ended unfilled: not entered, still flat, no trade
                 old = before.model_copy(update={"phase": ContrarianPhase.FLAT, "stopPrice": None,
                                                 "takeProfitPrice": None, "trades": state.trades - 1})
                 leg, fees = LegBook(old.position, old.entryPrice, old.grossRealizedQuote), old.feesQuote

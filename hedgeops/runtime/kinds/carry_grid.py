@@ -2,7 +2,11 @@
 Recover the orders a killed process was sending, book what the grid's own orders filled since they were last
 seen, fetch candles when one has closed, step the pure grid machine (engine/grid/machine.py) and execute its
 cancels, close and limit orders, fenced and journalled. A generation that ends is one close for the object's
-breaker (the carry's, over its pairs and its grid alike)."""
+breaker (the carry's, over its pairs and its grid alike).
+
+A plan's intent carries the grid's status as of the plan, its known orders with their fills included: a process
+that recovers it books each fill once (the position and the orders' filled amounts are of the same moment). An
+engine error of a part (part_failed) degrades that part alone; the carry's pairs are stepped on."""
 
 from __future__ import annotations
 
