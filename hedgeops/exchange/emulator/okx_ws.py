@@ -7,7 +7,9 @@ speaks it. Text "ping" is answered "pong"; `login` checks the REST key's HMAC-SH
 One mechanism moves every push, whatever moves the clock (a test's Clock, or `hedgeops emulator`'s wall-paced
 replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the
 logged-in accounts' resting orders and funding to the replay clock (as any REST call would), and pushes what
-changed (okx_ws_channels). Faults (state.Faults, set by tests or okx_ws_controls): drop every connection, skip
+changed (okx_ws_channels). Neither it nor a reader ever awaits a socket: every frame goes into its connection's
+bounded queue, written by that connection's own task, and a client that does not keep up is dropped with OKX's
+close 4005 (okx_ws_conn). Faults (state.Faults, set by tests or okx_ws_controls): drop every connection, skip
 the next N pushes of a channel, freeze every push."""
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import contextlib
 import json
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from hedgeops.exchange.emulator.okx_common import log
 from hedgeops.exchange.emulator.okx_ws_channels import PRIVATE_CHANNELS, ArgError, Channels, Sub, parse_arg
+from hedgeops.exchange.emulator.okx_ws_conn import Conn
 from hedgeops.exchange.emulator.okx_ws_controls import WsControls
 from hedgeops.exchange.emulator.okx_ws_login import login_problem
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
@@ -37,29 +40,13 @@ TICK_SECONDS = 0.02  # how often the replay clock is looked at: a push follows a
 OPS = {"order": 1, "batch-orders": 20, "cancel-order": 1, "batch-cancel-orders": 20}  # op -> most args
 MSG_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 BY_CODE = {i.code: i for i in OKX_INSTRUMENTS.values()}
-
-
-@dataclass(eq=False)
-class Conn:
-    """One websocket connection: its URL's kind, the key it logged in with, its subscriptions."""
-
-    ws: web.WebSocketResponse
-    kind: str  # public, private or business
-    conn_id: str
-    api_key: str | None = None
-    subs: dict[str, Sub] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def send(self, message: dict[str, Any] | str) -> None:
-        if self.ws.closed:
-            return
-        async with self.lock:  # the reader and the pusher both send: one frame at a time
-            text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
-            with contextlib.suppress(ConnectionError):  # the client went away mid-send: its reader ends it
-                await self.ws.send_str(text)
-
-    async def error(self, code: str, msg: str) -> None:
-        await self.send({"event": "error", "code": code, "msg": msg, "connId": self.conn_id})
+# OKX's documented limits: a request's channels at most 64 KB (its error is 60012, "Illegal request"); at most
+# 480 subscribe/unsubscribe/login requests per connection per hour (60014, "Requests too frequent"). A frame far
+# beyond is refused by the websocket layer itself (close 1009, message too big) before it is held in memory.
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_FRAME_BYTES = 1024 * 1024
+COUNTED_OPS = ("subscribe", "unsubscribe", "login")
+REQUESTS_PER_HOUR = 480
 
 
 class Streams:
@@ -83,44 +70,64 @@ class Streams:
     # ---- connections ------------------------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
         if not ws.can_prepare(request).ok:  # a plain HTTP request: OKX's JSON envelope, as every other answer
             return web.json_response({"code": "400", "msg": "Bad Request: a websocket upgrade is expected",
                                       "data": []}, status=400)
         await ws.prepare(request)
-        conn = Conn(ws, request.match_info["kind"], secrets.token_hex(4))
+        conn = Conn(ws, request.match_info["kind"], secrets.token_hex(4), request.transport)
+        conn.start()
         self.conns.add(conn)
         try:
             async for msg in ws:
+                if conn.dropped:  # a slow consumer being closed: nothing more is read from it
+                    break
                 if msg.type == WSMsgType.TEXT:
                     try:
                         await self._on_text(conn, msg.data)
                     except Exception:  # a bug of ours: OKX's internal error, logged, the connection kept
                         log.exception("emulator websocket: message failed")
-                        await conn.error("63999", "Internal error. Please try again later.")
+                        conn.error("63999", "Internal error. Please try again later.")
                 elif msg.type == WSMsgType.BINARY:
-                    await conn.error("60012", "Illegal request: binary frames are not accepted")
+                    conn.error("60012", "Illegal request: binary frames are not accepted")
+                # Frames already received are read without a pause: a client sending many lets the pusher and
+                # the other connections run between them.
+                await asyncio.sleep(0)
         finally:
             self.conns.discard(conn)
+            await conn.stop()
         return ws
 
-    async def _close_all(self, _app: web.Application, code: int = 1001, reason: bytes = b"") -> None:
-        for conn in list(self.conns):
-            await conn.ws.close(code=code, message=reason)
-        self.conns.clear()
+    def _drop_all(self, code: int, reason: bytes) -> list[asyncio.Task[None]]:
+        """Close every connection in the background (the pusher does not wait for any client); their closers."""
+        conns, self.conns = list(self.conns), set()
+        for conn in conns:
+            conn.drop(code, reason)
+        return [c.closer for c in conns if c.closer is not None]
+
+    async def _close_all(self, _app: web.Application) -> None:
+        """On shutdown: every connection closed (1001, going away), each close bounded (okx_ws_conn)."""
+        await asyncio.gather(*self._drop_all(1001, b""), return_exceptions=True)
 
     async def _on_text(self, conn: Conn, text: str) -> None:
         if text == "ping":
-            await conn.send("pong")
+            conn.send("pong")
+            return
+        size = len(text.encode())
+        if size > MAX_REQUEST_BYTES:  # OKX: a request's channels at most 64 KB; refused whole, the connection kept
+            conn.error("60012", f"Illegal request: {size} bytes, more than the 64 KB a request may carry")
             return
         try:
             message = json.loads(text, parse_constant=lambda _: None)
         except (json.JSONDecodeError, RecursionError):
             message = None
         if not isinstance(message, dict):
-            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            conn.error("60012", f"Illegal request: {text[:1000]}")
             return
         op = message.get("op")
+        if op in COUNTED_OPS and not self._allow(conn):
+            conn.error("60014", "Requests too frequent.")
+            return
         if op == "login":
             await self._login(conn, message, text)
         elif op in ("subscribe", "unsubscribe"):
@@ -128,9 +135,19 @@ class Streams:
         elif isinstance(op, str) and op in OPS:
             await self._op(conn, op, message, text)
         elif op in (None, ""):
-            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            conn.error("60012", f"Illegal request: {text[:1000]}")
         else:
-            await conn.error("60019", f"Invalid op: {op}")
+            conn.error("60019", f"Invalid op: {op}")
+
+    @staticmethod
+    def _allow(conn: Conn) -> bool:
+        """OKX's limit: at most 480 subscribe, unsubscribe and login requests per connection per hour."""
+        now = time.monotonic()
+        conn.requests[:] = [t for t in conn.requests if now - t < 3600]
+        if len(conn.requests) >= REQUESTS_PER_HOUR:
+            return False
+        conn.requests.append(now)
+        return True
 
     # ---- login ------------------------------------------------------------------------------------------------
 
@@ -139,17 +156,17 @@ class Streams:
         if problem is None and conn.api_key is not None:
             problem = "60030", "The WebSocket endpoint does not allow multiple or repeated logins."
         if problem is not None:
-            await conn.error(*problem)
+            conn.error(*problem)
             return
         conn.api_key = message["args"][0]["apiKey"]
-        await conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
+        conn.send({"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
 
     # ---- subscriptions ----------------------------------------------------------------------------------------
 
     async def _subscribe(self, conn: Conn, op: str, message: dict[str, Any], text: str) -> None:
         args = message.get("args")
         if not isinstance(args, list) or not args:
-            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            conn.error("60012", f"Illegal request: {text[:1000]}")
             return
         for raw in args:  # each argument is answered on its own, as OKX does
             try:
@@ -157,20 +174,20 @@ class Streams:
                 if sub.channel in PRIVATE_CHANNELS and conn.api_key is None and op == "subscribe":
                     raise ArgError("60011", "Please log in")
             except ArgError as exc:
-                await conn.error(exc.code, exc.msg)
+                conn.error(exc.code, exc.msg)
                 continue
             if op == "unsubscribe":
                 conn.subs.pop(sub.key, None)
-                await conn.send({"event": "unsubscribe", "arg": sub.arg, "connId": conn.conn_id})
+                conn.send({"event": "unsubscribe", "arg": sub.arg, "connId": conn.conn_id})
                 continue
             sub = conn.subs.setdefault(sub.key, sub)  # a repeated subscription is one subscription
-            await conn.send({"event": "subscribe", "arg": sub.arg, "connId": conn.conn_id})
+            conn.send({"event": "subscribe", "arg": sub.arg, "connId": conn.conn_id})
             await self._first_push(conn, sub)
 
     async def _first_push(self, conn: Conn, sub: Sub) -> None:
         """What OKX sends on subscribing: the market's current state, the account's snapshot (orders: none)."""
         if sub.inst is not None and sub.channel not in PRIVATE_CHANNELS:
-            await self._push(conn, sub, self.channels.market(sub, first=True))
+            self._push(conn, sub, self.channels.market(sub, first=True))
             return
         assert conn.api_key is not None
         acct = self.emu.account(conn.api_key)
@@ -180,34 +197,34 @@ class Streams:
         if sub.channel == "orders":
             self.channels.seen_orders(sub, acct)
         elif sub.channel == "account":
-            await self._push(conn, sub, await self.channels.account(sub, conn.api_key, first=True))
+            self._push(conn, sub, await self.channels.account(sub, conn.api_key, first=True))
         else:
-            await self._push(conn, sub, await self.channels.positions(sub, conn.api_key, first=True))
+            self._push(conn, sub, await self.channels.positions(sub, conn.api_key, first=True))
 
     # ---- trading ops ------------------------------------------------------------------------------------------
 
     async def _op(self, conn: Conn, op: str, message: dict[str, Any], text: str) -> None:
         msg_id = message.get("id")
         if not isinstance(msg_id, str) or not MSG_ID.match(msg_id):
-            await conn.error("60012", f"Illegal request: {text[:1000]}")
+            conn.error("60012", f"Illegal request: {text[:1000]}")
             return
         started = self.emu.now_ms()
 
-        async def refuse(code: str, msg: str) -> None:
-            await conn.send({"id": msg_id, "op": op, "code": code, "msg": msg, "data": [],
+        def refuse(code: str, msg: str) -> None:
+            conn.send({"id": msg_id, "op": op, "code": code, "msg": msg, "data": [],
                              "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
 
         if conn.kind != "private":
-            await refuse("60028", "The current operation is not supported by this URL. Please use the correct "
+            refuse("60028", "The current operation is not supported by this URL. Please use the correct "
                                   "WebSocket URL for the operation.")
             return
         if conn.api_key is None:
-            await refuse("60011", "Please log in")
+            refuse("60011", "Please log in")
             return
         args = message.get("args")
         if (not isinstance(args, list) or not 1 <= len(args) <= OPS[op]
                 or not all(isinstance(a, dict) for a in args)):
-            await refuse("60013", "Invalid args")
+            refuse("60013", "Invalid args")
             return
         acct = self.emu.account(conn.api_key)
         self.emu.settle_funding(acct)
@@ -224,7 +241,7 @@ class Streams:
                 rows.append(await self.app._cancel(acct, body))
         failed = sum(1 for r in rows if r["sCode"] != "0")
         code = "0" if not failed else "1" if failed == len(rows) else "2"
-        await conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": rows,
+        conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": rows,
                          "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
         self._nudge.set()  # the account changed: its pushes go out now, not at the next tick
 
@@ -240,7 +257,7 @@ class Streams:
 
     # ---- pushes -----------------------------------------------------------------------------------------------
 
-    async def _push(self, conn: Conn, sub: Sub, message: dict[str, Any] | None) -> None:
+    def _push(self, conn: Conn, sub: Sub, message: dict[str, Any] | None) -> None:
         """One push, unless the missed-messages fault swallows it (the subscription's state moves on all the
         same: the client never hears of it, as with a message lost on the way)."""
         if message is None:
@@ -249,7 +266,7 @@ class Streams:
         if skips.get(sub.channel, 0) > 0:
             skips[sub.channel] -= 1
             return
-        await conn.send(message)
+        conn.send(message)
 
     async def _pusher(self, _app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(self._run())
@@ -260,8 +277,9 @@ class Streams:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), TICK_SECONDS)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for may swallow the cancel
+                async with asyncio.timeout(TICK_SECONDS):
+                    await self._nudge.wait()
             self._nudge.clear()
             try:
                 await self.tick()
@@ -273,7 +291,7 @@ class Streams:
         faults = self.emu.faults
         if faults.ws_drop_code is not None:
             code, faults.ws_drop_code = faults.ws_drop_code, None
-            await self._close_all(self.app.app, code, b"dropped by the emulator's fault control")
+            self._drop_all(code, b"dropped by the emulator's fault control")
             return
         if faults.ws_frozen:
             return
@@ -284,7 +302,7 @@ class Streams:
             for sub in list(conn.subs.values()):
                 if sub.channel not in PRIVATE_CHANNELS:
                     if moved:
-                        await self._push(conn, sub, self.channels.market(sub, first=False))
+                        self._push(conn, sub, self.channels.market(sub, first=False))
                     continue
                 assert conn.api_key is not None
                 if conn.api_key not in events:
@@ -304,8 +322,8 @@ class Streams:
     async def _push_private(self, conn: Conn, sub: Sub, api_key: str) -> None:
         if sub.channel == "orders":
             for message in self.channels.orders(sub, api_key, self.emu.account(api_key)):
-                await self._push(conn, sub, message)
+                self._push(conn, sub, message)
         elif sub.channel == "account":
-            await self._push(conn, sub, await self.channels.account(sub, api_key, first=False))
+            self._push(conn, sub, await self.channels.account(sub, api_key, first=False))
         else:
-            await self._push(conn, sub, await self.channels.positions(sub, api_key, first=False))
+            self._push(conn, sub, await self.channels.positions(sub, api_key, first=False))

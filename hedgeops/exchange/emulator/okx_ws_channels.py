@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PUBLIC_CHANNELS = {"tickers": 0, "books5": 5, "books": 400}  # channel -> book depth pushed (0: no book)
 PRIVATE_CHANNELS = ("account", "positions", "orders")
+KEY_FIELDS = ("channel", "instType", "instFamily", "instId", "ccy")  # the arguments the channels read
 CHECKSUM_LEVELS = 25  # OKX's checksum covers the best 25 bids and asks
 Levels = list[list[str]]
 
@@ -71,7 +72,9 @@ class Sub:
 
     @property
     def key(self) -> str:
-        return json.dumps(self.arg, sort_keys=True)
+        """What names the subscription: the fields a channel reads. A field no channel reads makes no second
+        subscription, so one connection holds at most one per channel and argument served (a few hundred)."""
+        return json.dumps({k: self.arg.get(k, "") for k in KEY_FIELDS}, sort_keys=True)
 
 
 def parse_arg(raw: Any, private_url: bool) -> Sub:
