@@ -158,6 +158,15 @@ async def test_a_grid_past_its_levels_is_stopped_and_a_parts_red_line_leaves_the
     assert "leverage" in (res.status.contrarian.message or "")
     assert "ContrarianFailed" in {e.reason for e in res.events}
     assert res.status.legs and res.status.lastCheck == a.r.clock.now()
+    [cond] = [x for x in res.status.conditions if x.type == "LayerDegraded"]
+    assert cond.status.value == "True" and "leverage" in cond.message
+    ready = [x for x in res.status.conditions if x.type == "Ready"]
+    assert ready and ready[0].status.value == "True"
+    a.fa = a.fa.model_copy(update={"spec": a.fa.spec.model_copy(update={"enhancement": enh})})  # fixed
+    res = await a.tick(300)
+    assert res.status.contrarian is not None and res.status.contrarian.reason != "Failed"
+    [cond] = [x for x in res.status.conditions if x.type == "LayerDegraded"]
+    assert cond.status.value == "False"
 
 
 async def test_halted_the_contrarian_stop_still_closes_the_trade() -> None:

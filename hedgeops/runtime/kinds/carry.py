@@ -38,6 +38,7 @@ from hedgeops.runtime.kinds.carry_grid import (
     grid_due,
     grid_spec,
     grid_turn,
+    layer_conditions,
     part_failed,
     with_grid,
 )
@@ -170,6 +171,9 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
             return Outcome(status, events, changed=False)
         new = self._status(fa, status, legs, now, due, boot, controls, breaker).model_copy(
             update={"selection": selection})
+        if spec.enhancement is not None:
+            new = new.model_copy(update={"conditions": layer_conditions(
+                new.conditions, (grid_status, contrarian_status), now, fa.metadata.generation)})
         return Outcome(with_contrarian(with_grid(new, grid_status), contrarian_status), events)
 
     def _status(self, fa: FundingArbitrage, status: Status, legs: list[CarryLegStatus], now: datetime,

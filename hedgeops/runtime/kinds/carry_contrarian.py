@@ -152,7 +152,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
         leg.unrealized(last), candles, candles[-1].start if candles else None,
         tuple(x.start for x in candles) if candles else (), tuple(x.close for x in trend), breaker.tripped,
         t.controls.halt, spec.paused, t.controls.close_all))
-    if result.reason == QUIET and old.reason:
+    if result.reason == QUIET and old.reason and old.reason != "Failed":  # a failure fixed is not kept
         result = replace(result, reason=old.reason, message=old.message or result.message)
     new = result.state
     if result.order is not None:

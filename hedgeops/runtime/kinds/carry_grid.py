@@ -10,17 +10,20 @@ engine error of a part (part_failed) degrades that part alone; the carry's pairs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from hedgeops.api.common import Condition
 from hedgeops.api.enhancement import ContrarianStatus, GridOrder, GridPhase, GridStatus
 from hedgeops.api.funding import FundingArbitrageSpec, FundingArbitrageStatus
 from hedgeops.engine.carry.codec import breaker_doc, decode_breaker
 from hedgeops.engine.carry.ledger import Breaker
 from hedgeops.engine.carry.pairs import q8
 from hedgeops.engine.carry.rules import next_funding_time
+from hedgeops.engine.common.conditions import set_condition
 from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.engine.common.pnl import LegBook
 from hedgeops.engine.grid.machine import QUIET, GridState, GridStep, GridView, Resting, step
@@ -76,6 +79,15 @@ def part_failed(part: str, current: PartStatus, exc: Exception) -> tuple[PartSta
     events = [] if (current.reason, current.message) == ("Failed", message) else [
         CycleEvent("Warning", f"{part}Failed", message)]
     return current.model_copy(update={"reason": "Failed", "message": message}), events
+
+
+def layer_conditions(conditions: list[Condition], parts: Sequence[GridStatus | ContrarianStatus | None],
+                     now: datetime, generation: int | None) -> list[Condition]:
+    """Condition LayerDegraded: True while a second-layer part fails (part_failed), naming it and why."""
+    failed = [p for p in parts if p is not None and p.reason == "Failed"]
+    message = "; ".join(p.message or p.symbol for p in failed)
+    return set_condition(conditions, "LayerDegraded", bool(failed), "PartFailed" if failed else "AllStepped",
+                         message or "every second-layer part is stepped", now, generation)
 
 
 def grid_spec(spec: FundingArbitrageSpec) -> Any:
@@ -206,7 +218,7 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
         total - old.generationStartPnlQuote, candles, candles[-1].start if candles else None,
         tuple(c.start for c in candles) if candles else (), breaker.tripped, t.controls.halt, spec.paused,
         t.controls.close_all))
-    if result.reason == QUIET and old.reason:
+    if result.reason == QUIET and old.reason and old.reason != "Failed":  # a failure fixed is not kept
         result = replace(result, reason=old.reason, message=old.message or result.message)
     start_pnl = old.generationStartPnlQuote
     if result.reason == "Laid":
