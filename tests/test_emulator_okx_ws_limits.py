@@ -47,19 +47,23 @@ async def _ticker_pushes(rig: Rig, fast: aiohttp.ClientWebSocketResponse, moves:
     return got
 
 
-async def _a_slow_client_delays_no_one(rig: Rig, session: aiohttp.ClientSession) -> None:
+async def _a_slow_client_delays_no_one(rig: Rig, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture,
+                                       why: str) -> None:
     async with session.ws_connect(ws_base(rig.url) + "/public") as fast, \
             session.ws_connect(ws_base(rig.url) + "/public") as slow:
         subscribed = await answer(fast, {"op": "subscribe", "args": [{"channel": "tickers", "instId": INST_ID}]})
         assert subscribed["event"] == "subscribe"
         await fast.receive_str()  # the first ticker
         await until(lambda: len(rig.app.streams.conns) == 2)
+        [slow_id] = [c.conn_id for c in rig.app.streams.conns if c.conn_id != subscribed["connId"]]
         # The slow client asks for book snapshots (about 24 KB each) and never reads a byte of them.
         for _ in range(300):
             await slow.send_str(json.dumps({"op": "subscribe", "args": BOOKS}))
         assert await _ticker_pushes(rig, fast, 20) == 20
         await until(lambda: len(rig.app.streams.conns) == 1, timeout=10)  # the slow one was dropped
-        # What it finally reads: what was sent before the drop, then the end of the connection.
+        assert [r.getMessage() for r in caplog.records if "dropped (4005)" in r.getMessage()] == [why.format(slow_id)]
+        # What it finally reads: what was sent before the drop, then the close frame 4005 if it came for it within
+        # a second, else the end of the TCP connection (cut).
         end = await asyncio.wait_for(_until_closed(slow), 10)
         assert end in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
         assert await answer(fast, "ping") == "pong"
@@ -75,16 +79,19 @@ async def _until_closed(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMsgTyp
 
 
 async def test_a_client_that_stops_reading_delays_no_one_and_is_dropped_when_its_queue_is_full(
-        rig: Rig, session: aiohttp.ClientSession) -> None:
-    await _a_slow_client_delays_no_one(rig, session)
+        rig: Rig, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture) -> None:
+    await _a_slow_client_delays_no_one(rig, session, caplog, "emulator websocket {}: outgoing queue full, dropped "
+                                                             "(4005)")
 
 
 async def test_a_client_that_stops_reading_is_dropped_when_a_frame_is_not_taken_in_time(
-        rig: Rig, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch) -> None:
+        rig: Rig, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     # A queue that never fills: the stalled send (the client's socket buffers full) is what drops it.
     monkeypatch.setattr(okx_ws_conn, "QUEUE_BYTES", 1 << 40)
     monkeypatch.setattr(okx_ws_conn, "SEND_SECONDS", 0.5)
-    await _a_slow_client_delays_no_one(rig, session)
+    await _a_slow_client_delays_no_one(rig, session, caplog, "emulator websocket {}: a frame not taken in 0.5 s, "
+                                                             "dropped (4005)")
 
 
 async def test_a_request_over_64_kb_is_refused_and_a_huge_frame_closes_the_connection(
