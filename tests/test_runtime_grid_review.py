@@ -205,3 +205,19 @@ async def test_halted_a_grid_that_breaks_out_is_still_closed() -> None:
     assert await position(a, BTC) == 0
     res = await a.tick(60, halted="hedgeops.io/halt is set")
     assert res.status.grid is not None and res.status.grid.reason == "Stopped" and res.status.grid.position == 0
+
+
+async def test_a_failing_grid_leaves_no_order_resting_and_the_carry_runs_on() -> None:
+    a = Carry(rig(), layered())
+    res = await a.tick()
+    venue = await a.venue()
+    assert len([o for o in venue.account.open_orders() if o.symbol == BTC]) == 10
+    enh = a.fa.spec.enhancement
+    assert enh is not None and enh.grid is not None
+    bad = enh.model_copy(update={"grid": enh.grid.model_construct(**{**dict(enh.grid), "leverage": D(5)})})
+    a.fa = a.fa.model_copy(update={"spec": a.fa.spec.model_copy(update={"enhancement": bad})})
+    res = await a.tick(60)
+    assert res.status.grid is not None and res.status.grid.reason == "Failed"
+    assert "GridFailed" in {e.reason for e in res.events}
+    assert not [o for o in venue.account.open_orders() if o.symbol == BTC]  # nothing rests unwatched
+    assert res.status.legs and res.status.lastCheck == a.r.clock.now()

@@ -36,6 +36,7 @@ from hedgeops.runtime.kinds.carry_grid import (
     PART_ERRORS,
     grid_breaker,
     grid_due,
+    grid_failed_cancels,
     grid_spec,
     grid_turn,
     layer_conditions,
@@ -135,7 +136,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                 grid_status, evs, breaker, acted = await grid_turn(t, snap, markets, breaker)
             except PART_ERRORS as exc:  # the grid alone is degraded: the pairs below are still stepped
                 grid_status, evs = part_failed("Grid", status.grid or GridStatus(symbol=grid.symbol), exc)
-                acted = grid_status != status.grid
+                cancelled = await grid_failed_cancels(t, snap, markets, status.grid)
+                acted = cancelled > 0 or grid_status != status.grid
             events += evs
             changed = changed or acted
         contrarian_status = status.contrarian

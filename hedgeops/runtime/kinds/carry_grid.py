@@ -81,6 +81,23 @@ def part_failed(part: str, current: PartStatus, exc: Exception) -> tuple[PartSta
     return current.model_copy(update={"reason": "Failed", "message": message}), events
 
 
+async def grid_failed_cancels(t: CarryTick, snap: AccountSnapshot, markets: Any, grid: GridStatus | None) -> int:
+    """A grid whose turn failed leaves no order resting unwatched: its own open orders are cancelled (their fills
+    are booked by the next turn that works, from the orders the status still knows). Its position is kept and the
+    condition says so: the failure may be a spec problem, not a reason to trade."""
+    if grid is None:
+        return 0
+    known = {o.clientOrderId for o in grid.orders}
+    mine = [o for o in snap.open_orders if o.symbol == grid.symbol and o.client_order_id in known]
+    if not mine:
+        return 0
+    ctx = t.guard.context(f"{t.guard.stream}:grid", markets)
+    for o in mine:
+        state = await ctx.venue.cancel(o.client_order_id, o.symbol)
+        await ctx.record(CancelEntry(clientOrderId=o.client_order_id, filled=state.filled, reason="GridFailed"))
+    return len(mine)
+
+
 def layer_conditions(conditions: list[Condition], parts: Sequence[GridStatus | ContrarianStatus | None],
                      now: datetime, generation: int | None) -> list[Condition]:
     """Condition LayerDegraded: True while a second-layer part fails (part_failed), naming it and why."""
