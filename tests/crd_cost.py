@@ -181,7 +181,7 @@ class _Estimator:
             name, args = str(kids[0]), self._args(kids[1])
             if name == "has":
                 return self._has(args[0]), SCALAR
-            if name == "size":
+            if name in ("size", "double"):  # double(): a numeric conversion, one step as in cel-go's estimator
                 arg = self.cost(args[0])
                 return arg[0] + 1, SCALAR
             raise CostModelError(f"function {name}() is not priced")

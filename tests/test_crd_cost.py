@@ -59,11 +59,12 @@ def test_every_rule_and_the_crd_within_a_tenth_of_the_budget(kind: str) -> None:
 
 
 def test_the_worst_rule_of_all_crds() -> None:
-    """The figure to report: today the FundingArbitrage pair-uniqueness rule (50 pairs x 50), about 1% of the
-    limit."""
+    """The figure to report: today the HedgeBook rule that refuses a Spot balance beside an option settled in the
+    same asset (20 instruments x 20, each option's symbol matched by a regular expression), about 4% of the limit;
+    before it, the FundingArbitrage pair-uniqueness rule (50 pairs x 50), about 1%."""
     costs = [c for kind in KINDS for c in _costs(crd_for(KINDS[kind]))]
     worst = max(costs, key=lambda c: c.total)
-    assert worst.total * 90 < STATIC_ESTIMATED_COST_LIMIT, (worst.path, f"{worst.total:,}", worst.rule)
+    assert worst.total * 20 < STATIC_ESTIMATED_COST_LIMIT, (worst.path, f"{worst.total:,}", worst.rule)
 
 
 @pytest.mark.parametrize("plural", ["hedgebooks", "rebalancepolicies"])
