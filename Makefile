@@ -40,7 +40,7 @@ typecheck:
 	$(BIN)/mypy
 
 unit:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: install-test system-deps lint typecheck unit
 
