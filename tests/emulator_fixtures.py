@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,12 @@ from hedgeops.exchange.marketdata.replay import MarketReplay
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 KEY, SECRET, PASSPHRASE = "test-key", "test-secret", "test-pass"
+SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
+
+
+async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
+    """The Secret reader a runtime test's CcxtVenues gets: okx-creds in `default` holds the emulator's key."""
+    return SECRETS[(namespace, name)]
 
 
 class Clock:

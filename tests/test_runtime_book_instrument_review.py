@@ -7,7 +7,7 @@ venue and real ccxt to the OKX and Binance emulators."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,14 +33,13 @@ from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig, start, venue
+from .emulator_fixtures import KEY, SECRET, Clock, Rig, read_secret, start, venue
 from .runtime_fixtures import as_result, book, policy
 
 D = Decimal
 PERP, FUTURE = "BTC/USDT:USDT", "BTC/USDT:USDT-260327"
 EXPIRED, UNKNOWN = "BTC/USDT:USDT-250328", "BTC/USDT:USDT-261225"  # settled before the replay's time; never listed
 POLICY = policy(minOrder={"BTC": "0.0005"})
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
 # OKX's listing of its coin-margined BTC quarterly: 100 USD a contract, settled in BTC.
 INVERSE_LISTING = {"instType": "FUTURES", "instId": "BTC-USD-261225", "uly": "BTC-USD", "instFamily": "BTC-USD",
                    "baseCcy": "", "quoteCcy": "", "settleCcy": "BTC", "ctVal": "100", "ctMult": "1",
@@ -49,8 +48,6 @@ INVERSE_LISTING = {"instType": "FUTURES", "instId": "BTC-USD-261225", "uly": "BT
                    "stk": ""}
 
 
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 def future_book(symbol: str) -> HedgeBook:

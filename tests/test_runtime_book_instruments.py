@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, read_secret, start
 from .runtime_fixtures import as_result, book, controls, policy, rig
 
 D = Decimal
@@ -38,11 +38,8 @@ PERP, FUTURE, OPTION = "BTC/USDT:USDT", "BTC/USDT:USDT-260327", "BTC/USD:BTC-260
 INSTRUMENTS = [{"asset": "BTC", "kind": "Spot", "reserve": "0.1"}, {"asset": "BTC", "kind": "Future", "symbol": FUTURE},
                {"asset": "BTC", "kind": "Option", "symbol": OPTION}]
 POLICY = policy(minOrder={"BTC": "0.0005"})
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
 
 
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 def btc_book(instruments: list[dict[str, Any]], btc: str = "1", name: str = "b1", **spec: Any) -> HedgeBook:

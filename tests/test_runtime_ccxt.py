@@ -21,16 +21,13 @@ from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, PASSPHRASE, SECRETS, Rig, read_secret, start
 from .runtime_fixtures import as_result, book, policy
 
 D = Decimal
 SOL, ETH = "SOL/USDT:USDT", "ETH/USDT:USDT"
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
 
 
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 @dataclass

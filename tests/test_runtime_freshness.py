@@ -4,7 +4,7 @@ and through real ccxt to the emulator whose feed froze while the cycle's clock w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -18,14 +18,8 @@ from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, Rig, read_secret, start
 from .runtime_fixtures import book, policy, rig
-
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
-
-
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 def conditions(status: object) -> dict[str, tuple[str, str, str]]:

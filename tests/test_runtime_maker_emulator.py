@@ -7,7 +7,7 @@ and funding are metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,16 +29,13 @@ from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.reconcile import Schedule
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Clock, Rig, read_secret
 
 D = Decimal
 SOL = "SOL/USDT:USDT"
 T0 = datetime(2025, 6, 1, 15, 0, tzinfo=UTC)
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
 
 
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 def maker(generation: int = 1, **spec: Any) -> MarketMaker:

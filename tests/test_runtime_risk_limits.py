@@ -6,7 +6,7 @@ an explicit field wins over it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,16 +23,13 @@ from hedgeops.runtime.locks import InMemoryLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, start
+from .emulator_fixtures import KEY, Rig, read_secret, start
 from .runtime_fixtures import as_result, book, policy
 
 D = Decimal
 SOL, ETH = "SOL/USDT:USDT", "ETH/USDT:USDT"
-SECRETS = {("default", "okx-creds"): {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}}
 
 
-async def read_secret(namespace: str, name: str) -> Mapping[str, str]:
-    return SECRETS[(namespace, name)]
 
 
 @dataclass
