@@ -21,6 +21,10 @@ class RetryableVenueError(VenueError):
     """Network, timeout, 5xx, rate limit: the same call may succeed later."""
 
 
+class StreamUntrusted(RetryableVenueError):
+    """The stream had a gap and is not yet reconciled; nothing may be decided or sent on it."""
+
+
 class FinalVenueError(VenueError):
     """Insufficient funds, invalid order, bad symbol, authentication: retrying will not help."""
 

@@ -1,0 +1,193 @@
+"""Order entry of the StreamingVenue: over the socket where the exchange takes it (create_order_ws,
+cancel_order_ws), with CcxtVenue's guarantees: the client order id is sent, amounts in contracts, a post-only order
+the venue cancelled at once is a refusal, and an order whose outcome is unknown is looked up by client id over REST
+before it is ever sent again. The state returned comes from the orders stream, else a REST lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ccxt.async_support as ccxt
+
+from hedgeops.exchange.ccxt.errors import translate
+from hedgeops.exchange.ccxt.venue import ZERO, CcxtVenue
+from hedgeops.exchange.venue import (
+    DuplicateClientOrderId,
+    OrderNotFound,
+    RetryableVenueError,
+    StreamUntrusted,
+)
+from hedgeops.model.orders import OrderRequest, OrderState, OrderStatus
+
+if TYPE_CHECKING:
+    from hedgeops.exchange.stream.state import LiveState
+
+Waiter = tuple[Callable[[OrderState], bool], "asyncio.Future[OrderState]"]
+
+
+class StreamOrders:
+    """The order half of the StreamingVenue (a mixin: the venue provides rest, state, stats and trust)."""
+
+    rest: CcxtVenue
+    state: LiveState
+    stats: Any
+    untrusted_reason: str
+
+    def __init__(self, *, op_timeout_s: float, stream_wait_s: float) -> None:
+        self._op_timeout, self._stream_wait = op_timeout_s, stream_wait_s
+        self._own: dict[str, str] = {}  # client id → symbol of orders placed here not known final
+        self._waiters: dict[str, list[Waiter]] = {}
+
+    @property
+    def trusted(self) -> bool:
+        raise NotImplementedError
+
+    def _stream_client(self) -> Any:
+        raise NotImplementedError
+
+    # ---- the orders stream's side -------------------------------------------------------------------------
+
+    def _apply_order(self, state: OrderState) -> bool:
+        if not self.state.apply_order(state):
+            return False
+        cid = state.client_order_id
+        if state.done:
+            self._own.pop(cid, None)
+        pending = self._waiters.get(cid)
+        if pending:
+            for check, fut in list(pending):
+                if not fut.done() and check(state):
+                    fut.set_result(state)
+        return True
+
+    async def _from_stream(self, cid: str, check: Callable[[OrderState], bool]) -> OrderState | None:
+        """The order's state once the stream says something `check` accepts, within the short stream wait."""
+        held = self.state.orders.get(cid)
+        if held is not None and check(held):
+            return held
+        fut: asyncio.Future[OrderState] = asyncio.get_running_loop().create_future()
+        entry: Waiter = (check, fut)
+        self._waiters.setdefault(cid, []).append(entry)
+        try:
+            # asyncio.wait, not wait_for: a waiter cancelled by close() must not cancel its caller
+            await asyncio.wait({fut}, timeout=self._stream_wait)
+            return fut.result() if fut.done() and not fut.cancelled() else None
+        finally:
+            entries = self._waiters.get(cid, [])
+            if entry in entries:
+                entries.remove(entry)
+            if not entries:
+                self._waiters.pop(cid, None)
+
+    def _fail_waiters(self) -> None:
+        for entries in self._waiters.values():
+            for _, fut in entries:
+                if not fut.done():
+                    fut.cancel()
+        self._waiters.clear()
+
+    # ---- orders -------------------------------------------------------------------------------------------
+
+    def _refuse_untrusted(self) -> None:
+        if not self.trusted:
+            raise StreamUntrusted(f"{self.rest.client.id} stream untrusted ({self.untrusted_reason}): "
+                                  "no order is sent on it")
+
+    async def place(self, order: OrderRequest) -> OrderState:
+        """Place one order under its client id, over the socket where the exchange takes it. Refused while the
+        stream is untrusted. If the answer is lost the order is looked up over REST and sent again only if the
+        exchange has never seen it."""
+        await self.rest._load()
+        self.rest._market(order.symbol)
+        native = self.rest._native_amount(order)
+        self._refuse_untrusted()
+        client = self._stream_client()
+        if client is None or not client.has.get("createOrderWs"):
+            placed = await self.rest.place(order)
+            self._apply_order(placed)
+            return placed
+        params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+        if order.post_only:
+            params["postOnly"] = True
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        price = None if order.price is None else float(order.price)
+        cid = order.client_order_id
+        self._own[cid] = order.symbol
+        known = False
+        try:
+            self.stats.ws_orders += 1
+            await asyncio.wait_for(client.create_order_ws(order.symbol, order.type, order.side, str(native), price,
+                                                          params), self._op_timeout)
+            known = True
+        except ccxt.BaseError as exc:
+            err = translate(exc)
+            if not isinstance(err, RetryableVenueError):
+                self._own.pop(cid, None)
+                raise err from exc
+        except TimeoutError:
+            pass
+        if not known:  # the reply was lost: the exchange may have the order
+            found = await self.rest.order(cid, order.symbol)
+            if found is None:
+                try:
+                    found = await self.rest.place(order)  # never seen: sent again (a late op is then a duplicate)
+                except DuplicateClientOrderId:
+                    found = await self.rest.order(cid, order.symbol)
+            if found is not None:
+                self._apply_order(found)
+                return CcxtVenue._accepted(found)
+        state = await self._from_stream(cid, lambda s: True)
+        if state is None:
+            state = await self.rest.order(cid, order.symbol)
+        if state is None:  # accepted but not yet visible: report what was sent
+            state = OrderState(cid, order.symbol, order.side, order.amount, ZERO, order.price, None,
+                               OrderStatus.OPEN, ZERO, order.type, order.post_only)
+        else:
+            self._apply_order(state)
+        return CcxtVenue._accepted(state)
+
+    async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
+        """Cancel by client id (over the socket where possible) and return the final state (it may have filled
+        in the meantime): from the orders stream if it comes within a short wait, else REST."""
+        await self.rest._load()
+        self.rest._market(symbol)
+        client = self._stream_client()
+        if not self.trusted or client is None or not client.has.get("cancelOrderWs"):
+            final = await self.rest.cancel(client_order_id, symbol)
+            self._apply_order(final)
+            return final
+        market_id = self.rest._market(symbol)["id"]
+        try:
+            self.stats.ws_orders += 1
+            with contextlib.suppress(OrderNotFound):  # already final: the stream or the lookup says how
+                try:
+                    await asyncio.wait_for(client.cancel_order_ws(None, symbol, {"clOrdId": client_order_id,
+                                                                                 "instId": market_id}),
+                                           self._op_timeout)
+                except ccxt.BaseError as exc:
+                    raise translate(exc) from exc
+        except (RetryableVenueError, TimeoutError):
+            final = await self.rest.cancel(client_order_id, symbol)  # REST cancels and looks it up
+            self._apply_order(final)
+            return final
+        state = await self._from_stream(client_order_id, lambda s: s.done)
+        if state is None:
+            state = await self.rest.order(client_order_id, symbol)
+            if state is None:
+                raise OrderNotFound(f"{client_order_id} on {symbol}")
+            self._apply_order(state)
+        return state
+
+    async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
+        """From the live state when trusted and known, else REST."""
+        held = self.state.orders.get(client_order_id)
+        if self.trusted and held is not None and held.symbol == symbol:
+            return held
+        found = await self.rest.order(client_order_id, symbol)
+        if found is not None:
+            self._apply_order(found)
+        return found

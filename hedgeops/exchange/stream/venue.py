@@ -1,0 +1,310 @@
+"""The StreamingVenue: a CarryVenue fed by one account's websockets (ccxt.pro) over the REST venue of the same
+account. Snapshots are served from the live state with no request while the stream is trusted; orders go over the
+socket where the exchange takes them; everything else, and every lookup the streams cannot answer, is REST."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from hedgeops.exchange.ccxt.client import DEFAULT_TIMEOUT_MS, ApiCredentials, make_client
+from hedgeops.exchange.ccxt.parse import dec, position, quote
+from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
+from hedgeops.exchange.stream.client import check_pro, instrument, make_pro_client
+from hedgeops.exchange.stream.orders import StreamOrders
+from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
+from hedgeops.exchange.stream.supervisor import Supervisor
+from hedgeops.exchange.venue import StreamUntrusted
+from hedgeops.model.book import OrderBook
+from hedgeops.model.candles import Candle
+from hedgeops.model.market import Fees, MarketRules
+from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment
+
+FIRST_TRUST_WAIT_S = 5.0  # a cold venue's first snapshot waits this long for the first trust before refusing
+QUOTE_WAIT_S = 2.0  # a symbol asked for the first time waits this long for its first pushed quote
+BOOK_WAIT_S = 2.0  # a book asked for the first time waits this long for its first push, then REST answers
+
+
+class StreamStats:
+    """Counters for figures and the runtime's triggers: plain attributes, cheap to read."""
+
+    def __init__(self, venue: StreamingVenue) -> None:
+        self._venue = venue
+        self.ws_orders = 0  # orders placed or cancelled over the socket
+        self.reconciles = 0  # REST reconciles completed
+        self.messages = 0  # websocket messages received
+
+    @property
+    def rest_requests(self) -> int:
+        """Every ccxt REST call of the account (the REST venue's counter)."""
+        return self._venue.rest.requests
+
+    @property
+    def reconnects(self) -> int:
+        return self._venue.supervisor.reconnects
+
+    @property
+    def book_resyncs(self) -> int:
+        return self._venue.supervisor.book_resyncs
+
+
+class StreamingVenue(StreamOrders):
+    """One account's streams over its REST venue. Not safe to share the clients between venues."""
+
+    def __init__(self, rest: CcxtVenue, pro_factory: Callable[[], Any], *,
+                 first_trust_wait_s: float = FIRST_TRUST_WAIT_S, quote_wait_s: float = QUOTE_WAIT_S,
+                 op_timeout_s: float = 5.0, stream_wait_s: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s)
+        self.rest = rest
+        self._factory = pro_factory
+        self._monotonic = monotonic
+        self._first_wait, self._quote_wait = first_trust_wait_s, quote_wait_s
+        self.state = LiveState()
+        self.supervisor = Supervisor(self, monotonic=monotonic)
+        self.stats = StreamStats(self)
+        self._listeners: list[Callable[[StreamUpdate], None]] = []
+        self._trusted = False
+        self._ever_trusted = False
+        self._trust_event: asyncio.Event | None = None
+        self.untrusted_reason = "not yet subscribed"
+        self.untrusted_since = monotonic()
+
+    # ---- observers ----------------------------------------------------------------------------------------
+
+    @property
+    def fees(self) -> Fees:
+        return self.rest.fees
+
+    @property
+    def trusted(self) -> bool:
+        return self._trusted
+
+    def add_listener(self, fn: Callable[[StreamUpdate], None]) -> None:
+        """`fn` is called synchronously after each applied update; it must be quick and must not raise."""
+        self._listeners.append(fn)
+
+    def _notify(self, kind: UpdateKind, symbols: frozenset[str] = frozenset()) -> None:
+        if not self._listeners:
+            return
+        update = StreamUpdate(kind, symbols, self._monotonic())
+        for fn in self._listeners:
+            fn(update)
+
+    def live_snapshot(self) -> AccountSnapshot | None:
+        """The account as the streams last told it, with no I/O; None while untrusted."""
+        if not self._trusted:
+            return None
+        return self.state.snapshot(sorted(s for s in self.supervisor.symbols if s in self.state.quotes))
+
+    # ---- the supervisor's sink ----------------------------------------------------------------------------
+
+    def new_client(self) -> Any:
+        client = self._factory()
+        instrument(client, self._on_message, self.supervisor.on_subscribed)
+        markets = self.rest.client.markets
+        if markets:  # the REST client's markets: the stream client never loads them itself
+            client.set_markets(list(markets.values()), self.rest.client.currencies or None)
+        return client
+
+    def _on_message(self, message: Any) -> None:
+        self.stats.messages += 1
+
+    def _trust_flag(self) -> asyncio.Event:
+        if self._trust_event is None:
+            self._trust_event = asyncio.Event()
+        return self._trust_event
+
+    def set_trust(self, trusted: bool, reason: str) -> None:
+        if trusted:
+            self._trusted = self._ever_trusted = True
+            self.untrusted_reason = ""
+            self._trust_flag().set()
+            self._notify("trust")
+            return
+        was = self._trusted
+        self._trusted = False
+        self._trust_flag().clear()
+        if was or not self.untrusted_reason or self.untrusted_reason == "not yet subscribed":
+            self.untrusted_reason, self.untrusted_since = reason, self._monotonic()
+        if was:
+            self._notify("trust")
+
+    def on_ticker(self, client: Any, symbol: str) -> None:
+        raw = (client.tickers or {}).get(symbol)
+        if raw is not None and self.state.apply_quote(quote(symbol, raw)):
+            self._notify("quote", frozenset((symbol,)))
+
+    def on_balance(self, client: Any) -> None:
+        total = (client.balance or {}).get("total") or {}
+        if self.state.apply_balances({str(c): Decimal(str(v)) for c, v in total.items() if v is not None}):
+            self._notify("balance")
+
+    def on_positions(self, client: Any) -> None:
+        # The whole cache, the last row per symbol (ccxt moves an updated row to the end): a push missed between
+        # two awaits of watch_positions is still read. The client is new each session, so nothing stale is in it.
+        listed = self.rest.client.markets or {}
+        latest: dict[str, Any] = {}
+        for row in list(client.positions or []):
+            if row.get("symbol") in listed:
+                latest[row["symbol"]] = row
+        changed = self.state.apply_positions(self._position(r) for r in latest.values())
+        if changed:
+            self._notify("position", changed)
+
+    def _position(self, row: Mapping[str, Any]) -> Any:
+        symbol = str(row["symbol"])
+        market = self.rest.client.markets[symbol]
+        return position(row, self.rest._contract_size(symbol), option=bool(market.get("option")))
+
+    def on_orders(self, client: Any, orders: list[Any]) -> None:
+        listed = self.rest.client.markets or {}
+        symbols = set()
+        for raw in orders:
+            if raw.get("symbol") in listed and self._apply_order(self.rest._state(raw)):
+                symbols.add(str(raw["symbol"]))
+        if symbols:
+            self._notify("order", frozenset(symbols))
+
+    async def reconcile(self) -> None:
+        """REST after a (re)subscription: tickers, balance, positions, open orders, and each order placed here that
+        is not final looked up by client id."""
+        since = self.state.mark()
+        symbols = sorted(self.supervisor.symbols)
+        quotes = await self.rest.quotes(symbols) if symbols else {}
+        balance, raw_orders, raw_positions = await asyncio.gather(
+            self.rest._call(self.rest.client.fetch_balance), self.rest._call(self.rest.client.fetch_open_orders),
+            self.rest._call(self.rest.client.fetch_positions))
+        listed = self.rest.client.markets or {}
+        positions = [self._position(p) for p in raw_positions if p.get("symbol") in listed]
+        balances = {str(c): Decimal(str(v)) for c, v in (balance.get("total") or {}).items() if v is not None}
+        open_orders = [self.rest._state(o) for o in raw_orders if o.get("symbol") in listed]
+        listed_ids = {o.client_order_id for o in open_orders}
+        looked_up = []
+        for cid, symbol in list(self._own.items()):
+            if cid not in listed_ids:
+                found = await self.rest.order(cid, symbol)
+                if found is not None:
+                    looked_up.append(found)
+        self.state.reconcile(since, quotes, positions, balances, open_orders, looked_up)
+        for o in looked_up:
+            if o.done:
+                self._own.pop(o.client_order_id, None)
+        self.state.forget_final()
+        self.stats.reconciles += 1
+
+    # ---- observation --------------------------------------------------------------------------------------
+
+    async def _start(self, symbols: Sequence[str]) -> list[asyncio.Event]:
+        await self.rest._load()
+        for s in symbols:
+            self.rest._market(s)
+        new = set(symbols) - self.supervisor.symbols
+        events = self.supervisor.want_symbols(new) if new else []
+        self.supervisor.start()
+        return events
+
+    async def _await_trust(self) -> None:
+        if not self._trusted and not self._ever_trusted:  # a cold start: wait a little for the first trust
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._trust_flag().wait(), self._first_wait)
+        if not self._trusted:
+            raise StreamUntrusted(f"{self.rest.client.id} stream untrusted: {self.untrusted_reason}")
+
+    async def snapshot(self, symbols: Sequence[str]) -> AccountSnapshot:
+        """The account from the live state, no request, while the stream is trusted; StreamUntrusted otherwise."""
+        events = await self._start(symbols)
+        await self._await_trust()
+        missing = [s for s in symbols if s not in self.state.quotes]
+        if missing and events:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), self._quote_wait)
+            missing = [s for s in symbols if s not in self.state.quotes]
+        if not self._trusted or missing:
+            raise StreamUntrusted(f"{self.rest.client.id} stream has no quote yet for {', '.join(missing)}"
+                                  if self._trusted else f"{self.rest.client.id} stream untrusted: "
+                                  f"{self.untrusted_reason}")
+        return self.state.snapshot(sorted(s for s in self.supervisor.symbols if s in self.state.quotes))
+
+    def begin_slot(self, slot: object | None) -> None:
+        """Nothing to do: the streamed snapshot is always current."""
+
+    def invalidate(self) -> None:
+        """Nothing to do: the streamed snapshot is always current."""
+
+    async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The streamed book (books5 for depth ≤ 5, else the 400-level books) while trusted and in sequence; the
+        REST book otherwise."""
+        await self.rest._load()
+        self.rest._market(symbol)
+        client = self.supervisor.client
+        if self._trusted and client is not None and client.has.get("watchOrderBook"):
+            channel = self.supervisor.books.get(symbol) or ("books5" if depth <= 5 else "books")
+            if channel == "books" or depth <= 5:
+                self.supervisor.want_book(symbol, channel)
+                deadline = self._monotonic() + BOOK_WAIT_S
+                while not self.supervisor.book_valid.get(symbol) and self._monotonic() < deadline and self._trusted:
+                    await asyncio.sleep(0.01)
+                book = (client.orderbooks or {}).get(symbol) if self.supervisor.book_valid.get(symbol) else None
+                if book is not None and self._trusted:
+                    size = self.rest._contract_size(symbol)
+                    return OrderBook(tuple((dec(p), dec(a) * size) for p, a, *_ in list(book["bids"])[:depth]),
+                                     tuple((dec(p), dec(a) * size) for p, a, *_ in list(book["asks"])[:depth]))
+        return await self.rest.order_book(symbol, depth)
+
+    # ---- delegated to REST --------------------------------------------------------------------------------
+
+    async def markets(self, symbols: Sequence[str]) -> Mapping[str, MarketRules]:
+        return await self.rest.markets(symbols)
+
+    async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        return await self.rest.funding_rate(symbol)
+
+    async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
+        return await self.rest.funding_payments(symbol, since)
+
+    async def fills(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        return await self.rest.fills(symbol, since)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal, margin_mode: str = "cross") -> None:
+        await self.rest.set_leverage(symbol, leverage, margin_mode)
+
+    async def transfer(self, currency: str, amount: Decimal, source: str, destination: str) -> None:
+        await self.rest.transfer(currency, amount, source, destination)
+
+    async def carry_universe(self, quote: str) -> list[CarryCandidate]:
+        return await self.rest.carry_universe(quote)
+
+    async def candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        return await self.rest.candles(symbol, timeframe, limit)
+
+    async def close(self) -> None:
+        """Every task cancelled, the stream client (closed by its session) and the REST client closed."""
+        await self.supervisor.close()
+        self._fail_waiters()
+        await self.rest.close()
+
+    def _stream_client(self) -> Any:
+        return self.supervisor.client
+
+
+def streaming_venue(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,
+                    base_url: str | None = None, timeout_ms: int = DEFAULT_TIMEOUT_MS, rate_limit: bool = True,
+                    fees: Fees | None = None, snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S,
+                    on_request: Callable[[str], None] | None = None) -> StreamingVenue:
+    """Both clients of one account: the REST one (make_client) and the stream one, configured alike. Raises
+    UnknownExchange when ccxt.pro has no such exchange."""
+    def pro() -> Any:
+        return make_pro_client(exchange_id, credentials, sandbox=sandbox, base_url=base_url, timeout_ms=timeout_ms,
+                               rate_limit=rate_limit)
+
+    check_pro(exchange_id)  # fail now, not in the first session
+    rest = CcxtVenue(make_client(exchange_id, credentials, sandbox=sandbox, base_url=base_url,
+                                 timeout_ms=timeout_ms, rate_limit=rate_limit),
+                     fees, snapshot_max_age_s=snapshot_max_age_s, on_request=on_request)
+    return StreamingVenue(rest, pro)

@@ -1,0 +1,134 @@
+"""The StreamingVenue against the emulator's OKX websockets, through real ccxt.pro: snapshots from the streams
+with no REST request, the account following orders placed through the venue (over the socket) and by another
+client over REST, order entry over the socket, and close() leaving nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import ROUND_DOWN, Decimal
+
+import pytest
+
+from hedgeops.exchange.ccxt.client import ApiCredentials, UnknownExchange
+from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
+from hedgeops.exchange.stream import StreamingVenue, StreamUpdate, streaming_venue
+from hedgeops.exchange.stream.client import ws_url
+from hedgeops.exchange.venue import OrderRejected
+from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
+
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, okx
+from .emulator_ws import INST_ID, SWAP, advance_to_new_price, rig_with_controls, until
+
+ETH = "ETH/USDT:USDT"
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async for r in rig_with_controls():
+        yield r
+
+
+def make_venue(rig: Rig) -> StreamingVenue:
+    return streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
+
+
+@pytest.fixture
+async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
+    v = make_venue(rig)
+    try:
+        yield v
+    finally:
+        await v.close()
+
+
+def far_bid(rig: Rig) -> Decimal:
+    inst = OKX_INSTRUMENTS[INST_ID]
+    return (rig.emu.quote(inst).bid * Decimal("0.8")).quantize(inst.tick_sz, ROUND_DOWN)
+
+
+def test_ws_url_and_unknown_exchange() -> None:
+    assert ws_url("http://127.0.0.1:8443/", "okx") == "ws://127.0.0.1:8443/ws/v5"
+    assert ws_url("https://gw.example", "binanceusdm") == "wss://gw.example"
+    with pytest.raises(UnknownExchange):
+        streaming_venue("nosuchexchange", None)
+
+
+async def test_snapshots_come_from_the_streams_with_no_rest_request(rig: Rig, sv: StreamingVenue) -> None:
+    updates: list[StreamUpdate] = []
+    sv.add_listener(updates.append)
+    first = await sv.snapshot([SWAP])
+    assert sv.trusted and sv.stats.reconciles == 1
+    inst = OKX_INSTRUMENTS[INST_ID]
+    assert first.quotes[SWAP].last == rig.emu.quote(inst).last
+    assert first.balances["USDT"] == 100_000
+    before = sv.stats.rest_requests
+    seen = [first.quotes[SWAP].last]
+    timings = []
+    for _ in range(5):
+        moved = advance_to_new_price(rig)
+        await until(lambda m=moved: sv.state.quotes[SWAP].last == m)  # type: ignore[misc]
+        started = time.perf_counter()
+        snap = await sv.snapshot([SWAP])
+        timings.append(time.perf_counter() - started)
+        assert snap.quotes[SWAP].last == moved
+        assert int(snap.quotes[SWAP].at.timestamp() * 1000) == rig.emu.now_ms()  # the exchange's push time
+        seen.append(snap.quotes[SWAP].last)
+    assert sv.stats.rest_requests == before  # not one REST request while the stream is trusted
+    assert len(set(seen)) > 1
+    assert any(u.kind == "quote" and SWAP in u.symbols for u in updates)
+    assert any(u.kind == "trust" for u in updates)
+    print(f"snapshot latency max {max(timings) * 1e6:.0f} us")
+
+
+async def test_orders_over_the_socket_and_by_another_client_are_streamed(rig: Rig, sv: StreamingVenue) -> None:
+    await sv.snapshot([SWAP])
+    before = sv.stats.rest_requests
+    price = far_bid(rig)
+    started = time.perf_counter()
+    placed = await sv.place(OrderRequest("svws1", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, price))
+    ack = time.perf_counter() - started
+    assert placed.status == OrderStatus.OPEN and placed.price == price and sv.stats.ws_orders == 1
+    assert sv.stats.rest_requests == before  # placed and confirmed over the socket and the orders stream
+    snap = await sv.snapshot([SWAP])
+    assert [o.client_order_id for o in snap.open_orders] == ["svws1"]
+    assert rig.emu.account(KEY).venue.account.orders["svws1"].price == price
+    # Another client on the same account, over REST: a market buy fills, the position and balance follow.
+    other = okx(rig.url)
+    try:
+        await other.create_order(SWAP, "market", "buy", 2, None, {"clOrdId": "other1"})
+    finally:
+        await other.close()
+    await until(lambda: SWAP in sv.state.positions and "other1" in sv.state.orders)
+    snap = await sv.snapshot([SWAP])
+    contract = OKX_INSTRUMENTS[INST_ID].ct_val
+    assert snap.positions[SWAP].qty == 2 * contract
+    assert snap.balances["USDT"] != 100_000
+    cancelled = await sv.cancel("svws1", SWAP)
+    assert cancelled.status == OrderStatus.CANCELED
+    assert sv.stats.rest_requests == before
+    assert (await sv.snapshot([SWAP])).open_orders == ()
+    # A post-only order that would cross is a refusal, as with CcxtVenue.
+    ask = rig.emu.quote(OKX_INSTRUMENTS[INST_ID]).ask
+    with pytest.raises(OrderRejected):
+        await sv.place(OrderRequest("svpo1", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, ask * 2,
+                                    post_only=True))
+    print(f"ws order ack {ack * 1e3:.1f} ms")
+
+
+async def test_close_leaves_no_task_running(rig: Rig) -> None:
+    v = make_venue(rig)
+    await v.snapshot([SWAP, ETH])
+    await v.order_book(SWAP, 5)
+    ours = {t for t in asyncio.all_tasks() if t.get_name().startswith("stream")}
+    assert ours
+    await v.close()
+    await asyncio.sleep(0.05)
+    assert not [t for t in ours if not t.done()]
+    assert not rig.app.streams.conns or await _gone(rig)
+
+
+async def _gone(rig: Rig) -> bool:
+    await until(lambda: not rig.app.streams.conns)
+    return True
