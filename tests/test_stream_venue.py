@@ -5,6 +5,7 @@ client over REST, order entry over the socket, and close() leaving nothing runni
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
@@ -117,18 +118,32 @@ async def test_orders_over_the_socket_and_by_another_client_are_streamed(rig: Ri
     print(f"ws order ack {ack * 1e3:.1f} ms")
 
 
-async def test_close_leaves_no_task_running(rig: Rig) -> None:
+async def test_a_symbol_asked_for_later_joins_the_ticker_subscription(rig: Rig, sv: StreamingVenue) -> None:
+    await sv.snapshot([SWAP])
+    before = sv.stats.rest_requests
+    snap = await sv.snapshot([SWAP, ETH])
+    assert snap.quotes[ETH].last == rig.emu.quote(OKX_INSTRUMENTS["ETH-USDT-SWAP"]).last
+    assert sv.stats.rest_requests == before  # its first quote came from the stream
+    moved = advance_to_new_price(rig, OKX_INSTRUMENTS["ETH-USDT-SWAP"])
+    await until(lambda: sv.state.quotes[ETH].last == moved)
+    book = await sv.order_book(ETH, 5)
+    assert book.bids[0][0] == rig.emu.quote(OKX_INSTRUMENTS["ETH-USDT-SWAP"]).bid and len(book.bids) == 5
+    assert sv.stats.rest_requests == before
+
+
+async def test_close_leaves_no_task_running(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     v = make_venue(rig)
     await v.snapshot([SWAP, ETH])
     await v.order_book(SWAP, 5)
     ours = {t for t in asyncio.all_tasks() if t.get_name().startswith("stream")}
-    assert ours
+    assert len(ours) >= 6  # the supervisor, balance, positions, orders, two tickers, a book
+    await until(lambda: len(rig.app.streams.conns) == 2)  # public and private
     await v.close()
-    await asyncio.sleep(0.05)
     assert not [t for t in ours if not t.done()]
-    assert not rig.app.streams.conns or await _gone(rig)
-
-
-async def _gone(rig: Rig) -> bool:
-    await until(lambda: not rig.app.streams.conns)
-    return True
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("stream")]
+    await until(lambda: not rig.app.streams.conns)  # every socket closed
+    del v
+    gc.collect()
+    await asyncio.sleep(0.05)
+    text = caplog.text
+    assert "Task was destroyed" not in text and "Unclosed" not in text and "unclosed" not in text

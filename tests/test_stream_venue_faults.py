@@ -108,10 +108,12 @@ async def test_a_place_whose_reply_is_lost_is_never_doubled(rig: Rig, sv: Stream
         rig.emu.faults.ws_drop_code = 4000
 
     swallow_replies(sv.supervisor.client, drop if how == "drop" else None)
-    before = rig.emu.orders_placed()
+    before, requests = rig.emu.orders_placed(), sv.stats.rest_requests
     state = await sv.place(OrderRequest(f"svlost{how}", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, price))
     assert state.client_order_id == f"svlost{how}" and state.status == OrderStatus.OPEN
     assert rig.emu.orders_placed() == before + 1  # exactly one order with that id
+    if how == "timeout":
+        assert sv.stats.rest_requests == requests + 1  # the lookup by client id found it: not sent again
     if how == "drop":
         await until(lambda: sv.stats.reconnects >= 1 and sv.trusted, timeout=10)
     assert rig.emu.orders_placed() == before + 1

@@ -89,6 +89,13 @@ class StreamOrders:
                     fut.cancel()
         self._waiters.clear()
 
+    async def _orphaned(self, client: Any) -> None:
+        """An op that started on a session's client which has ended since may have made ccxt connect it again:
+        that client is nobody's now, so it is closed here (closing twice is harmless)."""
+        if client is not self._stream_client():
+            with contextlib.suppress(Exception):
+                await client.close()
+
     # ---- orders -------------------------------------------------------------------------------------------
 
     def _refuse_untrusted(self) -> None:
@@ -106,6 +113,7 @@ class StreamOrders:
         self._refuse_untrusted()
         client = self._stream_client()
         if client is None or not client.has.get("createOrderWs"):
+            self._own[order.client_order_id] = order.symbol
             placed = await self.rest.place(order)
             self._apply_order(placed)
             return placed
@@ -130,6 +138,8 @@ class StreamOrders:
                 raise err from exc
         except TimeoutError:
             pass
+        finally:
+            await self._orphaned(client)
         if not known:  # the reply was lost: the exchange may have the order
             found = await self.rest.order(cid, order.symbol)
             if found is None:
@@ -174,6 +184,8 @@ class StreamOrders:
             final = await self.rest.cancel(client_order_id, symbol)  # REST cancels and looks it up
             self._apply_order(final)
             return final
+        finally:
+            await self._orphaned(client)
         state = await self._from_stream(client_order_id, lambda s: s.done)
         if state is None:
             state = await self.rest.order(client_order_id, symbol)

@@ -55,6 +55,7 @@ class Supervisor:
         self.books: dict[str, str] = {}  # symbol → channel ("books5" or "books"), fixed for the venue's life
         self.book_valid: dict[str, bool] = {}  # a book is served only after a clean update since its last gap
         self.book_resyncs = 0
+        self.refused: dict[str, str] = {}  # symbols whose ticker the exchange refused, and why
         self.client: Any = None  # the session's ccxt.pro client, None between sessions
         self.reconnects = 0
         self.sessions = 0
@@ -210,7 +211,16 @@ class Supervisor:
 
     async def _ticker_loop(self, client: Any, symbol: str, ready: asyncio.Event) -> None:
         while True:
-            await client.watch_ticker(symbol)
+            try:
+                await client.watch_ticker(symbol)
+            except ccxtpro.NetworkError:
+                raise
+            except ccxtpro.ExchangeError as exc:
+                # The exchange refuses this one symbol (an expired series): it must not stop the account's streams.
+                self.symbols.discard(symbol)
+                self.refused[symbol] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                ready.set()
+                return
             self.sink.on_ticker(client, symbol)
             ready.set()
 
@@ -231,6 +241,8 @@ class Supervisor:
     def want_symbols(self, symbols: set[str]) -> list[asyncio.Event]:
         """Add symbols to the ticker subscription (in the running session at once); their first-quote events."""
         self.symbols |= symbols
+        for s in symbols:
+            self.refused.pop(s, None)  # asked again: tried again
         if self.client is None:
             return []
         return [self._start_ticker(s) for s in symbols]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -25,6 +26,7 @@ from hedgeops.model.candles import Candle
 from hedgeops.model.market import Fees, MarketRules
 from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment
 
+log = logging.getLogger(__name__)
 FIRST_TRUST_WAIT_S = 5.0  # a cold venue's first snapshot waits this long for the first trust before refusing
 QUOTE_WAIT_S = 2.0  # a symbol asked for the first time waits this long for its first pushed quote
 BOOK_WAIT_S = 2.0  # a book asked for the first time waits this long for its first push, then REST answers
@@ -94,7 +96,10 @@ class StreamingVenue(StreamOrders):
             return
         update = StreamUpdate(kind, symbols, self._monotonic())
         for fn in self._listeners:
-            fn(update)
+            try:
+                fn(update)
+            except Exception:  # a listener's bug must not end the stream's session
+                log.exception("stream listener %r failed", fn)
 
     def live_snapshot(self) -> AccountSnapshot | None:
         """The account as the streams last told it, with no I/O; None while untrusted."""
@@ -225,6 +230,9 @@ class StreamingVenue(StreamOrders):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), self._quote_wait)
             missing = [s for s in symbols if s not in self.state.quotes]
+        refused = [f"{s} ({self.supervisor.refused[s]})" for s in missing if s in self.supervisor.refused]
+        if self._trusted and refused:
+            raise StreamUntrusted(f"{self.rest.client.id} refused the ticker stream of {', '.join(refused)}")
         if not self._trusted or missing:
             raise StreamUntrusted(f"{self.rest.client.id} stream has no quote yet for {', '.join(missing)}"
                                   if self._trusted else f"{self.rest.client.id} stream untrusted: "
