@@ -34,6 +34,7 @@ SUBPACKAGES = {
                "contrarian": {"common", "contrarian"}},
     "exchange": {"venue": {"venue"}, "marketdata": {"venue", "marketdata"},
                  "ccxt": {"venue", "ccxt"}, "paper": {"venue", "marketdata", "ccxt", "paper"},
+                 "stream": {"venue", "ccxt", "stream"},
                  "emulator": {"venue", "marketdata", "paper", "emulator"}},
 }
 # The runtime's per-kind cycles: each imports the runtime's services, never another kind's cycle.

@@ -97,10 +97,21 @@ def test_settings_that_cannot_work_together_exit_2(monkeypatch: pytest.MonkeyPat
                                                    capsys: pytest.CaptureFixture[str], no_kopf: None) -> None:
     monkeypatch.setenv("HEDGEOPS_LIVE_TRADING", "true")
     monkeypatch.setenv("HEDGEOPS_LOCK_TTL_SECONDS", "0")
+    monkeypatch.setenv("HEDGEOPS_STREAM_MIN_SPACING_SECONDS", "0.01")
     assert main(["operator"]) == 2
     assert capsys.readouterr().err == (
         "hedgeops: error: HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the wall clock); "
+        "HEDGEOPS_STREAM_MIN_SPACING_SECONDS must be within 0.05..60, not 0.01; "
         "HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not 0.0\n")
+
+
+def test_streaming_without_live_trading_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str], no_kopf: None) -> None:
+    """It would stream nothing: Paper accounts never stream. Said, not a silent no-op."""
+    monkeypatch.setenv("HEDGEOPS_STREAMING", "true")
+    assert main(["operator"]) == 2
+    assert capsys.readouterr().err == ("hedgeops: error: HEDGEOPS_STREAMING=true streams Live accounts only: it needs "
+                                       "HEDGEOPS_LIVE_TRADING=true\n")
 
 
 def test_every_setting_is_described() -> None:

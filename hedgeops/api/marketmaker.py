@@ -80,6 +80,10 @@ class MarketMakerSpec(Schema):
     """Stop after this long (unset: run until deleted or paused)."""
     intervalSeconds: Annotated[int, Field(ge=1, le=3600)] = 10
     """Quote refresh interval."""
+    requoteToleranceRatio: Annotated[Decimal, Field(gt=0, le=Decimal("0.1"))] | None = None
+    """On a streaming venue (HEDGEOPS_STREAMING), requote as soon as the touch's mid has moved this far from where
+    the quotes were placed, or a quote fills (unset: half of spreadRatio). Polling venues requote every
+    intervalSeconds."""
 
     @model_validator(mode="after")
     def _position_lines(self) -> MarketMakerSpec:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,6 +46,9 @@ class Runtime:
     """What the handlers share, built at startup and kept in kopf's operator-level memo."""
 
     app: App
+    # The resourceVersion each object had when its last tick left a patch for kopf to apply (by uid): with
+    # streaming, the next tick may start milliseconds later, and must not decide on the status before that patch.
+    patched_at: dict[str, str] = field(default_factory=dict)
     webhook: aiohttp.web.AppRunner | None = None
     elector: LeaderElector | None = None  # None: leader election off, this replica runs every cycle
     election: asyncio.Task[None] | None = None
@@ -64,7 +67,8 @@ def app_config(settings: OperatorSettings) -> AppConfig:
                      exchange_urls=settings.exchange_urls, lock_ttl_seconds=settings.lock_ttl_seconds,
                      max_data_age_seconds=settings.max_data_age_seconds,
                      http_holdings_allow_private=settings.http_holdings_allow_private,
-                     tick_seconds=settings.tick_seconds)
+                     tick_seconds=settings.tick_seconds, streaming=settings.streaming,
+                     stream_min_spacing_seconds=settings.stream_min_spacing_seconds)
 
 
 @kopf.on.login()
@@ -172,11 +176,54 @@ def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, Holder]:
     return objects.claims_of(MarketMaker, body, maker_claims)
 
 
+STREAM_TIMER_INTERVAL = 0.01  # with streaming, kopf's own sleep between ticks; the wait is in the handler (_turn)
+CATCH_UP_S = 2.0  # the longest a tick waits for the watch to bring its previous patch back
+
+
+def timer_interval(settings: OperatorSettings) -> float:
+    """kopf's timer interval: the tick itself, or (streaming) next to nothing, each tick waiting in `_turn` for its
+    tick or an earlier stream trigger."""
+    return STREAM_TIMER_INTERVAL if settings.streaming else settings.tick_seconds
+
+
+async def _turn(runtime: Runtime, kind: str, body: kopf.Body, stopped: Any) -> str | None:
+    """With streaming on: wait for this object's next tick, or less if a stream trigger wakes it; then, if its last
+    tick left a patch, until the (live) body has moved past the version it had then, so the cycle decides on the
+    status it wrote. Returns the trigger's reason (None: an ordinary tick, or streaming off)."""
+    wakeups = runtime.app.wakeups
+    if wakeups is None:
+        return None
+    meta = body.get("metadata") or {}
+    key = f"{kind}/{meta.get('namespace')}/{meta.get('name')}"
+    woken = await wakeups.wait(key, SETTINGS.tick_seconds, stopped.wait if stopped is not None else None)
+    uid = str(meta.get("uid"))
+    before = runtime.patched_at.pop(uid, None)
+    if before is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_S
+        while (body.get("metadata") or {}).get("resourceVersion") == before and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+    return woken
+
+
 async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
                      pick: Callable[[App], Reconciler[Any, Any, Any]], body: kopf.Body, patch: kopf.Patch,
                      memo: Any, kwargs: Mapping[str, Any], inputs: Callable[[ModelT], Any] | None = None) -> None:
-    """One tick of one object, the same for every kind: parse, ownership, controls, the kind's reconciler
-    (which decides whether anything is due), one-shot controls consumed, shared positions, status and events."""
+    """One tick of one object, the same for every kind: (streaming: its turn) parse, ownership, controls, the
+    kind's reconciler (which decides whether anything is due), one-shot controls consumed, shared positions,
+    status and events."""
+    runtime: Runtime = memo.runtime
+    woken = await _turn(runtime, str(body.get("kind")), body, kwargs.get("stopped"))
+    await _tick(model, claims, pick, body, patch, memo, kwargs, inputs, woken)
+    if patch:  # kopf applies it after this returns; the next tick waits for the watch to bring it back
+        runtime.patched_at[str((body.get("metadata") or {}).get("uid"))] = str(
+            (body.get("metadata") or {}).get("resourceVersion"))
+
+
+async def _tick(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
+                pick: Callable[[App], Reconciler[Any, Any, Any]], body: kopf.Body, patch: kopf.Patch,
+                memo: Any, kwargs: Mapping[str, Any], inputs: Callable[[ModelT], Any] | None,
+                woken: str | None) -> None:
     runtime: Runtime = memo.runtime
     if not runtime.active or (body.get("metadata") or {}).get("deletionTimestamp"):
         return  # not leading, or the object is going: its series leave with it (forget_deleted)
@@ -196,7 +243,7 @@ async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]]
     controls = controls_from(meta.get("annotations"), halt_in_force(meta, kwargs["cluster_halt_index"],
                                                                    SETTINGS.namespace))
     old = getattr(obj, "status", None)
-    outcome = await pick(app).reconcile(obj, now, controls, inputs(obj) if inputs else None)
+    outcome = await pick(app).reconcile(obj, now, controls, inputs(obj) if inputs else None, woken)
     if outcome.changed and outcome.acted:
         for key, asked in ((APPROVE, controls.approval), (RESET_BREAKER, controls.reset_breaker)):
             if asked:  # one-shot: consumed by the step that saw it (executed, or refused with an event); a cycle
@@ -220,7 +267,7 @@ def _policy_of(index: Mapping[Any, Any]) -> Callable[[HedgeBook], RebalancePolic
     return lookup
 
 
-@kopf.timer(GROUP, VERSION, "hedgebooks", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
+@kopf.timer(GROUP, VERSION, "hedgebooks", interval=timer_interval(SETTINGS), initial_delay=0.1, idle=None)
 async def hedgebook_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
     """A HedgeBook, on its policy's checkIntervalSeconds (at once when its spec, policy, signal or controls
     change)."""
@@ -228,14 +275,14 @@ async def hedgebook_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwarg
                      _policy_of(kwargs["policy_index"]))
 
 
-@kopf.timer(GROUP, VERSION, "fundingarbitrages", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
+@kopf.timer(GROUP, VERSION, "fundingarbitrages", interval=timer_interval(SETTINGS), initial_delay=0.1, idle=None)
 async def funding_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
     """Seed 004's scheduler for a FundingArbitrage: the reconciler decides which of scan / risk / settle / watch
     are due on this tick (nothing due: no exchange call)."""
     await _reconcile(FundingArbitrage, carry_claims, lambda app: app.fundingarbitrages, body, patch, memo, kwargs)
 
 
-@kopf.timer(GROUP, VERSION, "marketmakers", interval=SETTINGS.tick_seconds, initial_delay=0.1, idle=None)
+@kopf.timer(GROUP, VERSION, "marketmakers", interval=timer_interval(SETTINGS), initial_delay=0.1, idle=None)
 async def marketmaker_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
     """Seed 003's loop for a MarketMaker: quotes refreshed every spec.intervalSeconds, cancelled at once on a
     halt, stopped for good after durationSeconds (condition Finished)."""
@@ -251,6 +298,8 @@ async def forget_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> N
     meta = body.get("metadata") or {}
     kind, namespace, name = str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name", ""))
     removed = memo.runtime.app.metrics.forget(kind, namespace, name)
+    if memo.runtime.app.wakeups is not None:
+        memo.runtime.app.wakeups.forget(f"{kind}/{namespace}/{name}")
     logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
 
 

@@ -172,6 +172,14 @@ class OperatorSettings(BaseSettings):
                              Form("name=url,...", "a comma-separated list of name=url", _urls)] = Field(
         default_factory=dict, description="exchange id -> base URL (emulator, gateway), e.g. "
         "okx=http://127.0.0.1:8443,binance=https://gateway; unset: the exchanges' own")
+    streaming: Switch = Field(
+        False, description="Live accounts on the exchanges' websockets (ccxt.pro): a live account snapshot instead of "
+        "REST polling, orders over the socket where the exchange has it, and objects reconciled when a stream update "
+        "crosses their bands (emergency at once); after any gap, REST reconciles before anything trades. Needs "
+        "HEDGEOPS_LIVE_TRADING=true")
+    stream_min_spacing_seconds: PositiveSeconds = Field(
+        1.0, description="with streaming, the least time between two cycles a stream trigger starts for one object "
+        "(0.05..60): a storm of updates is one cycle per spacing, never a storm of orders")
     http_holdings_allow_private: Switch = Field(
         False, description="Http holdings may fetch loopback, private, link-local (cloud metadata) addresses: off, as "
         "any book's author could otherwise read what only the operator's pod can reach")
@@ -218,6 +226,11 @@ class OperatorSettings(BaseSettings):
         out = []
         if self.live_trading and self.prices != "live":
             out.append("HEDGEOPS_LIVE_TRADING=true needs HEDGEOPS_PRICES=live (Live books run on the wall clock)")
+        if self.streaming and not self.live_trading:
+            out.append("HEDGEOPS_STREAMING=true streams Live accounts only: it needs HEDGEOPS_LIVE_TRADING=true")
+        if not 0.05 <= self.stream_min_spacing_seconds <= 60:
+            out.append("HEDGEOPS_STREAM_MIN_SPACING_SECONDS must be within 0.05..60, not "
+                       f"{self.stream_min_spacing_seconds:g}")
         if not 1 <= self.lock_ttl_seconds <= 600:
             out.append(f"HEDGEOPS_LOCK_TTL_SECONDS must be within 1..600, not {self.lock_ttl_seconds}")
         if self.max_data_age_seconds is not None and not 1 <= self.max_data_age_seconds <= 3600:

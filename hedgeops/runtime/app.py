@@ -23,6 +23,7 @@ from hedgeops.runtime.locks import AccountLocks, InMemoryLocks, RedisLocks
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.reconcile import DEFAULT_RETRY_SECONDS, Schedule
 from hedgeops.runtime.signals import InMemorySeenSignals, RedisSeenSignals, SeenSignals
+from hedgeops.runtime.triggers import StreamTriggers
 from hedgeops.runtime.venues import (
     CcxtVenues,
     LivePaperVenues,
@@ -31,6 +32,7 @@ from hedgeops.runtime.venues import (
     Venues,
     VenueSource,
 )
+from hedgeops.runtime.wakeups import DEFAULT_MIN_SPACING_S, Wakeups
 
 REDIS_TIMEOUT_S = 5.0  # a partitioned Redis fails the cycle (LockUnavailable), never hangs it
 REDIS_CONNECTIONS = 100  # per process; cycles beyond this wait their turn for a connection
@@ -64,6 +66,8 @@ class AppConfig:
     tick_seconds: float = 5.0  # how often a live ccxt account's shared snapshot may be reused without a slot
     retry_seconds: float = DEFAULT_RETRY_SECONDS
     scheduled: bool = True  # reconcilers decide themselves when an object is due (off: every call is a cycle)
+    streaming: bool = False  # Live accounts on the exchanges' websockets (ccxt.pro), with stream triggers
+    stream_min_spacing_seconds: float = DEFAULT_MIN_SPACING_S  # the least time between an object's triggered cycles
 
 
 @dataclass
@@ -80,6 +84,7 @@ class App:
     fundingarbitrages: FundingArbitrageReconciler
     marketmakers: MarketMakerReconciler
     seen_signals: SeenSignals
+    wakeups: Wakeups | None = None  # streaming: objects a stream trigger asks to run before their schedule
     redis: aioredis.Redis | None = None
     describe: str = ""
     owns_redis: bool = True  # False: the caller's client, closed by the caller
@@ -112,13 +117,15 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
         source, clock, describe = venues, clock or WallClock(), "the caller's venues"
     else:
         source, clock, describe = _venues(config, replay, clock, secret_reader, count_request)
+    wakeups = Wakeups(config.stream_min_spacing_seconds) if config.streaming else None
     services = Services(source, locks, journal, metrics, owner=config.owner,
                         lock_ttl_seconds=config.lock_ttl_seconds, max_data_age_s=config.max_data_age_seconds,
-                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private))
+                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private),
+                        triggers=StreamTriggers(wakeups) if wakeups is not None else None)
     schedule = Schedule(config.retry_seconds) if config.scheduled else None
     return App(config, clock, metrics, services, source, schedule,
                HedgeBookReconciler(services, schedule), FundingArbitrageReconciler(services, schedule),
-               MarketMakerReconciler(services, schedule), seen, redis_client, describe, owns_redis)
+               MarketMakerReconciler(services, schedule), seen, wakeups, redis_client, describe, owns_redis)
 
 
 def _venues(config: AppConfig, replay: MarketReplay | None, clock: Clock | None, secret_reader: SecretReader | None,
@@ -139,6 +146,6 @@ def _venues(config: AppConfig, replay: MarketReplay | None, clock: Clock | None,
         describe = f"paper on replay from {start.isoformat()} at {config.replay_speed}x" if config.clock != "sim" \
             else f"paper on replay, simulated clock from {start.isoformat()}"
     live = CcxtVenues(secret_reader, config.exchange_urls, on_request=count_request,
-                      snapshot_max_age_s=max(2.0, config.tick_seconds)) \
+                      snapshot_max_age_s=max(2.0, config.tick_seconds), streaming=config.streaming) \
         if config.live_trading and secret_reader is not None else None
     return Venues(paper, live), clock, describe

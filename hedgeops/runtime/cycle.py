@@ -16,7 +16,14 @@ from redis import exceptions as redis_errors
 
 from hedgeops.api.common import Condition, ExchangeRef, Mode
 from hedgeops.engine.common.conditions import set_condition
-from hedgeops.exchange.venue import CarryVenue, FinalVenueError, RetryableVenueError, UnknownSymbol, VenueAuthError
+from hedgeops.exchange.venue import (
+    CarryVenue,
+    FinalVenueError,
+    RetryableVenueError,
+    StreamUntrusted,
+    UnknownSymbol,
+    VenueAuthError,
+)
 from hedgeops.model.journal import FailureEntry, JournalEntry, journal_doc
 from hedgeops.model.market import MarketRules
 from hedgeops.runtime.execution import ExecutionContext, LeaseLost
@@ -25,6 +32,7 @@ from hedgeops.runtime.holdings_http import HttpHoldingsSource
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.locks import AccountLocks, Lease, account_lock_key
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.triggers import StreamTriggers
 from hedgeops.runtime.venues import VenueSource
 
 LOCK_TTL_SECONDS = 30.0
@@ -51,6 +59,7 @@ class Services:
     lock_ttl_seconds: float = LOCK_TTL_SECONDS  # a cycle is seconds long; a dead holder's lock frees after this
     http_holdings: HttpHoldingsSource = field(default_factory=HttpHoldingsSource)
     max_data_age_s: float | None = DEFAULT_MAX_DATA_AGE_S  # older market data stops a cycle; None: unchecked
+    triggers: StreamTriggers | None = None  # streaming venues: objects leave probes that wake them (triggers.py)
     _queues: dict[str, asyncio.Lock] = field(default_factory=dict, repr=False)
 
     def account_queue(self, key: str) -> asyncio.Lock:
@@ -112,6 +121,7 @@ class Guard:
     failure: Failure | None = None
     lease: Lease | None = None
     _venue: CarryVenue | None = field(default=None, repr=False)
+    account_venue: CarryVenue | None = field(default=None, repr=False)  # the account's own (unwrapped) venue
     _queue: asyncio.Lock | None = field(default=None, repr=False)
     _keepalive: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -132,6 +142,7 @@ class Guard:
             self.failure = ("VenueUnavailable", str(exc), False)
             return self
         self._venue, key = fresh(account.venue, self.cycle.now, s.max_data_age_s), account_lock_key(account.key)
+        self.account_venue = account.venue
         labels = (self.exchange.name, self.exchange.account)
         started = time.perf_counter()
         self._queue = s.account_queue(key)
@@ -214,6 +225,9 @@ class Guard:
             return ("MarketMismatch", str(exc), False)
         if isinstance(exc, StaleMarketData):
             return ("StaleMarketData", str(exc), True)
+        if isinstance(exc, StreamUntrusted):  # a gap in the stream, not yet reconciled: nothing decided or sent
+            return ("StaleMarketData", f"the exchange's stream is not trusted: {exc}; nothing is decided or sent "
+                    "until it is reconciled", True)
         if isinstance(exc, UnknownSymbol):
             return ("UnknownSymbol", str(exc), False)
         if isinstance(exc, redis_errors.RedisError):  # mid-cycle (down, OOM, READONLY, MISCONF): stop here

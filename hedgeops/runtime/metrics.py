@@ -121,6 +121,9 @@ class Metrics:
                                    "due time, plus queueing): above the check interval means books are missed",
                                    ["kind"], registry=r,
                                    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300))
+        self.stream_cycles = Counter("hedgeops_stream_triggered_cycles_total", "Cycles a stream trigger started "
+                                     "before the object's schedule, by the trigger's reason (EmergencyAssetDeviation, "
+                                     "QuoteFilled, TouchMoved, MarginLine, ...)", ["kind", "reason"], registry=r)
         self.recoveries = Counter("hedgeops_recovered_plans_total",
                                   "Plans a previous process left half-sent, adopted from their intent", ["kind"],
                                   registry=r)

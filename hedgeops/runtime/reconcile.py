@@ -25,6 +25,7 @@ from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
 from hedgeops.runtime.intents import UnreadableIntent
+from hedgeops.runtime.triggers import Probe, streams
 
 ObjT = TypeVar("ObjT")
 ObjC = TypeVar("ObjC", contravariant=True)
@@ -97,6 +98,12 @@ class KindCycle(Protocol[ObjC, StatusT, InputsC]):
     async def step(self, obj: ObjC, status: StatusT, controls: Controls, now: datetime, inputs: InputsC,
                    guard: Guard, wanted: Any) -> Outcome[StatusT]: ...
 
+    async def probe(self, obj: ObjC, status: StatusT, controls: Controls, inputs: InputsC,
+                    guard: Guard) -> Probe | None:
+        """What wakes the object before its schedule on a streaming venue (runtime/probes.py), built after a
+        cycle from its new status; None: its schedule alone."""
+        ...
+
 
 class KindBase(Generic[ObjT, StatusT, InputsT]):
     """What most kinds answer alike: who the object is (its metadata, `spec.exchange`, `spec.mode`), its status
@@ -124,6 +131,10 @@ class KindBase(Generic[ObjT, StatusT, InputsT]):
     def rename(self, failure: Failure) -> Failure:
         return failure
 
+    async def probe(self, obj: ObjT, status: StatusT, controls: Controls, inputs: InputsT,
+                    guard: Guard) -> Probe | None:
+        return None
+
 
 def next_slot(now: datetime, interval: float) -> datetime:
     """The next multiple of `interval` seconds since the epoch: every object on one interval is due at the same
@@ -143,13 +154,14 @@ class Schedule:
     _next: dict[str, datetime] = field(default_factory=dict)
     _inputs: dict[str, Hashable] = field(default_factory=dict)
 
-    def due(self, key: str, now: datetime, inputs: Hashable) -> tuple[datetime, float | None] | None:
+    def due(self, key: str, now: datetime, inputs: Hashable,
+            woken: bool = False) -> tuple[datetime, float | None] | None:
         """(the slot this cycle observes under, its lag behind the slot in seconds or None when unscheduled),
-        or None when not due."""
+        or None when not due. `woken`: a stream trigger asks for a cycle now (runtime/wakeups.py)."""
         nxt = self._next.get(key)
         changed = self._inputs.get(key) != inputs
         self._inputs[key] = inputs
-        if nxt is None or changed:
+        if nxt is None or changed or woken:
             return now, None
         if now < nxt:
             return None
@@ -184,7 +196,9 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         self.kind, self.s, self.schedule = kind, services, schedule
 
     async def reconcile(self, obj: ObjT, now: datetime, controls: Controls | None = None,
-                        inputs: InputsT | None = None) -> Outcome[StatusT]:
+                        inputs: InputsT | None = None, woken: str | None = None) -> Outcome[StatusT]:
+        """One tick of `obj`. `woken`: why a stream trigger asked for it before its schedule (None: the schedule's
+        own tick)."""
         controls = controls or Controls()
         kind, target = self.kind, self.kind.target(obj)
         status = kind.status_of(obj)
@@ -194,7 +208,7 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         self.s.metrics.track(kind.kind, target.namespace, target.name, target.mode.value)
         if self.schedule is not None:
             fingerprint = (target.generation, controls.fingerprint(), kind.fingerprint(obj, inputs))  # type: ignore[arg-type]
-            due = self.schedule.due(key, now, fingerprint)
+            due = self.schedule.due(key, now, fingerprint, woken is not None)
             scheduled = due is not None
             if due is not None:
                 slot, lag = due
@@ -207,6 +221,8 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             return Outcome(status, changed=False)
         if lag is not None:  # how late a cycle that runs started; a slot the kind declined is not a late cycle
             self.s.metrics.cycle_lag.labels(kind.kind).observe(lag)
+        if woken is not None:
+            self.s.metrics.stream_cycles.labels(kind.kind, woken).inc()
         started = time.perf_counter()
         outcome = await self._cycle(obj, target, status, controls, now, inputs, wanted, slot)
         self.s.metrics.reconcile_seconds.labels(kind.kind).observe(time.perf_counter() - started)
@@ -216,8 +232,11 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
 
     def forget(self, obj: ObjT) -> None:
         """Drop an object's schedule: its next tick is a cycle (an object that may trade again, or is gone)."""
+        key = f"{self.kind.kind}/{self.kind.target(obj).key}"
         if self.schedule is not None:
-            self.schedule.forget(f"{self.kind.kind}/{self.kind.target(obj).key}")
+            self.schedule.forget(key)
+        if self.s.triggers is not None:
+            self.s.triggers.forget(key)
 
     async def _cycle(self, obj: ObjT, target: Target, status: StatusT, controls: Controls, now: datetime,
                      inputs: InputsT | None, wanted: Any, slot: datetime | None) -> Outcome[StatusT]:
@@ -230,7 +249,9 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             async with Guard(cycle, target.exchange, target.mode, target.key) as guard:
                 if guard.failure is None:
                     try:
-                        return await kind.step(obj, status, controls, now, inputs, guard, wanted)  # type: ignore[arg-type]
+                        outcome = await kind.step(obj, status, controls, now, inputs, guard, wanted)  # type: ignore[arg-type]
+                        await self._leave_probe(obj, outcome, controls, inputs, guard)
+                        return outcome
                     except tuple(kind.failures) as exc:
                         reason, degraded = next(v for t, v in kind.failures.items() if isinstance(exc, t))
                         return self.failed(cycle, status, (reason, str(exc), degraded))
@@ -240,6 +261,16 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             return self.failed(cycle, status, ("RedLine", str(exc), False))
         except UnreadableIntent as exc:  # what a killed process was sending is unknown: stop rather than guess
             return self.failed(cycle, status, ("UnreadableIntent", str(exc), False))
+
+    async def _leave_probe(self, obj: ObjT, outcome: Outcome[StatusT], controls: Controls, inputs: InputsT | None,
+                           guard: Guard) -> None:
+        """On a streaming account, the object's trigger for the time until its next cycle (its new status)."""
+        triggers = self.s.triggers
+        if triggers is None or not streams(guard.account_venue):
+            return
+        key = f"{self.kind.kind}/{self.kind.target(obj).key}"
+        probe = await self.kind.probe(obj, outcome.status, controls, inputs, guard)  # type: ignore[arg-type]
+        triggers.watch(key, guard.account_venue, probe)
 
     @staticmethod
     def failed(cycle: ObjectCycle, status: StatusT, failure: Failure) -> Outcome[StatusT]:

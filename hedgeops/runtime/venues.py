@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 from hedgeops.api.common import ExchangeRef, Mode
 from hedgeops.exchange.ccxt.client import ApiCredentials, make_client
@@ -108,7 +108,7 @@ class PaperVenues:
 @dataclass
 class _Client:
     fingerprint: str
-    venue: CcxtVenue
+    venue: CarryVenue
 
 
 class CcxtVenues:
@@ -121,8 +121,9 @@ class CcxtVenues:
                  fees: Fees | None = None, timeout_ms: int = 10_000,
                  snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S, rate_limit: bool = True,
                  on_request: RequestObserver | None = None, secret_ttl_s: float = SECRET_TTL_S,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, streaming: bool = False) -> None:
         self.read_secret = read_secret
+        self.streaming = streaming  # StreamingVenue (websockets, REST behind it) instead of REST polling
         self.on_request = on_request
         self.rate_limit = rate_limit  # ccxt's client-side pacing to the exchange's published limits
         self.snapshot_max_age_s = snapshot_max_age_s
@@ -134,7 +135,7 @@ class CcxtVenues:
         self.clients: dict[tuple[str, bool, str, str], _Client] = {}
         self._secrets: dict[tuple[str, str], tuple[float, ApiCredentials]] = {}
         self._building: dict[tuple[str, bool, str, str], asyncio.Lock] = {}
-        self.retired: list[CcxtVenue] = []  # clients replaced by a rotation, closed at shutdown (may be mid-call)
+        self.retired: list[CarryVenue] = []  # clients replaced by a rotation, closed at shutdown (may be mid-call)
 
     async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
         if exchange.credentialsSecretRef is None:
@@ -173,7 +174,18 @@ class CcxtVenues:
         self._secrets[(namespace, name)] = (self._time(), creds)
         return creds
 
-    def _build(self, exchange: ExchangeRef, creds: ApiCredentials, namespace: str, name: str) -> CcxtVenue:
+    def _build(self, exchange: ExchangeRef, creds: ApiCredentials, namespace: str, name: str) -> CarryVenue:
+        if self.streaming:
+            from hedgeops.exchange.stream.venue import streaming_venue  # ccxt.pro: loaded only when streaming
+
+            try:
+                return cast(CarryVenue, streaming_venue(
+                    exchange.name, creds, sandbox=exchange.sandbox, base_url=self.base_urls.get(exchange.name),
+                    timeout_ms=self.timeout_ms, rate_limit=self.rate_limit, fees=self.fees,
+                    snapshot_max_age_s=self.snapshot_max_age_s,
+                    on_request=_observer(self.on_request, exchange.name)))
+            except VenueError as exc:
+                raise VenueUnavailable(f"Secret {namespace}/{name}: {exc}") from None
         try:
             client = make_client(exchange.name, creds, sandbox=exchange.sandbox,
                                  base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms,

@@ -46,7 +46,9 @@ from hedgeops.runtime.kinds.carry_grid import (
 from hedgeops.runtime.kinds.carry_pair import pair_turn
 from hedgeops.runtime.kinds.carry_select import auto_select
 from hedgeops.runtime.kinds.carry_tick import KIND, CarryTick
+from hedgeops.runtime.probes import carry_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
+from hedgeops.runtime.triggers import Probe
 
 TRANSIENT = {Phase.OPENING, Phase.CLOSING, Phase.REBALANCING}  # a plan in flight: step on every tick
 TICK_SECONDS = 5.0  # the skeleton's interval: a watch every tick; scan, risk and settle on the status's cadence
@@ -91,6 +93,12 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         if contrarian_due(fa.spec, status.contrarian, now):
             due.add("contrarian")
         return due or None
+
+    async def probe(self, fa: FundingArbitrage, status: Status, controls: Controls, inputs: None,
+                    guard: Guard) -> Probe | None:
+        """Margin at the live mark, from the marks the stream holds now (the cycle's, within milliseconds)."""
+        live = getattr(guard.account_venue, "live_snapshot", None)
+        return carry_probe(fa, status, controls, live() if callable(live) else None)
 
     async def step(self, fa: FundingArbitrage, status: Status, controls: Controls, now: datetime, inputs: None,
                    guard: Guard, wanted: Any) -> Outcome[Status]:

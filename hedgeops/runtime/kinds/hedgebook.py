@@ -63,7 +63,9 @@ from hedgeops.runtime.kinds.book_result import (
     q8,
     today_of,
 )
+from hedgeops.runtime.probes import book_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule
+from hedgeops.runtime.triggers import Probe
 
 KIND = "HedgeBook"
 DEFAULT_INTERVAL_SECONDS = 60.0  # a book without its policy is looked at again this often
@@ -120,6 +122,13 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             return None
         return ("PolicyNotFound", f"RebalancePolicy {book.spec.policyRef.name!r} not found in namespace "
                 f"{book.metadata.namespace!r}: the book does not trade until it exists", False)
+
+    async def probe(self, book: HedgeBook, status: HedgeBookStatus, controls: Controls,
+                    policy: RebalancePolicy | None, guard: Guard) -> Probe | None:
+        """Its bands on the live positions and quotes (runtime/probes.py); the legs' markets are the venue's cached
+        ones, as the cycle loaded them."""
+        markets = await guard.venue.markets(sorted({leg.symbol for leg in book.spec.legs}))
+        return book_probe(book, policy, status, markets, guard.venue.fees, controls)
 
     def rename(self, failure: Failure) -> Failure:
         reason, message, degraded = failure

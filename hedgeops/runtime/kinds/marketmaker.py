@@ -27,7 +27,9 @@ from hedgeops.model.orders import Liquidity, OrderRequest, OrderState, OrderType
 from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
+from hedgeops.runtime.probes import maker_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
+from hedgeops.runtime.triggers import Probe
 
 ZERO = Decimal(0)
 Q8 = Decimal("0.00000001")
@@ -94,6 +96,10 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         if scheduled or ((controls.halted or controls.close_all) and status.quotes):
             return True
         return None
+
+    async def probe(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, inputs: None,
+                    guard: Guard) -> Probe | None:
+        return maker_probe(obj, status, controls)
 
     async def step(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
                    inputs: None, guard: Guard, wanted: Any) -> Outcome[MarketMakerStatus]:
