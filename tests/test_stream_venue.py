@@ -115,6 +115,14 @@ async def test_orders_over_the_socket_and_by_another_client_are_streamed(rig: Ri
     with pytest.raises(OrderRejected):
         await sv.place(OrderRequest("svpo1", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, ask * 2,
                                     post_only=True))
+    # A market order fills at once: its state (filled, closed) comes from the orders stream; cancelling it then
+    # is answered with its final state, not an error.
+    before = sv.stats.rest_requests
+    taken = await sv.place(OrderRequest("svmkt1", SWAP, Side.SELL, Decimal("1"), OrderType.MARKET))
+    assert taken.status == OrderStatus.CLOSED and taken.filled == Decimal("1")
+    again = await sv.cancel("svmkt1", SWAP)
+    assert again.status == OrderStatus.CLOSED and again.filled == Decimal("1")
+    assert sv.stats.rest_requests == before
     print(f"ws order ack {ack * 1e3:.1f} ms")
 
 

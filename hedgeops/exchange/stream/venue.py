@@ -23,7 +23,7 @@ from hedgeops.exchange.stream.supervisor import Supervisor
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.book import OrderBook
 from hedgeops.model.candles import Candle
-from hedgeops.model.market import Fees, MarketRules
+from hedgeops.model.market import Fees, MarketRules, Quote
 from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,12 @@ class StreamingVenue(StreamOrders):
                                   if self._trusted else f"{self.rest.client.id} stream untrusted: "
                                   f"{self.untrusted_reason}")
         return self.state.snapshot(sorted(s for s in self.supervisor.symbols if s in self.state.quotes))
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Streamed quotes while trusted and all known; public REST tickers otherwise."""
+        if self._trusted and all(s in self.state.quotes for s in symbols):
+            return {s: self.state.quotes[s] for s in symbols}
+        return await self.rest.quotes(symbols)
 
     def begin_slot(self, slot: object | None) -> None:
         """Nothing to do: the streamed snapshot is always current."""
