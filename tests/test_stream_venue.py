@@ -77,6 +77,9 @@ async def test_snapshots_come_from_the_streams_with_no_rest_request(rig: Rig, sv
         assert int(snap.quotes[SWAP].at.timestamp() * 1000) == rig.emu.now_ms()  # the exchange's push time
         seen.append(snap.quotes[SWAP].last)
     assert sv.stats.rest_requests == before  # not one REST request while the stream is trusted
+    assert sv.supervisor.client.last_http_response is None  # nor did the stream's client ever use REST
+    live = sv.live_snapshot()
+    assert live is not None and live.quotes[SWAP] == snap.quotes[SWAP] and live.balances == snap.balances
     assert len(set(seen)) > 1
     assert any(u.kind == "quote" and SWAP in u.symbols for u in updates)
     assert any(u.kind == "trust" for u in updates)

@@ -253,7 +253,8 @@ class StreamingVenue(StreamOrders):
 
     async def order_book(self, symbol: str, depth: int = 20) -> OrderBook:
         """The streamed book (books5 for depth ≤ 5, else the 400-level books) while trusted and in sequence; the
-        REST book otherwise."""
+        REST book otherwise. ccxt keeps one book per symbol, so a symbol's channel is the one it was first asked
+        with: a books symbol serves any depth (sliced), a books5 one asked deeper is answered over REST."""
         await self.rest._load()
         self.rest._market(symbol)
         client = self.supervisor.client
