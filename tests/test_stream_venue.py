@@ -12,11 +12,12 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
-from hedgeops.exchange.ccxt.client import ApiCredentials, UnknownExchange
+from hedgeops.exchange.ccxt.client import ApiCredentials, UnknownExchange, make_client
+from hedgeops.exchange.ccxt.venue import CcxtVenue
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 from hedgeops.exchange.stream import StreamingVenue, StreamUpdate, streaming_venue
-from hedgeops.exchange.stream.client import ws_url
-from hedgeops.exchange.venue import OrderRejected
+from hedgeops.exchange.stream.client import make_pro_client, ws_url
+from hedgeops.exchange.venue import OrderRejected, StreamUntrusted
 from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, okx
@@ -132,14 +133,34 @@ async def test_orders_over_the_socket_and_by_another_client_are_streamed(rig: Ri
 async def test_a_symbol_asked_for_later_joins_the_ticker_subscription(rig: Rig, sv: StreamingVenue) -> None:
     await sv.snapshot([SWAP])
     before = sv.stats.rest_requests
-    snap = await sv.snapshot([SWAP, ETH])
+    snap = await sv.snapshot([SWAP, ETH, "SOL/USDT"])  # a perp and a spot market join
     assert snap.quotes[ETH].last == rig.emu.quote(OKX_INSTRUMENTS["ETH-USDT-SWAP"]).last
+    assert snap.quotes["SOL/USDT"].last > 0
     assert sv.stats.rest_requests == before  # its first quote came from the stream
     moved = advance_to_new_price(rig, OKX_INSTRUMENTS["ETH-USDT-SWAP"])
     await until(lambda: sv.state.quotes[ETH].last == moved)
     book = await sv.order_book(ETH, 5)
     assert book.bids[0][0] == rig.emu.quote(OKX_INSTRUMENTS["ETH-USDT-SWAP"]).bid and len(book.bids) == 5
     assert sv.stats.rest_requests == before
+
+
+async def test_a_stream_that_never_comes_up_refuses_after_a_bounded_wait(rig: Rig) -> None:
+    creds = ApiCredentials(KEY, SECRET, PASSPHRASE)
+    rest = make_client("okx", creds, base_url=rig.url, rate_limit=False)
+    # The websockets at a port nobody serves: every session fails to connect.
+    v = StreamingVenue(CcxtVenue(rest), lambda: make_pro_client("okx", creds, base_url="http://127.0.0.1:9",
+                                                                rate_limit=False), first_trust_wait_s=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StreamUntrusted, match="stream"):
+            await v.snapshot([SWAP])
+        assert time.monotonic() - started < 2
+        assert not v.trusted and v.untrusted_reason and v.live_snapshot() is None
+        with pytest.raises(StreamUntrusted):
+            await v.place(OrderRequest("svcold1", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, far_bid(rig)))
+        assert "svcold1" not in rig.emu.account(KEY).venue.account.orders
+    finally:
+        await v.close()
 
 
 async def test_close_leaves_no_task_running(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
