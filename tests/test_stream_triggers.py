@@ -136,11 +136,12 @@ async def test_triggers_evaluate_probes_once_per_burst_and_only_on_a_trusted_str
     triggers.watch("HedgeBook/default/b", venue, lambda s: 1 / 0)  # type: ignore[arg-type,return-value]
     triggers.watch("HedgeBook/default/b", venue, probe)  # replaced, not added
     assert len(venue.listeners) == 1  # one listener per account venue
+    assert len(seen) == 2  # each new probe judged the live snapshot at once
     for _ in range(10):
         venue.push(snap())
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert triggers.evaluations == 1 and len(seen) == 2  # ten updates, one evaluation of each probe
+    assert triggers.evaluations == 1 and len(seen) == 4  # ten updates, one evaluation of each probe
     assert w.pending("HedgeBook/default/a") is None
     venue.trusted = False
     venue.push(snap({SOL: "-1"}))
@@ -159,6 +160,21 @@ async def test_triggers_evaluate_probes_once_per_burst_and_only_on_a_trusted_str
     triggers.forget("HedgeBook/default/a")
     triggers.watch("HedgeBook/default/c", object(), probe)  # a polling venue takes no probe
     assert not streams(object())
+
+
+async def test_a_new_probe_drops_the_wake_its_predecessor_left_and_judges_at_once() -> None:
+    """An update pushed while the object's own orders were going out woke it on the status from before its cycle;
+    the cycle's new probe replaces that judgement (else every correction would be followed by a cycle for
+    nothing, and the rate cap would then delay the next real one)."""
+    w = Wakeups(min_spacing_s=0.0)
+    triggers = StreamTriggers(w)
+    venue = FakeStream(snap({SOL: "-90"}))
+    triggers.watch("k", venue, lambda s: Wake(True, "EmergencyAssetDeviation"))
+    assert w.pending("k") == "EmergencyAssetDeviation"
+    triggers.watch("k", venue, lambda s: None)  # the cycle settled it
+    assert w.pending("k") is None
+    triggers.watch("k", venue, lambda s: Wake(False, "AssetDeviation"))  # the cycle left something to do
+    assert w.pending("k") == "AssetDeviation"
 
 
 async def test_a_failing_probe_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:

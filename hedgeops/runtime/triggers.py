@@ -52,8 +52,12 @@ class StreamTriggers:
         self.evaluations = 0
 
     def watch(self, key: str, venue: object, probe: Probe | None) -> None:
-        """Leave (or replace) `key`'s probe on `venue`; None, or a venue that does not stream, removes it."""
+        """Leave (or replace) `key`'s probe on `venue` at the end of its cycle; None, or a venue that does not
+        stream, removes it. A wake still pending was judged by the old probe on the status before this cycle (an
+        update pushed while its own orders were going out, say): it is dropped, and the new probe judges the live
+        snapshot at once instead, so what the cycle did not settle still wakes it."""
         self.forget(key)
+        self.wakeups.clear(key)
         if probe is None or not streams(venue):
             return
         ident = id(venue)
@@ -64,6 +68,9 @@ class StreamTriggers:
             stream.add_listener(lambda _update: self._updated(ident))
         account.probes[key] = probe
         self._where[key] = ident
+        snap = account.venue.live_snapshot()
+        if snap is not None:
+            self._judge(key, probe, snap)
 
     def forget(self, key: str) -> None:
         ident = self._where.pop(key, None)
@@ -97,13 +104,16 @@ class StreamTriggers:
             return
         self.evaluations += 1
         for key, probe in list(account.probes.items()):
-            try:
-                wake = probe(snap)
-            except Exception:  # a probe's bug must not stop the others, nor the stream; the schedule still runs it
-                log.exception("stream trigger of %s failed; it runs on its schedule", key)
-                continue
-            if wake is not None:
-                self._wake(key, wake)
+            self._judge(key, probe, snap)
+
+    def _judge(self, key: str, probe: Probe, snap: AccountSnapshot) -> None:
+        try:
+            wake = probe(snap)
+        except Exception:  # a probe's bug must not stop the others, nor the stream; the schedule still runs it
+            log.exception("stream trigger of %s failed; it runs on its schedule", key)
+            return
+        if wake is not None:
+            self._wake(key, wake)
 
     def _wake(self, key: str, wake: Wake) -> None:
         self.wakeups.wake(key, wake)

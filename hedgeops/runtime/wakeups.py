@@ -62,6 +62,13 @@ class Wakeups:
         if wake.urgent:
             slot.event.set()
 
+    def clear(self, key: str) -> None:
+        """Drop a pending wake: it was judged on what the object's cycle has since acted on (its probe is new)."""
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.reason, slot.urgent = None, False
+            slot.event.clear()
+
     def pending(self, key: str) -> str | None:
         slot = self._slots.get(key)
         return slot.reason if slot is not None else None

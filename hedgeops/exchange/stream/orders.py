@@ -14,6 +14,7 @@ import ccxt.async_support as ccxt
 
 from hedgeops.exchange.ccxt.errors import translate
 from hedgeops.exchange.ccxt.venue import ZERO, CcxtVenue
+from hedgeops.exchange.stream.ratelimit import WindowLimit
 from hedgeops.exchange.venue import (
     DuplicateClientOrderId,
     OrderNotFound,
@@ -36,8 +37,9 @@ class StreamOrders:
     stats: Any
     untrusted_reason: str
 
-    def __init__(self, *, op_timeout_s: float, stream_wait_s: float) -> None:
+    def __init__(self, *, op_timeout_s: float, stream_wait_s: float, limit: WindowLimit | None = None) -> None:
         self._op_timeout, self._stream_wait = op_timeout_s, stream_wait_s
+        self._limit = limit  # the socket's order ops paced to the exchange's limits (None: unpaced, tests)
         self._own: dict[str, str] = {}  # client id → symbol of orders placed here not known final
         self._waiters: dict[str, list[Waiter]] = {}
 
@@ -127,6 +129,8 @@ class StreamOrders:
         self._own[cid] = order.symbol
         known = False
         try:
+            if self._limit is not None:
+                await self._limit.acquire()
             self.stats.ws_orders += 1
             await asyncio.wait_for(client.create_order_ws(order.symbol, order.type, order.side, str(native), price,
                                                           params), self._op_timeout)
@@ -172,6 +176,8 @@ class StreamOrders:
             return final
         market_id = self.rest._market(symbol)["id"]
         try:
+            if self._limit is not None:
+                await self._limit.acquire()
             self.stats.ws_orders += 1
             with contextlib.suppress(OrderNotFound):  # already final: the stream or the lookup says how
                 try:

@@ -18,6 +18,7 @@ from hedgeops.exchange.ccxt.parse import dec, position, quote
 from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
 from hedgeops.exchange.stream.client import check_pro, instrument, make_pro_client
 from hedgeops.exchange.stream.orders import StreamOrders
+from hedgeops.exchange.stream.ratelimit import OKX_ORDER_OPS, WindowLimit
 from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
 from hedgeops.exchange.stream.supervisor import Supervisor
 from hedgeops.exchange.venue import StreamUntrusted
@@ -60,9 +61,9 @@ class StreamingVenue(StreamOrders):
 
     def __init__(self, rest: CcxtVenue, pro_factory: Callable[[], Any], *,
                  first_trust_wait_s: float = FIRST_TRUST_WAIT_S, quote_wait_s: float = QUOTE_WAIT_S,
-                 op_timeout_s: float = 5.0, stream_wait_s: float = 1.0,
+                 op_timeout_s: float = 5.0, stream_wait_s: float = 1.0, limit: WindowLimit | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s)
+        super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s, limit=limit)
         self.rest = rest
         self._factory = pro_factory
         self._monotonic = monotonic
@@ -315,11 +316,13 @@ def streaming_venue(exchange_id: str, credentials: ApiCredentials | None = None,
     """Both clients of one account: the REST one (make_client) and the stream one, configured alike. Raises
     UnknownExchange when ccxt.pro has no such exchange."""
     def pro() -> Any:
+        # ccxt's own limiter is off on the socket: it made every order after an idle spell wait a whole interval
+        # (ratelimit.py). Order ops are paced by the venue's window limit; subscriptions are a handful a session.
         return make_pro_client(exchange_id, credentials, sandbox=sandbox, base_url=base_url, timeout_ms=timeout_ms,
-                               rate_limit=rate_limit)
+                               rate_limit=False)
 
     check_pro(exchange_id)  # fail now, not in the first session
     rest = CcxtVenue(make_client(exchange_id, credentials, sandbox=sandbox, base_url=base_url,
                                  timeout_ms=timeout_ms, rate_limit=rate_limit),
                      fees, snapshot_max_age_s=snapshot_max_age_s, on_request=on_request)
-    return StreamingVenue(rest, pro)
+    return StreamingVenue(rest, pro, limit=WindowLimit(*OKX_ORDER_OPS) if rate_limit else None)
