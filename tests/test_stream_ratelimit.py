@@ -24,7 +24,7 @@ class FakeTime:
 async def test_sends_under_the_limit_never_wait_and_one_over_waits_for_the_oldest_to_leave() -> None:
     t = FakeTime()
     limit = WindowLimit(*OKX_ORDER_OPS, monotonic=t, sleep=t.sleep)
-    for i in range(60):
+    for _ in range(60):
         await limit.acquire()
         t.now += 0.001  # 60 in 60 ms
     assert t.slept == []
