@@ -118,6 +118,21 @@ def test_live_trading_without_live_prices_is_refused_at_render() -> None:
         render({"operator": {"liveTrading": True}})
     env = env_of(one(render({"operator": {"liveTrading": True, "prices": "live"}}), "Deployment", "hedgeops"))
     assert env["HEDGEOPS_LIVE_TRADING"] == "true"
+    assert env["HEDGEOPS_STREAMING"] == "false"  # polling unless told
+
+
+def test_streaming_needs_live_trading_and_reaches_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(helm.HelmError, match=r"streams Live accounts only"):
+        render({"operator": {"streaming": True}})
+    values = {"operator": {"liveTrading": True, "prices": "live", "streaming": True, "streamMinSpacingSeconds": 0.5}}
+    env = env_of(one(render(values), "Deployment", "hedgeops"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = OperatorSettings.from_env()
+    assert settings.streaming and settings.stream_min_spacing_seconds == 0.5 and settings.problems() == []
+    with pytest.raises(helm.HelmError) as caught:
+        helm.Chart.load(CHART).validate_schema({"operator": {"streamMinSpacingSeconds": 0.001}})
+    assert "streamMinSpacingSeconds" in str(caught.value)
 
 
 @pytest.mark.parametrize("values, words", [

@@ -275,3 +275,61 @@ def test_allocation_probe_wakes_at_the_tick_when_a_price_move_drifts_a_weight_be
     working = status.model_copy(update={"workingPlan": {"planId": "p1", "seq": 1, "startedAt": AT,
                                                         "urgency": "Normal", "orders": []}})
     assert book_probe(book, policy, working, {}, Fees(), Controls()) is None  # its own plan moves the weights
+    beyond = [{**w, "driftRatio": "0.06" if w["asset"] == "BTC" else "-0.06"} for w in weights]
+    declined = HedgeBookStatus.model_validate({"weights": beyond})  # its last cycle saw it beyond and declined
+    assert book_probe(book, policy, declined, {}, Fees(), Controls()) is None
+
+
+def test_book_probe_stays_quiet_for_what_its_cycle_would_decline() -> None:
+    """Beyond a band but refused by the gate (the day's cost spent) or waiting for approval: a wake would run a
+    cycle, and write the status, once per spacing for nothing, forever."""
+    spent = RebalancePolicy.model_validate({"kind": "RebalancePolicy", "metadata": {"name": "p"}, "spec": {
+        "preset": "Compact", "limits": {"maxDailyCostQuote": 1}}})
+    today = {"date": AT.date().isoformat(), "rebalances": 3, "costQuote": "5"}
+    status = HedgeBookStatus.model_validate({"lastCheck": AT, "today": today})
+    probe = book_probe(_book(), spent, status, MARKETS, Fees(), Controls())
+    assert probe is not None and probe(snap({SOL: "-90", ETH: "-3"})) is None
+    fresh = HedgeBookStatus.model_validate({"lastCheck": AT})
+    assert book_probe(_book(), spent, fresh, MARKETS, Fees(), Controls())(snap({SOL: "-90", ETH: "-3"})) \
+        == Wake(True, "EmergencyAssetDeviation")  # type: ignore[misc]
+    awaiting = fresh.model_copy(update={"pendingPlan": {"planId": "p1"}})
+    assert book_probe(_book(), spent, awaiting, MARKETS, Fees(), Controls())(snap({SOL: "-90", ETH: "-3"})) is None  # type: ignore[misc]
+
+
+async def test_the_spacing_holds_even_when_the_tick_is_shorter() -> None:
+    w = Wakeups(min_spacing_s=0.3)
+    await w.wait("k", 0.05)
+    cycles: list[float] = []
+
+    async def loop() -> None:
+        while len(cycles) < 3:
+            if await w.wait("k", 0.05) is not None:
+                cycles.append(time.perf_counter())
+
+    runner = asyncio.ensure_future(loop())
+    while not runner.done():
+        w.wake("k", Wake(True, "TouchMoved"))
+        await asyncio.sleep(0.005)
+    gaps = [b - a for a, b in itertools.pairwise(cycles)]
+    assert all(g >= 0.29 for g in gaps), gaps
+
+
+async def test_a_deleted_object_leaves_no_probe_to_wake_its_successor() -> None:
+    from types import SimpleNamespace
+
+    from hedgeops.operator.handlers import forget_deleted
+    from hedgeops.runtime.metrics import Metrics
+
+    w = Wakeups(min_spacing_s=0.0)
+    triggers = StreamTriggers(w)
+    venue = FakeStream(snap())
+    key = "HedgeBook/default/b"
+    triggers.watch(key, venue, lambda s: Wake(True, "EmergencyAssetDeviation"))
+    runtime = SimpleNamespace(app=SimpleNamespace(metrics=Metrics(), wakeups=w,
+                                                  services=SimpleNamespace(triggers=triggers)),
+                              patched_at={"uid-b": ("lastCheck", "x")})
+    body = {"kind": "HedgeBook", "metadata": {"namespace": "default", "name": "b", "uid": "uid-b"}}
+    await forget_deleted(body=body, memo=SimpleNamespace(runtime=runtime), logger=SimpleNamespace(info=print))
+    venue.push(snap({SOL: "-1"}))
+    await asyncio.sleep(0)
+    assert w.pending(key) is None and not runtime.patched_at

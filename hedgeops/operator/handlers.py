@@ -34,6 +34,7 @@ from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.app import App, AppConfig, build_app
 from hedgeops.runtime.reconcile import Reconciler
 from hedgeops.runtime.signals import SignalDesk
+from hedgeops.runtime.wakeups import Wake
 
 CLUSTER_HALT_LABEL = "hedgeops.io/halt"  # a ConfigMap carrying this label (value "true") halts every object
 SETTINGS = OperatorSettings.from_env()  # read once at import: kopf fixes timer intervals at decoration
@@ -46,9 +47,10 @@ class Runtime:
     """What the handlers share, built at startup and kept in kopf's operator-level memo."""
 
     app: App
-    # The resourceVersion each object had when its last tick left a patch for kopf to apply (by uid): with
-    # streaming, the next tick may start milliseconds later, and must not decide on the status before that patch.
-    patched_at: dict[str, str] = field(default_factory=dict)
+    # What each object's last tick left for kopf to apply (by uid): the status.lastCheck it wrote, else the
+    # resourceVersion it had then. With streaming the next tick may start milliseconds later, and must not decide
+    # on the status from before that patch.
+    patched_at: dict[str, tuple[str, str]] = field(default_factory=dict)
     webhook: aiohttp.web.AppRunner | None = None
     elector: LeaderElector | None = None  # None: leader election off, this replica runs every cycle
     election: asyncio.Task[None] | None = None
@@ -178,6 +180,7 @@ def maker_claims_index(body: kopf.Body, **_: Any) -> dict[Claim, Holder]:
 
 STREAM_TIMER_INTERVAL = 0.01  # with streaming, kopf's own sleep between ticks; the wait is in the handler (_turn)
 CATCH_UP_S = 2.0  # the longest a tick waits for the watch to bring its previous patch back
+SKIP = "\0skip"  # _turn's word for a tick that must not run (its previous write has not come back)
 
 
 def timer_interval(settings: OperatorSettings) -> float:
@@ -197,13 +200,30 @@ async def _turn(runtime: Runtime, kind: str, body: kopf.Body, stopped: Any) -> s
     key = f"{kind}/{meta.get('namespace')}/{meta.get('name')}"
     woken = await wakeups.wait(key, SETTINGS.tick_seconds, stopped.wait if stopped is not None else None)
     uid = str(meta.get("uid"))
-    before = runtime.patched_at.pop(uid, None)
-    if before is not None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CATCH_UP_S
-        while (body.get("metadata") or {}).get("resourceVersion") == before and loop.time() < deadline:
-            await asyncio.sleep(0.005)
+    left = runtime.patched_at.pop(uid, None)
+    if left is not None and not await _caught_up(body, left):
+        # The watch has not brought the last write back (kopf's patch failed, or the API server is slow): this tick
+        # is skipped rather than decided on the status from before it; the next one goes ahead either way.
+        if woken is not None:
+            wakeups.wake(key, Wake(False, woken))
+        return SKIP
     return woken
+
+
+async def _caught_up(body: kopf.Body, left: tuple[str, str]) -> bool:
+    """Whether the live body holds the last tick's write: its status.lastCheck (every kind's cycle writes it), or
+    for a patch without one, any resourceVersion past the one it had (an unrelated change also passes that)."""
+    field_name, value = left
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CATCH_UP_S
+    while loop.time() < deadline:
+        if field_name == "lastCheck":
+            if str((body.get("status") or {}).get("lastCheck")) == value:
+                return True
+        elif str((body.get("metadata") or {}).get("resourceVersion")) != value:
+            return True
+        await asyncio.sleep(0.005)
+    return False
 
 
 async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
@@ -214,10 +234,14 @@ async def _reconcile(model: type[ModelT], claims: Callable[[ModelT], set[Claim]]
     status and events."""
     runtime: Runtime = memo.runtime
     woken = await _turn(runtime, str(body.get("kind")), body, kwargs.get("stopped"))
+    if woken is SKIP:
+        return
     await _tick(model, claims, pick, body, patch, memo, kwargs, inputs, woken)
-    if patch:  # kopf applies it after this returns; the next tick waits for the watch to bring it back
-        runtime.patched_at[str((body.get("metadata") or {}).get("uid"))] = str(
-            (body.get("metadata") or {}).get("resourceVersion"))
+    if patch and runtime.app.wakeups is not None:  # kopf applies it after this returns: the next tick waits for it
+        meta = body.get("metadata") or {}
+        written = (patch.get("status") or {}).get("lastCheck")
+        runtime.patched_at[str(meta.get("uid"))] = ("lastCheck", str(written)) if written is not None else (
+            "resourceVersion", str(meta.get("resourceVersion")))
 
 
 async def _tick(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
@@ -297,9 +321,14 @@ async def forget_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> N
     Optional: it never holds a deletion up (the timers' finalizer is kopf's own)."""
     meta = body.get("metadata") or {}
     kind, namespace, name = str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name", ""))
-    removed = memo.runtime.app.metrics.forget(kind, namespace, name)
-    if memo.runtime.app.wakeups is not None:
-        memo.runtime.app.wakeups.forget(f"{kind}/{namespace}/{name}")
+    app = memo.runtime.app
+    removed = app.metrics.forget(kind, namespace, name)
+    key = f"{kind}/{namespace}/{name}"
+    if app.services.triggers is not None:  # its probe first: else the next update would wake the slot again
+        app.services.triggers.forget(key)
+    if app.wakeups is not None:
+        app.wakeups.forget(key)
+    memo.runtime.patched_at.pop(str(meta.get("uid")), None)
     logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
 
 

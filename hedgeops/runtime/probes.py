@@ -70,8 +70,13 @@ def book_probe(book: HedgeBook, policy: RebalancePolicy | None, status: HedgeBoo
         decision = out.verdict.decision
         if decision.urgency is Urgency.NONE or decision.primary is None:
             return None
-        # A plan in flight is progressed, not replaced: only an emergency (which forces its rest to taker) wakes it.
-        if status.workingPlan is not None and decision.urgency is not Urgency.EMERGENCY:
+        if status.workingPlan is not None:
+            # A plan in flight is progressed, not replaced: only an emergency (which forces its rest to taker) wakes it.
+            return Wake(True, decision.primary.code) if decision.urgency is Urgency.EMERGENCY else None
+        # Only what the cycle would act on: a plan the gate lets through (not one the day's cost or count limit, a
+        # pause or a halt refuses, nor one below the minimum order), and not one already waiting for approval. A
+        # book woken for what its cycle then declines would run, and write its status, once per spacing forever.
+        if out.plan is None or out.gate is None or not out.gate.allowed or status.pendingPlan:
             return None
         return Wake(decision.urgency is Urgency.EMERGENCY, decision.primary.code)
 
@@ -80,13 +85,16 @@ def book_probe(book: HedgeBook, policy: RebalancePolicy | None, status: HedgeBoo
 
 def allocation_probe(book: HedgeBook, policy: RebalancePolicy, status: HedgeBookStatus) -> Probe | None:
     """An Allocation book's weights at the live spot prices and balances against the targets its last cycle set
-    (its weighting's, in status.weights): a weight beyond its band is a rebalance at the next tick (the allocation
+    (its weighting's, in status.weights): a weight crossing its band is a rebalance at the next tick (the allocation
     objective has no emergency band; its emergency is the close-all exit, a person's). None before its first
-    cycle, or while a plan is in flight (its sells and buys move the weights on purpose)."""
+    cycle, while a plan is in flight (its sells and buys move the weights on purpose) or awaits approval, and when
+    a weight was beyond its band already at the last cycle (which then declined to trade: its schedule goes on)."""
     spec = book.spec
     targets = {w.asset: w.targetWeight for w in status.weights}
-    if not targets or status.workingPlan is not None:
+    if not targets or status.workingPlan is not None or status.pendingPlan:
         return None
+    if any(abs(w.driftRatio) > w.bandRatio for w in status.weights):
+        return None  # already beyond at its last cycle, which judged it (the cost tolerance, a limit): no crossing
     quote = spec.quoteCurrency
     owned = spec.holdings.exchangeBalance.assets if spec.holdings.exchangeBalance else []
     symbols = {a: f"{a}/{quote}" for a in owned if a != quote}

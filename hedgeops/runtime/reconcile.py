@@ -26,6 +26,7 @@ from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
 from hedgeops.runtime.intents import UnreadableIntent
 from hedgeops.runtime.triggers import Probe, streams
+from hedgeops.runtime.wakeups import Wake
 
 ObjT = TypeVar("ObjT")
 ObjC = TypeVar("ObjC", contravariant=True)
@@ -228,6 +229,10 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         self.s.metrics.reconcile_seconds.labels(kind.kind).observe(time.perf_counter() - started)
         if self.schedule is not None:
             self.schedule.done(key, now, kind.interval(obj, inputs), outcome.degraded)  # type: ignore[arg-type]
+        if woken is not None and outcome.degraded and self.s.triggers is not None:
+            # What woke it still stands (the cycle could not act: the lock busy, the stream mid-gap): again at the
+            # next tick, not only at the next update or the schedule's retry.
+            self.s.triggers.wakeups.wake(key, Wake(False, woken))
         return outcome
 
     def forget(self, obj: ObjT) -> None:

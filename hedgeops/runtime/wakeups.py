@@ -75,20 +75,20 @@ class Wakeups:
 
     async def wait(self, key: str, timeout: float,
                    stopped: Callable[[], Awaitable[object]] | None = None) -> str | None:
-        """Wait for the object's next cycle: at most `timeout` (its tick), less when woken urgently, never sooner
-        than `min_spacing_s` after its last event-driven cycle. The first call returns at once (the start-up
-        cycle). Returns the wake's reason (the cycle is event-driven) or None (an ordinary tick). `stopped`: an
-        awaitable factory that ends the wait early (the object is going, the operator stopping)."""
+        """Wait for the object's next cycle: `timeout` (its tick), less when woken urgently; an event-driven cycle
+        never sooner than `min_spacing_s` after the object's last one (even if that is later than the tick). The
+        first call returns at once (the start-up cycle). Returns the wake's reason (the cycle is event-driven) or
+        None (an ordinary tick). `stopped`: an awaitable factory that ends the wait early (the object is going, the
+        operator stopping)."""
         slot = self._slot(key)
         if not slot.seen:
             slot.seen = True
             return self._take(slot)
-        deadline = self._time() + timeout
         if not slot.urgent:
             await _first(slot.event.wait(), timeout, stopped)
-        if slot.reason is not None and slot.last_run is not None:  # the cap: one event-driven cycle per spacing
-            early = slot.last_run + self.min_spacing_s - self._time()
-            if early > 0 and self._time() + early <= deadline:
+        if slot.reason is not None and slot.last_run is not None:  # the cap: one event-driven cycle per spacing,
+            early = slot.last_run + self.min_spacing_s - self._time()  # whatever the tick (a tick shorter than the
+            if early > 0:  # spacing must not let a storm through)
                 await _first(None, early, stopped)
         return self._take(slot)
 
