@@ -1,8 +1,8 @@
 """The emulator's websocket face: OKX v5 at /ws/v5/public, /ws/v5/private and /ws/v5/business, as ccxt.pro
 speaks it. Text "ping" is answered "pong"; `login` checks the REST key's HMAC-SHA256 over timestamp + "GET" +
-"/users/self/verify" with a 30 s window; `subscribe`/`unsubscribe` and the `order`, `batch-orders`,
-`cancel-order` and `batch-cancel-orders` ops answer as OKX does, every refusal an OKX event/error code
-(okx_ws_login checks logins).
+"/users/self/verify" with a 30 s window; `subscribe`/`unsubscribe` (tickers, books5, books, funding-rate,
+account, positions, orders) and the `order`, `batch-orders`, `cancel-order` and `batch-cancel-orders` ops answer
+as OKX does, every refusal an OKX event/error code (okx_ws_login checks logins).
 
 One mechanism moves every push, whatever moves the clock (a test's Clock, or `hedgeops emulator`'s wall-paced
 replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the
@@ -187,7 +187,7 @@ class Streams:
     async def _first_push(self, conn: Conn, sub: Sub) -> None:
         """What OKX sends on subscribing: the market's current state, the account's snapshot (orders: none)."""
         if sub.inst is not None and sub.channel not in PRIVATE_CHANNELS:
-            self._push(conn, sub, self.channels.market(sub, first=True))
+            self._push(conn, sub, self.channels.public(sub, first=True))
             return
         assert conn.api_key is not None
         acct = self.emu.account(conn.api_key)
@@ -302,7 +302,7 @@ class Streams:
             for sub in list(conn.subs.values()):
                 if sub.channel not in PRIVATE_CHANNELS:
                     if moved:
-                        self._push(conn, sub, self.channels.market(sub, first=False))
+                        self._push(conn, sub, self.channels.public(sub, first=False))
                     continue
                 assert conn.api_key is not None
                 if conn.api_key not in events:

@@ -1,5 +1,6 @@
 """The OKX v5 websocket channels the emulator serves, and what each pushes. Public: `tickers`, `books5` and
-`books` (a snapshot, then incremental updates with seqId/prevSeqId and OKX's CRC32 checksum). Private: `account`,
+`books` (a snapshot, then incremental updates with seqId/prevSeqId and OKX's CRC32 checksum), and `funding-rate`
+(a perpetual swap's row, on change and at least every FUNDING_HEARTBEAT_MS of replay time). Private: `account`,
 `positions` (a snapshot on subscribing, then a push on every account event) and `orders` (a push per order that
 changed). Every row is built by the same code the REST endpoints answer with, from the same replay and matching
 core: a push never says anything a REST call at that instant would not."""
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from hedgeops.exchange.emulator.okx_common import API_KEY, INST_TYPES, ZERO, _levels, _num
+from hedgeops.exchange.emulator.okx_common import API_KEY, INST_TYPES, ZERO, OkxError, _levels, _num
 from hedgeops.exchange.emulator.state import Account
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS, OkxInstrument
 from hedgeops.model.orders import OrderStatus
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from hedgeops.exchange.emulator.okx_http import EmulatorApp
 
 PUBLIC_CHANNELS = {"tickers": 0, "books5": 5, "books": 400}  # channel -> book depth pushed (0: no book)
+FUNDING_CHANNEL = "funding-rate"
+# OKX: "data will be pushed in 30s to 90s" even when nothing changed. Here: every 60 s of replay time at least, so a
+# client can tell a live funding channel from a dead one.
+FUNDING_HEARTBEAT_MS = 60_000
 PRIVATE_CHANNELS = ("account", "positions", "orders")
 KEY_FIELDS = ("channel", "instType", "instFamily", "instId", "ccy")  # the arguments the channels read
 CHECKSUM_LEVELS = 25  # OKX's checksum covers the best 25 bids and asks
@@ -69,6 +74,7 @@ class Sub:
     orders: dict[str, tuple[OrderStatus, Decimal]] = field(default_factory=dict)
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     book: dict[str, Levels] | None = None
+    pushed_ms: int = 0  # replay time of the last push (funding-rate's heartbeat)
 
     @property
     def key(self) -> str:
@@ -91,6 +97,13 @@ def parse_arg(raw: Any, private_url: bool) -> Sub:
             raise _absent(arg)
         inst = OKX_INSTRUMENTS.get(arg.get("instId", ""))
         if inst is None:
+            raise _missing(arg, "instId")
+        return Sub(channel, arg, inst)
+    if channel == FUNDING_CHANNEL:
+        if private_url:
+            raise _absent(arg)
+        inst = OKX_INSTRUMENTS.get(arg.get("instId", ""))
+        if inst is None or inst.inst_type != "SWAP":  # only perpetual swaps fund (REST's funding-rate: 51000)
             raise _missing(arg, "instId")
         return Sub(channel, arg, inst)
     if channel not in PRIVATE_CHANNELS or not private_url:
@@ -144,6 +157,26 @@ class Channels:
         self._seq = 1_000
 
     # ---- public -----------------------------------------------------------------------------------------------
+
+    def public(self, sub: Sub, first: bool) -> dict[str, Any] | None:
+        """The next push of a public channel (None: nothing to push)."""
+        return self.funding(sub, first) if sub.channel == FUNDING_CHANNEL else self.market(sub, first)
+
+    def funding(self, sub: Sub, first: bool) -> dict[str, Any] | None:
+        """The swap's funding row, REST's own (`GET /api/v5/public/funding-rate`): on subscribing, whenever it
+        changes (the replay crossed a settlement: the next rate and times move), and at least every
+        FUNDING_HEARTBEAT_MS of replay time while nothing changes, as OKX pushes it every 30 to 90 s."""
+        assert sub.inst is not None
+        now = self.emu.now_ms()
+        try:
+            row = self.app._funding_row(sub.inst)
+        except OkxError:  # no settlement left in the data: REST answers 51001; the channel has nothing to say
+            return None
+        changed = {k: v for k, v in row.items() if k != "ts"}  # ts moves with every tick: not a change
+        if not first and changed == sub.last and now - sub.pushed_ms < FUNDING_HEARTBEAT_MS:
+            return None
+        sub.last, sub.pushed_ms = changed, now
+        return {"arg": sub.arg, "data": [row]}
 
     def market(self, sub: Sub, first: bool) -> dict[str, Any] | None:
         """The next push of a market channel: on subscribing, then whenever the replayed price moved."""

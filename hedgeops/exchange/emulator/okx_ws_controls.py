@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from hedgeops.exchange.emulator.okx_common import OkxError, ok
-from hedgeops.exchange.emulator.okx_ws_channels import PRIVATE_CHANNELS, PUBLIC_CHANNELS
+from hedgeops.exchange.emulator.okx_ws_channels import FUNDING_CHANNEL, PRIVATE_CHANNELS, PUBLIC_CHANNELS
 
 if TYPE_CHECKING:
     from hedgeops.exchange.emulator.okx_http import EmulatorApp
@@ -44,7 +44,7 @@ class WsControls:
         """{channel, count}: the next `count` pushes of `channel` (on any connection) are never sent."""
         body = await self.app._object(request)
         channel, count = body.get("channel"), body.get("count")
-        if channel not in (*PUBLIC_CHANNELS, *PRIVATE_CHANNELS):
+        if channel not in (*PUBLIC_CHANNELS, FUNDING_CHANNEL, *PRIVATE_CHANNELS):
             raise OkxError("51000", "Parameter channel error")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise OkxError("51000", "Parameter count error")

@@ -1,9 +1,9 @@
 """The watch loops of one account's streams and the trust they earn. One session = one ccxt.pro client: its
-watches (balance, positions, orders, a ticker per symbol, books on demand) run as tasks; the session is trusted
-only once every stream has answered its subscription and a REST reconcile has run after it. Any watch raising (a
-dropped connection, a network error, a book checksum) ends the session at once, untrusted; the next session starts
-on a fresh client after an exponential backoff (a fresh client: ccxt's caches and subscriptions of the broken one
-must not leak into the new one)."""
+watches (balance, positions, orders, a ticker per symbol, books and funding rates on demand) run as tasks; the
+session is trusted only once every stream but funding has answered its subscription and a REST reconcile has run
+after it. Any watch raising (a dropped connection, a network error, a book checksum) ends the session at once,
+untrusted; the next session starts on a fresh client after an exponential backoff (a fresh client: ccxt's caches
+and subscriptions of the broken one must not leak into the new one)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class Sink(Protocol):
 
     def on_orders(self, client: Any, orders: list[Any]) -> None: ...
 
+    def on_funding(self, client: Any, symbol: str) -> None: ...
+
     def reconcile(self) -> Awaitable[None]: ...
 
     def set_trust(self, trusted: bool, reason: str) -> None: ...
@@ -56,12 +58,15 @@ class Supervisor:
         self.book_valid: dict[str, bool] = {}  # a book is served only after a clean update since its last gap
         self.book_resyncs = 0
         self.refused: dict[str, str] = {}  # symbols whose ticker the exchange refused, and why
+        self.funding: set[str] = set()  # swaps whose funding rate is streamed, for the venue's life
+        self.funding_refused: dict[str, str] = {}  # swaps whose funding stream the exchange refused, and why
         self.client: Any = None  # the session's ccxt.pro client, None between sessions
         self.reconnects = 0
         self.sessions = 0
         self._acked: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._ticker_ready: dict[str, asyncio.Event] = {}
+        self._funding_ready: dict[str, asyncio.Event] = {}  # this session's: set once its first push arrived
         self._failed: asyncio.Future[str] | None = None
         self._main: asyncio.Task[None] | None = None
         self._closed = False
@@ -107,6 +112,7 @@ class Supervisor:
         self._failed = loop.create_future()
         self._acked = set()
         self._ticker_ready = {}
+        self._funding_ready = {}  # a new session's funding is served only after its own first push
         self.book_valid = dict.fromkeys(self.books, False)
         client = self.sink.new_client()
         self.client = client
@@ -120,6 +126,10 @@ class Supervisor:
                 self._start_ticker(s)
             for s, channel in self.books.items():
                 self._spawn(self._book_loop(client, s, channel), f"book {s}")
+            # Funding is not waited for in _ready: it decides nothing by itself (the venue answers it from REST
+            # until its first push), and a swap without a settlement left in the data pushes nothing.
+            for s in sorted(self.funding):
+                self._start_funding(s)
             await self._or_fail(self._ready(client, balance, positions), self._ready_timeout, "subscriptions")
             await self._or_fail(self.sink.reconcile(), None, "REST reconcile")
             self.sink.set_trust(True, "")
@@ -224,6 +234,31 @@ class Supervisor:
             self.sink.on_ticker(client, symbol)
             ready.set()
 
+    def _start_funding(self, symbol: str) -> asyncio.Event:
+        event = self._funding_ready.get(symbol)
+        if event is None:
+            event = self._funding_ready[symbol] = asyncio.Event()
+            self._spawn(self._funding_loop(self.client, symbol, event), f"funding {symbol}")
+        return event
+
+    async def _funding_loop(self, client: Any, symbol: str, ready: asyncio.Event) -> None:
+        if not client.has.get("watchFundingRate"):  # an exchange without the channel: REST answers
+            self.funding.discard(symbol)
+            self.funding_refused[symbol] = f"{client.id} has no funding-rate stream"
+            return
+        while True:
+            try:
+                await client.watch_funding_rate(symbol)
+            except ccxtpro.NetworkError:
+                raise  # a gap like any other: the session ends
+            except ccxtpro.ExchangeError as exc:
+                # Refused for this one symbol: the venue answers its funding from REST; the other streams go on.
+                self.funding.discard(symbol)
+                self.funding_refused[symbol] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                return
+            self.sink.on_funding(client, symbol)
+            ready.set()
+
     async def _book_loop(self, client: Any, symbol: str, channel: str) -> None:
         while True:
             try:
@@ -246,6 +281,19 @@ class Supervisor:
         if self.client is None:
             return []
         return [self._start_ticker(s) for s in symbols]
+
+    def want_funding(self, symbol: str) -> asyncio.Event | None:
+        """Stream the swap's funding rate (in the running session at once, alone: the others' subscriptions are
+        not sent again); this session's first-push event, None between sessions."""
+        self.funding.add(symbol)
+        if self.client is None:
+            return None
+        return self._start_funding(symbol)
+
+    def funding_pushed(self, symbol: str) -> bool:
+        """The symbol's funding stream has pushed in this session (so the client's cache is this session's)."""
+        event = self._funding_ready.get(symbol)
+        return self.client is not None and event is not None and event.is_set()
 
     def want_book(self, symbol: str, channel: str) -> None:
         if symbol in self.books:

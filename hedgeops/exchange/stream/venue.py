@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 FIRST_TRUST_WAIT_S = 5.0  # a cold venue's first snapshot waits this long for the first trust before refusing
 QUOTE_WAIT_S = 2.0  # a symbol asked for the first time waits this long for its first pushed quote
 BOOK_WAIT_S = 2.0  # a book asked for the first time waits this long for its first push, then REST answers
+FUNDING_WAIT_S = 2.0  # a swap's funding asked for the first time waits this long for its first push, then REST
+# OKX pushes the funding-rate channel every 30 to 90 s even when nothing changed: a stream silent for longer than
+# this (wall clock) is not believed, and REST answers.
+FUNDING_STALE_S = 120.0
 
 
 class StreamStats:
@@ -77,6 +81,7 @@ class StreamingVenue(StreamOrders):
         self._trust_event: asyncio.Event | None = None
         self.untrusted_reason = "not yet subscribed"
         self.untrusted_since = monotonic()
+        self._funding_at: dict[str, float] = {}  # symbol → when its funding stream last pushed (monotonic)
 
     # ---- observers ----------------------------------------------------------------------------------------
 
@@ -176,6 +181,9 @@ class StreamingVenue(StreamOrders):
                 symbols.add(str(raw["symbol"]))
         if symbols:
             self._notify("order", frozenset(symbols))
+
+    def on_funding(self, client: Any, symbol: str) -> None:
+        self._funding_at[symbol] = self._monotonic()
 
     async def reconcile(self) -> None:
         """REST after a (re)subscription: tickers, balance, positions, open orders, and each order placed here that
@@ -279,7 +287,39 @@ class StreamingVenue(StreamOrders):
         return await self.rest.markets(symbols)
 
     async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
+        """The swap's current funding rate and next settlement: from its funding stream while the venue is trusted
+        and the stream has pushed in this session (and within FUNDING_STALE_S); REST otherwise, as the REST venue
+        reads it. The first call for a swap subscribes (alone) and waits up to FUNDING_WAIT_S for the first push.
+        While untrusted it answers from REST: a rate decides nothing by itself (the snapshot still refuses)."""
+        await self.rest._load()
+        market = self.rest._market(symbol)
+        streamed = self._streamed_funding(symbol)
+        if streamed is not None:
+            return streamed
+        sup = self.supervisor
+        if market.get("swap") and symbol not in sup.funding_refused:  # only swaps fund: spot would be refused
+            event = sup.want_funding(symbol)  # idempotent: the running session's event, None between sessions
+            sup.start()
+            if self._trusted and event is not None and not event.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), FUNDING_WAIT_S)
+            streamed = self._streamed_funding(symbol)
+            if streamed is not None:
+                return streamed
         return await self.rest.funding_rate(symbol)
+
+    def _streamed_funding(self, symbol: str) -> tuple[Decimal, datetime] | None:
+        """The rate and next settlement from this session's funding push, read as CcxtVenue.funding_rate reads
+        REST's (the same ccxt parser turns both rows into the same structure); None when not to be believed."""
+        client = self.supervisor.client
+        if not (self._trusted and client is not None and self.supervisor.funding_pushed(symbol)):
+            return None
+        if self._monotonic() - self._funding_at.get(symbol, float("-inf")) > FUNDING_STALE_S:
+            return None
+        raw = (getattr(client, "fundingRates", None) or {}).get(symbol)
+        if not raw or raw.get("fundingRate") is None or raw.get("fundingTimestamp") is None:
+            return None
+        return Decimal(str(raw["fundingRate"])), datetime.fromtimestamp(raw["fundingTimestamp"] / 1000, UTC)
 
     async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
         return await self.rest.funding_payments(symbol, since)
