@@ -26,6 +26,10 @@ from hedgeops.model.orders import OrderRequest, OrderState, OrderStatus
 if TYPE_CHECKING:
     from hedgeops.exchange.stream.state import LiveState
 
+class _Stale(Exception):
+    """A cancel that waited past its session's end: nothing was sent on the socket."""
+
+
 Waiter = tuple[Callable[[OrderState], bool], "asyncio.Future[OrderState]"]
 
 
@@ -105,6 +109,18 @@ class StreamOrders:
             raise StreamUntrusted(f"{self.rest.client.id} stream untrusted ({self.untrusted_reason}): "
                                   "no order is sent on it")
 
+    def _live(self, client: Any) -> bool:
+        """The session `client` belongs to is still the trusted one. Asked again right before each socket send: a
+        send may wait (the rate limit, up to a window) and the session may end meanwhile, and an op on an ended
+        session's client would make ccxt connect it again and send it all the same."""
+        return self.trusted and client is self._stream_client()
+
+    def _refuse_stale(self, client: Any) -> None:
+        if not self._live(client):
+            self._refuse_untrusted()
+            raise StreamUntrusted(f"{self.rest.client.id} stream session ended while the order waited: "
+                                  "it is not sent")
+
     async def place(self, order: OrderRequest) -> OrderState:
         """Place one order under its client id, over the socket where the exchange takes it. Refused while the
         stream is untrusted. If the answer is lost the order is looked up over REST and sent again only if the
@@ -131,6 +147,11 @@ class StreamOrders:
         try:
             if self._limit is not None:
                 await self._limit.acquire()
+            try:
+                self._refuse_stale(client)
+            except StreamUntrusted:
+                self._own.pop(cid, None)  # never sent
+                raise
             self.stats.ws_orders += 1
             await asyncio.wait_for(client.create_order_ws(order.symbol, order.type, order.side, str(native), price,
                                                           params), self._op_timeout)
@@ -178,6 +199,8 @@ class StreamOrders:
         try:
             if self._limit is not None:
                 await self._limit.acquire()
+            if not self._live(client):  # the session ended while it waited: REST cancels, as when untrusted
+                raise _Stale
             self.stats.ws_orders += 1
             with contextlib.suppress(OrderNotFound):  # already final: the stream or the lookup says how
                 try:
@@ -186,7 +209,7 @@ class StreamOrders:
                                            self._op_timeout)
                 except ccxt.BaseError as exc:
                     raise translate(exc) from exc
-        except (RetryableVenueError, TimeoutError):
+        except (RetryableVenueError, TimeoutError, _Stale):
             final = await self.rest.cancel(client_order_id, symbol)  # REST cancels and looks it up
             self._apply_order(final)
             return final
