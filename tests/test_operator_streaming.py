@@ -171,8 +171,12 @@ async def test_a_market_maker_requotes_on_the_touch_and_a_carry_trades_on_the_st
                              what="the carry's pair entered")
     assert ready(entered)["status"] == "True"  # type: ignore[index]
     # Prices move (a minute of replay every 0.1 s): the touch leaves the 0.1 % tolerance long before the maker's
-    # hour-long interval, and it requotes.
+    # hour-long interval, and it requotes, over the socket: the maker's and the carry's ticks (its margin watch, its
+    # funding rate, streamed too) ask nothing of REST.
+    await asyncio.sleep(1.0)
+    before = exchange.app.requests
     await moving(exchange, 3.0)
+    assert exchange.app.requests == before, "REST was polled while the stream was healthy"
     requoted = await wait_for(lambda: (s := status_of(kube, "marketmakers", "mm")).get("cycle", 0) > cycle and s,
                               timeout=20, what="a requote on the touch")
     assert requoted["quotesPlaced"] > quoted["quotesPlaced"]
