@@ -1,11 +1,15 @@
 """The StreamingVenue's order safety against the emulator's OKX websockets, through real ccxt.pro: an order that
-waited for the socket's rate limit while its session ended is never sent on that session's client."""
+waited for the socket's rate limit while its session ended is never sent on that session's client; an op whose
+reply is lost carries a deadline (OKX's expTime) and is looked up, and sent again over REST, only once the deadline
+has passed, so the late op is refused by the exchange."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 import pytest
 
@@ -78,3 +82,48 @@ async def test_a_cancel_waiting_on_the_rate_limit_goes_by_rest_once_its_session_
     await until(lambda: not sv.trusted, timeout=2)
     assert (await second).status == OrderStatus.CANCELED
     assert sv.stats.ws_orders == ws_orders + 1  # the second was not sent on the ended session's socket
+
+
+async def test_a_late_op_is_refused_by_its_deadline_and_the_order_goes_once_by_rest(
+        rig: Rig, sv: StreamingVenue) -> None:
+    await sv.snapshot([SWAP])
+    sv._op_timeout = 0.5
+    client = sv.supervisor.client
+    sent: list[dict[str, Any]] = []
+    replies: list[dict[str, Any]] = []
+    conn = client.client(client.get_url("private", "private"))  # the private socket, as the session opened it
+    send, handle = conn.send, client.handle_error_message
+
+    def recording_send(message: Any) -> Any:  # what goes on the wire
+        if isinstance(message, dict) and message.get("op") in ("order", "batch-orders"):
+            sent.append(message)
+        return send(message)
+
+    def recording_handle(ws: Any, message: Any) -> Any:
+        replies.append(message)
+        return handle(ws, message)  # every message passes here first
+
+    conn.send, client.handle_error_message = recording_send, recording_handle
+    rest_sends: list[float] = []
+    rest_place = sv.rest.place
+
+    async def timed_place(order: OrderRequest) -> Any:
+        rest_sends.append(time.time())
+        return await rest_place(order)
+
+    sv.rest.place = timed_place  # type: ignore[method-assign]
+    rig.emu.faults.ws_op_delay_seconds = 1.2  # the op reaches the exchange after the venue gave up on it (0.5 s)
+    before = rig.emu.orders_placed()
+    state = await sv.place(buy("svlate1", rig))
+    rig.emu.faults.ws_op_delay_seconds = 0
+    assert state.client_order_id == "svlate1" and state.status == OrderStatus.OPEN
+    assert len(sent) == 1 and sent[0]["args"][0]["clOrdId"] == "svlate1"
+    exp_ms = int(sent[0]["expTime"])  # at the top of the op message, where OKX reads it
+    assert "expTime" not in sent[0]["args"][0]
+    # The late op was refused by its deadline, not taken; the order went once, over REST, after the deadline.
+    await until(lambda: any(r.get("id") == sent[0]["id"] for r in replies), timeout=3)
+    late = next(r for r in replies if r.get("id") == sent[0]["id"])
+    assert [row["sCode"] for row in late["data"]] == ["50102"]
+    assert len(rest_sends) == 1 and rest_sends[0] * 1000 > exp_ms
+    assert rig.emu.orders_placed() == before + 1
+    assert rig.emu.account(KEY).venue.account.orders["svlate1"].status == OrderStatus.OPEN

@@ -45,6 +45,9 @@ BY_CODE = {i.code: i for i in OKX_INSTRUMENTS.values()}
 # beyond is refused by the websocket layer itself (close 1009, message too big) before it is held in memory.
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 1024 * 1024
+# OKX v5: an op whose `expTime` has passed when it reaches the server is rejected, each order's row with 50102
+# (ccxt's okx table: "Timestamp request expired", InvalidNonce).
+EXPIRED = ("50102", "Timestamp request expired")
 COUNTED_OPS = ("subscribe", "unsubscribe", "login")
 REQUESTS_PER_HOUR = 480
 
@@ -208,6 +211,9 @@ class Streams:
         if not isinstance(msg_id, str) or not MSG_ID.match(msg_id):
             conn.error("60012", f"Illegal request: {text[:1000]}")
             return
+        delay = self.emu.faults.ws_op_delay_seconds
+        if delay > 0:  # the op reaches the matching engine late (the connection's later frames wait behind it)
+            await asyncio.sleep(delay)
         started = self.emu.now_ms()
 
         def refuse(code: str, msg: str) -> None:
@@ -226,6 +232,18 @@ class Streams:
                 or not all(isinstance(a, dict) for a in args)):
             refuse("60013", "Invalid args")
             return
+        exp = message.get("expTime")
+        if exp not in (None, ""):
+            if not (isinstance(exp, str) and exp.isdigit()):
+                refuse("60012", f"Illegal request: expTime {exp!r} is not a Unix time in milliseconds")
+                return
+            if self._expired(int(exp)):  # OKX: rejected if it reaches the server after expTime, nothing done
+                rows = [{"clOrdId": str(a.get("clOrdId", "") or ""), "ordId": str(a.get("ordId", "") or ""),
+                         "tag": str(a.get("tag", "") or ""), "ts": str(self.emu.now_ms()), "sCode": EXPIRED[0],
+                         "sMsg": EXPIRED[1]} for a in args]
+                conn.send({"id": msg_id, "op": op, "code": "1", "msg": "", "data": rows,
+                           "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
+                return
         acct = self.emu.account(conn.api_key)
         self.emu.settle_funding(acct)
         rows = []
@@ -244,6 +262,13 @@ class Streams:
         conn.send({"id": msg_id, "op": op, "code": code, "msg": "", "data": rows,
                          "inTime": str(started * 1000), "outTime": str(self.emu.now_ms() * 1000)})
         self._nudge.set()  # the account changed: its pushes go out now, not at the next tick
+
+    def _expired(self, exp_ms: int) -> bool:
+        """An op's expTime (Unix ms) is past, on the clock it was taken from: the wall clock, or the replay clock
+        for a client synchronised to /public/time (as login accepts either), whichever it is nearer."""
+        wall, replay = time.time() * 1000, float(self.emu.now_ms())
+        now = wall if abs(exp_ms - wall) <= abs(exp_ms - replay) else replay
+        return now > exp_ms
 
     @staticmethod
     def _with_inst_id(arg: dict[str, Any]) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ DROP_CODE = 4000  # the close code of a dropped connection unless the control na
 
 
 class WsControls:
-    """POST /emulator/ws/drop, /emulator/ws/skip and /emulator/ws/freeze."""
+    """POST /emulator/ws/drop, /emulator/ws/skip, /emulator/ws/freeze and /emulator/ws/delay."""
 
     def __init__(self, app: EmulatorApp, connections: Callable[[], int], wake: Callable[[], None]) -> None:
         self.app, self.faults = app, app.emu.faults
@@ -27,6 +27,7 @@ class WsControls:
         r.add_post("/emulator/ws/drop", self.drop)
         r.add_post("/emulator/ws/skip", self.skip)
         r.add_post("/emulator/ws/freeze", self.freeze)
+        r.add_post("/emulator/ws/delay", self.delay)
 
     async def drop(self, request: web.Request) -> web.Response:
         """{code?}: every websocket connection is closed with `code` (default 4000) at the next tick."""
@@ -61,3 +62,12 @@ class WsControls:
         self.faults.ws_frozen = frozen
         self._wake()
         return ok([{"frozen": "true" if frozen else "false"}])
+
+    async def delay(self, request: web.Request) -> web.Response:
+        """{seconds}: each websocket order/cancel op is processed only this long after it arrived (0: at once)."""
+        body = await self.app._object(request)
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 60:
+            raise OkxError("51000", "Parameter seconds error")
+        self.faults.ws_op_delay_seconds = float(seconds)
+        return ok([{"seconds": str(seconds)}])

@@ -106,6 +106,7 @@ class Faults:
     ws_drop_code: int | None = None
     ws_skip: dict[str, int] = field(default_factory=dict)
     ws_frozen: bool = False
+    ws_op_delay_seconds: float = 0.0  # each websocket order/cancel op is processed only after this long (wall)
 
 
 class ShockedSeries:

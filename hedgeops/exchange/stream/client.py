@@ -98,3 +98,26 @@ def instrument(client: Any, on_message: Callable[[Any], None], on_subscribed: Ca
     client.handle_message = handle_message
     if original_ack is not None:
         client.handle_subscription_status = handle_subscription_status
+
+
+# OKX v5's websocket trading ops, whose request deadline `expTime` is a field of the op message itself
+OKX_TRADE_OPS = frozenset({"order", "batch-orders", "cancel-order", "batch-cancel-orders", "amend-order",
+                           "batch-amend-orders"})
+
+
+def hoist_exp_time(client: Any) -> None:
+    """Let an OKX trading op carry `expTime` where OKX reads it, at the top of the op message. ccxt.pro builds the
+    message itself and puts params into the op's argument: an `expTime` given in params (create_order_ws,
+    cancel_order_ws) is moved from the arguments to the message when it is sent."""
+    original = client.watch
+
+    def watch(url: Any, message_hash: Any, message: Any = None, subscribe_hash: Any = None,
+              subscription: Any = None) -> Any:
+        if isinstance(message, dict) and message.get("op") in OKX_TRADE_OPS and isinstance(message.get("args"), list):
+            args = [dict(a) if isinstance(a, dict) else a for a in message["args"]]
+            exp = [a.pop("expTime") for a in args if isinstance(a, dict) and "expTime" in a]
+            if exp:
+                message = {**message, "expTime": str(min(int(e) for e in exp)), "args": args}
+        return original(url, message_hash, message, subscribe_hash, subscription)
+
+    client.watch = watch

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,11 @@ class _Stale(Exception):
     """A cancel that waited past its session's end: nothing was sent on the socket."""
 
 
+# An op's request deadline (OKX's expTime) is the op timeout from its send; an op whose reply was lost is looked
+# up only once the deadline has passed by this much more (our clock against the exchange's, and the op in flight):
+# after that the exchange refuses it if it still arrives, so a lookup that finds nothing means never placed.
+EXP_MARGIN_S = 1.0
+
 Waiter = tuple[Callable[[OrderState], bool], "asyncio.Future[OrderState]"]
 
 
@@ -41,8 +47,10 @@ class StreamOrders:
     stats: Any
     untrusted_reason: str
 
-    def __init__(self, *, op_timeout_s: float, stream_wait_s: float, limit: WindowLimit | None = None) -> None:
+    def __init__(self, *, op_timeout_s: float, stream_wait_s: float, limit: WindowLimit | None = None,
+                 exp_margin_s: float = EXP_MARGIN_S, wall: Callable[[], float] = time.time) -> None:
         self._op_timeout, self._stream_wait = op_timeout_s, stream_wait_s
+        self._exp_margin, self._wall = exp_margin_s, wall
         self._limit = limit  # the socket's order ops paced to the exchange's limits (None: unpaced, tests)
         self._own: dict[str, str] = {}  # client id → symbol of orders placed here not known final
         self._waiters: dict[str, list[Waiter]] = {}
@@ -109,6 +117,22 @@ class StreamOrders:
             raise StreamUntrusted(f"{self.rest.client.id} stream untrusted ({self.untrusted_reason}): "
                                   "no order is sent on it")
 
+    def _deadline(self, client: Any, params: dict[str, Any]) -> int | None:
+        """The op's request deadline (Unix ms), put into its params where the exchange takes one (OKX's expTime,
+        moved to the op message by client.hoist_exp_time); None elsewhere."""
+        if getattr(client, "id", None) != "okx":
+            return None
+        exp_ms = int((self._wall() + self._op_timeout) * 1000)
+        params["expTime"] = str(exp_ms)
+        return exp_ms
+
+    async def _past(self, exp_ms: int | None) -> None:
+        """Return once an op sent with deadline `exp_ms` can no longer be taken by the exchange."""
+        if exp_ms is not None:
+            wait = exp_ms / 1000 + self._exp_margin - self._wall()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
     def _live(self, client: Any) -> bool:
         """The session `client` belongs to is still the trusted one. Asked again right before each socket send: a
         send may wait (the rate limit, up to a window) and the session may end meanwhile, and an op on an ended
@@ -144,6 +168,7 @@ class StreamOrders:
         cid = order.client_order_id
         self._own[cid] = order.symbol
         known = False
+        exp_ms: int | None = None
         try:
             if self._limit is not None:
                 await self._limit.acquire()
@@ -152,6 +177,7 @@ class StreamOrders:
             except StreamUntrusted:
                 self._own.pop(cid, None)  # never sent
                 raise
+            exp_ms = self._deadline(client, params)
             self.stats.ws_orders += 1
             await asyncio.wait_for(client.create_order_ws(order.symbol, order.type, order.side, str(native), price,
                                                           params), self._op_timeout)
@@ -165,11 +191,12 @@ class StreamOrders:
             pass
         finally:
             await self._orphaned(client)
-        if not known:  # the reply was lost: the exchange may have the order
+        if not known:  # the reply was lost: the exchange may have the order, or take it later until its deadline
+            await self._past(exp_ms)
             found = await self.rest.order(cid, order.symbol)
             if found is None:
                 try:
-                    found = await self.rest.place(order)  # never seen: sent again (a late op is then a duplicate)
+                    found = await self.rest.place(order)  # never seen, and past its deadline: sent again
                 except DuplicateClientOrderId:
                     found = await self.rest.order(cid, order.symbol)
             if found is not None:
@@ -202,11 +229,11 @@ class StreamOrders:
             if not self._live(client):  # the session ended while it waited: REST cancels, as when untrusted
                 raise _Stale
             self.stats.ws_orders += 1
+            params: dict[str, Any] = {"clOrdId": client_order_id, "instId": market_id}
+            self._deadline(client, params)  # a cancel lost and landing late is harmless, but it is not kept alive
             with contextlib.suppress(OrderNotFound):  # already final: the stream or the lookup says how
                 try:
-                    await asyncio.wait_for(client.cancel_order_ws(None, symbol, {"clOrdId": client_order_id,
-                                                                                 "instId": market_id}),
-                                           self._op_timeout)
+                    await asyncio.wait_for(client.cancel_order_ws(None, symbol, params), self._op_timeout)
                 except ccxt.BaseError as exc:
                     raise translate(exc) from exc
         except (RetryableVenueError, TimeoutError, _Stale):

@@ -16,8 +16,8 @@ from typing import Any
 from hedgeops.exchange.ccxt.client import DEFAULT_TIMEOUT_MS, ApiCredentials, make_client
 from hedgeops.exchange.ccxt.parse import dec, position, quote
 from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
-from hedgeops.exchange.stream.client import check_pro, instrument, make_pro_client
-from hedgeops.exchange.stream.orders import StreamOrders
+from hedgeops.exchange.stream.client import check_pro, hoist_exp_time, instrument, make_pro_client
+from hedgeops.exchange.stream.orders import EXP_MARGIN_S, StreamOrders
 from hedgeops.exchange.stream.ratelimit import OKX_ORDER_OPS, WindowLimit
 from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
 from hedgeops.exchange.stream.supervisor import Supervisor
@@ -66,8 +66,9 @@ class StreamingVenue(StreamOrders):
     def __init__(self, rest: CcxtVenue, pro_factory: Callable[[], Any], *,
                  first_trust_wait_s: float = FIRST_TRUST_WAIT_S, quote_wait_s: float = QUOTE_WAIT_S,
                  op_timeout_s: float = 5.0, stream_wait_s: float = 1.0, limit: WindowLimit | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s, limit=limit)
+                 exp_margin_s: float = EXP_MARGIN_S, monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s, limit=limit,
+                         exp_margin_s=exp_margin_s)
         self.rest = rest
         self._factory = pro_factory
         self._monotonic = monotonic
@@ -118,6 +119,8 @@ class StreamingVenue(StreamOrders):
     def new_client(self) -> Any:
         client = self._factory()
         instrument(client, self._on_message, self.supervisor.on_subscribed)
+        if client.id == "okx":
+            hoist_exp_time(client)
         markets = self.rest.client.markets
         if markets:  # the REST client's markets: the stream client never loads them itself
             client.set_markets(list(markets.values()), self.rest.client.currencies or None)
