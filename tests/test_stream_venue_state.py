@@ -1,6 +1,7 @@
 """The StreamingVenue's parts that need no socket: the live state's merge rules (an order never goes back, a
 reconcile keeps what the stream said meanwhile, an open order REST no longer lists is forgotten, an older quote is
-ignored) and the supervisor's backoff between failing sessions."""
+ignored, a long session holds its open orders and a bounded number of final ones) and the supervisor's backoff
+between failing sessions."""
 
 from __future__ import annotations
 
@@ -122,3 +123,45 @@ async def test_failing_sessions_back_off_exponentially_and_close_every_client() 
     assert not any(t for t, _ in sink.trust)
     assert "balance stream: NetworkError: connection refused" in sink.trust[0][1]
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("stream")]
+
+
+class CountingDict(dict[str, OrderState]):
+    """The state's orders, counting reads by key and refusing a scan of the whole."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> OrderState:
+        CountingDict.reads += 1
+        return super().__getitem__(key)
+
+    def values(self) -> Any:
+        raise AssertionError("open_orders scanned every order held")
+
+    def items(self) -> Any:
+        raise AssertionError("open_orders scanned every order held")
+
+
+def test_a_long_session_holds_its_open_orders_and_a_bounded_number_of_final_ones() -> None:
+    s = LiveState()
+    for i in range(100_000):
+        s.apply_order(order(f"o{i}"))
+        s.apply_order(order(f"o{i}", OrderStatus.CANCELED))
+    for i in range(3):
+        s.apply_order(order(f"live{i}"))
+    assert len(s.orders) <= 1000 + 3  # the default FINAL_KEPT finals, and the open ones
+    assert s.orders["o99999"].status == OrderStatus.CANCELED  # the newest finals are kept for lookups
+    assert "o0" not in s.orders
+    assert not s.touched_orders  # recorded only while a reconcile runs
+    s.orders = CountingDict(s.orders)
+    CountingDict.reads = 0
+    assert [o.client_order_id for o in s.open_orders()] == ["live0", "live1", "live2"]
+    assert CountingDict.reads == 3  # only the open ones were read
+    # A reconcile still sees what the stream touched while it ran, and no more afterwards.
+    since = s.mark()
+    s.apply_order(order("live0", OrderStatus.OPEN, "0.5"))
+    assert s.touched_orders == {"live0"}
+    s.reconcile(since, {}, [], {}, [order("live1")], [])
+    assert [o.client_order_id for o in s.open_orders()] == ["live0", "live1"]  # live2: REST no longer lists it
+    assert not s.touched_orders
+    s.apply_order(order("live1", OrderStatus.CLOSED, "1"))
+    assert not s.touched_orders and [o.client_order_id for o in s.open_orders()] == ["live0"]

@@ -32,15 +32,26 @@ def progress(o: OrderState) -> tuple[bool, Decimal]:
     return o.done, o.filled
 
 
+FINAL_KEPT = 1000  # final orders held for lookups (the newest); older ones are asked of REST
+
+
 @dataclass
 class LiveState:
     quotes: dict[str, Quote] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     balances: dict[str, Decimal] = field(default_factory=dict)
+    # Every open order, and the newest `final_kept` final ones, by client id: a final order is let go as soon as
+    # `final_kept` newer ones have ended (a lookup of an older one goes to REST), so a long session's memory is
+    # bounded by what is open.
     orders: dict[str, OrderState] = field(default_factory=dict)
     # per kind, how many updates were applied: a reconcile compares them to know what the stream said meanwhile
     generation: dict[str, int] = field(default_factory=lambda: {"quote": 0, "balance": 0, "position": 0, "order": 0})
-    touched_orders: set[str] = field(default_factory=set)  # client ids the stream updated since mark()
+    # client ids the stream updated since mark(), recorded only while a reconcile runs (mark() to reconcile())
+    touched_orders: set[str] = field(default_factory=set)
+    final_kept: int = FINAL_KEPT
+    _open: dict[str, None] = field(default_factory=dict, repr=False)  # the open orders' ids, in arrival order
+    _final: dict[str, None] = field(default_factory=dict, repr=False)  # the held final ones', oldest first
+    _marked: bool = field(default=False, repr=False)
 
     def apply_quote(self, q: Quote) -> bool:
         """A pushed ticker; an older one than held (a reconcile's answer landing late) is ignored."""
@@ -73,17 +84,35 @@ class LiveState:
 
     def apply_order(self, o: OrderState) -> bool:
         """One order's new state, unless it would take the order back (see `progress`)."""
-        held = self.orders.get(o.client_order_id)
+        cid = o.client_order_id
+        held = self.orders.get(cid)
         if held is not None and (held == o or progress(o) < progress(held)):
             return False
-        self.orders[o.client_order_id] = o
+        self.orders[cid] = o
+        if o.done:
+            self._open.pop(cid, None)
+            self._final.pop(cid, None)  # newest last
+            self._final[cid] = None
+            while len(self._final) > self.final_kept:
+                old = next(iter(self._final))
+                del self._final[old]
+                self.orders.pop(old, None)
+        else:
+            self._open[cid] = None
         self.generation["order"] += 1
-        self.touched_orders.add(o.client_order_id)
+        if self._marked:
+            self.touched_orders.add(cid)
         return True
 
+    def _drop(self, cid: str) -> None:
+        self.orders.pop(cid, None)
+        self._open.pop(cid, None)
+        self._final.pop(cid, None)
+
     def mark(self) -> dict[str, int]:
-        """Start of a reconcile: what the stream has said so far."""
+        """Start of a reconcile: what the stream has said so far (and, until reconcile(), which orders it touches)."""
         self.touched_orders = set()
+        self._marked = True
         return dict(self.generation)
 
     def reconcile(self, since: Mapping[str, int], quotes: Mapping[str, Quote], positions: Iterable[Position],
@@ -100,14 +129,16 @@ class LiveState:
         if self.generation["balance"] == since.get("balance"):
             self.apply_balances(balances)
         listed = {o.client_order_id for o in open_orders} | {o.client_order_id for o in looked_up}
-        for cid in [c for c, o in self.orders.items() if not o.done and c not in listed
-                    and c not in self.touched_orders]:
-            del self.orders[cid]
+        for cid in [c for c in self._open if c not in listed and c not in self.touched_orders]:
+            self._drop(cid)
+        self._marked = False
+        self.touched_orders = set()
         for o in (*open_orders, *looked_up):
             self.apply_order(o)
 
     def open_orders(self) -> tuple[OrderState, ...]:
-        return tuple(o for o in self.orders.values() if not o.done)
+        """The open orders, from their index (never a scan of the final ones held)."""
+        return tuple(self.orders[c] for c in self._open)
 
     def snapshot(self, symbols: Iterable[str]) -> AccountSnapshot:
         """The account as the streams last told it, quoting `symbols` (every one must have a quote)."""
@@ -116,8 +147,8 @@ class LiveState:
         return AccountSnapshot(at=at, quotes=quotes, positions=dict(self.positions), balances=dict(self.balances),
                                open_orders=self.open_orders())
 
-    def forget_final(self, keep: int = 1000) -> None:
-        """Bound the memory of final orders (open ones are always kept)."""
-        done = [c for c, o in self.orders.items() if o.done]
-        for cid in done[: max(0, len(done) - keep)]:
-            del self.orders[cid]
+    def forget_final(self, keep: int | None = None) -> None:
+        """Let go of all but the newest `keep` final orders (default: final_kept; open ones are always kept)."""
+        keep = self.final_kept if keep is None else keep
+        while len(self._final) > max(0, keep):
+            self._drop(next(iter(self._final)))
