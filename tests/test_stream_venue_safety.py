@@ -1,7 +1,8 @@
 """The StreamingVenue's order safety against the emulator's OKX websockets, through real ccxt.pro: an order that
 waited for the socket's rate limit while its session ended is never sent on that session's client; an op whose
 reply is lost carries a deadline (OKX's expTime) and is looked up, and sent again over REST, only once the deadline
-has passed, so the late op is refused by the exchange."""
+has passed, so the late op is refused by the exchange; a frozen stream (open, answering pings, pushing nothing) is
+untrusted within its silence bound, private or public, and trusted again once it pushes."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from hedgeops.exchange.ccxt.client import ApiCredentials
+from hedgeops.exchange.ccxt.client import ApiCredentials, make_client
+from hedgeops.exchange.ccxt.venue import CcxtVenue
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 from hedgeops.exchange.stream import StreamingVenue, streaming_venue
+from hedgeops.exchange.stream.client import make_pro_client
 from hedgeops.exchange.stream.ratelimit import WindowLimit
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig
-from .emulator_ws import INST_ID, SWAP, rig_with_controls, until
+from .emulator_ws import INST_ID, SWAP, advance_to_new_price, rig_with_controls, until
 
 
 @pytest.fixture
@@ -127,3 +130,69 @@ async def test_a_late_op_is_refused_by_its_deadline_and_the_order_goes_once_by_r
     assert len(rest_sends) == 1 and rest_sends[0] * 1000 > exp_ms
     assert rig.emu.orders_placed() == before + 1
     assert rig.emu.account(KEY).venue.account.orders["svlate1"].status == OrderStatus.OPEN
+
+
+def watched_venue(rig: Rig, private_silence_s: float | None, public_silence_s: float | None) -> StreamingVenue:
+    creds = ApiCredentials(KEY, SECRET, PASSPHRASE)
+    rest = CcxtVenue(make_client("okx", creds, base_url=rig.url, rate_limit=False))
+    return StreamingVenue(rest, lambda: make_pro_client("okx", creds, base_url=rig.url, rate_limit=False),
+                          private_silence_s=private_silence_s, public_silence_s=public_silence_s)
+
+
+async def test_a_frozen_private_stream_is_untrusted_within_its_bound_and_recovers(rig: Rig) -> None:
+    rig.app.streams.periodic_s = 0.3  # the emulator's regular account/positions pushes (OKX's regular interval)
+    v = watched_venue(rig, private_silence_s=1.0, public_silence_s=None)
+    try:
+        await v.snapshot([SWAP])
+        sessions = v.supervisor.sessions
+        await asyncio.sleep(1.6)  # longer than the bound: the regular pushes keep a live private stream trusted
+        assert v.trusted and v.supervisor.sessions == sessions
+        rig.emu.faults.ws_frozen = True
+        started = time.monotonic()
+        await until(lambda: not v.trusted, timeout=3)
+        assert time.monotonic() - started < 1.0 + 0.5  # the bound and the watchdog's step
+        assert "private stream silent" in v.untrusted_reason, v.untrusted_reason
+        with pytest.raises(StreamUntrusted):
+            await v.snapshot([SWAP])
+        with pytest.raises(StreamUntrusted):
+            await v.place(buy("svfrozen1", rig))
+        assert "svfrozen1" not in rig.emu.account(KEY).venue.account.orders
+        rig.emu.faults.ws_frozen = False
+        await until(lambda: v.trusted, timeout=10)
+        sessions = v.supervisor.sessions
+        await asyncio.sleep(1.6)
+        assert v.trusted and v.supervisor.sessions == sessions  # pushing again: no further gap
+        assert (await v.snapshot([SWAP])).quotes[SWAP]
+    finally:
+        await v.close()
+
+
+async def test_a_frozen_public_stream_is_untrusted_within_its_bound_and_recovers(rig: Rig) -> None:
+    v = watched_venue(rig, private_silence_s=None, public_silence_s=1.0)
+
+    async def market() -> None:  # the replayed price keeps moving: the ticker pushes
+        while True:
+            advance_to_new_price(rig)
+            await asyncio.sleep(0.2)
+
+    moving = asyncio.ensure_future(market())
+    try:
+        await v.snapshot([SWAP])
+        sessions = v.supervisor.sessions
+        await asyncio.sleep(1.6)
+        assert v.trusted and v.supervisor.sessions == sessions
+        rig.emu.faults.ws_frozen = True
+        started = time.monotonic()
+        await until(lambda: not v.trusted, timeout=3)
+        assert time.monotonic() - started < 1.0 + 0.5
+        assert "public stream silent" in v.untrusted_reason, v.untrusted_reason
+        with pytest.raises(StreamUntrusted):
+            await v.snapshot([SWAP])
+        rig.emu.faults.ws_frozen = False
+        await until(lambda: v.trusted, timeout=10)
+        sessions = v.supervisor.sessions
+        await asyncio.sleep(1.6)
+        assert v.trusted and v.supervisor.sessions == sessions
+    finally:
+        moving.cancel()
+        await v.close()

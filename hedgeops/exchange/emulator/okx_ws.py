@@ -10,7 +10,7 @@ logged-in accounts' resting orders and funding to the replay clock (as any REST 
 changed (okx_ws_channels). Neither it nor a reader ever awaits a socket: every frame goes into its connection's
 bounded queue, written by that connection's own task, and a client that does not keep up is dropped with OKX's
 close 4005 (okx_ws_conn). Faults (state.Faults, set by tests or okx_ws_controls): drop every connection, skip
-the next N pushes of a channel, freeze every push."""
+the next N pushes of a channel, freeze every push, delay each op (ws_op_delay_seconds)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ MAX_FRAME_BYTES = 1024 * 1024
 # OKX v5: an op whose `expTime` has passed when it reaches the server is rejected, each order's row with 50102
 # (ccxt's okx table: "Timestamp request expired", InvalidNonce).
 EXPIRED = ("50102", "Timestamp request expired")
+# OKX pushes `account` and `positions` at a regular interval besides their event pushes (its `updateInterval`
+# extra parameter sets it; 0 means events only): here every PERIODIC_SECONDS of wall time, a `snapshot` push of
+# the whole account and of every open position, so a client can tell a live private channel from a dead one.
+PERIODIC_SECONDS = 10.0
 COUNTED_OPS = ("subscribe", "unsubscribe", "login")
 REQUESTS_PER_HOUR = 480
 
@@ -63,6 +67,7 @@ class Streams:
         self._nudge = asyncio.Event()
         self._clock_ms: int | None = None
         self._events: dict[str, Any] = {}  # api key -> the account event last pushed
+        self.periodic_s = PERIODIC_SECONDS  # account/positions regular pushes (tests shorten it)
         r = app.app.router
         r.add_get(WS_PREFIX + "{kind:public|private|business}", self.handle)
         app.app.cleanup_ctx.append(self._pusher)
@@ -337,6 +342,20 @@ class Streams:
         for key, changed in events.items():
             if changed:
                 self._events[key] = self.channels.event_of(self.emu.account(key))
+        await self._periodic()
+
+    async def _periodic(self) -> None:
+        """The regular `account` and `positions` snapshots of each private connection (OKX's, besides events)."""
+        now = time.monotonic()
+        for conn in list(self.conns):
+            if conn.api_key is None or now - conn.periodic_at < self.periodic_s:
+                continue
+            conn.periodic_at = now
+            for sub in list(conn.subs.values()):
+                if sub.channel == "account":
+                    self._push(conn, sub, await self.channels.account(sub, conn.api_key, first=True))
+                elif sub.channel == "positions":
+                    self._push(conn, sub, await self.channels.positions(sub, conn.api_key, first=True))
 
     async def _account_event(self, api_key: str, moved: bool) -> bool:
         acct = self.emu.account(api_key)

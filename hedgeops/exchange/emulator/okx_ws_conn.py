@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class Conn:
     dropped: bool = False
     writer: asyncio.Task[None] | None = None
     closer: asyncio.Task[None] | None = None
+    periodic_at: float = field(default_factory=time.monotonic)  # when `account`/`positions` last had their snapshot
 
     def start(self) -> None:
         self.writer = asyncio.create_task(self._write())

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
 BACKOFF_RESET_S = 10.0  # a session trusted this long resets the backoff: the next gap retries at once
 READY_TIMEOUT_S = 10.0  # a session whose subscriptions are not all answered by then is a failure
+# A session whose private connection has pushed nothing (account, positions, orders) for this long is frozen: OKX
+# pushes `account` and `positions` at a regular interval besides events (the emulator every 10 s), so silence
+# past three of those intervals is a dead channel, open or not. Likewise the public connection when none of the
+# watched symbols' tickers has pushed for PUBLIC_SILENCE_S (a liquid market's ticker moves within seconds).
+PRIVATE_SILENCE_S = 30.0
+PUBLIC_SILENCE_S = 60.0
 
 
 class Sink(Protocol):
@@ -49,10 +55,13 @@ class SessionFailed(Exception):
 
 class Supervisor:
     def __init__(self, sink: Sink, *, monotonic: Callable[[], float] = time.monotonic,
-                 ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+                 ready_timeout_s: float = READY_TIMEOUT_S, private_silence_s: float | None = PRIVATE_SILENCE_S,
+                 public_silence_s: float | None = PUBLIC_SILENCE_S) -> None:
         self.sink = sink
         self._monotonic = monotonic
         self._ready_timeout = ready_timeout_s
+        self._silence = {"private": private_silence_s, "public": public_silence_s}  # None: not watched
+        self._heard: dict[str, float] = {}  # connection kind → when it last pushed (this session's)
         self.symbols: set[str] = set()
         self.books: dict[str, str] = {}  # symbol → channel ("books5" or "books"), fixed for the venue's life
         self.book_valid: dict[str, bool] = {}  # a book is served only after a clean update since its last gap
@@ -117,7 +126,10 @@ class Supervisor:
         client = self.sink.new_client()
         self.client = client
         self.sessions += 1
+        started = self._monotonic()
+        self._heard = {"private": started, "public": started}
         try:
+            self._spawn(self._watchdog(), "watchdog")
             balance, positions = asyncio.Event(), asyncio.Event()
             self._spawn(self._balance_loop(client, balance), "balance")
             self._spawn(self._positions_loop(client, positions), "positions")
@@ -195,6 +207,28 @@ class Supervisor:
 
     def on_subscribed(self, channel: str) -> None:
         self._acked.add(channel)
+
+    def heard(self, kind: str) -> None:
+        """The session's `kind` connection ("private" or "public") pushed just now."""
+        self._heard[kind] = self._monotonic()
+
+    async def _watchdog(self) -> None:
+        """End the session when a connection has been silent past its bound: open and answering pings, but frozen
+        (the public one only while tickers are subscribed)."""
+        bounds = [b for b in self._silence.values() if b]
+        if not bounds:
+            return
+        step = min(1.0, min(bounds) / 5)
+        while True:
+            await asyncio.sleep(step)
+            now = self._monotonic()
+            for kind, bound in self._silence.items():
+                if not bound or (kind == "public" and not self._ticker_ready):
+                    continue
+                silent = now - self._heard.get(kind, now)
+                if silent > bound:
+                    self.fail(f"{kind} stream silent for {silent:.1f} s (bound {bound:g} s): frozen")
+                    return
 
     async def _balance_loop(self, client: Any, ready: asyncio.Event) -> None:
         while True:

@@ -20,7 +20,7 @@ from hedgeops.exchange.stream.client import check_pro, hoist_exp_time, instrumen
 from hedgeops.exchange.stream.orders import EXP_MARGIN_S, StreamOrders
 from hedgeops.exchange.stream.ratelimit import OKX_ORDER_OPS, WindowLimit
 from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
-from hedgeops.exchange.stream.supervisor import Supervisor
+from hedgeops.exchange.stream.supervisor import PRIVATE_SILENCE_S, PUBLIC_SILENCE_S, Supervisor
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.book import OrderBook
 from hedgeops.model.candles import Candle
@@ -35,6 +35,7 @@ FUNDING_WAIT_S = 2.0  # a swap's funding asked for the first time waits this lon
 # OKX pushes the funding-rate channel every 30 to 90 s even when nothing changed: a stream silent for longer than
 # this (wall clock) is not believed, and REST answers.
 FUNDING_STALE_S = 120.0
+PRIVATE_PUSHES = frozenset({"account", "positions", "orders"})  # OKX's private channels the venue watches
 
 
 class StreamStats:
@@ -66,7 +67,9 @@ class StreamingVenue(StreamOrders):
     def __init__(self, rest: CcxtVenue, pro_factory: Callable[[], Any], *,
                  first_trust_wait_s: float = FIRST_TRUST_WAIT_S, quote_wait_s: float = QUOTE_WAIT_S,
                  op_timeout_s: float = 5.0, stream_wait_s: float = 1.0, limit: WindowLimit | None = None,
-                 exp_margin_s: float = EXP_MARGIN_S, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 exp_margin_s: float = EXP_MARGIN_S, private_silence_s: float | None = PRIVATE_SILENCE_S,
+                 public_silence_s: float | None = PUBLIC_SILENCE_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__(op_timeout_s=op_timeout_s, stream_wait_s=stream_wait_s, limit=limit,
                          exp_margin_s=exp_margin_s)
         self.rest = rest
@@ -74,7 +77,8 @@ class StreamingVenue(StreamOrders):
         self._monotonic = monotonic
         self._first_wait, self._quote_wait = first_trust_wait_s, quote_wait_s
         self.state = LiveState()
-        self.supervisor = Supervisor(self, monotonic=monotonic)
+        self.supervisor = Supervisor(self, monotonic=monotonic, private_silence_s=private_silence_s,
+                                     public_silence_s=public_silence_s)
         self.stats = StreamStats(self)
         self._listeners: list[Callable[[StreamUpdate], None]] = []
         self._trusted = False
@@ -128,6 +132,14 @@ class StreamingVenue(StreamOrders):
 
     def _on_message(self, message: Any) -> None:
         self.stats.messages += 1
+        # A push (not a pong, an acknowledgement or an op's reply) says its connection is alive: the supervisor
+        # ends a session whose private channels or watched tickers have been silent past their bounds.
+        arg = message.get("arg") if isinstance(message, dict) and "data" in message else None
+        channel = arg.get("channel") if isinstance(arg, dict) else None
+        if channel in PRIVATE_PUSHES:
+            self.supervisor.heard("private")
+        elif channel == "tickers":
+            self.supervisor.heard("public")
 
     def _trust_flag(self) -> asyncio.Event:
         if self._trust_event is None:
