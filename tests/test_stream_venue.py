@@ -1,6 +1,7 @@
 """The StreamingVenue against the emulator's OKX websockets, through real ccxt.pro: snapshots from the streams
 with no REST request, the account following orders placed through the venue (over the socket) and by another
-client over REST, order entry over the socket, and close() leaving nothing running."""
+client over REST, order entry over the socket, close() leaving nothing running, and stop_streams() closing every
+socket for good while REST still answers."""
 
 from __future__ import annotations
 
@@ -179,3 +180,32 @@ async def test_close_leaves_no_task_running(rig: Rig, caplog: pytest.LogCaptureF
     await asyncio.sleep(0.05)
     text = caplog.text
     assert "Task was destroyed" not in text and "Unclosed" not in text and "unclosed" not in text
+
+
+async def test_stop_streams_closes_every_socket_for_good_and_leaves_rest_usable(rig: Rig) -> None:
+    v = make_venue(rig)
+    try:
+        await v.snapshot([SWAP])
+        placed = await v.place(OrderRequest("svstop1", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, far_bid(rig)))
+        assert placed.status == OrderStatus.OPEN
+        await until(lambda: len(rig.app.streams.conns) == 2)
+        sessions = v.supervisor.sessions
+        await v.stop_streams()
+        assert not v.trusted and v.untrusted_reason == "streams stopped" and v.live_snapshot() is None
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("stream")]
+        await until(lambda: not rig.app.streams.conns)  # every socket closed
+        with pytest.raises(StreamUntrusted):
+            await v.snapshot([SWAP])
+        with pytest.raises(StreamUntrusted):
+            await v.place(OrderRequest("svstop2", SWAP, Side.BUY, Decimal("1"), OrderType.LIMIT, far_bid(rig)))
+        assert "svstop2" not in rig.emu.account(KEY).venue.account.orders
+        # REST still answers: a lookup, quotes, a cancel.
+        found = await v.order("svstop1", SWAP)
+        assert found is not None and found.status == OrderStatus.OPEN
+        assert (await v.quotes([SWAP]))[SWAP].last == rig.emu.quote(OKX_INSTRUMENTS[INST_ID]).last
+        assert (await v.cancel("svstop1", SWAP)).status == OrderStatus.CANCELED
+        await asyncio.sleep(0.5)  # and nothing reconnects
+        assert not rig.app.streams.conns and v.supervisor.sessions == sessions
+        await v.stop_streams()  # twice is harmless
+    finally:
+        await v.close()

@@ -354,6 +354,16 @@ class StreamingVenue(StreamOrders):
     async def candles(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
         return await self.rest.candles(symbol, timeframe, limit)
 
+    async def stop_streams(self) -> None:
+        """Stop streaming for good, keep REST: the supervisor and every watch cancelled (no reconnect ever), the
+        session's ccxt.pro client and its sockets closed, order waiters failed, the venue untrusted ("streams
+        stopped"). Calls in flight finish over REST: a socket op cut short is looked up by client id as any lost
+        reply; afterwards snapshot() and place() refuse, cancel(), order() and the rest answer over REST.
+        For a venue retired by a credentials rotation; close() still closes the REST client. Idempotent."""
+        await self.supervisor.close()
+        self._fail_waiters()
+        self.set_trust(False, "streams stopped")
+
     async def close(self) -> None:
         """Every task cancelled, the stream client (closed by its session) and the REST client closed."""
         await self.supervisor.close()
