@@ -152,6 +152,9 @@ class CcxtVenues:
             if held is None or held.fingerprint != fingerprint:
                 if held is not None:  # rotated: the old client may be mid-call for another cycle; close it later
                     self.retired.append(held.venue)
+                    stop = getattr(held.venue, "stop_streams", None)
+                    if callable(stop):  # but its sockets and reconnect loop end now (the old key may be revoked)
+                        await stop()
                 held = self.clients[key] = _Client(fingerprint, self._build(exchange, creds, namespace, secret))
         return Account(held.venue, live_account_key(exchange.name, exchange.sandbox, creds.api_key))
 
