@@ -92,10 +92,10 @@ async def test_streamed_funding_costs_no_rest_request_and_agrees_with_rest(rig: 
 
 async def test_a_new_swap_joins_without_resubscribing_the_others(rig: Rig, sv: StreamingVenue,
                                                                 rest: CcxtVenue) -> None:
-    await sv.snapshot([SWAP])
     subscribed = funding_subscriptions(rig)
+    await sv.snapshot([SWAP])  # a watched perp's funding channel is its connection's heartbeat: subscribed now
     await sv.funding_rate(SWAP)
-    assert subscribed == [{"channel": "funding-rate", "instId": "SOL-USDT-SWAP"}]
+    assert subscribed == [{"channel": "funding-rate", "instId": "SOL-USDT-SWAP"}]  # once, not again for the rate
     before = sv.stats.rest_requests
     sessions = sv.supervisor.sessions
     eth = await sv.funding_rate(ETH)

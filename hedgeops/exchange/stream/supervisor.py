@@ -23,10 +23,17 @@ BACKOFF_RESET_S = 10.0  # a session trusted this long resets the backoff: the ne
 READY_TIMEOUT_S = 10.0  # a session whose subscriptions are not all answered by then is a failure
 # A session whose private connection has pushed nothing (account, positions, orders) for this long is frozen: OKX
 # pushes `account` and `positions` at a regular interval besides events (the emulator every 10 s), so silence
-# past three of those intervals is a dead channel, open or not. Likewise the public connection when none of the
-# watched symbols' tickers has pushed for PUBLIC_SILENCE_S (a liquid market's ticker moves within seconds).
+# past three of those intervals is a dead channel, open or not. Tickers have no such interval (a quiet market, or
+# a replay between two 5-minute bars, pushes nothing): the public connection's heartbeat is the funding-rate
+# channel of each watched perp, which OKX pushes every 30 to 90 s, so the public connection is watched only while
+# one is subscribed, and silence past PUBLIC_SILENCE_S (above 90 s) is a dead channel.
 PRIVATE_SILENCE_S = 30.0
-PUBLIC_SILENCE_S = 60.0
+PUBLIC_SILENCE_S = 120.0
+
+
+def _perpetual(symbol: str) -> bool:
+    """A perpetual swap in ccxt's naming (BASE/QUOTE:SETTLE, no expiry after the settle currency)."""
+    return ":" in symbol and "-" not in symbol.split(":", 1)[1]
 
 
 class Sink(Protocol):
@@ -223,7 +230,7 @@ class Supervisor:
             await asyncio.sleep(step)
             now = self._monotonic()
             for kind, bound in self._silence.items():
-                if not bound or (kind == "public" and not self._ticker_ready):
+                if not bound or (kind == "public" and not self._funding_ready):
                     continue
                 silent = now - self._heard.get(kind, now)
                 if silent > bound:
@@ -312,6 +319,9 @@ class Supervisor:
         self.symbols |= symbols
         for s in symbols:
             self.refused.pop(s, None)  # asked again: tried again
+        for s in symbols:
+            if _perpetual(s):  # the public connection's heartbeat (see PUBLIC_SILENCE_S); its rate is used too
+                self.want_funding(s)
         if self.client is None:
             return []
         return [self._start_ticker(s) for s in symbols]

@@ -138,7 +138,7 @@ class StreamingVenue(StreamOrders):
         channel = arg.get("channel") if isinstance(arg, dict) else None
         if channel in PRIVATE_PUSHES:
             self.supervisor.heard("private")
-        elif channel == "tickers":
+        elif channel in ("tickers", "funding-rate"):
             self.supervisor.heard("public")
 
     def _trust_flag(self) -> asyncio.Event:
