@@ -1,0 +1,24 @@
+"""The README's streaming figures are the ones bench/streaming.py wrote to bench/results/streaming.json: a re-run
+that changes them must change the README too (and the safety figures must still be zeros)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_streaming_figures_match_the_bench_results() -> None:
+    result = json.loads((ROOT / "bench" / "results" / "streaming.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    streamed, polled = result["emergency_to_ack"]
+    s, p = streamed["event_to_ack_ms"], polled["event_to_ack_ms"]
+    assert f"**p50 {round(s['p50'])} ms, p99 {round(s['p99'])} ms** ({s['n']} events)" in readme
+    assert f"p50 {round(p['p50']):,} ms, p99 {round(p['p99']):,} ms ({p['n']} events)" in readme
+    steady = {r["venue"].split()[0]: r["rest_requests_per_minute"] for r in result["steady_state"]}
+    assert steady["streaming"] == 0
+    assert f"| **0** | {round(steady['polling'])} |" in readme
+    rec = result["recovery"]
+    assert rec["orders_sent_while_untrusted"] == 0 and rec["orders_per_gap"] == [1] * rec["drops"]
+    assert f"p50 {rec['untrusted_s']['p50']:.1f} s, max {rec['untrusted_s']['max']:.1f} s" in readme
