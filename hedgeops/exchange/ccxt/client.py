@@ -54,13 +54,9 @@ def _rewrite(urls: Any, base: str) -> Any:
     return urls
 
 
-def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,
-                base_url: str | None = None, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                rate_limit: bool = True) -> Any:
-    """A ccxt async client. Its rate limiter lives in it, so one account must have exactly one."""
-    cls = getattr(ccxt, exchange_id, None)
-    if exchange_id not in ccxt.exchanges or cls is None:
-        raise UnknownExchange(f"ccxt has no exchange {exchange_id!r}")
+def client_config(exchange_id: str, credentials: ApiCredentials | None, timeout_ms: int,
+                  rate_limit: bool) -> dict[str, Any]:
+    """One account's ccxt configuration, the same for its REST client and its ccxt.pro one."""
     config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
                               "options": {"defaultType": "swap",
                                           "fetchMarkets": {"types": MARKET_TYPES.get(exchange_id, ["spot", "swap"])},
@@ -68,7 +64,17 @@ def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, 
                                           "fetchOpenOrders": {"warnWithoutSymbol": False}}}
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase)
-    client = cls(config)
+    return config
+
+
+def make_client(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,
+                base_url: str | None = None, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                rate_limit: bool = True) -> Any:
+    """A ccxt async client. Its rate limiter lives in it, so one account must have exactly one."""
+    cls = getattr(ccxt, exchange_id, None)
+    if exchange_id not in ccxt.exchanges or cls is None:
+        raise UnknownExchange(f"ccxt has no exchange {exchange_id!r}")
+    client = cls(client_config(exchange_id, credentials, timeout_ms, rate_limit))
     if sandbox:
         client.set_sandbox_mode(True)
     if base_url is not None:

@@ -11,10 +11,10 @@ import ccxt.pro as ccxtpro
 
 from hedgeops.exchange.ccxt.client import (
     DEFAULT_TIMEOUT_MS,
-    MARKET_TYPES,
     ApiCredentials,
     UnknownExchange,
     _rewrite,
+    client_config,
 )
 
 # Where each exchange serves its websockets below a gateway's base URL (the emulator serves OKX's at /ws/v5).
@@ -58,13 +58,7 @@ def make_pro_client(exchange_id: str, credentials: ApiCredentials | None = None,
                     rate_limit: bool = True) -> Any:
     """A ccxt.pro client configured as make_client's REST one. Raises UnknownExchange when ccxt.pro lacks it."""
     cls = check_pro(exchange_id)
-    config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms,
-                              "options": {"defaultType": "swap",
-                                          "fetchMarkets": {"types": MARKET_TYPES.get(exchange_id, ["spot", "swap"])},
-                                          "fetchOpenOrders": {"warnWithoutSymbol": False}}}
-    if credentials is not None:
-        config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase)
-    client = cls(config)
+    client = cls(client_config(exchange_id, credentials, timeout_ms, rate_limit))
     if sandbox:
         client.set_sandbox_mode(True)
     if base_url is not None:
