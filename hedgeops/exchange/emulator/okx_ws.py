@@ -5,12 +5,15 @@ account, positions, orders) and the `order`, `batch-orders`, `cancel-order` and 
 as OKX does, every refusal an OKX event/error code (okx_ws_login checks logins).
 
 One mechanism moves every push, whatever moves the clock (a test's Clock, or `hedgeops emulator`'s wall-paced
-replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the
-logged-in accounts' resting orders and funding to the replay clock (as any REST call would), and pushes what
-changed (okx_ws_channels). Neither it nor a reader ever awaits a socket: every frame goes into its connection's
-bounded queue, written by that connection's own task, and a client that does not keep up is dropped with OKX's
-close 4005 (okx_ws_conn). Faults (state.Faults, set by tests or okx_ws_controls): drop every connection, skip
-the next N pushes of a channel, freeze every push, delay each op (ws_op_delay_seconds)."""
+replay): a background task wakes every TICK_SECONDS, or at once when an op changed an account, advances the logged-
+in accounts' resting orders and funding to the replay clock (as any REST call would), and pushes what changed
+(okx_ws_channels): an account event's orders push first, then its positions and account pushes (as OKX's matching
+engine tells of a fill before its position service does; `private_order` reverses it for tests). Neither it nor a
+reader ever awaits a socket: every frame goes into its connection's bounded queue, written by that connection's own
+task, and a client that does not keep up is dropped with OKX's close 4005 (okx_ws_conn). Faults (state.Faults, set
+by tests or okx_ws_controls): drop every connection, skip the next N pushes of a channel, freeze every push, delay
+each op (ws_op_delay_seconds), hold an event's positions and account pushes back behind its orders push
+(ws_private_lag_seconds)."""
 
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ EXPIRED = ("50102", "Timestamp request expired")
 # extra parameter sets it; 0 means events only): here every PERIODIC_SECONDS of wall time, a `snapshot` push of
 # the whole account and of every open position, so a client can tell a live private channel from a dead one.
 PERIODIC_SECONDS = 10.0
+PRIVATE_ORDER = ("orders", "positions", "account")
 COUNTED_OPS = ("subscribe", "unsubscribe", "login")
 REQUESTS_PER_HOUR = 480
 
@@ -68,6 +72,10 @@ class Streams:
         self._clock_ms: int | None = None
         self._events: dict[str, Any] = {}  # api key -> the account event last pushed
         self.periodic_s = PERIODIC_SECONDS  # account/positions regular pushes (tests shorten it)
+        # The order an account event's pushes leave in. OKX's orders channel is the fastest: a fill's orders push
+        # comes before the positions and account pushes that show it, and a client must not decide in between.
+        # Tests set the reverse (PRIVATE_ORDER[::-1]) to check a client is right both ways.
+        self.private_order: tuple[str, ...] = PRIVATE_ORDER
         r = app.app.router
         r.add_get(WS_PREFIX + "{kind:public|private|business}", self.handle)
         app.app.cleanup_ctx.append(self._pusher)
@@ -327,21 +335,38 @@ class Streams:
             return
         now = self.emu.now_ms()
         moved, self._clock_ms = now != self._clock_ms, now
-        events: dict[str, bool] = {}
-        for conn in list(self.conns):
+        conns = list(self.conns)
+        for conn in conns:
             for sub in list(conn.subs.values()):
-                if sub.channel not in PRIVATE_CHANNELS:
-                    if moved:
-                        self._push(conn, sub, self.channels.public(sub, first=False))
+                if sub.channel not in PRIVATE_CHANNELS and moved:
+                    self._push(conn, sub, self.channels.public(sub, first=False))
+        # Each account with an event since its last push: what it is now is what the next tick compares against
+        # (taken before any push is built, so a change made while they are sent is an event of the next tick).
+        events: dict[str, Any] = {}
+        for conn in conns:
+            key = conn.api_key
+            if key is None or key in events or not any(s.channel in PRIVATE_CHANNELS for s in conn.subs.values()):
+                continue
+            events[key] = await self._account_event(key, moved)
+        changed = [k for k, e in events.items() if e is not None]
+        for key in changed:
+            self._events[key] = events[key]
+        if not changed:
+            await self._periodic()
+            return
+        for i, channel in enumerate(self.private_order):
+            sent = False
+            for conn in conns:
+                if conn.api_key not in changed:
                     continue
-                assert conn.api_key is not None
-                if conn.api_key not in events:
-                    events[conn.api_key] = await self._account_event(conn.api_key, moved)
-                if events[conn.api_key]:
+                for sub in [s for s in conn.subs.values() if s.channel == channel]:
                     await self._push_private(conn, sub, conn.api_key)
-        for key, changed in events.items():
-            if changed:
-                self._events[key] = self.channels.event_of(self.emu.account(key))
+                    sent = True
+            if sent and i + 1 < len(self.private_order):
+                # Each channel's frames leave before the next channel's are built (each connection's writer runs),
+                # as an exchange's separate services push them; a fault may hold the rest back longer.
+                lag = self.emu.faults.ws_private_lag_seconds if channel == "orders" else 0.0
+                await asyncio.sleep(lag)
         await self._periodic()
 
     async def _periodic(self) -> None:
@@ -357,11 +382,13 @@ class Streams:
                 elif sub.channel == "positions":
                     self._push(conn, sub, await self.channels.positions(sub, conn.api_key, first=True))
 
-    async def _account_event(self, api_key: str, moved: bool) -> bool:
+    async def _account_event(self, api_key: str, moved: bool) -> Any:
+        """The account's event state if it changed since its last push (None: no event)."""
         acct = self.emu.account(api_key)
         if moved:  # resting orders fill as the replay trades through them, funding settles: as a REST call would
             await acct.venue.snapshot([])
-        return self.channels.event_of(acct) != self._events.get(api_key)
+        event = self.channels.event_of(acct)
+        return None if event == self._events.get(api_key) else event
 
     async def _push_private(self, conn: Conn, sub: Sub, api_key: str) -> None:
         if sub.channel == "orders":

@@ -239,9 +239,13 @@ class Channels:
         now = {r["instId"]: r for r in rows
                if not sub.family or OKX_INSTRUMENTS[r["instId"]].family == sub.family}
         changed = [r for i, r in now.items() if first or _pos_key(sub.positions.get(i)) != _pos_key(r)]
-        # A position closed is pushed once more with pos 0 (REST lists it no more; OKX's push says it closed).
+        # A position closed is pushed once more with pos 0 (REST lists it no more; OKX's push says it closed), with
+        # the trade that closed it as its last.
+        last_trade = {f.symbol: f.trade_id for f in self.emu.account(api_key).venue.account.fills}
         changed += [{**r, "pos": "0", "availPos": "", "upl": "0", "notionalUsd": "0", "imr": "0", "mmr": "0",
-                     "uTime": str(self.emu.now_ms())} for i, r in sub.positions.items() if i not in now]
+                     "uTime": str(self.emu.now_ms()),
+                     "tradeId": last_trade.get(OKX_INSTRUMENTS[i].symbol, r.get("tradeId", ""))}
+                    for i, r in sub.positions.items() if i not in now]
         sub.positions = now
         if not first and not changed:
             return None

@@ -18,7 +18,7 @@ DROP_CODE = 4000  # the close code of a dropped connection unless the control na
 
 
 class WsControls:
-    """POST /emulator/ws/drop, /emulator/ws/skip, /emulator/ws/freeze and /emulator/ws/delay."""
+    """POST /emulator/ws/drop, /emulator/ws/skip, /emulator/ws/freeze, /emulator/ws/delay and /emulator/ws/lag."""
 
     def __init__(self, app: EmulatorApp, connections: Callable[[], int], wake: Callable[[], None]) -> None:
         self.app, self.faults = app, app.emu.faults
@@ -28,6 +28,7 @@ class WsControls:
         r.add_post("/emulator/ws/skip", self.skip)
         r.add_post("/emulator/ws/freeze", self.freeze)
         r.add_post("/emulator/ws/delay", self.delay)
+        r.add_post("/emulator/ws/lag", self.lag)
 
     async def drop(self, request: web.Request) -> web.Response:
         """{code?}: every websocket connection is closed with `code` (default 4000) at the next tick."""
@@ -70,4 +71,14 @@ class WsControls:
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 60:
             raise OkxError("51000", "Parameter seconds error")
         self.faults.ws_op_delay_seconds = float(seconds)
+        return ok([{"seconds": str(seconds)}])
+
+    async def lag(self, request: web.Request) -> web.Response:
+        """{seconds}: an account event's positions and account pushes leave this long after its orders push (0: at
+        once), as when an exchange's position service lags its matching engine."""
+        body = await self.app._object(request)
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 60:
+            raise OkxError("51000", "Parameter seconds error")
+        self.faults.ws_private_lag_seconds = float(seconds)
         return ok([{"seconds": str(seconds)}])

@@ -107,6 +107,7 @@ class Faults:
     ws_skip: dict[str, int] = field(default_factory=dict)
     ws_frozen: bool = False
     ws_op_delay_seconds: float = 0.0  # each websocket order/cancel op is processed only after this long (wall)
+    ws_private_lag_seconds: float = 0.0  # an event's positions and account pushes leave this long after its orders
 
 
 class ShockedSeries:
