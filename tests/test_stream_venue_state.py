@@ -103,10 +103,15 @@ class Sink:
 
     def on_orders(self, client: Any, orders: list[Any]) -> None: ...
 
+    def on_funding(self, client: Any, symbol: str) -> None: ...
+
     async def reconcile(self) -> None: ...
 
     def set_trust(self, trusted: bool, reason: str) -> None:
         self.trust.append((trusted, reason))
+
+    def settling_for(self) -> float:
+        return 0.0
 
 
 async def test_failing_sessions_back_off_exponentially_and_close_every_client() -> None:

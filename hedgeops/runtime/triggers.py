@@ -33,6 +33,11 @@ def streams(venue: object) -> bool:
     return callable(getattr(venue, "add_listener", None)) and callable(getattr(venue, "live_snapshot", None))
 
 
+def _settling(venue: object) -> bool:
+    """The venue holds a fill whose position or balance its stream has not shown yet (StreamingVenue.settling)."""
+    return bool(getattr(venue, "settling", False))
+
+
 @dataclass
 class _Account:
     venue: Streaming
@@ -50,6 +55,7 @@ class StreamTriggers:
         self._accounts: dict[int, _Account] = {}
         self._where: dict[str, int] = {}  # object key → the account venue holding its probe
         self.evaluations = 0
+        self.settling_skips = 0
 
     def watch(self, key: str, venue: object, probe: Probe | None) -> None:
         """Leave (or replace) `key`'s probe on `venue` at the end of its cycle; None, or a venue that does not
@@ -69,7 +75,7 @@ class StreamTriggers:
         account.probes[key] = probe
         self._where[key] = ident
         snap = account.venue.live_snapshot()
-        if snap is not None:
+        if snap is not None and not _settling(account.venue):
             self._judge(key, probe, snap)
 
     def forget(self, key: str) -> None:
@@ -101,6 +107,11 @@ class StreamTriggers:
             for key in list(account.probes):
                 self._wake(key, Wake(False, "StreamRecovered" if account.trusted else "StreamGap"))
         if snap is None:
+            return
+        if _settling(account.venue):
+            # A fill is told of but its position (or balance) is not yet: the snapshot would judge the position from
+            # before the fill and wake the object to trade it again. The push that settles it evaluates again.
+            self.settling_skips += 1
             return
         self.evaluations += 1
         for key, probe in list(account.probes.items()):

@@ -55,6 +55,10 @@ class Sink(Protocol):
 
     def set_trust(self, trusted: bool, reason: str) -> None: ...
 
+    def settling_for(self) -> float:
+        """How long (monotonic seconds) a fill has waited for its position or balance push; 0 when none waits."""
+        ...
+
 
 class SessionFailed(Exception):
     """A watch of the session raised: the reason says which and why."""
@@ -236,6 +240,13 @@ class Supervisor:
                 if silent > bound:
                     self.fail(f"{kind} stream silent for {silent:.1f} s (bound {bound:g} s): frozen")
                     return
+            # A fill whose position or balance push never came (missed, or its stamp never reaching the fill's)
+            # is a gap like a silent channel: the regular pushes would have shown it by now. The reconcile after
+            # the reconnect settles it.
+            waited, bound = self.sink.settling_for(), self._silence["private"]
+            if bound and waited > bound:
+                self.fail(f"a fill's position or balance not pushed within {waited:.1f} s (bound {bound:g} s)")
+                return
 
     async def _balance_loop(self, client: Any, ready: asyncio.Event) -> None:
         while True:

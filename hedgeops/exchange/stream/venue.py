@@ -19,7 +19,7 @@ from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
 from hedgeops.exchange.stream.client import check_pro, hoist_exp_time, instrument, make_pro_client
 from hedgeops.exchange.stream.orders import EXP_MARGIN_S, StreamOrders
 from hedgeops.exchange.stream.ratelimit import OKX_ORDER_OPS, WindowLimit
-from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
+from hedgeops.exchange.stream.state import LiveState, Stamp, StreamUpdate, UpdateKind
 from hedgeops.exchange.stream.supervisor import PRIVATE_SILENCE_S, PUBLIC_SILENCE_S, Supervisor
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.book import OrderBook
@@ -35,6 +35,9 @@ FUNDING_WAIT_S = 2.0  # a swap's funding asked for the first time waits this lon
 # OKX pushes the funding-rate channel every 30 to 90 s even when nothing changed: a stream silent for longer than
 # this (wall clock) is not believed, and REST answers.
 FUNDING_STALE_S = 120.0
+# A fill the orders stream told of is in the snapshot only once the positions (contracts) or account (spot) stream
+# shows a row stamped at or after it; a snapshot asked meanwhile waits this long for that row, then asks REST.
+SETTLE_WAIT_S = 2.0
 PRIVATE_PUSHES = frozenset({"account", "positions", "orders"})  # OKX's private channels the venue watches
 
 
@@ -46,6 +49,7 @@ class StreamStats:
         self.ws_orders = 0  # orders placed or cancelled over the socket
         self.reconciles = 0  # REST reconciles completed
         self.messages = 0  # websocket messages received
+        self.settle_fallbacks = 0  # snapshots asked of REST because a fill's position or balance push never came
 
     @property
     def rest_requests(self) -> int:
@@ -87,6 +91,10 @@ class StreamingVenue(StreamOrders):
         self.untrusted_reason = "not yet subscribed"
         self.untrusted_since = monotonic()
         self._funding_at: dict[str, float] = {}  # symbol → when its funding stream last pushed (monotonic)
+        self._fill_told: dict[str, Decimal] = {}  # client id → filled as the orders stream last said (open orders)
+        self._settled_flag: asyncio.Event | None = None
+        self._settling_since: float | None = None  # when the account last began to settle (monotonic)
+        self.settle_wait_s = SETTLE_WAIT_S
 
     # ---- observers ----------------------------------------------------------------------------------------
 
@@ -111,6 +119,12 @@ class StreamingVenue(StreamOrders):
                 fn(update)
             except Exception:  # a listener's bug must not end the stream's session
                 log.exception("stream listener %r failed", fn)
+
+    @property
+    def settling(self) -> bool:
+        """A fill the orders stream told of is not yet shown by the positions or account stream: the live snapshot
+        would pair the fill with the position from before it, so nothing should be decided on it (state.settling)."""
+        return bool(self.state.settling)
 
     def live_snapshot(self) -> AccountSnapshot | None:
         """The account as the streams last told it, with no I/O; None while untrusted."""
@@ -167,8 +181,10 @@ class StreamingVenue(StreamOrders):
             self._notify("quote", frozenset((symbol,)))
 
     def on_balance(self, client: Any) -> None:
-        total = (client.balance or {}).get("total") or {}
-        if self.state.apply_balances({str(c): Decimal(str(v)) for c, v in total.items() if v is not None}):
+        balance = client.balance or {}
+        total = balance.get("total") or {}
+        changed = self.state.apply_balances({str(c): Decimal(str(v)) for c, v in total.items() if v is not None})
+        if self._shown("balance", _stamp(balance.get("timestamp"), None)) or changed:
             self._notify("balance")
 
     def on_positions(self, client: Any) -> None:
@@ -180,8 +196,9 @@ class StreamingVenue(StreamOrders):
             if row.get("symbol") in listed:
                 latest[row["symbol"]] = row
         changed = self.state.apply_positions(self._position(r) for r in latest.values())
-        if changed:
-            self._notify("position", changed)
+        settled = frozenset(s for s, r in latest.items() if self._shown(f"position {s}", _row_stamp(r)))
+        if changed or settled:
+            self._notify("position", changed | settled)
 
     def _position(self, row: Mapping[str, Any]) -> Any:
         symbol = str(row["symbol"])
@@ -192,10 +209,65 @@ class StreamingVenue(StreamOrders):
         listed = self.rest.client.markets or {}
         symbols = set()
         for raw in orders:
-            if raw.get("symbol") in listed and self._apply_order(self.rest._state(raw)):
+            if raw.get("symbol") not in listed:
+                continue
+            state = self.rest._state(raw)
+            self._fill_pushed(client, raw, state)
+            if self._apply_order(state):
                 symbols.add(str(raw["symbol"]))
         if symbols:
             self._notify("order", frozenset(symbols))
+
+    # ---- fills settling -----------------------------------------------------------------------------------
+
+    def _fill_pushed(self, client: Any, raw: Mapping[str, Any], state: Any) -> None:
+        """An orders push that says more was filled (by us or by anyone on the account) makes what the fill changes
+        settle until its own stream shows a row stamped at or after the fill (OKX: fillTime; uTime else)."""
+        cid = state.client_order_id
+        told = self._fill_told.get(cid, Decimal(0))
+        if state.done:
+            self._fill_told.pop(cid, None)
+        elif state.filled > told:
+            self._fill_told[cid] = state.filled
+        fill = _stamp(raw.get("lastTradeTimestamp") or raw.get("lastUpdateTimestamp"),
+                      (raw.get("info") or {}).get("tradeId"))
+        if state.filled <= told or fill is None:
+            return
+        symbol = str(raw["symbol"])
+        if (self.rest.client.markets.get(symbol) or {}).get("spot"):
+            key, shown = "balance", _stamp((client.balance or {}).get("timestamp"), None)
+        else:
+            rows = [r for r in list(client.positions or []) if r.get("symbol") == symbol]
+            key, shown = f"position {symbol}", _row_stamp(rows[-1]) if rows else None
+        if self.state.filled(key, fill, shown):
+            self._settled().clear()
+            if self._settling_since is None:
+                self._settling_since = self._monotonic()
+
+    def _shown(self, key: str, stamp: Stamp | None) -> bool:
+        """The stream showed `key` as of `stamp`: whether that settled it."""
+        if not self.state.settling or not self.state.shown(key, stamp):
+            return False
+        if not self.state.settling:
+            self._all_settled()
+        return True
+
+    def _all_settled(self) -> None:
+        self._settled().set()
+        self._settling_since = None
+
+    def settling_for(self) -> float:
+        """How long a fill has waited for its position or balance push (0: none waits); the supervisor's watchdog
+        ends a session where it exceeds the private silence bound."""
+        since = self._settling_since
+        return 0.0 if since is None or not self.state.settling else self._monotonic() - since
+
+    def _settled(self) -> asyncio.Event:
+        if self._settled_flag is None:
+            self._settled_flag = asyncio.Event()
+            if not self.state.settling:
+                self._settled_flag.set()
+        return self._settled_flag
 
     def on_funding(self, client: Any, symbol: str) -> None:
         self._funding_at[symbol] = self._monotonic()
@@ -221,6 +293,10 @@ class StreamingVenue(StreamOrders):
                 if found is not None:
                     looked_up.append(found)
         self.state.reconcile(since, quotes, positions, balances, open_orders, looked_up)
+        if not self.state.settling:
+            self._all_settled()
+        still_open = {o.client_order_id for o in self.state.open_orders()}
+        self._fill_told = {c: f for c, f in self._fill_told.items() if c in still_open}
         for o in looked_up:
             if o.done:
                 self._own.pop(o.client_order_id, None)
@@ -261,6 +337,15 @@ class StreamingVenue(StreamOrders):
             raise StreamUntrusted(f"{self.rest.client.id} stream has no quote yet for {', '.join(missing)}"
                                   if self._trusted else f"{self.rest.client.id} stream untrusted: "
                                   f"{self.untrusted_reason}")
+        if self.state.settling:  # a fill told of, its position or balance not yet: wait for it, else ask REST
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled().wait(), self.settle_wait_s)
+            if not self._trusted:
+                raise StreamUntrusted(f"{self.rest.client.id} stream untrusted: {self.untrusted_reason}")
+            if self.state.settling:
+                self.stats.settle_fallbacks += 1
+                self.rest.invalidate()
+                return await self.rest.snapshot(symbols)
         return self.state.snapshot(sorted(s for s in self.supervisor.symbols if s in self.state.quotes))
 
     async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
@@ -372,6 +457,19 @@ class StreamingVenue(StreamOrders):
 
     def _stream_client(self) -> Any:
         return self.supervisor.client
+
+
+def _stamp(ms: Any, trade: Any) -> Stamp | None:
+    """A fill's or a row's stamp from ccxt's timestamp and the exchange's trade id (a number, else left out)."""
+    if ms is None:
+        return None
+    number = int(trade) if isinstance(trade, str) and trade.isdigit() else None
+    return Stamp(int(ms), number)
+
+
+def _row_stamp(row: Mapping[str, Any]) -> Stamp | None:
+    """A position row's stamp: its update time (ccxt's timestamp, OKX's uTime) and its last trade (OKX's tradeId)."""
+    return _stamp(row.get("timestamp"), (row.get("info") or {}).get("tradeId"))
 
 
 def streaming_venue(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,

@@ -1,0 +1,348 @@
+"""A fill is decided on only once its position (or balance) is in the snapshot. Exchanges push their private channels
+independently: OKX's orders push tells of a fill before the positions and account pushes show it (the emulator
+pushes in that order, and can hold the rest back: ws_private_lag_seconds). Between the two, a snapshot would pair
+"filled" with the position from before the fill, and a book deciding on it would hedge the same move twice.
+
+- LiveState: a fill settles until a row stamped at or after it arrives; a REST reconcile settles what it covers.
+- The emulator: an event's orders push leaves first; reversed on request; the lag fault holds the rest back.
+- The venue (real ccxt.pro): settling between the two pushes; a snapshot waits for the settling row, or asks REST
+  after its bounded wait; nothing settles when the position came first; a fill whose row never comes is a gap.
+- The triggers judge no probe while a fill settles, and judge once it has settled.
+- A Live book on a lagging stream, its wakes barely spaced: one outside fill, exactly one correcting order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hedgeops.api import HedgeBook, RebalancePolicy
+from hedgeops.engine.common.controls import Controls
+from hedgeops.exchange.ccxt.client import ApiCredentials
+from hedgeops.exchange.emulator.okx_ws import PRIVATE_ORDER
+from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
+from hedgeops.exchange.stream import StreamingVenue, streaming_venue
+from hedgeops.exchange.stream.state import LiveState, Stamp, covers
+from hedgeops.model.orders import AccountSnapshot
+from hedgeops.runtime.app import AppConfig, build_app
+from hedgeops.runtime.triggers import StreamTriggers
+from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
+from hedgeops.runtime.wakeups import Wake, Wakeups
+
+from .emulator_controls import control
+from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, okx
+from .emulator_ws import SWAP, answer, login_args, rig_with_controls, until, ws_base
+
+D = Decimal
+SPOT = "SOL/USDT"
+
+
+# ---- the state's rule -----------------------------------------------------------------------------------------
+
+def test_a_fill_settles_until_a_row_stamped_at_or_after_it() -> None:
+    s = LiveState()
+    assert not s.filled("position X", Stamp(1000), Stamp(1000))  # the row already shows it: nothing to wait for
+    assert not s.settling
+    assert s.filled("position X", Stamp(1000), Stamp(999))
+    assert not s.shown("position X", Stamp(999)) and s.settling == {"position X": Stamp(1000)}  # from before it
+    assert not s.shown("position X", None)  # a row without a stamp proves nothing
+    assert s.filled("position X", Stamp(1200), None) and s.settling == {"position X": Stamp(1200)}  # the newest
+    assert s.filled("position X", Stamp(1100), None) and s.settling == {"position X": Stamp(1200)}  # not an older
+    assert not s.shown("position X", Stamp(1100))
+    assert not s.shown("balance", Stamp(5000))  # another key settles nothing here
+    assert s.shown("position X", Stamp(1200)) and not s.settling
+    assert not s.shown("position X", Stamp(1300))  # nothing left to settle
+
+
+def test_numbered_trades_decide_where_times_are_equal() -> None:
+    # Two fills in one millisecond: the row of the first has the second's time but not its trade.
+    assert not covers(Stamp(1000, 7), Stamp(1000, 8)) and covers(Stamp(1000, 8), Stamp(1000, 8))
+    assert covers(Stamp(1000, 9), Stamp(1000, 8))
+    assert covers(Stamp(1000), Stamp(1000, 8)) and not covers(Stamp(999), Stamp(1000, 8))  # unnumbered: times
+    s = LiveState()
+    assert s.filled("position X", Stamp(1000, 8), Stamp(1000, 7))
+    assert not s.shown("position X", Stamp(1000, 7)) and s.shown("position X", Stamp(1000, 8))
+
+
+def test_a_reconcile_settles_what_it_asked_after_but_not_a_fill_told_during_it() -> None:
+    s = LiveState()
+    s.filled("position X", Stamp(10), None)
+    s.filled("balance", Stamp(20), None)
+    since = s.mark()
+    s.filled("balance", Stamp(30), None)  # a newer fill pushed while REST was being asked
+    s.reconcile(since, {}, [], {}, [], [])
+    assert s.settling == {"balance": Stamp(30)}
+
+
+# ---- the emulator's push order --------------------------------------------------------------------------------
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async for r in rig_with_controls():
+        yield r
+
+
+async def channels_after_a_fill(rig: Rig, cid: str) -> list[tuple[str, float]]:
+    """The private channels pushed (and when, wall seconds after the order was sent) for one market fill on the
+    account, by a raw client subscribed as ccxt.pro subscribes (account, positions, orders)."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_base(rig.url) + "/private") as ws:
+        assert (await answer(ws, login_args()))["code"] == "0"
+        for channel in ("account", "positions", "orders"):
+            arg: dict[str, str] = {"channel": channel}
+            if channel != "account":
+                arg["instType"] = "ANY"
+            await ws.send_str(json.dumps({"op": "subscribe", "args": [arg]}))
+        await asyncio.sleep(0.3)  # the subscriptions' answers and first pushes
+        while not ws.closed:
+            try:
+                await asyncio.wait_for(ws.receive_str(), 0.05)
+            except TimeoutError:
+                break
+        t0, seen = time.perf_counter(), list[tuple[str, float]]()
+
+        async def read() -> None:  # concurrently with the order: each push timed as it lands
+            while len({c for c, _ in seen}) < 3:
+                message = json.loads(await ws.receive_str())
+                if "data" in message:
+                    seen.append((message["arg"]["channel"], time.perf_counter() - t0))
+
+        reader = asyncio.ensure_future(read())
+        await outside_buy(rig, cid, 1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader, 3)
+        return seen
+
+
+async def test_the_orders_push_of_a_fill_leaves_first_and_the_lag_fault_holds_the_rest_back(rig: Rig) -> None:
+    assert rig.app.streams.private_order == PRIVATE_ORDER == ("orders", "positions", "account")
+    seen = await channels_after_a_fill(rig, "first1")
+    assert [c for c, _ in seen] == ["orders", "positions", "account"]
+    rig.app.streams.private_order = PRIVATE_ORDER[::-1]
+    seen = await channels_after_a_fill(rig, "first2")
+    assert [c for c, _ in seen] == ["account", "positions", "orders"]
+    rig.app.streams.private_order = PRIVATE_ORDER
+    rig.emu.faults.ws_private_lag_seconds = 0.4
+    at = dict(await channels_after_a_fill(rig, "first3"))
+    assert at["positions"] - at["orders"] >= 0.35 and at["account"] >= at["positions"]
+
+
+async def test_the_lag_control_takes_seconds_and_refuses_anything_else(rig: Rig) -> None:
+    assert (await control(rig.url, "/emulator/ws/lag", {"seconds": 0.25}))[0] == 200
+    assert rig.emu.faults.ws_private_lag_seconds == 0.25
+    for bad in ({"seconds": -1}, {"seconds": 61}, {"seconds": True}, {"seconds": "1"}, {}):
+        status, body = await control(rig.url, "/emulator/ws/lag", bad)
+        assert body["code"] == "51000", (bad, status, body)
+    assert rig.emu.faults.ws_private_lag_seconds == 0.25
+
+
+# ---- the venue ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
+    v = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
+    try:
+        yield v
+    finally:
+        await v.close()
+
+
+async def outside_buy(rig: Rig, cid: str, contracts: int) -> None:
+    """Another client of the account buys at market over REST (its orders push reaches the venue too)."""
+    other = okx(rig.url)
+    try:
+        await other.create_order(SWAP, "market", "buy", contracts, None, {"clOrdId": cid})
+    finally:
+        await other.close()
+
+
+def qty(snap: AccountSnapshot) -> Decimal:
+    p = snap.positions.get(SWAP)
+    return p.qty if p is not None else D(0)
+
+
+async def test_a_snapshot_waits_for_the_fills_position_and_asks_rest_past_its_bound(
+        rig: Rig, sv: StreamingVenue) -> None:
+    before = qty(await sv.snapshot([SWAP]))
+    contract = sv.rest._contract_size(SWAP)
+    rig.emu.faults.ws_private_lag_seconds = 0.5
+    await outside_buy(rig, "lag1", 2)
+    await until(lambda: "lag1" in sv.state.orders, timeout=3)
+    assert sv.settling and sv.state.orders["lag1"].filled == 2 * contract
+    assert qty(sv.state.snapshot([SWAP])) == before  # the live state still has the position from before
+    requests = sv.stats.rest_requests
+    started = time.perf_counter()
+    snap = await sv.snapshot([SWAP])  # waits for the positions push, no request
+    assert 0.2 < time.perf_counter() - started < 1.5
+    assert qty(snap) == before + 2 * contract and not sv.settling
+    assert sv.stats.rest_requests == requests and sv.stats.settle_fallbacks == 0
+
+    # A positions push later than the venue waits: the snapshot is asked of REST, and it shows the fill.
+    sv.settle_wait_s = 0.2
+    rig.emu.faults.ws_private_lag_seconds = 1.5
+    await outside_buy(rig, "lag2", 1)
+    await until(lambda: "lag2" in sv.state.orders, timeout=3)
+    assert sv.settling
+    snap = await sv.snapshot([SWAP])
+    assert qty(snap) == before + 3 * contract
+    assert sv.stats.settle_fallbacks == 1 and sv.stats.rest_requests > requests
+    await until(lambda: not sv.settling, timeout=3)  # the late push settles it after all
+    assert qty(await sv.snapshot([SWAP])) == before + 3 * contract and sv.stats.settle_fallbacks == 1
+
+
+async def test_a_spot_fill_settles_on_the_balance_push(rig: Rig, sv: StreamingVenue) -> None:
+    before = (await sv.snapshot([SWAP, SPOT])).balances.get("SOL", D(0))
+    rig.emu.faults.ws_private_lag_seconds = 0.5
+    # The account row carries no trade number, only its time: the fill must come later than the last account push
+    # (on the test's frozen clock every push and fill would share one millisecond).
+    rig.clock.advance(1)
+    other = okx(rig.url)
+    other.options["fetchMarkets"], other.options["defaultType"] = {"types": ["spot"]}, "spot"
+    try:
+        await other.create_order(SPOT, "market", "buy", 2, None, {"clOrdId": "spot1", "tgtCcy": "base_ccy"})
+    finally:
+        await other.close()
+    await until(lambda: "spot1" in sv.state.orders, timeout=3)
+    assert sv.state.settling.keys() == {"balance"}
+    snap = await sv.snapshot([SWAP, SPOT])  # waits for the account push
+    assert not sv.settling and snap.balances["SOL"] == before + 2
+
+
+async def test_nothing_settles_when_the_position_is_pushed_before_the_fill(rig: Rig, sv: StreamingVenue) -> None:
+    rig.app.streams.private_order = PRIVATE_ORDER[::-1]
+    before = qty(await sv.snapshot([SWAP]))
+    seen: list[bool] = []
+    sv.add_listener(lambda _u: seen.append(sv.settling))
+    await outside_buy(rig, "rev1", 1)
+    await until(lambda: "rev1" in sv.state.orders, timeout=3)
+    assert not sv.settling and not any(seen)
+    assert qty(await sv.snapshot([SWAP])) == before + sv.rest._contract_size(SWAP)
+
+
+async def test_a_fill_whose_position_never_comes_is_a_gap(rig: Rig) -> None:
+    sv = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
+    sv.supervisor._silence["private"] = 1.0
+    rig.app.streams.periodic_s = 0.2  # the account pushes keep the private connection heard
+    try:
+        before = qty(await sv.snapshot([SWAP]))
+        rig.emu.faults.ws_skip["positions"] = 1_000_000  # every positions push lost, the socket open
+        reasons: list[str] = []
+        sv.add_listener(lambda _u: reasons.append(sv.untrusted_reason) if not sv.trusted else None)
+        await outside_buy(rig, "lost1", 1)
+        await until(lambda: not sv.trusted, timeout=5)
+        assert "a fill's position or balance not pushed" in reasons[0]
+        rig.emu.faults.ws_skip.clear()
+        await until(lambda: sv.trusted, timeout=10)  # reconnected; the REST reconcile covers the fill
+        assert not sv.settling
+        assert qty(await sv.snapshot([SWAP])) == before + sv.rest._contract_size(SWAP)
+    finally:
+        await sv.close()
+
+
+# ---- the triggers ---------------------------------------------------------------------------------------------
+
+class SettlingStream:
+    def __init__(self) -> None:
+        self.settling = False
+        self.listeners: list[Callable[[Any], None]] = []
+
+    def add_listener(self, fn: Callable[[Any], None]) -> None:
+        self.listeners.append(fn)
+
+    def live_snapshot(self) -> AccountSnapshot | None:
+        return AccountSnapshot(at=None, quotes={}, positions={}, balances={}, open_orders=())  # type: ignore[arg-type]
+
+    def push(self) -> None:
+        for fn in self.listeners:
+            fn(object())
+
+
+async def test_no_probe_is_judged_while_a_fill_settles() -> None:
+    triggers = StreamTriggers(Wakeups(min_spacing_s=0.0))
+    venue = SettlingStream()
+    judged: list[int] = []
+    venue.settling = True
+    def probe(_s: AccountSnapshot) -> Wake:
+        judged.append(1)
+        return Wake(True, "Moved")
+
+    triggers.watch("HedgeBook/default/a", venue, probe)
+    assert judged == []  # a new probe is not judged on a settling snapshot either
+    venue.push()
+    await asyncio.sleep(0)
+    assert judged == [] and triggers.settling_skips == 1 and triggers.wakeups.pending("HedgeBook/default/a") is None
+    venue.settling = False
+    venue.push()  # the push that settles it
+    await asyncio.sleep(0)
+    assert judged == [1] and triggers.wakeups.pending("HedgeBook/default/a") == "Moved"
+
+
+# ---- a Live book on a lagging stream --------------------------------------------------------------------------
+
+async def _secret(namespace: str, name: str) -> Mapping[str, str]:
+    return {"apiKey": KEY, "secret": SECRET, "passphrase": PASSPHRASE}
+
+
+def book() -> HedgeBook:
+    return HedgeBook.model_validate({
+        "kind": "HedgeBook", "metadata": {"name": "lagging", "namespace": "default", "uid": "uid-lagging"},
+        "spec": {"mode": "Live", "exchange": {"name": "okx", "account": "main", "credentialsSecretRef": {
+            "name": "okx-creds"}}, "holdings": {"source": "Static", "static": {"SOL": 100}},
+            "legs": [{"asset": "SOL", "symbol": SWAP}], "policyRef": {"name": "p"}}})
+
+
+def compact() -> RebalancePolicy:
+    return RebalancePolicy.model_validate({"kind": "RebalancePolicy", "metadata": {"name": "p"}, "spec": {
+        "preset": "Compact", "checkIntervalSeconds": 3600, "limits": {"maxRebalancesPerDay": 100_000}}})
+
+
+async def test_a_book_on_a_lagging_stream_corrects_an_outside_fill_exactly_once(rig: Rig) -> None:
+    venues = Venues(PaperVenues(rig.clock), CcxtVenues(_secret, {"okx": rig.url}, streaming=True, rate_limit=False))
+    # Wakes 50 ms apart at most, the positions push 600 ms behind each fill: without settling, the wake the
+    # book's own fill pushes (the old position beside a filled order) would hedge the same move again.
+    app = build_app(AppConfig(owner="t", streaming=True, stream_min_spacing_seconds=0.05,
+                              max_data_age_seconds=None), venues=venues)
+    assert app.wakeups is not None
+    b, inputs, stop = book(), compact(), asyncio.Event()
+    key = f"HedgeBook/default/{b.metadata.name}"
+
+    async def loop() -> None:
+        obj, first = b, True
+        while not stop.is_set():
+            woken = None if first else await app.wakeups.wait(key, 3600, stop.wait)  # type: ignore[union-attr]
+            first = False
+            if stop.is_set():
+                return
+            out = await app.hedgebooks.reconcile(obj, app.clock.now(), Controls(), inputs, woken)
+            if out.changed:
+                obj = obj.model_copy(update={"status": out.status})
+
+    task = asyncio.ensure_future(loop())
+    acct = rig.emu.account(KEY)
+    contract = OKX_INSTRUMENTS["SOL-USDT-SWAP"].ct_val
+    try:
+        await until(lambda: len(acct.ord_ids) == 1, timeout=20)  # the first hedge
+        await until(lambda: perp(rig) == D(-100), timeout=10)
+        rig.emu.faults.ws_private_lag_seconds = 0.6
+        ours = len(acct.ord_ids)
+        await outside_buy(rig, "outside1", int(D(10) / contract))  # 10 SOL back: beyond the emergency band
+        await until(lambda: len(acct.ord_ids) >= ours + 2, timeout=10)  # the outside order and the correction
+        await asyncio.sleep(2.0)  # every push of both fills has landed, and any wake they made has run
+        assert perp(rig) == D(-100)
+        assert len(acct.ord_ids) == ours + 2, "the outside fill was corrected more than once"
+    finally:
+        stop.set()
+        app.wakeups.wake(key, Wake(True, "stop"))
+        await asyncio.wait_for(task, 10)
+        await app.close()
+
+
+def perp(rig: Rig) -> Decimal:
+    p = rig.emu.account(KEY).venue.account.positions({}).get(SWAP)
+    return p.qty if p is not None else D(0)
