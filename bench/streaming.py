@@ -14,8 +14,10 @@ the status is carried in memory, so the operator's status patch and its watch ro
 2. REST requests per account per minute in steady state: a book, a market maker and a carry pair on one account,
    prices replayed at wall pace, for `--steady` seconds: streaming against polling (operator defaults: 5 s tick).
 3. Market-maker quote age at fill: one maker per venue while the replay runs at 60x (a 5-minute bar every 5 s), for
-   `--maker` seconds; each fill's age is the wall time from the quote's acknowledgement to the fill's first sight.
-   Streaming requotes when the touch moves beyond the tolerance or a quote fills; polling every intervalSeconds.
+   `--maker` seconds; each fill's age is the wall time from the quote's acknowledgement to the fill's first sight,
+   and its touch drift how far the mid had moved (bps) from the one the quote was priced on, just before the move
+   that filled it (a stale quote is a far one: an old quote the touch never left is not stale). Streaming requotes
+   when the touch moves beyond the tolerance or a quote fills; polling every intervalSeconds.
 4. Recovery after a dropped connection (`--drops` times): the emulator closes every socket (code 4000) and the
    book is pushed beyond its emergency band during the gap. Measured: time untrusted (drop → the first trusted
    snapshot after the REST reconcile), orders that reached the socket while untrusted (the venue's own send counter
@@ -49,6 +51,7 @@ from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.emulator.okx_http import serving
 from hedgeops.exchange.emulator.state import Credentials, Emulator
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
 from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.model.orders import OrderRequest, OrderState
 from hedgeops.runtime.app import App, AppConfig, build_app
@@ -272,25 +275,31 @@ async def quote_age_at_fill(url: str, emu: Emulator, clock: Clock, streaming: bo
     mm, stop = maker(key), asyncio.Event()
     task = asyncio.ensure_future(run_loop(app, mm, app.marketmakers.reconcile, None, 1.0, stop))
     ages: list[float] = []
+    drifts: list[float] = []
+    inst = BY_SYMBOL[SOL]
     try:
         await until(lambda: bool(emu.account(key).ord_ids), 60, "first quotes")
         acct = await app.venues.account(mm.spec.exchange, mm.spec.mode, "default")
         acks = Acks(acct.venue)
-        placed: dict[str, float] = {}
+        placed: dict[str, tuple[float, Decimal]] = {}
         seen: set[str] = set()
         venue = emu.account(key).venue
         for _ in range(int(seconds / 0.05)):
+            before = emu.quote(inst)  # the touch a quote acknowledged now was priced on, and the one before a fill
+            for t, cid in acks.times:
+                placed.setdefault(cid, (t, (before.bid + before.ask) / 2))
             clock.advance(3.0)  # 60x: a 5-minute bar every 5 s
             await asyncio.sleep(0.05)
-            for t, cid in acks.times:
-                placed.setdefault(cid, t)
-            for cid, t in list(placed.items()):
+            for cid, (t, mid) in list(placed.items()):
                 if cid in seen:
                     continue
                 state = await venue.order(cid, SOL)
                 if state is not None and state.filled > 0:
                     seen.add(cid)
                     ages.append(time.perf_counter() - t)
+                    # How far the touch had moved from the one the quote was priced on, just before the move that
+                    # filled it: what a requote would have corrected (a stale quote is a far one, not an old one).
+                    drifts.append(float(abs((before.bid + before.ask) / 2 - mid) / mid * 10_000))
     finally:
         stop.set()
         await task
@@ -298,7 +307,8 @@ async def quote_age_at_fill(url: str, emu: Emulator, clock: Clock, streaming: bo
     triggered = {s.labels["reason"]: int(s.value) for m in app.metrics.stream_cycles.collect() for s in m.samples
                  if s.name.endswith("_total")}
     return {"venue": "streaming" if streaming else "polling (intervalSeconds 10)", "seconds": seconds,
-            "fills": len(ages), "quote_age_at_fill_s": summary(ages), "triggered_cycles": triggered}
+            "fills": len(ages), "quote_age_at_fill_s": summary(ages), "touch_drift_at_fill_bps": summary(drifts),
+            "triggered_cycles": triggered}
 
 
 async def recovery(url: str, drops: int) -> dict[str, Any]:
@@ -447,7 +457,9 @@ def main() -> None:
               f"(book + market maker + carry, {r['seconds']:g} s)")
     for r in report["maker"]:
         a = r["quote_age_at_fill_s"]
-        print(f"  maker quote age at fill, {r['venue']}: {r['fills']} fills, p50 {a['p50']} s, p99 {a['p99']} s")
+        d = r["touch_drift_at_fill_bps"]
+        print(f"  maker quote age at fill, {r['venue']}: {r['fills']} fills, p50 {a['p50']} s, p99 {a['p99']} s; "
+              f"touch moved since the quote, at fill: p50 {d['p50']} bps, max {d['max']} bps")
     rec = report["recovery"]
     print(f"  dropped connection × {rec['drops']}: untrusted p50 {rec['untrusted_s']['p50']} s "
           f"(max {rec['untrusted_s']['max']} s), orders sent while untrusted {rec['orders_sent_while_untrusted']}, "
