@@ -3,7 +3,8 @@ independently: OKX's orders push tells of a fill before the positions and accoun
 pushes in that order, and can hold the rest back: ws_private_lag_seconds). Between the two, a snapshot would pair
 "filled" with the position from before the fill, and a book deciding on it would hedge the same move twice.
 
-- LiveState: a fill settles until a row stamped at or after it arrives; a REST reconcile settles what it covers.
+- Settling: a fill is pending until a row covers it (trade numbers where both have them, else times), each order
+  on its own; a REST reconcile settles what it asked after; a REST-learned fill waits for its push to stamp it.
 - The emulator: an event's orders push leaves first; reversed on request; the lag fault holds the rest back.
 - The venue (real ccxt.pro): settling between the two pushes; a snapshot waits for the settling row, or asks REST
   after its bounded wait; nothing settles when the position came first; a fill whose row never comes is a gap.
@@ -24,15 +25,19 @@ import aiohttp
 import pytest
 
 from hedgeops.api import HedgeBook, RebalancePolicy
+from hedgeops.api.hedgebook import HedgeBookStatus
 from hedgeops.engine.common.controls import Controls
 from hedgeops.exchange.ccxt.client import ApiCredentials
 from hedgeops.exchange.emulator.okx_ws import PRIVATE_ORDER
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
 from hedgeops.exchange.stream import StreamingVenue, streaming_venue
-from hedgeops.exchange.stream.state import LiveState, Stamp, covers
-from hedgeops.model.orders import AccountSnapshot
+from hedgeops.exchange.stream.settling import Settling, Stamp, covers
+from hedgeops.exchange.stream.state import LiveState
+from hedgeops.model.market import Fees
+from hedgeops.model.orders import AccountSnapshot, OrderRequest, OrderType, Side
 from hedgeops.runtime.app import AppConfig, build_app
-from hedgeops.runtime.triggers import StreamTriggers
+from hedgeops.runtime.probes import book_probe
+from hedgeops.runtime.triggers import Scoped, StreamTriggers
 from hedgeops.runtime.venues import CcxtVenues, PaperVenues, Venues
 from hedgeops.runtime.wakeups import Wake, Wakeups
 
@@ -46,18 +51,18 @@ SPOT = "SOL/USDT"
 
 # ---- the state's rule -----------------------------------------------------------------------------------------
 
-def test_a_fill_settles_until_a_row_stamped_at_or_after_it() -> None:
-    s = LiveState()
-    assert not s.filled("position X", Stamp(1000), Stamp(1000))  # the row already shows it: nothing to wait for
-    assert not s.settling
-    assert s.filled("position X", Stamp(1000), Stamp(999))
-    assert not s.shown("position X", Stamp(999)) and s.settling == {"position X": Stamp(1000)}  # from before it
-    assert not s.shown("position X", None)  # a row without a stamp proves nothing
-    assert s.filled("position X", Stamp(1200), None) and s.settling == {"position X": Stamp(1200)}  # the newest
-    assert s.filled("position X", Stamp(1100), None) and s.settling == {"position X": Stamp(1200)}  # not an older
+def test_a_fill_is_pending_until_a_row_covers_it() -> None:
+    s = Settling()
+    assert not s.filled("a", "position X", Stamp(1000), Stamp(1000), at=0.0)  # the row already shows it
+    assert not s
+    assert s.filled("a", "position X", Stamp(1000), Stamp(999), at=0.0)
+    assert not s.shown("position X", Stamp(999)) and s.keys() == {"position X"}  # a row from before the fill
+    assert not s.shown("position X", None) and not s.shown("position X", Stamp(None))  # no stamp proves nothing
+    assert s.filled("a", "position X", Stamp(1200), None, at=5.0)  # the same order fills more
+    assert s.pending["a"].fill == Stamp(1200) and s.pending["a"].since == 0.0  # waiting since its first fill
     assert not s.shown("position X", Stamp(1100))
     assert not s.shown("balance", Stamp(5000))  # another key settles nothing here
-    assert s.shown("position X", Stamp(1200)) and not s.settling
+    assert s.shown("position X", Stamp(1200)) and not s
     assert not s.shown("position X", Stamp(1300))  # nothing left to settle
 
 
@@ -66,19 +71,58 @@ def test_numbered_trades_decide_where_times_are_equal() -> None:
     assert not covers(Stamp(1000, 7), Stamp(1000, 8)) and covers(Stamp(1000, 8), Stamp(1000, 8))
     assert covers(Stamp(1000, 9), Stamp(1000, 8))
     assert covers(Stamp(1000), Stamp(1000, 8)) and not covers(Stamp(999), Stamp(1000, 8))  # unnumbered: times
-    s = LiveState()
-    assert s.filled("position X", Stamp(1000, 8), Stamp(1000, 7))
-    assert not s.shown("position X", Stamp(1000, 7)) and s.shown("position X", Stamp(1000, 8))
+    assert not covers(Stamp(None, None), Stamp(1000)) and not covers(Stamp(5000, 9), None)  # unstamped fill
 
 
-def test_a_reconcile_settles_what_it_asked_after_but_not_a_fill_told_during_it() -> None:
-    s = LiveState()
-    s.filled("position X", Stamp(10), None)
-    s.filled("balance", Stamp(20), None)
-    since = s.mark()
-    s.filled("balance", Stamp(30), None)  # a newer fill pushed while REST was being asked
-    s.reconcile(since, {}, [], {}, [], [])
-    assert s.settling == {"balance": Stamp(30)}
+def test_each_order_is_held_on_its_own_so_trade_numbers_never_cross_instruments() -> None:
+    # Spot fills on two instruments share the balance: OKX numbers trades per instrument, so a newer ETH fill may
+    # carry a smaller number than an older BTC one. Each waits for a row that covers it by its own stamp.
+    s = Settling()
+    s.filled("btc", "balance", Stamp(1000, 900_000_000), None, at=0.0)
+    s.filled("eth", "balance", Stamp(1005, 5_000), None, at=0.1)
+    assert s.shown("balance", Stamp(1002)) and set(s.pending) == {"eth"}  # the BTC fill is shown, ETH's not yet
+    assert s.shown("balance", Stamp(1005)) and not s
+
+
+def test_the_wait_is_the_oldest_pending_fills_own_counted_from_the_sessions_trust() -> None:
+    s = Settling()
+    assert s.waited(10.0, floor=0.0) == 0.0
+    for i in range(50):  # a busy account: a fill every 0.1 s, each shown 0.15 s later
+        s.filled(f"o{i}", "position X", Stamp(1000 + i), None, at=i * 0.1)
+        s.shown("position X", Stamp(1000 + i - 2))
+        assert s.waited(i * 0.1, floor=0.0) <= 0.2 + 1e-9
+    s.filled("late", "position Y", Stamp(5), None, at=1.0)
+    assert s.waited(40.0, floor=0.0) == 39.0
+    assert s.waited(40.0, floor=38.0) == 2.0  # a fill pending across a gap waits from the new session's trust
+
+
+def test_a_rest_learned_fill_waits_for_its_push_to_stamp_it() -> None:
+    s = Settling()
+    assert s.filled("a", "position X", None, None, at=0.0) and s.unstamped("a")
+    assert not s.shown("position X", Stamp(10**12, 10**9))  # no row covers an unstamped fill
+    assert s.filled("a", "position X", Stamp(1000, 8), Stamp(900, 7), at=1.0)  # its push stamps it
+    assert not s.unstamped("a") and s.pending["a"].since == 0.0
+    assert s.shown("position X", Stamp(1000, 8)) and not s
+
+
+def test_a_reconcile_settles_what_it_asked_after_where_its_answers_were_applied() -> None:
+    state = LiveState()
+    state.settling.filled("a", "position X", Stamp(10), None, at=0.0)
+    state.settling.filled("b", "balance", Stamp(20), None, at=0.0)
+    state.settling.filled("c", "position Y", None, None, at=0.0)
+    since = state.mark()
+    state.settling.filled("b", "balance", Stamp(30), None, at=1.0)  # a newer fill pushed while REST was asked
+    state.reconcile(since, {}, [], {}, [], [])
+    assert set(state.settling.pending) == {"b"}
+    # A positions push during the reconcile: REST's positions are not applied, so its fills stay pending (the
+    # stream's own rows must cover them), while the balance's are settled.
+    state = LiveState()
+    state.settling.filled("a", "position X", Stamp(10), None, at=0.0)
+    state.settling.filled("b", "balance", Stamp(20), None, at=0.0)
+    since = state.mark()
+    state.apply_positions([])
+    state.reconcile(since, {}, [], {}, [], [])
+    assert set(state.settling.pending) == {"a"}
 
 
 # ---- the emulator's push order --------------------------------------------------------------------------------
@@ -225,6 +269,85 @@ async def test_nothing_settles_when_the_position_is_pushed_before_the_fill(rig: 
     assert qty(await sv.snapshot([SWAP])) == before + sv.rest._contract_size(SWAP)
 
 
+async def test_a_cancel_of_an_order_filled_before_the_session_is_no_new_fill(rig: Rig) -> None:
+    """An order partly filled before the venue's session (a restart, a gap) is cancelled: its cancel push reports
+    no fill of its own, and the position rows (stamped by their update time, not their creation) cover the old one."""
+    other = okx(rig.url)
+    sv = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
+    try:
+        bid = (await other.fetch_ticker(SWAP))["bid"]
+        await other.create_order(SWAP, "market", "buy", 4, None, {"clOrdId": "base1"})  # a position exists
+        rig.clock.advance(60)
+        rig.emu.faults.partial_fills = 1
+        placed = await other.create_order(SWAP, "limit", "buy", 4, float(bid) * 0.999, {"clOrdId": "part1"})
+        for _ in range(24):  # the replay trades through it: half fills, the rest rests
+            rig.clock.advance(300)
+            if (await other.fetch_order(placed["id"], SWAP))["filled"]:
+                break
+        assert (await other.fetch_order(placed["id"], SWAP))["status"] == "open"
+        await sv.snapshot([SWAP])
+        rig.clock.advance(60)
+        await other.cancel_order(placed["id"], SWAP)
+        await until(lambda: "part1" in sv.state.orders and sv.state.orders["part1"].done, timeout=5)
+        assert not sv.settling
+        started = time.perf_counter()
+        await sv.snapshot([SWAP])
+        assert time.perf_counter() - started < 0.5 and sv.stats.settle_fallbacks == 0
+    finally:
+        await sv.close()
+        await other.close()
+
+
+async def test_a_fill_pending_across_a_gap_waits_for_the_reconcile_not_the_watchdog(rig: Rig) -> None:
+    """A fill still pending when its session ends is settled by the next session's REST reconcile: the watchdog
+    counts its wait from the new session's trust, so a slow reconcile does not end every session after it."""
+    sv = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
+    sv.supervisor._silence["private"] = 1.0
+    rig.app.streams.periodic_s = 0.2
+    real = sv.reconcile
+
+    async def slow() -> None:  # REST round trips as long as a real exchange's
+        await asyncio.sleep(1.5)
+        await real()
+
+    sv.reconcile = slow  # type: ignore[method-assign]
+    try:
+        await sv.snapshot([SWAP])
+        sessions = sv.supervisor.sessions
+        # A fill no push will ever cover (a stamp from the future): the watchdog ends the session after 1 s.
+        sv.state.settling.filled("ghost", f"position {SWAP}", Stamp(10**15, 10**12), None, at=sv._monotonic())
+        await until(lambda: not sv.trusted, timeout=5)
+        await until(lambda: sv.trusted, timeout=15)  # the reconcile settled it
+        assert not sv.settling and sv.supervisor.sessions == sessions + 1
+        await asyncio.sleep(2.0)
+        assert sv.trusted and sv.supervisor.sessions == sessions + 1  # and no later session was ended for it
+    finally:
+        await sv.close()
+
+
+async def test_a_fill_a_rest_answer_tells_of_first_waits_for_its_push(rig: Rig, sv: StreamingVenue) -> None:
+    """An order placed over REST (an exchange without socket orders, or a lost reply) comes back filled before any
+    push: it is pending, unstamped, until its orders push stamps it and the position covers it."""
+    before = qty(await sv.snapshot([SWAP]))
+    contract = sv.rest._contract_size(SWAP)
+    sv._stream_client = lambda: None  # type: ignore[method-assign]  # no socket orders: place() goes over REST
+    rig.emu.faults.ws_private_lag_seconds = 0.5
+    placed = await sv.place(OrderRequest("rest1", SWAP, Side.BUY, contract, OrderType.MARKET))
+    assert placed.filled == contract
+    assert sv.settling and sv.state.settling.pending["rest1"].key == f"position {SWAP}"
+    assert qty(await sv.snapshot([SWAP])) == before + contract  # waited for the push, not REST
+    assert not sv.settling and sv.stats.settle_fallbacks == 0
+    # Its orders push lost: the REST answer alone tells of the fill, which stays unstamped; snapshots ask REST
+    # (never the live position from before it) until a reconcile or the watchdog's gap.
+    rig.emu.faults.ws_skip["orders"] = 1
+    sv.settle_wait_s = 0.3
+    await sv.place(OrderRequest("rest2", SWAP, Side.BUY, contract, OrderType.MARKET))
+    assert sv.state.settling.unstamped("rest2")
+    await asyncio.sleep(1.0)  # the positions push has landed: it covers no unstamped fill
+    assert sv.state.settling.unstamped("rest2")
+    assert qty(await sv.snapshot([SWAP])) == before + 2 * contract and sv.stats.settle_fallbacks == 1
+
+
 async def test_a_fill_whose_position_never_comes_is_a_gap(rig: Rig) -> None:
     sv = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
     sv.supervisor._silence["private"] = 1.0
@@ -249,11 +372,14 @@ async def test_a_fill_whose_position_never_comes_is_a_gap(rig: Rig) -> None:
 
 class SettlingStream:
     def __init__(self) -> None:
-        self.settling = False
+        self.settling: frozenset[str] = frozenset()
         self.listeners: list[Callable[[Any], None]] = []
 
     def add_listener(self, fn: Callable[[Any], None]) -> None:
         self.listeners.append(fn)
+
+    def settling_keys(self) -> frozenset[str]:
+        return self.settling
 
     def live_snapshot(self) -> AccountSnapshot | None:
         return AccountSnapshot(at=None, quotes={}, positions={}, balances={}, open_orders=())  # type: ignore[arg-type]
@@ -263,24 +389,46 @@ class SettlingStream:
             fn(object())
 
 
-async def test_no_probe_is_judged_while_a_fill_settles() -> None:
+async def test_no_probe_is_judged_while_a_fill_it_reads_settles() -> None:
     triggers = StreamTriggers(Wakeups(min_spacing_s=0.0))
     venue = SettlingStream()
-    judged: list[int] = []
-    venue.settling = True
-    def probe(_s: AccountSnapshot) -> Wake:
-        judged.append(1)
-        return Wake(True, "Moved")
+    judged: list[str] = []
 
-    triggers.watch("HedgeBook/default/a", venue, probe)
-    assert judged == []  # a new probe is not judged on a settling snapshot either
+    def probe(name: str) -> Callable[[AccountSnapshot], Wake]:
+        def judge(_s: AccountSnapshot) -> Wake:
+            judged.append(name)
+            return Wake(True, "Moved")
+        return judge
+
+    venue.settling = frozenset({"position SOL/USDT:USDT"})
+    triggers.watch("HedgeBook/default/plain", venue, probe("plain"))  # reads everything
+    triggers.watch("HedgeBook/default/sol", venue, Scoped(probe("sol"), frozenset({"position SOL/USDT:USDT"})))
+    triggers.watch("HedgeBook/default/btc", venue, Scoped(probe("btc"), frozenset({"position BTC/USDT:USDT"})))
+    triggers.watch("MarketMaker/default/mm", venue, Scoped(probe("mm"), frozenset()))
+    assert judged == ["btc", "mm"]  # a new probe is not judged on a snapshot its own reads are settling in
     venue.push()
     await asyncio.sleep(0)
-    assert judged == [] and triggers.settling_skips == 1 and triggers.wakeups.pending("HedgeBook/default/a") is None
-    venue.settling = False
+    assert judged == ["btc", "mm", "btc", "mm"] and triggers.settling_skips == 2
+    assert triggers.wakeups.pending("HedgeBook/default/sol") is None
+    venue.settling = frozenset()
     venue.push()  # the push that settles it
     await asyncio.sleep(0)
-    assert judged == [1] and triggers.wakeups.pending("HedgeBook/default/a") == "Moved"
+    assert sorted(judged[4:]) == ["btc", "mm", "plain", "sol"]
+    assert triggers.wakeups.pending("HedgeBook/default/sol") == "Moved"
+
+
+def test_the_books_probe_reads_its_legs_instruments_and_balances_where_its_holdings_are_them() -> None:
+    spec = {"mode": "Live", "exchange": {"name": "okx", "account": "main", "credentialsSecretRef": {"name": "c"}},
+            "holdings": {"source": "Static", "static": {"SOL": 100}},
+            "legs": [{"asset": "SOL", "symbol": SWAP}], "policyRef": {"name": "p"}}
+    static = HedgeBook.model_validate({"kind": "HedgeBook", "metadata": {"name": "b"}, "spec": spec})
+    markets = {SWAP: OKX_INSTRUMENTS["SOL-USDT-SWAP"].rules()}
+    probe = book_probe(static, compact(), HedgeBookStatus(), markets, Fees(D("0.0002"), D("0.0005")), Controls())
+    assert isinstance(probe, Scoped) and probe.reads == {f"position {SWAP}"}
+    spot = HedgeBook.model_validate({"kind": "HedgeBook", "metadata": {"name": "b"}, "spec": {
+        **spec, "instruments": [{"asset": "SOL", "kind": "Spot"}]}})
+    probe = book_probe(spot, compact(), HedgeBookStatus(), markets, Fees(D("0.0002"), D("0.0005")), Controls())
+    assert isinstance(probe, Scoped) and probe.reads == {f"position {SWAP}", "balance"}
 
 
 # ---- a Live book on a lagging stream --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from hedgeops.engine.hedge.triggers import Urgency
 from hedgeops.model.market import Fees, MarketRules
 from hedgeops.model.orders import AccountSnapshot
 from hedgeops.runtime.kinds.book_result import today_of
-from hedgeops.runtime.triggers import Probe
+from hedgeops.runtime.triggers import Probe, Scoped
 from hedgeops.runtime.wakeups import Wake
 
 ZERO = Decimal(0)
@@ -80,7 +80,11 @@ def book_probe(book: HedgeBook, policy: RebalancePolicy | None, status: HedgeBoo
             return None
         return Wake(decision.urgency is Urgency.EMERGENCY, decision.primary.code)
 
-    return probe
+    reads = {f"position {s}" for s in legs.values()}
+    reads |= {f"position {i.symbol}" for i in spec.instruments if i.symbol is not None}
+    if spec.holdings.source is HoldingsSource.EXCHANGE_BALANCE or any(i.symbol is None for i in spec.instruments):
+        reads.add("balance")  # the held units or a Spot instrument are the account's balances
+    return Scoped(probe, frozenset(reads))
 
 
 def allocation_probe(book: HedgeBook, policy: RebalancePolicy, status: HedgeBookStatus) -> Probe | None:
@@ -107,7 +111,7 @@ def allocation_probe(book: HedgeBook, policy: RebalancePolicy, status: HedgeBook
         decision = decide_allocation(targets, values, policy.spec.allocation)
         return Wake(False, decision.reason) if decision.reason == "WeightDrift" else None
 
-    return probe
+    return Scoped(probe, frozenset({"balance"}))
 
 
 def maker_probe(mm: MarketMaker, status: MarketMakerStatus, controls: Controls) -> Probe | None:
@@ -135,7 +139,7 @@ def maker_probe(mm: MarketMaker, status: MarketMakerStatus, controls: Controls) 
             return Wake(True, "TouchMoved")
         return None
 
-    return probe
+    return Scoped(probe, frozenset())  # its orders and the touch: no position or balance
 
 
 def carry_probe(fa: FundingArbitrage, status: FundingArbitrageStatus, controls: Controls,
@@ -167,4 +171,4 @@ def carry_probe(fa: FundingArbitrage, status: FundingArbitrageStatus, controls: 
             moved = moved or abs(p / p0 - 1) >= MARGIN_RECHECK_MOVE
         return Wake(False, "MarkMoved") if moved else None
 
-    return probe
+    return Scoped(probe, frozenset())  # the marks only (its margin line is estimated from the cycle's position)

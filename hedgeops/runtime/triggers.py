@@ -20,6 +20,19 @@ log = logging.getLogger(__name__)
 Probe = Callable[[AccountSnapshot], Wake | None]
 
 
+@dataclass(frozen=True)
+class Scoped:
+    """A probe and what of the account its judgement reads that a fill may leave unsettled ("position SYMBOL", or
+    "balance": the venue's settling keys): it is judged while other fills settle, not while one of its own does. A
+    plain probe reads everything."""
+
+    fn: Probe
+    reads: frozenset[str]
+
+    def __call__(self, snap: AccountSnapshot) -> Wake | None:
+        return self.fn(snap)
+
+
 class Streaming(Protocol):
     """What a streaming venue offers the triggers (exchange/stream/venue.py)."""
 
@@ -33,9 +46,18 @@ def streams(venue: object) -> bool:
     return callable(getattr(venue, "add_listener", None)) and callable(getattr(venue, "live_snapshot", None))
 
 
-def _settling(venue: object) -> bool:
-    """The venue holds a fill whose position or balance its stream has not shown yet (StreamingVenue.settling)."""
-    return bool(getattr(venue, "settling", False))
+def _settling(venue: object) -> frozenset[str]:
+    """What the venue's known fills have changed that its stream has not shown yet (StreamingVenue.settling_keys)."""
+    keys = getattr(venue, "settling_keys", None)
+    return keys() if callable(keys) else frozenset()
+
+
+def _unsettled(probe: Probe, settling: frozenset[str]) -> bool:
+    """The probe reads something a fill has left unsettled (a plain probe reads everything)."""
+    if not settling:
+        return False
+    reads = probe.reads if isinstance(probe, Scoped) else None
+    return reads is None or bool(reads & settling)
 
 
 @dataclass
@@ -75,7 +97,7 @@ class StreamTriggers:
         account.probes[key] = probe
         self._where[key] = ident
         snap = account.venue.live_snapshot()
-        if snap is not None and not _settling(account.venue):
+        if snap is not None and not _unsettled(probe, _settling(account.venue)):
             self._judge(key, probe, snap)
 
     def forget(self, key: str) -> None:
@@ -108,13 +130,14 @@ class StreamTriggers:
                 self._wake(key, Wake(False, "StreamRecovered" if account.trusted else "StreamGap"))
         if snap is None:
             return
-        if _settling(account.venue):
-            # A fill is told of but its position (or balance) is not yet: the snapshot would judge the position from
-            # before the fill and wake the object to trade it again. The push that settles it evaluates again.
-            self.settling_skips += 1
-            return
         self.evaluations += 1
+        settling = _settling(account.venue)
         for key, probe in list(account.probes.items()):
+            if _unsettled(probe, settling):
+                # A fill is known but its position (or balance) is not yet: the snapshot would judge the position
+                # from before the fill and wake the object to trade it again. The push that settles it evaluates.
+                self.settling_skips += 1
+                continue
             self._judge(key, probe, snap)
 
     def _judge(self, key: str, probe: Probe, snap: AccountSnapshot) -> None:

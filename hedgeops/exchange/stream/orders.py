@@ -77,6 +77,20 @@ class StreamOrders:
                     fut.set_result(state)
         return True
 
+    def _apply_rest(self, state: OrderState) -> None:
+        """A REST answer about an order: applied like a push; a fill of one of ours it is the first to tell of is
+        pending until the order's push stamps it (the venue's `_fill_learned`), so nothing is decided on the filled
+        order beside the position from before it."""
+        cid = state.client_order_id
+        ours = cid in self._own
+        held = self.state.orders.get(cid)
+        known = held.filled if held is not None else ZERO
+        if self._apply_order(state) and ours and state.filled > known:
+            self._fill_learned(state)
+
+    def _fill_learned(self, state: OrderState) -> None:
+        """The venue's: see StreamingVenue._fill_learned."""
+
     async def _from_stream(self, cid: str, check: Callable[[OrderState], bool]) -> OrderState | None:
         """The order's state once the stream says something `check` accepts, within the short stream wait."""
         held = self.state.orders.get(cid)
@@ -157,7 +171,7 @@ class StreamOrders:
         if client is None or not client.has.get("createOrderWs"):
             self._own[order.client_order_id] = order.symbol
             placed = await self.rest.place(order)
-            self._apply_order(placed)
+            self._apply_rest(placed)
             return placed
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
         if order.post_only:
@@ -200,7 +214,7 @@ class StreamOrders:
                 except DuplicateClientOrderId:
                     found = await self.rest.order(cid, order.symbol)
             if found is not None:
-                self._apply_order(found)
+                self._apply_rest(found)
                 return CcxtVenue._accepted(found)
         state = await self._from_stream(cid, lambda s: True)
         if state is None:
@@ -209,7 +223,7 @@ class StreamOrders:
             state = OrderState(cid, order.symbol, order.side, order.amount, ZERO, order.price, None,
                                OrderStatus.OPEN, ZERO, order.type, order.post_only)
         else:
-            self._apply_order(state)
+            self._apply_rest(state)  # the stream's (applied already) or REST's
         return CcxtVenue._accepted(state)
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
@@ -220,7 +234,7 @@ class StreamOrders:
         client = self._stream_client()
         if not self.trusted or client is None or not client.has.get("cancelOrderWs"):
             final = await self.rest.cancel(client_order_id, symbol)
-            self._apply_order(final)
+            self._apply_rest(final)
             return final
         market_id = self.rest._market(symbol)["id"]
         try:
@@ -238,7 +252,7 @@ class StreamOrders:
                     raise translate(exc) from exc
         except (RetryableVenueError, TimeoutError, _Stale):
             final = await self.rest.cancel(client_order_id, symbol)  # REST cancels and looks it up
-            self._apply_order(final)
+            self._apply_rest(final)
             return final
         finally:
             await self._orphaned(client)
@@ -247,7 +261,7 @@ class StreamOrders:
             state = await self.rest.order(client_order_id, symbol)
             if state is None:
                 raise OrderNotFound(f"{client_order_id} on {symbol}")
-            self._apply_order(state)
+            self._apply_rest(state)
         return state
 
     async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
@@ -257,5 +271,5 @@ class StreamOrders:
             return held
         found = await self.rest.order(client_order_id, symbol)
         if found is not None:
-            self._apply_order(found)
+            self._apply_rest(found)
         return found

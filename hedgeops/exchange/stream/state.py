@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+from hedgeops.exchange.stream.settling import Settling
 from hedgeops.model.market import Quote
 from hedgeops.model.orders import AccountSnapshot, OrderState, Position
 
@@ -32,24 +33,6 @@ def progress(o: OrderState) -> tuple[bool, Decimal]:
     return o.done, o.filled
 
 
-@dataclass(frozen=True)
-class Stamp:
-    """When the exchange says a fill happened or a row was last updated: its time (ms) and, where it numbers
-    trades (OKX's tradeId, increasing per instrument), the trade's number (a position row's: its last trade's)."""
-
-    ms: int
-    trade: int | None = None
-
-
-def covers(row: Stamp, fill: Stamp) -> bool:
-    """A row stamped `row` shows a fill stamped `fill`. With both trades numbered the numbers decide exactly (two
-    fills in one millisecond, or a row built just before a fill in the same millisecond, share a time); otherwise
-    the row's update time at or after the fill's."""
-    if row.trade is not None and fill.trade is not None:
-        return row.trade >= fill.trade
-    return row.ms >= fill.ms
-
-
 FINAL_KEPT = 1000  # final orders held for lookups (the newest); older ones are asked of REST
 
 
@@ -67,15 +50,11 @@ class LiveState:
     # client ids the stream updated since mark(), recorded only while a reconcile runs (mark() to reconcile())
     touched_orders: set[str] = field(default_factory=set)
     final_kept: int = FINAL_KEPT
-    # Fills the orders stream has told of that the account streams have not shown yet: what a fill changes ("position
-    # SYMBOL" for a contract, "balance" for spot) → the newest such fill's stamp. Exchanges push their
-    # channels independently (OKX's orders push comes before its positions and account pushes), so between the two
-    # the snapshot would say "filled" beside the position from before the fill: a decision on it trades twice.
-    settling: dict[str, Stamp] = field(default_factory=dict)
+    # Fills known before the account streams show them (settling.py): nothing is decided on the account meanwhile.
+    settling: Settling = field(default_factory=Settling)
     _open: dict[str, None] = field(default_factory=dict, repr=False)  # the open orders' ids, in arrival order
     _final: dict[str, None] = field(default_factory=dict, repr=False)  # the held final ones', oldest first
     _marked: bool = field(default=False, repr=False)
-    _settling_marked: dict[str, Stamp] = field(default_factory=dict, repr=False)
 
     def apply_quote(self, q: Quote) -> bool:
         """A pushed ticker; an older one than held (a reconcile's answer landing late) is ignored."""
@@ -128,24 +107,6 @@ class LiveState:
             self.touched_orders.add(cid)
         return True
 
-    def filled(self, key: str, fill: Stamp, shown: Stamp | None) -> bool:
-        """A fill stamped `fill` changes `key`, whose stream last showed it as of `shown` (None: never): unless that
-        row already covers the fill, `key` settles until one does. Whether it is settling now."""
-        if shown is not None and covers(shown, fill):
-            return False
-        held = self.settling.get(key)
-        self.settling[key] = fill if held is None or covers(fill, held) else held
-        return True
-
-    def shown(self, key: str, stamp: Stamp | None) -> bool:
-        """The stream showed `key` as of `stamp`: it is settled if that covers its last fill. Whether this settled
-        it."""
-        held = self.settling.get(key)
-        if held is None or stamp is None or not covers(stamp, held):
-            return False
-        del self.settling[key]
-        return True
-
     def _drop(self, cid: str) -> None:
         self.orders.pop(cid, None)
         self._open.pop(cid, None)
@@ -155,7 +116,7 @@ class LiveState:
         """Start of a reconcile: what the stream has said so far (and, until reconcile(), which orders it touches)."""
         self.touched_orders = set()
         self._marked = True
-        self._settling_marked = dict(self.settling)
+        self.settling.mark()
         return dict(self.generation)
 
     def reconcile(self, since: Mapping[str, int], quotes: Mapping[str, Quote], positions: Iterable[Position],
@@ -167,21 +128,18 @@ class LiveState:
         mentioned, is no longer open: it is forgotten (a lookup by client id finds its final state)."""
         for q in quotes.values():
             self.apply_quote(q)
-        if self.generation["position"] == since.get("position"):
+        positions_applied = self.generation["position"] == since.get("position")
+        if positions_applied:
             self.apply_positions(positions)
-        if self.generation["balance"] == since.get("balance"):
+        balances_applied = self.generation["balance"] == since.get("balance")
+        if balances_applied:
             self.apply_balances(balances)
         listed = {o.client_order_id for o in open_orders} | {o.client_order_id for o in looked_up}
         for cid in [c for c in self._open if c not in listed and c not in self.touched_orders]:
             self._drop(cid)
         self._marked = False
         self.touched_orders = set()
-        # REST was asked after every fill the stream had told of at mark(): its rows show them all. A key a newer
-        # fill has moved since still waits for its own row.
-        for key, at in self._settling_marked.items():
-            if self.settling.get(key) == at:
-                del self.settling[key]
-        self._settling_marked = {}
+        self.settling.reconciled(positions_applied, balances_applied)
         for o in (*open_orders, *looked_up):
             self.apply_order(o)
 

@@ -19,13 +19,14 @@ from hedgeops.exchange.ccxt.venue import DEFAULT_SNAPSHOT_AGE_S, CcxtVenue
 from hedgeops.exchange.stream.client import check_pro, hoist_exp_time, instrument, make_pro_client
 from hedgeops.exchange.stream.orders import EXP_MARGIN_S, StreamOrders
 from hedgeops.exchange.stream.ratelimit import OKX_ORDER_OPS, WindowLimit
-from hedgeops.exchange.stream.state import LiveState, Stamp, StreamUpdate, UpdateKind
+from hedgeops.exchange.stream.settling import Stamp
+from hedgeops.exchange.stream.state import LiveState, StreamUpdate, UpdateKind
 from hedgeops.exchange.stream.supervisor import PRIVATE_SILENCE_S, PUBLIC_SILENCE_S, Supervisor
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.book import OrderBook
 from hedgeops.model.candles import Candle
 from hedgeops.model.market import Fees, MarketRules, Quote
-from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment
+from hedgeops.model.orders import AccountSnapshot, CarryCandidate, Fill, FundingPayment, OrderState
 
 log = logging.getLogger(__name__)
 FIRST_TRUST_WAIT_S = 5.0  # a cold venue's first snapshot waits this long for the first trust before refusing
@@ -93,7 +94,7 @@ class StreamingVenue(StreamOrders):
         self._funding_at: dict[str, float] = {}  # symbol → when its funding stream last pushed (monotonic)
         self._fill_told: dict[str, Decimal] = {}  # client id → filled as the orders stream last said (open orders)
         self._settled_flag: asyncio.Event | None = None
-        self._settling_since: float | None = None  # when the account last began to settle (monotonic)
+        self._trusted_at = monotonic()  # when the venue was last trusted
         self.settle_wait_s = SETTLE_WAIT_S
 
     # ---- observers ----------------------------------------------------------------------------------------
@@ -125,6 +126,10 @@ class StreamingVenue(StreamOrders):
         """A fill the orders stream told of is not yet shown by the positions or account stream: the live snapshot
         would pair the fill with the position from before it, so nothing should be decided on it (state.settling)."""
         return bool(self.state.settling)
+
+    def settling_keys(self) -> frozenset[str]:
+        """What the pending fills changed: "position SYMBOL" for a contract, "balance" for spot (runtime/triggers)."""
+        return self.state.settling.keys()
 
     def live_snapshot(self) -> AccountSnapshot | None:
         """The account as the streams last told it, with no I/O; None while untrusted."""
@@ -163,6 +168,7 @@ class StreamingVenue(StreamOrders):
     def set_trust(self, trusted: bool, reason: str) -> None:
         if trusted:
             self._trusted = self._ever_trusted = True
+            self._trusted_at = self._monotonic()
             self.untrusted_reason = ""
             self._trust_flag().set()
             self._notify("trust")
@@ -221,46 +227,60 @@ class StreamingVenue(StreamOrders):
     # ---- fills settling -----------------------------------------------------------------------------------
 
     def _fill_pushed(self, client: Any, raw: Mapping[str, Any], state: Any) -> None:
-        """An orders push that says more was filled (by us or by anyone on the account) makes what the fill changes
-        settle until its own stream shows a row stamped at or after the fill (OKX: fillTime; uTime else)."""
+        """An orders push reporting a fill (OKX: fillTime and tradeId, set only on a push that carries one) that is
+        new, or that stamps a fill learned from REST, makes the order pending until its row covers it."""
         cid = state.client_order_id
         told = self._fill_told.get(cid, Decimal(0))
         if state.done:
             self._fill_told.pop(cid, None)
         elif state.filled > told:
             self._fill_told[cid] = state.filled
-        fill = _stamp(raw.get("lastTradeTimestamp") or raw.get("lastUpdateTimestamp"),
-                      (raw.get("info") or {}).get("tradeId"))
-        if state.filled <= told or fill is None:
+        fill = _stamp(raw.get("lastTradeTimestamp"), (raw.get("info") or {}).get("tradeId"))
+        if fill is None or state.filled < told or (state.filled == told and not self.state.settling.unstamped(cid)):
             return
         symbol = str(raw["symbol"])
-        if (self.rest.client.markets.get(symbol) or {}).get("spot"):
-            key, shown = "balance", _stamp((client.balance or {}).get("timestamp"), None)
+        key = self._settle_key(symbol)
+        if key == "balance":
+            shown = _stamp((client.balance or {}).get("timestamp"), None)
         else:
             rows = [r for r in list(client.positions or []) if r.get("symbol") == symbol]
-            key, shown = f"position {symbol}", _row_stamp(rows[-1]) if rows else None
-        if self.state.filled(key, fill, shown):
+            shown = _row_stamp(rows[-1]) if rows else None
+        if self.state.settling.filled(cid, key, fill, shown, self._monotonic()):
             self._settled().clear()
-            if self._settling_since is None:
-                self._settling_since = self._monotonic()
+        elif not self.state.settling:
+            self._settled().set()
+
+    def _fill_learned(self, state: OrderState) -> None:
+        """A REST answer (a REST order, a lost reply's lookup, a REST cancel) says more was filled than any push has:
+        pending, unstamped, until the order's own push stamps it or a reconcile runs."""
+        cid = state.client_order_id
+        if state.filled <= self._fill_told.get(cid, Decimal(0)):
+            return
+        if state.done:
+            self._fill_told.pop(cid, None)  # its push, when it comes, is a new fill and stamps it
+        else:
+            self._fill_told[cid] = state.filled
+        self.state.settling.filled(cid, self._settle_key(state.symbol), None, None, self._monotonic())
+        self._settled().clear()
+
+    def _settle_key(self, symbol: str) -> str:
+        """What a fill on `symbol` changes: the balance for spot, the symbol's position for a contract."""
+        return "balance" if (self.rest.client.markets.get(symbol) or {}).get("spot") else f"position {symbol}"
 
     def _shown(self, key: str, stamp: Stamp | None) -> bool:
-        """The stream showed `key` as of `stamp`: whether that settled it."""
-        if not self.state.settling or not self.state.shown(key, stamp):
+        """The stream showed `key` as of `stamp`: whether that settled a pending fill."""
+        if not self.state.settling or not self.state.settling.shown(key, stamp):
             return False
         if not self.state.settling:
-            self._all_settled()
+            self._settled().set()
         return True
 
-    def _all_settled(self) -> None:
-        self._settled().set()
-        self._settling_since = None
-
     def settling_for(self) -> float:
-        """How long a fill has waited for its position or balance push (0: none waits); the supervisor's watchdog
-        ends a session where it exceeds the private silence bound."""
-        since = self._settling_since
-        return 0.0 if since is None or not self.state.settling else self._monotonic() - since
+        """How long the oldest pending fill has waited in this trusted session (0: none waits, or untrusted); the
+        supervisor's watchdog ends a session where it exceeds the private silence bound."""
+        if not self._trusted:
+            return 0.0
+        return self.state.settling.waited(self._monotonic(), self._trusted_at)
 
     def _settled(self) -> asyncio.Event:
         if self._settled_flag is None:
@@ -294,7 +314,7 @@ class StreamingVenue(StreamOrders):
                     looked_up.append(found)
         self.state.reconcile(since, quotes, positions, balances, open_orders, looked_up)
         if not self.state.settling:
-            self._all_settled()
+            self._settled().set()
         still_open = {o.client_order_id for o in self.state.open_orders()}
         self._fill_told = {c: f for c, f in self._fill_told.items() if c in still_open}
         for o in looked_up:
@@ -337,9 +357,11 @@ class StreamingVenue(StreamOrders):
             raise StreamUntrusted(f"{self.rest.client.id} stream has no quote yet for {', '.join(missing)}"
                                   if self._trusted else f"{self.rest.client.id} stream untrusted: "
                                   f"{self.untrusted_reason}")
-        if self.state.settling:  # a fill told of, its position or balance not yet: wait for it, else ask REST
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._settled().wait(), self.settle_wait_s)
+        if self.state.settling:  # a fill known, its position or balance not yet: wait for it, else ask REST
+            deadline = self._monotonic() + self.settle_wait_s
+            while self.state.settling and self._trusted and (left := deadline - self._monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):  # in slices: a lost trust ends the wait within one
+                    await asyncio.wait_for(self._settled().wait(), min(left, 0.1))
             if not self._trusted:
                 raise StreamUntrusted(f"{self.rest.client.id} stream untrusted: {self.untrusted_reason}")
             if self.state.settling:
@@ -460,16 +482,17 @@ class StreamingVenue(StreamOrders):
 
 
 def _stamp(ms: Any, trade: Any) -> Stamp | None:
-    """A fill's or a row's stamp from ccxt's timestamp and the exchange's trade id (a number, else left out)."""
-    if ms is None:
-        return None
+    """A stamp from a time (exchange ms) and a trade id (a number, else left out); None when neither is there."""
     number = int(trade) if isinstance(trade, str) and trade.isdigit() else None
-    return Stamp(int(ms), number)
+    at = int(ms) if isinstance(ms, int | float) or (isinstance(ms, str) and ms.isdigit()) else None
+    return None if at is None and number is None else Stamp(at, number)
 
 
 def _row_stamp(row: Mapping[str, Any]) -> Stamp | None:
-    """A position row's stamp: its update time (ccxt's timestamp, OKX's uTime) and its last trade (OKX's tradeId)."""
-    return _stamp(row.get("timestamp"), (row.get("info") or {}).get("tradeId"))
+    """A position row's stamp: when it was last updated and its last trade. ccxt's `timestamp` for an OKX position is
+    its creation (cTime): the update time is `lastUpdateTimestamp` (uTime)."""
+    info = row.get("info") or {}
+    return _stamp(row.get("lastUpdateTimestamp") or info.get("uTime"), info.get("tradeId"))
 
 
 def streaming_venue(exchange_id: str, credentials: ApiCredentials | None = None, *, sandbox: bool = False,
