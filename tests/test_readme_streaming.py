@@ -28,7 +28,8 @@ def test_readme_streaming_figures_match_the_bench_results() -> None:
     streamed_mm, polled_mm = result["maker"]
     for mm in (streamed_mm, polled_mm):
         d, a = mm["touch_drift_at_fill_bps"], mm["quote_age_at_fill_s"]
-        assert (f"{mm['fills']} fills: drift p50 {d['p50']:.1f} bps, max {d['max']:.1f} bps; "
+        fills = f"{mm['fills']} fill{'' if mm['fills'] == 1 else 's'}"
+        assert (f"{fills}: drift p50 {d['p50']:.1f} bps, max {d['max']:.1f} bps; "
                 f"age p50 {a['p50']:.1f} s") in readme
     prose = " ".join(readme.split())  # the sentences below are wrapped
     assert f"never far from the touch (max {streamed_mm['touch_drift_at_fill_bps']['max']:.1f} bps)" in prose

@@ -227,7 +227,9 @@ async def test_a_snapshot_waits_for_the_fills_position_and_asks_rest_past_its_bo
     assert qty(snap) == before + 2 * contract and not sv.settling
     assert sv.stats.rest_requests == requests and sv.stats.settle_fallbacks == 0
 
-    # A positions push later than the venue waits: the snapshot is asked of REST, and it shows the fill.
+    # A positions push later than the venue waits (2 s by default, as the README says; 0.2 s here): the snapshot
+    # is asked of REST, and it shows the fill.
+    assert sv.settle_wait_s == 2.0
     sv.settle_wait_s = 0.2
     rig.emu.faults.ws_private_lag_seconds = 1.5
     await outside_buy(rig, "lag2", 1)
