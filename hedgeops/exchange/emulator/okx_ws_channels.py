@@ -278,10 +278,17 @@ class Channels:
                             acct.venue.account.fill_book.get(new_fill.trade_id, (ZERO, ZERO))[0]),
                         "fillNotionalUsd": "", "notionalUsd": "", "amendResult": "", "reqId": "",
                         "code": "0", "msg": "", "amendSource": "", "lastPx": _num(self.emu.quote(inst).last)})
+            arg = {**sub.arg, "uid": uid_of(api_key)}
+            if new_fill is not None and state.status is OrderStatus.CANCELED:
+                # A fill and the end of the order's rest (an IOC or market remainder, a cancel racing a fill): OKX
+                # pushes the fill (state partially_filled), then the cancel with no fill of its own; a client
+                # reading both at once (ccxt merges them into one cached order) sees the fill only in the first.
+                out.append({"arg": arg, "data": [{**row, "state": "partially_filled"}]})
+                new_fill = None
+                row = {**row, "fillFee": "0", "execType": "", "fillPnl": "0"}
             if new_fill is None:  # OKX's fill fields describe the fill this push reports, if any
                 row.update({"fillPx": "", "fillSz": "0", "fillTime": "", "tradeId": ""})
-            push: dict[str, Any] = {"arg": {**sub.arg, "uid": uid_of(api_key)}, "data": [row]}
-            out.append(push)
+            out.append({"arg": arg, "data": [row]})
         return out
 
     def seen_orders(self, sub: Sub, acct: Account) -> None:
