@@ -4,7 +4,7 @@ snapshot. The bottom of the house: the engine, the venues and the runtime all sp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -56,6 +56,10 @@ class OrderState:
     fee_quote: Decimal
     type: OrderType
     post_only: bool = False
+    # The order's last fill as the exchange stamps it (OKX: fillTime, tradeId), where it says: what the account's
+    # rows must cover before the fill is decided on (exchange/stream/settling.py). Not part of the state's identity.
+    last_fill_ms: int | None = field(default=None, compare=False)
+    last_trade_id: str | None = field(default=None, compare=False)
 
     @property
     def remaining(self) -> Decimal:

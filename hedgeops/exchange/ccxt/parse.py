@@ -138,9 +138,13 @@ def order_state(o: Mapping[str, Any], contract_size: Decimal, market: Mapping[st
     status = _STATUS.get(str(o.get("status")).lower(), OrderStatus.OPEN)
     post_only = bool(o.get("postOnly")) or o.get("timeInForce") == "PO"
     cid = str(o.get("clientOrderId") or o.get("id"))
+    fill_ms = o.get("lastTradeTimestamp")
+    trade = (o.get("info") or {}).get("tradeId")
     return OrderState(cid, str(o["symbol"]), _enum(Side, o["side"], f"order {cid} side"), amount, filled,
                       dec(o.get("price")) or None, average, status, _fee_quote(o.get("fee"), average, market),
-                      _order_type(o.get("type"), f"order {cid} type"), post_only)
+                      _order_type(o.get("type"), f"order {cid} type"), post_only,
+                      int(fill_ms) if isinstance(fill_ms, int | float) else None,
+                      str(trade) if isinstance(trade, str | int) and str(trade) else None)
 
 
 def quote_volume(t: Mapping[str, Any], market: Mapping[str, Any]) -> Decimal:

@@ -71,14 +71,19 @@ def make_pro_client(exchange_id: str, credentials: ApiCredentials | None = None,
     return client
 
 
-def instrument(client: Any, on_message: Callable[[Any], None], on_subscribed: Callable[[str], None]) -> None:
+def instrument(client: Any, on_message: Callable[[Any], None], on_subscribed: Callable[[str], None],
+               before: Callable[[Any], None] | None = None) -> None:
     """Hook the client's message dispatch (before any connection exists: ccxt binds it per connection): each
-    message is counted after ccxt has applied it, and each subscription acknowledgement names its channel (OKX
-    sends no first push on `orders`, so the acknowledgement is what says the channel is live)."""
+    message is shown to `before` as the exchange sent it (ccxt merges an order's pushes into one cached entry, so
+    a fill and the cancel after it would read as one update without the fill's stamp) and counted after ccxt has
+    applied it, and each subscription acknowledgement names its channel (OKX sends no first push on `orders`, so
+    the acknowledgement is what says the channel is live)."""
     original = client.handle_message
     original_ack = getattr(client, "handle_subscription_status", None)
 
     def handle_message(conn: Any, message: Any) -> Any:
+        if before is not None:
+            before(message)
         result = original(conn, message)
         on_message(message)
         return result

@@ -65,6 +65,8 @@ class Settling:
             self.pending.pop(cid, None)  # an earlier fill of the same order is older still: covered too
             return False
         held = self.pending.get(cid)
+        if held is not None and held.fill is not None and fill is not None and covers(held.fill, fill):
+            return True  # an older fill of the order (a push after the REST answer that told of a later one)
         self.pending[cid] = Pending(key, fill, at if held is None else held.since)
         return True
 

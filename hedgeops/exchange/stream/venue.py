@@ -93,7 +93,7 @@ class StreamingVenue(StreamOrders):
         self.untrusted_since = monotonic()
         self._funding_at: dict[str, float] = {}  # symbol → when its funding stream last pushed (monotonic)
         self._fill_told: dict[str, Decimal] = {}  # client id → filled as the orders stream last said (open orders)
-        self._settled_flag: asyncio.Event | None = None
+        self._settle_pulse: asyncio.Event | None = None  # set (and replaced) each time a pending fill settles
         self._trusted_at = monotonic()  # when the venue was last trusted
         self.settle_wait_s = SETTLE_WAIT_S
 
@@ -141,7 +141,7 @@ class StreamingVenue(StreamOrders):
 
     def new_client(self) -> Any:
         client = self._factory()
-        instrument(client, self._on_message, self.supervisor.on_subscribed)
+        instrument(client, self._on_message, self.supervisor.on_subscribed, lambda m: self._raw_fills(client, m))
         if client.id == "okx":
             hoist_exp_time(client)
         markets = self.rest.client.markets
@@ -218,7 +218,7 @@ class StreamingVenue(StreamOrders):
             if raw.get("symbol") not in listed:
                 continue
             state = self.rest._state(raw)
-            self._fill_pushed(client, raw, state)
+            self._fill_pushed(state)
             if self._apply_order(state):
                 symbols.add(str(raw["symbol"]))
         if symbols:
@@ -226,42 +226,58 @@ class StreamingVenue(StreamOrders):
 
     # ---- fills settling -----------------------------------------------------------------------------------
 
-    def _fill_pushed(self, client: Any, raw: Mapping[str, Any], state: Any) -> None:
-        """An orders push reporting a fill (OKX: fillTime and tradeId, set only on a push that carries one) that is
-        new, or that stamps a fill learned from REST, makes the order pending until its row covers it."""
+    def _raw_fills(self, client: Any, message: Any) -> None:
+        """Each fill an `orders` push reports (OKX: fillSz > 0 with fillTime and tradeId, set only on the push that
+        carries the fill), read as the exchange sent it, before ccxt merges it into its cached order: that order is
+        pending until a row covers the fill. Run before the order's new state is applied, so the filled state is
+        never in the live state without its pending fill."""
+        if not isinstance(message, dict) or (message.get("arg") or {}).get("channel") != "orders":
+            return
+        by_id = getattr(self.rest.client, "markets_by_id", None) or {}
+        for row in message.get("data") or []:
+            if not isinstance(row, dict) or not _positive(row.get("fillSz")):
+                continue
+            fill = _stamp(row.get("fillTime"), row.get("tradeId"))
+            markets = by_id.get(row.get("instId"))
+            order = row.get("clOrdId") or row.get("ordId")
+            if fill is None or not markets or not order:
+                continue
+            symbol = str(markets[0]["symbol"])
+            key = self._settle_key(symbol)
+            self.state.settling.filled(str(order), key, fill, self._row_now(client, key, symbol), self._monotonic())
+
+    def _row_now(self, client: Any, key: str, symbol: str) -> Stamp | None:
+        """The stamp of the row the stream last showed for `key`: the balance's, or the symbol's position row."""
+        if key == "balance":
+            return _stamp((client.balance or {}).get("timestamp"), None)
+        rows = [r for r in list(client.positions or []) if r.get("symbol") == symbol]
+        return _row_stamp(rows[-1]) if rows else None
+
+    def _fill_pushed(self, state: OrderState) -> None:
+        """The orders stream's word on how much of an order is filled, against which a REST answer is compared
+        (`_fill_learned`); its fills were made pending from the raw push (`_raw_fills`)."""
         cid = state.client_order_id
-        told = self._fill_told.get(cid, Decimal(0))
         if state.done:
             self._fill_told.pop(cid, None)
-        elif state.filled > told:
+        elif state.filled > self._fill_told.get(cid, Decimal(0)):
             self._fill_told[cid] = state.filled
-        fill = _stamp(raw.get("lastTradeTimestamp"), (raw.get("info") or {}).get("tradeId"))
-        if fill is None or state.filled < told or (state.filled == told and not self.state.settling.unstamped(cid)):
-            return
-        symbol = str(raw["symbol"])
-        key = self._settle_key(symbol)
-        if key == "balance":
-            shown = _stamp((client.balance or {}).get("timestamp"), None)
-        else:
-            rows = [r for r in list(client.positions or []) if r.get("symbol") == symbol]
-            shown = _row_stamp(rows[-1]) if rows else None
-        if self.state.settling.filled(cid, key, fill, shown, self._monotonic()):
-            self._settled().clear()
-        elif not self.state.settling:
-            self._settled().set()
 
     def _fill_learned(self, state: OrderState) -> None:
         """A REST answer (a REST order, a lost reply's lookup, a REST cancel) says more was filled than any push has:
-        pending, unstamped, until the order's own push stamps it or a reconcile runs."""
+        pending on the last fill REST stamps (OKX: fillTime, tradeId), or unstamped where it stamps none, until a
+        row covers it (unstamped: its own push stamps it, or a reconcile runs)."""
         cid = state.client_order_id
         if state.filled <= self._fill_told.get(cid, Decimal(0)):
             return
         if state.done:
-            self._fill_told.pop(cid, None)  # its push, when it comes, is a new fill and stamps it
+            self._fill_told.pop(cid, None)
         else:
             self._fill_told[cid] = state.filled
-        self.state.settling.filled(cid, self._settle_key(state.symbol), None, None, self._monotonic())
-        self._settled().clear()
+        key = self._settle_key(state.symbol)
+        fill = _stamp(state.last_fill_ms, state.last_trade_id)
+        client = self.supervisor.client
+        shown = self._row_now(client, key, state.symbol) if client is not None else None
+        self.state.settling.filled(cid, key, fill, shown, self._monotonic())
 
     def _settle_key(self, symbol: str) -> str:
         """What a fill on `symbol` changes: the balance for spot, the symbol's position for a contract."""
@@ -271,9 +287,19 @@ class StreamingVenue(StreamOrders):
         """The stream showed `key` as of `stamp`: whether that settled a pending fill."""
         if not self.state.settling or not self.state.settling.shown(key, stamp):
             return False
-        if not self.state.settling:
-            self._settled().set()
+        self._pulse()
         return True
+
+    def _pulse(self) -> None:
+        """Wake every snapshot waiting for a pending fill: something settled."""
+        if self._settle_pulse is not None:
+            self._settle_pulse.set()
+            self._settle_pulse = None
+
+    def _next_settle(self) -> asyncio.Event:
+        if self._settle_pulse is None:
+            self._settle_pulse = asyncio.Event()
+        return self._settle_pulse
 
     def settling_for(self) -> float:
         """How long the oldest pending fill has waited in this trusted session (0: none waits, or untrusted); the
@@ -281,13 +307,6 @@ class StreamingVenue(StreamOrders):
         if not self._trusted:
             return 0.0
         return self.state.settling.waited(self._monotonic(), self._trusted_at)
-
-    def _settled(self) -> asyncio.Event:
-        if self._settled_flag is None:
-            self._settled_flag = asyncio.Event()
-            if not self.state.settling:
-                self._settled_flag.set()
-        return self._settled_flag
 
     def on_funding(self, client: Any, symbol: str) -> None:
         self._funding_at[symbol] = self._monotonic()
@@ -313,8 +332,7 @@ class StreamingVenue(StreamOrders):
                 if found is not None:
                     looked_up.append(found)
         self.state.reconcile(since, quotes, positions, balances, open_orders, looked_up)
-        if not self.state.settling:
-            self._settled().set()
+        self._pulse()
         still_open = {o.client_order_id for o in self.state.open_orders()}
         self._fill_told = {c: f for c, f in self._fill_told.items() if c in still_open}
         for o in looked_up:
@@ -357,14 +375,18 @@ class StreamingVenue(StreamOrders):
             raise StreamUntrusted(f"{self.rest.client.id} stream has no quote yet for {', '.join(missing)}"
                                   if self._trusted else f"{self.rest.client.id} stream untrusted: "
                                   f"{self.untrusted_reason}")
-        if self.state.settling:  # a fill known, its position or balance not yet: wait for it, else ask REST
+        # A fill known, its position or balance not yet (of the symbols asked for, or the balances every snapshot
+        # carries): wait for the row, else ask REST.
+        wanted = {"balance"} | {f"position {s}" for s in symbols}
+        if self.state.settling.keys() & wanted:
             deadline = self._monotonic() + self.settle_wait_s
-            while self.state.settling and self._trusted and (left := deadline - self._monotonic()) > 0:
+            while (self.state.settling.keys() & wanted and self._trusted
+                   and (left := deadline - self._monotonic()) > 0):
                 with contextlib.suppress(TimeoutError):  # in slices: a lost trust ends the wait within one
-                    await asyncio.wait_for(self._settled().wait(), min(left, 0.1))
+                    await asyncio.wait_for(self._next_settle().wait(), min(left, 0.1))
             if not self._trusted:
                 raise StreamUntrusted(f"{self.rest.client.id} stream untrusted: {self.untrusted_reason}")
-            if self.state.settling:
+            if self.state.settling.keys() & wanted:
                 self.stats.settle_fallbacks += 1
                 self.rest.invalidate()
                 return await self.rest.snapshot(symbols)
@@ -486,6 +508,14 @@ def _stamp(ms: Any, trade: Any) -> Stamp | None:
     number = int(trade) if isinstance(trade, str) and trade.isdigit() else None
     at = int(ms) if isinstance(ms, int | float) or (isinstance(ms, str) and ms.isdigit()) else None
     return None if at is None and number is None else Stamp(at, number)
+
+
+def _positive(value: Any) -> bool:
+    """A pushed size (a string, as OKX sends numbers) above zero."""
+    try:
+        return Decimal(str(value)) > 0
+    except ArithmeticError:
+        return False
 
 
 def _row_stamp(row: Mapping[str, Any]) -> Stamp | None:
