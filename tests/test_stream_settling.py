@@ -105,6 +105,15 @@ def test_a_rest_learned_fill_waits_for_its_push_to_stamp_it() -> None:
     assert s.shown("position X", Stamp(1000, 8)) and not s
 
 
+def test_a_push_about_an_older_fill_never_replaces_a_newer_stamp() -> None:
+    # REST told of trade 9 (the order's last); the push of its first trade, 8, arrives after: still waiting for 9.
+    s = Settling()
+    s.filled("a", "position X", Stamp(1000, 9), None, at=0.0)
+    s.filled("a", "position X", Stamp(1000, 8), None, at=0.5)
+    assert s.pending["a"].fill == Stamp(1000, 9)
+    assert not s.shown("position X", Stamp(1000, 8)) and s.shown("position X", Stamp(1000, 9))
+
+
 def test_a_reconcile_settles_what_it_asked_after_where_its_answers_were_applied() -> None:
     state = LiveState()
     state.settling.filled("a", "position X", Stamp(10), None, at=0.0)
