@@ -32,5 +32,6 @@ def test_readme_streaming_figures_match_the_bench_results() -> None:
         assert (f"{fills}: drift p50 {d['p50']:.1f} bps, max {d['max']:.1f} bps; "
                 f"age p50 {a['p50']:.1f} s") in readme
     prose = " ".join(readme.split())  # the sentences below are wrapped
-    assert f"never far from the touch (max {streamed_mm['touch_drift_at_fill_bps']['max']:.1f} bps)" in prose
+    assert f"never far from the touch when it fills (max {streamed_mm['touch_drift_at_fill_bps']['max']:.1f} bps)" \
+        in prose
     assert f"filled {round(polled_mm['touch_drift_at_fill_bps']['max'])} bps away" in prose
