@@ -112,6 +112,11 @@ def test_a_push_about_an_older_fill_never_replaces_a_newer_stamp() -> None:
     s.filled("a", "position X", Stamp(1000, 8), None, at=0.5)
     assert s.pending["a"].fill == Stamp(1000, 9)
     assert not s.shown("position X", Stamp(1000, 8)) and s.shown("position X", Stamp(1000, 9))
+    # The same with the row of trade 8 already there when trade 8's push comes late: it still waits for trade 9.
+    s.filled("b", "position X", Stamp(1000, 9), None, at=0.0)
+    assert s.filled("b", "position X", Stamp(1000, 8), Stamp(1000, 8), at=0.5)
+    assert s.pending["b"].fill == Stamp(1000, 9)
+    assert not s.filled("c", "position X", Stamp(1000, 8), Stamp(1000, 8), at=0.5) and "c" not in s.pending
 
 
 def test_a_reconcile_settles_what_it_asked_after_where_its_answers_were_applied() -> None:

@@ -4,6 +4,7 @@ URL's scheme http→ws (https→wss), and for OKX the `/ws/v5` prefix ccxt appen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from hedgeops.exchange.ccxt.client import (
 
 # Where each exchange serves its websockets below a gateway's base URL (the emulator serves OKX's at /ws/v5).
 WS_PATHS: dict[str, str] = {"okx": "/ws/v5"}
+
+log = logging.getLogger(__name__)
 
 
 def ws_url(base_url: str, exchange_id: str) -> str:
@@ -83,7 +86,10 @@ def instrument(client: Any, on_message: Callable[[Any], None], on_subscribed: Ca
 
     def handle_message(conn: Any, message: Any) -> Any:
         if before is not None:
-            before(message)
+            try:
+                before(message)
+            except Exception:  # a bug of ours must not keep ccxt from the message (its receive loop would stall)
+                log.exception("stream message hook failed")
         result = original(conn, message)
         on_message(message)
         return result

@@ -61,10 +61,14 @@ class Settling:
     def filled(self, cid: str, key: str, fill: Stamp | None, shown: Stamp | None, at: float) -> bool:
         """Order `cid` filled (more) at `fill`, changing `key`, whose stream last showed it as of `shown`; `at` is
         now (monotonic). Unless that row covers the fill, the order waits for one. Whether it is pending now."""
-        if fill is not None and shown is not None and covers(shown, fill):
-            self.pending.pop(cid, None)  # an earlier fill of the same order is older still: covered too
-            return False
         held = self.pending.get(cid)
+        if fill is not None and shown is not None and covers(shown, fill):
+            # Settled, unless the order waits for a newer fill than this one (a late push of an older trade after
+            # a REST answer told of a later one), which the row must cover too.
+            if held is None or held.fill is None or covers(shown, held.fill):
+                self.pending.pop(cid, None)
+                return False
+            return True
         if held is not None and held.fill is not None and fill is not None and covers(held.fill, fill):
             return True  # an older fill of the order (a push after the REST answer that told of a later one)
         self.pending[cid] = Pending(key, fill, at if held is None else held.since)

@@ -231,7 +231,8 @@ class StreamingVenue(StreamOrders):
         carries the fill), read as the exchange sent it, before ccxt merges it into its cached order: that order is
         pending until a row covers the fill. Run before the order's new state is applied, so the filled state is
         never in the live state without its pending fill."""
-        if not isinstance(message, dict) or (message.get("arg") or {}).get("channel") != "orders":
+        arg = message.get("arg") if isinstance(message, dict) else None
+        if not isinstance(arg, dict) or arg.get("channel") != "orders":
             return
         by_id = getattr(self.rest.client, "markets_by_id", None) or {}
         for row in message.get("data") or []:
@@ -244,7 +245,9 @@ class StreamingVenue(StreamOrders):
                 continue
             symbol = str(markets[0]["symbol"])
             key = self._settle_key(symbol)
-            self.state.settling.filled(str(order), key, fill, self._row_now(client, key, symbol), self._monotonic())
+            if not self.state.settling.filled(str(order), key, fill, self._row_now(client, key, symbol),
+                                              self._monotonic()):
+                self._pulse()  # a fill that was waiting may be covered now
 
     def _row_now(self, client: Any, key: str, symbol: str) -> Stamp | None:
         """The stamp of the row the stream last showed for `key`: the balance's, or the symbol's position row."""
@@ -277,7 +280,8 @@ class StreamingVenue(StreamOrders):
         fill = _stamp(state.last_fill_ms, state.last_trade_id)
         client = self.supervisor.client
         shown = self._row_now(client, key, state.symbol) if client is not None else None
-        self.state.settling.filled(cid, key, fill, shown, self._monotonic())
+        if not self.state.settling.filled(cid, key, fill, shown, self._monotonic()):
+            self._pulse()
 
     def _settle_key(self, symbol: str) -> str:
         """What a fill on `symbol` changes: the balance for spot, the symbol's position for a contract."""
@@ -505,8 +509,8 @@ class StreamingVenue(StreamOrders):
 
 def _stamp(ms: Any, trade: Any) -> Stamp | None:
     """A stamp from a time (exchange ms) and a trade id (a number, else left out); None when neither is there."""
-    number = int(trade) if isinstance(trade, str) and trade.isdigit() else None
-    at = int(ms) if isinstance(ms, int | float) or (isinstance(ms, str) and ms.isdigit()) else None
+    number = int(trade) if isinstance(trade, str) and trade.isascii() and trade.isdigit() else None
+    at = int(ms) if isinstance(ms, int | float) or (isinstance(ms, str) and ms.isascii() and ms.isdigit()) else None
     return None if at is None and number is None else Stamp(at, number)
 
 
