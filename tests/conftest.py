@@ -60,3 +60,4 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 # The kopf-on-kmock fixtures, shared by the operator test modules (a module may override `operator_env`).
 from .emulator_fixtures import exchange  # noqa: E402, F401  (the OKX emulator, for the operator tests)
 from .operator_fixtures import cluster, operator, operator_env  # noqa: E402, F401
+from .stream_fixtures import rig, sv  # noqa: E402, F401  (the emulator with controls, a streaming venue on it)

@@ -13,31 +13,15 @@ from typing import Any
 
 import pytest
 
-from hedgeops.exchange.ccxt.client import ApiCredentials
 from hedgeops.exchange.ccxt.venue import CcxtVenue
-from hedgeops.exchange.stream import StreamingVenue, streaming_venue
+from hedgeops.exchange.stream import StreamingVenue
 from hedgeops.exchange.stream import venue as stream_venue_module
 
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, venue
-from .emulator_ws import SWAP, rig_with_controls, until
+from .emulator_fixtures import Rig, venue
+from .emulator_ws import SWAP, until
 
 ETH = "ETH/USDT:USDT"
 SETTLEMENT = datetime(2025, 6, 1, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    async for r in rig_with_controls():
-        yield r
-
-
-@pytest.fixture
-async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
-    v = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
-    try:
-        yield v
-    finally:
-        await v.close()
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
-import pytest
 
 from hedgeops.api import HedgeBook, RebalancePolicy
 from hedgeops.api.hedgebook import HedgeBookStatus
@@ -43,7 +42,7 @@ from hedgeops.runtime.wakeups import Wake, Wakeups
 
 from .emulator_controls import control
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, okx
-from .emulator_ws import SWAP, answer, login_args, rig_with_controls, until, ws_base
+from .emulator_ws import SWAP, answer, login_args, until, ws_base
 
 D = Decimal
 SPOT = "SOL/USDT"
@@ -141,12 +140,6 @@ def test_a_reconcile_settles_what_it_asked_after_where_its_answers_were_applied(
 
 # ---- the emulator's push order --------------------------------------------------------------------------------
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    async for r in rig_with_controls():
-        yield r
-
-
 async def channels_after_a_fill(rig: Rig, cid: str) -> list[tuple[str, float]]:
     """The private channels pushed (and when, wall seconds after the order was sent) for one market fill on the
     account, by a raw client subscribed as ccxt.pro subscribes (account, positions, orders)."""
@@ -201,15 +194,6 @@ async def test_the_lag_control_takes_seconds_and_refuses_anything_else(rig: Rig)
 
 
 # ---- the venue ------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
-    v = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
-    try:
-        yield v
-    finally:
-        await v.close()
-
 
 async def outside_buy(rig: Rig, cid: str, contracts: int) -> None:
     """Another client of the account buys at market over REST (its orders push reaches the venue too)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
@@ -22,28 +21,10 @@ from hedgeops.exchange.venue import OrderRejected, StreamUntrusted
 from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig, okx
-from .emulator_ws import INST_ID, SWAP, advance_to_new_price, rig_with_controls, until
+from .emulator_ws import INST_ID, SWAP, advance_to_new_price, until
+from .stream_fixtures import make_venue
 
 ETH = "ETH/USDT:USDT"
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    async for r in rig_with_controls():
-        yield r
-
-
-def make_venue(rig: Rig) -> StreamingVenue:
-    return streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
-
-
-@pytest.fixture
-async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
-    v = make_venue(rig)
-    try:
-        yield v
-    finally:
-        await v.close()
 
 
 def far_bid(rig: Rig) -> Decimal:

@@ -6,37 +6,20 @@ resynchronised from."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
 
-from hedgeops.exchange.ccxt.client import ApiCredentials
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
-from hedgeops.exchange.stream import StreamingVenue, streaming_venue
+from hedgeops.exchange.stream import StreamingVenue
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .emulator_controls import control
-from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig
-from .emulator_ws import INST_ID, SWAP, advance_to_new_price, rig_with_controls, until
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    async for r in rig_with_controls():
-        yield r
-
-
-@pytest.fixture
-async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
-    v = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
-    try:
-        yield v
-    finally:
-        await v.close()
+from .emulator_fixtures import KEY, Rig
+from .emulator_ws import INST_ID, SWAP, advance_to_new_price, until
 
 
 def resting_buy_price(rig: Rig) -> Decimal:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -17,29 +16,14 @@ import pytest
 from hedgeops.exchange.ccxt.client import ApiCredentials, make_client
 from hedgeops.exchange.ccxt.venue import CcxtVenue
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS
-from hedgeops.exchange.stream import StreamingVenue, streaming_venue
+from hedgeops.exchange.stream import StreamingVenue
 from hedgeops.exchange.stream.client import make_pro_client
 from hedgeops.exchange.stream.ratelimit import WindowLimit
 from hedgeops.exchange.venue import StreamUntrusted
 from hedgeops.model.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .emulator_fixtures import KEY, PASSPHRASE, SECRET, Rig
-from .emulator_ws import INST_ID, SWAP, advance_to_new_price, rig_with_controls, until
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    async for r in rig_with_controls():
-        yield r
-
-
-@pytest.fixture
-async def sv(rig: Rig) -> AsyncIterator[StreamingVenue]:
-    v = streaming_venue("okx", ApiCredentials(KEY, SECRET, PASSPHRASE), base_url=rig.url, rate_limit=False)
-    try:
-        yield v
-    finally:
-        await v.close()
+from .emulator_ws import INST_ID, SWAP, advance_to_new_price, until
 
 
 def far_bid(rig: Rig) -> Decimal:
