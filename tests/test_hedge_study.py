@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -82,7 +81,7 @@ def test_the_shipped_default_is_the_fit_windows_pick_and_the_fit_window_is_befor
     assert bands is not None
     assert bands.multiplier == study.D(pick["multiplier"]) and bands.maxRatio == study.D(pick["maxRatio"])
     assert resolve_thresholds(spec).total.ratio == study.D(pick["totalRatio"])
-    assert spec.maker_timeout_s() == study.ADAPTIVE_TIMEOUT  # set, not fitted (hedge_study says why)
+    assert spec.maker_timeout_s() == int(pick["makerTimeoutSeconds"])
     fit_end = study.day_of_iso(_dataset("5m")["fit_window"]["to"])
     for ds in RESULTS["datasets"]:
         assert all(study.day_of_iso(row["period"]["from"]) >= fit_end for row in ds["held_out"])
@@ -94,7 +93,8 @@ def test_the_fit_window_picks_that_setting_again() -> None:
     five = next(d for d in study.DATASETS if d.key == "5m")
     ds = replace(five, days=five.fit_days)
     cands = [c for c in study.candidates() if c.family == study.ADAPTIVE or c.name in study.BASELINES]
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    # One process: the rest of the suite runs beside this test, some of it timing-sensitive (bench/operator_scale).
+    with ProcessPoolExecutor(max_workers=1) as pool:
         sweep = dict(zip([c.name for c in cands], pool.map(study.sweep_one, [ds] * len(cands), cands), strict=True))
     pick = study.fit([c for c in cands if c.family == study.ADAPTIVE], sweep, 0, ds.fit_days)
     assert dict(pick.params) == _dataset("5m")["default_fit"]
@@ -153,7 +153,38 @@ def test_the_readmes_prose_figures_are_the_stored_results() -> None:
     assert round(default5["funding_per_year_usd"] / default5["cost_per_year_usd"]) == 12  # "twelve times"
     pick = _dataset("5m")["default_fit"]
     assert (f"per-asset band {pick['multiplier']} × the asset's hourly drift volatility, between 0.2% and "
-            f"{study.D(pick['maxRatio']) * 100:.0f}%; total band {study.D(pick['totalRatio']) * 100:.1f}%") in text
+            f"{study.D(pick['maxRatio']) * 100:.0f}%; total band {study.D(pick['totalRatio']) * 100:.1f}%; maker "
+            f"orders wait {pick['makerTimeoutSeconds']} s)") in text
+    assert f"The {pick['makerTimeoutSeconds']} s maker wait adds maker share" in text
+
+
+def test_the_readmes_reason_for_the_missed_target_is_the_stored_results() -> None:
+    """"Why the target is out of reach": the default's cost × mean moved to the worst-asset reading's mean, the
+    minimum orders' width, and ETH and BTC's share of every policy's mean."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    at_mean = []
+    for key in ("5m", "1m"):
+        rows = {r["policy"]: r for r in _dataset(key)["held_out"]}
+        d, a, t = rows[study.DEFAULT], rows[study.COMPACT_ASSET], rows[study.COMPACT_TOTAL]
+        at_mean.append(d["cost_per_year_usd"] * d["mean_abs_exposure_pct"] / a["mean_abs_exposure_pct"]
+                       / t["cost_per_year_usd"])
+        assert a["mean_abs_exposure_pct"] < t["mean_abs_exposure_pct"]  # the worst-asset reading is the tighter
+        assert t["cost_per_year_usd"] < a["cost_per_year_usd"]  # and the total reading the cheaper
+        parts = {p: rows[p]["mean_abs_exposure_pct_by_asset"] for p in (study.DEFAULT, *study.BASELINES)}
+        for p, by in parts.items():  # "about half of every policy's mean is ETH and BTC"
+            assert abs(sum(by.values()) - rows[p]["mean_abs_exposure_pct"]) < 0.002
+            assert 0.4 < sum(by[c] for c in study.COARSE) / rows[p]["mean_abs_exposure_pct"] < 0.6
+        # "SOL, the rest, is where the default's saving is": its SOL part is the smallest; BTC's is everyone's.
+        assert all(parts[study.DEFAULT]["SOL"] < parts[b]["SOL"] for b in study.BASELINES)
+        assert max(by["BTC"] for by in parts.values()) - min(by["BTC"] for by in parts.values()) < 0.01
+    assert f"it would cost about {at_mean[0]:.0%} (5-minute) and {at_mean[1]:.0%} (1-minute) of the total" in text
+    bars = study.bars_of(next(d for d in study.DATASETS if d.key == "5m"))
+    widths = {}
+    for a in study.COARSE:
+        leg = float(study.CAPITAL * study.WEIGHTS[a])
+        lo, hi = (f(bars.close[a]) * float(study.SEED_MIN[a]) / leg * 100 for f in (min, max))
+        widths[a] = f"{lo:.1f}–{hi:.1f}%"
+    assert f"ETH's 0.005 is {widths['ETH']} of its leg, BTC's 0.0005 {widths['BTC']}" in text
 
 
 def test_the_pools_hedge_buys_as_the_price_rises_so_no_post_only_order_can_wait_for_it() -> None:

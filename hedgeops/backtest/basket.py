@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from pathlib import Path
+from typing import Any
 
 from hedgeops.api.hedgebook import Objective
 from hedgeops.api.policy import RebalancePolicySpec
@@ -87,11 +88,14 @@ class Market:
 
 @dataclass
 class Series:
-    """One run: |total deviation| and beyond-the-yardstick every bar; counters cumulative at each day's end."""
+    """One run: |total deviation|, each asset's share of it and beyond-the-yardstick every bar; counters
+    cumulative at each day's end."""
 
     start_ms: int
     bar_seconds: int
     deviation: array[float] = field(default_factory=lambda: array("f"))
+    # Each asset's |net| ÷ the book's total target: the parts the total deviation sums.
+    by_asset: dict[str, array[float]] = field(default_factory=dict)
     beyond: bytearray = field(default_factory=bytearray)
     day_end_bar: list[int] = field(default_factory=list)  # index of the first bar after each day
     cumulative: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in COUNTERS})
@@ -100,7 +104,7 @@ class Series:
     def days(self) -> int:
         return len(self.day_end_bar)
 
-    def figures(self, capital: Decimal, first_day: int = 0, last_day: int | None = None) -> dict[str, float]:
+    def figures(self, capital: Decimal, first_day: int = 0, last_day: int | None = None) -> dict[str, Any]:
         """Yearly rates and deviation statistics over days [first_day, last_day)."""
         return score([(self, first_day, self.days if last_day is None else last_day)], capital)
 
@@ -113,15 +117,18 @@ class Series:
         return col[last_day - 1] - (col[first_day - 1] if first_day else 0.0)
 
 
-def score(pieces: Sequence[tuple[Series, int, int]], capital: Decimal) -> dict[str, float]:
+def score(pieces: Sequence[tuple[Series, int, int]], capital: Decimal) -> dict[str, Any]:
     """The figures over several windows of days taken together (held-out folds, each from its own run)."""
     devs: list[float] = []
+    parts: dict[str, float] = {}
     beyond = 0
     totals = dict.fromkeys(COUNTERS, 0.0)
     seconds = 0
     for series, first, last in pieces:
         a, b = series.bars_of(first, last)
         devs.extend(series.deviation[a:b])
+        for asset, col in series.by_asset.items():
+            parts[asset] = parts.get(asset, 0.0) + sum(col[a:b])
         beyond += sum(series.beyond[a:b])
         seconds += (b - a) * series.bar_seconds
         for name in COUNTERS:
@@ -144,6 +151,7 @@ def score(pieces: Sequence[tuple[Series, int, int]], capital: Decimal) -> dict[s
         "funding_per_year_usd": round(per_year("funding"), 2),
         "traded_notional_per_year_usd": round(per_year("traded_notional"), 0),
         "mean_abs_exposure_pct": round(100 * sum(devs) / n, 4),
+        "mean_abs_exposure_pct_by_asset": {a: round(100 * v / n, 4) for a, v in parts.items()},
         "p99_abs_exposure_pct": round(100 * devs[min(n - 1, int(0.99 * n))], 4),
         "max_abs_exposure_pct": round(100 * devs[-1], 4),
         "time_beyond_emergency_pct": round(100 * beyond / n, 4),
@@ -225,6 +233,9 @@ def _simulate(policy: RebalancePolicySpec, basket: Basket, bars: Bars, market: M
             [AssetObservation(a, price[a], basket.weights[a] * value / price[a], hedge[a]) for a in assets], objective)
         total = float(exposure.total_deviation)
         out.deviation.append(total)
+        whole = float(exposure.total_target_notional)
+        for e in exposure.assets:
+            out.by_asset.setdefault(e.asset, array("f")).append(abs(float(e.net_quote)) / whole if whole else 0.0)
         out.beyond.append(total > YARDSTICK_TOTAL or float(exposure.max_abs_deviation) > YARDSTICK_ASSET)
         if k % check_every:
             continue
