@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,17 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     thread = threading.Thread(target=run, name="kopf-operator", daemon=True)
     thread.start()
     try:
+        # Tests scrape right away: hand the operator over once its metrics server listens (or it has failed).
+        deadline = time.monotonic() + 30
+        while not failure and time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            break
         yield {"metrics_port": port, "redis": client}
     finally:
         stop.set()
