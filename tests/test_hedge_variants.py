@@ -22,7 +22,7 @@ STUDY = json.loads((ROOT / "bench" / "results" / "hedge_efficiency.json").read_t
 def test_the_readme_table_is_rendered_from_the_stored_run_of_these_variants() -> None:
     assert hv.current_block((ROOT / "README.md").read_text()) == hv.readme_block(RESULTS["rows"])
     assert RESULTS["config"] == study.config()
-    assert [r["variant"] for r in RESULTS["rows"]] == [v.name for ds in study.DATASETS for v in hv.variants()]
+    assert [r["variant"] for r in RESULTS["rows"]] == [v.name for ds in study.DATASETS for v in hv.runs()]
 
 
 def test_the_default_row_is_the_benchmarks_default_over_the_same_days() -> None:
@@ -73,6 +73,8 @@ def test_the_readmes_sentences_about_the_variants_are_the_stored_figures() -> No
     for key in ("5m", "1m"):
         default = rows[(key, names[0])]
         for name in names[1:]:
+            if name == hv.VENUE_DEFAULT:
+                continue  # a change to the book's minimum orders, not to the policy: the verdict line below
             r = rows[(key, name)]
             # "No change beats the default's cost × mean by more than 5% on both the fit window and the days after"
             assert not all(hv.product_ratio(r[w], default[w]) < 0.95 for w in ("fit_window", "held_out")), name
@@ -88,4 +90,29 @@ def test_the_readmes_sentences_about_the_variants_are_the_stored_figures() -> No
     cost = 1 - one["cost_per_year_usd"] / old["cost_per_year_usd"]
     mean = one["mean_abs_exposure_pct"] / old["mean_abs_exposure_pct"] - 1
     wait = hv.variants()[0].spec.maker_timeout_s()
+    ref = f"{hv.SIGMA_REF:.1%}"
+    assert f"map the hourly volatility σ to {ref}·(σ/{ref})^p" in text
     assert f"there {wait} s costs {cost:.0%} less than the previous default's 120 s at a {mean:.0%} higher mean" in text
+
+
+def test_the_readmes_sentence_about_the_venues_minimum_orders_is_the_stored_figures() -> None:
+    from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    rows = {(r["dataset"], r["variant"]): r["held_out"] for r in RESULTS["rows"]}
+    default = hv.variants()[0].name
+    five, one = (hv.product_ratio(rows[(k, hv.VENUE_DEFAULT)], rows[(k, default)]) for k in ("5m", "1m"))
+    assert f"the default's cost × mean is {five:.0%} (5-minute) and {one:.0%} (1-minute) of its own" in text
+    venue = ", ".join(f"{PAPER_MARKETS[study.BASKET.symbols[a]].min_amount} {a}" for a in study.ASSETS)
+    assert f"With the venue's ({venue}: what a policy without `minOrder` uses)" in text
+    assert not any(v["target_met"] for v in hv.venue_verdicts(RESULTS["rows"]).values())
+    assert hv.venue_baselines()[0].spec.minOrder == {} and hv.runs()[len(hv.variants()) - 1].spec.minOrder == {}
+
+
+def test_the_bench_refuses_a_bad_worker_count_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "bench/hedge_variants.py", "--workers", "0"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "--workers: at least 1" in out.stderr and "Traceback" not in out.stderr

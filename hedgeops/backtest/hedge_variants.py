@@ -26,6 +26,7 @@ from hedgeops.api.policy import Execution, RebalancePolicySpec
 from hedgeops.backtest import hedge_study as study
 from hedgeops.backtest.basket import simulate
 from hedgeops.backtest.readme_blocks import between, replace_between
+from hedgeops.backtest.study_report import verdict_line
 from hedgeops.engine.hedge import decision, planner, triggers
 from hedgeops.engine.hedge.bands import resolve_volatility_bands
 from hedgeops.engine.hedge.volatility import DeviationVolatility
@@ -41,6 +42,7 @@ class Variant:
     spec: RebalancePolicySpec
     exponent: float | None = None  # bands ∝ σ^exponent
     across: str | None = None  # trade the minimum order across the target from this share of it
+    stands_for: str | None = None  # a run with the venue's minimum orders: the benchmark policy it is
 
 
 def _default() -> RebalancePolicySpec:
@@ -71,7 +73,23 @@ def variants() -> list[Variant]:
         Variant("bands ∝ σ^½", _default(), exponent=0.5),
         Variant("minimum order across the target from 85% of it", _default(), across="0.85"),
         Variant("minimum order across the target from 70% of it", _default(), across="0.7"),
+        Variant(VENUE_DEFAULT, RebalancePolicySpec(), stands_for=study.DEFAULT),
     ]
+
+
+VENUE_DEFAULT = "the venue's minimum orders instead of the seed's (the default without minOrder)"
+
+
+def venue_baselines() -> list[Variant]:
+    """Both Compact readings with the venue's minimum orders too: the default's change above is one to the book's
+    minimum orders, which every policy would get."""
+    return [Variant(f"{name}, with the venue's minimum orders", spec.model_copy(update={"minOrder": {}}),
+                    stands_for=name)
+            for name, spec in ((c.name, c.spec) for c in study.candidates() if c.name in study.BASELINES)]
+
+
+def runs() -> list[Variant]:
+    return [*variants(), *venue_baselines()]
 
 
 # Where a variant reaches into the engine: (owner, attribute).
@@ -146,16 +164,30 @@ def product_ratio(row: Mapping[str, Any], default: Mapping[str, Any]) -> float:
                  / (default["cost_per_year_usd"] * default["mean_abs_exposure_pct"]))
 
 
+def venue_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The benchmark's held-out verdict with the venue's minimum orders for the default and both Compacts."""
+    stands = {v.name: v.stands_for for v in runs() if v.stands_for}
+    return {key: study.verdict([{**r["held_out"], "policy": stands[r["variant"]]} for r in rows
+                                if r["dataset"] == key and r["variant"] in stands])
+            for key in dict.fromkeys(r["dataset"] for r in rows)}
+
+
 def readme_block(rows: Sequence[Mapping[str, Any]]) -> str:
+    table_names = {v.name for v in variants()}
     out = [BEGIN, "", "| change to the default | data | cost/yr $ held out (fit window) | mean \\|dev\\| | p99 | "
            "cost × mean ÷ the default's, held out (fit window) |", "|---|---|---:|---:|---:|---:|"]
     default = {r["dataset"]: r for r in rows if r["variant"] == variants()[0].name}
     for r in rows:
+        if r["variant"] not in table_names:
+            continue
         d = default[r["dataset"]]
         h, f = r["held_out"], r["fit_window"]
         out.append(f"| {r['variant']} | {r['dataset']} | {h['cost_per_year_usd']:.2f} ({f['cost_per_year_usd']:.2f}) | "
                    f"{h['mean_abs_exposure_pct']:.3f}% | {h['p99_abs_exposure_pct']:.2f}% | "
                    f"{product_ratio(h, d['held_out']):.0%} ({product_ratio(f, d['fit_window']):.0%}) |")
+    lines = [f"{key}: {verdict_line({'verdict': v})}" for key, v in venue_verdicts(rows).items()]
+    out += ["", "With the venue's minimum orders for the default and both Compact readings alike, after the fit "
+            f"window: {'; '.join(lines)}."]
     return "\n".join([*out, "", END])
 
 

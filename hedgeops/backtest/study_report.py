@@ -46,7 +46,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _verdict_line(ds: Mapping[str, Any]) -> str:
+def verdict_line(ds: Mapping[str, Any]) -> str:
     v = ds["verdict"]
     parts = []
     for key, label in (("vs_compact_asset", "Compact (worst-asset reading)"),
@@ -100,7 +100,7 @@ def readme_block(doc: Mapping[str, Any]) -> str:
         out += [f"**{minutes}-minute bars**, held out {held['from']} → {held['to']} "
                 f"({len(ds['folds'])} folds; fit window {ds['fit_window']['from']} → {ds['fit_window']['to']}):", "",
                 markdown_table(ds["held_out"]), "",
-                f"Held-out verdict for the default ({minutes}-minute): {_verdict_line(ds)}.", "",
+                f"Held-out verdict for the default ({minutes}-minute): {verdict_line(ds)}.", "",
                 f"Fold by fold, the default's cost ÷ Compact's (worst asset; total): {_per_fold(ds)}.", "",
                 f"{_by_asset(ds)}.", "",
                 *([f"The fit window's pick at other fit margins (3% is the one used, set before any held-out figure "
