@@ -408,3 +408,31 @@ async def test_a_deviation_below_the_minimum_order_is_reported_and_trades_nothin
     assert cond(b.status, "WithinBand") == ("False", "BelowMinimumOrder")
     message = next(c.message for c in b.status.conditions if c.type == "WithinBand")
     assert "ETH deviates 2.91%" in message and "below the minimum order" in message
+
+
+async def test_close_all_under_manual_approval_never_waits_and_says_so() -> None:
+    """Like an Allocation book's exit: the close-all executes at once under approval Manual, the bypass journalled
+    and told (Warning ApprovalBypassed), and the plan that was waiting for approval is dropped."""
+    r = rig()
+    manual = policy(approval="Manual", approvalTtlSeconds=3600)
+    b, _ = await step(r, book(), pol=manual)
+    pending = b.status.pendingPlan  # type: ignore[union-attr]
+    assert pending is not None and pending["state"] == "Proposed"
+    b, _ = await step(r, b, pol=manual, approval=pending["id"])  # hedged, so that close-all has legs to close
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None and (await venue.snapshot(["SOL/USDT:USDT"])).positions
+    r.clock.advance(300)  # the holdings grow: a new plan waits for approval
+    grown = book(holdings={"source": "Static", "static": {"SOL": 150, "ETH": 3}})
+    b, _ = await step(r, grown.model_copy(update={"status": b.status}), pol=manual)
+    assert b.status.pendingPlan["state"] == "Proposed"  # type: ignore[index,union-attr]
+    r.clock.advance(300)
+    b, res = await step(r, b, pol=manual, close_all=True)
+    assert "ApprovalBypassed" in [e.reason for e in res.events] and "CloseAll" in [e.reason for e in res.events]
+    assert (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions == {}
+    bypass = [e for e in r.entries(b) if e["type"] == "approvalBypassed"]
+    plans = [e for e in r.entries(b) if e["type"] == "plan" and e["reason"] == "CloseAll"]
+    assert len(bypass) == 1 and bypass[0]["planId"] == plans[0]["planId"]
+    assert b.status.pendingPlan is None  # type: ignore[union-attr]
+    r.clock.advance(300)
+    b, res = await step(r, b, pol=manual, close_all=True)  # held flat: nothing to close, nothing bypassed
+    assert "ApprovalBypassed" not in [e.reason for e in res.events]

@@ -143,6 +143,13 @@ async def idle_review(run: BookRun, pending: PendingPlan | None) -> PendingPlan 
     return idle.pending
 
 
+async def bypass_approval(run: BookRun, plan_id: str, reason: str) -> None:
+    """An exit executes under approval Manual without waiting: journalled and told, never silent."""
+    await run.ctx.record(ApprovalBypassedEntry(planId=plan_id, reason=reason))
+    run.result.events.append(CycleEvent("Warning", "ApprovalBypassed",
+                                        f"plan {plan_id} executes without approval: {reason}"))
+
+
 async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: GateVerdict,
                     pending: PendingPlan | None, *, exit_reason: str | None = None) -> tuple[bool, PendingPlan | None]:
     """After the risk gate, manual approval: (execute the plan now?, the pending plan to show). A refusal by
@@ -151,9 +158,7 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
     exit is there to remove; the bypass is journalled and told, and a proposed plan is dropped."""
     pspec, ctx, result = run.policy, run.ctx, run.result
     if exit_reason is not None and pspec.approval is Approval.MANUAL and verdict.allowed:
-        await ctx.record(ApprovalBypassedEntry(planId=plan.plan_id, reason=exit_reason))
-        result.events.append(CycleEvent("Warning", "ApprovalBypassed",
-                                        f"plan {plan.plan_id} executes without approval: {exit_reason}"))
+        await bypass_approval(run, plan.plan_id, exit_reason)
         return True, None
     review_now = review(pending, plan, run.now, pspec.approvalTtlSeconds, run.controls.approval) \
         if pspec.approval is Approval.MANUAL and verdict.allowed else None

@@ -20,13 +20,13 @@ from hedgeops.api.hedgebook import (
     WorkingPlan,
 )
 from hedgeops.api.instruments import InstrumentDeltaStatus
-from hedgeops.api.policy import RebalancePolicy
+from hedgeops.api.policy import Approval, RebalancePolicy
 from hedgeops.engine.allocation.requests import refused_on_hedge
 from hedgeops.engine.allocation.schedule import ScheduleNeverFires
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import DeltaCalculationError
 from hedgeops.engine.common.ids import client_order_id, plan_id
-from hedgeops.engine.hedge.approval import PendingPlan
+from hedgeops.engine.hedge.approval import PendingPlan, PlanState
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.bands import Thresholds
 from hedgeops.engine.hedge.delta import expired, observed_positions, position_delta
@@ -55,6 +55,7 @@ from hedgeops.runtime.kinds.book_result import (
     BookRun,
     CycleResult,
     authorise,
+    bypass_approval,
     book_conditions,
     finish_plan,
     idle_review,
@@ -226,6 +227,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         if urgency is Urgency.NONE or working is not None:
             pending = await idle_review(run, pending)
         if controls.close_all:
+            if pending is not None and pending.state is not PlanState.EXECUTED:
+                pending = None  # a plan awaiting approval is moot: the book is being flattened and held flat
             if working is not None:
                 working = await halt_plan(ctx, working)
             if working is None or plan_done(working):
@@ -304,6 +307,8 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         pid = plan_id(obs.uid, seq + 1)
         await run.ctx.record(PlanEntry(planId=pid, seq=seq + 1, reason="CloseAll", orders=tuple(
             PlanOrderEntry(symbol=sym, amount=abs(qty)) for _, sym, qty in open_legs)))
+        if run.policy.approval is Approval.MANUAL:  # an exit never waits: holding the legs is the risk
+            await bypass_approval(run, pid, "close-all requested")
         for i, sym, qty in open_legs:
             req = OrderRequest(client_order_id(pid, i, "t"), sym, Side.towards(-qty), abs(qty), OrderType.MARKET,
                                reduce_only=True)
