@@ -15,10 +15,12 @@ import aiohttp.web
 import pytest
 import redis.asyncio as aioredis
 
-from hedgeops.operator.ratelimit import SourceLimiter
+from hedgeops.operator.ratelimit import BURST, PER_MINUTE, SourceLimiter
 from hedgeops.operator.webhook import serve, webhook_app
 from hedgeops.runtime.metrics import Metrics
+from hedgeops.runtime.signals import MAX_BODY_BYTES
 
+from .conftest import ROOT
 from .runtime_fixtures import Monotonic
 from .test_runtime_signals import NOW, Cluster, alert, desk
 
@@ -87,6 +89,32 @@ async def test_each_source_is_rate_limited_before_anything_is_read(served: Serve
     served.clock.t += 1  # one token a second at 60 a minute
     assert (await asyncio.to_thread(served.post, path, alert("r6")))[0] == 404
     assert (await asyncio.to_thread(served.post, path, alert("r7")))[0] == 429
+
+
+async def test_a_body_over_the_limit_is_413_counted_and_never_read_further(served: Served) -> None:
+    path = "/tradingview/{}/{}".format(*served.cluster.key)
+    code, body, _ = await asyncio.to_thread(served.post, path, b"{" + b" " * MAX_BODY_BYTES + b"}")
+    assert (code, body["outcome"], body["activeSignal"]) == (413, "TooLarge", None)
+    assert served.cluster.reads == [] and served.cluster.writes == 0
+    assert served.metrics.registry.get_sample_value("hedgeops_signals_total",
+                                                    {"namespace": "", "name": "", "mode": "",
+                                                     "outcome": "TooLarge"}) == 1
+    code, body, _ = await asyncio.to_thread(served.post, path, alert("s1", passphrase="mot-de-passe-élevé-✓"))
+    assert (code, body["outcome"]) == (202, "Accepted")  # a body within the limit is read as ever
+
+
+def test_the_default_limit_is_the_readmes_30_a_minute_in_bursts_of_30() -> None:
+    clock = Monotonic()
+    limiter = SourceLimiter(monotonic=clock)
+    assert [limiter.take("10.0.0.1") for _ in range(PER_MINUTE)] == [0] * PER_MINUTE == [0] * BURST
+    assert limiter.take("10.0.0.1") == pytest.approx(60 / PER_MINUTE)  # the 31st waits for the next token
+    clock.t += 60  # a minute refills 30 tokens
+    assert [limiter.take("10.0.0.1") for _ in range(PER_MINUTE)] == [0] * PER_MINUTE
+    assert limiter.take("10.0.0.1") > 0
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"429 `RateLimited` (more than {PER_MINUTE} requests a minute, bursts of {BURST}, from one source"
+            in readme)
+    assert f"413 `TooLarge` (body over {MAX_BODY_BYTES // 1024} KiB)" in readme
 
 
 def test_the_limiter_keeps_a_bounded_map_of_sources() -> None:

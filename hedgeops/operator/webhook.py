@@ -36,8 +36,8 @@ def webhook_app(desk: SignalDesk, now: Callable[[], datetime], limiter: SourceLi
         try:
             body = await request.read()
         except aiohttp.web.HTTPRequestEntityTooLarge:
-            out = SignalOutcome("Malformed", f"body larger than {MAX_BODY_BYTES} bytes")
-            return aiohttp.web.json_response(out.body(), status=413)
+            out = desk.count(SignalOutcome("TooLarge", f"body larger than {MAX_BODY_BYTES} bytes"))
+            return aiohttp.web.json_response(out.body(), status=out.http_status)
         out = await desk.receive(request.match_info["namespace"], request.match_info["name"], body, now())
         return aiohttp.web.json_response(out.body(), status=out.http_status)
 

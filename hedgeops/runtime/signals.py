@@ -38,6 +38,7 @@ STATUS = {
     "Refused": 404,
     "Duplicate": 409,
     "Conflict": 409,
+    "TooLarge": 413,
     "Expired": 422,
     "RateLimited": 429,
     "Unavailable": 503,
