@@ -119,3 +119,21 @@ def test_the_report_draws_in_a_real_browser(run: tuple[dict[str, Any], Path], tm
 def test_bad_input_is_a_message_and_exit_2(args: list[str], message: str) -> None:
     res = hedgeops("backtest", "manifests/examples/", *args)
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_text_summary_lists_the_prices_replayed_and_the_makers_fill_ratio_and_funding() -> None:
+    """What the README says the summary shows is in the text a person reads, not only in --json: which prices
+    each period replayed, symbol by symbol (here the hourly mark prices, then the 5-minute bars), and a market
+    maker's fill ratio and funding."""
+    args = ("backtest", "manifests/examples/marketmaker-sol.yaml", "--from", "2024-12-30", "--to", "2025-01-01")
+    text, js = hedgeops(*args), hedgeops(*args, "--json")
+    assert text.returncode == 0 and js.returncode == 0, text.stderr + js.stderr
+    summary = json.loads(js.stdout)
+    out = text.stdout
+    assert "Prices replayed" in out and "Fill ratio" in out and "Funding" in out
+    rows = [line for line in out.splitlines() if "SOL/USDT:USDT" in line]
+    sources = [p["source"] for p in summary["pricing"] if p["symbol"] == "SOL/USDT:USDT"]
+    assert len(sources) == 2 and all(any(s in r for r in rows) for s in sources), rows
+    assert any("1 h" in r for r in rows) and any("5 min" in r for r in rows)
+    [mm] = summary["marketMakers"]
+    assert mm["quotesPlaced"] > 0 and f"{mm['quotesFilled'] / mm['quotesPlaced']:.0%} of {mm['quotesPlaced']}" in out

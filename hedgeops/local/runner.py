@@ -27,7 +27,7 @@ from hedgeops.engine.common.controls import APPROVE, RESET_BREAKER, Controls, co
 from hedgeops.exchange.marketdata.replay import CandleSeries, MarketReplay
 from hedgeops.local.summary import BookTally, CarryTally, MakerTally
 from hedgeops.local.trades import TradeLog
-from hedgeops.local.view import RunView, Tallies
+from hedgeops.local.view import RunView, Tallies, pricing_table
 from hedgeops.manifests import load_resources
 from hedgeops.runtime.app import App, AppConfig, build_app
 from hedgeops.runtime.clock import SimClock
@@ -256,7 +256,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
-        for table in tallies.tables(title):
+        for table in [*tallies.tables(title), pricing_table(summary["pricing"])]:
             view.console.print(table)
     return summary
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -51,12 +52,26 @@ def _layer(t: CarryTally) -> str:
 
 def maker_table(tallies: Iterable[MakerTally]) -> Table:
     table = Table(title="MarketMaker", expand=False)
-    for col in ("Object", "State", "Reason", "Position", "Bought", "Sold", "Realised", "Unrealised", "Fees", "Quotes"):
+    for col in ("Object", "State", "Reason", "Position", "Bought", "Sold", "Realised", "Unrealised", "Fees",
+                "Funding", "Fill ratio", "Quotes"):
         table.add_column(col, justify="left" if col in ("Object", "State", "Reason") else "right")
     for t in tallies:
         table.add_row(t.key, t.state, t.reason, f"{float(t.position):g}", f"{float(t.bought):g}",
                       f"{float(t.sold):g}", f"{float(t.realized):,.2f}", f"{float(t.unrealized):,.2f}",
-                      f"{float(t.fees):,.2f}", str(t.quotes))
+                      f"{float(t.fees):,.2f}", f"{float(t.funding):,.2f}",
+                      f"{t.filled / t.placed:.0%} of {t.placed}" if t.placed else "-", str(t.quotes))
+    return table
+
+
+def pricing_table(pricing: Iterable[Mapping[str, Any]]) -> Table:
+    """Which prices each period replayed, symbol by symbol (the run's `pricing`)."""
+    table = Table(title="Prices replayed", expand=False)
+    for col in ("Symbol", "From", "To", "Step", "Source"):
+        table.add_column(col)
+    for p in pricing:
+        table.add_row(p["symbol"], p["from"][:16].replace("T", " "), p["to"][:16].replace("T", " "),
+                      f"{p['stepSeconds'] // 60} min" if p["stepSeconds"] < 3600 else f"{p['stepSeconds'] // 3600} h",
+                      p["source"] + (f" ({p['note']})" if p.get("note") else ""))
     return table
 
 
