@@ -82,9 +82,13 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     thread = threading.Thread(target=run, name="kopf-operator", daemon=True)
     thread.start()
     try:
-        # Tests scrape right away: hand the operator over once its metrics server listens (or it has failed).
+        # Tests scrape right away: hand the operator over only once its metrics server listens.
         deadline = time.monotonic() + 30
-        while not failure and time.monotonic() < deadline:
+        while True:
+            if failure:
+                raise AssertionError(f"the operator failed while starting: {failure[0]!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the operator's metrics server did not listen on port {port} within 30 s")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
