@@ -65,6 +65,9 @@ def test_the_worst_rule_of_all_crds() -> None:
     costs = [c for kind in KINDS for c in _costs(crd_for(KINDS[kind]))]
     worst = max(costs, key=lambda c: c.total)
     assert worst.total * 20 < STATIC_ESTIMATED_COST_LIMIT, (worst.path, f"{worst.total:,}", worst.rule)
+    assert worst.path == ".spec" and "s.kind == 'Spot'" in worst.rule and "o.kind == 'Option'" in worst.rule
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"(worst today: {worst.total:,} of {STATIC_ESTIMATED_COST_LIMIT:,}, the HedgeBook rule" in readme
 
 
 @pytest.mark.parametrize("plural", ["hedgebooks", "rebalancepolicies"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import re
+
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -156,3 +158,18 @@ def test_a_status_message_longer_than_its_bound_is_clipped_not_refused() -> None
     assert leg.message is not None and len(leg.message) == 4096 and leg.message.endswith("…")
     cond = Condition(type="Ready", status="False", reason="Failed", message="y" * 40_000)
     assert len(cond.message) == CONDITION_MESSAGE_LENGTH
+
+
+def test_the_readmes_kubectl_get_hedgebooks_shows_the_crds_columns() -> None:
+    """The example output has kubectl's columns for a HedgeBook: NAME, then every printer column without a priority
+    (priority 1 shows only with `-o wide`), a `date` column printed as an age."""
+    columns = crd_for(KINDS["HedgeBook"])["spec"]["versions"][0]["additionalPrinterColumns"]
+    shown = [c for c in columns if not c.get("priority")]
+    text = (ROOT / "README.md").read_text()
+    header, row = text.split("watch `kubectl get hedgebooks`:\n\n```\n", 1)[1].split("\n")[:2]
+    assert header.split() == ["NAME", *(c["name"].upper() for c in shown)]
+    cells = dict(zip(header.split(), row.split(), strict=True))
+    assert cells["MODE"] == "Paper" and cells["OBJECTIVE"] == "Hedge"
+    for c in shown:
+        if c["type"] == "date":
+            assert re.fullmatch(r"\d+[smhd]", cells[c["name"].upper()]), c["name"]

@@ -236,6 +236,16 @@ def test_exclusions_are_exactly_what_is_used() -> None:
     assert set(THIRD_PARTY) <= used, f"stale THIRD_PARTY entries: {set(THIRD_PARTY) - used}"
 
 
+def test_the_readmes_kubectl_apply_of_monitoring_names_exactly_the_files_that_hold_objects() -> None:
+    """`kubectl apply -f manifests/monitoring/` would fail on the files that are not Kubernetes objects (and skip the
+    dashboard's JSON): the README names the object files one by one, and every one of them."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    named = re.findall(r"-f (manifests/monitoring/\S+?)[` ]", readme)
+    objects = {str(p.relative_to(ROOT)) for p in manifest_files("monitoring")
+               if str(p.relative_to(MANIFESTS)) not in NOT_OBJECTS}
+    assert named and set(named) == objects and "kubectl apply -f manifests/monitoring/`" not in readme
+
+
 def test_strict_validation_refuses_what_the_api_server_refuses() -> None:
     """Not vacuous: a misspelt field, a wrong type and a feature newer than the version are each refused."""
     newest = MINORS[-1]

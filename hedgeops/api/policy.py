@@ -37,7 +37,7 @@ def cron_problem(cron: str) -> str | None:
     except CroniterBadDateError:
         return f"{cron!r} never fires (no such date)"
     return None
-ADAPTIVE_MAKER_TIMEOUT_S = 600
+ADAPTIVE_MAKER_TIMEOUT_S = 120
 
 
 class Preset(StrEnum):
@@ -157,10 +157,9 @@ class Execution(Schema):
     emergency: OrderStyle = OrderStyle.TAKER
     """Order style for emergency rebalances."""
     makerTimeoutSeconds: Annotated[int, Field(ge=1, le=3600)] | None = None
-    """Unfilled maker orders are cancelled and the rest sent as taker after this long. Unset: 600 for the Adaptive
-    preset (what the hedging benchmark's fit window picked: almost every normal rebalance then fills as maker,
-    and held out on 1-minute bars the wait costs next to nothing in deviation), the seed's 30 for every other
-    preset."""
+    """Unfilled maker orders are cancelled and the rest sent as taker after this long. Unset: 120 for the Adaptive
+    preset (set, not fitted: most normal rebalances then fill as maker, and the taker fallback comes well before
+    the 10-minute deviationPersistSeconds), the seed's 30 for every other preset."""
     maxSlippageRatio: Ratio = Decimal("0.005")
     """Taker orders are refused when the book would move the price more than this."""
     maxOrderQuote: PositiveQuantity | None = None
