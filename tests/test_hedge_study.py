@@ -183,7 +183,8 @@ def test_the_readmes_reason_for_the_missed_target_is_the_stored_results() -> Non
     assert f"it would cost about {at_mean[0]:.0%} (5-minute) and {at_mean[1]:.0%} (1-minute) of the total" in text
     shares = {b: f"{min(v):.0%}"[:-1] + f"–{max(v):.0%}" for b, v in sol_share.items()}
     assert (f"SOL holds most of the default's saving: {shares[study.COMPACT_ASSET]} of it against the worst-asset "
-            f"reading, {shares[study.COMPACT_TOTAL]} against the total reading, where ETH holds most of the rest") in text
+            f"reading, {shares[study.COMPACT_TOTAL]} against the total reading, where ETH holds most of the rest") \
+        in text
     bars = study.bars_of(next(d for d in study.DATASETS if d.key == "5m"))
     widths = {}
     for a in study.COARSE:

@@ -244,9 +244,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     await app.close()
     if interrupted:
         end = clock.now()
+    pricing = _pricing(replayed, start, end)
     summary = {
         "from": start.isoformat(), "to": end.isoformat(), "stepSeconds": step_at(start),
-        "pricing": _pricing(replayed, start, end),
+        "pricing": pricing,
         "resetBreakerAfterHours": None if opts.reset_breaker_after is None else
         round(opts.reset_breaker_after.total_seconds() / 3600, 4),
         "books": [_with_series(t, opts.series) for t in tallies.books],
@@ -256,7 +257,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
-        for table in [*tallies.tables(title), pricing_table(summary["pricing"])]:
+        for table in [*tallies.tables(title), pricing_table(pricing)]:
             view.console.print(table)
     return summary
 
