@@ -1,7 +1,7 @@
 """Exchange traffic and latency of the HedgeBook cycle trading Live through real ccxt against the in-process
 OKX emulator on loopback.
 
-    python bench/exchange_requests.py [--books 1,10,100] [--cycles 3] [--acks 200] [--json]
+    python bench/exchange_requests.py [--books 1,10,100] [--cycles 3] [--acks 100] [--json] [--write]
 
 1. Requests per cycle: N books on ONE account reconciled once each per cycle (as the operator does within an
    interval); the HTTP requests the emulator answered, per cycle, after a warm-up cycle. The books are flat
@@ -153,8 +153,13 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=3)
     ap.add_argument("--acks", type=int, default=100)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", action="store_true", help="store the figures in bench/results/exchange_requests.json")
     args = ap.parse_args()
     report = asyncio.run(measure([int(x) for x in args.books.split(",")], args.cycles, args.acks))
+    if args.write:
+        from _results import store
+
+        store("exchange_requests", report)
     if args.json:
         print(json.dumps(report, indent=2))
         return

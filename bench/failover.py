@@ -1,6 +1,7 @@
 """Failover of the operator's active replica: seconds from a SIGKILL to the standby's first completed cycle.
 
-    python bench/failover.py [--runs 1] [--lease-duration 15] [--renew-deadline 10] [--retry 2] [--lock-ttl 15] [--json]
+    python bench/failover.py [--runs 1] [--lease-duration 15] [--renew-deadline 10] [--retry 2] [--lock-ttl 15]
+        [--json] [--write]
 
 Two real `hedgeops operator` processes (active and standby, one coordination.k8s.io Lease) run kopf against the kmock
 API server (tests/kube_emulator.py) and trade a Live book through real ccxt to the in-process OKX emulator, with a
@@ -92,6 +93,7 @@ def main() -> int:
     p.add_argument("--retry", type=float, default=float(election["retrySeconds"]))
     p.add_argument("--lock-ttl", type=float, default=float(chart["lockTtlSeconds"]))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--write", action="store_true", help="store the figures in bench/results/failover.json")
     args = p.parse_args()
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -102,6 +104,10 @@ def main() -> int:
     if shutil.which("redis-server") is None:
         p.error("redis-server is not installed (`make test` installs it with apt-get)")
     report = asyncio.run(run(args))
+    if args.write:
+        from _results import store
+
+        store("failover", report)
     if args.json:
         print(json.dumps(report))
     else:

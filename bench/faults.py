@@ -1,7 +1,7 @@
 """The fault suite: every kind through every fault, trading Live through real ccxt to the in-process OKX emulator,
 with a real redis-server for locks, journal and intents (issue 13, "Done means").
 
-    python bench/faults.py [--json] [--kinds hedgebook,allocation,carry,marketmaker] [--faults 429,5xx,...]
+    python bench/faults.py [--json] [--write] [--kinds hedgebook,allocation,carry,marketmaker] [--faults 429,5xx,...]
 
 Kinds: a HedgeBook (Hedge objective: SOL and ETH held, their perps short), a HedgeBook (Allocation objective:
 BTC/ETH/USDT weights on spot), a FundingArbitrage (ETH cash and carry) and a MarketMaker (SOL perp). Each
@@ -685,6 +685,7 @@ def main() -> None:
     ap.add_argument("--hold", type=int, default=2, help="cycles the fault stays on after cycle 0 (default 2)")
     ap.add_argument("--max-recovery", type=int, default=10, help="cycles allowed to recover (default 10)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", action="store_true", help="store the figures in bench/results/faults.json")
     args = ap.parse_args()
     if args.hold < 0 or args.max_recovery < 1:
         ap.error("--hold must be >= 0 and --max-recovery >= 1")
@@ -698,15 +699,20 @@ def main() -> None:
         rows = asyncio.run(run(args.kinds, args.faults, args.hold, args.max_recovery, Path(workdir), binary))
     wall = time.perf_counter() - t0
     broken = [f"{r.kind}/{r.fault}: {'; '.join(r.broken)}" for r in rows if r.broken]
+    report = {"benchmark": "faults", "kinds": args.kinds, "faults": args.faults, "hold": args.hold,
+              "wall_seconds": round(wall, 1),
+              "results": [{"kind": r.kind, "fault": r.fault, "struck": r.struck,
+                           "orders_sent_while_unsafe": r.orders_sent_while_unsafe,
+                           "duplicate_orders": r.duplicate_orders, "orphan_orders": r.orphan_orders,
+                           "cycles_to_recover": r.cycles_to_recover, "verdict": r.verdict,
+                           "not_ready_reasons": r.reasons, "broken": r.broken} for r in rows],
+              "broken": broken}
+    if args.write:
+        from _results import store
+
+        store("faults", report)
     if args.json:
-        print(json.dumps({"benchmark": "faults", "kinds": args.kinds, "faults": args.faults, "hold": args.hold,
-                          "wall_seconds": round(wall, 1),
-                          "results": [{"kind": r.kind, "fault": r.fault, "struck": r.struck,
-                                       "orders_sent_while_unsafe": r.orders_sent_while_unsafe,
-                                       "duplicate_orders": r.duplicate_orders, "orphan_orders": r.orphan_orders,
-                                       "cycles_to_recover": r.cycles_to_recover, "verdict": r.verdict,
-                                       "not_ready_reasons": r.reasons, "broken": r.broken} for r in rows],
-                          "broken": broken}, indent=2))
+        print(json.dumps(report, indent=2))
         return
     print(f"fault suite: {len(rows)} runs in {wall:.1f} s (real ccxt → emulator, real redis-server; fault on for "
           f"cycle 0 + {args.hold}; promised: unsafe 0, dup 0, orphans 0, recovery within {args.max_recovery})")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import ROOT
 
 
-def run(*args: str) -> dict:  # type: ignore[type-arg]
-    out = subprocess.run([sys.executable, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def run(*args: str, env: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+    out = subprocess.run([sys.executable, *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=None if env is None else {**os.environ, **env})
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout))
 
@@ -35,8 +38,12 @@ def test_local_replay_json_keys() -> None:
     assert report["simulatedDaysPerWallSecond"] > 0 and len(report["results"]) == 3
 
 
-def test_exchange_requests_json_keys() -> None:
-    report = run("bench/exchange_requests.py", "--books", "1,3", "--cycles", "1", "--acks", "2")
+def test_exchange_requests_json_keys_and_write(tmp_path: Path) -> None:
+    report = run("bench/exchange_requests.py", "--books", "1,3", "--cycles", "1", "--acks", "2", "--write",
+                 env={"HEDGEOPS_BENCH_RESULTS": str(tmp_path)})
+    stored = json.loads((tmp_path / "exchange_requests.json").read_text())  # what --write keeps is what it printed
+    assert {k: stored[k] for k in report} == report and stored["command"].endswith("--acks 2 --write --json")
+    assert stored["cpus"] == os.cpu_count() and len(stored["measured"]) == 10
     assert report["requests_per_cycle"] == {"1": 4, "3": 4}  # the same constant whatever the number of books
     for key in ("trigger_to_ack_ms", "trigger_to_ack_ms_unthrottled"):
         assert report[key]["n"] == 2 and 0 < report[key]["p50"] <= report[key]["p99"]
