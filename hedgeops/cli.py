@@ -472,8 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     _kube_options(ap)
     ap.set_defaults(func=_cmd_approve)
 
-    ca = sub.add_parser("close-all", help="flatten a book or an arbitrage at market (perps reduce-only)")
-    ca.add_argument("ref", help="hedgebook/<name> or fundingarbitrage/<name>")
+    ca = sub.add_parser("close-all", help="flatten a book, an arbitrage or a market maker at market (perps "
+                        "reduce-only; a maker's quotes are cancelled first)")
+    ca.add_argument("ref", help="hedgebook/<name>, fundingarbitrage/<name> or marketmaker/<name>")
     ca.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _kube_options(ca)
     ca.set_defaults(func=_cmd_close_all)

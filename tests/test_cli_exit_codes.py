@@ -163,3 +163,13 @@ def test_close_all_declined_is_exit_1_without_a_terminal_exit_2(api: FakeApi, mo
     assert capsys.readouterr().out.startswith("close-all requested for default/eth-carry")
     assert main(["close-all", "carry/eth-carry", "--yes"]) == 0
     assert [p[:3] for p in api.patches] == [("fundingarbitrages", "default", "eth-carry")] * 2
+
+
+def test_close_all_help_names_every_kind_it_closes(capsys: pytest.CaptureFixture[str]) -> None:
+    from hedgeops.control import CLOSABLE
+
+    with pytest.raises(SystemExit):
+        main(["close-all", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for kind in {v[:-1] for v in CLOSABLE.values()}:  # hedgebook, fundingarbitrage, marketmaker
+        assert f"{kind}/<name>" in text

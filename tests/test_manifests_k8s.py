@@ -262,3 +262,10 @@ def test_strict_validation_refuses_what_the_api_server_refuses() -> None:
     # x-kubernetes-validations[].fieldPath and reason came in 1.28: a 1.27 API server's CRD schema has neither.
     crds = [d for d in rendered("defaults") if d["kind"] == "CustomResourceDefinition"]
     assert any("'fieldPath' was unexpected" in p for crd in crds for p in problems(crd, "1.27"))
+
+
+def test_the_readme_counts_the_value_combinations_and_minors_checked_here() -> None:
+    text = " ".join((ROOT / "README.md").read_text().split())
+    floor = MINORS[0]
+    assert f"Every object the chart renders ({len(VALUE_SETS)} value combinations)" in text
+    assert f"from the chart's `kubeVersion` ({floor}) to {MINORS[-1]} with `kubernetes-validate --strict`" in text
