@@ -288,3 +288,23 @@ def test_log_format_is_a_value_passed_to_the_operator() -> None:
     assert env_of(one(text, "Deployment", "hedgeops"))["HEDGEOPS_LOG_FORMAT"] == "text"
     with pytest.raises(helm.HelmError, match="logFormat"):
         helm.Chart.load(CHART).validate_schema({"operator": {"logFormat": "yaml"}})
+
+
+def test_every_chart_value_the_readme_names_is_in_values_yaml() -> None:
+    """`operator.prices=live`, `redis.enabled=false`, `operator.logFormat`...: a renamed value would leave the README
+    telling users to set something the chart ignores."""
+    from .conftest import ROOT
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    named = set(re.findall(r"`([a-zA-Z]+(?:\.[a-zA-Z]+)+)(?:=[^`\s]*)?`", (ROOT / "README.md").read_text()))
+    chart_values = {n for n in named if n.split(".")[0] in values}
+    assert {"operator.liveTrading", "operator.prices", "operator.logFormat", "redis.enabled"} <= chart_values
+    missing = []
+    for name in chart_values:
+        node: Any = values
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(name)
+                break
+            node = node[part]
+    assert missing == []
