@@ -202,9 +202,6 @@ class OkxBase:
         return delay <= 0 or time.time() * 1000 - acct.created_ms.get(cl_ord_id, 0) >= delay * 1000
 
     @staticmethod
-    def _fills_by_order(acct: Account) -> dict[str, list[Fill]]:
-        out: dict[str, list[Fill]] = {}
-        for f in acct.venue.account.fills:
-            out.setdefault(f.client_order_id, []).append(f)
-        return out
+    def _fills_by_order(acct: Account) -> Mapping[str, list[Fill]]:
+        return acct.venue.account.fills_by_order
 

@@ -145,6 +145,9 @@ class DerivedSeries:
         self.symbol = symbol
         self.underlying = underlying
         self.option = symbol == OPTION_SYMBOL
+        # The emulator quotes every instrument on each balance and positions request: without this, the option's
+        # four Black-Scholes prices (and a 30-day volatility) were recomputed for the same bar on every one of them.
+        self._memo: dict[Bar, Bar] = {}
 
     def __getattr__(self, name: str) -> Any:  # ts, te, step_ms, first, last_known, periods, step_at, index_at ...
         return getattr(self.underlying, name)
@@ -159,11 +162,17 @@ class DerivedSeries:
     def _bar(self, bar: Bar | None) -> Bar | None:
         if bar is None:
             return None
-        from hedgeops.exchange.marketdata.replay import Bar
+        derived = self._memo.get(bar)
+        if derived is None:
+            from hedgeops.exchange.marketdata.replay import Bar
 
-        at = bar.end
-        return Bar(bar.start, bar.end, self.price(bar.open, at), self.price(bar.high, at), self.price(bar.low, at),
-                   self.price(bar.close, at))
+            at = bar.end
+            derived = Bar(bar.start, bar.end, self.price(bar.open, at), self.price(bar.high, at),
+                          self.price(bar.low, at), self.price(bar.close, at))
+            if len(self._memo) >= 4096:  # a replay walks forward: old bars are not asked for again
+                self._memo.clear()
+            self._memo[bar] = derived
+        return derived
 
     def last_closed(self, at: datetime) -> Bar | None:
         return self._bar(self.underlying.last_closed(at))

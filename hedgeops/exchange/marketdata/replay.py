@@ -103,7 +103,7 @@ class CandleSeries:
         # then two lookups, whatever the window.
         self.cum_base, self.cum_quote = array("d", [0.0]), array("d", [0.0])
         self.periods: list[Period] = []
-        self._cached: tuple[int, Bar] | None = None  # the bar last built (index, bar)
+        self._cached: dict[int, Bar] = {}  # the bars last built, by index
         own = _read(path)
         if len(own[0]) < 2:
             raise ValueError(f"{path}: fewer than two candles")
@@ -163,12 +163,14 @@ class CandleSeries:
         return all(not p.note for p in self.periods if p.start < at and p.end > since)
 
     def _bar(self, i: int) -> Bar:
-        # The same bar is asked for many times a tick (every quote, every venue): built once.
-        if self._cached is not None and self._cached[0] == i:
-            return self._cached[1]
-        bar = Bar(_at(self.ts[i]), _at(self.te[i]), _dec(self.o[i]), _dec(self.h[i]), _dec(self.l[i]),
-                  _dec(self.c[i]))
-        self._cached = (i, bar)
+        # The same bar is asked for many times a tick (every quote, every venue): built once. A few are kept, not
+        # one: a quote reads the last closed bar and the one under way, which would evict each other.
+        bar = self._cached.get(i)
+        if bar is None:
+            if len(self._cached) >= 8:
+                self._cached.clear()
+            bar = self._cached[i] = Bar(_at(self.ts[i]), _at(self.te[i]), _dec(self.o[i]), _dec(self.h[i]),
+                                        _dec(self.l[i]), _dec(self.c[i]))
         return bar
 
     def last_closed(self, at: datetime) -> Bar | None:

@@ -134,6 +134,9 @@ class PaperAccount:
     fees_paid: Decimal = ZERO
     assets: dict[str, Decimal] = field(default_factory=dict)  # spot holdings other than the quote currency
     fills: list[Fill] = field(default_factory=list)
+    # The same fills by client order id: an exchange looks an order's fills up by its id, and a scan of every fill
+    # on each lookup made the emulator slower with every trade it had booked.
+    fills_by_order: dict[str, list[Fill]] = field(default_factory=dict)
     bills: list[FundingBill] = field(default_factory=list)
     fill_ratio: Callable[[], Decimal] = _full  # a fault hook: the share of the next fill that executes
     fill_book: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # trade id -> (pnl, balance after)
@@ -340,6 +343,7 @@ class PaperAccount:
                        status=OrderStatus.CLOSED if filled == state.amount else OrderStatus.OPEN)
         self.fills.append(Fill(str(len(self.fills) + 1), state.client_order_id, state.symbol, state.side, qty, price,
                                fee, maker, at))
+        self.fills_by_order.setdefault(state.client_order_id, []).append(self.fills[-1])
         self.fill_book[self.fills[-1].trade_id] = (pnl, self.quote_balance)
         self.orders[state.client_order_id] = done
         if done.status == OrderStatus.CLOSED:
