@@ -4,6 +4,7 @@ the operator's own composition root and the same wait-for-a-wake-or-the-tick loo
 the status is carried in memory, so the operator's status patch and its watch round trip are not in the figures).
 
     python bench/streaming.py [--events 40] [--steady 60] [--maker 30] [--drops 5] [--poll-interval 5] [--json]
+        [--write]
 
 1. Emergency → ack: a Live HedgeBook (100 SOL, 3 ETH, hedged; Compact bands) on its own account; another client of
    the account fills a 10 SOL market order over the socket (10 % off the hedge, beyond the 5 % emergency band),
@@ -444,12 +445,17 @@ def main() -> None:
     ap.add_argument("--drops", type=int, default=5)
     ap.add_argument("--poll-interval", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", action="store_true", help="store the figures in bench/results/streaming.json")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the emulator's own process
     args = ap.parse_args()
     if args.serve:
         asyncio.run(serve_emulator())
         return
     report = asyncio.run(measure(args))
+    if args.write:
+        from _results import store
+
+        store("streaming", report)
     if args.json:
         print(json.dumps(report, indent=2))
         return
