@@ -22,7 +22,9 @@ def store(name: str, report: dict[str, Any]) -> Path:
     """Write the report with what produced it (the command line, the machine's core count and the date)."""
     path = Path(os.environ.get(DIR_ENV) or RESULTS) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"command": " ".join(["python", *sys.argv]), "cpus": os.cpu_count(), "python": platform.python_version(),
+    # The command as run from the project root, wherever it was run from: what the README tells a reader to type.
+    command = " ".join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    doc = {"command": command, "cpus": os.cpu_count(), "python": platform.python_version(),
            "measured": datetime.now(UTC).strftime("%Y-%m-%d"), **report}
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {path}", file=sys.stderr)

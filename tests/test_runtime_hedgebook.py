@@ -412,7 +412,8 @@ async def test_a_deviation_below_the_minimum_order_is_reported_and_trades_nothin
 
 async def test_close_all_under_manual_approval_never_waits_and_says_so() -> None:
     """Like an Allocation book's exit: the close-all executes at once under approval Manual, the bypass journalled
-    and told (Warning ApprovalBypassed), and the plan that was waiting for approval is dropped."""
+    and told (Warning ApprovalBypassed); the plan that was waiting for approval is superseded, and an approval of
+    it in the same cycle is refused, both told and journalled."""
     r = rig()
     manual = policy(approval="Manual", approvalTtlSeconds=3600)
     b, _ = await step(r, book(), pol=manual)
@@ -425,14 +426,18 @@ async def test_close_all_under_manual_approval_never_waits_and_says_so() -> None
     grown = book(holdings={"source": "Static", "static": {"SOL": 150, "ETH": 3}})
     b, _ = await step(r, grown.model_copy(update={"status": b.status}), pol=manual)
     assert b.status.pendingPlan["state"] == "Proposed"  # type: ignore[index,union-attr]
+    waiting = b.status.pendingPlan["id"]  # type: ignore[index,union-attr]
     r.clock.advance(300)
-    b, res = await step(r, b, pol=manual, close_all=True)
+    b, res = await step(r, b, pol=manual, close_all=True, approval=waiting)
     assert "ApprovalBypassed" in [e.reason for e in res.events] and "CloseAll" in [e.reason for e in res.events]
+    told = [e.message for e in res.events if waiting in e.message and e.reason != "ApprovalBypassed"]
+    assert told and any("superseded" in m.lower() for m in told), res.events
+    assert [e for e in r.entries(b) if e["type"] == "approval" and waiting in (e.get("message") or "")]
     assert (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions == {}
     bypass = [e for e in r.entries(b) if e["type"] == "approvalBypassed"]
     plans = [e for e in r.entries(b) if e["type"] == "plan" and e["reason"] == "CloseAll"]
     assert len(bypass) == 1 and bypass[0]["planId"] == plans[0]["planId"]
-    assert b.status.pendingPlan is None  # type: ignore[union-attr]
+    assert b.status.pendingPlan["state"] == "Superseded"  # type: ignore[index,union-attr]
     r.clock.advance(300)
     b, res = await step(r, b, pol=manual, close_all=True)  # held flat: nothing to close, nothing bypassed
     assert "ApprovalBypassed" not in [e.reason for e in res.events]

@@ -118,7 +118,7 @@ async def test_priority_decides_conflicts(redis_client: aioredis.Redis) -> None:
     (alert("x", priority="urgent"), 400, "Malformed", "Malformed"),
     (alert("x", at=NOW - timedelta(seconds=301)), 422, "Expired", "Expired"),
     # Too large for any book: refused before the book is looked up, so nothing is journalled.
-    (b"x" * 20000, 400, "Malformed", None),
+    (b"x" * 20000, 413, "TooLarge", None),
 ])
 async def test_refused_requests_never_write_the_book(redis_client: aioredis.Redis, body: bytes, status: int,
                                                      answer: str, journalled: str | None) -> None:

@@ -169,7 +169,7 @@ class SignalDesk:
         if not (is_namespace(namespace) and is_object_name(name)):
             return self.count(_refused("BadName", "not a Kubernetes namespace/name"))
         if len(body) > MAX_BODY_BYTES:
-            return self.count(SignalOutcome("Malformed", f"body larger than {MAX_BODY_BYTES} bytes"))
+            return self.count(SignalOutcome("TooLarge", f"body larger than {MAX_BODY_BYTES} bytes"))
         try:
             raw = await self.read_book(namespace, name)
         except Exception as exc:  # the API server is unreachable: we cannot tell whether the book exists

@@ -26,7 +26,7 @@ from hedgeops.engine.allocation.schedule import ScheduleNeverFires
 from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import DeltaCalculationError
 from hedgeops.engine.common.ids import client_order_id, plan_id
-from hedgeops.engine.hedge.approval import PendingPlan, PlanState
+from hedgeops.engine.hedge.approval import PendingPlan
 from hedgeops.engine.hedge.approval_state import from_status
 from hedgeops.engine.hedge.bands import Thresholds
 from hedgeops.engine.hedge.delta import expired, observed_positions, position_delta
@@ -224,11 +224,11 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         urgency = out.verdict.decision.urgency
         working, seq = run.status.workingPlan, run.status.rebalanceSeq
         pending = from_status(run.status.pendingPlan)
-        if urgency is Urgency.NONE or working is not None:
+        # Under close-all nothing else is wanted either: a plan awaiting approval is superseded, told and journalled
+        # (an approval for it is refused the same way), and only the close-all trades.
+        if urgency is Urgency.NONE or working is not None or controls.close_all:
             pending = await idle_review(run, pending)
         if controls.close_all:
-            if pending is not None and pending.state is not PlanState.EXECUTED:
-                pending = None  # a plan awaiting approval is moot: the book is being flattened and held flat
             if working is not None:
                 working = await halt_plan(ctx, working)
             if working is None or plan_done(working):
