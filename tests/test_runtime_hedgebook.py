@@ -441,3 +441,21 @@ async def test_close_all_under_manual_approval_never_waits_and_says_so() -> None
     r.clock.advance(300)
     b, res = await step(r, b, pol=manual, close_all=True)  # held flat: nothing to close, nothing bypassed
     assert "ApprovalBypassed" not in [e.reason for e in res.events]
+
+
+async def test_a_resting_plan_cancelled_by_close_all_is_not_said_to_be_retried() -> None:
+    """An approved plan resting as maker orders when close-all arrives: its orders come off and the legs are closed
+    in the same cycle; the plan that never filled is not 'tried again at its next interval' (close-all holds)."""
+    r = rig()
+    manual = policy(approval="Manual", approvalTtlSeconds=3600)
+    b, _ = await step(r, book(), pol=manual)
+    b, _ = await step(r, b, pol=manual, approval=b.status.pendingPlan["id"])  # type: ignore[index,union-attr]
+    b = bought_4_sol(b)
+    r.clock.advance(300)
+    b, _ = await step(r, b, pol=manual)
+    b, _ = await step(r, b, pol=manual, approval=b.status.pendingPlan["id"])  # type: ignore[index,union-attr]
+    assert b.status.workingPlan is not None  # type: ignore[union-attr]
+    b, res = await step(r, b, pol=manual, close_all=True)
+    failed = [e.message for e in res.events if e.reason == "RebalanceFailed"]
+    assert failed and all("cancelled by close-all" in m and "next interval" not in m for m in failed)
+    assert "CloseAll" in [e.reason for e in res.events] and b.status.workingPlan is None  # type: ignore[union-attr]

@@ -88,8 +88,10 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
         # Nothing traded (every order refused or cancelled unfilled): not a rebalance. It must not count against
         # the daily limits or reset the stale clock, and the book is not Ready: the exchange would not trade.
         refused = sorted({o.state for o in working.orders})
-        result.failed = (f"plan {working.planId}: no order filled ({', '.join(refused)}); the book was not "
-                         "brought back and is tried again at its next interval")
+        stopped = "close-all" if run.controls.close_all else "the halt" if run.controls.halted else None
+        result.failed = (f"plan {working.planId}: no order filled ({', '.join(refused)}); " + (
+            f"cancelled by {stopped}, it is not tried again while {stopped} lasts" if stopped else
+            "the book was not brought back and is tried again at its next interval"))
         result.events.append(CycleEvent("Warning", "RebalanceFailed", result.failed))
         s.metrics.event(*run.names, "RebalanceFailed")
         await ctx.record(RebalanceFailedEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
