@@ -204,7 +204,7 @@ async def test_killed_after_the_buys_went_the_next_cycle_adopts_them() -> None:
 
 async def test_close_all_never_waits_for_manual_approval() -> None:
     """An exit removes risk: under approval Manual it executes at once, the bypass journalled and told, and a
-    plan that was waiting for approval is dropped."""
+    plan that was waiting for approval is superseded, told and journalled (never silently dropped)."""
     r = rig()
     pol = alloc_policy(approval="Manual")
     b, _ = await step(r, alloc_book(), pol)
@@ -213,9 +213,13 @@ async def test_close_all_never_waits_for_manual_approval() -> None:
     b, res = await step(r, retarget(b, {"BTC": D("0.2"), "ETH": D("0.2"), "USDT": D("0.6")}), pol)
     assert b.status.pendingPlan["state"] == "Proposed"  # type: ignore[index,union-attr]
     r.clock.advance(300)
+    waiting = b.status.pendingPlan["id"]  # type: ignore[index,union-attr]
     b, res = await step(r, b, pol, close_all=True)
     assert res.completed is not None and res.completed.reason == "EmergencyExit"
-    assert "ApprovalBypassed" in [e.reason for e in res.events] and b.status.pendingPlan is None  # type: ignore[union-attr]
+    assert "ApprovalBypassed" in [e.reason for e in res.events]
+    assert b.status.pendingPlan["state"] == "Superseded"  # type: ignore[index,union-attr]
+    assert any(waiting in e.message and "superseded" in e.message.lower() for e in res.events), res.events
+    assert [e for e in r.entries(b) if e["type"] == "approval" and waiting in (e.get("message") or "")]
     assert cond(b.status, "AwaitingApproval")[0] == "False"
     bal = venue_of(r).account.balances()
     assert bal.get("BTC", D(0)) == 0 and bal.get("ETH", D(0)) == 0

@@ -157,11 +157,13 @@ async def authorise(s: Services, run: BookRun, plan: RebalancePlan, verdict: Gat
     """After the risk gate, manual approval: (execute the plan now?, the pending plan to show). A refusal by
     the gate is counted, journalled and told (pause and halt are conditions, not refusals). An exit
     (`exit_reason`: close-all, an emergency exit) never waits for approval: waiting would hold the risk the
-    exit is there to remove; the bypass is journalled and told, and a proposed plan is dropped."""
+    exit is there to remove; the bypass is journalled and told, and a plan awaiting approval is superseded (told
+    and journalled, as is the refusal of an approval of it)."""
     pspec, ctx, result = run.policy, run.ctx, run.result
     if exit_reason is not None and pspec.approval is Approval.MANUAL and verdict.allowed:
+        pending = await idle_review(run, pending)
         await bypass_approval(run, plan.plan_id, exit_reason)
-        return True, None
+        return True, pending
     review_now = review(pending, plan, run.now, pspec.approvalTtlSeconds, run.controls.approval) \
         if pspec.approval is Approval.MANUAL and verdict.allowed else None
     if review_now is not None:
