@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from hedgeops.runtime.journal import RedisJournal, journal_stream
+from hedgeops.runtime.journal import ONCE_TTL_SECONDS, InMemoryJournal, RedisJournal, journal_stream
 from hedgeops.runtime.locks import InMemoryLocks, RedisLocks, account_lock_key
 
 KEY = account_lock_key("paper:default:okx:main")
@@ -66,6 +66,21 @@ async def test_journal_is_an_ordered_stream(redis_client: aioredis.Redis) -> Non
     assert [e["n"] for _, e in entries] == [0, 1, 2, 3, 4]
     assert await redis_client.type(stream) == b"stream"
     assert [e["n"] for _, e in await journal.read(stream, count=2)] == [3, 4]
+
+
+async def test_a_once_entry_is_journalled_once_per_stream_and_key(redis_client: aioredis.Redis) -> None:
+    """The write-once append (a plan's entry re-journalled by a cycle retried after a crash): one script, so the
+    marker and the entry land together; the key is per stream, so two books' plans never hide each other."""
+    for journal in (RedisJournal(redis_client), InMemoryJournal()):
+        a, b = journal_stream("HedgeBook", "ns-a/jlp"), journal_stream("HedgeBook", "ns-b/jlp")
+        assert await journal.append_once(a, "plan:p1", {"type": "plan", "n": 1}) is not None
+        assert await journal.append_once(a, "plan:p1", {"type": "plan", "n": 2}) is None
+        assert await journal.append_once(b, "plan:p1", {"type": "plan", "n": 3}) is not None
+        assert await journal.append_once(a, "plan:p2", {"type": "plan", "n": 4}) is not None
+        assert [e["n"] for _, e in await journal.read(a)] == [1, 4]
+        assert [e["n"] for _, e in await journal.read(b)] == [3]
+    ttl = await redis_client.ttl(journal_stream("HedgeBook", "ns-a/jlp") + ":once:plan:p1")
+    assert 0 < ttl <= ONCE_TTL_SECONDS  # markers expire: one key per plan must not grow Redis forever
 
 
 async def test_more_cycles_than_connections_wait_their_turn_rather_than_fail(redis_url: str) -> None:

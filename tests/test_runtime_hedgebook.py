@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HedgeBookStatus
 from hedgeops.engine.common.ids import client_order_id
@@ -459,3 +461,44 @@ async def test_a_resting_plan_cancelled_by_close_all_is_not_said_to_be_retried()
     failed = [e.message for e in res.events if e.reason == "RebalanceFailed"]
     assert failed and all("cancelled by close-all" in m and "next interval" not in m for m in failed)
     assert "CloseAll" in [e.reason for e in res.events] and b.status.workingPlan is None  # type: ignore[union-attr]
+
+
+class _Killed(BaseException):
+    """The process dies mid-cycle (SIGKILL): nothing after this point runs, no status is written."""
+
+
+async def test_a_close_all_retried_after_a_crash_journals_its_plan_once_and_sends_nothing_twice() -> None:
+    """A process killed between the close-all's two orders: the successor re-runs the cycle from the last written
+    status (rebalanceSeq not yet advanced), closes the leg still open under the same plan id, and
+    journals neither the plan nor its bypassed approval a second time (both were, before the journal's write-once
+    entries)."""
+    r = rig()
+    manual = policy(approval="Manual", approvalTtlSeconds=3600)
+    b, _ = await step(r, book(), pol=manual)
+    b, _ = await step(r, b, pol=manual, approval=b.status.pendingPlan["id"])  # type: ignore[index,union-attr]
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None and len((await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions) == 2
+    before = b
+    place, sent = venue.place, list[str]()
+
+    async def dies_after_the_first(order):  # type: ignore[no-untyped-def]
+        if sent:
+            raise _Killed
+        sent.append(order.client_order_id)
+        return await place(order)
+
+    venue.place = dies_after_the_first  # type: ignore[method-assign]
+    r.clock.advance(300)
+    with pytest.raises(_Killed):
+        await step(r, before, pol=manual, close_all=True)
+    venue.place = place  # type: ignore[method-assign]
+    b, res = await step(r, before, pol=manual, close_all=True)
+    assert (await venue.snapshot(["SOL/USDT:USDT", "ETH/USDT:USDT"])).positions == {}
+    entries = r.entries(b)
+    plans = [e for e in entries if e["type"] == "plan" and e["reason"] == "CloseAll"]
+    bypass = [e for e in entries if e["type"] == "approvalBypassed"]
+    assert len(plans) == 1 and len(bypass) == 1 and bypass[0]["planId"] == plans[0]["planId"]
+    orders = [e["clientOrderId"] for e in entries[entries.index(plans[0]):]
+              if e["type"] == "order" and e["outcome"] == "accepted"]
+    assert len(orders) == 2 == len(set(orders)) and sent[0] in orders  # the closed leg is not sent again
+    assert "ApprovalBypassed" in [e.reason for e in res.events]  # still told on the retry: the event is cheap

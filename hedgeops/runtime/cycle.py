@@ -246,12 +246,17 @@ class Guard:
             return ("ActionFailed", f"the exchange refused: {exc}", False)
         return None
 
-    async def record(self, entry: JournalEntry) -> None:
-        """Journal one entry (model/journal.py) under this cycle's envelope: time, fencing token, owner."""
+    async def record(self, entry: JournalEntry, once: str | None = None) -> None:
+        """Journal one entry (model/journal.py) under this cycle's envelope: time, fencing token, owner. `once`: an
+        entry a retried cycle would write again (a plan, its bypassed approval, its completion) is written once
+        per key, so a crash between it and the status patch does not journal it twice."""
         token = self.lease.token if self.lease else None
         s = self.cycle.services
-        await s.journal.append(self.stream, {"at": self.cycle.now.isoformat(), "fence": token, "owner": s.owner,
-                                             **journal_doc(entry)})
+        doc = {"at": self.cycle.now.isoformat(), "fence": token, "owner": s.owner, **journal_doc(entry)}
+        if once is None:
+            await s.journal.append(self.stream, doc)
+        else:
+            await s.journal.append_once(self.stream, once, doc)
 
     def context(self, intent_key: str, markets: dict[str, MarketRules],
                 min_order: dict[str, Any] | None = None) -> ExecutionContext:

@@ -17,7 +17,6 @@ from hedgeops.model.journal import (
     CancelEntry,
     FailureEntry,
     FillEntry,
-    JournalEntry,
     OrderEntry,
     PlanEntry,
     PlanOrderEntry,
@@ -66,7 +65,7 @@ class ExecutionContext:
     venue: Venue
     lease: Lease
     still_held: Callable[[], Any]  # async () -> bool
-    record: Callable[[JournalEntry], Any]  # async (entry) -> None
+    record: Callable[..., Any]  # async (entry, once=None) -> None: CycleContext.record
     markets: Mapping[str, MarketRules]
     min_order: Mapping[str, Decimal]
     write_intent: Callable[[dict[str, Any]], Any]  # async (intent) -> None: the write-ahead record of a plan
@@ -129,7 +128,8 @@ async def start_plan(ctx: ExecutionContext, plan: RebalancePlan, now: datetime, 
         reasons=tuple(r.message for r in plan.reasons), estCostQuote=plan.est_cost_quote,
         orders=tuple(PlanOrderEntry(clientOrderId=o.client_order_id, symbol=o.symbol, side=o.side, amount=o.amount,
                                     type=o.type) for o in plan.orders),
-        skipped=tuple(SkippedEntry(asset=s.asset, reason=s.reason) for s in plan.skipped)))
+        skipped=tuple(SkippedEntry(asset=s.asset, reason=s.reason) for s in plan.skipped)),
+        once=f"plan:{plan.plan_id}" + (":buys" if earlier else ""))
     deadline = now + timedelta(seconds=maker_timeout_s)
     # Written ahead of the first order: a process killed between two orders leaves the plan to its successor,
     # which finds what was sent by client id instead of planning the same sequence number again.

@@ -9,6 +9,16 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 MAXLEN = 100_000  # per stream; Redis trims approximately
+ONCE_TTL_SECONDS = 30 * 86_400  # how long a once-only entry's marker is kept: far beyond any retry of its plan
+
+# The marker and the entry in one step: a process killed between the two can neither lose the entry nor leave a
+# marker that hides it from the retry.
+_APPEND_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[1])
+end
+return false
+"""
 
 
 def journal_stream(kind: str, key: str) -> str:
@@ -21,6 +31,11 @@ class Journal(Protocol):
     written before the first order so that a process killed mid-plan leaves the plan for the next one."""
 
     async def append(self, stream: str, entry: dict[str, Any]) -> str: ...
+
+    async def append_once(self, stream: str, once: str, entry: dict[str, Any]) -> str | None:
+        """Append unless an entry under the same `once` key was appended to this stream before (None then): a
+        cycle retried after a crash re-journals nothing it journalled already (a plan, a bypassed approval)."""
+        ...
 
     async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]: ...
 
@@ -35,12 +50,19 @@ class InMemoryJournal:
     def __init__(self) -> None:
         self.streams: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         self.intents: dict[str, dict[str, Any]] = {}
+        self.once: set[tuple[str, str]] = set()
 
     async def append(self, stream: str, entry: dict[str, Any]) -> str:
         entries = self.streams[stream]
         entry_id = f"{len(entries) + 1}-0"
         entries.append((entry_id, json.loads(json.dumps(entry, default=str))))
         return entry_id
+
+    async def append_once(self, stream: str, once: str, entry: dict[str, Any]) -> str | None:
+        if (stream, once) in self.once:
+            return None
+        self.once.add((stream, once))
+        return await self.append(stream, entry)
 
     async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:
         return self.streams.get(stream, [])[-count:]
@@ -61,6 +83,13 @@ class RedisJournal:
     async def append(self, stream: str, entry: dict[str, Any]) -> str:
         entry_id = await self.redis.xadd(stream, {"e": json.dumps(entry, default=str)}, maxlen=MAXLEN,
                                          approximate=True)
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def append_once(self, stream: str, once: str, entry: dict[str, Any]) -> str | None:
+        entry_id = await self.redis.eval(_APPEND_ONCE, 2, stream, f"{stream}:once:{once}",
+                                         json.dumps(entry, default=str), ONCE_TTL_SECONDS, MAXLEN)
+        if entry_id is None:
+            return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def read(self, stream: str, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:

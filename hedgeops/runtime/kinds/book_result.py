@@ -95,7 +95,7 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
         result.events.append(CycleEvent("Warning", "RebalanceFailed", result.failed))
         s.metrics.event(*run.names, "RebalanceFailed")
         await ctx.record(RebalanceFailedEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
-                                              states=tuple(refused)))
+                                              states=tuple(refused)), once=f"rebalanceFailed:{working.planId}")
         return {}
     cost = q8(plan_cost(working))
     completed = RebalanceRecord(time=run.now, planId=working.planId, reason=working.reason,
@@ -107,7 +107,7 @@ async def finish_plan(s: Services, run: BookRun, working: WorkingPlan) -> dict[s
     result.events.append(CycleEvent("Normal", "Rebalanced", f"plan {working.planId}: {filled} orders filled, "
                                     f"cost {cost} {run.book.spec.quoteCurrency}"))
     await ctx.record(RebalanceEntry(planId=working.planId, reason=working.reason, urgency=working.urgency,
-                                    costQuote=cost, filled=filled))
+                                    costQuote=cost, filled=filled), once=f"rebalance:{working.planId}")
     return {"lastRebalance": completed, "rebalancesTotal": status.rebalancesTotal + 1,
             "costTotalQuote": q8(status.costTotalQuote + cost),
             "today": today.model_copy(update={"rebalances": today.rebalances + 1,
@@ -147,7 +147,7 @@ async def idle_review(run: BookRun, pending: PendingPlan | None) -> PendingPlan 
 
 async def bypass_approval(run: BookRun, plan_id: str, reason: str) -> None:
     """An exit executes under approval Manual without waiting: journalled and told, never silent."""
-    await run.ctx.record(ApprovalBypassedEntry(planId=plan_id, reason=reason))
+    await run.ctx.record(ApprovalBypassedEntry(planId=plan_id, reason=reason), once=f"approvalBypassed:{plan_id}")
     run.result.events.append(CycleEvent("Warning", "ApprovalBypassed",
                                         f"plan {plan_id} executes without approval: {reason}"))
 

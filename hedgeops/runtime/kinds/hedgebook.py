@@ -306,7 +306,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
             return seq
         pid = plan_id(obs.uid, seq + 1)
         await run.ctx.record(PlanEntry(planId=pid, seq=seq + 1, reason="CloseAll", orders=tuple(
-            PlanOrderEntry(symbol=sym, amount=abs(qty)) for _, sym, qty in open_legs)))
+            PlanOrderEntry(symbol=sym, amount=abs(qty)) for _, sym, qty in open_legs)), once=f"plan:{pid}")
         if run.policy.approval is Approval.MANUAL:  # an exit never waits: holding the legs is the risk
             await bypass_approval(run, pid, "close-all requested")
         for i, sym, qty in open_legs:
