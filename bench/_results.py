@@ -18,14 +18,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DIR_ENV = "HEDGEOPS_BENCH_RESULTS"  # tests point it elsewhere, so a test's short run never replaces the real figures
 
 
-def store(name: str, report: dict[str, Any]) -> Path:
-    """Write the report with what produced it (the command line, the machine's core count and the date)."""
-    path = Path(os.environ.get(DIR_ENV) or RESULTS) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def stamp(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with what produced it: the command line, the machine's core count, Python and the date."""
     # The command as run from the project root, wherever it was run from: what the README tells a reader to type.
     command = " ".join(["python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    doc = {"command": command, "cpus": os.cpu_count(), "python": platform.python_version(),
-           "measured": datetime.now(UTC).strftime("%Y-%m-%d"), **report}
+    return {"command": command, "cpus": os.cpu_count(), "python": platform.python_version(),
+            "measured": datetime.now(UTC).strftime("%Y-%m-%d"), **report}
+
+
+def store(name: str, report: dict[str, Any]) -> Path:
+    """Write the stamped report (the benchmarks whose --write also rewrites README tables stamp their own)."""
+    path = Path(os.environ.get(DIR_ENV) or RESULTS) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = stamp(report)
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {path}", file=sys.stderr)
     return path

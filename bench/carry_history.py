@@ -78,7 +78,9 @@ def main() -> None:
     doc["replaySymbols"] = MarketReplay.symbols()
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
+        from _results import stamp
+
+        RESULTS.write_text(json.dumps(stamp(doc), indent=2) + "\n")
         readme = ROOT / "README.md"
         readme.write_text(replace_block(readme.read_text(), readme_block(doc)))
         print(f"wrote {RESULTS.relative_to(ROOT)} and the README block", file=sys.stderr)

@@ -67,7 +67,9 @@ def main() -> None:
            "policies": [{"dataset": r["dataset"], **row} for r in results for row in r["held_out"]]}
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+        from _results import stamp
+
+        RESULTS.write_text(json.dumps(stamp(doc), indent=1) + "\n")
         PICTURE.write_text(frontier_svg(results))
         readme = ROOT / "README.md"
         readme.write_text(replace_block(readme.read_text(), readme_block(doc)))

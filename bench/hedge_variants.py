@@ -46,7 +46,9 @@ def main() -> None:
            "config": study.config(), "rows": rows}
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+        from _results import stamp
+
+        RESULTS.write_text(json.dumps(stamp(doc), indent=1) + "\n")
         readme = ROOT / "README.md"
         readme.write_text(hv.replace_block(readme.read_text(), hv.readme_block(rows)))
         print(f"wrote {RESULTS.relative_to(ROOT)} and the README's variants table", file=sys.stderr)
