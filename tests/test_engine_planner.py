@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from hedgeops.engine.hedge.gate import DayUsage, gate
 from hedgeops.engine.hedge.planner import plan_rebalance
 from hedgeops.engine.hedge.triggers import TriggerDecision, Urgency
 from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+from hedgeops.model.market import MarketRules, Quote
 from hedgeops.model.orders import Liquidity
 
 from .engine_fixtures import LEGS, NOW, SEED_MIN, exposure, inputs
@@ -133,3 +135,19 @@ def test_gate_limits() -> None:
     assert gate(em, limits, DayUsage(0, D("0.9")), None, NOW, paused=False, halted=False).reason == "DailyCostLimit"
     assert gate(plan, limits, fresh, None, NOW, paused=True, halted=False).reason == "Paused"
     assert gate(em, limits, fresh, None, NOW, paused=False, halted=True).reason == "Halted"
+
+
+def test_a_many_legged_book_sliced_small_stays_within_a_plans_hundred_order_ids() -> None:
+    """Six legs each sliced at 100 USDT took 20 parts apiece: the 101st order's id could not be written and every
+    cycle failed with a traceback, the book never hedged. Each leg now gets its share of the plan's 100 ids."""
+    assets = ["SOL", "ETH", "BTC", "DOGE", "XRP", "ADA"]
+    legs = {a: f"{a}/USDT:USDT" for a in assets}
+    markets = {legs[a]: MarketRules(legs[a], a, "USDT", D("0.01"), D("0.01"), D("0.01"), True) for a in assets}
+    quotes = {legs[a]: Quote(legs[a], D("99.99"), D("100.01"), D("100"), NOW) for a in assets}
+    inp = replace(inputs({"SOL": D(100)}), legs=legs, markets=markets, quotes=quotes, min_order={},
+                  max_order_quote=D("100"))
+    plan = plan_rebalance(book_uid="u", seq=1, now=NOW, exposure=exposure({a: ("100", "100", "-50") for a in assets}),
+                          decision=TriggerDecision(Urgency.EMERGENCY), inputs=inp)
+    assert 6 < len(plan.orders) <= 100 and len({o.client_order_id for o in plan.orders}) == len(plan.orders)
+    by_asset = {a: sum((o.amount for o in plan.orders if o.asset == a), D(0)) for a in assets}
+    assert by_asset == {a: D(50) for a in assets}  # every leg fully hedged in this one plan, in larger parts

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from hedgeops.engine.common.ids import client_order_id, plan_id
-from hedgeops.engine.common.slicing import slice_qty
+from hedgeops.engine.common.slicing import MAX_PLAN_ORDERS, slice_qty, slices_per_leg
 from hedgeops.engine.hedge.gate import GateVerdict
 from hedgeops.engine.hedge.planner import PlannedOrder, RebalancePlan, Skipped
 from hedgeops.engine.hedge.triggers import Reason, Urgency
@@ -25,7 +25,7 @@ from hedgeops.model.market import Fees, MarketRules, Quote
 from hedgeops.model.orders import Liquidity, Side
 
 ZERO = Decimal(0)
-MAX_ORDERS = 100
+MAX_ORDERS = MAX_PLAN_ORDERS
 BEYOND_BOOK_PENALTY = Decimal("0.01")  # past the fetched levels: 1 % worse than the worst level seen
 
 
@@ -170,7 +170,8 @@ def plan_allocation(targets: Mapping[str, Decimal], holdings: Mapping[str, Decim
         for asset, side, qty in group:
             market = inp.markets[asset]
             taken = ZERO  # what this order's earlier slices took from the book
-            for part in slice_qty(qty, inp.prices[asset], inp.max_order_quote, market, market.min_amount):
+            for part in slice_qty(qty, inp.prices[asset], inp.max_order_quote, market, market.min_amount,
+                                  slices_per_leg(len(sells) + len(buys))):
                 if len(orders) >= MAX_ORDERS:  # client order ids have room for 100 orders a plan
                     skipped.append(Skipped(asset, f"plan full at {MAX_ORDERS} orders: the rest trades next cycle"))
                     break

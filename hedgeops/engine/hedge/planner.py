@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from hedgeops.api.policy import OrderStyle, RebalanceTo
 from hedgeops.engine.common.ids import client_order_id, plan_id
-from hedgeops.engine.common.slicing import slice_qty
+from hedgeops.engine.common.slicing import slice_qty, slices_per_leg
 from hedgeops.engine.hedge.bands import Thresholds
 from hedgeops.engine.hedge.exposure import AssetExposure, BookExposure
 from hedgeops.engine.hedge.triggers import Reason, TriggerDecision, Urgency
@@ -131,6 +131,7 @@ def plan_rebalance(
     # Emergencies go all the way back: the point is to remove the risk, not to save the last fee.
     to_edge = inputs.rebalance_to is RebalanceTo.BAND_EDGE and decision.urgency is not Urgency.EMERGENCY
     shrink = _total_shrink(exposure, decision, inputs.thresholds) if to_edge else Decimal(1)
+    per_leg = slices_per_leg(sum(1 for a in exposure.assets if a.asset in inputs.legs))
     for a in exposure.assets:
         symbol = inputs.legs.get(a.asset)
         if symbol is None:
@@ -156,7 +157,7 @@ def plan_rebalance(
         price = market.passive_price(touch, side) if order_type is Liquidity.MAKER else None
         est = price if price is not None else far
         rate = inputs.fees.maker if order_type is Liquidity.MAKER else inputs.fees.taker
-        for part in slice_qty(abs(qty), est, inputs.max_order_quote, market, minimum):
+        for part in slice_qty(abs(qty), est, inputs.max_order_quote, market, minimum, per_leg):
             cost += part * est * rate
             # Client ids number the plan's orders in order (a slot, not the book's leg): slices need their own.
             slot = len(orders)
