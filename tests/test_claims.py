@@ -57,6 +57,29 @@ def test_paper_and_live_accounts_of_one_name_are_different_accounts() -> None:
     assert not book_claims(paper) & book_claims(live)
 
 
+def test_live_objects_on_one_secret_share_an_account_whatever_their_labels() -> None:
+    """Two Live books naming one Secret under the labels acct-a and acct-b trade one exchange account: each saw the
+    other's short as its own hedge and they flipped the position between -100 and -50 SOL, an emergency taker order
+    every interval. The Secret is the account: the newer book is refused. Paper labels stay separate accounts."""
+    def live(name: str, label: str, secret: str = "okx-creds", sandbox: bool = False) -> HedgeBook:
+        body = obj("hedgebook-spot.yaml", mode="Live", exchange={
+            "name": "okx", "account": label, "credentialsSecretRef": {"name": secret}, "sandbox": sandbox})
+        body["metadata"] = {**body["metadata"], "name": name, "uid": f"uid-{name}"}
+        return HedgeBook.model_validate(body)
+
+    a, b = live("a", "acct-a"), live("b", "acct-b")
+    assert book_claims(a) == book_claims(b)
+    older, newer = Holder("2025-01-01T00:00:00Z", "uid-a", "HedgeBook/default/a"), Holder(
+        "2025-01-02T00:00:00Z", "uid-b", "HedgeBook/default/b")
+    index = {c: [older, newer] for c in book_claims(a)}
+    assert ownership(newer, book_claims(b), index).refused and not ownership(older, book_claims(a), index).refused
+    assert not book_claims(a) & book_claims(live("c", "acct-a", secret="other-creds"))  # its own credentials
+    assert not book_claims(a) & book_claims(live("d", "acct-a", sandbox=True))  # the testnet is another account
+    paper = [HedgeBook.model_validate(obj("hedgebook-spot.yaml", exchange={"name": "okx", "account": label}))
+             for label in ("acct-a", "acct-b")]
+    assert not book_claims(paper[0]) & book_claims(paper[1])  # each Paper label is its own paper account
+
+
 def test_carry_owns_its_pairs_and_what_it_holds_and_makers_their_perp() -> None:
     fa = FundingArbitrage.model_validate(example("fundingarbitrage-eth.yaml"))
     assert {c[4] for c in carry_claims(fa)} >= {"perp:ETH/USDT:USDT", "balance:ETH"}

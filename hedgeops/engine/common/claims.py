@@ -10,7 +10,9 @@ alert pages on). The operator and local mode apply the rule through `ownership` 
 
 Tenants are namespaces: an account label in one namespace is not the same account as that label in another
 (each namespace's Secret names its own credentials), so the namespace is part of the key; so is the mode (Paper
-and Live accounts are different accounts).
+and Live accounts are different accounts). A Live account is whoever its credentials are, not its label: two
+Live objects naming one Secret under two labels trade one exchange account (each saw the other's hedge as its
+own and they flipped the position between them), so a Live claim is keyed by the Secret (and sandbox) instead.
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ class Holder:
     ref: str  # Kind/namespace/name
 
 
+def account_identity(mode: Mode, exchange: ExchangeRef) -> str:
+    """The account a claim is on: a Paper account is its label (each label is its own paper account); a Live one
+    is the Secret holding its credentials (a label is only a name for people)."""
+    secret = exchange.credentialsSecretRef
+    if mode is Mode.LIVE and secret is not None:
+        return f"secret:{secret.name}" + (":sandbox" if exchange.sandbox else "")
+    return exchange.account
+
+
 def _key(mode: Mode, namespace: str, exchange: ExchangeRef, what: str) -> Claim:
-    return (mode.value, namespace, exchange.name, exchange.account, what)
+    return (mode.value, namespace, exchange.name, account_identity(mode, exchange), what)
 
 
 def book_claims(book: HedgeBook) -> set[Claim]:
