@@ -11,6 +11,7 @@ import pytest
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.common import ExchangeRef, Mode
+from hedgeops.exchange.ccxt.client import ApiCredentials
 from hedgeops.exchange.emulator.okx_http import serving
 from hedgeops.exchange.emulator.state import Credentials, Emulator
 from hedgeops.exchange.marketdata.replay import MarketReplay
@@ -128,15 +129,18 @@ async def test_a_rotated_secret_builds_a_new_client_and_a_deleted_one_stops_trad
 
 
 async def test_account_identities_separate_namespaces_and_join_one_api_key() -> None:
-    """Locks serialise an account identity: paper accounts per namespace, live accounts per API key (two
-    namespaces handed the same key are one exchange account and must never trade it at once)."""
+    """Locks serialise an account identity: paper accounts per namespace, live accounts per credentials (two
+    namespaces handed the same credentials are one exchange account and must never trade it at once; another's
+    API key beside a made-up secret is not that account and cannot hold its lock)."""
     paper = PaperVenues(Clock())
     ref = ExchangeRef(name="okx", account="main")
     a, b = await paper.account(ref, Mode.PAPER, "team-a"), await paper.account(ref, Mode.PAPER, "team-b")
     assert a.venue is not b.venue and a.key == paper_account_key("team-a", "okx", "main") != b.key
-    assert live_account_key("okx", False, KEY) == live_account_key("okx", False, KEY)
-    assert live_account_key("okx", False, KEY) != live_account_key("okx", True, KEY)
-    assert KEY not in live_account_key("okx", False, KEY)  # a digest: the key itself is not in Redis
+    mine = ApiCredentials(KEY, "s3cret", "pass")
+    assert live_account_key("okx", False, mine) == live_account_key("okx", False, ApiCredentials(KEY, "s3cret", "pass"))
+    assert live_account_key("okx", False, mine) != live_account_key("okx", True, mine)
+    assert live_account_key("okx", False, mine) != live_account_key("okx", False, ApiCredentials(KEY, "made-up", "x"))
+    assert KEY not in live_account_key("okx", False, mine)  # a digest: the key itself is not in Redis
 
 
 async def test_a_secret_the_api_server_cannot_serve_fails_closed(tenants: Tenants) -> None:

@@ -54,10 +54,11 @@ def paper_account_key(namespace: str, exchange: str, account: str) -> str:
     return f"paper:{namespace}:{exchange}:{account}"
 
 
-def live_account_key(exchange: str, sandbox: bool, api_key: str) -> str:
-    """The exchange account is whoever the API key is: a digest of it, never the key itself."""
-    digest = hashlib.sha256(api_key.encode()).hexdigest()[:24]
-    return f"live:{exchange}{':sandbox' if sandbox else ''}:{digest}"
+def live_account_key(exchange: str, sandbox: bool, creds: ApiCredentials) -> str:
+    """The exchange account is whoever its credentials are: a digest of all of them, never the credentials. Not of
+    the API key alone: a key is an identifier, not a secret, and a tenant who put another's key beside a made-up
+    secret took that account's lock and held its owner off every cycle, with credentials that cannot trade."""
+    return f"live:{exchange}{':sandbox' if sandbox else ''}:{_fingerprint(creds)[:24]}"
 
 
 def _fingerprint(creds: ApiCredentials) -> str:
@@ -156,7 +157,7 @@ class CcxtVenues:
                     if callable(stop):  # but its sockets and reconnect loop end now (the old key may be revoked)
                         await stop()
                 held = self.clients[key] = _Client(fingerprint, self._build(exchange, creds, namespace, secret))
-        return Account(held.venue, live_account_key(exchange.name, exchange.sandbox, creds.api_key))
+        return Account(held.venue, live_account_key(exchange.name, exchange.sandbox, creds))
 
     async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         return await venue_for(self, exchange, mode, namespace)
