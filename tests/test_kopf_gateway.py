@@ -78,8 +78,8 @@ def test_gateway_uses_the_private_names_this_test_knows() -> None:
                                          "kopf_errors": "kopf._cogs.clients.errors"}
     assert sorted(gateway_uses()) == [
         ("kopf_api", "get"), ("kopf_api", "patch"), ("kopf_api", "request"), ("kopf_auth", "vault_var"),
-        ("kopf_errors", "APIConflictError"), ("kopf_errors", "APIError"), ("kopf_errors", "APINotFoundError"),
-        ("kopf_errors", "APIUnprocessableEntityError")]
+        ("kopf_errors", "APIConflictError"), ("kopf_errors", "APIError"), ("kopf_errors", "APIForbiddenError"),
+        ("kopf_errors", "APINotFoundError"), ("kopf_errors", "APIUnprocessableEntityError")]
 
 
 @pytest.mark.parametrize("alias", sorted(gateway_private_aliases()))
@@ -150,7 +150,8 @@ class FakeResponse:
         raise aiohttp.ClientResponseError(None, (), status=self.status)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("name", "status"), [("APINotFoundError", 404), ("APIConflictError", 409),
+@pytest.mark.parametrize(("name", "status"), [("APINotFoundError", 404), ("APIForbiddenError", 403),
+                                              ("APIConflictError", 409),
                                               ("APIUnprocessableEntityError", 422), ("APIServerError", 503)])
 async def test_kopf_raises_the_errors_caught_for_their_http_status(name: str, status: int) -> None:
     """The readers' not-found (404) and ha.py's lease conflicts (409 on create, 422 on a failed test) rely on

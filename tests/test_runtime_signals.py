@@ -218,3 +218,65 @@ async def test_fails_closed_when_redis_or_the_api_server_is_down(redis_client: a
     assert (await d.receive(*c.key, alert("w1"), NOW)).outcome == "Unavailable"
     c.fail_writes = False
     assert (await d.receive(*c.key, alert("w1"), NOW)).outcome == "Accepted"
+
+
+async def test_a_name_the_watch_does_not_know_is_refused_without_an_api_read(redis_client: aioredis.Redis) -> None:
+    """In the operator the desk knows from the watch which books take signals: a made-up name costs no API call
+    (a stranger spraying names cost one each, and a namespace the operator may not read answered 403)."""
+    c = Cluster()
+    metrics, journal = Metrics(), InMemoryJournal()
+    ns, name = c.key
+    d = SignalDesk(c.read, c.write, c.secret, RedisSeenSignals(redis_client), journal, metrics,
+                   known=lambda n, b: (n, b) == (ns, name))
+    out = await d.receive("kube-system", "anything", alert("k1"), NOW)
+    assert (out.http_status, out.body()["outcome"]) == (404, "Refused") and c.reads == []
+    assert (await d.receive(ns, name, alert("k2"), NOW)).outcome == "Accepted" and c.reads
+
+
+async def test_a_deeply_nested_body_is_an_answer_not_a_500(redis_client: aioredis.Redis) -> None:
+    c = Cluster()
+    d, _, _ = desk(c, redis_client)
+    out = await d.receive(*c.key, b"[" * 15_000, NOW)  # json.loads raised RecursionError: a 500 and a traceback
+    assert (out.http_status, out.outcome) == (404, "Malformed") and c.writes == 0
+
+
+async def test_a_strangers_refusals_cannot_push_a_books_orders_out_of_its_journal(
+        redis_client: aioredis.Redis) -> None:
+    """The book's stream is trimmed oldest first: refusals of callers without the passphrase are journalled within
+    a budget per book (counted in the metric every time), and the next one journalled says how many were not."""
+    from hedgeops.runtime.signals import REFUSALS_JOURNALLED_BURST, REFUSALS_JOURNALLED_PER_MINUTE
+
+    c = Cluster()
+    t = [0.0]
+    metrics, journal = Metrics(), InMemoryJournal()
+    d = SignalDesk(c.read, c.write, c.secret, RedisSeenSignals(redis_client), journal, metrics,
+                   monotonic=lambda: t[0])
+    ns, name = c.key
+    for i in range(500):
+        assert (await d.receive(ns, name, alert(f"g{i}", passphrase="guess"), NOW)).http_status == 404
+    stream = next(iter(journal.streams.values()))
+    assert len(stream) == REFUSALS_JOURNALLED_BURST
+    assert metrics.registry.get_sample_value("hedgeops_signals_total", {
+        "namespace": ns, "name": name, "mode": "Paper", "outcome": "Unauthenticated"}) == 500
+    t[0] += 60 / REFUSALS_JOURNALLED_PER_MINUTE
+    await d.receive(ns, name, alert("g-late", passphrase="guess"), NOW)
+    assert "490 more refusals" in stream[-1][1]["message"]
+    assert (await d.receive(ns, name, alert("ok"), NOW)).outcome == "Accepted"  # the owner's always journalled
+    assert stream[-1][1]["outcome"] == "Accepted"
+
+
+async def test_an_unreadable_book_tells_a_stranger_nothing_of_the_operator(redis_client: aioredis.Redis) -> None:
+    async def forbidden(namespace: str, name: str) -> Mapping[str, Any] | None:
+        raise RuntimeError('hedgebooks.hedgeops.io "x" is forbidden: User "system:serviceaccount:hedgeops:hedgeops"')
+
+    c = Cluster()
+    d = SignalDesk(forbidden, c.write, c.secret, RedisSeenSignals(redis_client), InMemoryJournal(), Metrics())
+    out = await d.receive(*c.key, alert("u1"), NOW)
+    assert out.http_status == 503 and "serviceaccount" not in json.dumps(out.body())
+
+    async def no_secret(namespace: str, name: str) -> Mapping[str, str]:
+        raise ConnectionError("api server down")
+
+    d = SignalDesk(c.read, c.write, no_secret, RedisSeenSignals(redis_client), InMemoryJournal(), Metrics())
+    out = await d.receive(*c.key, alert("u2"), NOW)
+    assert out.http_status == 503 and "tv" not in out.body()["message"].split()  # the Secret's name is the owner's

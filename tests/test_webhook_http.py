@@ -1,6 +1,6 @@
 """The webhook over real HTTP (aiohttp on a loopback port, the desk on real Redis with the books in a dict):
 what aiohttp decodes from the URL never reaches a lookup unless it is a Kubernetes name, every source is
-rate-limited before anything is read, and a non-ASCII passphrase is an answer, not a 500."""
+rate-limited per book before anything is read, and a non-ASCII passphrase is an answer, not a 500."""
 
 from __future__ import annotations
 
@@ -91,6 +91,18 @@ async def test_each_source_is_rate_limited_before_anything_is_read(served: Serve
     assert (await asyncio.to_thread(served.post, path, alert("r7")))[0] == 429
 
 
+async def test_one_books_flood_never_uses_up_another_books_alerts(served: Served) -> None:
+    """TradingView sends every tenant's alerts from the same few addresses (and without trusted proxies every
+    request is the Ingress's): the limit is per source and book, so junk aimed at other names, or a burst at one
+    book, leaves a genuine alert for this book its own bucket."""
+    for i in range(10):
+        await asyncio.to_thread(served.post, f"/tradingview/default/junk{i % 2}", alert(f"j{i}"))
+    assert (await asyncio.to_thread(served.post, "/tradingview/default/junk0", alert("j10")))[0] == 429
+    path = "/tradingview/{}/{}".format(*served.cluster.key)
+    code, body, _ = await asyncio.to_thread(served.post, path, alert("g1", passphrase="mot-de-passe-élevé-✓"))
+    assert (code, body["outcome"]) == (202, "Accepted")
+
+
 async def test_a_body_over_the_limit_is_413_counted_and_never_read_further(served: Served) -> None:
     path = "/tradingview/{}/{}".format(*served.cluster.key)
     code, body, _ = await asyncio.to_thread(served.post, path, b"{" + b" " * MAX_BODY_BYTES + b"}")
@@ -112,8 +124,8 @@ def test_the_default_limit_is_the_readmes_30_a_minute_in_bursts_of_30() -> None:
     assert [limiter.take("10.0.0.1") for _ in range(PER_MINUTE)] == [0] * PER_MINUTE
     assert limiter.take("10.0.0.1") > 0
     readme = " ".join((ROOT / "README.md").read_text().split())
-    assert (f"429 `RateLimited` (more than {PER_MINUTE} requests a minute, bursts of {BURST}, from one source"
-            in readme)
+    assert (f"429 `RateLimited` (more than {PER_MINUTE} requests a minute, bursts of {BURST}, from one source "
+            "address for one book" in readme)
     assert f"413 `TooLarge` (body over {MAX_BODY_BYTES // 1024} KiB)" in readme
 
 

@@ -82,6 +82,9 @@ def secret_reader(settings: kopf.OperatorSettings, logger: Any) -> SecretReader:
     return read
 
 
+WEBHOOK_READ_TIMEOUT = aiohttp.ClientTimeout(total=5)  # TradingView waits about 3 s for an answer
+
+
 def book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookReader, ActiveWriter]:
     """Read a HedgeBook and write its status.activeSignal through kopf's session, from the webhook's requests
     (which aiohttp runs outside kopf's tasks: kopf's credentials are carried over by context variable)."""
@@ -90,8 +93,14 @@ def book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookRead
     async def read(namespace: str, name: str) -> Mapping[str, Any] | None:
         kopf_auth.vault_var.set(vault)
         try:
-            return dict(await kopf_api.get(book_path(namespace, name), settings=settings, logger=logger))
-        except kopf_errors.APINotFoundError:
+            # Once, within seconds: kopf's default backoffs retried a 403 for 54 s and 9 API calls per anonymous
+            # request. A namespace the operator may not read (watchNamespaces) is no such book, never an error
+            # whose text would tell a stranger the operator's service account and which namespaces it watches.
+            response = await kopf_api.request("get", book_path(namespace, name), settings=settings, logger=logger,
+                                              backoffs=[], timeout=WEBHOOK_READ_TIMEOUT)
+            async with response:
+                return dict(await response.json())
+        except (kopf_errors.APINotFoundError, kopf_errors.APIForbiddenError):
             return None
 
     async def write(namespace: str, name: str, active: dict[str, Any]) -> None:

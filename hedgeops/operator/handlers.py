@@ -54,6 +54,9 @@ class Runtime:
     webhook: aiohttp.web.AppRunner | None = None
     elector: LeaderElector | None = None  # None: leader election off, this replica runs every cycle
     election: asyncio.Task[None] | None = None
+    # "namespace/name" of every HedgeBook taking TradingView signals, from the watch (signal_books below): the
+    # webhook reads only these from the API server.
+    signal_books: set[str] = field(default_factory=set)
 
     @property
     def active(self) -> bool:
@@ -100,7 +103,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any,
     webhook = "off"
     if SETTINGS.webhook_port is not None:
         desk = SignalDesk(*book_gateway(settings, logger), secret_reader(settings, logger), app.seen_signals,
-                          app.services.journal, app.metrics)
+                          app.services.journal, app.metrics,
+                          known=lambda namespace, name: f"{namespace}/{name}" in runtime.signal_books)
         web = webhook_app(desk, app.clock.now, trusted_proxies=parse_networks(SETTINGS.webhook_trusted_proxies))
         runtime.webhook, bound = await serve(web, SETTINGS.webhook_addr, SETTINGS.webhook_port)
         webhook = f":{bound}"
@@ -330,6 +334,27 @@ async def forget_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> N
         app.wakeups.forget(key)
     memo.runtime.patched_at.pop(str(meta.get("uid")), None)
     logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
+
+
+@kopf.on.event(GROUP, VERSION, "hedgebooks")
+def signal_books(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    """Which books take TradingView signals, kept from the watch: the webhook refuses any other name without an
+    API read (a stranger spraying names cost one API call each, and a 403 from a namespace the operator may not
+    read told them its service account)."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        track_signal_book(runtime.signal_books, event)
+
+
+def track_signal_book(books: set[str], event: Mapping[str, Any]) -> None:
+    body = event.get("object") or {}
+    meta = body.get("metadata") or {}
+    key = f"{meta.get('namespace')}/{meta.get('name')}"
+    tv = ((body.get("spec") or {}).get("signals") or {}).get("tradingView") or {}
+    if event.get("type") != "DELETED" and tv.get("enabled") is True and tv.get("secretRef"):
+        books.add(key)
+    else:
+        books.discard(key)
 
 
 @kopf.on.resume(GROUP, VERSION, "rebalancepolicies")

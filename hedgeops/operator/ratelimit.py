@@ -1,45 +1,27 @@
-"""A token bucket per source address for the webhook: a scanner or a flood from one source is answered 429
-before it costs an API-server read, and the map of sources stays bounded however many sources there are."""
+"""The webhook's rate limit: a token bucket per (source address, book), so a scanner or a flood from one source is
+answered 429 before it costs an API-server read, one book's flood never uses up another tenant's alerts (every
+TradingView alert arrives from the same few addresses), and the map of buckets stays bounded."""
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
+
+from hedgeops.runtime.buckets import MAX_KEYS, TokenBuckets
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-PER_MINUTE = 30  # far above any real alert rate for one source (TradingView sends a few per bar)
-BURST = 30  # one alert per book fired on the same bar arrives together
-MAX_SOURCES = 10_000  # about a megabyte; past it the least recently seen source is forgotten
+PER_MINUTE = 30  # far above any real alert rate for one book (TradingView sends a few per bar)
+BURST = 30  # every alert of one book fired on the same bar arrives together
 
 
-class SourceLimiter:
-    """`PER_MINUTE` requests a minute per source with bursts up to `BURST`. A forgotten source starts again
-    with a full bucket: a spray of sources can only make the limit looser for the evicted, never grow memory."""
+class SourceLimiter(TokenBuckets):
+    """The webhook's buckets, keyed by source and book (webhook.py): 30 a minute in bursts of 30 by default."""
 
-    def __init__(self, per_minute: float = PER_MINUTE, burst: int = BURST, max_sources: int = MAX_SOURCES,
+    def __init__(self, per_minute: float = PER_MINUTE, burst: int = BURST, max_sources: int = MAX_KEYS,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        if per_minute <= 0 or burst < 1 or max_sources < 1:
-            raise ValueError("per_minute must be positive, burst and max_sources at least 1")
-        self.rate, self.burst, self.max_sources = per_minute / 60, float(burst), max_sources
-        self.monotonic = monotonic
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # source -> (tokens, at)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def take(self, source: str) -> float:
-        """Take one token: 0 when the request may go on, else the seconds until the next token."""
-        now = self.monotonic()
-        tokens, at = self._buckets.pop(source, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-        self._buckets[source] = (tokens - 1 if wait == 0 else tokens, now)  # most recently seen last
-        while len(self._buckets) > self.max_sources:
-            self._buckets.popitem(last=False)
-        return wait
+        super().__init__(per_minute, burst, max_sources, monotonic)
 
 
 def parse_networks(raw: str) -> list[Network]:

@@ -3,7 +3,7 @@
 HTTP only; the desk (runtime/signals.py) decides. Every answer is JSON `{outcome, message, activeSignal}` with
 a status code saying why: 202 accepted, 400 malformed, 404 refused (the one answer for no such book, signals
 off and a wrong passphrase), 409 duplicate or outranked, 413 too large, 422 expired, 429 too many requests
-from this source, 503 a store we need is down. `activeSignal` is set only in a 202."""
+from this source for this book, 503 a store we need is down. `activeSignal` is set only in a 202."""
 
 from __future__ import annotations
 
@@ -21,16 +21,20 @@ ROUTE = "/tradingview/{namespace}/{name}"
 
 def webhook_app(desk: SignalDesk, now: Callable[[], datetime], limiter: SourceLimiter | None = None,
                 trusted_proxies: Sequence[Network] = ()) -> aiohttp.web.Application:
-    """The app: one route for signals, one for a probe. Each source is rate-limited before anything is read
-    (behind `trusted_proxies`, the Ingress, the source is the client it forwarded for); bodies over the limit
+    """The app: one route for signals, one for a probe. Each source is rate-limited per book before anything is
+    read (behind `trusted_proxies`, the Ingress, the source is the client it forwarded for); bodies over the limit
     are refused by aiohttp (413)."""
     limits = limiter if limiter is not None else SourceLimiter()  # an empty limiter has len 0: falsy
 
     async def receive(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        wait = limits.take(client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted_proxies))
+        # Per source and book: TradingView sends every tenant's alerts from the same few addresses (and without
+        # trusted proxies every request is the Ingress's), so a bucket per source alone let one tenant's flood, or
+        # a stranger's junk, use up everyone's alerts. The names are the raw URL's, bounded like every key.
+        source = client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted_proxies)
+        wait = limits.take(f"{source} {request.match_info['namespace'][:63]}/{request.match_info['name'][:253]}")
         if wait > 0:
-            out = desk.count(SignalOutcome("RateLimited", f"too many requests from this source: retry in "
-                                                          f"{math.ceil(wait)}s"))
+            out = desk.count(SignalOutcome("RateLimited", f"too many requests from this source for this book: "
+                                                          f"retry in {math.ceil(wait)}s"))
             return aiohttp.web.json_response(out.body(), status=out.http_status,
                                              headers={"Retry-After": str(math.ceil(wait))})
         try:

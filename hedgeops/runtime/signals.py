@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,12 +24,17 @@ from hedgeops.api import HedgeBook
 from hedgeops.engine.common.errors import SignalValidationError
 from hedgeops.engine.hedge.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
 from hedgeops.model.journal import SignalEntry, journal_doc
+from hedgeops.runtime.buckets import TokenBuckets
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.names import is_namespace, is_object_name
 from hedgeops.runtime.venues import SecretReader
 
+log = logging.getLogger(__name__)
+
 PASSPHRASE_KEY = "passphrase"
+REFUSALS_JOURNALLED_PER_MINUTE = 10  # a book's stream holds 100,000 entries: a week of refusals at this pace
+REFUSALS_JOURNALLED_BURST = 10
 MAX_BODY_BYTES = 16 * 1024  # a TradingView alert message is a few hundred bytes
 
 # answer -> HTTP status. Everything refused is a 4xx with a reason; 503 only when we cannot tell (a store
@@ -125,6 +132,13 @@ BookReader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 ActiveWriter = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
+def _unavailable(namespace: str, name: str, exc: Exception) -> SignalOutcome:
+    """The API server could not be asked. The caller (not authenticated yet) learns nothing of the operator, its
+    account or what it watches; the operator's log has the reason."""
+    log.warning("signal for %s/%s: cannot read the book: %s", namespace, name, exc)
+    return SignalOutcome("Unavailable", "cannot read the book now; try again")
+
+
 def _refusal(exc: SignalValidationError) -> SignalOutcome:
     if exc.field == "passphrase":
         return _refused("Unauthenticated", str(exc))
@@ -158,10 +172,19 @@ class SignalDesk:
     signals; locks live only while a request holds them, so a deleted book leaves nothing behind either."""
 
     def __init__(self, read_book: BookReader, write_active: ActiveWriter, read_secret: SecretReader,
-                 seen: SeenSignals, journal: Journal, metrics: Metrics) -> None:
+                 seen: SeenSignals, journal: Journal, metrics: Metrics,
+                 known: Callable[[str, str], bool] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.read_book, self.write_active, self.read_secret = read_book, write_active, read_secret
         self.seen, self.journal, self.metrics = seen, journal, metrics
+        # The books the operator's watch says take signals: a name outside it is refused without an API read (a
+        # spray of made-up names costs the API server nothing). None: every name is read (tests, one-off desks).
+        self.known = known
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Refusals of callers without the passphrase are journalled within a budget per book: the book's stream
+        # is trimmed oldest first, and a stranger's junk must not push its plans and orders out of it.
+        self._refusals = TokenBuckets(REFUSALS_JOURNALLED_PER_MINUTE, REFUSALS_JOURNALLED_BURST, monotonic=monotonic)
+        self._unjournalled: dict[str, int] = {}
 
     async def receive(self, namespace: str, name: str, body: bytes, now: datetime) -> SignalOutcome:
         # Names come from the URL (aiohttp has decoded %2F): only Kubernetes names go any further, so none can
@@ -170,10 +193,12 @@ class SignalDesk:
             return self.count(_refused("BadName", "not a Kubernetes namespace/name"))
         if len(body) > MAX_BODY_BYTES:
             return self.count(SignalOutcome("TooLarge", f"body larger than {MAX_BODY_BYTES} bytes"))
+        if self.known is not None and not self.known(namespace, name):
+            return self.count(_not_taking(None))
         try:
             raw = await self.read_book(namespace, name)
         except Exception as exc:  # the API server is unreachable: we cannot tell whether the book exists
-            return self.count(SignalOutcome("Unavailable", f"cannot read the book: {exc}"))
+            return self.count(_unavailable(namespace, name, exc))
         if _taking_signals(raw) is None:
             return self.count(_not_taking(raw))
         key = f"{namespace}/{name}"
@@ -185,16 +210,27 @@ class SignalDesk:
             try:
                 raw = await self.read_book(namespace, name)
             except Exception as exc:
-                return self.count(SignalOutcome("Unavailable", f"cannot read the book: {exc}"))
+                return self.count(_unavailable(namespace, name, exc))
             book = _taking_signals(raw)
             if book is None:  # deleted or switched off in between
                 return self.count(_not_taking(raw))
             self.metrics.track("HedgeBook", namespace, name, book.spec.mode.value)
             outcome = await self._receive(book, namespace, name, body, now)
-            await self.journal.append(journal_stream("HedgeBook", key), {"at": now.isoformat(), **journal_doc(
-                SignalEntry(outcome=outcome.outcome, message=outcome.message,
-                            active=(outcome.active or {}).get("id")))})
+            await self._journal(key, outcome, now)
             return self.count(outcome, namespace, name)
+
+    async def _journal(self, key: str, outcome: SignalOutcome, now: datetime) -> None:
+        """Every outcome of a caller with the passphrase; a hidden refusal within the book's budget, the next one
+        journalled saying how many were counted but not journalled in between (hedgeops_signals_total has all)."""
+        message = outcome.message
+        if outcome.hidden:
+            if self._refusals.take(key) > 0:
+                self._unjournalled[key] = self._unjournalled.get(key, 0) + 1
+                return
+            if skipped := self._unjournalled.pop(key, 0):
+                message += f" ({skipped} more refusals since the last one journalled were counted, not journalled)"
+        await self.journal.append(journal_stream("HedgeBook", key), {"at": now.isoformat(), **journal_doc(
+            SignalEntry(outcome=outcome.outcome, message=message, active=(outcome.active or {}).get("id")))})
 
     def count(self, outcome: SignalOutcome, namespace: str = "", name: str = "") -> SignalOutcome:
         """Counted under the book's labels only for a book that takes signals: a scanner posting to random
@@ -209,7 +245,7 @@ class SignalDesk:
             return _refused("SignalsDisabled", "no secretRef")
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[…` 16 KiB deep
             return _refused("Malformed", "body is not JSON")
         if not isinstance(payload, dict):
             return _refused("Malformed", "body is not a JSON object")
@@ -217,8 +253,10 @@ class SignalDesk:
             secret = await self.read_secret(namespace, tv.secretRef.name)
         except KeyError:
             return _refused("NoPassphrase", f"Secret {tv.secretRef.name} not found")
-        except Exception as exc:
-            return SignalOutcome("Unavailable", f"cannot read Secret {tv.secretRef.name}: {type(exc).__name__}")
+        except Exception as exc:  # the caller is not authenticated yet: the Secret's name is the owner's to know
+            log.warning("signal for %s/%s: cannot read Secret %s: %s", namespace, name, tv.secretRef.name,
+                        type(exc).__name__)
+            return SignalOutcome("Unavailable", "cannot read the book's passphrase now; try again")
         passphrase = secret.get(PASSPHRASE_KEY)
         if not passphrase:  # an empty passphrase would let anyone in
             return _refused("NoPassphrase", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}")
