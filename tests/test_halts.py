@@ -19,3 +19,14 @@ def test_the_operators_namespace_halts_everyone_and_the_annotation_its_object() 
     annotated = {"namespace": "team-b", "annotations": {"hedgeops.io/halt": "true"}}
     assert halt_in_force(annotated, {}, "hedgeops") == "hedgeops.io/halt=true is set on the object"
     assert halt_in_force({"namespace": "team-b", "annotations": {"hedgeops.io/halt": "false"}}, {}, "hedgeops") is None
+
+
+def test_the_halt_annotation_fails_safe_whatever_its_value() -> None:
+    """`hedgeops.io/halt=yes` was read as no halt and the book kept trading (26 rebalances in a local day): any
+    value halts except an explicit false."""
+    for value in ("yes", "1", "", "TRUE", "ture", "on"):
+        meta = {"namespace": "team-b", "annotations": {"hedgeops.io/halt": value}}
+        assert (halt_in_force(meta, {}, "hedgeops") or "").startswith("hedgeops.io/halt="), value
+    for value in ("false", "False", " false "):
+        assert halt_in_force({"namespace": "team-b", "annotations": {"hedgeops.io/halt": value}}, {}, "hedgeops") \
+            is None

@@ -36,7 +36,12 @@ HALT = "hedgeops.io/halt"
 
 def halt_annotation(annotations: Mapping[str, str] | None) -> str | None:
     """Why the object's own annotation stops it (None: it does not). The operator adds the halt ConfigMaps."""
-    return f"{HALT}=true is set on the object" if (annotations or {}).get(HALT, "").lower() == "true" else None
+    # Fail safe: the annotation halts whatever its value ("yes", "1", "", a typo), except an explicit "false". A
+    # halt written as `halt=yes` used to be read as no halt at all, and the book kept trading.
+    value = (annotations or {}).get(HALT)
+    if value is None or value.strip().lower() == "false":
+        return None
+    return f"{HALT}={value[:64]} is set on the object"
 
 
 def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Controls:
