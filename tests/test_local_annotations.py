@@ -31,10 +31,12 @@ def run(*paths: Path) -> dict[str, Any]:
 
 
 def test_a_halt_annotation_keeps_a_book_out_of_the_market(tmp_path: Path) -> None:
-    """The same book unhalted hedges at its first cycle (tests/test_cli.py runs it: rebalances >= 1)."""
+    """The same book unhalted hedges at its first cycle (tests/test_cli.py runs it: rebalances >= 1). Any value but
+    false halts (`yes` was read as no halt)."""
     policy = ROOT / "manifests" / "examples" / "rebalancepolicy-adaptive.yaml"
-    [halted] = run(annotated(tmp_path, "hedgebook-jlp.yaml", {"hedgeops.io/halt": "true"}), policy)["books"]
+    [halted] = run(annotated(tmp_path, "hedgebook-jlp.yaml", {"hedgeops.io/halt": "yes"}), policy)["books"]
     assert halted["rebalances"] == 0 and halted["costQuote"] == 0
+    assert halted["state"] == "Halted"  # not "Ready": the summary said so of a book the user had stopped
 
 
 def test_close_all_on_a_market_maker_keeps_it_flat_and_quoting_nothing(tmp_path: Path) -> None:

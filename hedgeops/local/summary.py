@@ -78,7 +78,7 @@ class BookTally:
         exposure = getattr(result, "exposure", None)  # a cycle that failed before it observed has none
         completed = getattr(result, "completed", None)
         ready = next((c for c in result.status.conditions if c.type == "Ready"), None)
-        self.state = "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
+        self.state = _ready_state(result.status.conditions)
         # Deviation figures measure how the book is kept from its first hedge on (the exposure of a cycle is
         # observed before that cycle trades).
         # Allocation books have no exposure: their deviation is the largest weight drift, observed before trading.
@@ -183,6 +183,10 @@ class BookTally:
 
 
 def _ready_state(conditions: list[Any]) -> str:
+    """The state column: Halted while a halt is in force (a halted object is still Ready: it reconciles, it only
+    trades nothing, and the summary said "Ready" of a book the user had stopped), else Ready or Ready's reason."""
+    if any(c.type == "Halted" and c.status == "True" for c in conditions):
+        return "Halted"
     ready = next((c for c in conditions if c.type == "Ready"), None)
     return "Ready" if ready and ready.status == "True" else (ready.reason if ready else "Pending")
 
