@@ -106,6 +106,7 @@ async def test_the_book_hedges_what_the_endpoint_says_and_refreshes_on_schedule(
 @pytest.mark.parametrize(("status", "raw", "doc", "says"), [
     (500, None, None, "HTTP 500"),
     (200, b"<html>", None, "not JSON"),
+    (200, b"[" * 100_000, None, "not JSON"),  # RecursionError escaped every cycle: a traceback, no condition
     (200, None, {"data": {"pool": [{"sol": 1}]}}, "ETH: path 'data.pool.1.eth' not found"),
     (200, None, {"data": {"pool": [{"sol": {"x": 1}}, {"eth": 1}]}}, "SOL: 'data.pool.0.sol' is dict"),
 ])
@@ -121,6 +122,17 @@ async def test_an_unreadable_source_is_a_condition_and_no_order(source: Source, 
     assert "s3cr3t" not in message and "/holdings" in message  # the query (a token) never reaches status
     venue = r.venues.paper("okx", "b1")
     assert venue is None or not venue.account.orders
+
+
+@pytest.mark.parametrize("url", ["http://user:s3cr3t@127.0.0.1:1/holdings", "http://exämple..com/h?token=s3cr3t",
+                                 "http://example.com:99999/holdings?token=s3cr3t"])
+async def test_a_bad_url_is_a_condition_that_never_shows_its_credentials(url: str) -> None:
+    """aiohttp's error text repeats the URL (its password and query): status and events get the class only. A port
+    out of range raised ValueError outside any handler: a traceback every cycle."""
+    r = trusting_rig()
+    b = await step(r, book(holdings={"source": "Http", "http": {"url": url, "paths": {"SOL": "a", "ETH": "b"}}}))
+    state, reason, message = ready(b)
+    assert (state, reason) == ("False", "HoldingsUnavailable") and "s3cr3t" not in message, message
 
 
 async def test_a_dead_source_fails_closed_even_after_it_answered_once(source: Source) -> None:

@@ -23,7 +23,11 @@ def _where(url: str) -> str:
     """The URL without its query or credentials: those may carry tokens, which never reach status or events."""
     parts = urlsplit(url)
     host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: said, never a traceback
+        port = None
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
 
 
 class HttpHoldingsSource:
@@ -63,11 +67,12 @@ class HttpHoldingsSource:
                 body = await response.content.read(MAX_BYTES + 1)
         except DestinationRefused as exc:
             raise HoldingsUnavailable(f"holdings from {where}: {exc}") from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise HoldingsUnavailable(f"holdings from {where}: {type(exc).__name__}: {exc or 'timed out'}") from None
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            # The class only: aiohttp's text repeats the whole URL, its query and credentials with it.
+            raise HoldingsUnavailable(f"holdings from {where}: {type(exc).__name__}") from None
         if len(body) > MAX_BYTES:
             raise HoldingsUnavailable(f"holdings from {where}: the document is over {MAX_BYTES} bytes")
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: `[[[[…` nested past Python's limit
             raise HoldingsUnavailable(f"holdings from {where}: the answer is not JSON") from None
