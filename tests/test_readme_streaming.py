@@ -24,7 +24,8 @@ def test_readme_streaming_figures_match_the_bench_results() -> None:
     assert f"p50 {rec['untrusted_s']['p50']:.1f} s, max {rec['untrusted_s']['max']:.1f} s" in readme
     assert f"acknowledged p50 {rec['ack_after_trust_s']['p50']:.1f} s after trust returned" in readme
     # The issue's target, stated as met only while the figure meets it.
-    assert s["p99"] < 50 and "The emergency target of the issue (p99 under 50 ms) is met." in readme
+    assert s["p99"] < 50 and ("The emergency target of the issue (p99 under 50 ms) is met in the stored run "
+                              "and missed on re-runs" in readme)
     streamed_mm, polled_mm = result["maker"]
     for mm in (streamed_mm, polled_mm):
         d, a = mm["touch_drift_at_fill_bps"], mm["quote_age_at_fill_s"]
