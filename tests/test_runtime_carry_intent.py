@@ -18,7 +18,7 @@ from .runtime_fixtures import killed_after, rig
 from .test_runtime_carry import PERP, Carry, carry, reasons
 
 D = Decimal
-INTENT_KEY = f"{journal_stream('FundingArbitrage', 'default/eth')}:{PERP}"
+INTENT_KEY = f"{journal_stream('FundingArbitrage', 'default/eth')}:uid-eth:{PERP}"  # kept by uid as well as name
 
 
 def legacy_intent() -> dict[str, Any]:

@@ -502,3 +502,25 @@ async def test_a_close_all_retried_after_a_crash_journals_its_plan_once_and_send
               if e["type"] == "order" and e["outcome"] == "accepted"]
     assert len(orders) == 2 == len(set(orders)) and sent[0] in orders  # the closed leg is not sent again
     assert "ApprovalBypassed" in [e.reason for e in res.events]  # still told on the retry: the event is cheap
+
+
+async def test_a_book_re_created_under_its_name_never_adopts_the_deleted_ones_plan() -> None:
+    """Deleted while its post-only sell of 4 SOL rested, re-created (new uid) holding 100 SOL: the new book found
+    the dead one's write-ahead intent under the same name, reported "PlanRecovered" and finished it with a market
+    order (SOL perp -104 against 100 held). Intents are kept by uid: the new book plans from what it sees."""
+    r = rig()
+    b, _ = await step(r, book())
+    r.clock.advance(300)
+    b, _ = await step(r, bought_4_sol(b))  # a normal plan: a post-only sell of 4 SOL rests
+    venue = r.venues.paper("okx", "b1")
+    assert venue is not None and [o.amount for o in venue.account.open_orders()] == [D(4)]
+    new = book()
+    new = new.model_copy(update={"metadata": new.metadata.model_copy(update={"uid": "uid-b1-new"})})
+    r.clock.advance(5)
+    new, res = await step(r, new)
+    assert "PlanRecovered" not in [e.reason for e in res.events]
+    r.clock.advance(60)  # past the dead plan's maker deadline
+    new, res = await step(r, new)
+    assert "PlanRecovered" not in [e.reason for e in res.events]
+    sol = (await venue.snapshot(["SOL/USDT:USDT"])).positions["SOL/USDT:USDT"].qty
+    assert sol >= D(-100)  # never over-hedged by the dead plan's taker

@@ -80,6 +80,7 @@ class ObjectCycle:
     now: datetime
     services: Services
     slot: datetime | None = None  # the schedule's slot this cycle observes under (None: unscheduled, observe anew)
+    uid: str | None = None  # this incarnation of the object: a deleted and re-created one is another
 
     def failed(self, conditions: list[Condition], reason: str, message: str, degraded: bool) -> list[Condition]:
         """Conditions for a cycle that could not do its job; counted as a reconcile error."""
@@ -133,6 +134,13 @@ class Guard:
     @property
     def stream(self) -> str:
         return journal_stream(self.cycle.kind, self.key)
+
+    @property
+    def intents(self) -> str:
+        """Where this object's write-ahead intents live: keyed by its uid as well as its name. By name alone, an
+        object deleted mid-plan and re-created under the same name adopted the dead one's plan and finished it
+        with a market order (4 SOL over-hedged), counting it in its own limits."""
+        return f"{self.stream}:{self.cycle.uid}" if self.cycle.uid else self.stream
 
     async def __aenter__(self) -> Guard:
         s = self.cycle.services

@@ -58,6 +58,7 @@ class Target:
     generation: int | None
     exchange: ExchangeRef
     mode: Mode
+    uid: str | None = None
 
     @property
     def key(self) -> str:
@@ -117,7 +118,7 @@ class KindBase(Generic[ObjT, StatusT, InputsT]):
 
     def target(self, obj: Any) -> Target:
         m = obj.metadata
-        return Target(self.kind, m.namespace, m.name, m.generation, obj.spec.exchange, obj.spec.mode)
+        return Target(self.kind, m.namespace, m.name, m.generation, obj.spec.exchange, obj.spec.mode, m.uid)
 
     def status_of(self, obj: Any) -> StatusT:
         status: StatusT | None = obj.status
@@ -246,7 +247,7 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
     async def _cycle(self, obj: ObjT, target: Target, status: StatusT, controls: Controls, now: datetime,
                      inputs: InputsT | None, wanted: Any, slot: datetime | None) -> Outcome[StatusT]:
         kind = self.kind
-        cycle = ObjectCycle(kind.kind, target.namespace, target.name, target.generation, now, self.s, slot)
+        cycle = ObjectCycle(kind.kind, target.namespace, target.name, target.generation, now, self.s, slot, target.uid)
         try:
             problem = kind.precheck(obj, inputs)  # type: ignore[arg-type]
             if problem is not None:

@@ -45,7 +45,7 @@ async def bootstrap(t: CarryTick, snap: AccountSnapshot, pairs: list[CarryPair])
     known = {(leg.spot, leg.perp) for leg in legs if leg.phase is not Phase.IDLE}
     seqs = {(leg.spot, leg.perp): decode(leg.machine).seq for leg in legs}
     for pair in pairs:
-        intent = await t.intents.pending(f"{guard.stream}:{pair.perp}", seqs.get((pair.spot, pair.perp), 0))
+        intent = await t.intents.pending(f"{guard.intents}:{pair.perp}", seqs.get((pair.spot, pair.perp), 0))
         if intent is not None:
             known.add((pair.spot, pair.perp))
             await guard.record(AbnormalExitEntry(symbol=pair.perp, seq=intent.seq))

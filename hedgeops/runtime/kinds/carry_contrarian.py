@@ -87,7 +87,7 @@ async def contrarian_turn(t: CarryTick, snap: AccountSnapshot, markets: Mapping[
     rules = markets[symbol]
     if not rules.linear_swap:
         raise MarketMismatch(f"enhancement.contrarian.symbol {symbol} is not a linear perpetual swap on this venue")
-    key = f"{guard.stream}:contrarian"
+    key = f"{guard.intents}:contrarian"
     ctx = guard.context(key, dict(markets))
     leg, fees = LegBook(old.position, old.entryPrice, old.grossRealizedQuote), old.feesQuote
     state, events, changed = _state(old), [], False

@@ -91,7 +91,7 @@ async def grid_failed_cancels(t: CarryTick, snap: AccountSnapshot, markets: Any,
     mine = [o for o in snap.open_orders if o.symbol == grid.symbol and o.client_order_id in known]
     if not mine:
         return 0
-    ctx = t.guard.context(f"{t.guard.stream}:grid", markets)
+    ctx = t.guard.context(f"{t.guard.intents}:grid", markets)
     for o in mine:
         state = await ctx.venue.cancel(o.client_order_id, o.symbol)
         await ctx.record(CancelEntry(clientOrderId=o.client_order_id, filled=state.filled, reason="GridFailed"))
@@ -182,11 +182,11 @@ async def grid_turn(t: CarryTick, snap: AccountSnapshot, markets: Any, breaker: 
     rules: MarketRules = markets[symbol]
     if not rules.linear_swap:
         raise MarketMismatch(f"enhancement.grid.symbol {symbol} is not a linear perpetual swap on this venue")
-    ctx = guard.context(f"{guard.stream}:grid", markets)
+    ctx = guard.context(f"{guard.intents}:grid", markets)
     books = _Books(old)
     state = _state(old)
     intents: IntentStore[LayerIntent] = IntentStore(t.services.journal, LayerIntent)
-    intent = await intents.pending(f"{guard.stream}:grid", old.seq)
+    intent = await intents.pending(f"{guard.intents}:grid", old.seq)
     changed = False
     if intent is not None:  # orders a killed process sent: ours, booked by client id, none sent again
         if intent.state:  # the grid as the plan decided it: its levels, and its books and known orders as of the

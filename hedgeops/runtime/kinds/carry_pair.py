@@ -36,7 +36,7 @@ async def pair_turn(t: CarryTick, pair: CarryPair, old: CarryLegStatus | None, s
     spec, venue, metrics = fa.spec, guard.venue, t.services.metrics
     mem = PairMemory.of(old, spec)
     next_at, booked = funding_marks(old.machine if old else None)
-    intent_key = f"{guard.stream}:{pair.perp}"  # one write-ahead intent per pair: pairs trade independently
+    intent_key = f"{guard.intents}:{pair.perp}"  # one write-ahead intent per pair: pairs trade independently
     ctx = guard.context(intent_key, markets)
     events: list[CycleEvent] = []
     changed = False

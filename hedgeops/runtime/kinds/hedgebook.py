@@ -141,7 +141,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
                    policy: RebalancePolicy | None, guard: Guard, wanted: Any) -> Outcome[HedgeBookStatus]:
         assert policy is not None  # precheck
         status, recovered = await self._recover(status, guard, policy)
-        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        ctx = guard.context(guard.intents, {}, dict(policy.spec.minOrder))
         run = BookRun(book, policy.spec, controls, now, status, guard.venue, ctx, CycleResult(status),
                       today_of(status, now))
         if book.spec.objective.type is ObjectiveType.ALLOCATION:
@@ -156,10 +156,10 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         """A plan whose intent is newer than the status was cut short by a crash: adopt what it sent."""
         if status.workingPlan is not None:
             return status, []
-        intent = await IntentStore(self.s.journal, PlanIntent).pending(guard.stream, status.rebalanceSeq)
+        intent = await IntentStore(self.s.journal, PlanIntent).pending(guard.intents, status.rebalanceSeq)
         if intent is None:
             return status, []
-        ctx = guard.context(guard.stream, {}, dict(policy.spec.minOrder))
+        ctx = guard.context(guard.intents, {}, dict(policy.spec.minOrder))
         ctx.markets = await guard.venue.markets(sorted({o.symbol for o in intent.orders}))
         working = await recover_plan(ctx, intent)
         self.s.metrics.recoveries.labels(KIND).inc()

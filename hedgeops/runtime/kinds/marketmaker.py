@@ -109,14 +109,14 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         if not rules.linear_swap:  # the CRD says so of the symbol; this of the market the venue would trade
             raise MarketMismatch(f"{symbol} is not a linear perpetual swap on this venue (spot, future or inverse): "
                                  "nothing is quoted until spec.symbol names one")
-        ctx = guard.context(guard.stream, {symbol: rules})
+        ctx = guard.context(guard.intents, {symbol: rules})
         events: list[CycleEvent] = []
         book = Book(MakerLedger(LegBook(status.position, status.entryPrice, status.grossRealizedQuote),
                                 status.feesQuote, status.boughtQty, status.soldQty),
                     {str(q["clientOrderId"]): dict(q) for q in status.quotes})
         before = book.ledger
         cycle_no = status.cycle
-        intent = await self.intents.pending(guard.stream, cycle_no)
+        intent = await self.intents.pending(guard.intents, cycle_no)
         adopted: set[str] = set()  # quotes a killed process placed: counted as placed once they are found
         if intent is not None:  # orders a killed process sent: ours
             adopted = {o.clientOrderId for o in intent.orders if o.price != 0 and o.clientOrderId not in book.known}
