@@ -3,6 +3,7 @@ bytes of aliases expand to billions of nodes), no duplicate keys (kubectl refuse
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +67,12 @@ def _timestamp_as_text(loader: yaml.SafeLoader, node: Node) -> str:
 
 
 ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+# kubectl's YAML (go-yaml) reads `1e4` and `2.5E-3` as numbers; PyYAML's YAML 1.1 floats need a dot and a signed
+# exponent, so `amountQuote: 1e4` was a string and refused. Integers keep resolving first (the int resolver was
+# added before this one).
+ManifestLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."))
 
 
 def load_all(text: str) -> Iterator[Any]:

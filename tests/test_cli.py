@@ -275,6 +275,19 @@ def test_an_empty_folder_is_an_error_and_anchors_without_aliases_are_fine(tmp_pa
     assert run.returncode == 0, run.stderr
 
 
+def test_numbers_are_read_as_kubectl_reads_them(tmp_path: Path) -> None:
+    """kubectl (go-yaml) reads `1e4` as a number; PyYAML's YAML 1.1 needs `1.0e+4`, so `amountQuote: 1e4` was a
+    string and refused ("'1e4' is not of type 'number'"). A quoted "1e4" stays a string, as in kubectl."""
+    from hedgeops.manifest_yaml import load_all
+
+    assert list(load_all("a: 1e4\nb: 2.5E-3\nc: 10\nd: '1e4'\n")) == [{"a": 10000.0, "b": 0.0025, "c": 10,
+                                                                         "d": "1e4"}]
+    eth = (ROOT / "manifests" / "examples" / "fundingarbitrage-eth.yaml").read_text()
+    (tmp_path / "eth.yaml").write_text(eth.replace("amountQuote: 10000", "amountQuote: 1e4"))
+    run = hedgeops("validate", str(tmp_path / "eth.yaml"))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 @pytest.mark.parametrize("args", [
     ["approve", "hedgebook/../../../api/v1/namespaces/kube-system/secrets/admin", "3f2a9c1e"],
     ["approve", "hedgebook/jlp", "3f2a9c1e", "-n", "kube-system/secrets/x"],
