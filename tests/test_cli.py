@@ -162,6 +162,25 @@ def test_local_serves_metrics_while_it_runs() -> None:
     assert all(b["cycles"] > 0 for b in summary["books"])
 
 
+def test_a_busy_metrics_port_is_bad_input_and_the_chosen_port_is_said_with_json() -> None:
+    """A port in use was `OSError: [Errno 98]` and exit 1, though --help's exit table gives 2 for a port to
+    listen on; `--metrics-port 0` picked a port and said which only on a terminal."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        run = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml",
+                       "manifests/examples/rebalancepolicy-adaptive.yaml", "--for", "1h", "--json",
+                       "--metrics-port", str(busy.getsockname()[1]))
+    assert run.returncode == 2 and "--metrics-port: cannot listen on 127.0.0.1:" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    run = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml", "manifests/examples/rebalancepolicy-adaptive.yaml",
+                   "--for", "1h", "--json", "--metrics-port", "0")
+    assert run.returncode == 0 and "serving metrics on http://127.0.0.1:" in run.stderr
+    assert json.loads(run.stdout)["books"]  # stdout stays the JSON alone
+
+
 def test_emulator_serves_any_ccxt_client_and_never_prints_the_secret() -> None:
     import asyncio
     import signal

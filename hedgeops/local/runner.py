@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -174,7 +175,14 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                     replay=replay, locks_clock=lambda: 0.0)
     clock = app.clock
     assert isinstance(clock, SimClock)
-    port = app.metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
+    try:
+        port = app.metrics.serve(opts.metrics_port) if opts.metrics_port is not None else None
+    except OSError as exc:  # busy or not ours to bind: bad input (exit 2), as the --help exit table says
+        await app.close()
+        raise LocalRunError(f"--metrics-port: cannot listen on 127.0.0.1:{opts.metrics_port}: "
+                            f"{exc.strerror or exc}") from None
+    if port is not None:  # on stderr whatever the output (with --json too): 0 picks the port, say which
+        print(f"serving metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr, flush=True)
     tallies = Tallies([BookTally(r.key) for r in runnable if isinstance(r, HedgeBook)],
                       [CarryTally(r.key, capital=float(r.spec.capital.amountQuote))
                        for r in runnable if isinstance(r, FundingArbitrage)],
@@ -192,8 +200,6 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     with RunView(start, end, quiet=opts.json) as view:
         for key, why in refused.items():
             view.event(f"{key} SharedPositions: {why}")
-        if port is not None:
-            view.event(f"serving metrics on http://127.0.0.1:{port}/metrics")
         ticks, interrupted, stop = 0, False, _interrupt_flag()
         consumed: set[tuple[str, str]] = set()  # (object, annotation) one-shot controls already acted on
         while clock.now() < end:
