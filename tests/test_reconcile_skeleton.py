@@ -55,7 +55,7 @@ async def test_a_declined_slot_is_no_late_cycle_and_the_object_is_due_again_next
     app = build_app(AppConfig(clock="sim"), clock=SimClock(NOW))
     kind = Declining()
     reconciler = Reconciler(kind, app.services, Schedule())
-    obj = SimpleNamespace(metadata=SimpleNamespace(namespace="ns", name="a", generation=1),
+    obj = SimpleNamespace(metadata=SimpleNamespace(namespace="ns", name="a", generation=1, uid="uid-a"),
                           spec=SimpleNamespace(exchange=ExchangeRef(name="okx", account="a"), mode=Mode.PAPER),
                           status=None)
     for i in range(120):  # ten minutes of 5 s ticks
