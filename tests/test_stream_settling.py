@@ -333,11 +333,15 @@ async def test_a_fill_pending_across_a_gap_waits_for_the_reconcile_not_the_watch
     real = sv.reconcile
 
     async def slow() -> None:  # REST round trips as long as a real exchange's
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.2)
         # No push while REST answers: a positions push meanwhile would keep the stream's rows instead of REST's,
-        # and the ghost fill below (which no row can cover) would rightly stay pending.
+        # and the ghost fill below (which no row can cover) would rightly stay pending. A push the emulator sent
+        # (or a tick it was mid-way through) just before the freeze must land before the reconcile's mark, so
+        # wait a few push periods first (CI once saw one land during the reconcile); the freeze stays well
+        # inside the 1 s silence bound.
         rig.emu.faults.ws_frozen = True
         try:
+            await asyncio.sleep(0.3)
             await real()
         finally:
             rig.emu.faults.ws_frozen = False
