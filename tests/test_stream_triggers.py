@@ -329,7 +329,7 @@ async def test_a_deleted_object_leaves_no_probe_to_wake_its_successor() -> None:
                                                   services=SimpleNamespace(triggers=triggers)),
                               patched_at={"uid-b": ("lastCheck", "x")})
     body = {"kind": "HedgeBook", "metadata": {"namespace": "default", "name": "b", "uid": "uid-b"}}
-    await forget_deleted(body=body, memo=SimpleNamespace(runtime=runtime), logger=SimpleNamespace(info=print))
+    forget_deleted(runtime, body)  # type: ignore[arg-type]
     venue.push(snap({SOL: "-1"}))
     await asyncio.sleep(0)
     assert w.pending(key) is None and not runtime.patched_at

@@ -254,7 +254,7 @@ async def _tick(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
                 woken: str | None) -> None:
     runtime: Runtime = memo.runtime
     if not runtime.active or (body.get("metadata") or {}).get("deletionTimestamp"):
-        return  # not leading, or the object is going: its series leave with it (forget_deleted)
+        return  # not leading, or the object is going: its finalizer cancels its orders (finalize)
     app, now = runtime.app, runtime.app.clock.now()
     obj = objects.parse(model, body, patch, memo, now)
     if obj is None:
@@ -317,23 +317,70 @@ async def marketmaker_timer(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwa
     await _reconcile(MarketMaker, maker_claims, lambda app: app.marketmakers, body, patch, memo, kwargs)
 
 
-@kopf.on.delete(GROUP, VERSION, "hedgebooks", optional=True)
-@kopf.on.delete(GROUP, VERSION, "fundingarbitrages", optional=True)
-@kopf.on.delete(GROUP, VERSION, "marketmakers", optional=True)
-async def forget_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
-    """A deleted object's series leave with it: a Degraded book deleted would otherwise page until a restart.
-    Optional: it never holds a deletion up (the timers' finalizer is kopf's own)."""
+FINALIZE_RETRY_S = 5.0  # a deletion whose orders could not be cancelled yet (exchange down, lock busy) retries
+KINDS: dict[str, tuple[type[BaseModel], Callable[[App], Reconciler[Any, Any, Any]]]] = {
+    "HedgeBook": (HedgeBook, lambda app: app.hedgebooks),
+    "FundingArbitrage": (FundingArbitrage, lambda app: app.fundingarbitrages),
+    "MarketMaker": (MarketMaker, lambda app: app.marketmakers)}
+
+
+@kopf.on.delete(GROUP, VERSION, "hedgebooks")
+@kopf.on.delete(GROUP, VERSION, "fundingarbitrages")
+@kopf.on.delete(GROUP, VERSION, "marketmakers")
+async def finalize(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
+    """A deleted object's finalizer: its resting orders are cancelled before it goes (runtime/teardown.py), then
+    its series, schedule and triggers leave with it. Before this, a deleted MarketMaker's quotes kept filling with
+    no stop-loss watching them, and a deleted book's maker order kept resting.
+
+    Not cancelled yet for a reason that passes (the exchange or Redis down, the account locked, this replica
+    standing by): the deletion waits and retries every FINALIZE_RETRY_S. One that cannot pass (the spec does not
+    parse, so its account is unknown; an unreadable intent): a Warning event says what may still rest, and the
+    object goes. Positions are never touched: close-all first to flatten."""
+    runtime: Runtime = memo.runtime
     meta = body.get("metadata") or {}
     kind, namespace, name = str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name", ""))
-    app = memo.runtime.app
+    if not runtime.active:  # the leader's venues hold the orders (a paper venue lives in its process)
+        raise kopf.TemporaryError("standing by: the leader cancels the object's resting orders",
+                                  delay=FINALIZE_RETRY_S)
+    app = runtime.app
+    model, pick = KINDS[kind]
+    try:
+        obj = model.model_validate(dict(body))
+    except ValidationError as exc:
+        kopf.warn(body, reason="OrdersNotCancelled", message="the spec does not parse, so the account it traded "
+                  f"is unknown: any order it left resting was not cancelled ({objects.validation_message(exc)})")
+    else:
+        result = await pick(app).teardown(obj, app.clock.now())
+        if result.retry:
+            assert result.failure is not None
+            reason, message = result.failure[:2]
+            raise kopf.TemporaryError(f"resting orders not cancelled yet ({reason}: {message}); retrying",
+                                      delay=FINALIZE_RETRY_S)
+        if result.failure is not None:
+            reason, message = result.failure[:2]
+            kopf.warn(body, reason="OrdersNotCancelled", message=f"{reason}: {message}; check the account "
+                      "for orders it may have left resting")
+        elif result.cancelled:
+            kopf.event(body, type="Normal", reason="OrdersCancelled", message=f"{len(result.cancelled)} resting "
+                       f"order(s) cancelled before deletion: {', '.join(sorted(result.cancelled))}")
+    removed = forget_deleted(runtime, body)
+    logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
+
+
+def forget_deleted(runtime: Runtime, body: Mapping[str, Any]) -> int:
+    """A deleted object's series, probe, wake-ups and last patch leave with it (a Degraded book deleted would
+    otherwise page until a restart). Returns the series removed."""
+    meta = body.get("metadata") or {}
+    kind, namespace, name = str(body.get("kind")), str(meta.get("namespace", "")), str(meta.get("name", ""))
+    app = runtime.app
     removed = app.metrics.forget(kind, namespace, name)
     key = f"{kind}/{namespace}/{name}"
     if app.services.triggers is not None:  # its probe first: else the next update would wake the slot again
         app.services.triggers.forget(key)
     if app.wakeups is not None:
         app.wakeups.forget(key)
-    memo.runtime.patched_at.pop(str(meta.get("uid")), None)
-    logger.info(f"{kind} {namespace}/{name} deleted: {removed} metric series removed")
+    runtime.patched_at.pop(str(meta.get("uid")), None)
+    return removed
 
 
 @kopf.on.event(GROUP, VERSION, "hedgebooks")

@@ -25,6 +25,7 @@ from hedgeops.engine.common.controls import Controls
 from hedgeops.engine.common.errors import PositionAdjustmentError
 from hedgeops.runtime.cycle import CycleEvent, Failure, Guard, ObjectCycle, Services
 from hedgeops.runtime.intents import UnreadableIntent
+from hedgeops.runtime.teardown import Resting, TeardownResult, cancel_resting
 from hedgeops.runtime.triggers import Probe, streams
 from hedgeops.runtime.wakeups import Wake
 
@@ -106,6 +107,11 @@ class KindCycle(Protocol[ObjC, StatusT, InputsC]):
         cycle from its new status; None: its schedule alone."""
         ...
 
+    async def resting(self, obj: ObjC, status: StatusT, guard: Guard) -> Resting:
+        """The orders the object may have resting (client id → symbol), cancelled when it is deleted
+        (runtime/teardown.py): its status's unfinished ones and its newest intent's."""
+        ...
+
 
 class KindBase(Generic[ObjT, StatusT, InputsT]):
     """What most kinds answer alike: who the object is (its metadata, `spec.exchange`, `spec.mode`), its status
@@ -136,6 +142,9 @@ class KindBase(Generic[ObjT, StatusT, InputsT]):
     async def probe(self, obj: ObjT, status: StatusT, controls: Controls, inputs: InputsT,
                     guard: Guard) -> Probe | None:
         return None
+
+    async def resting(self, obj: ObjT, status: StatusT, guard: Guard) -> Resting:
+        return {}
 
 
 def next_slot(now: datetime, interval: float) -> datetime:
@@ -235,6 +244,18 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             # next tick, not only at the next update or the schedule's retry.
             self.s.triggers.wakeups.wake(key, Wake(False, woken))
         return outcome
+
+    async def teardown(self, obj: ObjT, now: datetime) -> TeardownResult:
+        """The object is being deleted: cancel what it may have resting (runtime/teardown.py), whatever its
+        schedule, controls or inputs (a halt, a missing policy or unreachable holdings must not keep its quotes on
+        the book). Its schedule and triggers are forgotten once nothing is left to retry."""
+        target = self.kind.target(obj)
+        cycle = ObjectCycle(self.kind.kind, target.namespace, target.name, target.generation, now, self.s, None,
+                            target.uid)
+        result = await cancel_resting(cycle, target, obj, self.kind.status_of(obj), self.kind)
+        if not result.retry:
+            self.forget(obj)
+        return result
 
     def forget(self, obj: ObjT) -> None:
         """Drop an object's schedule: its next tick is a cycle (an object that may trade again, or is gone)."""

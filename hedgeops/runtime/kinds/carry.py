@@ -34,6 +34,7 @@ from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
 from hedgeops.runtime.kinds.carry_contrarian import contrarian_due, contrarian_turn, with_contrarian
 from hedgeops.runtime.kinds.carry_grid import (
     PART_ERRORS,
+    LayerIntent,
     grid_breaker,
     grid_due,
     grid_failed_cancels,
@@ -48,6 +49,7 @@ from hedgeops.runtime.kinds.carry_select import auto_select
 from hedgeops.runtime.kinds.carry_tick import KIND, CarryTick
 from hedgeops.runtime.probes import carry_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
+from hedgeops.runtime.teardown import Resting, latest_intent_orders
 from hedgeops.runtime.triggers import Probe
 
 TRANSIENT = {Phase.OPENING, Phase.CLOSING, Phase.REBALANCING}  # a plan in flight: step on every tick
@@ -99,6 +101,19 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         """Margin at the live mark, from the marks the stream holds now (the cycle's, within milliseconds)."""
         live = getattr(guard.account_venue, "live_snapshot", None)
         return carry_probe(fa, status, controls, live() if callable(live) else None)
+
+    async def resting(self, fa: FundingArbitrage, status: Status, guard: Guard) -> Resting:
+        """The grid's limit orders (status and newest grid intent). The pairs and the contrarian trade send only
+        market orders: nothing of theirs rests."""
+        grid, g = status.grid, grid_spec(fa.spec)
+        symbol = (grid.symbol if grid is not None and grid.symbol else None) or (g.symbol if g is not None else None)
+        if symbol is None:
+            return {}
+        out = {o.clientOrderId: symbol for o in (grid.orders if grid is not None else []) if o.price != 0}
+        intent = await latest_intent_orders(self.s, f"{guard.intents}:grid", LayerIntent)
+        if intent is not None:
+            out.update({o.clientOrderId: symbol for o in intent.orders if o.price != 0})
+        return out
 
     async def step(self, fa: FundingArbitrage, status: Status, controls: Controls, now: datetime, inputs: None,
                    guard: Guard, wanted: Any) -> Outcome[Status]:

@@ -66,6 +66,7 @@ from hedgeops.runtime.kinds.book_result import (
 )
 from hedgeops.runtime.probes import book_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule
+from hedgeops.runtime.teardown import Resting, latest_intent_orders, unfinished
 from hedgeops.runtime.triggers import Probe
 
 KIND = "HedgeBook"
@@ -130,6 +131,15 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         ones, as the cycle loaded them."""
         markets = await guard.venue.markets(sorted({leg.symbol for leg in book.spec.legs}))
         return book_probe(book, policy, status, markets, guard.venue.fees, controls)
+
+    async def resting(self, book: HedgeBook, status: HedgeBookStatus, guard: Guard) -> Resting:
+        """The plan in flight's unfinished orders (both objectives), and every order of the newest plan intent."""
+        plan = status.workingPlan
+        out = unfinished((o.clientOrderId, o.symbol, o.state) for o in plan.orders) if plan is not None else {}
+        intent = await latest_intent_orders(self.s, guard.intents, PlanIntent)
+        if intent is not None:
+            out.update({o.clientOrderId: o.symbol for o in intent.orders})
+        return out
 
     def rename(self, failure: Failure) -> Failure:
         reason, message, degraded = failure

@@ -29,6 +29,7 @@ from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
 from hedgeops.runtime.probes import maker_probe
 from hedgeops.runtime.reconcile import KindBase, Outcome, Reconciler, Schedule, standard_conditions
+from hedgeops.runtime.teardown import Resting, latest_intent_orders
 from hedgeops.runtime.triggers import Probe
 
 ZERO = Decimal(0)
@@ -100,6 +101,15 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
     async def probe(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, inputs: None,
                     guard: Guard) -> Probe | None:
         return maker_probe(obj, status, controls)
+
+    async def resting(self, obj: MarketMaker, status: MarketMakerStatus, guard: Guard) -> Resting:
+        """Its quotes as the status lists them, and the newest cycle intent's limit orders (its close is market)."""
+        symbol = obj.spec.symbol
+        out = {str(q["clientOrderId"]): symbol for q in status.quotes}
+        intent = await latest_intent_orders(self.s, guard.intents, MakerIntent)
+        if intent is not None:
+            out.update({o.clientOrderId: symbol for o in intent.orders if o.price != 0})
+        return out
 
     async def step(self, obj: MarketMaker, status: MarketMakerStatus, controls: Controls, now: datetime,
                    inputs: None, guard: Guard, wanted: Any) -> Outcome[MarketMakerStatus]:

@@ -1,0 +1,99 @@
+"""What an object leaves resting when it is deleted, cancelled before it goes (the operator's finalizer).
+
+Each kind names the orders it may have resting (`resting`): the ones its status lists as not final, and every
+order of its newest write-ahead intent. The intent matters because the body a deletion hands over can be older
+than the last cycle's status patch: a cycle that sent quotes a moment before the deletion wrote them to the intent
+first, never to this body. Each is cancelled by client id under the account lock, like a halt; an id the venue
+never saw is skipped. Positions are left as they are (flattening is what close-all is for)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from redis import exceptions as redis_errors
+
+from hedgeops.exchange.venue import OrderNotFound
+from hedgeops.model.journal import CancelEntry
+from hedgeops.runtime.cycle import Failure, Guard, ObjectCycle, Services
+from hedgeops.runtime.intents import IntentStore, UnreadableIntent
+
+REASON = "Deleted"  # the journal's cancel reason, and the events'
+
+Resting = dict[str, str]  # client order id → symbol
+
+
+class Teardown(Protocol):
+    """What a kind adds to a deletion: the orders it may have resting (kinds with none return {})."""
+
+    async def resting(self, obj: Any, status: Any, guard: Guard) -> Resting: ...
+
+
+@dataclass
+class TeardownResult:
+    """What a deletion's cancel pass did: the ids cancelled (with what each had filled), and why it could not
+    finish (None: nothing of the object's rests any more)."""
+
+    cancelled: dict[str, str] = field(default_factory=dict)  # client id → units filled before the cancel
+    failure: Failure | None = None
+
+    @property
+    def retry(self) -> bool:
+        """Worth another try (the exchange or the lock store down, the lock busy): the finalizer waits for it."""
+        return self.failure is not None and self.failure[2]
+
+
+async def latest_intent_orders(services: Services, key: str, cls: type[Any]) -> Any:
+    """The newest intent under `key`, whatever the status's sequence (the body may predate it); None if none."""
+    return await IntentStore(services.journal, cls).pending(key, -1)
+
+
+def unfinished(orders: Iterable[tuple[str, str, str]]) -> Resting:
+    """(client id, symbol, state) as a status lists them → the ones not final."""
+    return {cid: symbol for cid, symbol, state in orders if state not in ("closed", "canceled", "rejected")}
+
+
+async def cancel_resting(cycle: ObjectCycle, target: Any, obj: Any, status: Any, kind: Teardown) -> TeardownResult:
+    """Cancel what `obj` may have resting, under its account's lock. Any failure is reported, never raised.
+
+    What may rest is read first, from the status and Redis alone: an object with nothing (one that never traded,
+    say with a mistyped Secret) goes at once, without its venue. With something, not reaching the venue is worth
+    a retry whatever the reason, a missing Secret too (it can come back; the orders are there either way)."""
+    result = TeardownResult()
+    guard = Guard(cycle, target.exchange, target.mode, target.key)
+    try:
+        resting = await kind.resting(obj, status, guard)
+    except UnreadableIntent as exc:  # what a killed process was sending is unknown: say so, never guess
+        result.failure = ("UnreadableIntent", str(exc), False)
+        return result
+    except redis_errors.RedisError as exc:
+        result.failure = ("LockUnavailable", f"cannot read the object's intents: {type(exc).__name__}", True)
+        return result
+    if not resting:
+        return result
+    async with guard:
+        if guard.failure is None:
+            await _cancel(guard, resting, result)
+    if guard.failure is not None:
+        reason, message, degraded = guard.failure
+        result.failure = (reason, message, degraded or reason == "VenueUnavailable")
+    return result
+
+
+async def _cancel(guard: Guard, resting: Mapping[str, str], result: TeardownResult) -> None:
+    if not resting:
+        return
+    ctx = guard.context(guard.intents, {})
+    for cid, symbol in sorted(resting.items()):
+        # Looked up first: only what is open now is cancelled and journalled (an intent's order may have filled,
+        # or been cancelled by the cycle after it, or never reached the venue).
+        found = await ctx.venue.order(cid, symbol)
+        if found is None or found.done:
+            continue
+        try:
+            state = await ctx.venue.cancel(cid, symbol)
+        except OrderNotFound:  # gone between the look-up and the cancel
+            continue
+        result.cancelled[cid] = str(state.filled)
+        await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=REASON))
