@@ -229,3 +229,43 @@ async def test_the_intent_keeps_the_stored_json_of_the_previous_version() -> Non
     assert intent == MakerIntent(3, (IntendedOrder("c1", "buy", D("150.5"), D("1")),)) and intent.seq == 3
     assert await store.pending(key, 3) is None  # the status already accounts for cycle 3
     assert store.doc(intent) == {k: v for k, v in old.items() if k != "fence"}
+
+
+async def test_a_target_off_zero_is_reached_with_an_order_that_may_add() -> None:
+    """From flat towards a 3 SOL target (threshold 1): the line's buy of 2 adds to the position, so it is not
+    reduce-only. Sent reduce-only, every venue refused it, every cycle, and the target was never reached."""
+    m = MM(rig(), targetPosition="3", positionThreshold="1", maxPosition="5")
+    res = await m.tick()
+    assert res.status.reason == "Reduce" and not any(e.reason == "RebalanceFailed" for e in res.events)
+    assert await held(await m.venue()) == D("2.00")
+    # Past the target, the line's sell takes from the long: reduce-only again.
+    v = await m.venue()
+    await v.place(OrderRequest("manual-buy", SOL, "buy", D("3.00"), "market"))
+    placed: list[OrderRequest] = []
+    place = v.place
+
+    async def spy(req: OrderRequest) -> object:
+        placed.append(req)
+        return await place(req)
+
+    v.place = spy  # type: ignore[method-assign]
+    await m.tick(60)
+    [close] = [r for r in placed if r.type == "market"]
+    assert close.side == "sell" and close.reduce_only and await held(v) == D("4.00")
+
+
+async def test_the_stop_loss_watches_a_position_the_maker_did_not_open() -> None:
+    """A position on the venue that none of its fills made (a lost status, a manual trade, a deleted maker's
+    leftovers) is still its risk: the stop reads the venue's position and entry, not only its own fill ledger."""
+    # Quotes 10% away: none fills in the day, so the maker's own fills never make a position of their own.
+    m = MM(rig(), stopLossQuote="-2", positionThreshold="4", maxPosition="5", spreadRatio="0.1")
+    v = await m.venue()
+    await v.place(OrderRequest("manual-buy", SOL, "buy", D("4.00"), "market"))  # long 4, not the maker's doing
+    for _ in range(24 * 60):
+        res = await m.tick(60)
+        if res.status.reason == "StopLoss":
+            break
+    else:
+        raise AssertionError("a day of real SOL prices never took the long 4 down 0.50 a unit")
+    assert await held(v) == D("0")  # closed at market, reduce-only
+    assert res.status.boughtQty == 0  # none of its quotes filled: the long was never its own

@@ -29,6 +29,11 @@ class PositionAction:
     side: Side | None = None  # None when there is nothing to do
 
 
+def reduces(position: Decimal, signed_qty: Decimal) -> bool:
+    """Whether an order only takes from the position (never through zero): what reduce-only lets through."""
+    return position != 0 and (position > 0) != (signed_qty > 0) and abs(signed_qty) <= abs(position)
+
+
 def position_action(position: Decimal, target: Decimal, threshold: Decimal, max_position: Decimal) -> PositionAction:
     """The seed's table: inside target ± threshold nothing; beyond it reduce only the excess over the
     threshold line; beyond maxPosition risk-close down to maxPosition."""
@@ -66,11 +71,14 @@ class MakerLedger:
 
 @dataclass(frozen=True)
 class MakerOrder:
-    """A market order that reduces the position (reduce-only)."""
+    """A market order the position lines, the stops or close-all send."""
 
     side: Side
     amount: Decimal
     client_order_id: str
+    # Reduce-only unless it moves the position away from zero: with a target off zero the line's order can add
+    # (flat below a 3 target buys 2), which a venue refuses as reduce-only, every cycle.
+    reduce_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ def decide_maker(spec: MarketMakerSpec, rules: MarketRules, *, uid: str, cycle: 
             except RedLineError as exc:
                 refused = exc
             else:
-                close = MakerOrder(action.side, qty, close_id)
+                close = MakerOrder(action.side, qty, close_id, reduce_only=reduces(position, signed))
                 after = position + signed
     quotes = ladder(spec, rules, bid, ask, after, unrealized_pnl)
     if refused is not None:

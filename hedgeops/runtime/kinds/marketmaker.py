@@ -23,7 +23,7 @@ from hedgeops.engine.maker.quotes import diff_quotes
 from hedgeops.engine.maker.summary import CycleSummary, summarize
 from hedgeops.exchange.venue import CarryVenue
 from hedgeops.model.journal import CancelEntry, DecisionEntry, FundingEntry, MakerCycleEntry
-from hedgeops.model.orders import Liquidity, OrderRequest, OrderState, OrderType, Side
+from hedgeops.model.orders import Liquidity, OrderRequest, OrderState, OrderType, Position, Side
 from hedgeops.runtime.cycle import CycleEvent, Guard, MarketMismatch, Services
 from hedgeops.runtime.execution import ExecutionContext, submit
 from hedgeops.runtime.intents import IntentStore
@@ -72,6 +72,16 @@ class MakerIntent:
 
 def finished(status: MarketMakerStatus) -> bool:
     return any(c.type == "Finished" and c.status.value == "True" for c in status.conditions)
+
+
+def venue_unrealized(pos: Position | None, mid: Decimal) -> Decimal:
+    """The venue's position marked at the cycle's mid, on the venue's entry price (its own PnL figure where it
+    reports no entry)."""
+    if pos is None or pos.qty == 0:
+        return ZERO
+    if pos.entry_price > 0:
+        return pos.qty * (mid - pos.entry_price)
+    return pos.unrealized_pnl
 
 
 class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
@@ -149,6 +159,9 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         pos = snap.positions.get(symbol)
         position = pos.qty if pos else ZERO
         mid = (quote.bid + quote.ask) / 2
+        # Stop-loss, take-profit and no-averaging-down read the venue's position, not the maker's own fills: a
+        # position it did not open (left by a lost status, a manual trade, an earlier run) is still its risk.
+        unrealized = venue_unrealized(pos, mid)
         uid = mm.metadata.uid or mm.key
         started = status.startedAt or now
         if controls.close_all:
@@ -157,7 +170,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         else:
             decision = decide_maker(spec, rules, uid=uid, cycle=cycle_no + 1, now=now, started_at=started,
                                     bid=quote.bid, ask=quote.ask, position=position,
-                                    unrealized_pnl=book.ledger.unrealized_pnl(mid), halted=controls.halted)
+                                    unrealized_pnl=unrealized, halted=controls.halted)
         placed = await self._act(ctx, book, decision, uid, cycle_no + 1, symbol, resting)
         if placed is not None:
             cycle_no += 1
@@ -235,7 +248,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
             await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=d.reason))
         pid = plan_id(uid, cycle)  # the close order's id (decide_maker) derives from the same plan id
         orders = ([OrderRequest(d.close.client_order_id, symbol, d.close.side, d.close.amount, OrderType.MARKET,
-                                reduce_only=True)] if d.close is not None else [])
+                                reduce_only=d.close.reduce_only)] if d.close is not None else [])
         orders += [OrderRequest(client_order_id(pid, q.layer * 2 + (q.side == Side.SELL), "m"), symbol,
                                 q.side, q.amount, OrderType.LIMIT, q.price, post_only=True) for q in place]
         if not orders:
