@@ -202,3 +202,23 @@ def test_closing_orders_hold_no_margin_and_no_order_takes_free_funds_below_zero(
     assert 0 < account.transferable("USDT", crashed) == account.free_quote("USDT", crashed)  # a loss counts in full
     assert account.transferable("USDT", MarginCheck(check.leverage, {x: D(90)})) < account.free_quote(
         "USDT", MarginCheck(check.leverage, {x: D(90)}))  # a profit not at all
+
+
+async def test_paper_mode_refuses_what_a_venue_would(venue: PaperVenue) -> None:
+    """Paper mode (local runs, the operator's Paper books, backtests on the paper venue) checks funds and ticks as
+    an exchange does. It used to accept a spot sell of a coin never held, perps at about 94x the account, and a
+    price off the tick, and paper results showed trades no venue would take."""
+    with pytest.raises(OrderRejected, match="insufficient ETH"):
+        await venue.place(OrderRequest("s1", "ETH/USDT", "sell", D("1.0000"), "market"))
+    price = (await venue.snapshot([SOL])).quotes[SOL].ask
+    too_big = (D(100_000) * 94 / price).quantize(D("0.01"))  # 94x the 100,000 USDT the account starts with
+    with pytest.raises(OrderRejected, match="insufficient margin"):
+        await venue.place(OrderRequest("p1", SOL, "sell", too_big, "market"))
+    with pytest.raises(OrderRejected, match="not a multiple of the tick"):
+        await venue.place(OrderRequest("l1", SOL, "buy", D("1.00"), "limit", D("150.005")))
+    assert not venue.account.positions({}) and not venue.account.open_orders()
+    # Within the account's 3x default leverage a short goes in, and the set leverage is what counts.
+    await venue.place(OrderRequest("p2", SOL, "sell", (D(100_000) * 2 / price).quantize(D("0.01")), "market"))
+    await venue.set_leverage(SOL, D(1))
+    with pytest.raises(OrderRejected, match="insufficient margin"):
+        await venue.place(OrderRequest("p3", SOL, "sell", D("10.00"), "market"))

@@ -208,6 +208,9 @@ class PaperAccount:
             return f"amount {req.amount} below minimum {rules.min_amount}"
         if req.type == OrderType.LIMIT and (req.price is None or req.price <= 0):
             return "limit order needs a positive price"
+        if req.type == OrderType.LIMIT and req.price is not None and req.price % rules.price_step != 0:
+            # As OKX (51006-class parameter error) and Binance (-1013 PRICE_FILTER) refuse it.
+            return f"price {req.price} is not a multiple of the tick {rules.price_step}"
         if req.reduce_only:
             pos = self._positions.get(req.symbol, _PositionBook()).qty
             if pos == 0 or (pos > 0) == (req.side == Side.BUY) or req.amount > abs(pos):

@@ -31,7 +31,11 @@ class PaperVenue:
         self.clock = clock
         self.account = PaperAccount(dict(markets or PAPER_MARKETS), fees or Fees(), quote_balance)
         self.depth = depth  # takers walk this book when given (the emulator's); else they fill at the touch
-        self.margin = margin  # funds are checked when given (the emulator); local mode trusts the policy
+        # Funds are checked on every order, as a venue checks them: with the emulator's marks and leverage when
+        # given, else with this venue's leverage (set_leverage) and its replayed prices. Paper mode used to skip
+        # the check: spot sells of coins never held and perps at about 94x notional were accepted, and paper runs
+        # and backtests showed trades a venue would refuse.
+        self.margin = margin
         # The emulator quotes from the first instant: before a symbol's first bar closes (or after a gap in the
         # data) the open of the bar under way is the latest price known. Local mode and backtests keep the last
         # close only (their figures do not move).
@@ -142,7 +146,13 @@ class PaperVenue:
         self._advance([order.symbol], now)
         quote = self._quote(order.symbol, now)
         return self.account.submit(order, quote, now, book=None if self.depth is None else self.depth(quote),
-                                   margin=None if self.margin is None else self.margin())
+                                   margin=self.margin() if self.margin is not None else self._margin(now))
+
+    def _margin(self, now: datetime) -> MarginCheck:
+        """This venue's leverage and the replayed price of every perp it holds or has resting orders on."""
+        held = {s for s, p in self.account.positions({}).items() if p.qty != 0}
+        symbols = {s for s in held | {o.symbol for o in self.account.open_orders()} if not is_spot(s)}
+        return MarginCheck(dict(self.leverage), {s: self._quote(s, now).last for s in sorted(symbols)})
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
         self.requests += 1
