@@ -84,3 +84,20 @@ def test_a_replica_that_loses_the_lease_exports_no_object_and_no_lock_store_stat
     m.track("HedgeBook", "ns", "b", "Live")  # leading again: a cycle tracks the object before it measures
     m.degraded.labels("HedgeBook", "ns", "b").set(0)
     assert _series(m, "hedgeops_degraded") == [{"kind": "HedgeBook", "namespace": "ns", "name": "b", "mode": "Live"}]
+
+
+async def test_two_tenants_with_the_same_account_label_have_their_own_lock_series() -> None:
+    """Account labels are each tenant's own names: namespaces a and b both call theirs "main". Their lock attempts
+    and waits are two series, not one that mixes both tenants (a real cycle through the Guard, per namespace)."""
+    from .runtime_fixtures import rig
+    from .test_runtime_marketmaker import MM
+
+    r = rig()
+    for namespace in ("a", "b"):
+        m = MM(r)
+        m.mm = m.mm.model_copy(update={"metadata": m.mm.metadata.model_copy(update={"namespace": namespace})})
+        await m.tick()
+    acquired = [s for s in _series(r.metrics, "hedgeops_lock_acquisitions_total") if s.get("outcome") == "acquired"]
+    assert sorted((s["namespace"], s["account"]) for s in acquired) == [("a", "mm"), ("b", "mm")]
+    waits = {(s["namespace"], s["account"]) for s in _series(r.metrics, "hedgeops_lock_wait_seconds_count")}
+    assert waits == {("a", "mm"), ("b", "mm")}

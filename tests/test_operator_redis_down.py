@@ -71,7 +71,8 @@ async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
     text = await metrics(operator["metrics_port"])
     assert 'hedgeops_lock_store_up{store="redis"} 0.0' in text
     assert 'hedgeops_degraded{kind="HedgeBook",mode="Paper",name="spot-bag",namespace="default"} 1.0' in text
-    assert 'hedgeops_lock_acquisitions_total{account="spot",exchange="okx",outcome="unavailable"}' in text
+    assert ('hedgeops_lock_acquisitions_total{account="spot",exchange="okx",namespace="default",'
+            'outcome="unavailable"}') in text
     await asyncio.sleep(1.5)  # a dozen more ticks, several policy intervals of replay time: still nothing traded
     still = status_of(kube, "hedgebooks", "spot-bag")
     assert sol(still) == pytest.approx(-17.5) and still["rebalancesTotal"] == first["rebalancesTotal"]

@@ -151,7 +151,7 @@ class Guard:
             return self
         self._venue, key = fresh(account.venue, self.cycle.now, s.max_data_age_s), account_lock_key(account.key)
         self.account_venue = account.venue
-        labels = (self.exchange.name, self.exchange.account)
+        labels = (self.cycle.namespace, self.exchange.name, self.exchange.account)
         started = time.perf_counter()
         self._queue = s.account_queue(key)
         await self._queue.acquire()

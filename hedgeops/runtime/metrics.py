@@ -138,12 +138,15 @@ class Metrics:
         account = ["exchange", "account"]
         self.exchange_requests = Counter("hedgeops_exchange_requests_total", "Requests sent to exchanges through "
                                          "ccxt, by outcome", ["exchange", "outcome"], registry=r)
+        # By namespace too: account labels are the tenant's own names, so two tenants' "main" are two accounts,
+        # and without it their attempts merged into one series.
+        tenant_account = ["namespace", *account]
         self.locks = Counter("hedgeops_lock_acquisitions_total", "Account lock attempts by outcome (acquired, "
                              "busy: another actor holds it, unavailable: the lock store failed)",
-                             [*account, "outcome"], registry=r)
+                             [*tenant_account, "outcome"], registry=r)
         self.lock_wait = Histogram("hedgeops_lock_wait_seconds", "Time to get the account lock's answer: queued behind "
                                    "this process's other cycles on the account, then the lock store",
-                                   account, registry=r,
+                                   tenant_account, registry=r,
                                    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         # Labelled by the store so that it has no series until a lock request has been answered: a standby replica
         # or an operator with no object yet knows nothing of Redis and must not say 0 (that pages).
