@@ -8,10 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hedgeops import GROUP
 from hedgeops.api.validate import ManifestError, parse_resource
 from hedgeops.manifest_yaml import shape_problems
-from hedgeops.manifests import envelope_problems, parse_documents, read_bounded, type_words
+from hedgeops.manifests import envelope_problems, foreign_group, is_ours, parse_documents, read_bounded, type_words
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")  # what `kubectl apply -f <folder>` reads
 STDIN = "-"
@@ -55,9 +54,20 @@ def sources(paths: Iterable[str], report: Report) -> Iterator[str]:
     missing = [p for p in named if p != STDIN and not os.path.exists(p)]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    read: set[str] = set()  # real paths already read: a file named twice (or inside a folder named too) once
+
+    def once(path: str) -> bool:
+        real = os.path.realpath(path)
+        if real in read:
+            report.notes.append(f"{path}: skipped (already read)")
+            return False
+        read.add(real)
+        return True
+
     for raw in named:
         if raw == STDIN or not os.path.isdir(raw):
-            yield raw
+            if raw == STDIN or once(raw):
+                yield raw
             continue
         for folder, dirs, files in os.walk(raw):
             hidden = sorted(d for d in dirs if d.startswith("."))
@@ -65,10 +75,10 @@ def sources(paths: Iterable[str], report: Report) -> Iterator[str]:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 path = os.path.join(folder, name)
-                if name.endswith(MANIFEST_SUFFIXES):
-                    yield path
-                else:
+                if not name.endswith(MANIFEST_SUFFIXES):
                     report.notes.append(f"{path}: skipped (not a .yaml, .yml or .json file)")
+                elif once(path):
+                    yield path
 
 
 def _documents(source: str, stdin: BinaryIO) -> list[Any]:
@@ -87,17 +97,6 @@ def _label(doc: dict[str, Any], index: int) -> str:
     return f"{kind}/{name}" if isinstance(kind, str) and isinstance(name, str) else f"document {index}"
 
 
-def _is_ours(doc: dict[str, Any]) -> bool:
-    """A HedgeOps object: its apiVersion is in our group (a wrong version or an unknown kind is then an error,
-    not something to skip); with no apiVersion, a kind of ours."""
-    from hedgeops.api import KINDS
-
-    api_version = doc.get("apiVersion")
-    if isinstance(api_version, str):
-        return api_version.split("/", 1)[0] == GROUP
-    return doc.get("kind") in KINDS
-
-
 def check_document(doc: Any, index: int, where: str, report: Report) -> None:
     """One document: refused with one line per problem, skipped with a note, or counted valid."""
     if not isinstance(doc, dict):
@@ -110,7 +109,12 @@ def check_document(doc: Any, index: int, where: str, report: Report) -> None:
         report.invalid_documents += 1
         report.problems += [f"{where}: {label}: {p.field}: {_one_line(p.message)}" for p in shape]
         return
-    if not _is_ours(doc):
+    group = foreign_group(doc)
+    if group is not None:
+        report.invalid_documents += 1
+        report.problems.append(f"{where}: {label}: {group.field}: {group.message}")
+        return
+    if not is_ours(doc):
         report.skipped_documents += 1
         if "kind" not in doc and "apiVersion" not in doc:
             report.notes.append(f"{where}: {label}: skipped (not a Kubernetes object: no apiVersion or kind)")

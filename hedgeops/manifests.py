@@ -8,6 +8,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from hedgeops import GROUP, VERSION
 from hedgeops.api.common import Resource
 from hedgeops.api.validate import ManifestError, Problem, parse_resource
 from hedgeops.manifest_yaml import ManifestYamlError, load_all, shape_problems
@@ -108,8 +109,31 @@ def envelope_problems(doc: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def load_resources(paths: Iterable[str | Path]) -> list[Resource]:  # type: ignore[type-arg]
-    """Every HedgeOps resource in the paths; ManifestError lists every refused document."""
+def is_ours(doc: dict[str, Any]) -> bool:
+    """A HedgeOps object: its apiVersion is in our group (a wrong version or an unknown kind is then an error,
+    not something to skip); with no apiVersion, a kind of ours."""
+    from hedgeops.api import KINDS
+
+    api_version = doc.get("apiVersion")
+    if isinstance(api_version, str):
+        return api_version.split("/", 1)[0] == GROUP
+    return doc.get("kind") in KINDS
+
+
+def foreign_group(doc: dict[str, Any]) -> Problem | None:
+    """One of our kinds under another group (`hedgeop.io/v1alpha1`): not a kind to skip quietly, a typo that would
+    leave the object unmanaged."""
+    from hedgeops.api import KINDS
+
+    api_version = doc.get("apiVersion")
+    if is_ours(doc) or doc.get("kind") not in KINDS or not isinstance(api_version, str):
+        return None
+    return Problem("apiVersion", f"{api_version} is not a HedgeOps group: {doc['kind']} is {GROUP}/{VERSION}")
+
+
+def load_resources(paths: Iterable[str | Path], skipped: list[str] | None = None) -> list[Resource]:  # type: ignore[type-arg]
+    """Every HedgeOps resource in the paths; ManifestError lists every refused document. Other kinds (a Secret, a
+    ConfigMap beside the books) are skipped as `validate` skips them, each named in `skipped` when given."""
     out: list[Resource] = []  # type: ignore[type-arg]
     errors: list[ManifestError] = []
     for path in manifest_files(paths):
@@ -117,6 +141,15 @@ def load_resources(paths: Iterable[str | Path]) -> list[Resource]:  # type: igno
             envelope = envelope_problems(doc)
             if envelope:  # nothing below may read a field of the wrong type
                 errors.append(ManifestError(f"{path}: document {i + 1}", envelope))
+                continue
+            group = foreign_group(doc)
+            if group is not None:
+                errors.append(ManifestError(f"{path}: document {i + 1}", [group]))
+                continue
+            if not is_ours(doc):
+                if skipped is not None:
+                    skipped.append(f"{path}: document {i + 1}: {doc.get('apiVersion')} {doc.get('kind')}: not a "
+                                   "HedgeOps kind, skipped")
                 continue
             name = (doc.get("metadata") or {}).get("name", f"#{i}")
             try:

@@ -112,3 +112,39 @@ def test_every_invalid_example_is_named_with_its_field() -> None:
     assert all(line.split(": ")[2].startswith(("spec.", "metadata.")) for line in problems), problems
     assert run.stdout.splitlines()[-1].startswith(f"invalid: {len(files)} files, 0 HedgeOps objects valid, "
                                                   f"{len(files)} invalid")
+
+
+def test_a_bad_namespace_a_mistyped_group_and_a_file_named_twice(tmp_path: Path) -> None:
+    """kubectl refuses a namespace that is no DNS-1123 label; a HedgeOps kind under a mistyped group would be left
+    unmanaged (it used to be skipped with exit 0); a file named twice is one file, not two books."""
+    policy = yaml.safe_load((EXAMPLES / "rebalancepolicy-compact.yaml").read_text())
+    policy["metadata"]["namespace"] = "Bad NS"
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
+    book = yaml.safe_load((EXAMPLES / "hedgebook-spot.yaml").read_text())
+    book["apiVersion"] = "hedgeop.io/v1alpha1"
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(book))
+    run = hedgeops("validate", str(tmp_path))
+    assert run.returncode == 1 and run.stderr.splitlines() == [
+        f"{tmp_path / 'policy.yaml'}: RebalancePolicy/compact: metadata.namespace: 'Bad NS' is not a DNS-1123 label "
+        "(lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+        f"{tmp_path / 'typo.yaml'}: HedgeBook/spot-bag: apiVersion: hedgeop.io/v1alpha1 is not a HedgeOps group: "
+        "HedgeBook is hedgeops.io/v1alpha1"], run.stderr
+    spot = str(EXAMPLES / "hedgebook-spot.yaml")
+    twice = hedgeops("validate", spot, spot, str(EXAMPLES / "hedgebook-spot.yaml"))
+    assert twice.returncode == 0, twice.stderr
+    assert twice.stdout.splitlines()[-1] == ("valid: 1 file, 1 HedgeOps object valid, 0 invalid (0 problems), "
+                                             "0 other documents skipped")
+    assert twice.stderr.splitlines() == [f"note: {spot}: skipped (already read)"] * 2
+
+
+def test_local_skips_the_secret_beside_the_books_as_validate_does(tmp_path: Path) -> None:
+    """A folder kubectl applies whole holds the books' Secret too: `local` runs the books and names what it skipped
+    (it used to refuse the folder)."""
+    (tmp_path / "secret.yaml").write_text(OTHER_KINDS)
+    for name in ("hedgebook-spot.yaml", "rebalancepolicy-compact.yaml"):
+        (tmp_path / name).write_text((EXAMPLES / name).read_text())
+    run = hedgeops("local", str(tmp_path), "--for", "1h", "--json")
+    assert run.returncode == 0, run.stderr
+    assert [b["book"] for b in json.loads(run.stdout)["books"]] == ["default/spot-bag"]
+    assert f"{tmp_path / 'secret.yaml'}: document 1: v1 Secret: not a HedgeOps kind, skipped" in run.stderr
+    assert "not-a-real-key" not in run.stdout + run.stderr

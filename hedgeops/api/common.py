@@ -27,6 +27,8 @@ SpotSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$", ma
 SwapSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}:[A-Z0-9]{2,12}$", max_length=38)]
 # A DNS-1123 name of another object in the same namespace.
 ObjectName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", max_length=253)]
+# A namespace: a DNS-1123 label, as the API server requires (`Bad NS` is refused by kubectl, so by validate too).
+NamespaceName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", max_length=63)]
 # A market symbol as the runtime reports it in status (spot or swap; room for any ccxt symbol).
 StatusSymbol = Annotated[str, Field(max_length=64)]
 # A CamelCase reason or a short code (trigger reasons, plan urgency, order side/type/state).
@@ -176,7 +178,7 @@ class ObjectMeta(Schema):
 
     name: ObjectName
     """Object name."""
-    namespace: str = "default"
+    namespace: NamespaceName = "default"
     """Object namespace."""
     uid: str | None = None
     """Object uid, used to derive deterministic client order ids."""

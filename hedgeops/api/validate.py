@@ -223,4 +223,14 @@ def _pydantic_problem(err: Mapping[str, Any]) -> Problem:
     head, sep, rest = msg.partition(": ")
     if sep and " " not in head:
         field, msg = (f"{field}.{head}" if field else head), rest
+    if err.get("type") == "string_pattern_mismatch" and field in NAME_RULES:
+        msg = f"{err.get('input')!r} is not {NAME_RULES[field]}"
     return Problem(field or "(root)", msg)
+
+
+# The names the API server refuses, in its words rather than as a regular expression.
+NAME_RULES = {
+    "metadata.name": "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a "
+                     "letter or digit, at most 253 characters)",
+    "metadata.namespace": "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter "
+                          "or digit, at most 63 characters)"}

@@ -127,7 +127,10 @@ def _symbols(obj: Resource) -> set[str]:  # type: ignore[type-arg]
 
 async def run_local(opts: LocalOptions) -> dict[str, Any]:
     """Run every object; returns the summary (also printed unless --json, which prints it as JSON)."""
-    resources: list[Resource] = load_resources(opts.paths)  # type: ignore[type-arg]
+    skipped: list[str] = []  # a Secret or ConfigMap beside the books: skipped as `validate` skips it, and said
+    resources: list[Resource] = load_resources(opts.paths, skipped)  # type: ignore[type-arg]
+    for note in skipped:
+        print(note, file=sys.stderr, flush=True)
     runnable = [r for r in resources if isinstance(r, HedgeBook | FundingArbitrage | MarketMaker)]
     policies = {r.key: r for r in resources if isinstance(r, RebalancePolicy)}
     if not runnable:
