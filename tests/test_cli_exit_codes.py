@@ -173,3 +173,16 @@ def test_close_all_help_names_every_kind_it_closes(capsys: pytest.CaptureFixture
     text = " ".join(capsys.readouterr().out.split())
     for kind in {v[:-1] for v in CLOSABLE.values()}:  # hedgebook, fundingarbitrage, marketmaker
         assert f"{kind}/<name>" in text
+
+
+def test_a_data_dir_without_the_replay_files_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """HEDGEOPS_DATA_DIR pointing at the wrong folder: the error names the file missing and the folder it looked
+    in (it used to list the symbols it "has", which were the very ones missing)."""
+    for folder, says in ((tmp_path, f"is not in {tmp_path} (HEDGEOPS_DATA_DIR)"),
+                         (tmp_path / "nope", f"is not in {tmp_path / 'nope'} (HEDGEOPS_DATA_DIR, which does not "
+                                             "exist)")):
+        monkeypatch.setenv("HEDGEOPS_DATA_DIR", str(folder))
+        assert main(["local", f"{EXAMPLES}/hedgebook-spot.yaml", f"{EXAMPLES}/rebalancepolicy-compact.yaml",
+                     "--for", "1h"]) == 2
+        _one_line_error(capsys.readouterr().err, "binance_futures_ETH_USDT_5m.csv.gz " + says)

@@ -295,8 +295,12 @@ MARK_NOTE = "priced at the perp's hourly mark price (spot and perp alike: basis 
 @cache
 def _load(symbol: str, directory: Path, history: bool) -> CandleSeries:
     name = _FILES.get(symbol)
-    if name is None or not (directory / name).exists():
+    if name is None:
         raise UnknownSymbol(f"no replay data for {symbol} (have: {', '.join(sorted(_FILES))})")
+    if not (directory / name).exists():  # the symbol is one we replay: its file is what is missing, and where
+        where = "HEDGEOPS_DATA_DIR" if os.environ.get("HEDGEOPS_DATA_DIR") else "the bundled data folder"
+        raise UnknownSymbol(f"no replay data for {symbol}: {name} is not in {directory} ({where}"
+                            f"{'' if directory.is_dir() else ', which does not exist'})")
     mark = _MARKS.get(symbol) if history else None
     earlier = (directory / mark, MARK_NOTE) if mark and (directory / mark).exists() else None
     fine = _FINER.get(symbol) if history else None
