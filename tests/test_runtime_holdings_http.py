@@ -185,6 +185,10 @@ async def test_a_private_source_is_refused_by_default_before_any_request(source:
     ("192.168.1.1", "private"),
     ("[fc00::1]", "private"),
     ("[::ffff:10.0.0.1]", "private"),
+    ("[64:ff9b::a00:1]", "private"),  # NAT64: the cluster's translator forwards it to 10.0.0.1
+    ("[64:ff9b::a9fe:a9fe]", "link-local"),  # ... and this to the metadata service
+    ("[64:ff9b:1::1]", "local-use NAT64"),
+    ("[2002:a9fe:a9fe::1]", "link-local"),  # 6to4 carrying 169.254.169.254
     ("0.0.0.0", "unspecified"),
     ("[::]", "unspecified"),
     ("224.0.0.1", "multicast"),

@@ -26,14 +26,37 @@ def refusal(address: str) -> str | None:
         ip = ipaddress.ip_address(str(canonical))
     except (OSError, ValueError):
         return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL:
+            return "a local-use NAT64 address (RFC 8215: it reaches whatever the network's translator maps it to)"
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:  # the IPv4 address it reaches through a translator is what it is
+            why = refusal(str(embedded))
+            return None if why is None else f"{why} (as {ip}, which reaches {embedded})"
     for test, why in ((ip.is_unspecified, "unspecified"), (ip.is_loopback, "loopback"),
                       (ip.is_link_local, "link-local (the cloud metadata service lives there)"),
                       (ip.is_multicast, "multicast"), (ip.is_private, "private")):
         if test:
             return why
     return None if ip.is_global else "not a public address"
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: the IPv4 address in its last 32 bits
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translators, to anywhere it likes
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches: IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d,
+    which a cluster's NAT64 gateway forwards to a.b.c.d), 6to4 (2002:AABB:CCDD::) and Teredo."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
 
 
 def _refuse(host: str, address: str, why: str) -> DestinationRefused:
