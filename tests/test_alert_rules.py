@@ -122,18 +122,39 @@ CASES = [
           [{"job": "hedgeops-metrics", "instance": "10.0.0.8:9108"}]),
     _case("HedgeOpsOperatorReplicaDown", "13m",
           [('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x5 1x10")], []),
+    # for: 10m. Down from 1 min: pending at 10 min, paged at 11.
+    _case("HedgeOpsOperatorReplicaDown", "10m",
+          [('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x15")], []),
+    _case("HedgeOpsOperatorReplicaDown", "11m",
+          [('up{job="hedgeops-metrics",instance="10.0.0.8:9108"}', "1 0x15")],
+          [{"job": "hedgeops-metrics", "instance": "10.0.0.8:9108"}]),
     _case("HedgeOpsNoLeader", "5m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6"),
                                      ('hedgeops_leader{job="hedgeops-metrics",instance="b"}', "0x7")],
           [{"job": "hedgeops-metrics"}]),
     # The Lease moving from one replica to the other within a scrape or two: no page.
     _case("HedgeOpsNoLeader", "5m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6"),
                                      ('hedgeops_leader{job="hedgeops-metrics",instance="b"}', "0 0 1x5")], []),
+    # for: 2m. The Lease lost at 1 min: pending at 2 min, paged at 3.
+    _case("HedgeOpsNoLeader", "2m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6")], []),
+    _case("HedgeOpsNoLeader", "3m", [('hedgeops_leader{job="hedgeops-metrics",instance="a"}', "1 0x6")],
+          [{"job": "hedgeops-metrics"}]),
     _case("HedgeOpsOperatorDown", "8m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1x10")], []),
     # Never scraped at all (the Service or ServiceMonitor is wrong): absent() pages too.
     _case("HedgeOpsOperatorDown", "6m", [('up{job="something-else",instance="x"}', "1x10")],
           [{"job": "hedgeops-metrics"}]),
+    # for: 5m. Never scraped: pending from the first evaluation, paged 5 minutes on and not a minute sooner.
+    _case("HedgeOpsOperatorDown", "4m", [('up{job="something-else",instance="x"}', "1x10")], []),
+    _case("HedgeOpsOperatorDown", "5m", [('up{job="something-else",instance="x"}', "1x10")],
+          [{"job": "hedgeops-metrics"}]),
+    # Down from 1 min: still pending at 5 min, paged at 6.
+    _case("HedgeOpsOperatorDown", "5m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1 0x10")], []),
+    _case("HedgeOpsOperatorDown", "6m", [('up{job="hedgeops-metrics",instance="10.0.0.7:9108"}', "1 0x10")],
+          [{"job": "hedgeops-metrics"}]),
     _case("HedgeOpsLockStoreDown", "3m", [(LOCK_STORE, "1 0x5")], [{"store": "redis", "instance": "10.0.0.7:9108"}]),
     _case("HedgeOpsLockStoreDown", "3m", [(LOCK_STORE, "1 0 1x5")], []),
+    # for: 1m. Unreachable from 1 min: pending at 1 min, paged at 2.
+    _case("HedgeOpsLockStoreDown", "1m", [(LOCK_STORE, "1 0x5")], []),
+    _case("HedgeOpsLockStoreDown", "2m", [(LOCK_STORE, "1 0x5")], [{"store": "redis", "instance": "10.0.0.7:9108"}]),
     _case("HedgeOpsCycleLagging", "15m", [
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+0x30"),
@@ -143,11 +164,37 @@ CASES = [
     _case("HedgeOpsCycleLagging", "15m", [
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+10x30"),
         ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10x30")], []),
+    # Above 60 s: 101 of 10,000 cycles a minute between 60 and 120 s late puts the p99 at 60.6 s; 99 of them, at 59.99.
+    # for: 10m, with a rate from the second sample (1 min): pending at 10 min, paged at 11.
+    _case("HedgeOpsCycleLagging", "10m", [
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+9899x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="120"}', "0+10000x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10000x30")], []),
+    _case("HedgeOpsCycleLagging", "11m", [
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+9899x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="120"}', "0+10000x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10000x30")],
+          [{"kind": "HedgeBook"}], value="1m 0s"),
+    _case("HedgeOpsCycleLagging", "11m", [
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="30"}', "0+0x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="60"}', "0+9901x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="120"}', "0+10000x30"),
+        ('hedgeops_cycle_lag_seconds_bucket{kind="HedgeBook",le="+Inf"}', "0+10000x30")], []),
     _case("HedgeOpsReconcileErrors", "16m",
           [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0+1x20")],
           [{"kind": "HedgeBook", "reason": "ExchangeUnavailable"}], value="15"),
     _case("HedgeOpsReconcileErrors", "16m",
           [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0+0x20")], []),
+    # More than 3 in 15 min: 4 failures at 1 min page 5 minutes on (for: 5m), not at 5 min; 3 never do.
+    _case("HedgeOpsReconcileErrors", "5m",
+          [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0 4x20")], []),
+    _case("HedgeOpsReconcileErrors", "6m",
+          [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0 4x20")],
+          [{"kind": "HedgeBook", "reason": "ExchangeUnavailable"}], value="4"),
+    _case("HedgeOpsReconcileErrors", "6m",
+          [('hedgeops_reconcile_errors_total{kind="HedgeBook",reason="ExchangeUnavailable"}', "0 3x20")], []),
     _case("HedgeOpsExchangeErrors", "25m", [
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+60x30"),
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+30x30")],
@@ -155,14 +202,36 @@ CASES = [
     _case("HedgeOpsExchangeErrors", "25m", [
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+60x30"),
         ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+1x30")], []),
+    # More than 20%: 20.1% fails, paged after 10 min (pending at 10 min from the first rate at 1); 19.9% never.
+    _case("HedgeOpsExchangeErrors", "10m", [
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+799x30"),
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+201x30")], []),
+    _case("HedgeOpsExchangeErrors", "11m", [
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+799x30"),
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+201x30")],
+          [{"exchange": "okx"}], value="20.1%"),
+    _case("HedgeOpsExchangeErrors", "11m", [
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="ok"}', "0+801x30"),
+        ('hedgeops_exchange_requests_total{exchange="okx",outcome="rate_limited"}', "0+199x30")], []),
     _case("HedgeOpsOrdersRejected", "35m",
           [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="rejected"}}', "0+1x40"),
            (f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="accepted"}}', "0+9x40")],
           [{"kind": "HedgeBook", **JLP}], value="30"),
     _case("HedgeOpsOrdersRejected", "35m",
           [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="accepted"}}', "0+9x40")], []),
+    # More than 3 in 30 min: 4 rejected at 1 min page at 6 (for: 5m), not at 5; 3 never do.
+    _case("HedgeOpsOrdersRejected", "5m",
+          [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="rejected"}}', "0 4x40")], []),
+    _case("HedgeOpsOrdersRejected", "6m",
+          [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="rejected"}}', "0 4x40")],
+          [{"kind": "HedgeBook", **JLP}], value="4"),
+    _case("HedgeOpsOrdersRejected", "6m",
+          [(f'hedgeops_orders_total{{kind="HedgeBook",{BOOK},type="taker",outcome="rejected"}}', "0 3x40")], []),
     _case("HedgeOpsObjectDegraded", "8m", [(DEGRADED, "0 1x10")], [{"kind": "HedgeBook", **JLP}]),
     _case("HedgeOpsObjectDegraded", "8m", [(DEGRADED, "0 1 1 0x10")], []),
+    # for: 5m. Degraded from 1 min: pending at 5 min, paged at 6.
+    _case("HedgeOpsObjectDegraded", "5m", [(DEGRADED, "0 1x10")], []),
+    _case("HedgeOpsObjectDegraded", "6m", [(DEGRADED, "0 1x10")], [{"kind": "HedgeBook", **JLP}]),
     _case("HedgeOpsSharedPositions", "5m",
           [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}', "0 1x6")],
           [{"kind": "HedgeBook", "namespace": "default", "name": "spot-bag", "mode": "Live"}], value="1"),
@@ -170,9 +239,20 @@ CASES = [
     _case("HedgeOpsSharedPositions", "5m",
           [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}',
             "0 1 0x5")], []),
+    # for: 2m. Shared from 1 min: pending at 2 min, paged at 3.
+    _case("HedgeOpsSharedPositions", "2m",
+          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}', "0 1x6")],
+          []),
+    _case("HedgeOpsSharedPositions", "3m",
+          [('hedgeops_shared_positions{kind="HedgeBook",namespace="default",name="spot-bag",mode="Live"}', "0 1x6")],
+          [{"kind": "HedgeBook", "namespace": "default", "name": "spot-bag", "mode": "Live"}], value="1"),
     _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "0x20")],
           [{"kind": "HedgeBook", **JLP}]),
     _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "1x20")], []),
+    # for: 15m. Not Ready from 1 min: pending at 15 min, paged at 16.
+    _case("HedgeOpsObjectNotReady", "15m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "1 0x20")], []),
+    _case("HedgeOpsObjectNotReady", "16m", [(f'hedgeops_ready{{kind="HedgeBook",{BOOK}}}', "1 0x20")],
+          [{"kind": "HedgeBook", **JLP}]),
     # A hedge leg 8% off with a 5% band for the whole 30 minutes; an allocation weight 12% off a 5% band.
     _case("HedgeBookOutOfBand", "35m", [
         (f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.08x40"),
@@ -188,16 +268,40 @@ CASES = [
     _case("HedgeBookOutOfBand", "35m", [
         (f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.08x20 0.01x20"),
         (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")], []),
+    # Outside the band: 5.1% off a 5% band from the start pages at 30 min (for: 30m), not at 29; on its edge, never.
+    _case("HedgeBookOutOfBand", "29m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.051x40"),
+                                        (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")], []),
+    _case("HedgeBookOutOfBand", "30m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.051x40"),
+                                        (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")],
+          [{**JLP, "asset": "SOL"}], value="5.1%"),
+    _case("HedgeBookOutOfBand", "30m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.05x40"),
+                                        (f'hedgeops_band_ratio{{{BOOK},asset="SOL"}}', "0.05x40")], []),
     _case("HedgeBookPlansRefused", "65m",
           [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0+1x70")],
           [{**JLP, "reason": "CostAboveTolerance"}], value="60"),
     _case("HedgeBookPlansRefused", "65m",
           [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0x70")], []),
+    # More than 3 in an hour: 4 refusals at 1 min page at 11 (for: 10m), not at 10; 3 never do.
+    _case("HedgeBookPlansRefused", "10m",
+          [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0 4x70")], []),
+    _case("HedgeBookPlansRefused", "11m",
+          [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0 4x70")],
+          [{**JLP, "reason": "CostAboveTolerance"}], value="4"),
+    _case("HedgeBookPlansRefused", "11m",
+          [(f'hedgeops_plan_refusals_total{{{BOOK},reason="CostAboveTolerance"}}', "0 3x70")], []),
     _case("FundingArbitrageBreakerTripped", "4m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1x5")], [ETH_CARRY]),
     _case("FundingArbitrageBreakerTripped", "4m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 0x5")], []),
+    # for: 1m. Tripped at 1 min: pending at 1 min, paged at 2.
+    _case("FundingArbitrageBreakerTripped", "1m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1x5")], []),
+    _case("FundingArbitrageBreakerTripped", "2m", [(f"hedgeops_breaker_tripped{{{CARRY}}}", "0 1x5")], [ETH_CARRY]),
     _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.4x5")], [ETH_CARRY],
           value="40%"),
     _case("FundingArbitrageMarginLow", "4m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.8x5")], []),
+    # Below 50%: 49% from 1 min pages at 3 (for: 2m), not at 2; exactly 50% never does.
+    _case("FundingArbitrageMarginLow", "2m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.49x5")], []),
+    _case("FundingArbitrageMarginLow", "3m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.49x5")], [ETH_CARRY],
+          value="49%"),
+    _case("FundingArbitrageMarginLow", "3m", [(f"hedgeops_margin_ratio{{{CARRY}}}", "1 0.5x5")], []),
     # A book's first emergency at 5 min (its time as the gauge's value, seconds): paged a minute later.
     _case("HedgeBookEmergencyRebalance", "6m",
           [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "_x5 300x10")], [JLP],
@@ -206,17 +310,43 @@ CASES = [
     _case("HedgeBookEmergencyRebalance", "35m",
           [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "60x5 _x20 60x10"),
            (f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "1800x40")], []),
+    # for: 1m. The emergency seen at 5 min: pending then, paged at 6 (above). It pages while less than 900 s old:
+    # at 20 min (1200 s), an emergency at 301 s still does, one at 300 s no longer.
+    _case("HedgeBookEmergencyRebalance", "5m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "_x5 300x10")], []),
+    _case("HedgeBookEmergencyRebalance", "20m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "_x5 301x20")], [JLP],
+          value="14m 59s"),
+    _case("HedgeBookEmergencyRebalance", "20m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="EmergencyRebalance"}}', "_x5 300x20")], []),
     # Seed 000: above 2% for 10 minutes.
     _case("HedgeBookDeviationPersists", "12m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.03x15"),
                                                 (f'hedgeops_deviation_ratio{{{BOOK},asset="ETH"}}', "0.01x15")],
           [JLP], value="3%"),
     _case("HedgeBookDeviationPersists", "12m",
           [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "0.03x5 0.01x10")], []),
+    # 2.1% off from the start pages at 10 min (for: 10m), not at 9; exactly 2% never does.
+    _case("HedgeBookDeviationPersists", "9m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.021x15")], []),
+    _case("HedgeBookDeviationPersists", "10m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "-0.021x15")],
+          [JLP], value="2.1%"),
+    _case("HedgeBookDeviationPersists", "10m", [(f'hedgeops_deviation_ratio{{{BOOK},asset="SOL"}}', "0.02x15")], []),
     _case("HedgeBookRebalanceFailed", "5m",
           [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 120x10")], [JLP],
           value="3m 0s"),
     _case("HedgeBookRebalanceFailed", "45m",
           [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "120x50")], []),
+    # for: 1m. The failure seen at 2 min: pending then, paged at 3. It pages while less than 1800 s old: at 35 min
+    # (2100 s), a failure at 301 s still does, one at 300 s no longer.
+    _case("HedgeBookRebalanceFailed", "2m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 120x10")], []),
+    _case("HedgeBookRebalanceFailed", "3m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 120x10")], [JLP],
+          value="1m 0s"),
+    _case("HedgeBookRebalanceFailed", "35m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 301x40")], [JLP],
+          value="29m 59s"),
+    _case("HedgeBookRebalanceFailed", "35m",
+          [(f'hedgeops_last_event_timestamp_seconds{{{BOOK},event="RebalanceFailed"}}', "_x2 300x40")], []),
 ]
 
 
@@ -253,6 +383,24 @@ def test_each_alert_fires_when_it_should_and_only_then(tmp_path: Path) -> None:
     result = _promtool("test", "rules", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def _minutes(at: str) -> int:
+    assert re.fullmatch(r"\d+m", at), at
+    return int(at[:-1])
+
+
+def test_each_alert_has_cases_either_side_of_its_wait_and_its_threshold() -> None:
+    # The same series quiet at one evaluation and paged at the next pins the alert's `for:` to the minute (a shorter
+    # wait pages in the first case, a longer one not in the second); a quiet and a paging case at the same time, on
+    # series just short of and just past what the rule compares against (or out of and in a state), pin its threshold.
+    for alert in sorted({a["alert"] for a in _alerts()}):
+        quiet = [c for c in CASES if c["alert"] == alert and not c["fires"]]
+        paged = [c for c in CASES if c["alert"] == alert and c["fires"]]
+        assert any(q["series"] == p["series"] and _minutes(q["at"]) + 1 == _minutes(p["at"])
+                   for q in quiet for p in paged), f"{alert}: no case held one evaluation short of its for:"
+        assert any(q["series"] != p["series"] and q["at"] == p["at"]
+                   for q in quiet for p in paged), f"{alert}: no quiet case beside a paging one"
 
 
 def test_recording_rules_give_the_dashboard_zeros_not_gaps(tmp_path: Path) -> None:
