@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOKS = "/apis/hedgeops.io/v1alpha1/namespaces/default/hedgebooks"
 POLICIES = "/apis/hedgeops.io/v1alpha1/namespaces/default/rebalancepolicies"
 SECRETS = "/api/v1/namespaces/default/secrets"
-LEASE = ("coordination.k8s.io", "hedgeops", "hedgeops-operator")  # group, the operator's namespace, the Lease
+LEASE = ("coordination.k8s.io", "hedgeops", "hedgeops")  # group, the operator namespace, the Lease the chart names
 HELD = {"SOL": 100, "ETH": 3}
 WANT = {"SOL/USDT:USDT": Decimal(-100), "ETH/USDT:USDT": Decimal(-3)}
 POLL_S = 0.1
@@ -79,7 +79,10 @@ def chart_env() -> dict[str, str]:
     return {"HEDGEOPS_LOCK_TTL_SECONDS": str(op["lockTtlSeconds"]),
             "HEDGEOPS_LEASE_DURATION_SECONDS": str(election["leaseDurationSeconds"]),
             "HEDGEOPS_LEASE_RENEW_DEADLINE_SECONDS": str(election["renewDeadlineSeconds"]),
-            "HEDGEOPS_LEASE_RETRY_SECONDS": str(election["retrySeconds"])}
+            "HEDGEOPS_LEASE_RETRY_SECONDS": str(election["retrySeconds"]),
+            # The Lease the chart's Deployment names for a release called hedgeops: the emulator grants only what
+            # the chart's RBAC does, and its leader-election Role names that Lease.
+            "HEDGEOPS_LEASE_NAME": "hedgeops"}
 
 
 async def measure_failover(kube: ClusterEmulator, kubeconfig: str, rig: Rig, redis_url: str, workdir: Path,

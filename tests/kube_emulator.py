@@ -25,6 +25,7 @@ import yaml
 from kmock._internal import enums, rendering
 
 from .apiserver_strict import ApiError, StrictWrites, next_resource_version, timestamp
+from .conftest import ROOT
 from .crd_schema import CustomResourceSchema
 
 KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
@@ -71,6 +72,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the API-server behaviour kopf relies on, strict on the declared CRDs' kinds."""
 
     ratcheting: bool = True  # CRDValidationRatcheting (on by default since Kubernetes 1.30)
+    used: set[tuple[str, str, str]] = attrs.field(factory=set, init=False)  # (group, resource, verb) the operator used
     # what the API server would have said in Warning headers: unknown fields it pruned, per request
     warnings: list[str] = attrs.field(factory=list, init=False)
     refusals: list[str] = attrs.field(factory=list, init=False)  # every write answered with an error
@@ -91,6 +93,28 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                     subresources=set(version.get("subresources", {})))
                 self._strict[key] = StrictWrites(schemas[version["name"]], ratcheting=self.ratcheting)
 
+    def _forbidden(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
+        """RBAC, as the API server authorises the operator's service account: a request with the operator's token
+        (OPERATOR_TOKEN, what the operator's kubeconfig carries) is allowed only what the shipped ClusterRole and
+        leader-election Role grant (manifests/install/hedgeops.yaml). Every verb used is recorded in `used`."""
+        token = request.headers.get("Authorization", "")
+        res = request.resource
+        if token != f"Bearer {OPERATOR_TOKEN}" or res is None or not res.plural:  # discovery: allowed to all
+            return None
+        verb = _verb(request)
+        resource = f"{res.plural}/{request.subresource}" if request.subresource else res.plural
+        self.used.add((res.group, resource, verb))
+        if any(res.group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+               and (not r.get("resourceNames") or request.name in r["resourceNames"]) for r in operator_rules()):
+            return None
+        message = (f'{res.plural}{"." + res.group if res.group else ""} is forbidden: User '
+                   f'"system:serviceaccount:hedgeops:hedgeops" cannot {verb} resource "{resource}" in API group '
+                   f'"{res.group}"' + (f' in the namespace "{request.namespace}"' if request.namespace else ""))
+        self.refusals.append(f"{request.method.value} {request.url.path_qs}: 403 {message}")
+        _log.warning("RBAC refused %s", message)
+        return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                          "message": message, "reason": "Forbidden", "code": 403}, status=403)
+
     def _strict_for(self, request: rendering.Request) -> StrictWrites | None:
         res = request.resource
         if res is None:
@@ -98,6 +122,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return self._strict.get(f"{res.group}/{res.version}/{res.plural}")
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        denied = self._forbidden(request)
+        if denied is not None:
+            return denied
         writes = self._strict_for(request)
         if writes is not None and request.method in (enums.method.POST, enums.method.PUT, enums.method.PATCH,
                                                      enums.method.DELETE) and (request.name or request.method
@@ -264,6 +291,28 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             payload["kind"] = f"{info.kind or 'Object'}List"
             payload["metadata"] = {"resourceVersion": next_resource_version()}
         return payload
+
+
+OPERATOR_TOKEN = "test"  # the token the operator's kubeconfig carries in these tests: RBAC applies to it
+
+
+def _verb(request: rendering.Request) -> str:
+    """The RBAC verb of a request, as the API server derives it."""
+    method = request.method
+    if method == enums.method.GET:
+        if request.name:
+            return "get"
+        return "watch" if request.url.query.get("watch") in ("true", "1") else "list"
+    return {enums.method.POST: "create", enums.method.PUT: "update", enums.method.PATCH: "patch",
+            enums.method.DELETE: "delete" if request.name else "deletecollection"}.get(method, method.value.lower())
+
+
+@functools.cache
+def operator_rules() -> tuple[dict[str, Any], ...]:
+    """The rules the chart grants the operator: its ClusterRole and its leader-election Role, as rendered."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "manifests" / "install" / "hedgeops.yaml").read_text()) if d]
+    roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role") and d["metadata"]["name"].startswith("hedgeops")]
+    return tuple(r for role in roles for r in role["rules"])
 
 
 def write_kubeconfig(path: Path, server_url: str, token: str) -> Path:

@@ -65,6 +65,9 @@ async def operator(cluster: tuple[ClusterEmulator, str], redis_url: str, monkeyp
     monkeypatch.setenv("HEDGEOPS_REPLAY_SPEED", "3000")
     monkeypatch.setenv("HEDGEOPS_WEBHOOK_PORT", "0")  # a free port unless the test names one
     monkeypatch.setenv("HEDGEOPS_WEBHOOK_ADDR", "127.0.0.1")
+    # The Lease the chart's Deployment names for a release called hedgeops: the emulator grants the operator only
+    # what the chart's RBAC does (tests/kube_emulator.py), and the leader-election Role names its Lease.
+    monkeypatch.setenv("HEDGEOPS_LEASE_NAME", "hedgeops")
     for key, value in operator_env.items():
         monkeypatch.setenv(key, value)
     registry = handlers_registry()

@@ -310,3 +310,22 @@ async def test_current_crds_keep_the_pending_plan_and_the_signal(kube: ClusterEm
     status, warnings = await _write_status(kube)
     assert not warnings
     assert PENDING.items() <= status["pendingPlan"].items() and SIGNAL.items() <= status["activeSignal"].items()
+
+
+async def test_the_operators_token_gets_only_what_the_charts_rbac_grants(kube: ClusterEmulator) -> None:
+    """As kube-apiserver authorises the operator's service account: with its token, what the shipped ClusterRole
+    and leader-election Role grant is answered, anything else is 403 Forbidden (the test's own requests, without
+    that token, are an administrator's)."""
+    from .kube_emulator import OPERATOR_TOKEN
+
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    assert (await kube.get(f"{API}/hedgebooks", headers=operator)).status == 200  # list: granted
+    refused = await kube.get("/api/v1/namespaces/default/secrets", headers=operator)  # list Secrets: never
+    assert refused.status == 403
+    assert "cannot list resource \"secrets\"" in (await refused.json())["message"]
+    assert (await kube.get("/api/v1/namespaces/default/secrets")).status == 200  # no token: an administrator
+    put = await kube.put(f"{API}/hedgebooks/x", json={}, headers=operator)  # update: not granted (kopf patches)
+    assert put.status == 403
+    other = await kube.get("/apis/coordination.k8s.io/v1/namespaces/hedgeops/leases/someone-else", headers=operator)
+    assert other.status == 403  # the election Role names the release's Lease only
+    assert ("", "secrets", "list") in kube.used and ("hedgeops.io", "hedgebooks", "update") in kube.used
