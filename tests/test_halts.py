@@ -30,3 +30,18 @@ def test_the_halt_annotation_fails_safe_whatever_its_value() -> None:
     for value in ("false", "False", " false "):
         assert halt_in_force({"namespace": "team-b", "annotations": {"hedgeops.io/halt": value}}, {}, "hedgeops") \
             is None
+
+
+def test_an_annotation_that_looks_like_a_control_is_named_with_the_control_meant() -> None:
+    """`hedgeops.io/hallt=true` halts nothing, and whoever set it believes it did: such keys are told (a Warning
+    event in the operator, a warning line in local mode); kopf's own bookkeeping under hedgeops.io/ is not."""
+    from hedgeops.engine.common.controls import mistyped_controls
+
+    assert mistyped_controls({
+        "hedgeops.io/hallt": "true", "hedgeops.io/close_all": "true", "hedgeop.io/halt": "1",
+        "hedgeops.io/aprove": "3f2a", "hedgeops.io/resetbreaker": "true", "hedgeops.io/rebalance-now": "1",
+        "hedgeops.io/halt": "true", "hedgeops.io/finalize": "{}", "hedgeops.io/last-handled-configuration": "{}",
+        "hedgeops.io/validate_policy": "{}", "app.kubernetes.io/name": "x"}) == {
+        "hedgeops.io/hallt": "hedgeops.io/halt", "hedgeops.io/close_all": "hedgeops.io/close-all",
+        "hedgeop.io/halt": "hedgeops.io/halt", "hedgeops.io/aprove": "hedgeops.io/approve",
+        "hedgeops.io/resetbreaker": "hedgeops.io/reset-breaker"}

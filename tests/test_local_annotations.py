@@ -61,3 +61,13 @@ def test_one_shot_annotations_act_once_a_run_as_the_operator_removes_them() -> N
     assert later.halt and later.rebalance_now == "r1"
     assert manifest_controls("default/b", notes, consumed).reset_breaker  # another object's are its own
     assert manifest_controls("default/a", {}, consumed, reset=True).reset_breaker  # --reset-breaker-after
+
+
+def test_a_mistyped_halt_is_warned_of_before_the_run(tmp_path: Path) -> None:
+    book = annotated(tmp_path, "hedgebook-spot.yaml", {"hedgeops.io/hallt": "true"})
+    done = hedgeops("local", str(book), str(ROOT / "manifests" / "examples" / "rebalancepolicy-compact.yaml"),
+                    "--for", "1h", "--json")
+    assert done.returncode == 0, done.stderr
+    assert ("warning: HedgeBook default/spot-bag: hedgeops.io/hallt is not a control and does nothing: did you "
+            "mean hedgeops.io/halt?") in done.stderr
+    assert json.loads(done.stdout)["books"][0]["state"] == "Ready"  # not halted: the warning says why

@@ -16,7 +16,7 @@ from hedgeops.engine.hedge.approval import fingerprint
 
 from .conftest import ROOT
 from .kube_emulator import ClusterEmulator
-from .operator_fixtures import BOOKS, POLICIES, events_posted, example, status_of, wait_for
+from .operator_fixtures import BOOKS, POLICIES, events, events_posted, example, status_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +48,12 @@ async def test_manual_approval_and_close_all_through_the_cli(cluster: tuple[Clus
     policy["spec"]["approval"] = "Manual"
     policy["spec"]["approvalTtlSeconds"] = 7 * 86400  # replay runs at 3000x: a week is ~3.4 min of wall time
     book = example("hedgebook-spot.yaml")
+    book["metadata"]["annotations"] = {"hedgeops.io/hallt": "true"}  # a typo: halts nothing, and is told so
     assert (await emulator.post(POLICIES, json=policy)).status == 201
     assert (await emulator.post(BOOKS, json=book)).status == 201
+    posted = await events_posted(emulator, "UnknownAnnotation")
+    assert [e["message"] for e in posted if e["reason"] == "UnknownAnnotation"] == [
+        "hedgeops.io/hallt is not a control and does nothing: did you mean hedgeops.io/halt?"]  # once, not per tick
     pending = await wait_for(lambda: (status_of(emulator, "hedgebooks", "spot-bag").get("pendingPlan") or {}),
                              timeout=30, what="a plan awaiting approval")
     # Exactly the plan the unhedged book needs: its first (seq 1), hedging 70% of SOL and 50% of ETH at once
@@ -88,3 +92,5 @@ async def test_manual_approval_and_close_all_through_the_cli(cluster: tuple[Clus
     assert any(b'"CloseAll"' in f[b"e"] for _, f in entries)
     missing = await hedgeops(kubeconfig, "close-all", "hedgebook/nope", "--yes")
     assert missing.returncode == 2 and "not found" in missing.stderr
+    # Told once for the whole run (many ticks since), not at every tick.
+    assert sum(e.get("reason") == "UnknownAnnotation" for e in events(emulator)) == 1

@@ -327,7 +327,7 @@ async def test_a_deleted_object_leaves_no_probe_to_wake_its_successor() -> None:
     triggers.watch(key, venue, lambda s: Wake(True, "EmergencyAssetDeviation"))
     runtime = SimpleNamespace(app=SimpleNamespace(metrics=Metrics(), wakeups=w,
                                                   services=SimpleNamespace(triggers=triggers)),
-                              patched_at={"uid-b": ("lastCheck", "x")})
+                              patched_at={"uid-b": ("lastCheck", "x")}, mistyped={"uid-b": frozenset()})
     body = {"kind": "HedgeBook", "metadata": {"namespace": "default", "name": "b", "uid": "uid-b"}}
     forget_deleted(runtime, body)  # type: ignore[arg-type]
     venue.push(snap({SOL: "-1"}))

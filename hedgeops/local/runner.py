@@ -24,7 +24,14 @@ from hedgeops.engine.common.claims import (
     ownership,
     refusal,
 )
-from hedgeops.engine.common.controls import APPROVE, RESET_BREAKER, Controls, controls_from, halt_annotation
+from hedgeops.engine.common.controls import (
+    APPROVE,
+    RESET_BREAKER,
+    Controls,
+    controls_from,
+    halt_annotation,
+    mistyped_controls,
+)
 from hedgeops.exchange.marketdata.replay import CandleSeries, MarketReplay
 from hedgeops.local.summary import BookTally, CarryTally, MakerTally
 from hedgeops.local.trades import TradeLog
@@ -131,6 +138,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     resources: list[Resource] = load_resources(opts.paths, skipped)  # type: ignore[type-arg]
     for note in skipped:
         print(note, file=sys.stderr, flush=True)
+    for r in resources:  # an annotation that looks like a control but is none does nothing: say so before the run
+        for key, meant in sorted(mistyped_controls(r.metadata.annotations).items()):
+            print(f"warning: {r.KIND} {r.key}: {key} is not a control and does nothing: did you mean {meant}?",
+                  file=sys.stderr, flush=True)
     runnable = [r for r in resources if isinstance(r, HedgeBook | FundingArbitrage | MarketMaker)]
     policies = {r.key: r for r in resources if isinstance(r, RebalancePolicy)}
     if not runnable:

@@ -23,7 +23,7 @@ from hedgeops.api.funding import FundingArbitrage
 from hedgeops.api.marketmaker import MarketMaker
 from hedgeops.engine.common.claims import Claim, Holder, book_claims, carry_claims, maker_claims
 from hedgeops.engine.common.conditions import set_condition
-from hedgeops.engine.common.controls import APPROVE, RESET_BREAKER, controls_from
+from hedgeops.engine.common.controls import APPROVE, RESET_BREAKER, controls_from, mistyped_controls
 from hedgeops.operator import objects
 from hedgeops.operator.gateway import book_gateway, operator_login, secret_reader
 from hedgeops.operator.ha import KubeLeaseApi, LeaderElector, leader_gauge
@@ -57,6 +57,7 @@ class Runtime:
     # "namespace/name" of every HedgeBook taking TradingView signals, from the watch (signal_books below): the
     # webhook reads only these from the API server.
     signal_books: set[str] = field(default_factory=set)
+    mistyped: dict[str, frozenset[str]] = field(default_factory=dict)  # by uid: the mistyped controls warned of
 
     @property
     def active(self) -> bool:
@@ -270,6 +271,7 @@ async def _tick(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
     meta = body.get("metadata") or {}
     controls = controls_from(meta.get("annotations"), halt_in_force(meta, kwargs["cluster_halt_index"],
                                                                    SETTINGS.namespace))
+    warn_mistyped(runtime, body)
     old = getattr(obj, "status", None)
     outcome = await pick(app).reconcile(obj, now, controls, inputs(obj) if inputs else None, woken)
     if outcome.changed and outcome.acted:
@@ -282,6 +284,20 @@ async def _tick(model: type[ModelT], claims: Callable[[ModelT], set[Claim]],
     status = objects.with_shared(app.metrics, body, mine, objects.ownership_of(body, mine, indexes),
                                  outcome.status, kind, now, outcome.events)
     objects.report(body, patch, old, status, outcome.events)
+
+
+def warn_mistyped(runtime: Runtime, body: kopf.Body) -> None:
+    """A Warning event when an annotation looks like a control but is none (`hedgeops.io/hallt`): it does
+    nothing, and whoever set it believes the object halted. Once per object per set of such keys."""
+    meta = body.get("metadata") or {}
+    typos = mistyped_controls(meta.get("annotations"))
+    uid = str(meta.get("uid"))
+    if frozenset(typos) == runtime.mistyped.get(uid, frozenset()):
+        return
+    runtime.mistyped[uid] = frozenset(typos)
+    if typos:
+        kopf.warn(body, reason="UnknownAnnotation", message="; ".join(
+            f"{key} is not a control and does nothing: did you mean {meant}?" for key, meant in sorted(typos.items())))
 
 
 def _policy_of(index: Mapping[Any, Any]) -> Callable[[HedgeBook], RebalancePolicy | None]:
@@ -380,6 +396,7 @@ def forget_deleted(runtime: Runtime, body: Mapping[str, Any]) -> int:
     if app.wakeups is not None:
         app.wakeups.forget(key)
     runtime.patched_at.pop(str(meta.get("uid")), None)
+    runtime.mistyped.pop(str(meta.get("uid")), None)
     return removed
 
 

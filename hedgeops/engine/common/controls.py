@@ -51,3 +51,41 @@ def controls_from(annotations: Mapping[str, str] | None, halt: str | None) -> Co
                     close_all=a.get(CLOSE_ALL, "").lower() == "true",
                     reset_breaker=a.get(RESET_BREAKER, "").lower() == "true",
                     rebalance_now=a.get(REBALANCE_NOW, "").strip()[:256] or None)
+
+
+CONTROLS = (HALT, APPROVE, CLOSE_ALL, RESET_BREAKER, REBALANCE_NOW)
+
+
+def _near(a: str, b: str) -> bool:
+    """Within two edits (insert, delete, substitute, swap), ignoring case and '-', '_', '.' between words."""
+    a, b = (x.lower().replace("_", "").replace("-", "").replace(".", "") for x in (a, b))
+    if abs(len(a) - len(b)) > 2:
+        return False
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1] <= 2
+
+
+def mistyped_controls(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    """Annotations that look like a control but are not one (`hedgeops.io/hallt`, `hedgeops.io/close_all`,
+    `hedgeop.io/halt`): key → the control meant. They do nothing, and a person who set one believes otherwise.
+    kopf's own bookkeeping under hedgeops.io/ (handler progress, last-handled-configuration) is not near any."""
+    out: dict[str, str] = {}
+    for key in annotations or {}:
+        if key in CONTROLS or "/" not in key:
+            continue
+        prefix, _, name = key.partition("/")
+        for control in CONTROLS:
+            group, _, meant = control.partition("/")
+            if (prefix == group or _near(prefix, group)) and _near(name, meant):
+                out[key] = control
+                break
+    return out
