@@ -141,3 +141,15 @@ async def test_a_field_no_channel_reads_makes_no_second_subscription(rig: Rig,
         assert json.loads(await asyncio.wait_for(ws.receive_str(), 3))["arg"]["channel"] == "tickers"
         with pytest.raises(TimeoutError):  # one push per price move, not one per repeated subscription
             await asyncio.wait_for(ws.receive_str(), 0.3)
+
+
+async def test_the_481st_request_of_the_hour_is_refused_at_okxs_own_count(rig: Rig,
+                                                                        session: aiohttp.ClientSession) -> None:
+    """The figure itself, unpatched: OKX documents 480 subscribe/unsubscribe/login requests per connection per
+    hour; the 480th is served and the 481st refused 60014."""
+    unsubscribe = {"op": "unsubscribe", "args": [{"channel": "tickers", "instId": INST_ID}]}
+    async with session.ws_connect(ws_base(rig.url) + "/public") as ws:
+        for _ in range(480):
+            assert (await answer(ws, unsubscribe))["event"] == "unsubscribe"
+        too_many = await answer(ws, unsubscribe)
+        assert (too_many["event"], too_many["code"]) == ("error", "60014")
