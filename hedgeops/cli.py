@@ -30,6 +30,18 @@ EMULATOR_WARM_UP = timedelta(days=14)  # the emulator starts this far into the d
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def emulator_start(at: datetime | None, first: datetime, last: datetime) -> datetime:
+    """Where the emulator's replay starts: `--at`, or by default two weeks into the data every instrument served
+    has (a bot's indicators warm up on the history before it, 300 hourly candles, and 24 h volumes are real from
+    the first call), at most a day before the data ends. LocalRunError outside the data."""
+    from hedgeops.local.runner import LocalRunError
+
+    start = at or min(first + EMULATOR_WARM_UP, last - timedelta(days=1))
+    if not first <= start < last:
+        raise LocalRunError(f"--at {start:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
+    return start
+
+
 def parse_duration(text: str) -> timedelta:
     """`90s`, `30m`, `12h`, `7d`, `2w`."""
     m = re.fullmatch(r"(\d+)([smhdw])", text.strip())
@@ -152,11 +164,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         raise LocalRunError(f"fee rates are fractions (0.0005 = 5 bp); got maker {fees.maker}, taker {fees.taker}")
     replay = MarketReplay()
     first, last = replay.common_window(MarketReplay.symbols())  # every instrument served has data from `first`
-    # Two weeks in by default: a bot's indicators warm up on the history before it (300 hourly candles), and 24 h
-    # volumes are real from the first call.
-    at = args.at or min(first + EMULATOR_WARM_UP, last - timedelta(days=1))
-    if not first <= at < last:
-        raise LocalRunError(f"--at {at:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d})")
+    at = emulator_start(args.at, first, last)
     clock = ReplayClock(at, args.speed)
     emu = Emulator(replay, clock.now, keys,
                    trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt), fees=fees)

@@ -319,3 +319,20 @@ def test_control_refuses_names_that_are_not_kubernetes_names_before_connecting(t
     run = hedgeops(*args, "--kubeconfig", str(tmp_path / "no-such-kubeconfig"))
     assert run.returncode == 2 and ("DNS-1123" in run.stderr or "RFC 1123" in run.stderr), run.stderr
     assert "no kubeconfig" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_emulator_starts_two_weeks_into_the_data_by_default() -> None:
+    """README: "It starts two weeks into the data by default, so indicators have history to warm up on"; never
+    later than a day before the data ends, and an --at outside the data is refused."""
+    from datetime import timedelta
+
+    from hedgeops.cli import emulator_start
+    from hedgeops.exchange.marketdata.replay import MarketReplay
+    from hedgeops.local.runner import LocalRunError
+
+    first, last = MarketReplay().common_window(MarketReplay.symbols())
+    assert emulator_start(None, first, last) == first + timedelta(days=14)
+    assert emulator_start(None, first, first + timedelta(days=10)) == first + timedelta(days=9)
+    assert emulator_start(first + timedelta(days=1), first, last) == first + timedelta(days=1)
+    with pytest.raises(LocalRunError, match="outside the data"):
+        emulator_start(last, first, last)

@@ -400,3 +400,19 @@ def test_bootstrap_refuses_leftovers_missing_keys_and_abnormal_exits() -> None:
     paper = bootstrap_problems(has_credentials=False, live=False, leftover_spot=D(1), leftover_perp=D(-1),
                                known_position=True, last_exit_abnormal=False)
     assert paper == ()
+
+
+def test_the_default_breaker_is_the_readmes_500_a_day_and_3_losing_closes() -> None:
+    """README: "($500 a day, 3 losing closes in a row by default)": the defaults a spec without circuitBreaker
+    gets, either side of each line."""
+    from hedgeops.api.funding import CircuitBreaker
+
+    limits, day = CircuitBreaker(), "2025-06-01"
+    b = Breaker().record_close(D("-499.99"), day, limits)
+    assert not b.tripped
+    b = b.record_close(D("-0.01"), day, limits)  # the day's realised loss reaches 500.00
+    assert (b.tripped, b.reason) == (True, "DailyLoss")
+    two = Breaker().record_close(D("-1"), day, limits).record_close(D("-1"), day, limits)
+    assert not two.tripped
+    three = two.record_close(D("-1"), day, limits)
+    assert (three.tripped, three.reason) == (True, "ConsecutiveLosses")
