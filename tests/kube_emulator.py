@@ -25,7 +25,6 @@ import yaml
 from kmock._internal import enums, rendering
 
 from .apiserver_strict import ApiError, StrictWrites, next_resource_version, timestamp
-from .conftest import ROOT
 from .crd_schema import CustomResourceSchema
 
 KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
@@ -293,6 +292,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         return payload
 
 
+ROOT = Path(__file__).resolve().parent.parent  # not conftest's: bench/operator_scale.py imports this module alone
 OPERATOR_TOKEN = "test"  # the token the operator's kubeconfig carries in these tests: RBAC applies to it
 
 
