@@ -17,7 +17,7 @@ from .runtime_fixtures import book, killed_after, rig
 from .test_runtime_carry import Carry
 from .test_runtime_grid import BTC, layered
 from .test_runtime_hedgebook import bought_4_sol, step
-from .test_runtime_marketmaker import MM, SOL, held
+from .test_runtime_marketmaker import HALT, MM, SOL, held, maker
 
 D = Decimal
 
@@ -134,3 +134,112 @@ async def test_with_orders_resting_a_venue_out_of_reach_is_waited_for_whatever_t
     unreachable(m)
     result = await m.rec.teardown(m.mm, m.r.clock.now())
     assert result.retry and result.failure is not None and result.failure[0] == "VenueUnavailable"
+
+
+async def test_a_cycle_under_way_when_the_deletion_begins_has_its_orders_cancelled_and_none_starts_after() -> None:
+    """kopf runs the finalizer beside a timer tick already under way: the deletion waits for that cycle (its quotes
+    are then in its intent, newer than the body's status) and cancels them; no cycle starts for the object after,
+    nor does one that was waiting for the account's lock when the deletion began."""
+    import asyncio
+
+    m = MM(rig())
+    v = await m.venue()
+    stale = m.mm
+    gate, entered = asyncio.Event(), asyncio.Event()
+    snapshot = v.snapshot
+
+    async def slow(symbols: Any) -> Any:
+        entered.set()
+        await gate.wait()
+        return await snapshot(symbols)
+
+    v.snapshot = slow  # type: ignore[method-assign]
+    tick = asyncio.ensure_future(m.tick())
+    await entered.wait()  # the cycle holds the lock and has placed nothing yet
+    teardown = asyncio.ensure_future(m.rec.teardown(stale, m.r.clock.now()))
+    await asyncio.sleep(0.05)
+    assert not teardown.done()  # it waits for the cycle, not "nothing rests, gone at once"
+    gate.set()
+    await tick
+    result = await teardown
+    assert result.failure is None and len(result.cancelled) == 4 and not v.account.open_orders()
+    v.snapshot = snapshot  # type: ignore[method-assign]
+    after = await m.tick(60)
+    assert not after.changed and not v.account.open_orders()  # a late tick trades nothing for it
+
+
+async def test_a_cancel_refused_keeps_no_other_order_resting_and_is_retried() -> None:
+    """OKX answers 51410 (cancel pending) now and then: the other quotes still come off, and the deletion waits
+    for a retry rather than let the refused one rest behind it."""
+    from hedgeops.exchange.venue import OrderRejected
+
+    m = MM(rig())
+    await m.tick()
+    v = await m.venue()
+    first = sorted(o.client_order_id for o in v.account.open_orders())[0]
+    cancel = v.cancel
+
+    async def refuse_one(cid: str, symbol: str) -> Any:
+        if cid == first:
+            raise OrderRejected("51410 cancellation pending")
+        return await cancel(cid, symbol)
+
+    v.cancel = refuse_one  # type: ignore[method-assign]
+    result = await m.rec.teardown(m.mm, m.r.clock.now())
+    assert result.retry and result.failure is not None and result.failure[0] == "CancelRefused"
+    assert len(result.cancelled) == 3 and [o.client_order_id for o in v.account.open_orders()] == [first]
+    v.cancel = cancel  # type: ignore[method-assign]
+    again = await m.rec.teardown(m.mm, m.r.clock.now())
+    assert again.failure is None and list(again.cancelled) == [first] and not v.account.open_orders()
+
+
+async def test_an_object_whose_orders_are_all_final_goes_without_its_venue() -> None:
+    """Intents are never cleared: one the status already accounts for must not make every object that ever traded
+    need its venue (a namespace deleted with its Secret would stay Terminating for good)."""
+    m = MM(rig())
+    await m.tick()
+    await m.tick(1, HALT)  # quotes cancelled: nothing rests, the status says so
+    assert not (await m.venue()).account.open_orders() and not m.mm.status.quotes  # type: ignore[union-attr]
+    unreachable(m)
+    result = await m.rec.teardown(m.mm, m.r.clock.now())
+    assert result.failure is None and not result.cancelled
+
+
+async def test_the_status_alone_and_the_intent_alone_each_name_what_rests() -> None:
+    """A book's maker order named by its status (the body current), and by its intent alone (the body from before
+    the cycle that placed it); likewise the carry's grid orders."""
+    for current in (True, False):
+        r = rig()
+        b, _ = await step(r, book())
+        stale = b
+        b, _ = await step(r, bought_4_sol(b))
+        result = await r.reconciler.teardown(b if current else stale, r.clock.now())
+        assert result.failure is None and len(result.cancelled) == 1, current
+        a = Carry(rig(), layered())
+        stale_fa = a.fa
+        await a.tick()
+        result = await a.rec.teardown(a.fa if current else stale_fa, a.r.clock.now())
+        assert result.failure is None and len(result.cancelled) == 10, current
+
+
+async def test_an_unreadable_intent_or_a_bug_is_told_never_raised() -> None:
+    m = MM(rig())
+    await m.tick()
+    stale = maker()
+
+    async def garbled(key: str) -> Any:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")  # what json.loads says of a garbled intent
+
+    m.r.journal.read_intent = garbled  # type: ignore[method-assign]
+    result = await m.rec.teardown(stale, m.r.clock.now())
+    assert result.failure is not None and result.failure[0] == "UnreadableIntent" and not result.retry
+    del m.r.journal.read_intent
+    v = await m.venue()
+
+    async def bug(*_: Any) -> Any:
+        raise TypeError("a bug of ours")
+
+    v.order = bug  # type: ignore[method-assign]
+    result = await MM(m.r).rec.teardown(m.mm, m.r.clock.now())
+    assert result.retry and result.failure is not None and result.failure[:2] == ("TeardownFailed",
+                                                                                "TypeError: a bug of ours")

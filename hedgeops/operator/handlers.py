@@ -362,10 +362,18 @@ async def finalize(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
     model, pick = KINDS[kind]
     try:
         obj = model.model_validate(dict(body))
-    except ValidationError as exc:
-        kopf.warn(body, reason="OrdersNotCancelled", message="the spec does not parse, so the account it traded "
-                  f"is unknown: any order it left resting was not cancelled ({objects.validation_message(exc)})")
-    else:
+    except ValidationError:
+        try:  # a status this version does not read (an edited one, an older version's): the intent still counts
+            obj = model.model_validate({k: v for k, v in body.items() if k != "status"})
+        except ValidationError as exc:
+            obj = None
+            kopf.warn(body, reason="OrdersNotCancelled", message="the spec does not parse, so the account it "
+                      "traded is unknown: any order it left resting was not cancelled "
+                      f"({objects.validation_message(exc)})")
+        else:
+            kopf.warn(body, reason="StatusUnreadable", message="the status does not parse: the orders it lists "
+                      "are not known here; only those of the newest write-ahead intent are cancelled")
+    if obj is not None:
         result = await pick(app).teardown(obj, app.clock.now())
         if result.retry:
             assert result.failure is not None

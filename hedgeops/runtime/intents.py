@@ -30,7 +30,10 @@ class IntentStore(Generic[IntentT]):
 
     async def pending(self, key: str, after_seq: int) -> IntentT | None:
         """The intent under `key` when it is newer than `after_seq` (what the status already accounts for)."""
-        doc = await self.journal.read_intent(key)
+        try:
+            doc = await self.journal.read_intent(key)
+        except (ValueError, TypeError) as exc:  # not JSON, or JSON that is not an object
+            raise UnreadableIntent(f"the write-ahead intent {key} is not readable: {type(exc).__name__}") from None
         if doc is None:
             return None
         seq = doc.get("seq")

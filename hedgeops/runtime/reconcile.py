@@ -10,6 +10,7 @@ once."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Hashable, Mapping
@@ -205,6 +206,10 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
     def __init__(self, kind: KindCycle[ObjT, StatusT, InputsT], services: Services,
                  schedule: Schedule | None = None) -> None:
         self.kind, self.s, self.schedule = kind, services, schedule
+        # Objects being deleted (by uid): no cycle starts for them, and one waiting for the account's lock when the
+        # deletion began stops there (teardown). The cycles under way, by uid, for teardown to wait out.
+        self.going: set[str] = set()
+        self._running: dict[str, asyncio.Event] = {}
 
     async def reconcile(self, obj: ObjT, now: datetime, controls: Controls | None = None,
                         inputs: InputsT | None = None, woken: str | None = None) -> Outcome[StatusT]:
@@ -213,6 +218,8 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         controls = controls or Controls()
         kind, target = self.kind, self.kind.target(obj)
         status = kind.status_of(obj)
+        if self._ident(target) in self.going:  # its finalizer has begun: nothing more is sent for it
+            return Outcome(status, changed=False, acted=False)
         slot: datetime | None = None
         lag: float | None = None
         key = f"{kind.kind}/{target.key}"
@@ -235,7 +242,14 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         if woken is not None:
             self.s.metrics.stream_cycles.labels(kind.kind, woken).inc()
         started = time.perf_counter()
-        outcome = await self._cycle(obj, target, status, controls, now, inputs, wanted, slot)
+        ident, running = self._ident(target), asyncio.Event()
+        self._running[ident] = running
+        try:
+            outcome = await self._cycle(obj, target, status, controls, now, inputs, wanted, slot)
+        finally:
+            running.set()
+            if self._running.get(ident) is running:
+                del self._running[ident]
         self.s.metrics.reconcile_seconds.labels(kind.kind).observe(time.perf_counter() - started)
         if self.schedule is not None:
             self.schedule.done(key, now, kind.interval(obj, inputs), outcome.degraded)  # type: ignore[arg-type]
@@ -250,12 +264,20 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
         schedule, controls or inputs (a halt, a missing policy or unreachable holdings must not keep its quotes on
         the book). Its schedule and triggers are forgotten once nothing is left to retry."""
         target = self.kind.target(obj)
+        ident = self._ident(target)
+        self.going.add(ident)  # kept: a uid is never reused, and a late tick must not trade for it
+        running = self._running.get(ident)
+        if running is not None:  # a cycle under way finishes first: its orders are then in its intent
+            await running.wait()
         cycle = ObjectCycle(self.kind.kind, target.namespace, target.name, target.generation, now, self.s, None,
                             target.uid)
         result = await cancel_resting(cycle, target, obj, self.kind.status_of(obj), self.kind)
         if not result.retry:
             self.forget(obj)
         return result
+
+    def _ident(self, target: Target) -> str:
+        return target.uid or f"{self.kind.kind}/{target.key}"
 
     def forget(self, obj: ObjT) -> None:
         """Drop an object's schedule: its next tick is a cycle (an object that may trade again, or is gone)."""
@@ -274,6 +296,8 @@ class Reconciler(Generic[ObjT, StatusT, InputsT]):
             if problem is not None:
                 return self.failed(cycle, status, problem)
             async with Guard(cycle, target.exchange, target.mode, target.key) as guard:
+                if guard.failure is None and self._ident(target) in self.going:
+                    return Outcome(status, changed=False, acted=False)  # deleted while it waited for the lock
                 if guard.failure is None:
                     try:
                         outcome = await kind.step(obj, status, controls, now, inputs, guard, wanted)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from redis import exceptions as redis_errors
 
-from hedgeops.exchange.venue import OrderNotFound
+from hedgeops.exchange.venue import FinalVenueError, OrderNotFound
 from hedgeops.model.journal import CancelEntry
 from hedgeops.runtime.cycle import Failure, Guard, ObjectCycle, Services
 from hedgeops.runtime.intents import IntentStore, UnreadableIntent
@@ -44,9 +44,12 @@ class TeardownResult:
         return self.failure is not None and self.failure[2]
 
 
-async def latest_intent_orders(services: Services, key: str, cls: type[Any]) -> Any:
-    """The newest intent under `key`, whatever the status's sequence (the body may predate it); None if none."""
-    return await IntentStore(services.journal, cls).pending(key, -1)
+async def latest_intent_orders(services: Services, key: str, cls: type[Any], after_seq: int) -> Any:
+    """The intent under `key` when it is newer than the status's sequence `after_seq` (a cycle whose status patch
+    the deletion's body predates); None if none. One the status already accounts for adds nothing: its orders are
+    in the status, final or not (an intent is never cleared, so reading it whatever its sequence made every
+    object that ever traded need its venue to be deleted)."""
+    return await IntentStore(services.journal, cls).pending(key, after_seq)
 
 
 def unfinished(orders: Iterable[tuple[str, str, str]]) -> Resting:
@@ -58,23 +61,27 @@ async def cancel_resting(cycle: ObjectCycle, target: Any, obj: Any, status: Any,
     """Cancel what `obj` may have resting, under its account's lock. Any failure is reported, never raised.
 
     What may rest is read first, from the status and Redis alone: an object with nothing (one that never traded,
-    say with a mistyped Secret) goes at once, without its venue. With something, not reaching the venue is worth
-    a retry whatever the reason, a missing Secret too (it can come back; the orders are there either way)."""
+    say with a mistyped Secret, or one whose orders are all final) goes at once, without its venue. With
+    something, not reaching the venue is worth a retry whatever the reason, a missing Secret too (it can come
+    back; the orders are there either way). It is read again under the lock: a cycle that held the lock before
+    may have moved on (the reconciler lets none start once a deletion has begun, runtime/reconcile.py)."""
     result = TeardownResult()
     guard = Guard(cycle, target.exchange, target.mode, target.key)
     try:
-        resting = await kind.resting(obj, status, guard)
+        if not await kind.resting(obj, status, guard):
+            return result
+        async with guard:
+            if guard.failure is None:
+                await _cancel(guard, await kind.resting(obj, status, guard), result)
     except UnreadableIntent as exc:  # what a killed process was sending is unknown: say so, never guess
         result.failure = ("UnreadableIntent", str(exc), False)
         return result
     except redis_errors.RedisError as exc:
         result.failure = ("LockUnavailable", f"cannot read the object's intents: {type(exc).__name__}", True)
         return result
-    if not resting:
+    except Exception as exc:  # a bug of ours must not be a traceback every minute: told, and retried
+        result.failure = ("TeardownFailed", f"{type(exc).__name__}: {exc}", True)
         return result
-    async with guard:
-        if guard.failure is None:
-            await _cancel(guard, resting, result)
     if guard.failure is not None:
         reason, message, degraded = guard.failure
         result.failure = (reason, message, degraded or reason == "VenueUnavailable")
@@ -82,9 +89,12 @@ async def cancel_resting(cycle: ObjectCycle, target: Any, obj: Any, status: Any,
 
 
 async def _cancel(guard: Guard, resting: Mapping[str, str], result: TeardownResult) -> None:
+    """Each order on its own: one the exchange will not cancel now (OKX 51410, cancel pending) does not keep
+    the others resting; it is retried with the rest of the deletion."""
     if not resting:
         return
     ctx = guard.context(guard.intents, {})
+    refused: list[str] = []
     for cid, symbol in sorted(resting.items()):
         # Looked up first: only what is open now is cancelled and journalled (an intent's order may have filled,
         # or been cancelled by the cycle after it, or never reached the venue).
@@ -95,5 +105,11 @@ async def _cancel(guard: Guard, resting: Mapping[str, str], result: TeardownResu
             state = await ctx.venue.cancel(cid, symbol)
         except OrderNotFound:  # gone between the look-up and the cancel
             continue
+        except FinalVenueError as exc:
+            refused.append(f"{cid}: {exc}")
+            continue
         result.cancelled[cid] = str(state.filled)
         await ctx.record(CancelEntry(clientOrderId=cid, filled=state.filled, reason=REASON))
+    if refused:
+        result.failure = ("CancelRefused", f"{len(refused)} cancel(s) refused, retried: {'; '.join(refused)}"[:900],
+                          True)

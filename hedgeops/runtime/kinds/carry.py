@@ -110,7 +110,8 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
         if symbol is None:
             return {}
         out = {o.clientOrderId: symbol for o in (grid.orders if grid is not None else []) if o.price != 0}
-        intent = await latest_intent_orders(self.s, f"{guard.intents}:grid", LayerIntent)
+        intent = await latest_intent_orders(self.s, f"{guard.intents}:grid", LayerIntent,
+                                            grid.seq if grid is not None else 0)
         if intent is not None:
             out.update({o.clientOrderId: symbol for o in intent.orders if o.price != 0})
         return out

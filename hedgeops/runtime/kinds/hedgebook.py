@@ -136,7 +136,7 @@ class HedgeBookCycle(KindBase[HedgeBook, HedgeBookStatus, RebalancePolicy | None
         """The plan in flight's unfinished orders (both objectives), and every order of the newest plan intent."""
         plan = status.workingPlan
         out = unfinished((o.clientOrderId, o.symbol, o.state) for o in plan.orders) if plan is not None else {}
-        intent = await latest_intent_orders(self.s, guard.intents, PlanIntent)
+        intent = await latest_intent_orders(self.s, guard.intents, PlanIntent, status.rebalanceSeq)
         if intent is not None:
             out.update({o.clientOrderId: o.symbol for o in intent.orders})
         return out

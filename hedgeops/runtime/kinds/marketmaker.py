@@ -116,7 +116,7 @@ class MarketMakerCycle(KindBase[MarketMaker, MarketMakerStatus, None]):
         """Its quotes as the status lists them, and the newest cycle intent's limit orders (its close is market)."""
         symbol = obj.spec.symbol
         out = {str(q["clientOrderId"]): symbol for q in status.quotes}
-        intent = await latest_intent_orders(self.s, guard.intents, MakerIntent)
+        intent = await latest_intent_orders(self.s, guard.intents, MakerIntent, status.cycle)
         if intent is not None:
             out.update({o.clientOrderId: symbol for o in intent.orders if o.price != 0})
         return out
