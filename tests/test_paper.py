@@ -222,3 +222,15 @@ async def test_paper_mode_refuses_what_a_venue_would(venue: PaperVenue) -> None:
     await venue.set_leverage(SOL, D(1))
     with pytest.raises(OrderRejected, match="insufficient margin"):
         await venue.place(OrderRequest("p3", SOL, "sell", D("10.00"), "market"))
+
+
+async def test_an_order_is_found_under_its_own_symbol_only(venue: PaperVenue) -> None:
+    """As OKX looks an order up by instId and clOrdId: a lookup or cancel naming another symbol finds nothing
+    (the paper venue used to ignore the symbol, so a caller passing the wrong one passed every test)."""
+    from hedgeops.exchange.venue import OrderNotFound
+
+    await venue.place(OrderRequest("r1", SOL, "buy", D("1.00"), "limit", D("100.00")))
+    assert await venue.order("r1", "ETH/USDT:USDT") is None
+    with pytest.raises(OrderNotFound):
+        await venue.cancel("r1", "ETH/USDT:USDT")
+    assert (await venue.order("r1", SOL)) is not None and (await venue.cancel("r1", SOL)).status == "canceled"

@@ -12,7 +12,7 @@ from hedgeops.exchange.marketdata.replay import MarketReplay
 from hedgeops.exchange.marketdata.replay_candles import closed_candles
 from hedgeops.exchange.paper.account import MarginCheck, PaperAccount, is_option, is_spot
 from hedgeops.exchange.paper.synthetic_book import synthetic_book
-from hedgeops.exchange.venue import FinalVenueError, RetryableVenueError, UnknownSymbol
+from hedgeops.exchange.venue import FinalVenueError, OrderNotFound, RetryableVenueError, UnknownSymbol
 from hedgeops.model.book import OrderBook
 from hedgeops.model.candles import Candle, TimeframeError
 from hedgeops.model.market import Fees, MarketRules, Quote
@@ -157,12 +157,20 @@ class PaperVenue:
     async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
         self.requests += 1
         self._advance([symbol], self.clock())
+        if self._of(client_order_id, symbol) is None:  # as a venue looks it up: by instrument and client id
+            raise OrderNotFound(f"{client_order_id} on {symbol}")
         return self.account.cancel(client_order_id)
 
     async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
         self.requests += 1
         self._advance([symbol], self.clock())
-        return self.account.orders.get(client_order_id)
+        return self._of(client_order_id, symbol)
+
+    def _of(self, client_order_id: str, symbol: str) -> OrderState | None:
+        """The order under this client id on this symbol: an exchange finds none under another instrument (OKX
+        looks orders up by instId and clOrdId), so a lookup naming the wrong symbol must not succeed here."""
+        state = self.account.orders.get(client_order_id)
+        return state if state is not None and state.symbol == symbol else None
 
     # ---- what cash and carry needs besides orders -----------------------------------------------------------
 
