@@ -84,8 +84,9 @@ def test_exchange_requests() -> None:
 def test_hedging_benchmarks_wall_times() -> None:
     efficiency = json.loads((ROOT / "bench" / "results" / "hedge_efficiency.json").read_text())
     variants = json.loads((ROOT / "bench" / "results" / "hedge_variants.json").read_text())
-    assert f"bench/hedge_efficiency.py` (about {round(efficiency['wallSeconds'] / 60)} minutes on 2 cores;" in README
-    assert variants["wallSeconds"] < 120 and "bench/hedge_variants.py` (under two minutes;" in README
+    assert f"bench/hedge_efficiency.py` (about {round(efficiency['wallSeconds'] / 60)} minutes on 2 cores as last " \
+        "stored" in README
+    assert f"bench/hedge_variants.py` (about {round(variants['wallSeconds'] / 60)} minutes as last stored" in README
 
 
 def test_every_benchmark_is_listed_with_its_command() -> None:
