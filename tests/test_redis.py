@@ -83,6 +83,25 @@ async def test_a_once_entry_is_journalled_once_per_stream_and_key(redis_client: 
     assert 0 < ttl <= ONCE_TTL_SECONDS  # markers expire: one key per plan must not grow Redis forever
 
 
+async def test_a_deleted_objects_intents_are_dropped_and_no_one_elses(redis_client: aioredis.Redis) -> None:
+    """After a deletion's cancels (runtime/teardown.py): its own intent and its carry pairs' go; the same name's
+    other incarnation, a longer name, its journal and a name full of glob characters stay."""
+    for journal in (RedisJournal(redis_client), InMemoryJournal()):
+        gone = journal_stream("FundingArbitrage", "desk/eth") + ":u1"
+        kept = [journal_stream("FundingArbitrage", "desk/eth") + ":u10",  # u1* would have matched it
+                journal_stream("FundingArbitrage", "desk/eth2") + ":u1",
+                journal_stream("FundingArbitrage", "desk/[e]th*") + ":u1"]
+        for stream in (gone, f"{gone}:ETH-USDT-SWAP", f"{gone}:grid", *kept):
+            await journal.write_intent(stream, {"seq": 1})
+        await journal.append(gone, {"type": "plan"})
+        assert await journal.drop_intents(gone) == 3
+        assert all([await journal.read_intent(s) is None for s in (gone, f"{gone}:ETH-USDT-SWAP", f"{gone}:grid")])
+        assert all([await journal.read_intent(s) == {"seq": 1} for s in kept])
+        assert len(await journal.read(gone)) == 1  # the journal is history: kept
+        assert await journal.drop_intents(journal_stream("FundingArbitrage", "desk/[e]th*") + ":u1") == 1
+        assert await journal.drop_intents(gone) == 0
+
+
 async def test_more_cycles_than_connections_wait_their_turn_rather_than_fail(redis_url: str) -> None:
     """The operator's client (runtime/app.redis_for): 500 books cycling at once on one process took more than
     redis-py's default 100 pooled connections, and the 101st command failed at once (MaxConnectionsError), one cycle

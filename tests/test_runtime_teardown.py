@@ -43,6 +43,7 @@ async def test_a_deleted_market_makers_quotes_come_off_even_from_a_body_older_th
     assert {e["clientOrderId"] for e in journalled} == quotes and {e["reason"] for e in journalled} == {"Deleted"}
     again = await m.rec.teardown(m.mm, m.r.clock.now())  # a retried finalizer: nothing left, nothing journalled
     assert again.failure is None and not again.cancelled and len(cancels(m.r, "MarketMaker", "default/sol")) == 4
+    assert not m.r.journal.intents  # nothing rests: its intents went with it (one Redis key each, else for ever)
 
 
 async def test_a_market_maker_killed_mid_cycle_has_what_reached_the_venue_cancelled() -> None:
@@ -103,6 +104,7 @@ async def test_an_exchange_down_is_worth_a_retry_and_leaves_the_orders_for_it() 
     result = await m.rec.teardown(m.mm, m.r.clock.now())
     assert result.retry and result.failure is not None and result.failure[0] == "ExchangeUnavailable"
     assert len(v.account.open_orders()) == 4 and not result.cancelled
+    assert m.r.journal.intents  # kept for the retry: they may name what rests
     del v.order  # the exchange is back: the retry cancels them
     result = await m.rec.teardown(m.mm, m.r.clock.now())
     assert result.failure is None and len(result.cancelled) == 4 and not v.account.open_orders()

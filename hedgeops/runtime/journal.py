@@ -43,6 +43,15 @@ class Journal(Protocol):
 
     async def read_intent(self, stream: str) -> dict[str, Any] | None: ...
 
+    async def drop_intents(self, stream: str) -> int:
+        """Delete the intent under `stream` and those under `stream:<part>` (a carry's per-pair ones): an object
+        gone for good leaves none behind. Returns how many were deleted."""
+        ...
+
+
+def _under(stream: str, key: str) -> bool:
+    return key == stream or key.startswith(stream + ":")
+
 
 class InMemoryJournal:
     """A journal for one process (local mode, tests)."""
@@ -72,6 +81,12 @@ class InMemoryJournal:
 
     async def read_intent(self, stream: str) -> dict[str, Any] | None:
         return self.intents.get(stream)
+
+    async def drop_intents(self, stream: str) -> int:
+        gone = [key for key in self.intents if _under(stream, key)]
+        for key in gone:
+            del self.intents[key]
+        return len(gone)
 
 
 class RedisJournal:
@@ -106,3 +121,20 @@ class RedisJournal:
     async def read_intent(self, stream: str) -> dict[str, Any] | None:
         raw = await self.redis.get(stream + ":intent")
         return None if raw is None else dict(json.loads(raw))
+
+    async def drop_intents(self, stream: str) -> int:
+        # SCAN, not KEYS: one deletion must not block a Redis shared with every other object's cycles. The pattern
+        # is escaped (a name may hold no glob characters today, but the stream is not ours to assume).
+        pattern = _glob_escaped(stream) + ":*intent"
+        keys = [key async for key in self.redis.scan_iter(match=pattern, count=500)]
+        mine = [key for key in keys
+                if _text(key).endswith(":intent") and _under(stream, _text(key).removesuffix(":intent"))]
+        return int(await self.redis.delete(*mine)) if mine else 0
+
+
+def _glob_escaped(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _text(key: Any) -> str:
+    return key.decode() if isinstance(key, bytes) else str(key)

@@ -8,6 +8,7 @@ never saw is skipped. Positions are left as they are (flattening is what close-a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,10 +70,13 @@ async def cancel_resting(cycle: ObjectCycle, target: Any, obj: Any, status: Any,
     guard = Guard(cycle, target.exchange, target.mode, target.key)
     try:
         if not await kind.resting(obj, status, guard):
+            await _drop_intents(cycle, guard)
             return result
         async with guard:
             if guard.failure is None:
                 await _cancel(guard, await kind.resting(obj, status, guard), result)
+        if guard.failure is None and result.failure is None:
+            await _drop_intents(cycle, guard)
     except UnreadableIntent as exc:  # what a killed process was sending is unknown: say so, never guess
         result.failure = ("UnreadableIntent", str(exc), False)
         return result
@@ -86,6 +90,16 @@ async def cancel_resting(cycle: ObjectCycle, target: Any, obj: Any, status: Any,
         reason, message, degraded = guard.failure
         result.failure = (reason, message, degraded or reason == "VenueUnavailable")
     return result
+
+
+async def _drop_intents(cycle: ObjectCycle, guard: Guard) -> None:
+    """Nothing of the object rests any more: its write-ahead intents go with it (one key each, else left in Redis
+    for ever). Only under a uid: a name alone is shared with a re-created object's. Best effort: a Redis down now
+    must not hold a deletion whose orders are all cancelled."""
+    if not cycle.uid:
+        return
+    with contextlib.suppress(redis_errors.RedisError):
+        await cycle.services.journal.drop_intents(guard.intents)
 
 
 async def _cancel(guard: Guard, resting: Mapping[str, str], result: TeardownResult) -> None:
