@@ -41,6 +41,7 @@ class ApiCredentials:
 
 # The market types ccxt's fetch_markets should ask each venue for (its own vocabulary): OKX's spot and swaps by
 # default; Binance USDⓈ-M has only linear perps (ccxt.binance raises on 'swap').
+RECV_WINDOW_MS = 5_000
 MARKET_TYPES: dict[str, list[str]] = {"binanceusdm": ["linear"]}
 
 
@@ -62,6 +63,10 @@ def client_config(exchange_id: str, credentials: ApiCredentials | None, timeout_
                                           "fetchMarkets": {"types": MARKET_TYPES.get(exchange_id, ["spot", "swap"])},
                                           # the venue asks for every symbol's open orders in one call, on purpose
                                           "fetchOpenOrders": {"warnWithoutSymbol": False}}}
+    if exchange_id in ("binance", "binanceusdm", "binancecoinm"):
+        # Binance's advice, and the longest a lost order answer waits before its id may be sent again
+        # (venue.CcxtVenue._lost_answer): ccxt's default is 10 s.
+        config["options"]["recvWindow"] = RECV_WINDOW_MS
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase)
     return config

@@ -18,9 +18,11 @@ from hedgeops.exchange.venue import (
     VenueError,
 )
 
-# Exchange codes that mean "this client order id exists already" (OKX 51016; Binance -4015/-2010 say so in
-# text). ccxt folds them into InvalidOrder, so the code is read from the message ccxt keeps.
-_DUPLICATE_MARKERS = ("51016", "Duplicated clOrdId", "Duplicate order sent", "duplicate clientOrderId")
+# Exchange codes that mean "this client order id exists already" (OKX 51016; Binance USDⓈ-M -4116, spot -2010
+# "Duplicate order sent."). ccxt folds them into InvalidOrder, or a bare ExchangeError where a table overrides the
+# code, so the code is read from the message ccxt keeps.
+_DUPLICATE_MARKERS = ("51016", "Duplicated clOrdId", "Duplicate order sent", "duplicate clientOrderId", '"code":-4116',
+                      "ClientOrderId is duplicated")
 _MAX_MESSAGE = 300
 # OKX answers every refused order with a 51xxx code per row; ccxt maps the common ones to InvalidOrder and leaves
 # the rest (51169 reduce-only without a position, ...) as a bare ExchangeError. They are refusals all the same.
@@ -38,7 +40,7 @@ def translate(exc: BaseException) -> VenueError:
     msg = _message(exc)
     if isinstance(exc, ccxt.NetworkError):  # timeouts, 5xx, maintenance, rate limits, nonce
         return RetryableVenueError(f"{type(exc).__name__}: {msg}")
-    if isinstance(exc, ccxt.InvalidOrder) and any(m in msg for m in _DUPLICATE_MARKERS):
+    if isinstance(exc, ccxt.ExchangeError) and any(m in msg for m in _DUPLICATE_MARKERS):
         return DuplicateClientOrderId(msg)
     if isinstance(exc, ccxt.OrderNotFound):
         return OrderNotFound(msg)

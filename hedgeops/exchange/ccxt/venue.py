@@ -65,6 +65,22 @@ def _dated_kind(symbol: str) -> str | None:
     return "option" if symbol.endswith(("-C", "-P")) else "future"
 
 
+# Venues whose client order ids are unique among open orders only, and that refuse a request older than its
+# recvWindow (ccxt ids). OKX refuses a clOrdId it has seen (51016), so a re-send there is harmless.
+OPEN_ONLY_IDS = ("binance", "binanceusdm", "binancecoinm")
+# Our clock against the venue's: Binance refuses a timestamp more than 1 s ahead of its own, so a request it took
+# was stamped at most 1 s behind its clock.
+RECV_WINDOW_MARGIN_S = 1.0
+
+
+def recv_window_seconds(client: Any) -> float | None:
+    """How long a request of `client` can still be executed after it was sent, where a re-sent id could double an
+    order (OPEN_ONLY_IDS); None elsewhere."""
+    if getattr(client, "id", None) not in OPEN_ONLY_IDS:
+        return None
+    return float((getattr(client, "options", None) or {}).get("recvWindow", 10_000)) / 1000
+
+
 class CcxtVenue:
     """A Venue over a ccxt client. Not safe to share a client between venues: its rate limiter is per account."""
 
@@ -316,11 +332,12 @@ class CcxtVenue:
             params["reduceOnly"] = True
         price = None if order.price is None else float(order.price)
         self._dirty.add(order.symbol)
+        sent = self._monotonic()
         try:
             await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native), price,
                              params)
         except RetryableVenueError:
-            found = await self.order(order.client_order_id, order.symbol)
+            found = await self._lost_answer(order, sent)
             if found is not None:
                 return self._accepted(found)
             with contextlib.suppress(DuplicateClientOrderId):  # then the first one went in after all
@@ -331,6 +348,19 @@ class CcxtVenue:
             return OrderState(order.client_order_id, order.symbol, order.side, order.amount, ZERO, order.price, None,
                               OrderStatus.OPEN, ZERO, order.type, order.post_only)
         return self._accepted(found)
+
+    async def _lost_answer(self, order: OrderRequest, sent: float) -> OrderState | None:
+        """The order sent at `sent` (monotonic) whose answer was lost, looked up before any re-send. Where a client
+        id is unique among open orders only (Binance: a filled market order's id is free again), a re-send is
+        guarded by nothing but this look-up, and "not found" proves nothing while the first request may still be on
+        its way. Binance's matching engine refuses a request older than its recvWindow (-5028), so the look-up
+        that counts comes once that window has passed: found then, or never executed."""
+        found = await self.order(order.client_order_id, order.symbol)
+        window = recv_window_seconds(self.client)
+        if found is not None or window is None:
+            return found
+        await asyncio.sleep(max(0.0, sent + window + RECV_WINDOW_MARGIN_S - self._monotonic()))
+        return await self.order(order.client_order_id, order.symbol)
 
     @staticmethod
     def _accepted(state: OrderState) -> OrderState:

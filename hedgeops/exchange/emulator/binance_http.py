@@ -105,6 +105,9 @@ class BinanceApp(BinanceMarket, BinanceAccount, BinanceOrders):
         private = request.path not in self._public
         try:
             params = await self._params(request)
+            if faults.queued > 0 and private:  # read, then held up before it is judged
+                faults.queued -= 1
+                await asyncio.sleep(faults.queued_seconds)
             request[PARAMS] = params
             if private and request.match_info.http_exception is None:
                 request[API_KEY] = await self._authenticate(request, params)

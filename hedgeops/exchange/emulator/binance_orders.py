@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from hedgeops.exchange.emulator.binance_rules import (
     _fixed,
     _given,
     _int,
+    _Keyed,
     _limit,
     _Meta,
     _ms,
@@ -51,7 +53,8 @@ class BinanceOrders(BinanceBase):
             status = "PARTIALLY_FILLED" if state.filled else "NEW"
         cum_quote = state.filled * (state.average or ZERO)
         row: dict[str, Any] = {
-            "avgPrice": _num(state.average) if state.average else "0", "clientOrderId": state.client_order_id,
+            "avgPrice": _num(state.average) if state.average else "0",
+            "clientOrderId": state.client_order_id.split("#")[0],
             "cumQuote": _num(cum_quote), "executedQty": _num(state.filled), "orderId": meta.order_id,
             "origQty": _num(state.amount), "origType": meta.orig_type,
             "price": _num(state.price) if state.price is not None else "0", "reduceOnly": meta.reduce_only,
@@ -140,7 +143,12 @@ class BinanceOrders(BinanceBase):
             raise BinanceError(-4164, f"Order's notional must be no smaller than {perp.min_notional} (unless you "
                                       "choose reduce only).")
         if cl and cl in acct.venue.account.orders:
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            # Binance: newClientOrderId is "a unique id among open orders". A final order's id is free again, so a
+            # blind re-send of a filled market order is a second order: what the venue adapter must never do.
+            earlier = await acct.venue.order(cl, perp.ccxt) or acct.venue.account.orders[cl]
+            if not earlier.done:
+                raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            self._archive(acct, keyed, cl)
         if self.emu.faults.rejects > 0:
             self.emu.faults.rejects -= 1
             raise BinanceError(-2019, "Margin is insufficient.")
@@ -174,6 +182,16 @@ class BinanceOrders(BinanceBase):
         self._touch(request, acct, state)
         return web.json_response(self._order_json(request, state, placed=True))
 
+    @staticmethod
+    def _archive(acct: Account, keyed: _Keyed, cl: str) -> None:
+        """A final order whose client id is reused: kept, still found by its orderId, under a key no client id can
+        be (`#` is outside Binance's id alphabet); the client id now names the new order."""
+        old_id = acct.ord_ids.pop(cl)
+        archived = f"{cl}#{old_id}"
+        acct.venue.account.orders[archived] = replace(acct.venue.account.orders.pop(cl), client_order_id=archived)
+        acct.ord_ids[archived], acct.by_ord_id[old_id] = old_id, archived
+        keyed.meta[archived] = keyed.meta.pop(cl)
+
     def _find(self, request: web.Request, acct: Account, params: Params, code: int, msg: str) -> OrderState:
         oid = _int(params, "orderId")
         orig = params.get("origClientOrderId") or ""
@@ -193,13 +211,16 @@ class BinanceOrders(BinanceBase):
     async def query_order(self, request: web.Request) -> web.Response:
         acct = self._account(request)
         state = self._find(request, acct, _given(request), -2013, "Order does not exist.")
-        state = await acct.venue.order(state.client_order_id, state.symbol) or state
+        if "#" not in state.client_order_id:  # an archived one is final: nothing to refresh
+            state = await acct.venue.order(state.client_order_id, state.symbol) or state
         self._touch(request, acct, state)
         return web.json_response(self._order_json(request, state))
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         acct = self._account(request)
         state = self._find(request, acct, _given(request), -2011, "Unknown order sent.")
+        if "#" in state.client_order_id:  # archived: final, and its id reused
+            raise BinanceError(-2011, "Unknown order sent.")
         state = await acct.venue.order(state.client_order_id, state.symbol) or state
         if state.done:
             raise BinanceError(-2011, "Unknown order sent.")

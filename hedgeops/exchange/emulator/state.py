@@ -98,6 +98,10 @@ class Faults:
     timeout_seconds: float = 30.0
     rejects: int = 0  # new orders refused with 51008 (insufficient margin)
     show_delay_seconds: float = 0.0  # an accepted order is not visible to queries for this long (wall time)
+    # The next N private requests wait `queued_seconds` before the server reads them (held up on the way in): the
+    # caller times out first, and the request is judged (its timestamp against recvWindow, on Binance) only then.
+    queued: int = 0
+    queued_seconds: float = 0.0
     stall_after_orders: int | None = None  # orders after the first N go in but are answered after timeout_seconds
     partial_fills: int = 0  # the next fills execute only half (a taker's rest is cancelled, a maker's rests on)
     no_greeks: bool = False  # option positions and summaries answer their greeks empty, as a venue might
