@@ -154,6 +154,7 @@ class Node:
     required: tuple[str, ...] = ()
     enum: tuple[Any, ...] | None = None
     pattern: re.Pattern[str] | None = None
+    pattern_text: str = ""  # as the CRD writes it (messages quote it)
     format: str | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -236,8 +237,11 @@ def compile_node(raw: Mapping[str, Any], where: str = "") -> Node:
     if "enum" in raw:
         node.enum = tuple(raw["enum"])
     if "pattern" in raw:
-        try:  # Go's RE2 and Python's re agree on the patterns CRDs use; a pattern Python cannot read is refused
-            node.pattern = re.compile(raw["pattern"])
+        try:  # Go's RE2 and Python's re agree on the patterns CRDs use; a pattern Python cannot read is refused.
+            # One difference matters: Python's `$` also matches before a trailing newline, RE2's does not ("SOL\n"
+            # passed ^[A-Z0-9]{2,12}$ here and is refused there), so `$` is read as RE2 reads it: the very end.
+            node.pattern = re.compile(re.sub(r"(?<!\\)\$", r"\\Z", raw["pattern"]))
+            node.pattern_text = raw["pattern"]
         except re.error as exc:
             raise SchemaError(f"{where}: pattern {raw['pattern']!r}: {exc}") from None
     for key, sub in raw.get("properties", {}).items():
@@ -409,7 +413,7 @@ def _string_causes(value: str, node: Node, path: str) -> Iterator[Cause]:
     if node.min_length is not None and len(value) < node.min_length:
         yield _invalid(path, value, f"{path} in body should be at least {node.min_length} chars long")
     if node.pattern is not None and not node.pattern.search(value):
-        yield _invalid(path, value, f"{path} in body should match '{node.pattern.pattern}'")
+        yield _invalid(path, value, f"{path} in body should match '{node.pattern_text}'")
     check = _FORMATS.get(node.format or "")
     if check is not None and not check(value):
         detail = f"{path} in body must be of type {node.format}: {json.dumps(value)}"
@@ -616,6 +620,27 @@ def cel_causes(value: Any, node: Node | None, path: str, old: Any = _MISSING,
             yield from cel_causes(item, node.items, f"{path}[{i}]", olds(item), ratchet)
 
 
+def default_causes(node: Node, path: str = "") -> Iterator[Cause]:
+    """What the API server refuses in a CRD's defaults when the CRD is created (defaulting/validation.go
+    ValidateDefaults): each `default` exactly as written (nested defaults are not filled in first), against its
+    node's schema and then its CEL rules, the rules below it included, with oldSelf the default itself, so a
+    transition rule runs too. Properties and items are followed; additionalProperties are not (defaults are
+    forbidden there)."""
+    if node.default is not _MISSING:
+        here = f"{path}.default" if path else "default"
+        pruned: list[str] = []
+        prune(copy.deepcopy(node.default), node, here, pruned)
+        schema = [*openapi_causes(node.default, node, here),
+                  *(_invalid(here, "object", f"must not have unknown fields ({p})") for p in pruned)]
+        yield from schema
+        if not schema:
+            yield from cel_causes(node.default, node, here, node.default, ratchet=False)
+    for key, sub in node.properties.items():
+        yield from default_causes(sub, f"{path}.properties[{key}]")
+    if node.items is not None:
+        yield from default_causes(node.items, f"{path}.items")
+
+
 @dataclass
 class CustomResourceSchema:
     """One served version of a CRD: what the API server does with its schema on every write."""
@@ -639,9 +664,12 @@ class CustomResourceSchema:
             raw = version.get("schema", {}).get("openAPIV3Schema")
             if raw is None:
                 raise SchemaError(f"{spec['names']['kind']} {version['name']}: no openAPIV3Schema")
+            root = compile_node(raw)
+            refused = [str(c) for c in default_causes(root, "spec.validation.openAPIV3Schema")]
+            if refused:  # the API server's 422 on the CRD itself
+                raise SchemaError(f"{spec['names']['kind']} {version['name']}: {'; '.join(refused)}")
             out.append(cls(group=spec["group"], version=version["name"], kind=spec["names"]["kind"],
-                           plural=spec["names"]["plural"],
-                           root=compile_node(raw),
+                           plural=spec["names"]["plural"], root=root,
                            status_subresource="status" in version.get("subresources", {})))
         return out
 

@@ -329,3 +329,13 @@ async def test_the_operators_token_gets_only_what_the_charts_rbac_grants(kube: C
     other = await kube.get("/apis/coordination.k8s.io/v1/namespaces/hedgeops/leases/someone-else", headers=operator)
     assert other.status == 403  # the election Role names the release's Lease only
     assert ("", "secrets", "list") in kube.used and ("hedgeops.io", "hedgebooks", "update") in kube.used
+
+
+def test_a_pattern_end_is_the_very_end_as_in_go_not_before_a_trailing_newline() -> None:
+    """Python's `$` matches before a final newline; the API server's RE2 does not."""
+    from .crd_schema import compile_node, openapi_causes
+
+    node = compile_node({"type": "string", "pattern": "^[A-Z0-9]{2,12}$"})
+    [cause] = openapi_causes("SOL\n", node, "spec.legs[0].asset")
+    assert "should match '^[A-Z0-9]{2,12}$'" in cause.message
+    assert not list(openapi_causes("SOL", node, "spec.legs[0].asset"))

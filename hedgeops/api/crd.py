@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import typing
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,16 +28,41 @@ DATE_TIME_LENGTH = 64
 
 
 class _Defaults(GenerateJsonSchema):
-    """Pydantic's JSON schema, plus `default: {}` on object fields whose default is a model built by a factory
-    (`exchange`, `objective`, ...): the API server then fills their own defaults in, as the models do, so CEL rules
-    and the operator see `spec.exchange.account` even when the manifest leaves `exchange` out."""
+    """Pydantic's JSON schema, plus a default on object fields whose default is a model built by a factory
+    (`exchange`, `objective`, ...), so CEL rules and the operator see `spec.exchange.account` even when the
+    manifest leaves `exchange` out. The default is the model's whole default document, not `{}`: the API server
+    validates a CRD's defaults as written when the CRD is created, its CEL rules included and without filling the
+    nested defaults in first, so `{}` under `self.name == oldSelf.name` was "no such key" and the CRD was refused
+    (tests/crd_schema.py `default_causes`)."""
 
     def get_default_value(self, schema: core_schema.WithDefaultSchema) -> object:
         factory = schema.get("default_factory")
-        if factory is not None and not schema.get("default_factory_takes_data") \
-                and isinstance(factory(), BaseModel):  # type: ignore[call-arg]
-            return {}
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            made = factory()  # type: ignore[call-arg]
+            if isinstance(made, BaseModel):
+                return default_document(made)
         return schema.get("default", NoDefault)
+
+
+def default_document(model: BaseModel) -> dict[str, Any]:
+    """A model's defaults as the CRD writes them: field names as in manifests, numbers as numbers, no nulls."""
+    out = _plain(model.model_dump(mode="python", by_alias=True, exclude_none=True))
+    assert isinstance(out, dict)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 def _unbounded(node: dict[str, Any]) -> str | None:
