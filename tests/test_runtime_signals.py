@@ -6,6 +6,7 @@ too, and a higher-priority signal replaces a live one."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ class Cluster:
         b = book().model_dump(mode="json", exclude_none=True)
         b["spec"]["signals"] = {"tradingView": {"enabled": enabled, "secretRef": {"name": "tv"},
                                                 "maxAgeSeconds": 300}}
+        b["metadata"]["resourceVersion"] = "1"
         self.books: dict[tuple[str, str], dict[str, Any]] = {(b["metadata"]["namespace"], b["metadata"]["name"]): b}
         self.secrets = {"tv": {"passphrase": passphrase}}
         self.writes = 0
@@ -40,13 +42,20 @@ class Cluster:
 
     async def read(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         self.reads.append((namespace, name))
-        return self.books.get((namespace, name))
+        b = self.books.get((namespace, name))
+        return None if b is None else copy.deepcopy(b)  # a snapshot, as an API read is
 
-    async def write(self, namespace: str, name: str, active: dict[str, Any]) -> None:
+    async def write(self, namespace: str, name: str, active: dict[str, Any], read: Mapping[str, Any]) -> bool:
+        """As the API server takes the webhook's write: whole, and only onto the resourceVersion read."""
         if self.fail_writes:
             raise ConnectionError("API server unreachable")
+        stored = self.books[(namespace, name)]
+        if read["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]:
+            return False
         self.writes += 1
-        self.books[(namespace, name)].setdefault("status", {})["activeSignal"] = active
+        stored.setdefault("status", {})["activeSignal"] = active
+        stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
+        return True
 
     async def secret(self, namespace: str, name: str) -> Mapping[str, str]:
         return self.secrets[name]

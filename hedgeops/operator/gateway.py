@@ -103,13 +103,40 @@ def book_gateway(settings: kopf.OperatorSettings, logger: Any) -> tuple[BookRead
         except (kopf_errors.APINotFoundError, kopf_errors.APIForbiddenError):
             return None
 
-    async def write(namespace: str, name: str, active: dict[str, Any]) -> None:
+    async def write(namespace: str, name: str, active: dict[str, Any], read: Mapping[str, Any]) -> bool:
         kopf_auth.vault_var.set(vault)
-        await kopf_api.patch(book_path(namespace, name, "status"), settings=settings, logger=logger,
-                             headers={"Content-Type": "application/merge-patch+json"},
-                             payload={"status": {"activeSignal": active}})
+        try:
+            await kopf_api.patch(book_path(namespace, name, "status"), settings=settings, logger=logger,
+                                 headers={"Content-Type": "application/json-patch+json"},
+                                 payload=active_signal_patch(active, read))
+        except kopf_errors.APIConflictError:
+            return False  # the book changed since `read`: the desk reads it again and decides again
+        return True
 
     return read, write
+
+
+def active_signal_patch(active: Mapping[str, Any], read: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A JSON patch (RFC 6902) storing `active` as the book's status.activeSignal, exactly, and only if the book
+    is still the one `read`.
+
+    Exactly: `add` replaces the whole member, where a merge patch (RFC 7386) would merge its maps key by key and
+    keep the previous signal's targets for assets the new one does not name. A null is left out (the CRD's fields
+    are not nullable: absent is how "none" is stored).
+
+    Only if unchanged: the patched object carries the resourceVersion `read` had. The API server takes a
+    resourceVersion in a patch's result as a precondition and answers 409 Conflict when the book has been
+    written since (by the other replica's webhook, or a cycle's status), so a decision made on a stale read is
+    never stored. (A `test` op would fail the patch itself: 422, indistinguishable from a refused value.)"""
+    meta = read.get("metadata") or {}
+    version = meta.get("resourceVersion")
+    if not version:  # without one the write would be unconditional: refuse rather than race
+        raise ValueError("the book as read has no metadata.resourceVersion")
+    value = {k: v for k, v in active.items() if v is not None}
+    status = read.get("status")
+    write = ({"op": "add", "path": "/status/activeSignal", "value": value} if isinstance(status, Mapping) else
+             {"op": "add", "path": "/status", "value": {"activeSignal": value}})  # a book with no status yet
+    return [{"op": "replace", "path": "/metadata/resourceVersion", "value": str(version)}, write]
 
 
 def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -137,7 +137,7 @@ def report(body: kopf.Body, patch: kopf.Patch, old: BaseModel | None, new: BaseM
            events: list[CycleEvent]) -> None:
     """Write the status only when it changed (never the webhook's fields); post the cycle's events."""
     if new != old:
-        for key, value in status_patch(new).items():
+        for key, value in status_patch(new, body.get("status")).items():
             if key not in WEBHOOK_OWNED:
                 patch.status[key] = value
     post(body, events)

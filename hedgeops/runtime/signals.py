@@ -22,7 +22,13 @@ from pydantic import ValidationError
 
 from hedgeops.api import HedgeBook
 from hedgeops.engine.common.errors import SignalValidationError
-from hedgeops.engine.hedge.signals import accept_signal, parse_signal, signal_from_status, signal_to_status
+from hedgeops.engine.hedge.signals import (
+    Signal,
+    accept_signal,
+    parse_signal,
+    signal_from_status,
+    signal_to_status,
+)
 from hedgeops.model.journal import SignalEntry, journal_doc
 from hedgeops.runtime.buckets import TokenBuckets
 from hedgeops.runtime.journal import Journal, journal_stream
@@ -128,8 +134,13 @@ class InMemorySeenSignals:
 
 # (namespace, name) -> the book's raw body, or None when there is no such book.
 BookReader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
-# (namespace, name, activeSignal) -> written to the book's status.
-ActiveWriter = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+# (namespace, name, activeSignal, the book as read) -> True once stored as the book's status.activeSignal, exactly
+# (never merged into the previous signal); False, nothing stored, when the book has changed since that read (the
+# API server's 409 Conflict on its resourceVersion).
+ActiveWriter = Callable[[str, str, dict[str, Any], Mapping[str, Any]], Awaitable[bool]]
+# A lost race is decided again on the book read afresh, this many times at most: each loss means another write
+# landed in between (the other replica's webhook, a cycle's status), and the webhook has about 3 s to answer.
+WRITE_ATTEMPTS = 5
 
 
 def _unavailable(namespace: str, name: str, exc: Exception) -> SignalOutcome:
@@ -166,7 +177,9 @@ def _not_taking(raw: Mapping[str, Any] | None) -> SignalOutcome:
 
 class SignalDesk:
     """Receives signals for HedgeBooks. Requests for one book are handled one at a time, so two alerts
-    arriving together are compared with each other, never both against the same older signal.
+    arriving together are compared with each other, never both against the same older signal: in this process
+    by the book's lock, and across the operator's replicas (both serve the webhook) by writing only to the book
+    as read (its resourceVersion), deciding again when another write came first.
 
     Per-book state (the lock, a journal stream, labelled metrics) exists only for books that exist and take
     signals; locks live only while a request holds them, so a deleted book leaves nothing behind either."""
@@ -215,7 +228,8 @@ class SignalDesk:
             if book is None:  # deleted or switched off in between
                 return self.count(_not_taking(raw))
             self.metrics.track("HedgeBook", namespace, name, book.spec.mode.value)
-            outcome = await self._receive(book, namespace, name, body, now)
+            assert raw is not None  # _taking_signals made sure
+            outcome = await self._receive(book, raw, namespace, name, body, now)
             await self._journal(key, outcome, now)
             return self.count(outcome, namespace, name)
 
@@ -238,7 +252,7 @@ class SignalDesk:
         self.metrics.signals.labels(namespace, name, outcome.outcome).inc()
         return outcome
 
-    async def _receive(self, book: HedgeBook, namespace: str, name: str, body: bytes,
+    async def _receive(self, book: HedgeBook, raw: Mapping[str, Any], namespace: str, name: str, body: bytes,
                        now: datetime) -> SignalOutcome:
         tv = book.spec.signals.tradingView
         if tv.secretRef is None:  # _taking_signals made sure; this narrows the type
@@ -261,12 +275,9 @@ class SignalDesk:
         if not passphrase:  # an empty passphrase would let anyone in
             return _refused("NoPassphrase", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}")
         try:
-            signal = parse_signal(payload, now=now, passphrase=passphrase, max_age_seconds=tv.maxAgeSeconds,
-                                  assets={leg.asset for leg in book.spec.legs})
+            signal = _parse(payload, book, now, passphrase)
         except SignalValidationError as exc:
             return _refusal(exc)
-        current = (book.status.activeSignal if book.status else None) or None
-        active = signal_from_status(current)
         key = f"{namespace}/{name}"
         remember = int((signal.expires_at - now).total_seconds()) + tv.maxAgeSeconds + 60  # past any replay
         try:
@@ -275,19 +286,57 @@ class SignalDesk:
             return SignalOutcome("Unavailable", f"cannot reach the de-duplication store: {exc}")
         if not first:
             return SignalOutcome("Duplicate", f"signal {signal.id} was already received")
-        verdict = accept_signal(active, frozenset(), signal, now)
-        if not verdict.accepted:
-            why = (f"signal {active.id} (priority {active.priority.name.lower()}) is in force until "
-                   f"{active.expires_at.isoformat()}" if verdict.reason == "Conflict" and active else
-                   f"signal {signal.id} expired at {signal.expires_at.isoformat()}")
-            return SignalOutcome(verdict.reason, why)
-        status = signal_to_status(signal)
-        try:
-            await self.write_active(namespace, name, status)
-        except Exception as exc:  # not written: let the sender retry the same id
+        outcome, taken = await self._decide(book, raw, namespace, name, signal, payload, passphrase, now)
+        if not taken:  # nothing was decided about the signal: the sender may send the same id again
             await self.seen.forget(key, signal.id)
-            return SignalOutcome("Unavailable", f"cannot write the book's status: {exc}")
-        target = (f"hedge ratio {signal.hedge_ratio}" if signal.hedge_ratio is not None else
-                  "target delta " + ", ".join(f"{a} {v}" for a, v in sorted(signal.target_delta.items())))
-        return SignalOutcome("Accepted", f"signal {signal.id}: {target} until {signal.expires_at.isoformat()}",
-                             status)
+        return outcome
+
+    async def _decide(self, book: HedgeBook, raw: Mapping[str, Any], namespace: str, name: str, signal: Signal,
+                      payload: Mapping[str, Any], passphrase: str, now: datetime) -> tuple[SignalOutcome, bool]:
+        """Compare the signal with the one in force and store it if it wins, on condition that the book is still
+        the one read: the other replica serves the webhook too, and this process's lock does not reach it. A lost
+        race is decided again on the book read afresh, so a signal never replaces one it would have lost to.
+        The flag: whether the signal's id stays spent (False: nothing was decided, the same id may come again)."""
+        for attempt in range(WRITE_ATTEMPTS):
+            active = signal_from_status((book.status.activeSignal if book.status else None) or None)
+            if attempt and active == signal:  # ours: a write whose answer was lost, retried by kopf's backoffs
+                return _accepted(signal, signal_to_status(signal)), True
+            verdict = accept_signal(active, frozenset(), signal, now)
+            if not verdict.accepted:
+                why = (f"signal {active.id} (priority {active.priority.name.lower()}) is in force until "
+                       f"{active.expires_at.isoformat()}" if verdict.reason == "Conflict" and active else
+                       f"signal {signal.id} expired at {signal.expires_at.isoformat()}")
+                return SignalOutcome(verdict.reason, why), True
+            status = signal_to_status(signal)
+            try:
+                if await self.write_active(namespace, name, status, raw):
+                    return _accepted(signal, status), True
+            except Exception as exc:  # not written: let the sender retry the same id
+                return SignalOutcome("Unavailable", f"cannot write the book's status: {exc}"), False
+            # 409: the book was written since it was read. Read it again and decide again.
+            try:
+                fresh = await self.read_book(namespace, name)
+            except Exception as exc:
+                return _unavailable(namespace, name, exc), False
+            taking = _taking_signals(fresh)
+            if fresh is None or taking is None:  # deleted or switched off in between
+                return _not_taking(fresh), False
+            book, raw = taking, fresh
+            try:  # the book as it is now: its legs decide which assets a signal may name
+                signal = _parse(payload, book, now, passphrase)
+            except SignalValidationError as exc:
+                return _refusal(exc), False
+        return SignalOutcome("Unavailable", f"the book kept changing while signal {signal.id} was written; "
+                                            "try again"), False
+
+
+def _parse(payload: Mapping[str, Any], book: HedgeBook, now: datetime, passphrase: str) -> Signal:
+    tv = book.spec.signals.tradingView
+    return parse_signal(payload, now=now, passphrase=passphrase, max_age_seconds=tv.maxAgeSeconds,
+                        assets={leg.asset for leg in book.spec.legs})
+
+
+def _accepted(signal: Signal, status: dict[str, Any]) -> SignalOutcome:
+    target = (f"hedge ratio {signal.hedge_ratio}" if signal.hedge_ratio is not None else
+              "target delta " + ", ".join(f"{a} {v}" for a, v in sorted(signal.target_delta.items())))
+    return SignalOutcome("Accepted", f"signal {signal.id}: {target} until {signal.expires_at.isoformat()}", status)
