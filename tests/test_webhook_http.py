@@ -9,6 +9,7 @@ import http.client
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp.web
@@ -23,6 +24,8 @@ from hedgeops.runtime.signals import MAX_BODY_BYTES
 from .conftest import ROOT
 from .runtime_fixtures import Monotonic
 from .test_runtime_signals import NOW, Cluster, alert, desk
+
+SECOND = timedelta(seconds=1)
 
 
 @dataclass
@@ -101,6 +104,24 @@ async def test_one_books_flood_never_uses_up_another_books_alerts(served: Served
     path = "/tradingview/{}/{}".format(*served.cluster.key)
     code, body, _ = await asyncio.to_thread(served.post, path, alert("g1", passphrase="mot-de-passe-élevé-✓"))
     assert (code, body["outcome"]) == (202, "Accepted")
+
+
+async def test_a_strangers_flood_at_a_book_leaves_its_authenticated_sender_a_bucket_of_its_own(
+        served: Served) -> None:
+    """Without trusted proxies every caller is the Ingress: junk at the book used up the bucket its real alerts
+    needed. A caller presenting the passphrase the book's last authenticated caller sent is a source of its own;
+    one presenting another is not, and a vouched caller is still authenticated in full."""
+    path = "/tradingview/{}/{}".format(*served.cluster.key)
+    good = "mot-de-passe-élevé-✓"
+    assert (await asyncio.to_thread(served.post, path, alert("v1", passphrase=good)))[0] == 202  # vouches
+    codes = [(await asyncio.to_thread(served.post, path, alert(f"x{i}", passphrase="guess")))[0] for i in range(6)]
+    assert codes == [404] * 4 + [429] * 2  # the stranger's bucket: 5 tokens, one spent by v1 from this source
+    code, body, _ = await asyncio.to_thread(served.post, path, alert("v2", passphrase=good, at=NOW + SECOND))
+    assert (code, body["outcome"]) == (202, "Accepted")
+    assert (await asyncio.to_thread(served.post, path, alert("x9", passphrase="guess")))[0] == 429
+    served.cluster.secrets["tv"]["passphrase"] = "rotated"  # rotated: the old one vouches once more, then is refused
+    assert (await asyncio.to_thread(served.post, path, alert("v3", passphrase=good, at=NOW + 2 * SECOND)))[0] == 404
+    assert (await asyncio.to_thread(served.post, path, alert("v4", passphrase=good)))[0] == 429
 
 
 async def test_a_body_over_the_limit_is_413_counted_and_never_read_further(served: Served) -> None:

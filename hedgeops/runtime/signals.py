@@ -8,10 +8,13 @@ journal and count every outcome. Nothing here trades: the book's next cycle acts
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +33,7 @@ from hedgeops.engine.hedge.signals import (
     signal_to_status,
 )
 from hedgeops.model.journal import SignalEntry, journal_doc
-from hedgeops.runtime.buckets import TokenBuckets
+from hedgeops.runtime.buckets import MAX_KEYS, TokenBuckets
 from hedgeops.runtime.journal import Journal, journal_stream
 from hedgeops.runtime.metrics import Metrics
 from hedgeops.runtime.names import is_namespace, is_object_name
@@ -198,6 +201,10 @@ class SignalDesk:
         # is trimmed oldest first, and a stranger's junk must not push its plans and orders out of it.
         self._refusals = TokenBuckets(REFUSALS_JOURNALLED_PER_MINUTE, REFUSALS_JOURNALLED_BURST, monotonic=monotonic)
         self._unjournalled: dict[str, int] = {}
+        # Per book, a digest of the passphrase the last authenticated caller sent: the webhook exempts a caller
+        # presenting it from the per-source limit (`vouched`). Without trusted proxies every caller's source is the
+        # Ingress's, so a stranger's 31 posts a minute used up the book's bucket and its real alerts got 429.
+        self._vouched: OrderedDict[str, bytes] = OrderedDict()
 
     async def receive(self, namespace: str, name: str, body: bytes, now: datetime) -> SignalOutcome:
         # Names come from the URL (aiohttp has decoded %2F): only Kubernetes names go any further, so none can
@@ -232,6 +239,28 @@ class SignalDesk:
             outcome = await self._receive(book, raw, namespace, name, body, now)
             await self._journal(key, outcome, now)
             return self.count(outcome, namespace, name)
+
+    def vouched(self, namespace: str, name: str, body: bytes) -> bool:
+        """Whether `body` carries the passphrase the book's last authenticated caller sent (memory only, no read:
+        this runs before any limit). It exempts from the per-source limit, never from authentication: the request
+        still goes through `receive`, which reads the Secret and compares again."""
+        known = self._vouched.get(f"{namespace}/{name}")
+        if known is None:
+            return False
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return False
+        given = payload.get(PASSPHRASE_KEY) if isinstance(payload, dict) else None
+        return isinstance(given, str) and hmac.compare_digest(_digest(given), known)
+
+    def _vouch(self, key: str, passphrase: str | None) -> None:
+        """Remember (or, with None, forget) the passphrase a caller authenticated with; bounded like every key."""
+        self._vouched.pop(key, None)
+        if passphrase is not None:
+            self._vouched[key] = _digest(passphrase)
+            while len(self._vouched) > MAX_KEYS:
+                self._vouched.popitem(last=False)
 
     async def _journal(self, key: str, outcome: SignalOutcome, now: datetime) -> None:
         """Every outcome of a caller with the passphrase; a hidden refusal within the book's budget, the next one
@@ -274,11 +303,17 @@ class SignalDesk:
         passphrase = secret.get(PASSPHRASE_KEY)
         if not passphrase:  # an empty passphrase would let anyone in
             return _refused("NoPassphrase", f"Secret {tv.secretRef.name} has no {PASSPHRASE_KEY!r}")
+        key = f"{namespace}/{name}"
+        given = payload.get(PASSPHRASE_KEY)
+        authentic = isinstance(given, str) and hmac.compare_digest(_digest(given), _digest(passphrase))
+        if authentic:
+            self._vouch(key, passphrase)
+        elif not hmac.compare_digest(self._vouched.get(key, b""), _digest(passphrase)):
+            self._vouch(key, None)  # rotated: the old passphrase vouches no more (a stranger's guess changes nothing)
         try:
             signal = _parse(payload, book, now, passphrase)
         except SignalValidationError as exc:
             return _refusal(exc)
-        key = f"{namespace}/{name}"
         remember = int((signal.expires_at - now).total_seconds()) + tv.maxAgeSeconds + 60  # past any replay
         try:
             first = await self.seen.claim(key, signal.id, max(remember, 60))
@@ -328,6 +363,10 @@ class SignalDesk:
                 return _refusal(exc), False
         return SignalOutcome("Unavailable", f"the book kept changing while signal {signal.id} was written; "
                                             "try again"), False
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _parse(payload: Mapping[str, Any], book: HedgeBook, now: datetime, passphrase: str) -> Signal:
