@@ -160,7 +160,11 @@ async def test_a_refused_client_order_id_is_free_again_and_fields_read_back(rig:
     assert await code(rig, "GET", "/api/v5/trade/order?instId=SOL-USDT-SWAP&clOrdId=again1") == "51603"
     placed = (await data(rig, "POST", "/api/v5/trade/order", {**big, "sz": "10", "tag": "t1"}))[0]
     assert placed["sCode"] == "0" and placed["tag"] == "t1"
-    assert await code(rig, "POST", "/api/v5/trade/order", {**big, "sz": "1"}) == "51016"  # now it is taken
+    resting = {"instId": "SOL-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "px": "1", "sz": "1",
+               "clOrdId": "rest1"}
+    assert (await data(rig, "POST", "/api/v5/trade/order", resting))[0]["sCode"] == "0"
+    assert await code(rig, "POST", "/api/v5/trade/order", {**resting, "px": "2"}) == "51016"  # taken while pending
+    await data(rig, "POST", "/api/v5/trade/cancel-order", {"instId": "SOL-USDT-SWAP", "clOrdId": "rest1"})
     closing = {"instId": "SOL-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "4",
                "reduceOnly": True, "tag": "hedgeops", "clOrdId": "close1"}
     assert await code(rig, "POST", "/api/v5/trade/order", {**closing, "sz": "11", "clOrdId": "close0"}) == "51169"

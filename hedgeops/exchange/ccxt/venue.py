@@ -66,19 +66,33 @@ def _dated_kind(symbol: str) -> str | None:
 
 
 # Venues whose client order ids are unique among open orders only, and that refuse a request older than its
-# recvWindow (ccxt ids). OKX refuses a clOrdId it has seen (51016), so a re-send there is harmless.
+# recvWindow (ccxt ids).
 OPEN_ONLY_IDS = ("binance", "binanceusdm", "binancecoinm")
+# OKX (and its regional sites, ccxt ids) too refuses a clOrdId only while an order under it is pending (51016): a
+# filled market order's id is free again. It refuses a request whose OK-ACCESS-TIMESTAMP is more than 30 s old when
+# it is judged (50102).
+OKX_IDS = ("okx", "myokx", "okxus")
+OKX_TIMESTAMP_WINDOW_S = 30.0
 # Our clock against the venue's: Binance refuses a timestamp more than 1 s ahead of its own, so a request it took
-# was stamped at most 1 s behind its clock.
+# was stamped at most 1 s behind its clock. OKX gives no such bound; there this is what NTP keeps our clock within.
 RECV_WINDOW_MARGIN_S = 1.0
 
 
 def recv_window_seconds(client: Any) -> float | None:
-    """How long a request of `client` can still be executed after it was sent, where a re-sent id could double an
-    order (OPEN_ONLY_IDS); None elsewhere."""
+    """How long a request of `client` can still be executed after it was sent, on Binance (OPEN_ONLY_IDS): the
+    recvWindow it signs with; None elsewhere."""
     if getattr(client, "id", None) not in OPEN_ONLY_IDS:
         return None
     return float((getattr(client, "options", None) or {}).get("recvWindow", 10_000)) / 1000
+
+
+def request_lifetime_seconds(client: Any) -> float | None:
+    """How long a request of `client` can still be executed after it was sent, on a venue where a re-sent client id
+    could double an order (its ids are unique among pending orders only): Binance's recvWindow, OKX's timestamp
+    window. None where no such bound is known, and a re-send is guarded by the id alone."""
+    if getattr(client, "id", None) in OKX_IDS:
+        return OKX_TIMESTAMP_WINDOW_S
+    return recv_window_seconds(client)
 
 
 class CcxtVenue:
@@ -86,8 +100,12 @@ class CcxtVenue:
 
     def __init__(self, client: Any, fees: Fees | None = None, *, snapshot_max_age_s: float = DEFAULT_SNAPSHOT_AGE_S,
                  slot_snapshot_age_s: float = SLOT_SNAPSHOT_AGE_S, monotonic: Callable[[], float] = time.monotonic,
-                 on_request: Callable[[str], None] | None = None) -> None:
+                 on_request: Callable[[str], None] | None = None, request_lifetime_s: float | None = None) -> None:
         self.client = client
+        # How long a lost order request may still execute; None: the venue's own (request_lifetime_seconds, read
+        # when needed, as a client's recvWindow may be set after). A test whose emulator refuses sooner says so
+        # here, so a lost answer does not wait out the real window.
+        self._lifetime = request_lifetime_s
         self._on_request = on_request  # told each request's outcome (a bounded word), for metrics
         self._fees = fees or Fees()
         self._max_age = snapshot_max_age_s
@@ -321,7 +339,8 @@ class CcxtVenue:
 
     async def place(self, order: OrderRequest) -> OrderState:
         """Place one order under its client id. If the answer is lost (timeout, 5xx, rate limit) the order is
-        looked up first and sent again only if the venue has never seen it; the id makes a double impossible."""
+        looked up first and sent again, under the same id, only if the venue has not seen it once the first request
+        can no longer execute (_lost_answer); the id refuses a double of a pending order."""
         await self._load()
         self._market(order.symbol)
         native = self._native_amount(order)
@@ -351,12 +370,13 @@ class CcxtVenue:
 
     async def _lost_answer(self, order: OrderRequest, sent: float) -> OrderState | None:
         """The order sent at `sent` (monotonic) whose answer was lost, looked up before any re-send. Where a client
-        id is unique among open orders only (Binance: a filled market order's id is free again), a re-send is
-        guarded by nothing but this look-up, and "not found" proves nothing while the first request may still be on
-        its way. Binance's matching engine refuses a request older than its recvWindow (-5028), so the look-up
-        that counts comes once that window has passed: found then, or never executed."""
+        id is unique among pending orders only (Binance, OKX: a filled market order's id is free again), a re-send
+        is guarded by nothing but this look-up, and "not found" proves nothing while the first request may still be
+        on its way. Binance refuses a request older than its recvWindow (-5028), OKX one whose timestamp is more
+        than 30 s old (50102), so the look-up that counts comes once that lifetime has passed: found then, or never
+        executed."""
         found = await self.order(order.client_order_id, order.symbol)
-        window = recv_window_seconds(self.client)
+        window = request_lifetime_seconds(self.client) if self._lifetime is None else self._lifetime
         if found is not None or window is None:
             return found
         await asyncio.sleep(max(0.0, sent + window + RECV_WINDOW_MARGIN_S - self._monotonic()))

@@ -20,6 +20,7 @@ from hedgeops.exchange.emulator.okx_common import (
     ZERO,
     OkxBase,
     OkxError,
+    _cl_ord_id,
     _dec,
     _inst,
     _inst_type,
@@ -291,7 +292,7 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
             common = {"instType": inst.inst_type, "instId": inst.inst_id, "type": "2",
                       "subType": "1" if f.side == Side.BUY else "2", "ts": str(at), "px": _num(f.price),
                       "sz": _num(inst.to_contracts(f.qty)), "ordId": acct.ord_ids.get(f.client_order_id, ""),
-                      "clOrdId": f.client_order_id, "tradeId": f.trade_id, "fillTime": str(at),
+                      "clOrdId": _cl_ord_id(f.client_order_id), "tradeId": f.trade_id, "fillTime": str(at),
                       "execType": "M" if f.maker else "T", "tag": meta.tag if meta else "",
                       "mgnMode": meta.td_mode if meta else ("cash" if inst.spot else "cross"),
                       "fillIdxPx": _num(f.price), "fillMarkPx": "" if inst.spot else _num(f.price)}

@@ -27,6 +27,9 @@ PUBLIC = ("/api/v5/public/", "/api/v5/market/")
 _ORDER_PATHS = ("/api/v5/trade/order", "/api/v5/trade/batch-orders")
 MAX_SKEW_SECONDS = 30
 CLORDID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+# A final order whose clOrdId is used again is kept under "<clOrdId>#<ordId>": `#` is outside the clOrdId alphabet,
+# so no order sent can take that key, and the order is still found by its ordId.
+ARCHIVED = "#"
 TAG = re.compile(r"^[A-Za-z0-9]{0,16}$")
 API_KEY = web.RequestKey("api_key", str)
 ALL_SYMBOLS = sorted(i.symbol for i in OKX_INSTRUMENTS.values())
@@ -145,6 +148,11 @@ def _bar(text: str) -> tuple[int, int]:
     if base == "1W":
         offset += 4 * 86400  # weeks start on Monday; the epoch was a Thursday
     return seconds * 1000, offset * 1000
+
+
+def _cl_ord_id(key: str) -> str:
+    """The clOrdId an order was sent with, for the key it is kept under (an archived one's suffix dropped)."""
+    return key.split(ARCHIVED, 1)[0]
 
 
 def _status(state: OrderState) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal, DecimalException
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from hedgeops.exchange.emulator.okx_common import (
     ALL_SYMBOLS,
+    ARCHIVED,
     CLORDID,
     MAX_ROWS,
     TAG,
@@ -19,6 +21,7 @@ from hedgeops.exchange.emulator.okx_common import (
     ZERO,
     OkxBase,
     OkxError,
+    _cl_ord_id,
     _dec,
     _inst,
     _inst_type,
@@ -50,7 +53,7 @@ class TradeRoutes(OkxBase):
         updated = max([meta.c_time, acct.done_ms.get(cl, 0), *(int(f.at.timestamp() * 1000) for f in fills)])
         return {
             "instType": inst.inst_type, "instId": inst.inst_id, "tgtCcy": meta.tgt_ccy, "ccy": "",
-            "ordId": acct.ord_ids[cl], "clOrdId": cl, "tag": meta.tag,
+            "ordId": acct.ord_ids[cl], "clOrdId": _cl_ord_id(cl), "tag": meta.tag,
             "px": "" if state.price is None or meta.ord_type == "market" else _num(state.price), "pxUsd": "",
             "pxVol": "", "pxType": "", "sz": meta.quote_sz or _num(inst.to_contracts(state.amount)), "pnl": _num(pnl),
             "ordType": meta.ord_type, "side": str(state.side), "posSide": "net",
@@ -70,7 +73,9 @@ class TradeRoutes(OkxBase):
 
     async def _place(self, acct: Account, body: dict[str, Any]) -> dict[str, str]:
         """One order; answers an OKX batch row (sCode 0 or an error code). A refused order leaves nothing
-        behind: its clOrdId is free again, as OKX keeps no refused order."""
+        behind: its clOrdId is free again, as OKX keeps no refused order. OKX refuses a clOrdId only while an order
+        under it is pending (51016): a filled or canceled order's id may be sent again, and the clOrdId then names
+        the new order (GET /trade/order: "only the latest one will be returned")."""
         cl = str(body.get("clOrdId") or "")
         tag = str(body.get("tag") or "")
         try:
@@ -134,8 +139,17 @@ class TradeRoutes(OkxBase):
                 if sz < inst.min_sz:
                     raise OkxError("51020", "Order amount should be greater than the min available amount")
             cl = cl or f"emu{self.emu.next_ord_id()}"
+            archived = None
             if cl in acct.ord_ids:
-                raise OkxError("51016", "Duplicated clOrdId")
+                earlier = acct.venue.account.orders.get(cl)
+                if earlier is not None:  # fills first: a resting order that has filled is done
+                    earlier = await acct.venue.order(cl, earlier.symbol) or earlier
+                if earlier is None or not earlier.done:
+                    raise OkxError("51016", "Duplicated clOrdId")
+                # A blind re-send of a filled market order is a second order here: what the venue adapter must
+                # never do (CcxtVenue._lost_answer).
+                archived = f"{cl}{ARCHIVED}{acct.ord_ids[cl]}"
+                self._rekey(acct, cl, archived)
             req = OrderRequest(cl, inst.symbol, side, inst.to_base(sz),
                                OrderType.MARKET if ord_type == "market" else OrderType.LIMIT,
                                px if ord_type != "market" else None, post_only=ord_type == "post_only",
@@ -162,6 +176,8 @@ class TradeRoutes(OkxBase):
                 else:
                     del acct.ord_ids[cl], acct.by_ord_id[ord_id], acct.meta[cl], acct.created_ms[cl]
                     paper.orders.pop(cl, None)  # refused: nothing kept, the clOrdId is free again
+                    if archived is not None:  # and names the earlier order again
+                        self._rekey(acct, archived, cl)
                     code = ("51008" if isinstance(exc, InsufficientFunds) else "51169" if "reduce" in str(exc)
                             else "51000")
                     raise OkxError(code, str(exc)) from None
@@ -175,6 +191,25 @@ class TradeRoutes(OkxBase):
         except DecimalException:  # a number too large or too fine for the arithmetic: a parameter error
             return {"ordId": "", "clOrdId": cl, "tag": tag, "ts": str(self._now()), "sCode": "51000",
                     "sMsg": "Parameter sz/px error"}
+
+    @staticmethod
+    def _rekey(acct: Account, key: str, new: str) -> None:
+        """Move an order, with what is kept of it by key (meta, stamps, fills), from `key` to `new`; its ordId
+        stays. Archives a final order whose clOrdId is used again, and puts it back if the new one is refused."""
+        paper = acct.venue.account
+        ord_id = acct.ord_ids.pop(key)
+        acct.ord_ids[new], acct.by_ord_id[ord_id] = ord_id, new
+        paper.orders[new] = replace(paper.orders.pop(key), client_order_id=new)
+        if key in acct.meta:
+            acct.meta[new] = acct.meta.pop(key)
+        for stamps in (acct.created_ms, acct.done_ms):
+            if key in stamps:
+                stamps[new] = stamps.pop(key)
+        if paper.fills_by_order.pop(key, None) is not None:  # rare (an id used again): a scan of every fill is fine
+            for n, f in enumerate(paper.fills):
+                if f.client_order_id == key:
+                    paper.fills[n] = replace(f, client_order_id=new)
+            paper.fills_by_order[new] = [f for f in paper.fills if f.client_order_id == new]
 
     def _batch(self, rows: list[dict[str, str]], started: int) -> web.Response:
         failed = sum(1 for r in rows if r["sCode"] != "0")
@@ -198,11 +233,14 @@ class TradeRoutes(OkxBase):
         ord_id, cl_raw = query.get("ordId"), query.get("clOrdId")
         if ord_id in (None, "") and cl_raw in (None, ""):
             raise OkxError("50015", "Either parameter ordId or clOrdId is required")
-        cl = str(cl_raw or acct.by_ord_id.get(str(ord_id), ""))
-        state = acct.venue.account.orders.get(cl)
-        if state is None or cl not in acct.ord_ids or not self._visible(acct, cl):
-            raise OkxError("51603", "Order does not exist")
-        if ord_id not in (None, "") and acct.ord_ids[cl] != str(ord_id):
+        if ord_id not in (None, ""):  # the ordId names one order, an archived one too; a clOrdId given must match
+            key = acct.by_ord_id.get(str(ord_id), "")
+            if cl_raw not in (None, "") and _cl_ord_id(key) != str(cl_raw):
+                raise OkxError("51603", "Order does not exist")
+        else:  # the latest order sent under the clOrdId; an archive's key is no clOrdId
+            key = "" if ARCHIVED in str(cl_raw) else str(cl_raw)
+        state = acct.venue.account.orders.get(key)
+        if state is None or key not in acct.ord_ids or not self._visible(acct, key):
             raise OkxError("51603", "Order does not exist")
         return state
 
@@ -269,7 +307,7 @@ class TradeRoutes(OkxBase):
                 raise OkxError("51400", "Cancellation failed as the order has been filled, canceled or does not exist")
             await acct.venue.cancel(state.client_order_id, state.symbol)
             acct.done_ms[state.client_order_id] = self._now()
-            return {"clOrdId": state.client_order_id, "ordId": acct.ord_ids[state.client_order_id],
+            return {"clOrdId": _cl_ord_id(state.client_order_id), "ordId": acct.ord_ids[state.client_order_id],
                     "ts": str(self._now()), "sCode": "0", "sMsg": ""}
         except OkxError as exc:
             return {"clOrdId": str(body.get("clOrdId", "") or ""), "ordId": str(body.get("ordId", "") or ""),
@@ -308,7 +346,7 @@ class TradeRoutes(OkxBase):
             meta = acct.meta.get(f.client_order_id)
             pnl = paper.fill_book.get(f.trade_id, (ZERO, ZERO))[0]
             rows.append({"instType": inst.inst_type, "instId": inst.inst_id, "tradeId": f.trade_id,
-                         "ordId": acct.ord_ids[f.client_order_id], "clOrdId": f.client_order_id,
+                         "ordId": acct.ord_ids[f.client_order_id], "clOrdId": _cl_ord_id(f.client_order_id),
                          "billId": str(TRADE_BILL + 2 * n), "subType": "1" if f.side == Side.BUY else "2",
                          "tag": meta.tag if meta else "", "fillPx": _num(f.price),
                          "fillSz": _num(inst.to_contracts(f.qty)), "fillIdxPx": _num(f.price), "fillPnl": _num(pnl),

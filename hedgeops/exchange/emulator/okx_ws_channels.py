@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from hedgeops.exchange.emulator.okx_common import API_KEY, INST_TYPES, ZERO, OkxError, _levels, _num
+from hedgeops.exchange.emulator.okx_common import (
+    API_KEY,
+    ARCHIVED,
+    INST_TYPES,
+    ZERO,
+    OkxError,
+    _cl_ord_id,
+    _levels,
+    _num,
+)
 from hedgeops.exchange.emulator.state import Account
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS, OkxInstrument
 from hedgeops.model.orders import OrderStatus
@@ -258,6 +267,10 @@ class Channels:
         fills = self.app._fills_by_order(acct)
         out = []
         for cl, state in acct.venue.account.orders.items():
+            if ARCHIVED in cl and cl not in sub.orders and _cl_ord_id(cl) in sub.orders:
+                # A final order whose clOrdId was used again (archived before the new one is kept, so met first):
+                # what was told of it under that id is its own, and the new order is news.
+                sub.orders[cl] = sub.orders.pop(_cl_ord_id(cl))
             if cl not in acct.ord_ids or not self.app._visible(acct, cl):
                 continue
             inst = BY_SYMBOL[state.symbol]
