@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp.web
 import pytest
+from pydantic import ValidationError
 
 from hedgeops.api import HedgeBook
 from hedgeops.api.hedgebook import HttpHoldings
@@ -64,9 +65,10 @@ def http_book(src: Source, refresh: int = 600) -> HedgeBook:
 
 
 def trusting_rig() -> Rig:
-    """A rig whose Http holdings may read private addresses (the test server is on loopback)."""
+    """A rig whose Http holdings may read loopback, as local mode's may (the test server is on loopback): the
+    operator's setting allows private addresses only, never loopback."""
     r = rig()
-    r.reconciler.s.http_holdings = HttpHoldingsSource(allow_private=True)
+    r.reconciler.s.http_holdings = HttpHoldingsSource(allow_private=True, allow_loopback=True)
     return r
 
 
@@ -108,7 +110,7 @@ async def test_the_book_hedges_what_the_endpoint_says_and_refreshes_on_schedule(
     (200, b"<html>", None, "not JSON"),
     (200, b"[" * 100_000, None, "not JSON"),  # RecursionError escaped every cycle: a traceback, no condition
     (200, None, {"data": {"pool": [{"sol": 1}]}}, "ETH: path 'data.pool.1.eth' not found"),
-    (200, None, {"data": {"pool": [{"sol": {"x": 1}}, {"eth": 1}]}}, "SOL: 'data.pool.0.sol' is dict"),
+    (200, None, {"data": {"pool": [{"sol": {"x": 1}}, {"eth": 1}]}}, "SOL: 'data.pool.0.sol' is an object"),
 ])
 async def test_an_unreadable_source_is_a_condition_and_no_order(source: Source, status: int, raw: bytes | None,
                                                                  doc: Any, says: str) -> None:
@@ -150,14 +152,42 @@ def test_dotted_paths_read_objects_and_arrays_and_name_what_failed() -> None:
     doc = {"a": [{"b": "1.5"}, {"c": 2}], "n": None, "t": True}
     assert units_from_document(doc, {"X": "a.0.b", "Y": "a.1.c", "Z": "a.-1.c"}) == {"X": D("1.5"), "Y": D(2),
                                                                                     "Z": D(2)}
-    for paths, says in (({"X": "a.5.b"}, "not found"), ({"X": "n"}, "NoneType"), ({"X": "t"}, "bool"),
-                        ({"X": "a"}, "list")):
+    for paths, says in (({"X": "a.5.b"}, "not found"), ({"X": "n"}, "is null"), ({"X": "t"}, "is a boolean"),
+                        ({"X": "a"}, "is an array")):
         with pytest.raises(HoldingsDocumentError, match=says):
             units_from_document(doc, paths)
     with pytest.raises(HoldingsDocumentError, match="not a number"):
         units_from_document({"x": "abc"}, {"X": "x"})
     with pytest.raises(HoldingsDocumentError, match="finite"):
         units_from_document({"x": "NaN"}, {"X": "x"})
+
+
+@pytest.mark.parametrize(("doc", "says"), [
+    ({"a": {"s": "SUPERSECRET-token"}}, "SOL: 'a.s' is a string, not a number"),
+    ({"a": {"s": {"password": "SUPERSECRET"}}}, "SOL: 'a.s' is an object, not a number"),
+    ({"a": {"s": ["SUPERSECRET"]}}, "SOL: 'a.s' is an array, not a number"),
+    ({"a": {"s": "Infinity"}}, "SOL: 'a.s' is a string holding infinity or NaN, not a finite number"),
+])
+def test_a_value_that_is_not_a_number_is_named_by_its_json_type_never_shown(doc: Any, says: str) -> None:
+    """An Http source pointed at an internal service must not echo its values into status and events: the message
+    names the path and the JSON type found there."""
+    with pytest.raises(HoldingsDocumentError) as refused:
+        units_from_document(doc, {"SOL": "a.s"})
+    assert str(refused.value) == says and "SUPERSECRET" not in says
+
+
+@pytest.mark.parametrize("url", ["http://[::1/holdings?token=s3cr3t", "http://[s3cr3t/holdings"])
+async def test_an_unparseable_url_is_a_condition_not_a_traceback(url: str) -> None:
+    """`http://[::1` passes the CRD's pattern; urlsplit raised ValueError outside any handler, every tick. The
+    models refuse it now, but an object stored before (or applied without them) still gets a condition."""
+    source = HttpHoldings.model_construct(url=url, paths={"SOL": "a"}, refreshSeconds=60)
+    with pytest.raises(HoldingsUnavailable, match="does not parse") as refused:
+        await HttpHoldingsSource().units(source, START)
+    assert "s3cr3t" not in str(refused.value)
+    with pytest.raises(ValidationError) as invalid:
+        HttpHoldings.model_validate({"url": url, "paths": {"SOL": "a"}})
+    assert "does not parse" in str(invalid.value.errors()[0]["msg"])
+    assert all("s3cr3t" not in str(e["msg"]) for e in invalid.value.errors())
 
 
 def http_source(url: str) -> HttpHoldings:
@@ -204,6 +234,66 @@ async def test_private_link_local_and_special_destinations_are_refused(source: S
     assert source.hits == 0
 
 
+@pytest.mark.parametrize(("host", "says"), [
+    ("127.0.0.1", "loopback"),  # the operator's own ports (metrics, webhook) and a sidecar's
+    ("localhost", "loopback"),
+    ("[::1]", "loopback"),
+    ("[::ffff:127.0.0.1]", "loopback"),
+    ("169.254.169.254", "link-local"),  # the cloud metadata service
+    ("[fe80::1]", "link-local"),
+    ("[fd00:ec2::254]", "metadata"),  # AWS's IPv6 metadata service: unique-local, yet never "private"
+    ("[64:ff9b::a9fe:a9fe]", "link-local"),  # NAT64 to the metadata service
+    ("[2002:7f00:1::1]", "loopback"),  # 6to4 carrying 127.0.0.1
+    ("[2001:0:4136:e378:8000:63bf:80ff:fffe]", "loopback"),  # Teredo, its client 127.0.0.1 (bits inverted)
+    ("[::7f00:1]", "IPv4-compatible"),
+    ("100.100.100.200", "metadata"),  # Alibaba Cloud's metadata service
+    ("0.0.0.0", "unspecified"),
+    ("224.0.0.1", "multicast"),
+])
+async def test_allowing_private_addresses_never_allows_loopback_link_local_or_metadata(
+        source: Source, host: str, says: str) -> None:
+    """HEDGEOPS_HTTP_HOLDINGS_ALLOW_PRIVATE=true is for an in-cluster holdings service on a private address: it
+    gave a plain connector, so a book reached the operator's own ports and the cloud metadata service."""
+    url = f"http://{host}:{source.port}/holdings?token=s3cr3t"
+    with pytest.raises(HoldingsUnavailable) as refused:
+        await HttpHoldingsSource(timeout_s=2, allow_private=True).units(http_source(url), START)
+    message = str(refused.value)
+    assert says in message and "refused" in message and "s3cr3t" not in message, message
+    assert "always" in message and "private" not in message.split(": ")[1], message
+    assert source.hits == 0
+
+
+@pytest.mark.parametrize("address", ["10.1.2.3", "172.16.0.9", "192.168.1.1", "fd12:3456::1", "::ffff:10.0.0.1",
+                                     "64:ff9b::a00:1"])
+def test_allowing_private_addresses_allows_rfc1918_and_unique_local(address: str) -> None:
+    from hedgeops.runtime.destinations import refusal
+
+    assert refusal(address) is not None
+    assert refusal(address, allow_private=True) is None
+
+
+async def test_a_private_name_is_checked_at_resolution_when_private_is_allowed(
+        source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that resolves to loopback is refused when private addresses are allowed: the resolver and the
+    connection's address are checked in every mode."""
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def to_loopback(host: object, port: object, *args: Any, **kwargs: Any) -> Any:
+        if host != "holdings.internal":
+            return await real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", to_loopback)
+    with pytest.raises(HoldingsUnavailable, match="loopback"):
+        await HttpHoldingsSource(allow_private=True).units(
+            http_source(f"http://holdings.internal:{source.port}/holdings"), START)
+    assert source.hits == 0
+
+
 async def test_a_loopback_address_in_a_short_form_is_not_fetched(source: Source) -> None:
     with pytest.raises(HoldingsUnavailable):
         await HttpHoldingsSource().units(http_source(f"http://127.1:{source.port}/holdings"), START)
@@ -239,7 +329,7 @@ async def test_redirects_are_not_followed(source: Source) -> None:
     """A redirect could lead anywhere (the metadata address): it is a failure, not a hop."""
     source.redirect = "/holdings"
     with pytest.raises(HoldingsUnavailable, match="redirect"):
-        await HttpHoldingsSource(allow_private=True).units(http_source(source.url), START)
+        await HttpHoldingsSource(allow_private=True, allow_loopback=True).units(http_source(source.url), START)
     assert source.hits == 1
 
 

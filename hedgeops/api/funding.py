@@ -311,6 +311,9 @@ class BootstrapStatus(Schema):
     """When it last ran."""
     problems: list[StatusMessage] = Field(default_factory=list, max_length=MAX_PAIR_STATUSES)
     """What failed, in words."""
+    account: StatusMessage | None = None
+    """The account it ran against: mode, exchange/account label, sandbox and (Live) the credentials Secret. A pass
+    on another account is no pass: after a change (Paper to Live, another account) the object starts afresh."""
 
 
 class SelectedPair(Schema):

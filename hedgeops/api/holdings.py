@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -83,6 +84,15 @@ class HttpHoldings(Schema):
     """Per asset, a dotted path to its quantity in the JSON document."""
     refreshSeconds: Annotated[int, Field(ge=1)] = 60
     """How often to fetch."""
+
+    @model_validator(mode="after")
+    def _url_parses(self) -> HttpHoldings:
+        # The CRD's pattern lets `http://[::1` through; never echo the URL (its query may carry a token).
+        try:
+            urlsplit(self.url)
+        except ValueError:
+            raise ValueError("url: does not parse as a URL (an IPv6 host needs both brackets)") from None
+        return self
 
 
 class ExchangeBalanceHoldings(Schema):

@@ -191,7 +191,7 @@ def schema_problems(doc: Mapping[str, Any], old: Mapping[str, Any] | None = None
     schema = _schema(str(kind))
     body = apply_defaults({k: v for k, v in doc.items() if k != "status"}, schema)
     problems = [
-        Problem(_path(list(err.absolute_path)) or "(root)", err.message)
+        Problem(_path(list(err.absolute_path)) or "(root)", redacted(err.message, err.instance))
         for err in sorted(OAS30Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
     ]
     problems += _list_map_problems(body["spec"], schema["properties"]["spec"], ["spec"])
@@ -212,7 +212,56 @@ def parse_resource(doc: Mapping[str, Any], source: str = "manifest") -> Resource
     try:
         return cls.model_validate(dict(doc))
     except ValidationError as exc:
-        raise ManifestError(source, [_pydantic_problem(e) for e in exc.errors()]) from None
+        problems = [_pydantic_problem(e) for e in exc.errors()]
+        raise ManifestError(source, [Problem(p.field, redacted(p.message, dict(doc))) for p in problems]) from None
+
+
+# A value that looks like a URL: scheme "://". Its userinfo, query and fragment may carry a password or a token.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HIDDEN = "***"
+
+
+def redact_url(text: str) -> str:
+    """A URL-looking string with its userinfo and its query and fragment values hidden
+    (`ftp://user:pw@internal/?token=x` is `ftp://***@internal/?token=***`); anything else as it is."""
+    if not _URL.match(text):
+        return text
+    scheme, rest = text.split("://", 1)
+    rest, hash_mark, fragment = rest.partition("#")
+    head, query_mark, query = rest.partition("?")
+    if "@" in head:  # up to the last "@" before the query: a password holding "/" is hidden whole too
+        head = f"{_HIDDEN}@{head.rsplit('@', 1)[1]}"
+    return f"{scheme}://{head}{query_mark}{_values_hidden(query)}{hash_mark}{_values_hidden(fragment)}"
+
+
+def _values_hidden(params: str) -> str:
+    """`a=1&b` as `a=***&***`: the names stay (they say what was refused), the values go."""
+    if not params:
+        return params
+    return "&".join(f"{part.split('=', 1)[0]}={_HIDDEN}" if "=" in part else (_HIDDEN if part else "")
+                    for part in params.split("&"))
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a JSON-like value (keys too), bounded in depth as the manifests are."""
+    if isinstance(value, str):
+        yield value
+    elif depth < 64 and isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k, depth + 1)
+            yield from _strings(v, depth + 1)
+    elif depth < 64 and isinstance(value, list):
+        for v in value:
+            yield from _strings(v, depth + 1)
+
+
+def redacted(message: str, value: Any) -> str:
+    """`message` (which may quote `value` or part of it, as jsonschema's do) with every URL in `value` that
+    carries userinfo, a query or a fragment shown redacted: `hedgeops validate` never prints a password or a
+    token. A message about any other value is unchanged."""
+    for text in sorted({t for t in _strings(value) if redact_url(t) != t}, key=len, reverse=True):
+        message = message.replace(repr(text), repr(redact_url(text))).replace(text, redact_url(text))
+    return message
 
 
 def _pydantic_problem(err: Mapping[str, Any]) -> Problem:

@@ -185,7 +185,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                    for r in runnable if isinstance(r, MarketMaker)}
 
     # Local mode runs the user's own files on the user's machine: their Http holdings may be a localhost service.
-    app = build_app(AppConfig(owner="local", clock="sim", replay_start=start, http_holdings_allow_private=True),
+    app = build_app(AppConfig(owner="local", clock="sim", replay_start=start, http_holdings_allow_private=True,
+                              http_holdings_allow_loopback=True),
                     replay=replay, locks_clock=lambda: 0.0)
     clock = app.clock
     assert isinstance(clock, SimClock)

@@ -62,7 +62,8 @@ class AppConfig:
     exchange_urls: Mapping[str, str] = field(default_factory=dict)
     lock_ttl_seconds: float = LOCK_TTL_SECONDS
     max_data_age_seconds: float | None = DEFAULT_MAX_DATA_AGE_S
-    http_holdings_allow_private: bool = False
+    http_holdings_allow_private: bool = False  # RFC 1918 and unique-local (the operator's setting)
+    http_holdings_allow_loopback: bool = False  # local mode only: the user's own machine
     tick_seconds: float = 5.0  # how often a live ccxt account's shared snapshot may be reused without a slot
     retry_seconds: float = DEFAULT_RETRY_SECONDS
     scheduled: bool = True  # reconcilers decide themselves when an object is due (off: every call is a cycle)
@@ -120,7 +121,8 @@ def build_app(config: AppConfig, *, metrics: Metrics | None = None, replay: Mark
     wakeups = Wakeups(config.stream_min_spacing_seconds) if config.streaming else None
     services = Services(source, locks, journal, metrics, owner=config.owner,
                         lock_ttl_seconds=config.lock_ttl_seconds, max_data_age_s=config.max_data_age_seconds,
-                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private),
+                        http_holdings=HttpHoldingsSource(allow_private=config.http_holdings_allow_private,
+                                                        allow_loopback=config.http_holdings_allow_loopback),
                         triggers=StreamTriggers(wakeups) if wakeups is not None else None)
     schedule = Schedule(config.retry_seconds) if config.scheduled else None
     return App(config, clock, metrics, services, source, schedule,

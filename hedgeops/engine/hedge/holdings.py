@@ -41,9 +41,26 @@ class HoldingsDocumentError(ValueError):
     """A holdings document lacks a path or holds something other than a number there."""
 
 
+def json_type(node: object) -> str:
+    """A JSON value's type in words ("a string", "an object"): what a message says instead of the value, which
+    may be anything the endpoint holds (a token, another service's data) and must not reach status or events."""
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return "a boolean"
+    if isinstance(node, int | float):
+        return "a number"
+    if isinstance(node, str):
+        return "a string"
+    if isinstance(node, list):
+        return "an array"
+    return "an object" if isinstance(node, dict) else "not a JSON value"
+
+
 def units_from_document(doc: object, paths: Mapping[str, str]) -> dict[str, Decimal]:
     """Units per asset read from a JSON document by dotted paths (`data.balances.0.amount`: keys of objects,
-    indexes of arrays). Numbers and numeric strings are accepted; anything else names the path that failed."""
+    indexes of arrays). Numbers and numeric strings are accepted; anything else names the path that failed and the
+    JSON type found there, never the value (the document is whatever the endpoint returns)."""
     units: dict[str, Decimal] = {}
     for asset, path in sorted(paths.items()):
         node = doc
@@ -55,12 +72,13 @@ def units_from_document(doc: object, paths: Mapping[str, str]) -> dict[str, Deci
             else:
                 raise HoldingsDocumentError(f"{asset}: path {path!r} not found in the document (at {part!r})")
         if isinstance(node, bool) or not isinstance(node, int | float | str):
-            raise HoldingsDocumentError(f"{asset}: {path!r} is {type(node).__name__}, not a number")
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {json_type(node)}, not a number")
         try:
             value = Decimal(str(node))
         except ArithmeticError:
-            raise HoldingsDocumentError(f"{asset}: {path!r} is {node!r}, not a number") from None
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {json_type(node)}, not a number") from None
         if not value.is_finite():
-            raise HoldingsDocumentError(f"{asset}: {path!r} is {node!r}, not a finite number")
+            raise HoldingsDocumentError(f"{asset}: {path!r} is {json_type(node)} holding infinity or NaN, "
+                                         "not a finite number")
         units[asset] = value
     return units

@@ -30,7 +30,7 @@ from hedgeops.engine.common.controls import Controls
 from hedgeops.model.journal import BreakerEntry, RefusedEntry
 from hedgeops.runtime.cycle import CycleEvent, Guard, Services
 from hedgeops.runtime.intents import IntentStore
-from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs
+from hedgeops.runtime.kinds.carry_bootstrap import bootstrap, check_new_pairs, on_account
 from hedgeops.runtime.kinds.carry_contrarian import contrarian_due, contrarian_turn, with_contrarian
 from hedgeops.runtime.kinds.carry_grid import (
     PART_ERRORS,
@@ -120,8 +120,9 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                    guard: Guard, wanted: Any) -> Outcome[Status]:
         due: set[str] = wanted
         spec, venue = fa.spec, guard.venue
+        # A self-check passed on another account (Paper, before the switch to Live) is none here: afresh.
+        status, events = on_account(fa, status)
         t = CarryTick(fa, status, controls, now, due, guard, self.s, self.intents)
-        events: list[CycleEvent] = []
         selection = status.selection
         if spec.autoSelect is not None:
             selection, pairs = await auto_select(t, events)
@@ -141,7 +142,7 @@ class FundingArbitrageCycle(KindBase[FundingArbitrage, Status, None]):
                 await guard.record(RefusedEntry(reason="BootstrapFailed", message=message))
                 failed = Reconciler.failed(guard.cycle, status, ("BootstrapFailed", message, False))
                 return Outcome(failed.status.model_copy(update={"bootstrap": boot, "selection": selection}),
-                               failed.events)
+                               [*(e for e in events if e.reason == "AccountChanged"), *failed.events])
             events.append(CycleEvent("Normal", "BootstrapPassed",
                                      f"self-check passed; leverage {spec.leverage}x set on "
                                      f"{', '.join(p.perp for p in pairs)}"))

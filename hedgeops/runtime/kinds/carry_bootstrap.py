@@ -1,23 +1,100 @@
 """FundingArbitrage's self-check (seed 004's bootstrap) before the first trade, and the same check for a pair
-autoSelect brings in later."""
+autoSelect brings in later. A self-check holds for the account it ran against only: an object moved to another
+account (Paper to Live, another account label, Secret or sandbox) starts afresh there, as on its first cycle."""
 
 from __future__ import annotations
 
 from hedgeops.api.common import Mode
-from hedgeops.api.funding import BootstrapStatus, CarryPair, Phase
-from hedgeops.engine.carry.codec import decode
+from hedgeops.api.enhancement import ContrarianStatus, GridStatus
+from hedgeops.api.funding import (
+    BootstrapStatus,
+    CarryLegStatus,
+    CarryPair,
+    FundingArbitrage,
+    FundingArbitrageSpec,
+    FundingArbitrageStatus,
+    Phase,
+)
+from hedgeops.engine.carry.codec import decode, encode
+from hedgeops.engine.carry.machine import CarryState
+from hedgeops.engine.carry.pairs import PairMemory
 from hedgeops.engine.carry.rules import bootstrap_problems
 from hedgeops.model.journal import AbnormalExitEntry, RefusedEntry
 from hedgeops.model.orders import AccountSnapshot
 from hedgeops.runtime.cycle import CycleEvent
 from hedgeops.runtime.kinds.carry_tick import ZERO, CarryTick
 
+# A key in a pair's machine: the pair was carried over from another account and has not been checked on this one
+# (its turn rewrites the machine without it, and a pair only takes a turn once it passed a self-check here).
+UNCHECKED = "uncheckedOnThisAccount"
+
+
+def account_of(spec: FundingArbitrageSpec) -> str:
+    """The account a self-check runs against, in words: mode, exchange/account label, sandbox and, Live, the
+    credentials Secret (a Paper account never reads it)."""
+    ex = spec.exchange
+    words = [spec.mode.value, f"{ex.name}/{ex.account}"]
+    if ex.sandbox:
+        words.append("sandbox")
+    if spec.mode is Mode.LIVE and ex.credentialsSecretRef is not None:
+        words.append(f"secret {ex.credentialsSecretRef.name}")
+    return " ".join(words)
+
+
+def on_account(fa: FundingArbitrage, status: FundingArbitrageStatus,
+               ) -> tuple[FundingArbitrageStatus, list[CycleEvent]]:
+    """The status as the account the spec names now may use it. The same account: as it is. Another one: the
+    object starts afresh, as on its first cycle (the self-check runs, sets the leverage and looks for leftovers
+    on this account before any order; every pair's wallets are its fresh share of the capital; the breaker, the
+    grid and the contrarian trade start over), keeping only its plan numbers so that no client order id is used
+    twice and no write-ahead intent of the old account is taken for this one's. What the old account holds stays
+    there, no longer tracked: the event says so."""
+    here, boot = account_of(fa.spec), status.bootstrap
+    if boot.account == here or (boot.account is None and not boot.passed):
+        return status, []  # this account's, or no self-check has passed anywhere yet: it runs here first
+    if boot.account is None:  # passed before the account was recorded: which one cannot be told
+        held = any(leg.spotQty != 0 or leg.perpQty != 0 or leg.phase is not Phase.IDLE for leg in status.legs)
+        if fa.spec.mode is Mode.PAPER or held:  # a Paper account, or the positions it has been running here
+            return status.model_copy(update={"bootstrap": boot.model_copy(update={"account": here})}), []
+        return status.model_copy(update={"bootstrap": BootstrapStatus()}), []  # flat and Live: checked again
+    left = [f"{leg.perp} ({leg.spotQty} spot / {leg.perpQty} perp)" for leg in status.legs
+            if leg.spotQty != 0 or leg.perpQty != 0]
+    left += [f"the {name}'s {x.symbol} ({x.position})" for name, x in (("grid", status.grid),
+                                                                         ("contrarian trade", status.contrarian))
+             if x is not None and x.position != 0]
+    if status.grid is not None and status.grid.orders:
+        left.append(f"the grid's {len(status.grid.orders)} order(s) on {status.grid.symbol}")
+    left_words = f"; left on {boot.account}, no longer tracked: {', '.join(left)}" if left else ""
+    spec = fa.spec
+    fresh = FundingArbitrageStatus(
+        observedGeneration=status.observedGeneration, conditions=status.conditions,
+        legs=[_unchecked(leg, spec) for leg in status.legs],
+        grid=None if status.grid is None else GridStatus(symbol=status.grid.symbol,
+                                                         generation=status.grid.generation, seq=status.grid.seq),
+        contrarian=None if status.contrarian is None else ContrarianStatus(symbol=status.contrarian.symbol,
+                                                                           seq=status.contrarian.seq),
+        bootstrap=BootstrapStatus(account=here))
+    ran = "passed" if boot.passed else "ran"
+    message = (f"the self-check {ran} on {boot.account}, not on {here}: the object starts afresh on {here} "
+               f"(its self-check, leverage {spec.leverage}x and leftover check before any order; each pair's "
+               f"wallets its fresh share of the capital){left_words}")
+    return fresh, [CycleEvent("Warning", "AccountChanged", message)]
+
+
+def _unchecked(leg: CarryLegStatus, spec: FundingArbitrageSpec) -> CarryLegStatus:
+    """A pair carried over to another account: flat, its fresh share of the capital, its plan number kept."""
+    mem = PairMemory.of(None, spec)
+    machine = {**encode(CarryState(seq=decode(leg.machine).seq)), UNCHECKED: True}
+    return CarryLegStatus(spot=leg.spot, perp=leg.perp, spotQty=ZERO, perpQty=ZERO,
+                          spotWalletQuote=mem.spot_wallet, collateralQuote=mem.collateral, machine=machine)
+
 
 async def check_new_pairs(t: CarryTick, snap: AccountSnapshot, pairs: list[CarryPair],
                           events: list[CycleEvent]) -> list[CarryPair]:
     """A pair autoSelect brings in after the first trade gets the same self-check (leftovers, leverage)
-    before it may trade; one that fails is left out, the others go on."""
-    known = {(leg.spot, leg.perp) for leg in t.status.legs}
+    before it may trade; one that fails is left out, the others go on. So does a pair carried over from another
+    account that was not in play when the object moved."""
+    known = {(leg.spot, leg.perp) for leg in t.status.legs if not leg.machine.get(UNCHECKED)}
     new = [p for p in pairs if (p.spot, p.perp) not in known]
     if not new:
         return pairs
@@ -60,4 +137,4 @@ async def bootstrap(t: CarryTick, snap: AccountSnapshot, pairs: list[CarryPair])
     if not problems:
         for pair in pairs:
             await guard.venue.set_leverage(pair.perp, t.fa.spec.leverage)
-    return BootstrapStatus(passed=not problems, at=t.now, problems=problems)
+    return BootstrapStatus(passed=not problems, at=t.now, problems=problems, account=account_of(t.fa.spec))
