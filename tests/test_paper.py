@@ -234,3 +234,38 @@ async def test_an_order_is_found_under_its_own_symbol_only(venue: PaperVenue) ->
     with pytest.raises(OrderNotFound):
         await venue.cancel("r1", "ETH/USDT:USDT")
     assert (await venue.order("r1", SOL)) is not None and (await venue.cancel("r1", SOL)).status == "canceled"
+
+
+async def test_an_account_at_its_maintenance_margin_is_liquidated_at_the_bar_that_took_it_down(
+        clock: SimClock) -> None:
+    """20 SOL short on 100 USDT at 50x: SOL's real rise on 2025-01-02 takes its equity under 0.4% of the notional
+    at the 02:30 close, between two of our calls an hour apart. The position is closed there at that close (a
+    taker), resting perp orders are cancelled first, and the account is never left below zero. Before, it ran on
+    with the position open and a balance that could go to -988 USDT."""
+    venue = PaperVenue(MarketReplay(), clock.now, quote_balance=D(100))
+    await venue.set_leverage(SOL, D(50))
+    await venue.place(OrderRequest("o1", SOL, "sell", D("20"), "market"))
+    await venue.place(OrderRequest("o2", SOL, "sell", D("1"), "limit", D("300"), post_only=True))
+    clock.advance(2 * 3600)
+    assert (await venue.snapshot([SOL])).positions[SOL].qty == D(-20)  # 197.64 at 02:00: still above it
+    clock.advance(3600)
+    snap = await venue.snapshot([SOL])
+    assert SOL not in snap.positions and not snap.open_orders
+    [liquidation] = [f for f in venue.account.fills if f.client_order_id.startswith("liquidation")]
+    assert (liquidation.side, liquidation.qty, liquidation.price) == ("buy", D(20), D("198.6"))
+    assert liquidation.at == datetime(2025, 1, 2, 2, 30, tzinfo=UTC) and not liquidation.maker
+    assert venue.account.orders["o2"].status == "canceled"
+    assert D(0) <= venue.account.quote_balance < D(10)
+
+
+def test_a_gap_past_the_margin_leaves_the_balance_at_zero_not_below() -> None:
+    from hedgeops.exchange.marketdata.instruments import PAPER_MARKETS
+    from hedgeops.exchange.paper.account import PaperAccount
+    from hedgeops.model.market import Fees, Quote
+
+    account = PaperAccount(dict(PAPER_MARKETS), Fees(), D(100))
+    account.submit(OrderRequest("o1", SOL, "sell", D("20"), "market"), Quote(SOL, D("199.99"), D("200.01"),
+                                                                               D(200), START), START)
+    assert account.liquidate({SOL: D(204)}, START) == []  # equity 19.8 above its 16.3 maintenance margin
+    [closed] = account.liquidate({SOL: D(260)}, START + timedelta(hours=1))  # a gap: 1,200 lost on 98 of equity
+    assert closed.status == "closed" and account.quote_balance == 0 and not account.held()

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from hedgeops.exchange.emulator.state import Account, Emulator
 from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS, OkxInstrument
+from hedgeops.exchange.paper.account import MAINTENANCE_MARGIN_RATE
 from hedgeops.model.orders import Fill, OrderState, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ ALL_SYMBOLS = sorted(i.symbol for i in OKX_INSTRUMENTS.values())
 MAX_ROWS = 100
 MAX_CANDLES = 300
 MAX_EXPONENT = 30  # a size or price beyond 1e±30 is no number a market trades
-MMR_RATE = Decimal("0.004")  # maintenance margin: 0.4% of notional (OKX's first tier for these swaps)
+MMR_RATE = MAINTENANCE_MARGIN_RATE  # the paper account's, at which it liquidates: the mgnRatio shown reaches 1 there
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 # Bill ids by kind: transfers (type 1), trades (type 2), funding fees (type 8).
 TRANSFER_BILL, TRADE_BILL, FUNDING_BILL = 100_000_000_000, 200_000_000_000, 800_000_000_000

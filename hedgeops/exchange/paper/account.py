@@ -18,6 +18,10 @@ from hedgeops.model.orders import Fill, OrderRequest, OrderState, OrderStatus, O
 ZERO = Decimal(0)
 ONE = Decimal(1)
 DEFAULT_LEVERAGE = Decimal(3)
+# Maintenance margin: 0.4% of a perp's notional at the mark (OKX's first tier for the swaps replayed here). An
+# account whose equity falls to it is liquidated (OKX: at a margin ratio of 100%).
+MAINTENANCE_MARGIN_RATE = Decimal("0.004")
+LIQUIDATION_ID = "liquidation"  # the client id prefix of a liquidation's orders: none of ours can have it
 
 
 class InsufficientFunds(OrderRejected):
@@ -435,6 +439,33 @@ class PaperAccount:
         bill = FundingBill(len(self.bills) + 1, symbol, at, rate, mark, amount, self.quote_balance)
         self.bills.append(bill)
         return bill
+
+    def liquidate(self, marks: Mapping[str, Decimal], at: datetime,
+                  rate: Decimal = MAINTENANCE_MARGIN_RATE) -> list[OrderState]:
+        """Close every linear perp at `marks` when the account's equity (cash and unrealised PnL, as free_quote
+        counts it) is at or below the maintenance margin, after cancelling the resting perp orders, as a cross
+        account is liquidated; returns the liquidation's orders (none: the account is above it). A gap the margin
+        did not cover leaves a negative balance the exchange's insurance fund takes: the balance starts again at
+        zero. Before this, an account ran to -988 USDT with its position open and every later PnL counted."""
+        linear = {s: p for s, p in self._positions.items() if p.qty != 0 and not is_spot(s) and not is_option(s)}
+        if not linear or any(s not in marks for s in linear):
+            return []
+        equity = self.quote_balance + sum((p.qty * (marks[s] - p.entry) for s, p in linear.items()), ZERO)
+        if equity > sum((abs(p.qty) * marks[s] * rate for s, p in linear.items()), ZERO):
+            return []
+        for cid, rest in list(self._resting.items()):
+            if not is_spot(rest.state.symbol) and not is_option(rest.state.symbol):
+                self.cancel(cid)
+        closed = []
+        for symbol, pos in sorted(linear.items()):
+            cid = f"{LIQUIDATION_ID}{len(self.orders) + 1}"
+            side = Side.SELL if pos.qty > 0 else Side.BUY
+            state = OrderState(cid, symbol, side, abs(pos.qty), ZERO, None, None, OrderStatus.OPEN, ZERO,
+                               OrderType.MARKET, False)
+            self.orders[cid] = state
+            closed.append(self._fill(state, marks[symbol], self.fees.taker, abs(pos.qty), at, maker=False))
+        self.quote_balance = max(self.quote_balance, ZERO)
+        return closed
 
     def held(self) -> list[str]:
         """The symbols with a position open, sorted."""

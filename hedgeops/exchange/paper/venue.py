@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from hedgeops.exchange.marketdata.funding_history import FundingHistory
@@ -45,6 +45,7 @@ class PaperVenue:
         self.funding = FundingHistory(replay.directory)
         self.funded_until: datetime | None = None  # settlements up to here are booked
         self.next_settlement: datetime | None = None  # the first settlement after funded_until (None: look)
+        self.margin_checked_until: datetime | None = None  # the maintenance margin is checked up to here
 
     @property
     def fees(self) -> Fees:
@@ -92,6 +93,35 @@ class PaperVenue:
                 self.account.on_bars(symbol, list(self.replay.series(symbol).bars_between(since, now)))
 
     def settle_funding(self) -> None:
+        """What time did to the account since the last call, before anything is read or sent: funding settled
+        (`_settle`), then the margin checked at each bar close in between (`_liquidations`)."""
+        self._settle()
+        self._liquidations(self.clock())
+
+    def _liquidations(self, now: datetime) -> None:
+        """Liquidate the account (PaperAccount.liquidate) at the first bar close since the last check where its
+        equity is at or below its maintenance margin, at that bar's closes: a drop and recovery between two of
+        our calls liquidates as it would on the venue, which does not wait to be asked."""
+        since, self.margin_checked_until = self.margin_checked_until, now
+        held = [s for s in self.account.held() if not is_spot(s) and not is_option(s)]
+        if since is None or not held or now <= since:
+            return
+        marks: dict[str, Decimal] = {}
+        closes: dict[datetime, dict[str, Decimal]] = {}
+        for symbol in held:
+            series = self.replay.series(symbol)
+            before = series.last_closed(since)
+            if before is not None:
+                marks[symbol] = before.close
+            for bar in series.bars_between(since - timedelta(seconds=series.step_at(since)), now):
+                if since < bar.end <= now:
+                    closes.setdefault(bar.end, {})[symbol] = bar.close
+        for at in sorted(closes):
+            marks.update(closes[at])
+            if self.account.liquidate(marks, at):
+                return
+
+    def _settle(self) -> None:
         """Book every 8-hourly settlement the clock has passed since the last call, at the real rate (OKX's own
         where the bundled file has it, Binance's otherwise) on the position held at that moment, at the replayed
         mark. Lazy but exact: every call settles first, and resting orders a bar filled before a settlement are
