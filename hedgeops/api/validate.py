@@ -189,11 +189,15 @@ def schema_problems(doc: Mapping[str, Any], old: Mapping[str, Any] | None = None
     if doc.get("apiVersion") != "hedgeops.io/v1alpha1":
         return [Problem("apiVersion", f"expected hedgeops.io/v1alpha1, got {doc.get('apiVersion')!r}")]
     schema = _schema(str(kind))
+    doc = go_numbers(doc)
     body = apply_defaults({k: v for k, v in doc.items() if k != "status"}, schema)
-    problems = [
+    problems = [*_unknown_fields(doc), *_metadata_problems(doc.get("metadata"))]
+    problems += [
         Problem(_path(list(err.absolute_path)) or "(root)", redacted(err.message, err.instance))
         for err in sorted(OAS30Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
     ]
+    if not isinstance(body.get("spec"), dict):  # said above ('spec' is a required property, or not an object)
+        return problems
     problems += _list_map_problems(body["spec"], schema["properties"]["spec"], ["spec"])
     if problems:
         return problems
@@ -203,6 +207,81 @@ def schema_problems(doc: Mapping[str, Any], old: Mapping[str, Any] | None = None
     return _cel_problems(body["spec"], schema["properties"]["spec"], ["spec"], old_spec)
 
 
+def go_numbers(value: Any) -> Any:
+    """Numbers as kubectl sends them: it turns YAML into JSON through Go, whose encoder writes an integral float
+    without a fraction (60.0 and 6e1 arrive as 60, and pass an integer field); below 1e21, where it switches to
+    an exponent."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [go_numbers(v) for v in value]
+    return value
+
+
+# What kube-apiserver's strict field validation (kubectl's default since 1.27) knows at an object's top level and in
+# its metadata (ObjectMeta); anything else is "unknown field", where the API server would refuse the object.
+_TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
+_OBJECT_META = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+                "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+                "ownerReferences", "finalizers", "managedFields")
+# A label or annotation key: an optional DNS-1123 subdomain prefix and '/', then a name of at most 63 characters;
+# a label value: at most 63 such characters, or empty (k8s.io/apimachinery validation: IsQualifiedName,
+# IsValidLabelValue).
+_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ANNOTATIONS_BYTES = 256 * 1024
+
+
+def _unknown_fields(doc: Mapping[str, Any]) -> list[Problem]:
+    out = [Problem(str(k), f'unknown field "{k}"') for k in doc if k not in _TOP_LEVEL]
+    meta = doc.get("metadata")
+    if isinstance(meta, Mapping):
+        out += [Problem(f"metadata.{k}", f'unknown field "metadata.{k}"') for k in meta if k not in _OBJECT_META]
+    return out
+
+
+def _qualified_name(key: str) -> str | None:
+    """Why `key` is not a qualified name (a label's or an annotation's key), None if it is."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _PREFIX.match(prefix)):
+        return "prefix part must be a lowercase RFC 1123 subdomain of at most 253 characters"
+    if not name or len(name) > 63 or not _NAME_PART.match(name):
+        return ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+                "an alphanumeric character, at most 63 characters")
+    return None
+
+
+def _metadata_problems(meta: Any) -> list[Problem]:
+    """Labels and annotations as the API server checks them (ValidateLabels, ValidateAnnotations)."""
+    if not isinstance(meta, Mapping):
+        return []
+    out: list[Problem] = []
+    labels, annotations = meta.get("labels"), meta.get("annotations")
+    if isinstance(labels, Mapping):
+        for key, value in labels.items():
+            why = _qualified_name(str(key))
+            if why is not None:
+                out.append(Problem("metadata.labels", f"Invalid value: {str(key)!r}: {why}"))
+            if not isinstance(value, str):
+                out.append(Problem(f"metadata.labels.{key}", "must be a string"))
+            elif value and (len(value) > 63 or not _NAME_PART.match(value)):
+                out.append(Problem("metadata.labels", f"Invalid value: {value!r}: a label value must be at most 63 "
+                                   "characters, alphanumeric, '-', '_' or '.', starting and ending alphanumeric"))
+    if isinstance(annotations, Mapping):
+        for key, value in annotations.items():
+            why = _qualified_name(str(key))
+            if why is not None:
+                out.append(Problem("metadata.annotations", f"Invalid value: {str(key)!r}: {why}"))
+            if not isinstance(value, str):
+                out.append(Problem(f"metadata.annotations.{key}", "must be a string"))
+        size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
+        if size > ANNOTATIONS_BYTES:
+            out.append(Problem("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_BYTES} bytes"))
+    return out
+
+
 def parse_resource(doc: Mapping[str, Any], source: str = "manifest") -> Resource:  # type: ignore[type-arg]
     """Validate and parse one manifest into its model, or raise ManifestError naming the fields."""
     problems = schema_problems(doc)
@@ -210,7 +289,7 @@ def parse_resource(doc: Mapping[str, Any], source: str = "manifest") -> Resource
         raise ManifestError(source, problems)
     cls = KINDS[str(doc["kind"])]
     try:
-        return cls.model_validate(dict(doc))
+        return cls.model_validate(go_numbers(dict(doc)))
     except ValidationError as exc:
         problems = [_pydantic_problem(e) for e in exc.errors()]
         raise ManifestError(source, [Problem(p.field, redacted(p.message, dict(doc))) for p in problems]) from None
