@@ -86,3 +86,18 @@ async def test_a_paper_book_on_live_prices_hedges_without_credentials(rig: Rig) 
         assert not rig.emu.account(KEY).ord_ids
     finally:
         await venues.close()
+
+
+async def test_every_paper_account_on_live_prices_shares_one_public_client_per_exchange(rig: Rig) -> None:
+    """One poller and one rate limiter per exchange: a client per account label let a tenant's hundred Paper
+    objects multiply the operator's requests from its one address."""
+    live = LivePaperVenues({"okx": rig.url})
+    venues = Venues(live)
+    try:
+        ref = book().spec.exchange
+        accounts = [await venues.account(ref.model_copy(update={"account": f"a{i}"}), book().spec.mode, ns)
+                    for i in range(3) for ns in ("team-a", "team-b")]
+        assert len({a.key for a in accounts}) == 6 and len(live.public) == 1  # 6 accounts, 1 client
+        assert len({id(a.venue) for a in accounts}) == 6  # each its own simulated account
+    finally:
+        await venues.close()

@@ -205,8 +205,11 @@ class CcxtVenues:
 
 
 class LivePaperVenues:
-    """Paper accounts on live public prices: one simulated account and one public ccxt client per (namespace,
-    exchange, account); no credentials are read, whatever the book names."""
+    """Paper accounts on live public prices: one simulated account per (namespace, exchange, account), and one
+    public ccxt client per exchange (and sandbox) for them all; no credentials are read, whatever the book names.
+    A client per account made every new account label another poller with a rate limiter of its own: a tenant
+    creating hundreds of Paper objects could get the operator's one address rate-limited or banned by the
+    exchange, and every tenant's Live books with it."""
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, *, fees: Fees | None = None,
                  timeout_ms: int = 10_000, on_request: RequestObserver | None = None) -> None:
@@ -215,26 +218,30 @@ class LivePaperVenues:
         self.fees = fees
         self.timeout_ms = timeout_ms
         self.venues: dict[str, LivePaperVenue] = {}
+        self.public: dict[tuple[str, bool], CcxtVenue] = {}
 
     async def account(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> Account:
         key = paper_account_key(namespace, exchange.name, exchange.account)
         venue = self.venues.get(key)
         if venue is None:
-            try:
-                client = make_client(exchange.name, None, sandbox=exchange.sandbox,
-                                     base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
-            except VenueError as exc:
-                raise VenueUnavailable(str(exc)) from None
-            venue = self.venues[key] = LivePaperVenue(
-                CcxtVenue(client, on_request=_observer(self.on_request, exchange.name)), self.fees)
+            public = self.public.get((exchange.name, exchange.sandbox))
+            if public is None:
+                try:
+                    client = make_client(exchange.name, None, sandbox=exchange.sandbox,
+                                         base_url=self.base_urls.get(exchange.name), timeout_ms=self.timeout_ms)
+                except VenueError as exc:
+                    raise VenueUnavailable(str(exc)) from None
+                public = self.public[(exchange.name, exchange.sandbox)] = CcxtVenue(
+                    client, on_request=_observer(self.on_request, exchange.name))
+            venue = self.venues[key] = LivePaperVenue(public, self.fees)
         return Account(venue, key)
 
     async def venue_for(self, exchange: ExchangeRef, mode: Mode, namespace: str) -> CarryVenue:
         return await venue_for(self, exchange, mode, namespace)
 
     async def close(self) -> None:
-        for venue in self.venues.values():
-            await venue.close()
+        for public in self.public.values():  # the accounts hold nothing to close: their client is shared
+            await public.close()
 
 
 class Venues:
