@@ -6,14 +6,33 @@ semantics, generation, resourceVersion preconditions with 409, no write and no e
 Other resources (Secrets, ConfigMaps, Events, Leases) keep kmock's lenient store, with resourceVersion, uid,
 generation and creationTimestamp on writes, namespace from the URL on POST, generateName, 201 on create, the
 status subresource kept apart and JSON-patch with `test`. Lists carry kind/apiVersion; kmock's request history is
-bounded."""
+bounded.
+
+Deletion of a declared custom resource is kube-apiserver's (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/
+store.go, rest/update.go, and apimachinery/pkg/api/validation/objectmeta.go), see _strict_delete and DeletionRules:
+- DELETE of an object with finalizers only marks it (Delete -> updateForGracefulDeletionAndFinalizers -> markAsDeleting,
+  custom resources having no graceful-delete strategy): deletionTimestamp now, deletionGracePeriodSeconds 0 and
+  generation + 1, one MODIFIED; a DELETE of an object already marked changes nothing (no write, no event) and answers
+  200 with the object as it is. Without finalizers it goes at once: one DELETED, and the answer is a Status Success
+  (finalizeDelete: the custom-resource store does not set ReturnDeletedObject).
+- Once marked, no update may add a finalizer (ValidateObjectMetaAccessorUpdate -> ValidateNoNewFinalizers: 422).
+- deletionTimestamp and deletionGracePeriodSeconds are the server's: rest.BeforeUpdate puts back the old
+  deletionTimestamp if there is one, and the old grace period if the request has none; what a client still changed
+  (a deletionTimestamp on a live object, another grace period) is 422 "field is immutable".
+- An update that leaves a marked object without finalizers deletes it (Update -> ShouldDeleteDuringUpdate ->
+  errEmptiedFinalizers -> deleteWithoutFinalizers): nothing is written, watchers see one DELETED carrying the last
+  stored state (finalizers still listed) at a new resourceVersion (etcd3 watcher: "this sends the *old* object with
+  the etcd revision for the time at which it gets deleted"), and the request is answered 200 with the object as it
+  asked for it, at the old resourceVersion."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +43,8 @@ import kmock
 import yaml
 from kmock._internal import enums, rendering
 
-from .apiserver_strict import ApiError, StrictWrites, next_resource_version, timestamp
-from .crd_schema import CustomResourceSchema
+from .apiserver_strict import ApiError, StrictWrites, invalid, next_resource_version, timestamp
+from .crd_schema import Cause, CustomResourceSchema
 
 KEEP_REQUESTS = 16  # more than the requests ever in flight at once: each is matched against these
 KEEP_VERSIONS = 4  # of each strictly handled object's history: nothing reads older versions, and 500 books grow it
@@ -66,6 +85,61 @@ def _compiled(text: str) -> tuple[dict[str, Any], dict[str, CustomResourceSchema
     return crd, {s.version: s for s in CustomResourceSchema.from_crd(crd)}
 
 
+def _go_time(value: Any) -> str:
+    """A metav1.Time as field.Error shows it (time.Time's String): "2024-05-01 12:00:00 +0000 UTC"."""
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return str(value)
+    return when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def deletion_causes(obj: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """The deletion rules of ValidateObjectMetaAccessorUpdate (apimachinery/pkg/api/validation/objectmeta.go), on
+    the object an update would store (rest.BeforeUpdate has already put back what it restores)."""
+    meta, old_meta = obj.get("metadata") or {}, old.get("metadata") or {}
+    causes = []
+    if old_meta.get("deletionTimestamp"):  # "Finalizers cannot be added if the object is already being deleted."
+        extra = sorted(set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or []))
+        if extra:  # ValidateNoNewFinalizers, the new ones as Go's %#v shows a []string
+            found = "[]string{" + ", ".join(json.dumps(f) for f in extra) + "}"
+            causes.append(Cause("FieldValueForbidden", "Forbidden: no new finalizers can be added if the object is "
+                                f"being deleted, found new finalizers {found}", "metadata.finalizers"))
+    for key, shown in (("deletionTimestamp", _go_time), ("deletionGracePeriodSeconds", str)):
+        if meta.get(key) != old_meta.get(key):  # ValidateImmutableField
+            causes.append(Cause("FieldValueInvalid", f"Invalid value: {shown(meta.get(key))}: field is immutable",
+                                f"metadata.{key}"))
+    return causes
+
+
+@dataclass
+class DeletionRules(StrictWrites):
+    """StrictWrites with kube-apiserver's rules on the deletion fields of an update (see the module's docstring)."""
+
+    @staticmethod
+    def _keep_system_meta(obj: dict[str, Any], current: dict[str, Any]) -> None:
+        # rest.BeforeUpdate: "an update can never remove/change a deletion timestamp" (the old one is put back, when
+        # there is one) and "... grace period seconds" (the old one is put back when the request has none). Anything
+        # else a client set stays, for ValidateObjectMetaAccessorUpdate to refuse as immutable.
+        asked = dict(obj.get("metadata") or {})
+        StrictWrites._keep_system_meta(obj, current)
+        meta, old = obj["metadata"], current.get("metadata") or {}
+        if asked.get("deletionTimestamp") is not None and not old.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = asked["deletionTimestamp"]
+        if asked.get("deletionGracePeriodSeconds") is not None:
+            meta["deletionGracePeriodSeconds"] = asked["deletionGracePeriodSeconds"]
+
+    def _check(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        causes = deletion_causes(obj, old) if old is not None else []
+        if not causes:
+            return super()._check(obj, old)
+        try:
+            super()._check(obj, old)
+        except ApiError as exc:  # one 422 naming every field, as NewInvalid gathers them
+            causes += [Cause(**c) for c in exc.details.get("causes", [])]
+        raise invalid(self.schema, (obj.get("metadata") or {}).get("name", ""), causes)
+
+
 @attrs.define(kw_only=True)
 class ClusterEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the API-server behaviour kopf relies on, strict on the declared CRDs' kinds."""
@@ -90,7 +164,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                     verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
                     shortnames=set(names.get("shortNames", [])), categories=set(names.get("categories", [])),
                     subresources=set(version.get("subresources", {})))
-                self._strict[key] = StrictWrites(schemas[version["name"]], ratcheting=self.ratcheting)
+                self._strict[key] = DeletionRules(schemas[version["name"]], ratcheting=self.ratcheting)
 
     def _forbidden(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         """RBAC, as the API server authorises the operator's service account: a request with the operator's token
@@ -187,31 +261,60 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             self._check_strict_fields(request, outcome.pruned)
             if outcome.stored is None:
                 return self._answer(current, outcome.pruned, 200)
+            old_meta = current.get("metadata") or {}
+            if (old_meta.get("deletionTimestamp") and not outcome.stored["metadata"].get("finalizers")
+                    and not old_meta.get("deletionGracePeriodSeconds")):
+                # store.go Update: ShouldDeleteDuringUpdate -> errEmptiedFinalizers -> deleteWithoutFinalizers. The
+                # update is not written; the object is deleted as last stored, and that state (its finalizers still
+                # listed) is what the DELETED event carries, at the deletion's resourceVersion. The request is
+                # answered with the object it asked for ("clients are expecting an updated object if a PUT
+                # succeeded"), which was never stored: the old resourceVersion.
+                gone = copy.deepcopy(current)
+                gone["metadata"]["resourceVersion"] = next_resource_version()
+                stored.delete()
+                await self._buses[request.resource].put({"type": "DELETED", "object": gone})
+                asked = {**outcome.stored, "metadata": {**outcome.stored["metadata"],
+                                                        "resourceVersion": old_meta.get("resourceVersion")}}
+                return self._answer(asked, outcome.pruned, 200)
             stored.create(outcome.stored)
             del stored.history[:-KEEP_VERSIONS]
             await self._buses[request.resource].put({"type": "MODIFIED", "object": outcome.stored})
-            meta = outcome.stored["metadata"]
-            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-                stored.delete()
-                await self._buses[request.resource].put({"type": "DELETED", "object": outcome.stored})
             return self._answer(outcome.stored, outcome.pruned, 200)
 
     async def _strict_delete(self, request: rendering.Request, key: Any, current: dict[str, Any]
                              ) -> aiohttp.web.StreamResponse:
-        """With finalizers the object is only marked (deletionTimestamp); without, it goes at once."""
+        """store.go Delete, for a custom resource (no graceful-delete strategy). With finalizers the object is only
+        marked: markAsDeleting bumps the generation (once: "objectMeta.GetDeletionTimestamp() == nil &&
+        objectMeta.GetGeneration() > 0"), sets deletionTimestamp (markAsDeleting keeps one already set unless it is
+        in the future, which no client can make it) and deletionGracePeriodSeconds 0, and answers with the object.
+        Marking an object already marked changes nothing: GuaranteedUpdate writes nothing and sends no event.
+        Without finalizers it is deleted at once and the answer is finalizeDelete's Status. 200 either way; 202
+        only for an object kept when the request set orphanDependents false (handlers/delete.go)."""
         assert request.resource is not None
         meta = current.setdefault("metadata", {})
-        if meta.get("deletionTimestamp"):
-            return self._answer(current, [], 200)
-        meta["resourceVersion"] = next_resource_version()
+        options = request.data if isinstance(request.data, dict) else {}
         if meta.get("finalizers"):
-            meta.update(deletionTimestamp=timestamp(), deletionGracePeriodSeconds=0)
+            code = 202 if options.get("orphanDependents") is False else 200
+            if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") == 0:
+                return self._answer(current, [], code)
+            if not meta.get("deletionTimestamp") and int(meta.get("generation") or 0) > 0:
+                meta["generation"] = int(meta["generation"]) + 1
+            meta.setdefault("deletionTimestamp", timestamp())
+            meta["deletionGracePeriodSeconds"] = 0
+            meta["resourceVersion"] = next_resource_version()
             self._objects[key].create(current)
+            del self._objects[key].history[:-KEEP_VERSIONS]
             await self._buses[request.resource].put({"type": "MODIFIED", "object": current})
-        else:
-            self._objects[key].delete()
-            await self._buses[request.resource].put({"type": "DELETED", "object": current})
-        return self._answer(current, [], 200)
+            return self._answer(current, [], code)
+        meta["resourceVersion"] = next_resource_version()
+        self._objects[key].delete()
+        await self._buses[request.resource].put({"type": "DELETED", "object": current})
+        schema = self._strict_for(request)
+        assert schema is not None
+        return aiohttp.web.json_response({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": meta.get("name"), "group": schema.schema.group, "kind": schema.schema.plural,
+                        "uid": meta.get("uid")}}, status=200)
 
     def _check_strict_fields(self, request: rendering.Request, pruned: list[str]) -> None:
         """fieldValidation=Strict refuses unknown fields; the default (Warn) prunes them with a warning."""
