@@ -269,3 +269,15 @@ def test_a_gap_past_the_margin_leaves_the_balance_at_zero_not_below() -> None:
     assert account.liquidate({SOL: D(204)}, START) == []  # equity 19.8 above its 16.3 maintenance margin
     [closed] = account.liquidate({SOL: D(260)}, START + timedelta(hours=1))  # a gap: 1,200 lost on 98 of equity
     assert closed.status == "closed" and account.quote_balance == 0 and not account.held()
+
+
+async def test_the_funding_rate_shown_is_the_last_settled_never_the_coming_one(clock: SimClock) -> None:
+    """A backtest's carry decides on what it could have seen: the rate settled last, not the one the coming
+    settlement will charge (that returned the future, up to 8 hours early)."""
+    venue = PaperVenue(MarketReplay(), clock.now)
+    clock.advance(3 * 3600)  # 03:00, between the 00:00 and 08:00 settlements
+    rate, at = await venue.funding_rate(SOL)
+    [settled] = venue.funding.last_before(SOL, clock.now(), 1)
+    coming = venue.funding.next_after(SOL, clock.now())
+    assert coming is not None and settled.at <= clock.now() < coming.at
+    assert (rate, at) == (settled.rate, coming.at) and rate != coming.rate

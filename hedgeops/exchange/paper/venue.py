@@ -230,13 +230,19 @@ class PaperVenue:
         return out
 
     async def funding_rate(self, symbol: str) -> tuple[Decimal, datetime]:
-        """The rate of the coming settlement and its time (what a venue shows as the current rate)."""
+        """The current rate and the time of the coming settlement. The rate is the last one settled: what the
+        history knows at the clock's time. The coming settlement's own rate (what this returned before) is the
+        future: every carry entry and exit in local mode and in backtests was decided on a rate up to 8 hours
+        before anyone could see it. A venue's live estimate converges to it during the period; the last settled
+        rate is the forecast a backtest can make without looking ahead."""
         self.requests += 1
         self._rules(symbol)
-        nxt = self.funding.next_after(symbol, self.clock())
-        if nxt is None:
-            raise RetryableVenueError(f"no {symbol} funding rate after {self.clock().isoformat()}")
-        return nxt.rate, nxt.at
+        now = self.clock()
+        nxt = self.funding.next_after(symbol, now)
+        last = self.funding.last_before(symbol, now, 1)
+        if nxt is None or not last:
+            raise RetryableVenueError(f"no {symbol} funding rate known at {now.isoformat()}")
+        return last[0].rate, nxt.at
 
     async def funding_payments(self, symbol: str, since: datetime | None = None) -> list[FundingPayment]:
         self.requests += 1
