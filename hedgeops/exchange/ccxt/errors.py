@@ -27,6 +27,9 @@ _MAX_MESSAGE = 300
 # OKX answers every refused order with a 51xxx code per row; ccxt maps the common ones to InvalidOrder and leaves
 # the rest (51169 reduce-only without a position, ...) as a bare ExchangeError. They are refusals all the same.
 _ORDER_ROW_REFUSAL = re.compile(r'"sCode":\s*"51\d{3}"')
+# Binance's price-limit refusals (PERCENT_PRICE: -4016 above the band, -4024 below it) reach ccxt as BadRequest:
+# an order refused, not a request the venue could not read.
+_PRICE_LIMIT = re.compile(r'"code":\s*-40(16|24)\b')
 
 
 def _message(exc: BaseException) -> str:
@@ -46,7 +49,8 @@ def translate(exc: BaseException) -> VenueError:
         return OrderNotFound(msg)
     if isinstance(exc, ccxt.BadSymbol):
         return UnknownSymbol(msg)
-    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds)) or _ORDER_ROW_REFUSAL.search(str(exc)):
+    if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds)) or _ORDER_ROW_REFUSAL.search(str(exc)) \
+            or _PRICE_LIMIT.search(str(exc)):
         return OrderRejected(f"{type(exc).__name__}: {msg}")
     if isinstance(exc, ccxt.AuthenticationError):
         return VenueAuthError(f"{type(exc).__name__}: {msg}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +14,8 @@ from hedgeops.exchange.emulator.binance_rules import (
     BY_CCXT,
     CCXT_SYMBOLS,
     CLIENT_ID,
+    PERCENT_DOWN,
+    PERCENT_UP,
     ZERO,
     BinanceBase,
     BinanceError,
@@ -133,12 +135,19 @@ class BinanceOrders(BinanceBase):
             if price <= 0 or price < perp.min_price:
                 raise BinanceError(-4013, "Price less than min price.")
             if price > perp.max_price:
-                raise BinanceError(-4016, "Price more than max price.")
+                raise BinanceError(-4002, "Price greater than max price.")
             if _places(price) > perp.price_precision:
                 raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
             if price % perp.tick:
                 raise BinanceError(-4014, "Price not increased by tick size.")
         q = self._quote(perp)
+        if price is not None:  # PERCENT_PRICE, around the mark (the replayed price)
+            cap = (q.last * PERCENT_UP / perp.tick).to_integral_value(ROUND_FLOOR) * perp.tick
+            floor = (q.last * PERCENT_DOWN / perp.tick).to_integral_value(ROUND_CEILING) * perp.tick
+            if side_raw == "BUY" and price > cap:
+                raise BinanceError(-4016, f"Limit price can't be higher than {_fixed(cap, perp.price_precision)}.")
+            if side_raw == "SELL" and price < floor:
+                raise BinanceError(-4024, f"Limit price can't be lower than {_fixed(floor, perp.price_precision)}.")
         if not reduce and qty * (price if price is not None else q.last) < perp.min_notional:
             raise BinanceError(-4164, f"Order's notional must be no smaller than {perp.min_notional} (unless you "
                                       "choose reduce only).")

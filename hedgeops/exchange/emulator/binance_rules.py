@@ -19,6 +19,9 @@ from hedgeops.model.orders import Fill, Side
 
 D = Decimal
 ZERO = D(0)
+# PERCENT_PRICE as exchangeInfo advertises it: a BUY may be priced at most markPrice × UP (-4016), a SELL at least
+# markPrice × DOWN (-4024). The emulator's mark is the instrument's one replayed price.
+PERCENT_UP, PERCENT_DOWN = D("1.0500"), D("0.9500")
 MAINT_RATE = D("0.004")  # Binance's first maintenance-margin bracket for BTC/ETH/SOL USDT perps (0.4 %)
 MAX_RECV_WINDOW_MS = 60_000
 DEFAULT_RECV_WINDOW_MS = 5_000
@@ -80,7 +83,7 @@ class BinancePerp:
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"filterType": "MIN_NOTIONAL", "notional": str(self.min_notional)},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+                {"filterType": "PERCENT_PRICE", "multiplierUp": str(PERCENT_UP), "multiplierDown": str(PERCENT_DOWN),
                  "multiplierDecimal": "4"},
             ],
             "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",

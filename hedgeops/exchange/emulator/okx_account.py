@@ -1,5 +1,5 @@
-"""OKX's account and funding endpoints: balance, positions, leverage, bills (transfers, trades, funding fees),
-the funding wallet, currencies and transfers."""
+"""OKX's account and funding endpoints: balance, positions, leverage, the account's configuration and position
+mode, bills (transfers, trades, funding fees), the funding wallet, currencies and transfers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from hedgeops.exchange.emulator.okx_common import (
     ALL_SYMBOLS,
+    API_KEY,
     CLORDID,
     FUNDING_BILL,
     MAX_ROWS,
@@ -32,6 +33,7 @@ from hedgeops.exchange.emulator.okx_common import (
     ok,
 )
 from hedgeops.exchange.emulator.okx_derivatives import DerivativeRoutes
+from hedgeops.exchange.emulator.okx_ws_channels import uid_of
 from hedgeops.exchange.emulator.state import Account, Transfer
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS
 from hedgeops.exchange.paper.account import DEFAULT_LEVERAGE, MarginCheck, is_option
@@ -192,6 +194,40 @@ class AccountRoutes(DerivativeRoutes, OkxBase):
         acct.leverage[inst.symbol] = lever
         return ok([{"lever": _num(lever), "mgnMode": mode, "instId": inst.inst_id,
                     "posSide": str(body.get("posSide", "net") or "net")}])
+
+    async def config(self, request: web.Request) -> web.Response:
+        """GET /account/config: the account's settings as OKX lists them. A single-currency margin account (acctLv
+        2), in the position mode set-position-mode chose (net_mode by default, as OKX opens accounts)."""
+        key = request[API_KEY]
+        acct = self._account(request)
+        uid = uid_of(key)
+        creds = self.emu.keys.get(key)
+        return ok([{"acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
+                    "enableSpotBorrow": False, "greeksType": "PA", "feeType": "0", "ip": "", "type": "0",
+                    "kycLv": "2", "label": "hedgeops emulator" + (" (demo)" if creds and creds.demo else ""),
+                    "level": "Lv1", "levelTmp": "", "liquidationGear": "-1", "mainUid": uid, "mgnIsoMode": "automatic",
+                    "opAuth": "0", "perm": "read_only,trade", "posMode": acct.pos_mode, "roleType": "0",
+                    "spotBorrowAutoRepay": False, "spotOffsetType": "", "spotRoleType": "0", "spotTraderInsts": [],
+                    "traderInsts": [], "uid": uid, "settleCcy": "USDT", "settleCcyList": ["USDT"]}])
+
+    async def set_position_mode(self, request: web.Request) -> web.Response:
+        """POST /account/set-position-mode {posMode}: net_mode or long_short_mode, refused (59000) while the account
+        has an open order or a position, as OKX refuses it. In long_short_mode every swap and future order must
+        carry posSide long or short (51000 without); hedged positions themselves are not emulated (okx_trade)."""
+        body = await self._object(request)
+        mode = body.get("posMode")
+        if mode in (None, ""):
+            raise OkxError("50014", "Parameter posMode can not be empty")
+        if mode not in ("net_mode", "long_short_mode"):
+            raise OkxError("51000", "Parameter posMode error")
+        acct = self._account(request)
+        snap = await acct.venue.snapshot(ALL_SYMBOLS)  # resting orders fill first
+        if acct.pos_mode != mode and (acct.venue.account.open_orders()
+                                      or any(p.qty for p in snap.positions.values())):
+            raise OkxError("59000", "Setting failed. Cancel any open orders, close positions, and stop trading "
+                                    "bots first.")
+        acct.pos_mode = str(mode)
+        return ok([{"posMode": acct.pos_mode}])
 
     async def asset_balances(self, request: web.Request) -> web.Response:
         wallet = self._account(request).funding_wallet

@@ -10,13 +10,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from hedgeops.exchange.emulator.state import Account, Emulator
-from hedgeops.exchange.marketdata.okx_instruments import OKX_INSTRUMENTS, OkxInstrument
+from hedgeops.exchange.marketdata.derived import UNDERLYING, option_greeks, realised_vol
+from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL, OKX_INSTRUMENTS, OkxInstrument
 from hedgeops.exchange.paper.account import MAINTENANCE_MARGIN_RATE
 from hedgeops.model.orders import Fill, OrderState, OrderStatus
 
@@ -46,6 +47,17 @@ TRANSFER_BILL, TRADE_BILL, FUNDING_BILL = 100_000_000_000, 200_000_000_000, 800_
 _BAR_SECONDS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1H": 3600, "2H": 7200, "4H": 14400,
                 "6H": 21600, "12H": 43200, "1D": 86400, "2D": 172800, "3D": 259200, "1W": 604800}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# OKX's price limit (GET /public/price-limit; a priced order beyond it is refused with 51006): a buy may be priced at
+# most buyLmt, a sell at least sellLmt. OKX sets the band per instrument and moves it with the market (for swaps and
+# futures around the index, with per-instrument X/Y/Z parameters it publishes on /trade-market/info/swap; it does
+# not disclose the full rule). The emulator has one price per instrument, so its band is around that: ±5% of the
+# current price for spot, swaps and the dated future. 5% is the figure OKX uses for a new contract's first minutes
+# and the widest cap commonly seen on liquid pairs (OKX has tightened BTC/ETH perps to about ±1-2% at times): it
+# refuses every order OKX would surely refuse (a buy at 2× the market) without refusing the ordinary near-the-market
+# orders a strategy sends. A module constant: a test may tighten it. Options follow OKX's published option rule,
+# mark ± max(0.004, 0.016 × |delta|) in the coin (adjustment coefficient 1).
+PRICE_LIMIT_BAND = Decimal("0.05")
+OPTION_LIMIT_FLOOR, OPTION_LIMIT_DELTA = Decimal("0.004"), Decimal("0.016")
 
 
 class OkxError(Exception):
@@ -162,6 +174,25 @@ def _status(state: OrderState) -> str:
     if state.status in (OrderStatus.CANCELED, OrderStatus.REJECTED):
         return "canceled"
     return "partially_filled" if state.filled else "live"
+
+
+def price_limit(emu: Emulator, inst: OkxInstrument) -> tuple[Decimal, Decimal]:
+    """OKX's price limit for `inst` now: (buyLmt, sellLmt), on the instrument's tick (the band rounded inwards)."""
+    last = emu.quote(inst).last
+    if inst.option:
+        delta = Decimal(1)  # the widest band when the greeks are withheld (the no-greeks fault)
+        if not emu.faults.no_greeks:
+            now = emu.clock()
+            spot = emu.quote(BY_SYMBOL[UNDERLYING]).last
+            delta = option_greeks(spot, now, realised_vol(emu.replay.series(UNDERLYING), now)).delta_bs
+        width = max(OPTION_LIMIT_FLOOR, OPTION_LIMIT_DELTA * abs(delta))
+        high, low = last + width, last - width
+    else:
+        high, low = last * (1 + PRICE_LIMIT_BAND), last * (1 - PRICE_LIMIT_BAND)
+    tick = inst.tick_sz
+    buy = (high / tick).to_integral_value(ROUND_FLOOR) * tick
+    sell = max((low / tick).to_integral_value(ROUND_CEILING) * tick, tick)
+    return buy, sell
 
 
 class OkxBase:

@@ -1,7 +1,10 @@
 """The emulator's HTTP face: OKX v5 REST as ccxt speaks it. Envelope {"code","msg","data"}, HMAC-SHA256
 signatures checked with the passphrase and a fresh timestamp, sizes in contracts, OKX's error codes, and every
 served endpoint's fields as OKX documents them (tests/test_emulator_okx_fields.py holds the lists). One clock: the
-replay clock stamps every answer; only the signature's freshness is checked against the wall clock (the signer's)."""
+replay clock stamps every answer; only the signature's freshness is checked against the wall clock (the signer's).
+A key is live or demo (state.Credentials.env) and must sign in its environment (x-simulated-trading: 1 for demo).
+Not emulated (refused, never booked as something else): spot margin trading, isolated margin and hedged
+(long/short mode) positions, as okx_trade says."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -44,6 +48,9 @@ __all__ = ["EmulatorApp", "OkxError", "ok", "serving"]
 # (50102), however long it was held up on its way in: so a create whose answer was lost can execute no later than
 # that (the wait of hedgeops.exchange.ccxt.venue.CcxtVenue._lost_answer). A module constant: tests shorten it.
 TIMESTAMP_WINDOW_SECONDS = 30.0
+# OK-ACCESS-TIMESTAMP as OKX takes it: ISO 8601, UTC, milliseconds, "Z" (no offset, no other precision).
+ISO_MILLIS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+SIMULATED_HEADER = "x-simulated-trading"
 
 
 class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
@@ -66,6 +73,7 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         r.add_get("/api/v5/public/funding-rate-history", self.funding_rate_history)
         r.add_get("/api/v5/public/opt-summary", self.opt_summary)
         r.add_get("/api/v5/public/mark-price", self.mark_price)
+        r.add_get("/api/v5/public/price-limit", self.public_price_limit)
         r.add_get("/api/v5/account/bills-archive", self.bills)
         r.add_get("/api/v5/account/bills", self.bills)
         r.add_get("/api/v5/trade/fills-history", self.fills)
@@ -73,6 +81,8 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         r.add_get("/api/v5/account/balance", self.balance)
         r.add_get("/api/v5/account/positions", self.positions)
         r.add_post("/api/v5/account/set-leverage", self.set_leverage)
+        r.add_get("/api/v5/account/config", self.config)
+        r.add_post("/api/v5/account/set-position-mode", self.set_position_mode)
         r.add_get("/api/v5/trade/order", self.get_order)
         r.add_get("/api/v5/trade/orders-pending", self.orders_pending)
         r.add_get("/api/v5/trade/orders-history", self.orders_history)
@@ -136,12 +146,18 @@ class EmulatorApp(MarketRoutes, AccountRoutes, TradeRoutes):
         creds = self.emu.keys.get(key)
         if creds is None:
             raise OkxError("50111", "Invalid OK-ACCESS-KEY", 401)
+        # OKX's demo trading is told apart by the header x-simulated-trading: 1 (ccxt sends it under
+        # set_sandbox_mode): a demo key without it, or a live key with it, is in the wrong environment.
+        if (request.headers.get(SIMULATED_HEADER, "") == "1") != creds.demo:
+            raise OkxError("50101", "APIKey does not match current environment.", 401)
         if not hmac.compare_digest(_raw(request.headers.get("OK-ACCESS-PASSPHRASE", "")), creds.passphrase.encode()):
             raise OkxError("50105", "OK-ACCESS-PASSPHRASE incorrect", 401)
         stamp = request.headers.get("OK-ACCESS-TIMESTAMP", "")
+        if not ISO_MILLIS.fullmatch(stamp):  # OKX: ISO 8601 in UTC with milliseconds and Z, 2020-12-08T09:08:57.715Z
+            raise OkxError("50112", "Invalid OK-ACCESS-TIMESTAMP", 401)
         try:
             sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except ValueError:  # the right shape, no real time (month 13)
             raise OkxError("50112", "Invalid OK-ACCESS-TIMESTAMP", 401) from None
         # The signer's clock is the wall's, or the replay's when it synchronised with /public/time (ccxt's
         # adjustForTimeDifference): either is fresh. Read now, as the request is judged, not when it was sent.

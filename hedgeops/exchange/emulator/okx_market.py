@@ -22,6 +22,7 @@ from hedgeops.exchange.emulator.okx_common import (
     _ms_param,
     _num,
     ok,
+    price_limit,
 )
 from hedgeops.exchange.emulator.okx_derivatives import DerivativeRoutes, of_family
 from hedgeops.exchange.marketdata.okx_instruments import OKX_SWAPS, OkxInstrument
@@ -59,6 +60,14 @@ class MarketRoutes(DerivativeRoutes, OkxBase):
                 "low24h": _num(min(low24, q.last).quantize(tick)), "volCcy24h": _num(vol_ccy), "vol24h": _num(vol),
                 "sodUtc0": _num((sod0[0] if sod0 else q.last).quantize(tick)),
                 "sodUtc8": _num((sod8[0] if sod8 else q.last).quantize(tick)), "ts": str(now)}
+
+    async def public_price_limit(self, request: web.Request) -> web.Response:
+        """OKX's price limit of one instrument: the highest buy and lowest sell price an order may have now (the
+        band place-order enforces with 51006)."""
+        inst = _inst(request.query.get("instId"))
+        buy, sell = price_limit(self.emu, inst)
+        return ok([{"instType": inst.inst_type, "instId": inst.inst_id, "buyLmt": _num(buy), "sellLmt": _num(sell),
+                    "ts": str(self._now()), "enabled": True}])
 
     async def ticker(self, request: web.Request) -> web.Response:
         return ok([self._ticker(_inst(request.query.get("instId")))])

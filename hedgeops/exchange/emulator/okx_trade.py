@@ -1,5 +1,11 @@
 """OKX's trading endpoints: orders placed, cancelled and read back (pending and history) and fills, with OKX's
-codes for what OKX refuses."""
+codes for what OKX refuses: a priced order beyond the price limit (51006), no tdMode (50014), a posSide that is not
+long/short/net, or none in long/short position mode (51000).
+
+Not emulated, and refused rather than booked as something else: spot margin trading (spot takes tdMode cash only;
+cross, isolated and spot_isolated are refused with 51000), isolated margin on swaps, futures and options (51000,
+cross only), and hedged positions: an account switched to long_short_mode refuses every swap and future order
+(without posSide long/short as OKX does; with it because long and short legs side by side are not booked)."""
 
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from hedgeops.exchange.emulator.okx_common import (
     _opt,
     _status,
     ok,
+    price_limit,
 )
 from hedgeops.exchange.emulator.state import Account, OrderMeta
 from hedgeops.exchange.marketdata.okx_instruments import BY_SYMBOL
@@ -96,9 +103,26 @@ class TradeRoutes(OkxBase):
                 raise OkxError("51000", "Parameter ordType error")
             if ord_type == "market" and inst.option:  # OKX's options take priced orders only
                 raise OkxError("51000", "Parameter ordType error: options take limit, post_only or ioc orders")
-            td_mode = str(body.get("tdMode") or ("cash" if inst.spot else "cross"))
-            if td_mode not in (("cash", "cross", "isolated", "spot_isolated") if inst.spot else ("cross", "isolated")):
+            td_raw = body.get("tdMode")
+            if td_raw in (None, ""):  # OKX defaults nothing: every order says how it is margined
+                raise OkxError("50014", "Parameter tdMode can not be empty.")
+            td_mode = str(td_raw)
+            if inst.spot:
+                if td_mode != "cash":  # spot margin (cross, isolated, spot_isolated) is not emulated
+                    raise OkxError("51000", "Parameter tdMode error")
+            elif td_mode == "isolated":
+                raise OkxError("51000", "Parameter tdMode error: isolated margin is not emulated (cross only)")
+            elif td_mode != "cross":
                 raise OkxError("51000", "Parameter tdMode error")
+            pos_raw = body.get("posSide")
+            pos_side = "" if pos_raw in (None, "") else pos_raw
+            if pos_side not in ("", "long", "short", "net"):
+                raise OkxError("51000", "Parameter posSide error")
+            if acct.pos_mode == "long_short_mode" and inst.inst_type in ("SWAP", "FUTURES"):
+                if pos_side not in ("long", "short"):  # OKX: required in long/short mode, long or short only
+                    raise OkxError("51000", "Parameter posSide error")
+                raise OkxError("51000", "Parameter posSide error: long/short position mode is not emulated "
+                                        "(set-position-mode net_mode)")
             sz = _dec(body.get("sz"), "sz")
             tgt = str(body.get("tgtCcy") or "")
             if tgt not in ("", "base_ccy", "quote_ccy"):
@@ -125,6 +149,10 @@ class TradeRoutes(OkxBase):
                     raise OkxError("50014", "Parameter px can not be empty")
                 if px <= 0 or px > 10 ** 12 or px % inst.tick_sz:
                     raise OkxError("51000", f"Parameter px error: a positive multiple of the tick size {inst.tick_sz}")
+                buy_lmt, sell_lmt = price_limit(self.emu, inst)  # OKX's band: a priced order beyond it is refused
+                if (px > buy_lmt) if side == Side.BUY else (px < sell_lmt):
+                    raise OkxError("51006", "Order price is not within the price limit (max buy price: "
+                                            f"{_num(buy_lmt)}, min sell price: {_num(sell_lmt)})")
             reduce_raw = body.get("reduceOnly", False)
             if reduce_raw not in (True, False, "true", "false", "True", "False", ""):
                 raise OkxError("51000", "Parameter reduceOnly error")

@@ -1,6 +1,8 @@
 """OKX v5 websocket login, checked as OKX checks it: one account per login, every field given, then the
 timestamp (Unix seconds, within 30 s), the key, the passphrase and the signature: base64 of HMAC-SHA256 over
-timestamp + "GET" + "/users/self/verify" with the key's secret (the REST key's own secret)."""
+timestamp + "GET" + "/users/self/verify" with the key's secret (the REST key's own secret). A login is not checked
+for the key's environment: OKX's demo trading has its own websocket host (wspap.okx.com), and the emulator serves one
+host for both, so a demo key logs in where a live one does (REST checks the environment: okx_http)."""
 
 from __future__ import annotations
 

@@ -25,22 +25,38 @@ ZERO = Decimal(0)
 HALF = Decimal("0.5")
 
 
+ENVIRONMENTS = ("live", "demo")
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """One API key's secret and passphrase."""
+    """One API key's secret and passphrase, and the OKX environment it was made in: a live-trading key (the
+    default) or a demo-trading one. OKX answers 50101 when a demo key signs without the header
+    `x-simulated-trading: 1`, or a live key with it (what ccxt's okx sends under set_sandbox_mode(True))."""
 
     secret: str
     passphrase: str
     trading_usdt: Decimal | None = None  # this key's starting trading USDT (None: the emulator's default)
+    env: str = "live"  # "live" or "demo"
+
+    def __post_init__(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise ValueError(f"a key's environment is live or demo, not {self.env!r}")
+
+    @property
+    def demo(self) -> bool:
+        return self.env == "demo"
 
     def __repr__(self) -> str:  # never a secret in a log line or a traceback
-        return f"Credentials(secret=***, passphrase=***, trading_usdt={self.trading_usdt})"
+        return f"Credentials(secret=***, passphrase=***, trading_usdt={self.trading_usdt}, env={self.env})"
 
 
 def load_keys(path: str | None = None, accounts: list[str] | None = None) -> dict[str, Credentials]:
     """API keys for as many accounts as a run needs: a JSON or YAML file holding a list of {apiKey, secret,
-    passphrase, usdt?}, and/or KEY:SECRET:PASSPHRASE[:USDT] texts (the --account flag). Each key is its own
-    account with its own balances. Raises ValueError naming the entry at fault, never echoing a secret."""
+    passphrase, usdt?, env?}, and/or KEY:SECRET:PASSPHRASE[:USDT[:ENV]] texts (the --account flag; USDT may be
+    left empty: KEY:SECRET:PASSPHRASE::demo). env is "live" (the default) or "demo": an OKX demo-trading key, which
+    must sign with the header x-simulated-trading: 1. Each key is its own account with its own balances. Raises
+    ValueError naming the entry at fault, never echoing a secret."""
     entries: list[Any] = []
     if path:
         import json
@@ -59,18 +75,18 @@ def load_keys(path: str | None = None, accounts: list[str] | None = None) -> dic
         if isinstance(loaded, dict) and isinstance(loaded.get("keys"), list):
             loaded = loaded["keys"]
         if not isinstance(loaded, list):
-            raise ValueError(f"{path}: expected a list of {{apiKey, secret, passphrase, usdt?}}")
+            raise ValueError(f"{path}: expected a list of {{apiKey, secret, passphrase, usdt?, env?}}")
         entries += [(f"{path} entry {n + 1}", e) for n, e in enumerate(loaded)]
     for n, text in enumerate(accounts or []):
         parts = text.split(":")
-        if len(parts) not in (3, 4):
-            raise ValueError(f"--account {n + 1}: expected KEY:SECRET:PASSPHRASE[:USDT]")
-        entries.append((f"--account {n + 1}", dict(zip(("apiKey", "secret", "passphrase", "usdt"), parts,
+        if len(parts) not in (3, 4, 5):
+            raise ValueError(f"--account {n + 1}: expected KEY:SECRET:PASSPHRASE[:USDT[:ENV]]")
+        entries.append((f"--account {n + 1}", dict(zip(("apiKey", "secret", "passphrase", "usdt", "env"), parts,
                                                         strict=False))))
     keys: dict[str, Credentials] = {}
     for where, e in entries:
         if not isinstance(e, dict):
-            raise ValueError(f"{where}: expected {{apiKey, secret, passphrase, usdt?}}")
+            raise ValueError(f"{where}: expected {{apiKey, secret, passphrase, usdt?, env?}}")
         key, secret, passphrase = (str(e.get(k) or "") for k in ("apiKey", "secret", "passphrase"))
         if not (key and secret and passphrase):
             raise ValueError(f"{where}: apiKey, secret and passphrase are all needed")
@@ -84,7 +100,10 @@ def load_keys(path: str | None = None, accounts: list[str] | None = None) -> dic
                 raise ValueError(f"{where}: usdt must be a number") from None
             if not usdt.is_finite() or usdt < 0:
                 raise ValueError(f"{where}: usdt must be a number not below 0")
-        keys[key] = Credentials(secret, passphrase, usdt)
+        env = str(e.get("env") or "live")
+        if env not in ENVIRONMENTS:
+            raise ValueError(f"{where}: env must be live or demo, not {env!r}")
+        keys[key] = Credentials(secret, passphrase, usdt, env)
     return keys
 
 
@@ -238,6 +257,8 @@ class Account:
     meta: dict[str, OrderMeta] = field(default_factory=dict)  # clOrdId -> what it was sent with
     transfer_log: list[Transfer] = field(default_factory=list)
     done_ms: dict[str, int] = field(default_factory=dict)  # clOrdId -> when it was cancelled (replay ms)
+    # OKX's position mode (account/config posMode): net_mode, OKX's default, or long_short_mode (set-position-mode).
+    pos_mode: str = "net_mode"
 
 
 class Emulator:
