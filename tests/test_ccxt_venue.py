@@ -107,6 +107,7 @@ async def test_a_timed_out_create_is_found_not_sent_twice(rig: Rig) -> None:
     impatient = venue(rig, timeout_ms=300)
     try:
         await impatient.markets([SOL])
+        await impatient.check_position_mode()  # asked before the first order: not the request a fault hits
         rig.emu.faults.timeouts, rig.emu.faults.timeout_seconds = 1, 1.0
         state = await impatient.place(OrderRequest("hot1", SOL, "buy", D(2), "market"))
         assert state.status == "closed" and state.filled == D(2)
@@ -124,6 +125,7 @@ async def test_an_invisible_timed_out_order_is_retried_under_the_same_id_and_sti
     impatient = short_lived(rig, timeout_ms=300)
     try:
         await impatient.markets([SOL])
+        await impatient.check_position_mode()  # asked before the first order: not the request a fault hits
         ask = (await impatient.quotes([SOL]))[SOL].ask
         faults = rig.emu.faults
         faults.timeouts, faults.timeout_seconds, faults.show_delay_seconds = 1, 1.0, 5.0
@@ -141,6 +143,7 @@ async def test_a_rate_limited_create_is_looked_up_then_sent_once(rig: Rig, short
     v = short_lived(rig)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         rig.emu.faults.rate_limited = 1
         state = await v.place(OrderRequest("horl1", SOL, "buy", D(1), "market"))
         assert state.status == "closed" and orders_for(rig, "horl1") == 1
@@ -152,6 +155,7 @@ async def test_a_rate_limited_create_is_looked_up_then_sent_once(rig: Rig, short
                                               ("rate_limited", RetryableVenueError)])
 async def test_observation_faults_are_retryable(v: CcxtVenue, rig: Rig, fault: str, error: type[Exception]) -> None:
     await v.markets([SOL])
+    await v.check_position_mode()  # asked before the first order: not the request a fault hits
     setattr(rig.emu.faults, fault, 1)
     with pytest.raises(error):
         await v.snapshot([SOL])
@@ -160,6 +164,7 @@ async def test_observation_faults_are_retryable(v: CcxtVenue, rig: Rig, fault: s
 
 async def test_final_errors(v: CcxtVenue, rig: Rig) -> None:
     await v.markets([SOL])
+    await v.check_position_mode()  # asked before the first order: not the request a fault hits
     rig.emu.faults.rejects = 1
     with pytest.raises(OrderRejected, match="InsufficientFunds"):
         await v.place(OrderRequest("horj1", SOL, "buy", D(1), "market"))

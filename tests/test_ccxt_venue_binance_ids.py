@@ -51,6 +51,7 @@ async def test_an_open_orders_id_is_refused_a_final_ones_is_free_again_and_the_f
     v = venue(url)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         q = (await v.quotes([SOL]))[SOL]
         bid = (q.bid * D("0.9")).quantize(D("0.01"))
         await v.place(OrderRequest("bid-1", SOL, Side.BUY, D(1), OrderType.LIMIT, bid,
@@ -81,6 +82,7 @@ async def test_a_lost_answer_is_looked_up_again_after_the_recv_window_before_any
     v = venue(url, timeout_ms=300, recv_window_ms=2000)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         emu.faults.queued, emu.faults.queued_seconds = 1, 1.5
         started = time.monotonic()
         state = await v.place(OrderRequest("lost-1", SOL, Side.SELL, D(3), OrderType.MARKET))
@@ -97,6 +99,7 @@ async def test_a_request_held_past_its_window_is_refused_there_and_the_re_send_g
     v = venue(url, timeout_ms=300, recv_window_ms=1000)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         emu.faults.queued, emu.faults.queued_seconds = 1, 3.0
         state = await v.place(OrderRequest("lost-2", SOL, Side.BUY, D(2), OrderType.MARKET))
         assert state.status == "closed" and state.filled == D(2)

@@ -49,6 +49,7 @@ async def test_an_open_orders_id_is_refused_a_final_ones_is_free_again_and_the_f
     raw: Any = v.client
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         q = (await v.quotes([SOL]))[SOL]
         bid = (q.bid * D("0.9")).quantize(D("0.01"))
         await v.place(OrderRequest("bid1", SOL, Side.BUY, D(1), OrderType.LIMIT, bid, post_only=True))
@@ -84,6 +85,7 @@ async def test_a_lost_answer_is_looked_up_again_after_the_timestamp_window_befor
     v = venue(rig, timeout_ms=300, lifetime_s=3.0)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         rig.emu.faults.queued, rig.emu.faults.queued_seconds = 1, 1.5
         started = time.monotonic()
         state = await v.place(OrderRequest("lost1", SOL, Side.SELL, D(3), OrderType.MARKET))
@@ -100,6 +102,7 @@ async def test_a_request_held_past_its_window_is_refused_there_and_the_re_send_g
     v = venue(rig, timeout_ms=300, lifetime_s=1.0)
     try:
         await v.markets([SOL])
+        await v.check_position_mode()  # asked before the first order: not the request a fault hits
         rig.emu.faults.queued, rig.emu.faults.queued_seconds = 1, 3.0
         state = await v.place(OrderRequest("lost2", SOL, Side.BUY, D(2), OrderType.MARKET))
         assert state.status == "closed" and state.filled == D(2)

@@ -136,3 +136,26 @@ async def test_ccxt_okx_sends_td_mode_and_no_pos_side_in_net_mode(rig: Rig) -> N
             await ex.create_order("SOL/USDT:USDT", "market", "buy", 1)
     finally:
         await ex.close()
+
+
+async def test_the_projects_venue_will_not_trade_an_account_in_long_short_mode_and_says_how_to_fix_it(
+        rig: Rig) -> None:
+    """Every order HedgeOps sends is one-way (no posSide): on an account in long/short mode each would be refused
+    as a bad request (51000). The venue asks the mode before its first order and refuses with what to change,
+    sending nothing; switched back to net mode, it trades."""
+    from hedgeops.exchange.venue import FinalVenueError
+    from hedgeops.model.orders import OrderRequest, OrderType, Side
+
+    from .emulator_fixtures import venue
+
+    assert (await _set_mode(rig, "long_short_mode"))["code"] == "0"
+    v = venue(rig)
+    try:
+        order = OrderRequest("pm1", "SOL/USDT:USDT", Side.BUY, D(1), OrderType.MARKET)
+        with pytest.raises(FinalVenueError, match=r"hedge \(long/short\) position mode.*Net mode"):
+            await v.place(order)
+        assert rig.emu.orders_placed() == 0
+        assert (await _set_mode(rig, "net_mode"))["code"] == "0"
+        assert (await v.place(order)).status == "closed"
+    finally:
+        await v.close()

@@ -106,6 +106,7 @@ class CcxtVenue:
         # when needed, as a client's recvWindow may be set after). A test whose emulator refuses sooner says so
         # here, so a lost answer does not wait out the real window.
         self._lifetime = request_lifetime_s
+        self._one_way = False  # the account's position mode was seen one-way (net): checked before the first order
         self._on_request = on_request  # told each request's outcome (a bounded word), for metrics
         self._fees = fees or Fees()
         self._max_age = snapshot_max_age_s
@@ -337,12 +338,28 @@ class CcxtVenue:
                                 f"{self._rule(order.symbol).amount_step}")
         return native
 
+    async def check_position_mode(self) -> None:
+        """Refuse to trade an account in hedge (long/short) position mode: every order here is one-way (no
+        posSide / positionSide), which such an account refuses one by one (OKX 51000, Binance -4061) as a bad
+        request. Asked once, before the first order; asked again while the answer is hedge mode (its owner may
+        switch it)."""
+        if self._one_way or not getattr(self.client, "apiKey", None) \
+                or not (getattr(self.client, "has", None) or {}).get("fetchPositionMode"):
+            return
+        mode = await self._call(self.client.fetch_position_mode)
+        if (mode or {}).get("hedged"):
+            raise FinalVenueError(f"the {self.client.id} account is in hedge (long/short) position mode; HedgeOps "
+                                  "trades one-way (net) positions: switch the account to one-way mode (OKX: "
+                                  "Settings, Position mode, Net mode) with no order or position open")
+        self._one_way = True
+
     async def place(self, order: OrderRequest) -> OrderState:
         """Place one order under its client id. If the answer is lost (timeout, 5xx, rate limit) the order is
         looked up first and sent again, under the same id, only if the venue has not seen it once the first request
         can no longer execute (_lost_answer); the id refuses a double of a pending order."""
         await self._load()
         self._market(order.symbol)
+        await self.check_position_mode()
         native = self._native_amount(order)
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
         if order.post_only:
