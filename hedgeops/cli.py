@@ -9,11 +9,12 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hedgeops.cli_output import (
+    BROKEN_PIPE,
     EPILOG,
     INTERRUPTED,
     REFUSED,
@@ -94,9 +95,20 @@ def _cmd_local(args: argparse.Namespace) -> int:
     summary = asyncio.run(run_local(LocalOptions(
         paths=[Path(p) for p in args.paths], duration=args.duration, start=args.start, json=as_json,
         metrics_port=args.metrics_port)))
+    decided = args.decided = _run_result(summary)
     if as_json:
         print_json(summary)
-    return INTERRUPTED if summary.get("interrupted") else 0
+    return decided
+
+
+def _run_result(summary: dict[str, object]) -> int:
+    """A run's exit code: 0, or 128 + the signal that stopped it (130 Ctrl+C, 143 SIGTERM), as a shell reports."""
+    import signal
+
+    if not summary.get("interrupted"):
+        return 0
+    by = summary.get("interruptedBy")
+    return 128 + int(signal.Signals[by]) if isinstance(by, str) and by in signal.Signals.__members__ else INTERRUPTED
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -108,6 +120,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     duration = None if args.end is None or args.start is None else args.end - args.start
     if args.end is not None and args.start is None:
         raise LocalRunError("--to needs --from")
+    if args.reset_breaker_after is not None and args.reset_breaker_after <= timedelta(0):
+        raise UsageError("--reset-breaker-after must be longer than 0s")  # as --for
     out = Path(args.out) if args.out else None
     if out is not None and not out.parent.is_dir():
         raise LocalRunError(f"--out {out}: no such directory {out.parent}")
@@ -117,15 +131,25 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     summary = asyncio.run(run_local(LocalOptions(
         paths=[Path(p) for p in args.paths], duration=duration, start=args.start, json=as_json, series=True,
         history=True, reset_breaker_after=args.reset_breaker_after)))
+    decided = args.decided = _run_result(summary)
     if out is not None:
+        # An interrupted run still writes what it ran (that is what its user wants), marked PARTIAL in the page's
+        # heading and here, with the window asked for and the window run: never passed off as the whole window.
         try:
             out.write_text(render(summary, f"HedgeOps backtest: {', '.join(args.paths)}"))
         except OSError as exc:
             raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-        print(f"report: {out}", file=sys.stderr)
+        if summary.get("interrupted"):
+            def at(key: str) -> str:
+                return str(summary.get(key) or "?")[:16].replace("T", " ")
+
+            print(f"report: {out} (PARTIAL: {summary.get('interruptedBy') or 'interrupted'} stopped the run at "
+                  f"{at('to')}; asked for {at('from')} → {at('requestedTo')})", file=sys.stderr)
+        else:
+            print(f"report: {out}", file=sys.stderr)
     if as_json:
         print_json(summary)
-    return INTERRUPTED if summary.get("interrupted") else 0
+    return decided
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
@@ -170,28 +194,55 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
                    trading_usdt=Decimal(args.trading_usdt), funding_usdt=Decimal(args.funding_usdt), fees=fees)
     # The secret is never printed: only where to point ccxt and which history is replayed.
     shown = ", ".join(list(keys)[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    words = f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops"
     if args.dialect == "binanceusdm":  # issue 19 item 5: the same Emulator in Binance USDⓈ-M's dialect
         from hedgeops.exchange.emulator.binance_http import BinanceApp
-        print(f"Binance USDⓈ-M emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at "
-              f"{args.speed}x (history from {first:%Y-%m-%d}, data until {last:%Y-%m-%d}); "
-              f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops",
-              file=sys.stderr, flush=True)
-        try:
-            web.run_app(BinanceApp(emu).app, host="127.0.0.1", port=args.port, print=None)
-        except OSError as exc:
-            raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
-        return 0
-    print(f"OKX v5 emulator on http://127.0.0.1:{args.port} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x "
-          f"(history from {first:%Y-%m-%d}, data until {last:%Y-%m-%d}); "
-          f"{'key' if len(keys) == 1 else f'{len(keys)} keys'} {shown}; Ctrl+C stops", file=sys.stderr, flush=True)
-    print(f"SYNTHETIC instruments: {', '.join(i.inst_id for i in (*OKX_FUTURES.values(), *OKX_OPTIONS.values()))} are "
-          "derived from the real BTC perp candles (future = perp price; option = Black-Scholes on it with 30-day "
-          "trailing realised volatility), not market data of their own", file=sys.stderr, flush=True)
+
+        app, name, synthetic = BinanceApp(emu).app, "Binance USDⓈ-M", ""
+    else:
+        app, name = EmulatorApp(emu).app, "OKX v5"
+        ids = ", ".join(i.inst_id for i in (*OKX_FUTURES.values(), *OKX_OPTIONS.values()))
+        synthetic = (f"SYNTHETIC instruments: {ids} are derived from the real BTC perp candles (future = perp "
+                     "price; option = Black-Scholes on it with 30-day trailing realised volatility), not market data "
+                     "of their own")
+
+    def banner(running: str) -> None:
+        """Said once the port is bound (aiohttp calls it then), never before a `cannot listen`; the URL bound."""
+        url = m.group(0) if (m := re.search(r"http://[^\s,]+", running)) else f"http://127.0.0.1:{args.port}"
+        print(f"{name} emulator on {url} replaying {at:%Y-%m-%d %H:%M} UTC at {args.speed}x (history from "
+              f"{first:%Y-%m-%d}, data until {last:%Y-%m-%d %H:%M}); {words}", file=sys.stderr, flush=True)
+        if synthetic:
+            print(synthetic, file=sys.stderr, flush=True)
+
+    app.cleanup_ctx.append(_data_end_watch(clock.now, last, args.speed))
     try:
-        web.run_app(EmulatorApp(emu).app, host="127.0.0.1", port=args.port, print=None)
+        web.run_app(app, host="127.0.0.1", port=args.port, print=banner)
     except OSError as exc:  # the port is taken, or below 1024 without the right
         raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
     return 0
+
+
+def data_end_warning(last: datetime) -> str:
+    return (f"warning: the replay clock passed the end of the data ({last:%Y-%m-%d %H:%M} UTC): the emulator keeps "
+            "serving, its prices stay at the last bar's and its timestamps keep advancing; restart it (--at) to "
+            "replay real prices again")
+
+
+def _data_end_watch(now: Callable[[], datetime], last: datetime,
+                    speed: float) -> Callable[[object], AsyncIterator[None]]:
+    """An aiohttp cleanup context: one warning line on stderr when the replay clock passes the data's end."""
+
+    async def watch() -> None:
+        while (left := (last - now()).total_seconds()) > 0:
+            await asyncio.sleep(min(left / speed, 60.0) + 0.01)
+        print(data_end_warning(last), file=sys.stderr, flush=True)
+
+    async def context(_app: object) -> AsyncIterator[None]:
+        task = asyncio.ensure_future(watch())
+        yield
+        task.cancel()
+
+    return context
 
 
 def _cmd_crds(args: argparse.Namespace) -> int:
@@ -202,6 +253,9 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     chart = Path(args.chart) / "files" / "crds" if args.chart and Path(args.chart).is_dir() else None
     targets = [Path(args.out), *([chart] if chart else [])]
     if args.check:
+        if not Path(args.out).is_dir():  # nothing to compare with here: not "out of date"
+            raise UsageError(f"no {args.out}/ folder in {Path.cwd()}: run `hedgeops crds --check` from the "
+                             "checkout, or pass --out")
         stale = [str(out / n) for out in targets for n, text in rendered.items()
                  if not (out / n).exists() or (out / n).read_text() != text]
         if stale:
@@ -225,6 +279,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from hedgeops.manifest_report import validate
 
     report = validate(args.paths, sys.stdin.buffer)
+    args.decided = REFUSED if report.problems else 0  # kept if a closed pipe cuts the output short
     if args.output == "json":  # everything in the document: nothing on stderr
         print_json({"valid": not report.problems, "files": report.files, "ok": report.ok,
                     "problems": report.problems, "notes": report.notes,
@@ -252,6 +307,9 @@ def _cmd_operator(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if problems := settings.problems():
         raise UsageError("; ".join(problems))
+    from hedgeops import cli_control
+
+    cli_control.require_cluster_config()  # no kubeconfig and no pod: one line and exit 2, before kopf retries
     from hedgeops.operator.main import run_operator
 
     return run_operator(settings, namespaces=args.namespace, clusterwide=not args.namespace, liveness=args.liveness)
@@ -271,6 +329,15 @@ def _cmd_journal(args: argparse.Namespace) -> int:
     kind = kinds.get(kind_name.lower())
     if kind is None or not name:
         raise UsageError(f"expected <kind>/<name> with kind one of {', '.join(sorted(KINDS))}, got {args.ref!r}")
+    from hedgeops.runtime.names import is_namespace, is_object_name
+
+    # Checked as approve checks them, before Redis is asked: a name no object can have has no journal.
+    if not is_object_name(name):
+        raise UsageError(f"{name!r} is not an object name (lowercase letters, digits, '-' and '.', at most 253 "
+                         "characters: DNS-1123)")
+    if not is_namespace(args.namespace):
+        raise UsageError(f"{args.namespace!r} is not a namespace name (lowercase letters, digits and '-', at most 63 "
+                         "characters: RFC 1123)")
     url = args.redis_url or os.environ.get("HEDGEOPS_REDIS_URL")
     if not url:
         raise UsageError("no Redis: pass --redis-url or set HEDGEOPS_REDIS_URL")
@@ -305,6 +372,8 @@ def _cmd_journal(args: argparse.Namespace) -> int:
 def _cmd_approve(args: argparse.Namespace) -> int:
     from hedgeops import cli_control, control
 
+    if not args.plan_id.strip():  # no plan has that id: said before any kubeconfig is read
+        raise UsageError("the plan id is empty: pass the id shown in status.pendingPlan.id")
     print(cli_control.run(lambda connect: control.approve(connect, args.ref, args.namespace, args.plan_id),
                           args.kubeconfig, args.context))
     return 0
@@ -424,10 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--api-key", default="", help="the API key clients sign with")
     em.add_argument("--secret", default="", help="default: $HEDGEOPS_EMULATOR_SECRET")
     em.add_argument("--passphrase", default="", help="default: $HEDGEOPS_EMULATOR_PASSPHRASE")
-    em.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:PASSPHRASE[:USDT]",
-                    help="one more API key, its own account (repeatable; USDT: its starting trading USDT)")
+    em.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:PASSPHRASE[:USDT[:ENV]]",
+                    help="one more API key, its own account (repeatable; USDT: its starting trading USDT; ENV: live, "
+                    "the default, or demo: a demo-trading key, which must sign with x-simulated-trading: 1, as "
+                    "ccxt's sandbox mode does; e.g. k:s:p::demo)")
     em.add_argument("--keys-file", default=None, metavar="PATH",
-                    help="API keys from a JSON or YAML list of {apiKey, secret, passphrase, usdt?}, one account each")
+                    help="API keys from a JSON or YAML list of {apiKey, secret, passphrase, usdt?, env?}, one "
+                    "account each")
     em.add_argument("--at", type=parse_time, default=None,
                     help="replay start (default: two weeks after the first time every instrument served has data, "
                     "so indicators have history to warm up on)")
@@ -515,12 +587,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`hedgeops journal … | head`): not an error of ours. Point stdout at /dev/null so
-        # the interpreter's own flush at exit does not complain again.
+        # The reader went away (`hedgeops validate … | head -1`): the command's own result when it was decided
+        # before the output was cut (a failed validation stays 1), else 141 (128 + SIGPIPE), as a shell reports a
+        # command a closed pipe stopped; never 0 for what did not finish. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not complain again.
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        decided = getattr(args, "decided", None)
+        return decided if isinstance(decided, int) else BROKEN_PIPE
     except Refused as exc:
         say_refused(str(exc))
         return REFUSED

@@ -8,6 +8,7 @@ is whether the object was read: the cluster handed to `control` here notes every
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -45,3 +46,16 @@ def run(action: Callable[[control.Connect], str], kubeconfig: str | None, contex
         if reads:
             raise Refused(str(exc)) from None
         raise
+
+
+def require_cluster_config(kubeconfig: str | None = None, context: str | None = None) -> None:
+    """What `hedgeops operator` logs in with must be there before kopf starts (kopf would otherwise retry its login
+    forever, a traceback a try): the pod's service account, else a usable kubeconfig, read by the same helper as
+    `approve` (KubeError, one line, exit 2). Nothing is sent to the API server: one unreachable for now is kopf's
+    to retry, as it does."""
+    from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_TOKEN_FILENAME
+
+    if kubeconfig is None and os.environ.get(SERVICE_HOST_ENV_NAME) and os.path.exists(SERVICE_TOKEN_FILENAME):
+        return  # in a pod: kopf's client login takes the service account first
+    with kube.connect(kubeconfig, context):
+        pass

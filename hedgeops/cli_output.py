@@ -14,6 +14,8 @@ OK = 0
 REFUSED = 1  # the command ran and the answer is no (or it failed unexpectedly)
 USAGE = 2  # the command could not run as asked
 INTERRUPTED = 130  # Ctrl+C, as a shell reports SIGINT
+TERMINATED = 143  # SIGTERM (kill, systemd, Docker, Kubernetes), as a shell reports it
+BROKEN_PIPE = 141  # the reader of stdout went away before the command's result was decided (128 + SIGPIPE)
 
 EPILOG = """\
 exit codes:
@@ -24,7 +26,9 @@ exit codes:
   2    usage error: bad arguments, or bad values found after parsing (no such file, unknown kind,
        malformed or unknown object name), or what the command needs is missing or unreachable
        (kubeconfig, cluster, Redis, a port to listen on); one line `hedgeops: error: ...` on stderr
-  130  interrupted (Ctrl+C)
+  130  interrupted (Ctrl+C); local and backtest print the summary of the time simulated so far
+  141  stdout closed (`| head`) before the result was decided; once decided (validate), that result
+  143  stopped by SIGTERM; local and backtest as for Ctrl+C (backtest --out marks its report PARTIAL)
 
 -o json (version, local, backtest, validate, journal) prints one JSON document on stdout; progress,
 notes and messages go to stderr. `hedgeops completion bash|zsh|fish` prints a completion script."""

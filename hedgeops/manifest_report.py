@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from hedgeops.api.validate import ManifestError, parse_resource
+from hedgeops.api.common import Resource
+from hedgeops.api.validate import ManifestError, Problem, parse_resource
 from hedgeops.manifest_yaml import shape_problems
 from hedgeops.manifests import envelope_problems, foreign_group, is_ours, parse_documents, read_bounded, type_words
 
@@ -31,6 +32,11 @@ class Report:
     invalid_documents: int = 0
     skipped_documents: int = 0
     seen: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (kind, namespace, name) -> where
+    # What `local` and `backtest` take from the same reading: the valid HedgeOps objects, in the order read; the
+    # notes about files and folders (hidden, not a manifest, already read); each document of another kind skipped.
+    resources: list[Resource] = field(default_factory=list)  # type: ignore[type-arg]
+    file_notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verdict = "invalid" if self.problems else "valid"
@@ -56,10 +62,14 @@ def sources(paths: Iterable[str], report: Report) -> Iterator[str]:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     read: set[str] = set()  # real paths already read: a file named twice (or inside a folder named too) once
 
+    def note(text: str) -> None:
+        report.notes.append(text)
+        report.file_notes.append(text)
+
     def once(path: str) -> bool:
         real = os.path.realpath(path)
         if real in read:
-            report.notes.append(f"{path}: skipped (already read)")
+            note(f"{path}: skipped (already read)")
             return False
         read.add(real)
         return True
@@ -71,12 +81,13 @@ def sources(paths: Iterable[str], report: Report) -> Iterator[str]:
             continue
         for folder, dirs, files in os.walk(raw):
             hidden = sorted(d for d in dirs if d.startswith("."))
-            report.notes += [f"{os.path.join(folder, d)}: skipped (hidden folder)" for d in hidden]
+            for d in hidden:
+                note(f"{os.path.join(folder, d)}: skipped (hidden folder)")
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 path = os.path.join(folder, name)
                 if not name.endswith(MANIFEST_SUFFIXES):
-                    report.notes.append(f"{path}: skipped (not a .yaml, .yml or .json file)")
+                    note(f"{path}: skipped (not a .yaml, .yml or .json file)")
                 elif once(path):
                     yield path
 
@@ -116,6 +127,8 @@ def check_document(doc: Any, index: int, where: str, report: Report) -> None:
         return
     if not is_ours(doc):
         report.skipped_documents += 1
+        report.skipped.append(f"{where}: document {index}: {doc.get('apiVersion')} {doc.get('kind')}: not a "
+                              "HedgeOps kind, skipped")
         if "kind" not in doc and "apiVersion" not in doc:
             report.notes.append(f"{where}: {label}: skipped (not a Kubernetes object: no apiVersion or kind)")
         else:
@@ -138,10 +151,12 @@ def check_document(doc: Any, index: int, where: str, report: Report) -> None:
                                f"in {first}")
         return
     report.ok.append(f"{resource.kind}/{resource.key} ({where})")
+    report.resources.append(resource)
 
 
-def validate(paths: Iterable[str], stdin: BinaryIO) -> Report:
-    """Validate every manifest under `paths` (see `sources`). UsageError when there is nothing to validate."""
+def validate(paths: Iterable[str], stdin: BinaryIO, what: str = "validate") -> Report:
+    """Validate every manifest under `paths` (see `sources`). UsageError when there is nothing to `what`."""
+    paths = list(paths)
     report = Report()
     for source in sources(paths, report):
         report.files += 1
@@ -159,5 +174,16 @@ def validate(paths: Iterable[str], stdin: BinaryIO) -> Report:
         for i, doc in enumerate(docs, 1):
             check_document(doc, i, where, report)
     if report.files == 0:
-        raise UsageError(f"nothing to validate: no .yaml, .yml or .json file in {', '.join(paths)}")
+        raise UsageError(f"nothing to {what}: no .yaml, .yml or .json file in {', '.join(paths)}")
+    return report
+
+
+def load(paths: Iterable[str], stdin: BinaryIO, what: str = "run") -> Report:
+    """What `hedgeops local` and `backtest` run: exactly what `validate` reads (folders recursively, .json too,
+    `-` for stdin), refused as `validate` refuses it (an object defined twice included). ManifestError holds one
+    Problem per line `validate` would print, each the same words."""
+    report = validate(paths, stdin, what)
+    if report.problems:
+        raise ManifestError("manifests", [Problem(*line.split(": ", 1)) if ": " in line else Problem(line, "")
+                                          for line in report.problems])
     return report

@@ -10,28 +10,11 @@ import yaml
 
 from hedgeops import GROUP, VERSION
 from hedgeops.api.common import Resource
-from hedgeops.api.validate import ManifestError, Problem, parse_resource
+from hedgeops.api.validate import ManifestError, Problem
 from hedgeops.manifest_yaml import ManifestYamlError, load_all, shape_problems
 
 # The API server stores objects of at most ~1.5 MiB; a manifest file several times that is a mistake or an attack.
 MAX_FILE_BYTES = 8 << 20
-
-
-def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
-    """YAML files named or found (non-recursively) in the folders named, sorted."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
-            if not found:
-                raise ManifestError(str(path), [Problem(str(path), "no .yaml or .yml files in this folder")])
-            files += found
-        elif path.exists():
-            files.append(path)
-        else:
-            raise ManifestError(str(path), [Problem(str(path), "no such file or folder")])
-    return files
 
 
 def _refused(path: str | Path, message: str) -> ManifestError:
@@ -131,31 +114,21 @@ def foreign_group(doc: dict[str, Any]) -> Problem | None:
     return Problem("apiVersion", f"{api_version} is not a HedgeOps group: {doc['kind']} is {GROUP}/{VERSION}")
 
 
-def load_resources(paths: Iterable[str | Path], skipped: list[str] | None = None) -> list[Resource]:  # type: ignore[type-arg]
-    """Every HedgeOps resource in the paths; ManifestError lists every refused document. Other kinds (a Secret, a
-    ConfigMap beside the books) are skipped as `validate` skips them, each named in `skipped` when given."""
-    out: list[Resource] = []  # type: ignore[type-arg]
-    errors: list[ManifestError] = []
-    for path in manifest_files(paths):
-        for i, doc in enumerate(read_documents(path)):
-            envelope = envelope_problems(doc)
-            if envelope:  # nothing below may read a field of the wrong type
-                errors.append(ManifestError(f"{path}: document {i + 1}", envelope))
-                continue
-            group = foreign_group(doc)
-            if group is not None:
-                errors.append(ManifestError(f"{path}: document {i + 1}", [group]))
-                continue
-            if not is_ours(doc):
-                if skipped is not None:
-                    skipped.append(f"{path}: document {i + 1}: {doc.get('apiVersion')} {doc.get('kind')}: not a "
-                                   "HedgeOps kind, skipped")
-                continue
-            name = (doc.get("metadata") or {}).get("name", f"#{i}")
-            try:
-                out.append(parse_resource(doc, f"{path}: {doc.get('kind', '?')}/{name}"))
-            except ManifestError as exc:
-                errors.append(exc)
-    if errors:
-        raise ManifestError("manifests", [Problem(e.source, "; ".join(map(str, e.problems))) for e in errors])
-    return out
+def load_resources(paths: Iterable[str | Path], skipped: list[str] | None = None,
+                   stdin: BinaryIO | None = None, notes: list[str] | None = None) -> list[Resource]:  # type: ignore[type-arg]
+    """Every HedgeOps resource in the paths, read exactly as `hedgeops validate` reads them (folders recursively,
+    .yaml, .yml and .json, `-` for stdin) and refused as it refuses them: ManifestError, one Problem per line
+    `validate` would print (an object defined twice in the tree included). Other kinds (a Secret, a ConfigMap beside
+    the books) are skipped as `validate` skips them, each named in `skipped` when given; the files and folders not
+    read (hidden, not a manifest, already read) in `notes`. manifest_report.UsageError when there is nothing to
+    read or a path does not exist."""
+    import sys
+
+    from hedgeops.manifest_report import load
+
+    report = load([str(p) for p in paths], stdin if stdin is not None else sys.stdin.buffer)
+    if skipped is not None:
+        skipped += report.skipped
+    if notes is not None:
+        notes += report.file_notes
+    return report.resources

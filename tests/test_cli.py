@@ -62,9 +62,10 @@ def test_local_market_maker_books_the_funding_its_position_paid() -> None:
 
 
 def test_local_is_deterministic() -> None:
-    a = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml", "manifests/examples/rebalancepolicy-compact.yaml",
+    # The jlp book's own policy (with another one it used to sit PolicyNotFound, deterministically doing nothing).
+    a = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml", "manifests/examples/rebalancepolicy-adaptive.yaml",
                  "--for", "12h", "--json")
-    b = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml", "manifests/examples/rebalancepolicy-compact.yaml",
+    b = hedgeops("local", "manifests/examples/hedgebook-jlp.yaml", "manifests/examples/rebalancepolicy-adaptive.yaml",
                  "--for", "12h", "--json")
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout
@@ -96,7 +97,7 @@ def test_a_book_sharing_a_position_with_an_older_one_is_refused_the_older_trades
     jlp = (ROOT / "manifests" / "examples" / "hedgebook-jlp.yaml").read_text()
     (tmp_path / "a.yaml").write_text(jlp)
     (tmp_path / "b.yaml").write_text(jlp.replace("name: jlp", "name: jlp-twin"))
-    (tmp_path / "p.yaml").write_text((ROOT / "manifests" / "examples" / "rebalancepolicy-compact.yaml").read_text())
+    (tmp_path / "p.yaml").write_text((ROOT / "manifests" / "examples" / "rebalancepolicy-adaptive.yaml").read_text())
     run = hedgeops("local", str(tmp_path), "--for", "1d", "--json")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)

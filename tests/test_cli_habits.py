@@ -62,6 +62,6 @@ def test_the_top_level_help_documents_the_exit_codes(capsys: pytest.CaptureFixtu
     help_text = capsys.readouterr().out
     epilog = help_text[help_text.index("exit codes:"):]
     codes = [line.split()[0] for line in epilog.splitlines()[1:] if line[:3].strip().isdigit()]
-    assert codes == ["0", "1", "2", "130"]
+    assert codes == ["0", "1", "2", "130", "141", "143"]  # 128 + SIGINT, SIGPIPE, SIGTERM
     for words in ("refused", "usage error", "hedgeops: error:", "interrupted", "-o json", "completion"):
         assert words in epilog, words

@@ -201,18 +201,34 @@ def _pricing(summary: Mapping[str, Any]) -> str:
             f"<th>from</th><th>to</th><th>bar</th><th>file</th><th>what it means</th></tr>{body}</table>")
 
 
+def _partial(summary: Mapping[str, Any]) -> str:
+    """An interrupted run's report says so at its top: what window was asked for, what window ran, what stopped it."""
+    if not summary.get("interrupted"):
+        return ""
+    by = summary.get("interruptedBy") or "an interrupt"
+    asked = str(summary.get("requestedTo") or "?")
+    return (f'<p class="partial" data-requested-to="{escape(asked)}" data-to="{escape(summary["to"])}" '
+            'style="border:2px solid #d62728;padding:6px 10px;font-weight:bold">PARTIAL: '
+            f"{escape(by)} stopped the run at {escape(summary['to'])}. Asked for {escape(summary['from'])} → "
+            f"{escape(asked)}; every figure below covers only {escape(summary['from'])} → {escape(summary['to'])}."
+            "</p>")
+
+
 def render(summary: Mapping[str, Any], title: str) -> str:
+    heading = (f"{title} (PARTIAL: stopped by {summary.get('interruptedBy') or 'an interrupt'})"
+               if summary.get("interrupted") else title)
     body = ([_book(b) for b in summary["books"]] + [_carry(c) for c in summary["fundingArbitrages"]]
             + [_maker(m) for m in summary["marketMakers"]])
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>"
+            f"<title>{escape(heading)}</title><style>"
             "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:0 24px 12px 0}"
             "table.figures{display:inline-table;vertical-align:top}caption{text-align:left;font-weight:bold;"
             "font-size:13px}th,td{padding:2px 8px;text-align:left;border-bottom:1px solid #eee;font-size:12px}"
             "td{text-align:right}table.pricing td{text-align:left}section{margin-bottom:32px}"
             "svg.chart{display:block;margin:8px 0}</style></head><body>"
-            f"<h1>{escape(title)}</h1><p>{escape(summary['from'])} → {escape(summary['to'])}, on replayed real "
-            "prices through the operator's own reconcilers, one step per bar. "
+            f"<h1>{escape(heading)}</h1>{_partial(summary)}"
+            f"<p>{escape(summary['from'])} → {escape(summary['to'])}, on replayed real prices through the "
+            "operator's own reconcilers, one step per bar. "
             + ("A tripped carry breaker waits for a person (nobody resets it in this run)."
                if summary.get("resetBreakerAfterHours") is None else
                f"A tripped carry breaker is reset {summary['resetBreakerAfterHours']:g} h after it trips, as a person "

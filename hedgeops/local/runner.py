@@ -80,17 +80,36 @@ class LocalOptions:
     reset_breaker_after: timedelta | None = None
 
 
-def _interrupt_flag() -> asyncio.Event:
-    """Set on Ctrl+C, so a long replay stops where it is and still prints what it simulated."""
-    flag = asyncio.Event()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not on Unix / main thread
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, flag.set)
-    return flag
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl+C, and what `kill`, systemd, Docker and Kubernetes send
+
+
+class _Stop:
+    """Set by Ctrl+C or SIGTERM, so a long replay stops where it is and still prints what it simulated; `signum`:
+    which one (the exit code is 128 + it, as a shell reports a signal)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+    def set(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+
+def _interrupt_flag() -> _Stop:
+    stop = _Stop()
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not on Unix / main thread
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set, signum)
+    return stop
 
 
 def _release_interrupt_flag() -> None:
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signum)
 
 
 def _refused(objects: Sequence[Resource]) -> dict[str, str]:  # type: ignore[type-arg]
@@ -135,7 +154,10 @@ def _symbols(obj: Resource) -> set[str]:  # type: ignore[type-arg]
 async def run_local(opts: LocalOptions) -> dict[str, Any]:
     """Run every object; returns the summary (also printed unless --json, which prints it as JSON)."""
     skipped: list[str] = []  # a Secret or ConfigMap beside the books: skipped as `validate` skips it, and said
-    resources: list[Resource] = load_resources(opts.paths, skipped)  # type: ignore[type-arg]
+    notes: list[str] = []  # files and folders `validate` does not read either (hidden, not a manifest, read twice)
+    resources: list[Resource] = load_resources(opts.paths, skipped, notes=notes)  # type: ignore[type-arg]
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr, flush=True)
     for note in skipped:
         print(note, file=sys.stderr, flush=True)
     for r in resources:  # an annotation that looks like a control but is none does nothing: say so before the run
@@ -146,6 +168,12 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     policies = {r.key: r for r in resources if isinstance(r, RebalancePolicy)}
     if not runnable:
         raise LocalRunError("no HedgeBook, FundingArbitrage or MarketMaker in the manifests given; nothing to run")
+    orphans = [f"HedgeBook {r.key} needs RebalancePolicy {r.metadata.namespace}/{r.spec.policyRef.name}"
+               for r in runnable if isinstance(r, HedgeBook)
+               and f"{r.metadata.namespace}/{r.spec.policyRef.name}" not in policies]
+    if orphans:  # it would sit the whole window as PolicyNotFound and trade nothing: said before the run instead
+        raise LocalRunError(f"{'; '.join(orphans)} (spec.policyRef), which is not in the manifests given: add its "
+                            "file or folder")
     refused = _refused(runnable)
     replay = MarketReplay(history=opts.history)
     symbols = sorted({s for r in runnable for s in _symbols(r)})
@@ -162,6 +190,9 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         raise LocalRunError(f"--from {start:%Y-%m-%d %H:%M} is outside the data ({first:%Y-%m-%d %H:%M} .. "
                             f"{last:%Y-%m-%d %H:%M})")
     end = min(last, start + opts.duration) if opts.duration else last
+    if opts.duration and start + opts.duration > last:  # said, not silently run short
+        print(f"note: the window asked for ends {start + opts.duration:%Y-%m-%d %H:%M}, after the data: clipped to "
+              f"the data's end, {last:%Y-%m-%d %H:%M}", file=sys.stderr, flush=True)
     # Prices change once per bar: a tick finer than the data's would only repeat itself. A stitched series changes
     # its bar length with its periods (hourly marks, 5-minute bars, 1-minute bars where a backtest has them), and
     # the tick follows the finest bar in play, so no object misses a price its market showed.
@@ -170,6 +201,14 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     # otherwise keep every other object ticking by the minute for nothing).
     markets = {r.key: [replay.series(s) for s in sorted(_symbols(r))] or replayed for r in runnable}
     boundaries = sorted({p.start for s in replayed for p in s.periods})
+    # The paper exchange prices from closed bars only (never a bar's close before it closes): until each market's
+    # first bar closes, a cycle has no price. A window over before then could only report ExchangeUnavailable.
+    priced_from = max((s.first + timedelta(seconds=s.step_at(s.first)) for s in replayed if s.first <= start),
+                      default=start)
+    if end <= priced_from:
+        raise LocalRunError(f"the window {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} ends before the data's first "
+                            f"bars close ({priced_from:%Y-%m-%d %H:%M}): the paper exchange prices from closed bars "
+                            "only, so nothing could trade in it; run longer or start later")
 
     def step_at(t: datetime) -> int:
         """The finest bar in play, never stepping over the start of a finer period (a --from off the hour)."""
@@ -214,7 +253,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
     state = {r.key: r for r in runnable if r.key not in refused}
     with RunView(start, end, quiet=opts.json) as view:
         for key, why in refused.items():
-            view.event(f"{key} SharedPositions: {why}")
+            view.event(f"{key} SharedPositions: {why}", warning=True, once=(key, "SharedPositions"))
         ticks, interrupted, stop = 0, False, _interrupt_flag()
         consumed: set[tuple[str, str]] = set()  # (object, annotation) one-shot controls already acted on
         while clock.now() < end:
@@ -222,7 +261,8 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                 await asyncio.sleep(0)  # lets the loop deliver Ctrl+C (and anything else waiting) mid-run
                 if stop.is_set():
                     interrupted = True
-                    view.event("interrupted: stopping here; the summary covers the time simulated so far")
+                    view.event(f"interrupted ({signal.Signals(stop.signum or signal.SIGINT).name}): stopping here; "
+                               "the summary covers the time simulated so far", warning=True)
                     break
             now = clock.now()
             for key, obj in list(state.items()):
@@ -255,7 +295,10 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
                 else:
                     tally.add(outcome.status, now)
                 for ev in outcome.events:
-                    view.event(f"{now:%Y-%m-%d %H:%M} {key} {ev.reason}: {ev.message}")
+                    # No price before the first bars close is expected (above), not worth a warning line.
+                    expected = ev.reason == "ExchangeUnavailable" and now < priced_from
+                    view.event(f"{now:%Y-%m-%d %H:%M} {key} {ev.reason}: {ev.message}",
+                               warning=ev.type == "Warning" and not expected, once=(key, ev.reason))
             ticks += 1
             if ticks % 200 == 0:
                 view.update(now, tallies)
@@ -263,6 +306,7 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         view.update(clock.now(), tallies)
         _release_interrupt_flag()
     await app.close()
+    asked = end
     if interrupted:
         end = clock.now()
     pricing = _pricing(replayed, start, end)
@@ -275,9 +319,15 @@ async def run_local(opts: LocalOptions) -> dict[str, Any]:
         "fundingArbitrages": [_with_series(t, opts.series) for t in tallies.carries],
         "marketMakers": [_with_series(t, opts.series) for t in tallies.makers],
         "interrupted": interrupted, "refused": refused,
+        # What was asked for; `to` is what ran (earlier when interrupted): a partial run says so, and by what.
+        "requestedTo": asked.isoformat(),
+        "interruptedBy": signal.Signals(stop.signum).name if interrupted and stop.signum else None,
     }
     if not opts.json:
         title = f"HedgeOps local: {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+        if interrupted:
+            title += (f" (PARTIAL: {summary['interruptedBy'] or 'interrupted'} stopped it; asked for "
+                      f"{start:%Y-%m-%d %H:%M} → {asked:%Y-%m-%d %H:%M})")
         for table in [*tallies.tables(title), pricing_table(pricing)]:
             view.console.print(table)
     return summary

@@ -110,6 +110,7 @@ class RunView:
         self.task = self.progress.add_task("run", total=(end - start).total_seconds(), now=start.isoformat())
         self.live: Live | None = None
         self._last_pct = -10
+        self._warned: set[tuple[str, ...]] = set()
 
     def __enter__(self) -> RunView:
         if self.live_mode:
@@ -122,19 +123,28 @@ class RunView:
             self.live.__exit__(et, ev, tb)
 
     def update(self, now: datetime, tallies: Tallies) -> None:
-        done = (now - self.start).total_seconds()
+        total = (self.end - self.start).total_seconds()
+        done = min(max((now - self.start).total_seconds(), 0.0), total)  # a last step past the end is still 100%
         self.progress.update(self.task, completed=done, now=now.strftime("%Y-%m-%d %H:%M"))
         if self.live is not None:
             self.live.update(Group(self.progress, *tallies.tables("HedgeOps local")))
             return
-        pct = int(100 * done / max((self.end - self.start).total_seconds(), 1))
+        pct = min(100, int(100 * done / max(total, 1)))
         if pct >= self._last_pct + 10:
             self._last_pct = pct - pct % 10
             line = f"[{pct:3d}%] simulated {now:%Y-%m-%d %H:%M} " + tallies.line()
             print(line, file=sys.stderr if self.quiet else sys.stdout, flush=True)
 
-    def event(self, message: str) -> None:
-        if not self.quiet and not self.live_mode:
-            return  # plain output keeps to progress lines and the summary
+    def event(self, message: str, *, warning: bool = False, once: tuple[str, ...] | None = None) -> None:
+        """An event of the run: every one above the live table on a terminal; otherwise (piped, -o json) only the
+        warnings, each as one `warning:` line on stderr, once per `once` (object and reason), not at every cycle."""
         if self.live is not None:
             self.live.console.print(message)
+            return
+        if not warning:
+            return  # plain output keeps to progress lines, warnings and the summary
+        if once is not None:
+            if once in self._warned:
+                return
+            self._warned.add(once)
+        print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
