@@ -327,7 +327,7 @@ def test_the_emulator_starts_two_weeks_into_the_data_by_default() -> None:
     later than a day before the data ends, and an --at outside the data is refused."""
     from datetime import timedelta
 
-    from hedgeops.cli import emulator_start
+    from hedgeops.cli_emulator import emulator_start
     from hedgeops.exchange.marketdata.replay import MarketReplay
     from hedgeops.local.runner import LocalRunError
 
