@@ -96,7 +96,7 @@ async def test_switched_from_paper_to_live_the_self_check_runs_and_sets_leverage
     calls = source.live.calls
     assert calls and calls[0] == ("leverage", PERP, D(2)), calls  # the Live account's leverage, first
     assert source.live.leverage[PERP] == D(2) <= 3
-    assert res.status.bootstrap.passed and res.status.bootstrap.account == "Live okx/carry secret okx-live"
+    assert res.status.bootstrap.passed and res.status.bootstrap.account == "Live okx/carry"
     # The Live orders are sized from the capital, as on a first cycle, not from what the Paper wallets held.
     first = next(amount for kind, symbol, amount in calls if kind == "order" and symbol == SPOT)
     paper = await c.r.venues.venue_for(ExchangeRef(name="okx", account="carry"), Mode.PAPER, "default")
@@ -145,17 +145,39 @@ async def test_the_same_account_is_not_checked_again_and_a_pre_upgrade_status_is
     assert events == [] and not again.bootstrap.passed
 
 
-def test_every_part_of_the_account_counts() -> None:
+def test_every_part_of_the_account_counts_but_the_secret_its_keys_are_in() -> None:
     base = carry()
     seen = {account_of(base.spec)}
     for change in ({"exchange": {"name": "okx", "account": "other"}},
                    {"exchange": {"name": "okx", "account": "carry", "sandbox": True}},
-                   LIVE,
-                   {"mode": "Live", "exchange": {"name": "okx", "account": "carry",
-                                                 "credentialsSecretRef": {"name": "another"}}}):
+                   LIVE):
         seen.add(account_of(switched(base, **change).spec))
-    assert len(seen) == 5
+    assert len(seen) == 4
+    # Keys rotated into another Secret: the same account, its positions still tracked (a Live object may not
+    # change its account label or sandbox, only the Secret).
+    rotated = {"mode": "Live", "exchange": {"name": "okx", "account": "carry",
+                                            "credentialsSecretRef": {"name": "okx-live-v2"}}}
+    assert account_of(switched(base, **rotated).spec) == account_of(switched(base, **LIVE).spec)
     # A Paper account never reads its Secret: naming one ahead of going Live is not another account.
     assert account_of(switched(base, exchange={"name": "okx", "account": "carry",
                                                "credentialsSecretRef": SECRET}).spec) == account_of(base.spec)
 
+
+
+async def test_keys_rotated_into_another_secret_keep_a_live_carry_and_its_positions() -> None:
+    c, _, _ = two_accounts()
+    await open_in_paper(c)
+    c.fa = switched(c.fa, **LIVE)
+    res = await c.tick(5)
+    assert res.status.bootstrap.passed
+    held = [(leg.spotQty, leg.perpQty) for leg in res.status.legs]
+    rotated = {"mode": "Live", "exchange": {"name": "okx", "account": "carry",
+                                            "credentialsSecretRef": {"name": "okx-live-v2"}}}
+    status = res.status
+    kept, events = on_account(switched(c.fa, **rotated), status)
+    assert events == [] and [(leg.spotQty, leg.perpQty) for leg in kept.legs] == held
+    # A record that named the Secret (as this round's first version wrote) is the same account too.
+    named = status.model_copy(update={"bootstrap": status.bootstrap.model_copy(
+        update={"account": "Live okx/carry secret okx-live"})})
+    kept, events = on_account(switched(c.fa, **rotated), named)
+    assert events == [] and kept is named

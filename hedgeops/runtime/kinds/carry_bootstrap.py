@@ -30,15 +30,20 @@ UNCHECKED = "uncheckedOnThisAccount"
 
 
 def account_of(spec: FundingArbitrageSpec) -> str:
-    """The account a self-check runs against, in words: mode, exchange/account label, sandbox and, Live, the
-    credentials Secret (a Paper account never reads it)."""
+    """The account a self-check runs against, in words: mode, exchange/account label and sandbox, which a Live
+    object may not change (api/common.py live_account_rule). Not the credentials Secret: rotating an account's
+    keys into a new Secret is the same account, and counting it another one reset a Live carry holding positions
+    and then stopped it on them as leftovers."""
     ex = spec.exchange
     words = [spec.mode.value, f"{ex.name}/{ex.account}"]
     if ex.sandbox:
         words.append("sandbox")
-    if spec.mode is Mode.LIVE and ex.credentialsSecretRef is not None:
-        words.append(f"secret {ex.credentialsSecretRef.name}")
     return " ".join(words)
+
+
+def _same_account(recorded: str, here: str) -> bool:
+    """A recorded account names this one (a record that also named the Secret, as one briefly did, too)."""
+    return recorded == here or recorded.split(" secret ", 1)[0] == here
 
 
 def on_account(fa: FundingArbitrage, status: FundingArbitrageStatus,
@@ -50,10 +55,14 @@ def on_account(fa: FundingArbitrage, status: FundingArbitrageStatus,
     twice and no write-ahead intent of the old account is taken for this one's. What the old account holds stays
     there, no longer tracked: the event says so."""
     here, boot = account_of(fa.spec), status.bootstrap
-    if boot.account == here or (boot.account is None and not boot.passed):
-        return status, []  # this account's, or no self-check has passed anywhere yet: it runs here first
+    if boot.account is not None and _same_account(boot.account, here):
+        return status, []  # this account's
+    if boot.account is None and not boot.passed:
+        return status, []  # no self-check has passed anywhere yet: it runs here first
     if boot.account is None:  # passed before the account was recorded: which one cannot be told
-        held = any(leg.spotQty != 0 or leg.perpQty != 0 or leg.phase is not Phase.IDLE for leg in status.legs)
+        held = any(leg.spotQty != 0 or leg.perpQty != 0 or leg.phase is not Phase.IDLE for leg in status.legs) \
+            or any(x is not None and x.position != 0 for x in (status.grid, status.contrarian)) \
+            or (status.grid is not None and bool(status.grid.orders))
         if fa.spec.mode is Mode.PAPER or held:  # a Paper account, or the positions it has been running here
             return status.model_copy(update={"bootstrap": boot.model_copy(update={"account": here})}), []
         return status.model_copy(update={"bootstrap": BootstrapStatus()}), []  # flat and Live: checked again
