@@ -154,3 +154,39 @@ async def test_over_the_websocket_too_a_final_orders_id_is_free_and_a_pending_on
         assert [o["status"] for o in pro.orders if o["clientOrderId"] == "wsl1"] == ["canceled", "open"]
     finally:
         await pro.close()
+
+
+async def test_a_lost_answer_whose_look_up_fails_too_still_waits_the_window_before_anything_else(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The create is held up 1.5 s; the look-up after the client gives up meets a 503. Giving up there let the
+    cycle fail and the next plan go out under new ids while the first request could still execute: the look-up
+    is tried again once the window has passed, and finds it."""
+    monkeypatch.setattr(okx_http, "TIMESTAMP_WINDOW_SECONDS", 3.0)
+    v = venue(rig, timeout_ms=300, lifetime_s=3.0)
+    try:
+        await v.markets([SOL])
+        await v.check_position_mode()
+        rig.emu.faults.queued, rig.emu.faults.queued_seconds = 1, 1.5
+        started = time.monotonic()
+        placing = asyncio.ensure_future(v.place(OrderRequest("lost5", SOL, Side.SELL, D(3), OrderType.MARKET)))
+        await asyncio.sleep(0.1)  # the create is held up: the next request is the look-up
+        rig.emu.faults.maintenance = 1
+        state = await placing
+        assert time.monotonic() - started >= 3.0
+        assert state.status == "closed" and rig.emu.orders_placed() == 1 and held(rig) == D(-3)
+    finally:
+        await v.close()
+
+
+async def test_a_create_the_venue_answered_429_is_sent_again_at_once(rig: Rig) -> None:
+    """A rate limit says the request was not acted on: nothing can still execute, so no window is waited."""
+    v = venue(rig, lifetime_s=30.0)
+    try:
+        await v.markets([SOL])
+        await v.check_position_mode()
+        rig.emu.faults.rate_limited = 1
+        started = time.monotonic()
+        state = await v.place(OrderRequest("rl1", SOL, Side.BUY, D(1), OrderType.MARKET))
+        assert time.monotonic() - started < 5.0 and state.status == "closed" and rig.emu.orders_placed() == 1
+    finally:
+        await v.close()

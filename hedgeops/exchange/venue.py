@@ -18,7 +18,10 @@ class VenueError(Exception):
 
 
 class RetryableVenueError(VenueError):
-    """Network, timeout, 5xx, rate limit: the same call may succeed later."""
+    """Network, timeout, 5xx, rate limit: the same call may succeed later. `refused`: the venue answered that it
+    did not act on the request (a rate limit, a stale timestamp), so nothing of it can still execute."""
+
+    refused: bool = False
 
 
 class StreamUntrusted(RetryableVenueError):

@@ -42,7 +42,11 @@ def translate(exc: BaseException) -> VenueError:
     """The project's exception for one raised by ccxt (anything else is returned as a final error)."""
     msg = _message(exc)
     if isinstance(exc, ccxt.NetworkError):  # timeouts, 5xx, maintenance, rate limits, nonce
-        return RetryableVenueError(f"{type(exc).__name__}: {msg}")
+        err = RetryableVenueError(f"{type(exc).__name__}: {msg}")
+        # An answer saying the request was not acted on (429 / OKX 50011, a stale timestamp / 50102 / -1021): an
+        # order it carried never executes, so its lost-answer wait is not needed (exchange/ccxt/venue.py).
+        err.refused = isinstance(exc, (ccxt.RateLimitExceeded, ccxt.InvalidNonce))
+        return err
     if isinstance(exc, ccxt.ExchangeError) and any(m in msg for m in _DUPLICATE_MARKERS):
         return DuplicateClientOrderId(msg)
     if isinstance(exc, ccxt.OrderNotFound):

@@ -358,8 +358,9 @@ class CcxtVenue:
         looked up first and sent again, under the same id, only if the venue has not seen it once the first request
         can no longer execute (_lost_answer); the id refuses a double of a pending order."""
         await self._load()
-        self._market(order.symbol)
-        await self.check_position_mode()
+        market = self._market(order.symbol)
+        if not market.get("spot"):  # a spot order has no position mode (and a spot-only key may not ask it)
+            await self.check_position_mode()
         native = self._native_amount(order)
         params: dict[str, Any] = {"clientOrderId": order.client_order_id}
         if order.post_only:
@@ -372,28 +373,45 @@ class CcxtVenue:
         try:
             await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native), price,
                              params)
-        except RetryableVenueError:
-            found = await self._lost_answer(order, sent)
+        except RetryableVenueError as lost:
+            found = await self._lost_answer(order, sent, lost)
             if found is not None:
                 return self._accepted(found)
-            with contextlib.suppress(DuplicateClientOrderId):  # then the first one went in after all
-                await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native),
-                                 price, params)
+            sent = self._monotonic()
+            try:
+                with contextlib.suppress(DuplicateClientOrderId):  # then the first one went in after all
+                    await self._call(self.client.create_order, order.symbol, order.type, order.side, str(native),
+                                     price, params)
+            except RetryableVenueError as again:  # the re-send's answer lost too: its own wait, then told
+                found = await self._lost_answer(order, sent, again)
+                if found is None:
+                    raise
+                return self._accepted(found)
         found = await self.order(order.client_order_id, order.symbol)
         if found is None:  # accepted but not yet visible: report what was sent
             return OrderState(order.client_order_id, order.symbol, order.side, order.amount, ZERO, order.price, None,
                               OrderStatus.OPEN, ZERO, order.type, order.post_only)
         return self._accepted(found)
 
-    async def _lost_answer(self, order: OrderRequest, sent: float) -> OrderState | None:
+    async def _lost_answer(self, order: OrderRequest, sent: float, lost: RetryableVenueError) -> OrderState | None:
         """The order sent at `sent` (monotonic) whose answer was lost, looked up before any re-send. Where a client
         id is unique among pending orders only (Binance, OKX: a filled market order's id is free again), a re-send
         is guarded by nothing but this look-up, and "not found" proves nothing while the first request may still be
         on its way. Binance refuses a request older than its recvWindow (-5028), OKX one whose timestamp is more
         than 30 s old (50102), so the look-up that counts comes once that lifetime has passed: found then, or never
         executed."""
-        found = await self.order(order.client_order_id, order.symbol)
         window = request_lifetime_seconds(self.client) if self._lifetime is None else self._lifetime
+        if lost.refused:  # the venue said it did not act on it: nothing can still execute
+            window = None
+        try:
+            found = await self.order(order.client_order_id, order.symbol)
+        except RetryableVenueError:
+            # The look-up failed as well (the same outage, most likely). Giving up now let the cycle fail and the
+            # next one plan again under new ids while the first request could still execute: a double. Where a
+            # lifetime bounds it, the look-up is tried again once it has passed; whatever it says then is final.
+            if window is None:
+                raise
+            found = None
         if found is not None or window is None:
             return found
         await asyncio.sleep(max(0.0, sent + window + RECV_WINDOW_MARGIN_S - self._monotonic()))

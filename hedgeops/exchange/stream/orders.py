@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ccxt.async_support as ccxt
 
 from hedgeops.exchange.ccxt.errors import translate
-from hedgeops.exchange.ccxt.venue import ZERO, CcxtVenue
+from hedgeops.exchange.ccxt.venue import OKX_IDS, ZERO, CcxtVenue, request_lifetime_seconds
 from hedgeops.exchange.stream.ratelimit import WindowLimit
 from hedgeops.exchange.venue import (
     DuplicateClientOrderId,
@@ -134,7 +134,7 @@ class StreamOrders:
     def _deadline(self, client: Any, params: dict[str, Any]) -> int | None:
         """The op's request deadline (Unix ms), put into its params where the exchange takes one (OKX's expTime,
         moved to the op message by client.hoist_exp_time); None elsewhere."""
-        if getattr(client, "id", None) != "okx":
+        if getattr(client, "id", None) not in OKX_IDS:
             return None
         exp_ms = int((self._wall() + self._op_timeout) * 1000)
         params["expTime"] = str(exp_ms)
@@ -164,9 +164,11 @@ class StreamOrders:
         stream is untrusted. If the answer is lost the order is looked up over REST and sent again only if the
         exchange has never seen it."""
         await self.rest._load()
-        self.rest._market(order.symbol)
+        market = self.rest._market(order.symbol)
         native = self.rest._native_amount(order)
         self._refuse_untrusted()
+        if not market.get("spot"):  # as over REST: a hedge-mode account would refuse each one-way order
+            await self.rest.check_position_mode()
         client = self._stream_client()
         if client is None or not client.has.get("createOrderWs"):
             self._own[order.client_order_id] = order.symbol
@@ -192,6 +194,10 @@ class StreamOrders:
                 self._own.pop(cid, None)  # never sent
                 raise
             exp_ms = self._deadline(client, params)
+            if exp_ms is None and (lifetime := request_lifetime_seconds(self.rest.client)) is not None:
+                # No deadline in the op (Binance): the request's own lifetime from now bounds when it may still
+                # execute (its recvWindow), and the REST look-up that decides a re-send waits it out.
+                exp_ms = int((self._wall() + lifetime) * 1000)
             self.stats.ws_orders += 1
             await asyncio.wait_for(client.create_order_ws(order.symbol, order.type, order.side, str(native), price,
                                                           params), self._op_timeout)
