@@ -263,8 +263,8 @@ async def test_allowing_private_addresses_never_allows_loopback_link_local_or_me
     assert source.hits == 0
 
 
-@pytest.mark.parametrize("address", ["10.1.2.3", "172.16.0.9", "192.168.1.1", "fd12:3456::1", "::ffff:10.0.0.1",
-                                     "64:ff9b::a00:1"])
+@pytest.mark.parametrize("address", ["10.1.2.3", "172.16.0.9", "192.168.1.1", "100.64.0.7", "fd12:3456::1",
+                                     "::ffff:10.0.0.1", "64:ff9b::a00:1"])
 def test_allowing_private_addresses_allows_rfc1918_and_unique_local(address: str) -> None:
     from hedgeops.runtime.destinations import refusal
 

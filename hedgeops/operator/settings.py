@@ -181,9 +181,9 @@ class OperatorSettings(BaseSettings):
         1.0, description="with streaming, the least time between two cycles a stream trigger starts for one object "
         "(0.05..60): a storm of updates is one cycle per spacing, never a storm of orders")
     http_holdings_allow_private: Switch = Field(
-        False, description="Http holdings may fetch private addresses (10/8, 172.16/12, 192.168/16, fc00::/7), never "
-        "loopback, link-local or cloud metadata ones: off, as any book's author could otherwise read what only the "
-        "operator's pod can reach")
+        False, description="Http holdings may fetch private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, "
+        "fc00::/7), never loopback, link-local or cloud metadata ones: off, as any book's author could otherwise "
+        "read what only the operator's pod can reach")
     webhook_trusted_proxies: Annotated[str, Form("CIDR,...")] = Field(
         "", description="CIDRs of the Ingress: their X-Forwarded-For names the webhook's client")
     namespace: TextOrDefault = Field("hedgeops", description="the operator's own: a halt ConfigMap here halts every "

@@ -55,8 +55,11 @@ def refusal(address: str, allow_private: bool = False, allow_loopback: bool = Fa
 
 
 PRIVATE_WHY = "private"
-# What the operator's setting allows, and nothing more: RFC 1918 and unique-local IPv6 (RFC 4193).
-PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+# What the operator's setting allows, and nothing more: RFC 1918, the shared address space (RFC 6598, 100.64/10:
+# pod networks such as EKS custom networking and overlay VPNs use it for in-cluster services) and unique-local IPv6
+# (RFC 4193). Alibaba Cloud's metadata address inside 100.64/10 stays refused (METADATA is checked first).
+PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                                  "fc00::/7"))
 # Instance services outside link-local: AWS's IPv6 metadata, DNS and time (fd00:ec2::254, ::253, ::123: unique-local,
 # so "private" would let them through) and Alibaba Cloud's metadata service (100.100.100.200).
 METADATA = (ipaddress.ip_network("fd00:ec2::/48"), ipaddress.ip_network("100.100.100.200/32"))

@@ -186,6 +186,7 @@ class PaperVenue:
 
     async def cancel(self, client_order_id: str, symbol: str) -> OrderState:
         self.requests += 1
+        self.settle_funding()  # time's doings first (funding, a liquidation), as on every call that trades or reads
         self._advance([symbol], self.clock())
         if self._of(client_order_id, symbol) is None:  # as a venue looks it up: by instrument and client id
             raise OrderNotFound(f"{client_order_id} on {symbol}")
@@ -193,6 +194,7 @@ class PaperVenue:
 
     async def order(self, client_order_id: str, symbol: str) -> OrderState | None:
         self.requests += 1
+        self.settle_funding()  # before fills are advanced: the margin is checked on the positions of its time
         self._advance([symbol], self.clock())
         return self._of(client_order_id, symbol)
 
