@@ -253,6 +253,18 @@ def _qualified_name(key: str) -> str | None:
     return None
 
 
+def _keyed_problems(field: str, entries: Mapping[Any, Any]) -> list[Problem]:
+    """A labels or annotations map's keys (qualified names) and values (strings)."""
+    out: list[Problem] = []
+    for key, value in entries.items():
+        why = _qualified_name(str(key))
+        if why is not None:
+            out.append(Problem(field, f"Invalid value: {str(key)!r}: {why}"))
+        if not isinstance(value, str):
+            out.append(Problem(f"{field}.{key}", "must be a string"))
+    return out
+
+
 def _metadata_problems(meta: Any) -> list[Problem]:
     """Labels and annotations as the API server checks them (ValidateLabels, ValidateAnnotations)."""
     if not isinstance(meta, Mapping):
@@ -260,22 +272,13 @@ def _metadata_problems(meta: Any) -> list[Problem]:
     out: list[Problem] = []
     labels, annotations = meta.get("labels"), meta.get("annotations")
     if isinstance(labels, Mapping):
-        for key, value in labels.items():
-            why = _qualified_name(str(key))
-            if why is not None:
-                out.append(Problem("metadata.labels", f"Invalid value: {str(key)!r}: {why}"))
-            if not isinstance(value, str):
-                out.append(Problem(f"metadata.labels.{key}", "must be a string"))
-            elif value and (len(value) > 63 or not _NAME_PART.match(value)):
-                out.append(Problem("metadata.labels", f"Invalid value: {value!r}: a label value must be at most 63 "
-                                   "characters, alphanumeric, '-', '_' or '.', starting and ending alphanumeric"))
+        out += _keyed_problems("metadata.labels", labels)
+        out += [Problem("metadata.labels", f"Invalid value: {value!r}: a label value must be at most 63 characters, "
+                        "alphanumeric, '-', '_' or '.', starting and ending alphanumeric")
+                for value in labels.values()
+                if isinstance(value, str) and value and (len(value) > 63 or not _NAME_PART.match(value))]
     if isinstance(annotations, Mapping):
-        for key, value in annotations.items():
-            why = _qualified_name(str(key))
-            if why is not None:
-                out.append(Problem("metadata.annotations", f"Invalid value: {str(key)!r}: {why}"))
-            if not isinstance(value, str):
-                out.append(Problem(f"metadata.annotations.{key}", "must be a string"))
+        out += _keyed_problems("metadata.annotations", annotations)
         size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
         if size > ANNOTATIONS_BYTES:
             out.append(Problem("metadata.annotations", f"Too long: must have at most {ANNOTATIONS_BYTES} bytes"))
