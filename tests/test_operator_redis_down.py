@@ -18,12 +18,18 @@ from .kube_emulator import ClusterEmulator
 from .operator_fixtures import BOOKS, POLICIES, example, status_of, wait_for
 
 pytestmark = pytest.mark.slow
-PORT = free_port()
+
+@pytest.fixture
+def redis_port() -> int:
+    """Picked when the test starts, not when the module is collected: a port free minutes earlier may since be an
+    emulator's or another test's, and the operator would then talk to something that is not this Redis."""
+    return free_port()
+
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs = [start_redis(PORT, tmp_path)]
+def own_redis(tmp_path: Path, redis_port: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs = [start_redis(redis_port, tmp_path)]
     yield procs
     for proc in procs:
         proc.kill()
@@ -31,8 +37,8 @@ def own_redis(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 @pytest.fixture
-def operator_env(own_redis: list[subprocess.Popen[bytes]]) -> dict[str, str]:
-    return {"HEDGEOPS_REDIS_URL": f"redis://127.0.0.1:{PORT}/0", "HEDGEOPS_REPLAY_SPEED": "600"}
+def operator_env(own_redis: list[subprocess.Popen[bytes]], redis_port: int) -> dict[str, str]:
+    return {"HEDGEOPS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "HEDGEOPS_REPLAY_SPEED": "600"}
 
 
 def condition(status: dict[str, Any], type_: str) -> tuple[str, str] | None:
@@ -51,7 +57,7 @@ async def metrics(port: int) -> str:
 
 async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
         cluster: tuple[ClusterEmulator, str], operator: dict[str, Any], own_redis: list[subprocess.Popen[bytes]],
-        tmp_path: Path) -> None:
+        tmp_path: Path, redis_port: int) -> None:
     kube, _ = cluster
     assert (await kube.post(POLICIES, json=example("rebalancepolicy-compact.yaml"))).status == 201
     assert (await kube.post(BOOKS, json=example("hedgebook-spot.yaml"))).status == 201
@@ -77,7 +83,7 @@ async def test_redis_down_means_no_orders_degraded_and_the_alert_metric(
     still = status_of(kube, "hedgebooks", "spot-bag")
     assert sol(still) == pytest.approx(-17.5) and still["rebalancesTotal"] == first["rebalancesTotal"]
 
-    own_redis.append(start_redis(PORT, tmp_path))  # back, empty: the fencing counter starts again
+    own_redis.append(start_redis(redis_port, tmp_path))  # back, empty: the fencing counter starts again
     healed = await wait_for(lambda: sol(s := status_of(kube, "hedgebooks", "spot-bag")) == pytest.approx(-28.0)
                             and s, timeout=30, what="the hedge to follow the holdings once Redis is back")
     assert condition(healed, "Degraded") == ("False", "Healthy")
